@@ -1,0 +1,67 @@
+/* Opening backend instances and checking backend vtables. */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include <nde/backend.h>
+#include <nde/registry.h>
+
+nde_status nde_backend_ops_validate(const nde_backend_ops *ops) {
+  if (ops->header.size < sizeof(nde_backend_ops))
+    return nde_error(NDE_EPLUGIN, "backend vtable is %u bytes, smaller than ABI %d's %zu",
+                     ops->header.size, NDE_ABI_VERSION, sizeof(nde_backend_ops));
+#define REQUIRE(field)                                                           \
+  if (!ops->field)                                                               \
+    return nde_error(NDE_EPLUGIN, "backend '%s' lacks required operation '%s'",  \
+                     ops->header.name ? ops->header.name : "?", #field);
+  REQUIRE(create) REQUIRE(destroy) REQUIRE(alloc) REQUIRE(release) REQUIRE(copy)
+  REQUIRE(upload) REQUIRE(download) REQUIRE(fill) REQUIRE(scale) REQUIRE(axpy)
+  REQUIRE(axpby) REQUIRE(lincomb) REQUIRE(mul) REQUIRE(dot) REQUIRE(norm2)
+  REQUIRE(norm_inf) REQUIRE(sum) REQUIRE(wrms_norm) REQUIRE(gemm) REQUIRE(add_column)
+  REQUIRE(sum_columns) REQUIRE(activation) REQUIRE(activation_vjp) REQUIRE(random_normal)
+  REQUIRE(random_uniform) REQUIRE(all_finite) REQUIRE(convert)
+#undef REQUIRE
+  return NDE_OK;
+}
+
+nde_status nde_backend_open_ops(const nde_backend_ops *ops, const nde_options *options,
+                                nde_backend **out) {
+  *out = NULL;
+  NDE_TRY(nde_backend_ops_validate(ops));
+  nde_backend *be = calloc(1, sizeof *be);
+  if (!be)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  be->ops = ops;
+  nde_status st = ops->create(options, &be->ctx);
+  if (st != NDE_OK) {
+    free(be);
+    return nde_error_prefix(st, "backend '%s'", ops->header.name);
+  }
+  *out = be;
+  return NDE_OK;
+}
+
+nde_status nde_backend_open(struct nde_registry *registry, const char *name,
+                            const char *options_json, nde_backend **out) {
+  *out = NULL;
+  const nde_plugin *plugin;
+  NDE_TRY(nde_registry_find(registry, NDE_KIND_BACKEND, name, &plugin));
+  const void *vtable;
+  NDE_TRY(nde_plugin_load(plugin, &vtable));
+  nde_options *given = NULL, *options = NULL;
+  NDE_TRY(nde_options_parse(options_json, &given));
+  nde_status st = nde_plugin_options(plugin, given, "backend", &options);
+  nde_options_free(&given);
+  if (st == NDE_OK)
+    st = nde_backend_open_ops(vtable, options, out);
+  nde_options_free(&options);
+  return st;
+}
+
+void nde_backend_close(nde_backend **backend) {
+  if (!backend || !*backend)
+    return;
+  (*backend)->ops->destroy((*backend)->ctx);
+  free(*backend);
+  *backend = NULL;
+}

@@ -1,0 +1,39 @@
+/* Shared declarations of the nde command-line tool. */
+#ifndef NDE_CLI_H
+#define NDE_CLI_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include <nde/nde.h>
+
+/* Exit statuses of every command. */
+enum { NDE_EXIT_OK = 0, NDE_EXIT_INTERNAL = 1, NDE_EXIT_INPUT = 2 };
+
+/* What every command receives besides its own arguments. */
+typedef struct nde_cli {
+  const char *program; /* argv[0] */
+  nde_registry *registry;
+} nde_cli;
+
+/* A command handler: argv[0] is the command's name. Returns an exit status. */
+typedef int (*nde_cli_command_fn)(nde_cli *cli, int argc, char **argv);
+
+#define NDE_COMMAND(name, fn, summary) int fn(nde_cli *cli, int argc, char **argv);
+#include "commands.def"
+#undef NDE_COMMAND
+
+/* Print "nde: <message>" for the last error and map its status to an exit status. */
+int nde_cli_fail(nde_status status);
+
+/* Print "nde: <formatted>" to stderr and return NDE_EXIT_INPUT (usage errors). */
+int nde_cli_usage_error(const char *fmt, ...) NDE_PRINTF(1, 2);
+
+/* Dump a JSON value to stdout, pretty-printed, with a trailing newline; steals the reference. */
+void nde_cli_print_json(json_t *value);
+
+/* True when stdout is a terminal (progress bars, colours). */
+int nde_cli_stdout_is_tty(void);
+
+#endif /* NDE_CLI_H */

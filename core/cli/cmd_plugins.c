@@ -1,0 +1,233 @@
+/* `nde plugins` and `nde plugin NAME`: what the registry found. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Optionally load (verify) a plugin, then name its state. */
+static const char *plugin_status(const nde_plugin *p, int load) {
+  if (load) {
+    const void *vtable;
+    nde_plugin_load(p, &vtable);
+  }
+  switch (nde_plugin_state_of(p)) {
+  case NDE_PLUGIN_LOADED:
+    return "ok";
+  case NDE_PLUGIN_AVAILABLE:
+    return "available";
+  case NDE_PLUGIN_BROKEN:
+    return "broken";
+  }
+  return "?";
+}
+
+static json_t *options_json(const nde_options *o) {
+  char *text = nde_options_to_json(o);
+  json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+  free(text);
+  return v ? v : json_object();
+}
+
+static int parse_kind(const char *name, int *kind) {
+  nde_plugin_kind k;
+  nde_status st = nde_plugin_kind_parse(name, &k);
+  if (st != NDE_OK)
+    return nde_cli_fail(st);
+  *kind = (int)k;
+  return NDE_EXIT_OK;
+}
+
+static int plugins_help(void) {
+  printf("Usage: nde plugins [--kind KIND] [--json] [--no-load]\n"
+         "\n"
+         "List every plugin found on the search path, one line each: name, kind,\n"
+         "version, status and summary. Each library is loaded to verify it unless\n"
+         "--no-load is given. Refused manifests and broken libraries are reported on\n"
+         "stderr, one line each naming the file and the problem; they never hide\n"
+         "other plugins.\n"
+         "\n"
+         "  --kind KIND  only plugins of this kind (backend, layer, ode_solver, ...)\n"
+         "  --json       print a JSON array of {name, kind, version, abi, summary,\n"
+         "               status, manifest, library} (and message when broken)\n"
+         "  --no-load    do not load libraries (status 'available')\n");
+  return NDE_EXIT_OK;
+}
+
+static json_t *plugin_json(const nde_plugin *p, const char *status) {
+  json_t *o = json_object();
+  json_object_set_new(o, "name", json_string(nde_plugin_name(p)));
+  json_object_set_new(o, "kind", json_string(nde_plugin_kind_name(nde_plugin_kind_of(p))));
+  json_object_set_new(o, "version", json_string(nde_plugin_version(p)));
+  json_object_set_new(o, "abi", json_integer(nde_plugin_abi(p)));
+  json_object_set_new(o, "summary", json_string(nde_plugin_summary(p)));
+  json_object_set_new(o, "status", json_string(status));
+  if (!strcmp(status, "broken"))
+    json_object_set_new(o, "message", json_string(nde_plugin_message(p)));
+  json_object_set_new(o, "manifest", json_string(nde_plugin_manifest_path(p)));
+  json_object_set_new(o, "library", json_string(nde_plugin_library_path(p)));
+  return o;
+}
+
+int nde_cmd_plugins(nde_cli *cli, int argc, char **argv) {
+  int as_json = 0, load = 1, kind_filter = -1;
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--json"))
+      as_json = 1;
+    else if (!strcmp(argv[i], "--no-load"))
+      load = 0;
+    else if (!strcmp(argv[i], "--kind") && i + 1 < argc) {
+      int code = parse_kind(argv[++i], &kind_filter);
+      if (code != NDE_EXIT_OK)
+        return code;
+    } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+      return plugins_help();
+    else
+      return nde_cli_usage_error("plugins: unexpected argument '%s' (see 'nde plugins --help')",
+                                 argv[i]);
+  }
+  nde_registry *r = cli->registry;
+  json_t *array = as_json ? json_array() : NULL;
+  size_t shown = 0, broken = 0;
+  if (!as_json)
+    printf("%-24s %-16s %-9s %-10s %s\n", "NAME", "KIND", "VERSION", "STATUS", "SUMMARY");
+  for (size_t i = 0; i < nde_registry_count(r); ++i) {
+    const nde_plugin *p = nde_registry_at(r, i);
+    if (kind_filter >= 0 && (int)nde_plugin_kind_of(p) != kind_filter)
+      continue;
+    const char *status = plugin_status(p, load);
+    shown++;
+    broken += !strcmp(status, "broken");
+    if (as_json)
+      json_array_append_new(array, plugin_json(p, status));
+    else
+      printf("%-24s %-16s %-9s %-10s %s\n", nde_plugin_name(p),
+             nde_plugin_kind_name(nde_plugin_kind_of(p)), nde_plugin_version(p), status,
+             nde_plugin_summary(p));
+  }
+  size_t refused = nde_registry_problem_count(r);
+  if (as_json)
+    nde_cli_print_json(array);
+  else
+    printf("\n%zu plugin%s (%zu broken), %zu manifest%s refused\n", shown, shown == 1 ? "" : "s",
+           broken, refused, refused == 1 ? "" : "s");
+  fflush(stdout);
+  for (size_t i = 0; i < refused; ++i)
+    fprintf(stderr, "nde: refused manifest: %s\n", nde_registry_problem_message(r, i));
+  for (size_t i = 0; load && i < nde_registry_count(r); ++i) {
+    const nde_plugin *p = nde_registry_at(r, i);
+    if ((kind_filter < 0 || (int)nde_plugin_kind_of(p) == kind_filter) &&
+        nde_plugin_state_of(p) == NDE_PLUGIN_BROKEN)
+      fprintf(stderr, "nde: broken plugin: %s\n", nde_plugin_message(p));
+  }
+  return NDE_EXIT_OK;
+}
+
+static void print_option_text(const char *name, json_t *spec) {
+  json_t *def = json_object_get(spec, "default");
+  char *def_text = def ? json_dumps(def, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+  json_t *range = json_object_get(spec, "range");
+  char *range_text = range ? json_dumps(range, JSON_COMPACT) : NULL;
+  printf("  %-18s %-8s default %-12s%s%s\n      %s\n", name,
+         json_string_value(json_object_get(spec, "type")), def_text ? def_text : "(none)",
+         range_text ? " range " : "", range_text ? range_text : "",
+         json_string_value(json_object_get(spec, "doc")));
+  json_t *choices = json_object_get(spec, "choices");
+  if (choices) {
+    char *c = json_dumps(choices, JSON_COMPACT);
+    printf("      choices: %s\n", c ? c : "?");
+    free(c);
+  }
+  free(def_text);
+  free(range_text);
+}
+
+static int plugin_help(void) {
+  printf("Usage: nde plugin NAME [--kind KIND] [--json]\n"
+         "\n"
+         "Show a plugin's manifest: kind, version, ABI, library, capabilities and every\n"
+         "option with its type, default, range and documentation. The library is loaded\n"
+         "to verify it; exit status 2 if the plugin is unknown or unusable.\n"
+         "\n"
+         "  --kind KIND  disambiguate a name used by several kinds\n"
+         "  --json       print the manifest as JSON, with \"status\" added\n");
+  return NDE_EXIT_OK;
+}
+
+static void print_manifest_text(const nde_plugin *p, const char *status) {
+  printf("%s (%s %s, ABI %d)\n  %s\n\n", nde_plugin_name(p),
+         nde_plugin_kind_name(nde_plugin_kind_of(p)), nde_plugin_version(p), nde_plugin_abi(p),
+         nde_plugin_summary(p));
+  printf("Manifest:  %s\nLibrary:   %s\nStatus:    %s\n", nde_plugin_manifest_path(p),
+         nde_plugin_library_path(p), status);
+  const char *key;
+  json_t *value;
+  json_t *caps = options_json(nde_plugin_capabilities(p));
+  printf("\nCapabilities:\n");
+  if (json_object_size(caps) == 0)
+    printf("  (none)\n");
+  json_object_foreach(caps, key, value) {
+    char *v = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+    printf("  %-18s %s\n", key, v ? v : "?");
+    free(v);
+  }
+  json_decref(caps);
+  json_t *opts = options_json(nde_plugin_option_specs(p));
+  printf("\nOptions:\n");
+  if (json_object_size(opts) == 0)
+    printf("  (none)\n");
+  json_object_foreach(opts, key, value) { print_option_text(key, value); }
+  json_decref(opts);
+}
+
+int nde_cmd_plugin(nde_cli *cli, int argc, char **argv) {
+  int as_json = 0, kind_filter = -1;
+  const char *name = NULL;
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--json"))
+      as_json = 1;
+    else if (!strcmp(argv[i], "--kind") && i + 1 < argc) {
+      int code = parse_kind(argv[++i], &kind_filter);
+      if (code != NDE_EXIT_OK)
+        return code;
+    } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+      return plugin_help();
+    else if (argv[i][0] == '-' || name)
+      return nde_cli_usage_error("plugin: unexpected argument '%s' (see 'nde plugin --help')",
+                                 argv[i]);
+    else
+      name = argv[i];
+  }
+  if (!name)
+    return nde_cli_usage_error("plugin: which plugin? ('nde plugins' lists them)");
+  const nde_plugin *p;
+  nde_status st = kind_filter >= 0
+                      ? nde_registry_find(cli->registry, (nde_plugin_kind)kind_filter, name, &p)
+                      : nde_registry_find_any(cli->registry, name, &p);
+  if (st != NDE_OK)
+    return nde_cli_fail(st);
+  const void *vtable;
+  nde_status load_status = nde_plugin_load(p, &vtable);
+  const char *status = load_status == NDE_OK ? "ok" : "broken";
+  if (as_json) {
+    char *text = nde_plugin_manifest_json(p);
+    json_t *m = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (!m)
+      m = json_object();
+    json_object_set_new(m, "status", json_string(status));
+    if (load_status != NDE_OK)
+      json_object_set_new(m, "message", json_string(nde_plugin_message(p)));
+    json_object_set_new(m, "manifest_path", json_string(nde_plugin_manifest_path(p)));
+    nde_cli_print_json(m);
+  } else {
+    print_manifest_text(p, status);
+  }
+  if (load_status != NDE_OK) {
+    fflush(stdout);
+    fprintf(stderr, "nde: %s\n", nde_plugin_message(p));
+    return NDE_EXIT_INPUT;
+  }
+  return NDE_EXIT_OK;
+}

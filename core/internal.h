@@ -1,0 +1,47 @@
+/*
+ * Private to libnde: helpers shared between core files. Never installed;
+ * plugins use only include/nde/.
+ */
+#ifndef NDE_CORE_INTERNAL_H
+#define NDE_CORE_INTERNAL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include <nde/names.h>
+#include <nde/options.h>
+#include <nde/status.h>
+
+#if defined(__GNUC__)
+#define NDE_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define NDE_INTERNAL
+#endif
+
+/* Levenshtein distance between two strings. */
+NDE_INTERNAL size_t nde_edit_distance(const char *a, const char *b);
+
+/*
+ * nde_options is a jansson object behind an opaque pointer. These convert
+ * without copying; the JSON stays owned by whoever owned it.
+ */
+static inline const nde_options *nde_options_wrap(const json_t *object) {
+  return (const nde_options *)object;
+}
+static inline const json_t *nde_options_json(const nde_options *options) {
+  return (const json_t *)options;
+}
+/* Transfer ownership of a jansson object into an owned nde_options (freed by nde_options_free). */
+static inline nde_options *nde_options_adopt(json_t *object) { return (nde_options *)object; }
+
+/* A message for a jansson parse error: "SOURCE:LINE:COL: invalid JSON: TEXT". */
+NDE_INTERNAL nde_status nde_json_error(const char *source, const json_error_t *error);
+
+/* Read a JSON file (any top-level value); messages name the file. */
+NDE_INTERNAL nde_status nde_json_load_file(const char *path, json_t **out);
+
+/* The type name of a JSON value ("string", "number", ...). */
+NDE_INTERNAL const char *nde_json_type_name(const json_t *value);
+
+#endif /* NDE_CORE_INTERNAL_H */

@@ -1,0 +1,59 @@
+/* Private layout of the registry and its plugins (core/registry*.c only). */
+#ifndef NDE_CORE_REGISTRY_IMPL_H
+#define NDE_CORE_REGISTRY_IMPL_H
+
+#include <pthread.h>
+
+#include <nde/registry.h>
+
+#include "internal.h"
+
+struct nde_plugin {
+  struct nde_registry *registry;
+  char *name;
+  char *version;
+  char *summary;
+  char *entry;
+  char *manifest_path;
+  char *library_path;
+  nde_plugin_kind kind;
+  int abi;
+  json_t *manifest;     /* the whole manifest */
+  json_t *capabilities; /* a reference into manifest (or an owned empty object) */
+  json_t *options;      /* a reference into manifest (or an owned empty object) */
+  /* load state, guarded by registry->lock */
+  nde_plugin_state state;
+  char *message;
+  void *handle;
+  const void *vtable;
+};
+
+typedef struct nde_registry_problem {
+  char *path;
+  char *message;
+} nde_registry_problem;
+
+struct nde_registry {
+  char **dirs;
+  size_t n_dirs;
+  nde_plugin **plugins;
+  size_t n_plugins;
+  nde_registry_problem *problems;
+  size_t n_problems;
+  pthread_mutex_t lock;
+};
+
+/*
+ * Read and validate one manifest file. On success *out is a new plugin
+ * (state AVAILABLE); on refusal returns NDE_EPLUGIN/NDE_EPARSE/NDE_EIO with
+ * the reason as this thread's message (starting with the path).
+ */
+NDE_INTERNAL nde_status nde_manifest_read(const char *path, nde_plugin **out);
+
+/* Free a plugin record (closing its library if loaded). */
+NDE_INTERNAL void nde_plugin_free(nde_plugin *plugin);
+
+/* Kind-specific check of a freshly loaded vtable (required operations present). */
+NDE_INTERNAL nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable);
+
+#endif /* NDE_CORE_REGISTRY_IMPL_H */

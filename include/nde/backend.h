@@ -1,0 +1,195 @@
+/**
+ * @file nde/backend.h
+ * @brief The compute-backend vtable: every vector operation solvers and layers need.
+ *
+ * Solvers, layers and optimizers never loop over array elements themselves;
+ * they call these operations, so a method written once runs on the CPU
+ * (`cpu`, OpenBLAS + OpenMP) and on a GPU (`cuda`). Operations are
+ * dtype-generic: pointers are `void *` into backend memory and the dtype
+ * argument says how to read them. Scalar results (norms, dots) come back to
+ * the host as double.
+ *
+ * All element counts are size_t; matrices are column-major with explicit
+ * leading dimensions, as in BLAS.
+ *
+ * Required operations are every field up to and including `all_finite`;
+ * the core refuses a backend plugin with any of them NULL. Fields appended
+ * later are optional and tested with NDE_VTABLE_HAS().
+ */
+#ifndef NDE_BACKEND_H
+#define NDE_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nde/array.h>
+#include <nde/options.h>
+#include <nde/plugin.h>
+#include <nde/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** X-macro of elementwise activation functions: X(enum symbol, name). */
+#define NDE_ACTIVATION_LIST(X)                                                   \
+  X(NDE_ACT_IDENTITY, "identity")                                                \
+  X(NDE_ACT_TANH, "tanh")                                                        \
+  X(NDE_ACT_RELU, "relu")                                                        \
+  X(NDE_ACT_SIGMOID, "sigmoid")                                                  \
+  X(NDE_ACT_SOFTPLUS, "softplus")                                                \
+  X(NDE_ACT_GELU, "gelu")                                                        \
+  X(NDE_ACT_SWISH, "swish")                                                      \
+  X(NDE_ACT_CUBE, "cube")
+
+/**
+ * Elementwise activation. gelu is the exact form x·Φ(x); swish is x·σ(x);
+ * softplus is log(1 + eˣ) computed without overflow; cube is x³.
+ */
+typedef enum nde_activation {
+#define NDE_ACT_ENUM_(sym, str) sym,
+  NDE_ACTIVATION_LIST(NDE_ACT_ENUM_)
+#undef NDE_ACT_ENUM_
+      NDE_ACT_COUNT /**< number of activations; not an activation */
+} nde_activation;
+
+/** Name of an activation ("tanh"), NULL for an invalid value. */
+NDE_API const char *nde_activation_name(nde_activation act);
+
+/** Parse an activation name; NDE_EINVAL listing the valid names otherwise. */
+NDE_API nde_status nde_activation_parse(const char *name, nde_activation *out);
+
+/** BLAS transpose flag. */
+typedef enum nde_transpose { NDE_NO_TRANS = 0, NDE_TRANS = 1 } nde_transpose;
+
+/**
+ * Backend vtable (kind "backend"). `ctx` is the instance state created by
+ * `create`. Unless stated otherwise an output may alias an input
+ * element-for-element (y[i] computed from x[i] only).
+ */
+typedef struct nde_backend_ops {
+  nde_plugin_header header;
+
+  /** Where this backend's memory lives. */
+  nde_device_kind device;
+
+  /** Create an instance from validated options (see the manifest); *ctx may be NULL for stateless backends. */
+  nde_status (*create)(const nde_options *options, void **ctx);
+  /** Destroy an instance. */
+  void (*destroy)(void *ctx);
+
+  /** Allocate @p bytes of zeroed backend memory (bytes may be 0: returns a unique non-NULL pointer or NULL). */
+  nde_status (*alloc)(void *ctx, size_t bytes, void **ptr);
+  /** Release memory from alloc; NULL is ignored. */
+  void (*release)(void *ctx, void *ptr);
+  /** dst[0..bytes) = src[0..bytes), both in backend memory (may not overlap). */
+  nde_status (*copy)(void *ctx, void *dst, const void *src, size_t bytes);
+  /** Host → backend copy. */
+  nde_status (*upload)(void *ctx, void *dst, const void *host_src, size_t bytes);
+  /** Backend → host copy. */
+  nde_status (*download)(void *ctx, void *host_dst, const void *src, size_t bytes);
+
+  /** x[i] = value. */
+  void (*fill)(void *ctx, nde_dtype dt, size_t n, double value, void *x);
+  /** x[i] *= a. */
+  void (*scale)(void *ctx, nde_dtype dt, size_t n, double a, void *x);
+  /** y[i] += a·x[i]. */
+  void (*axpy)(void *ctx, nde_dtype dt, size_t n, double a, const void *x, void *y);
+  /** y[i] = a·x[i] + b·y[i]. */
+  void (*axpby)(void *ctx, nde_dtype dt, size_t n, double a, const void *x, double b, void *y);
+  /**
+   * Linear combination of k vectors: y[i] = beta·y[i] + Σ_j c[j]·x[j][i].
+   * Terms with c[j] == 0 are skipped (x[j] may then be NULL). With beta == 0
+   * y is overwritten (not read). y may alias any x[j].
+   */
+  void (*lincomb)(void *ctx, nde_dtype dt, size_t n, int k, const double *c,
+                  const void *const *x, double beta, void *y);
+  /** z[i] = x[i]·y[i]. */
+  void (*mul)(void *ctx, nde_dtype dt, size_t n, const void *x, const void *y, void *z);
+  /** Σ x[i]·y[i]. */
+  double (*dot)(void *ctx, nde_dtype dt, size_t n, const void *x, const void *y);
+  /** Euclidean norm. */
+  double (*norm2)(void *ctx, nde_dtype dt, size_t n, const void *x);
+  /** max |x[i]| (0 for n == 0; NaN if any element is NaN). */
+  double (*norm_inf)(void *ctx, nde_dtype dt, size_t n, const void *x);
+  /** Σ x[i]. */
+  double (*sum)(void *ctx, nde_dtype dt, size_t n, const void *x);
+  /**
+   * Weighted RMS norm of an error estimate, the controller's measure:
+   * sqrt( (1/n) Σ ( e[i] / (abstol + reltol·max(|u0[i]|, |u1[i]|)) )² ).
+   * @p u1 may be NULL (then only |u0[i]| scales). Returns 0 for n == 0.
+   */
+  double (*wrms_norm)(void *ctx, nde_dtype dt, size_t n, const void *e, const void *u0,
+                      const void *u1, double abstol, double reltol);
+  /**
+   * C(m×n) = alpha·op(A)·op(B) + beta·C, column-major, op(A) is m×k and
+   * op(B) is k×n; exactly BLAS GEMM semantics (C is not read when beta == 0).
+   */
+  void (*gemm)(void *ctx, nde_dtype dt, nde_transpose ta, nde_transpose tb, size_t m, size_t n,
+               size_t k, double alpha, const void *a, size_t lda, const void *b, size_t ldb,
+               double beta, void *c, size_t ldc);
+  /** y[r + c·rows] += b[r] for a rows×cols matrix y: adds a column vector to every column (bias). */
+  void (*add_column)(void *ctx, nde_dtype dt, size_t rows, size_t cols, const void *b, void *y);
+  /** out[r] = beta·out[r] + Σ_c x[r + c·rows]: sums the columns of a rows×cols matrix (bias gradient). */
+  void (*sum_columns)(void *ctx, nde_dtype dt, size_t rows, size_t cols, const void *x,
+                      double beta, void *out);
+  /** y[i] = act(x[i]). */
+  void (*activation)(void *ctx, nde_dtype dt, nde_activation act, size_t n, const void *x,
+                     void *y);
+  /**
+   * Pullback of an activation: dx[i] = dy[i]·act'(x[i]), given x and the
+   * forward output y = act(x) (backends may use either). dx may alias dy.
+   */
+  void (*activation_vjp)(void *ctx, nde_dtype dt, nde_activation act, size_t n, const void *x,
+                         const void *y, const void *dy, void *dx);
+  /**
+   * Fill x with N(mean, stddev²) draws from the Philox stream (seed, stream)
+   * starting at counter @p offset: element i is nde_philox_normal(seed,
+   * stream, offset + i) of nde/rng.h, so every backend produces the same numbers.
+   */
+  void (*random_normal)(void *ctx, nde_dtype dt, size_t n, uint64_t seed, uint64_t stream,
+                        uint64_t offset, double mean, double stddev, void *x);
+  /** Fill x with U[lo, hi) draws; element i is nde_philox_uniform(seed, stream, offset + i). */
+  void (*random_uniform)(void *ctx, nde_dtype dt, size_t n, uint64_t seed, uint64_t stream,
+                         uint64_t offset, double lo, double hi, void *x);
+  /** 1 if every element is finite, else 0. */
+  int (*all_finite)(void *ctx, nde_dtype dt, size_t n, const void *x);
+  /** dst (dtype dt_dst) = src (dtype dt_src) converted elementwise. */
+  void (*convert)(void *ctx, nde_dtype dt_src, const void *src, nde_dtype dt_dst, void *dst,
+                  size_t n);
+} nde_backend_ops;
+
+/**
+ * A backend instance: the plugin's vtable and its state. Obtain one with
+ * nde_backend_open() (or nde_backend_open_ops() for a vtable in hand) and
+ * release it with nde_backend_close().
+ */
+typedef struct nde_backend {
+  const nde_backend_ops *ops;
+  void *ctx;
+} nde_backend;
+
+struct nde_registry;
+
+/**
+ * Open a backend plugin by name ("cpu") from @p registry (NULL: the default
+ * registry), with options as a JSON object text (NULL: defaults).
+ * NDE_ENOTFOUND (with a did-you-mean) for an unknown name.
+ */
+NDE_API nde_status nde_backend_open(struct nde_registry *registry, const char *name,
+                                    const char *options_json, nde_backend **out);
+
+/** Wrap a vtable directly (tests, embedding); validates its required operations. */
+NDE_API nde_status nde_backend_open_ops(const nde_backend_ops *ops, const nde_options *options,
+                                        nde_backend **out);
+
+/** Destroy a backend instance and NULL the pointer. */
+NDE_API void nde_backend_close(nde_backend **backend);
+
+/** Check that every required operation of a backend vtable is present. */
+NDE_API nde_status nde_backend_ops_validate(const nde_backend_ops *ops);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NDE_BACKEND_H */

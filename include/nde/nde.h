@@ -1,0 +1,18 @@
+/**
+ * @file nde/nde.h
+ * @brief Umbrella header: everything a program or plugin using nde needs.
+ */
+#ifndef NDE_NDE_H
+#define NDE_NDE_H
+
+#include <nde/array.h>
+#include <nde/backend.h>
+#include <nde/names.h>
+#include <nde/options.h>
+#include <nde/plugin.h>
+#include <nde/registry.h>
+#include <nde/rng.h>
+#include <nde/status.h>
+#include <nde/version.h>
+
+#endif /* NDE_NDE_H */

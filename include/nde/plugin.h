@@ -1,0 +1,119 @@
+/**
+ * @file nde/plugin.h
+ * @brief The plugin ABI: version, kinds, and the entry-point contract.
+ *
+ * A plugin is a shared object plus a JSON manifest (see docs/manifest.md).
+ * The manifest names an exported entry symbol of type ::nde_plugin_entry_fn.
+ * Calling it returns a pointer to a static, immutable vtable whose first
+ * member is an ::nde_plugin_header. The vtable's type depends on the kind:
+ *
+ * | kind               | vtable type                   | header            |
+ * |--------------------|-------------------------------|-------------------|
+ * | backend            | nde_backend_ops               | nde/backend.h     |
+ * | layer              | nde_layer_ops                 | nde/layer.h       |
+ * | ode_solver         | nde_ode_solver_ops            | nde/ode.h         |
+ * | sde_solver         | nde_sde_solver_ops            | nde/sde.h         |
+ * | nonlinear_solver   | nde_nonlinear_solver_ops      | nde/nonlinear.h   |
+ * | linear_solver      | nde_linear_solver_ops         | nde/linear.h      |
+ * | sensitivity        | nde_sensitivity_ops           | nde/sensitivity.h |
+ * | regularizer        | nde_regularizer_ops           | nde/regularizer.h |
+ * | optimizer          | nde_optimizer_ops             | nde/optimizer.h   |
+ * | dataset            | nde_dataset_ops               | nde/dataset.h     |
+ *
+ * ABI rules (learned from LV2 and GStreamer):
+ *  - ::NDE_ABI_VERSION is the major ABI. The core refuses a plugin whose header
+ *    carries another major, with a message that names both numbers.
+ *  - Within one major the core only ever appends fields to a vtable. The
+ *    header's `size` is the plugin's sizeof(vtable); slots beyond it are
+ *    treated as NULL (absent optional operations), so an old plugin keeps
+ *    working with a newer core.
+ *  - Everything in a plugin is `static` except its entry symbol, which is
+ *    marked ::NDE_PLUGIN_EXPORT.
+ */
+#ifndef NDE_PLUGIN_H
+#define NDE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nde/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Major ABI version of plugin vtables. Bumped only on incompatible changes. */
+#define NDE_ABI_VERSION 1
+
+/** Format version of plugin manifests: the value of the top-level key "nde_manifest". */
+#define NDE_MANIFEST_FORMAT 1
+
+/** X-macro of plugin kinds: X(enum symbol, manifest spelling). */
+#define NDE_PLUGIN_KIND_LIST(X)                                                  \
+  X(NDE_KIND_BACKEND, "backend")                                                 \
+  X(NDE_KIND_LAYER, "layer")                                                     \
+  X(NDE_KIND_ODE_SOLVER, "ode_solver")                                           \
+  X(NDE_KIND_SDE_SOLVER, "sde_solver")                                           \
+  X(NDE_KIND_NONLINEAR_SOLVER, "nonlinear_solver")                               \
+  X(NDE_KIND_LINEAR_SOLVER, "linear_solver")                                     \
+  X(NDE_KIND_SENSITIVITY, "sensitivity")                                         \
+  X(NDE_KIND_REGULARIZER, "regularizer")                                         \
+  X(NDE_KIND_OPTIMIZER, "optimizer")                                             \
+  X(NDE_KIND_DATASET, "dataset")
+
+/** What a plugin implements. */
+typedef enum nde_plugin_kind {
+#define NDE_KIND_ENUM_(sym, str) sym,
+  NDE_PLUGIN_KIND_LIST(NDE_KIND_ENUM_)
+#undef NDE_KIND_ENUM_
+      NDE_KIND_COUNT /**< number of kinds; not a kind */
+} nde_plugin_kind;
+
+/** Manifest spelling of a kind ("ode_solver"), or NULL for an invalid value. */
+NDE_API const char *nde_plugin_kind_name(nde_plugin_kind kind);
+
+/** Parse a manifest spelling; NDE_EINVAL (with the valid spellings in the message) if unknown. */
+NDE_API nde_status nde_plugin_kind_parse(const char *name, nde_plugin_kind *out);
+
+/**
+ * First member of every plugin vtable.
+ *
+ * @var abi_version  ::NDE_ABI_VERSION the plugin was compiled against.
+ * @var size         sizeof the plugin's whole vtable struct.
+ * @var kind         must equal the manifest's "kind".
+ * @var name         must equal the manifest's "name".
+ */
+typedef struct nde_plugin_header {
+  uint32_t abi_version;
+  uint32_t size;
+  nde_plugin_kind kind;
+  const char *name;
+} nde_plugin_header;
+
+/** Initializer for a vtable's header: `NDE_PLUGIN_HEADER(NDE_KIND_ODE_SOLVER, "tsit5", nde_ode_solver_ops)`. */
+#define NDE_PLUGIN_HEADER(kind, name, vtable_type)                               \
+  { NDE_ABI_VERSION, (uint32_t)sizeof(vtable_type), (kind), (name) }
+
+/**
+ * True when a vtable of plugin-reported @p size contains the member @p field
+ * of @p type. Use it before calling an optional operation appended after the
+ * plugin was built: `NDE_VTABLE_HAS(ops, nde_ode_solver_ops, step_reverse)`.
+ */
+#define NDE_VTABLE_HAS(vtable, type, field)                                      \
+  ((vtable)->header.size >= offsetof(type, field) + sizeof(((type *)0)->field) && \
+   (vtable)->field != NULL)
+
+/** Type of the entry symbol a manifest names: returns the plugin's static vtable. */
+typedef const void *(*nde_plugin_entry_fn)(void);
+
+/** Mark a plugin's entry symbol for export (plugins are built with hidden visibility). */
+#if defined(__GNUC__)
+#define NDE_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define NDE_PLUGIN_EXPORT
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NDE_PLUGIN_H */

@@ -1,0 +1,459 @@
+/*
+ * The `cpu` backend: host memory, OpenBLAS for BLAS-shaped operations,
+ * OpenMP for elementwise work on large vectors. Every operation exists in a
+ * float32 and a float64 flavour generated from one template below.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include <nde/backend.h>
+#include <nde/rng.h>
+
+/* Below this many elements OpenMP's fork/join costs more than it saves. */
+#define PARALLEL_THRESHOLD 32768
+
+#ifdef _OPENMP
+#define PARALLEL_FOR(n) _Pragma("omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static)")
+#define PARALLEL_FOR_SUM(n, var)                                                 \
+  _Pragma("omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static) reduction(+ : var)")
+#define PARALLEL_FOR_MAX(n, var)                                                 \
+  _Pragma("omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static) reduction(max : var)")
+#else
+#define PARALLEL_FOR(n)
+#define PARALLEL_FOR_SUM(n, var)
+#define PARALLEL_FOR_MAX(n, var)
+#endif
+
+static nde_status cpu_create(const nde_options *options, void **ctx) {
+  (void)options;
+  *ctx = NULL;
+  return NDE_OK;
+}
+
+static void cpu_destroy(void *ctx) { (void)ctx; }
+
+static nde_status cpu_alloc(void *ctx, size_t bytes, void **ptr) {
+  (void)ctx;
+  /* 64-byte alignment for vector loads; calloc semantics (zeroed). */
+  size_t rounded = (bytes + 63) & ~(size_t)63;
+  if (rounded == 0)
+    rounded = 64;
+  void *p = aligned_alloc(64, rounded);
+  if (!p)
+    return nde_error(NDE_ENOMEM, "cpu backend: cannot allocate %zu bytes", bytes);
+  memset(p, 0, rounded);
+  *ptr = p;
+  return NDE_OK;
+}
+
+static void cpu_release(void *ctx, void *ptr) {
+  (void)ctx;
+  free(ptr);
+}
+
+static nde_status cpu_copy(void *ctx, void *dst, const void *src, size_t bytes) {
+  (void)ctx;
+  if (bytes)
+    memcpy(dst, src, bytes);
+  return NDE_OK;
+}
+
+/* ------------------------------------------------------------ activations */
+
+static inline double act_value(nde_activation act, double x) {
+  switch (act) {
+  case NDE_ACT_IDENTITY:
+    return x;
+  case NDE_ACT_TANH:
+    return tanh(x);
+  case NDE_ACT_RELU:
+    return x > 0 ? x : 0;
+  case NDE_ACT_SIGMOID:
+    return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
+  case NDE_ACT_SOFTPLUS:
+    return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+  case NDE_ACT_GELU:
+    return 0.5 * x * erfc(-x * M_SQRT1_2);
+  case NDE_ACT_SWISH:
+    return x >= 0 ? x / (1 + exp(-x)) : x * exp(x) / (1 + exp(x));
+  case NDE_ACT_CUBE:
+    return x * x * x;
+  default:
+    return NAN;
+  }
+}
+
+/* d act / dx at x, given y = act(x). */
+static inline double act_derivative(nde_activation act, double x, double y) {
+  switch (act) {
+  case NDE_ACT_IDENTITY:
+    return 1;
+  case NDE_ACT_TANH:
+    return 1 - y * y;
+  case NDE_ACT_RELU:
+    return x > 0 ? 1 : 0;
+  case NDE_ACT_SIGMOID:
+    return y * (1 - y);
+  case NDE_ACT_SOFTPLUS:
+    return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
+  case NDE_ACT_GELU:
+    return 0.5 * erfc(-x * M_SQRT1_2) + x * exp(-0.5 * x * x) * 0.39894228040143267794;
+  case NDE_ACT_SWISH: {
+    double s = x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
+    return s + x * s * (1 - s);
+  }
+  case NDE_ACT_CUBE:
+    return 3 * x * x;
+  default:
+    return NAN;
+  }
+}
+
+/* ------------------------------------------------------------ template */
+
+#define DEFINE_OPS(T, S, BLAS)                                                    \
+  static void fill_##S(size_t n, double v, T *x) {                               \
+    PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i) x[i] = (T)v;                  \
+  }                                                                              \
+  static void axpby_##S(size_t n, double a, const T *x, double b, T *y) {        \
+    T ta = (T)a, tb = (T)b;                                                      \
+    if (b == 0) {                                                                \
+      PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i) y[i] = ta * x[i];           \
+    } else {                                                                     \
+      PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i) y[i] = ta * x[i] + tb * y[i]; \
+    }                                                                            \
+  }                                                                              \
+  static void lincomb_apply_##S(size_t n, int m, const T *cc, const T *const *xx, \
+                                double beta, T *y) {                             \
+    T tb = (T)beta;                                                              \
+    if (m == 0) {                                                                \
+      if (beta == 0)                                                             \
+        fill_##S(n, 0, y);                                                       \
+      else if (beta != 1)                                                        \
+        PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i) y[i] *= tb;               \
+      return;                                                                    \
+    }                                                                            \
+    PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i) {                             \
+      T acc = beta == 0 ? (T)0 : tb * y[i];                                      \
+      for (int j = 0; j < m; ++j)                                                \
+        acc += cc[j] * xx[j][i];                                                 \
+      y[i] = acc;                                                                \
+    }                                                                            \
+  }                                                                              \
+  static void lincomb_##S(size_t n, int k, const double *c, const T *const *x,   \
+                          double beta, T *y) {                                   \
+    /* Gather the non-zero terms, then fused passes of up to 16 terms. */        \
+    T cc[16];                                                                    \
+    const T *xx[16];                                                             \
+    int m = 0, first = 1;                                                        \
+    for (int j = 0; j <= k; ++j) {                                               \
+      if (j < k && c[j] != 0) {                                                  \
+        cc[m] = (T)c[j];                                                         \
+        xx[m++] = x[j];                                                          \
+      }                                                                          \
+      if (m == 16 || (j == k && (m > 0 || first))) {                             \
+        lincomb_apply_##S(n, m, cc, xx, first ? beta : 1.0, y);                  \
+        first = 0;                                                               \
+        m = 0;                                                                   \
+      }                                                                          \
+    }                                                                            \
+  }                                                                              \
+  static void mul_##S(size_t n, const T *x, const T *y, T *z) {                  \
+    PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i) z[i] = x[i] * y[i];           \
+  }                                                                              \
+  static double norm_inf_##S(size_t n, const T *x) {                             \
+    double m = 0;                                                                \
+    int nan_seen = 0;                                                            \
+    for (size_t i = 0; i < n; ++i) {                                             \
+      double a = fabs((double)x[i]);                                             \
+      if (a != a)                                                                \
+        nan_seen = 1;                                                            \
+      if (a > m)                                                                 \
+        m = a;                                                                   \
+    }                                                                            \
+    return nan_seen ? NAN : m;                                                   \
+  }                                                                              \
+  static double sum_##S(size_t n, const T *x) {                                  \
+    double s = 0;                                                                \
+    PARALLEL_FOR_SUM(n, s) for (size_t i = 0; i < n; ++i) s += x[i];             \
+    return s;                                                                    \
+  }                                                                              \
+  static double wrms_##S(size_t n, const T *e, const T *u0, const T *u1,          \
+                         double atol, double rtol) {                             \
+    if (n == 0)                                                                  \
+      return 0;                                                                  \
+    double s = 0;                                                                \
+    if (u1) {                                                                    \
+      PARALLEL_FOR_SUM(n, s) for (size_t i = 0; i < n; ++i) {                    \
+        double a = fabs((double)u0[i]), b = fabs((double)u1[i]);                 \
+        double r = (double)e[i] / (atol + rtol * (a > b ? a : b));               \
+        s += r * r;                                                              \
+      }                                                                          \
+    } else {                                                                     \
+      PARALLEL_FOR_SUM(n, s) for (size_t i = 0; i < n; ++i) {                    \
+        double r = (double)e[i] / (atol + rtol * fabs((double)u0[i]));           \
+        s += r * r;                                                              \
+      }                                                                          \
+    }                                                                            \
+    return sqrt(s / (double)n);                                                  \
+  }                                                                              \
+  static void add_column_##S(size_t rows, size_t cols, const T *b, T *y) {        \
+    for (size_t c = 0; c < cols; ++c)                                            \
+      for (size_t r = 0; r < rows; ++r)                                          \
+        y[r + c * rows] += b[r];                                                 \
+  }                                                                              \
+  static void sum_columns_##S(size_t rows, size_t cols, const T *x, double beta, \
+                              T *out) {                                          \
+    for (size_t r = 0; r < rows; ++r)                                            \
+      out[r] = beta == 0 ? (T)0 : (T)beta * out[r];                              \
+    for (size_t c = 0; c < cols; ++c)                                            \
+      for (size_t r = 0; r < rows; ++r)                                          \
+        out[r] += x[r + c * rows];                                               \
+  }                                                                              \
+  static void activation_##S(nde_activation act, size_t n, const T *x, T *y) {   \
+    switch (act) {                                                               \
+    case NDE_ACT_IDENTITY:                                                       \
+      if (x != y)                                                                \
+        memcpy(y, x, n * sizeof(T));                                             \
+      break;                                                                     \
+    case NDE_ACT_RELU:                                                           \
+      PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i) y[i] = x[i] > 0 ? x[i] : 0; \
+      break;                                                                     \
+    case NDE_ACT_CUBE:                                                           \
+      PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i) y[i] = x[i] * x[i] * x[i];  \
+      break;                                                                     \
+    default:                                                                     \
+      PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i)                             \
+          y[i] = (T)act_value(act, (double)x[i]);                                \
+    }                                                                            \
+  }                                                                              \
+  static void activation_vjp_##S(nde_activation act, size_t n, const T *x,       \
+                                 const T *y, const T *dy, T *dx) {               \
+    switch (act) {                                                               \
+    case NDE_ACT_IDENTITY:                                                       \
+      if (dx != dy)                                                              \
+        memcpy(dx, dy, n * sizeof(T));                                           \
+      break;                                                                     \
+    case NDE_ACT_TANH:                                                           \
+      PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * (1 - y[i] * y[i]); \
+      break;                                                                     \
+    case NDE_ACT_RELU:                                                           \
+      PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i) dx[i] = x[i] > 0 ? dy[i] : 0; \
+      break;                                                                     \
+    default:                                                                     \
+      PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i)                             \
+          dx[i] = (T)((double)dy[i] * act_derivative(act, (double)x[i], (double)y[i])); \
+    }                                                                            \
+  }                                                                              \
+  static void random_normal_##S(size_t n, uint64_t seed, uint64_t stream,        \
+                                uint64_t offset, double mean, double sd, T *x) { \
+    PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i)                               \
+        x[i] = (T)(mean + sd * nde_philox_normal(seed, stream, offset + i));     \
+  }                                                                              \
+  static void random_uniform_##S(size_t n, uint64_t seed, uint64_t stream,       \
+                                 uint64_t offset, double lo, double hi, T *x) {  \
+    PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i)                               \
+        x[i] = (T)(lo + (hi - lo) * nde_philox_uniform(seed, stream, offset + i)); \
+  }                                                                              \
+  static int all_finite_##S(size_t n, const T *x) {                              \
+    int bad = 0;                                                                 \
+    PARALLEL_FOR_SUM(n, bad) for (size_t i = 0; i < n; ++i) bad += !isfinite(x[i]); \
+    return bad == 0;                                                             \
+  }
+
+DEFINE_OPS(float, f32, s)
+DEFINE_OPS(double, f64, d)
+
+/* ------------------------------------------------------------ dispatch */
+
+#define DISPATCH(dt, call32, call64)                                             \
+  do {                                                                           \
+    if ((dt) == NDE_FLOAT32) {                                                   \
+      call32;                                                                    \
+    } else {                                                                     \
+      call64;                                                                    \
+    }                                                                            \
+  } while (0)
+
+static nde_status cpu_upload(void *ctx, void *dst, const void *src, size_t bytes) {
+  return cpu_copy(ctx, dst, src, bytes);
+}
+
+static nde_status cpu_download(void *ctx, void *dst, const void *src, size_t bytes) {
+  return cpu_copy(ctx, dst, src, bytes);
+}
+
+static void cpu_fill(void *ctx, nde_dtype dt, size_t n, double v, void *x) {
+  DISPATCH(dt, fill_f32(n, v, x), fill_f64(n, v, x));
+}
+
+static void cpu_scale(void *ctx, nde_dtype dt, size_t n, double a, void *x) {
+  DISPATCH(dt, cblas_sscal((blasint)n, (float)a, x, 1), cblas_dscal((blasint)n, a, x, 1));
+}
+
+static void cpu_axpy(void *ctx, nde_dtype dt, size_t n, double a, const void *x, void *y) {
+  DISPATCH(dt, cblas_saxpy((blasint)n, (float)a, x, 1, y, 1),
+           cblas_daxpy((blasint)n, a, x, 1, y, 1));
+}
+
+static void cpu_axpby(void *ctx, nde_dtype dt, size_t n, double a, const void *x, double b,
+                      void *y) {
+  DISPATCH(dt, axpby_f32(n, a, x, b, y), axpby_f64(n, a, x, b, y));
+}
+
+static void cpu_lincomb(void *ctx, nde_dtype dt, size_t n, int k, const double *c,
+                        const void *const *x, double beta, void *y) {
+  DISPATCH(dt, lincomb_f32(n, k, c, (const float *const *)x, beta, y),
+           lincomb_f64(n, k, c, (const double *const *)x, beta, y));
+}
+
+static void cpu_mul(void *ctx, nde_dtype dt, size_t n, const void *x, const void *y, void *z) {
+  DISPATCH(dt, mul_f32(n, x, y, z), mul_f64(n, x, y, z));
+}
+
+static double cpu_dot(void *ctx, nde_dtype dt, size_t n, const void *x, const void *y) {
+  if (dt == NDE_FLOAT32)
+    return cblas_dsdot((blasint)n, x, 1, y, 1);
+  return cblas_ddot((blasint)n, x, 1, y, 1);
+}
+
+static double cpu_norm2(void *ctx, nde_dtype dt, size_t n, const void *x) {
+  if (dt == NDE_FLOAT32)
+    return sqrt(cblas_dsdot((blasint)n, x, 1, x, 1));
+  return cblas_dnrm2((blasint)n, x, 1);
+}
+
+static double cpu_norm_inf(void *ctx, nde_dtype dt, size_t n, const void *x) {
+  if (dt == NDE_FLOAT32)
+    return norm_inf_f32(n, x);
+  return norm_inf_f64(n, x);
+}
+
+static double cpu_sum(void *ctx, nde_dtype dt, size_t n, const void *x) {
+  if (dt == NDE_FLOAT32)
+    return sum_f32(n, x);
+  return sum_f64(n, x);
+}
+
+static double cpu_wrms(void *ctx, nde_dtype dt, size_t n, const void *e, const void *u0,
+                       const void *u1, double atol, double rtol) {
+  if (dt == NDE_FLOAT32)
+    return wrms_f32(n, e, u0, u1, atol, rtol);
+  return wrms_f64(n, e, u0, u1, atol, rtol);
+}
+
+static void cpu_gemm(void *ctx, nde_dtype dt, nde_transpose ta, nde_transpose tb, size_t m,
+                     size_t n, size_t k, double alpha, const void *a, size_t lda, const void *b,
+                     size_t ldb, double beta, void *c, size_t ldc) {
+  if (m == 0 || n == 0)
+    return;
+  enum CBLAS_TRANSPOSE cta = ta == NDE_TRANS ? CblasTrans : CblasNoTrans;
+  enum CBLAS_TRANSPOSE ctb = tb == NDE_TRANS ? CblasTrans : CblasNoTrans;
+  if (k == 0) { /* BLAS leaves C alone only if beta == 1; define it as C = beta C. */
+    DISPATCH(dt, for (size_t j = 0; j < n; ++j) for (size_t i = 0; i < m; ++i)
+                 ((float *)c)[i + j * ldc] = beta == 0 ? 0 : (float)beta * ((float *)c)[i + j * ldc],
+             for (size_t j = 0; j < n; ++j) for (size_t i = 0; i < m; ++i)
+                 ((double *)c)[i + j * ldc] = beta == 0 ? 0 : beta * ((double *)c)[i + j * ldc]);
+    return;
+  }
+  DISPATCH(dt,
+           cblas_sgemm(CblasColMajor, cta, ctb, (blasint)m, (blasint)n, (blasint)k, (float)alpha,
+                       a, (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)ldc),
+           cblas_dgemm(CblasColMajor, cta, ctb, (blasint)m, (blasint)n, (blasint)k, alpha, a,
+                       (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc));
+}
+
+static void cpu_add_column(void *ctx, nde_dtype dt, size_t rows, size_t cols, const void *b,
+                           void *y) {
+  DISPATCH(dt, add_column_f32(rows, cols, b, y), add_column_f64(rows, cols, b, y));
+}
+
+static void cpu_sum_columns(void *ctx, nde_dtype dt, size_t rows, size_t cols, const void *x,
+                            double beta, void *out) {
+  DISPATCH(dt, sum_columns_f32(rows, cols, x, beta, out),
+           sum_columns_f64(rows, cols, x, beta, out));
+}
+
+static void cpu_activation(void *ctx, nde_dtype dt, nde_activation act, size_t n, const void *x,
+                           void *y) {
+  DISPATCH(dt, activation_f32(act, n, x, y), activation_f64(act, n, x, y));
+}
+
+static void cpu_activation_vjp(void *ctx, nde_dtype dt, nde_activation act, size_t n,
+                               const void *x, const void *y, const void *dy, void *dx) {
+  DISPATCH(dt, activation_vjp_f32(act, n, x, y, dy, dx),
+           activation_vjp_f64(act, n, x, y, dy, dx));
+}
+
+static void cpu_random_normal(void *ctx, nde_dtype dt, size_t n, uint64_t seed, uint64_t stream,
+                              uint64_t offset, double mean, double sd, void *x) {
+  DISPATCH(dt, random_normal_f32(n, seed, stream, offset, mean, sd, x),
+           random_normal_f64(n, seed, stream, offset, mean, sd, x));
+}
+
+static void cpu_random_uniform(void *ctx, nde_dtype dt, size_t n, uint64_t seed,
+                               uint64_t stream, uint64_t offset, double lo, double hi, void *x) {
+  DISPATCH(dt, random_uniform_f32(n, seed, stream, offset, lo, hi, x),
+           random_uniform_f64(n, seed, stream, offset, lo, hi, x));
+}
+
+static int cpu_all_finite(void *ctx, nde_dtype dt, size_t n, const void *x) {
+  if (dt == NDE_FLOAT32)
+    return all_finite_f32(n, x);
+  return all_finite_f64(n, x);
+}
+
+static void cpu_convert(void *ctx, nde_dtype ds, const void *src, nde_dtype dd, void *dst,
+                        size_t n) {
+  if (ds == dd) {
+    memmove(dst, src, n * nde_dtype_size(ds));
+  } else if (ds == NDE_FLOAT32) {
+    const float *s = src;
+    double *d = dst;
+    for (size_t i = 0; i < n; ++i)
+      d[i] = s[i];
+  } else {
+    const double *s = src;
+    float *d = dst;
+    for (size_t i = 0; i < n; ++i)
+      d[i] = (float)s[i];
+  }
+}
+
+static const nde_backend_ops cpu_ops = {
+    .header = NDE_PLUGIN_HEADER(NDE_KIND_BACKEND, "cpu", nde_backend_ops),
+    .device = NDE_DEVICE_CPU,
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .copy = cpu_copy,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .fill = cpu_fill,
+    .scale = cpu_scale,
+    .axpy = cpu_axpy,
+    .axpby = cpu_axpby,
+    .lincomb = cpu_lincomb,
+    .mul = cpu_mul,
+    .dot = cpu_dot,
+    .norm2 = cpu_norm2,
+    .norm_inf = cpu_norm_inf,
+    .sum = cpu_sum,
+    .wrms_norm = cpu_wrms,
+    .gemm = cpu_gemm,
+    .add_column = cpu_add_column,
+    .sum_columns = cpu_sum_columns,
+    .activation = cpu_activation,
+    .activation_vjp = cpu_activation_vjp,
+    .random_normal = cpu_random_normal,
+    .random_uniform = cpu_random_uniform,
+    .all_finite = cpu_all_finite,
+    .convert = cpu_convert,
+};
+
+NDE_PLUGIN_EXPORT const void *nde_plugin_backend_cpu(void);
+NDE_PLUGIN_EXPORT const void *nde_plugin_backend_cpu(void) { return &cpu_ops; }
