@@ -16,15 +16,13 @@
 #define PARALLEL_THRESHOLD 32768
 
 #ifdef _OPENMP
-#define PARALLEL_FOR(n) _Pragma("omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static)")
+#define DO_PRAGMA(x) _Pragma(#x)
+#define PARALLEL_FOR(n) DO_PRAGMA(omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static))
 #define PARALLEL_FOR_SUM(n, var)                                                 \
-  _Pragma("omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static) reduction(+ : var)")
-#define PARALLEL_FOR_MAX(n, var)                                                 \
-  _Pragma("omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static) reduction(max : var)")
+  DO_PRAGMA(omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static) reduction(+ : var))
 #else
 #define PARALLEL_FOR(n)
 #define PARALLEL_FOR_SUM(n, var)
-#define PARALLEL_FOR_MAX(n, var)
 #endif
 
 static nde_status cpu_create(const nde_options *options, void **ctx) {
