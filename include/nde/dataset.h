@@ -1,0 +1,106 @@
+/**
+ * @file nde/dataset.h
+ * @brief Dataset plugins (kind "dataset") and the core batcher.
+ *
+ * A dataset plugin opens one split ("train" or "test") of a data source and
+ * hands out samples as host doubles: an input vector of `input_size`
+ * features and a target, either a class index (classification) or a vector
+ * of `target_size` values (regression / time series). The core batcher
+ * shuffles (seeded), batches and converts samples into backend arrays of
+ * shape (features, batch).
+ *
+ * Bad data (truncated file, wrong magic number, inconsistent counts) is an
+ * error from `open` with a message naming the file, never a crash or a
+ * silent short read.
+ */
+#ifndef NDE_DATASET_H
+#define NDE_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nde/array.h>
+#include <nde/backend.h>
+#include <nde/options.h>
+#include <nde/plugin.h>
+#include <nde/rng.h>
+#include <nde/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct nde_registry;
+
+/** Shape and meaning of a dataset's samples. */
+typedef struct nde_dataset_info {
+  size_t count;       /**< number of samples in the split */
+  size_t input_size;  /**< features per input vector */
+  size_t target_size; /**< values per target vector; 1 for class indices */
+  size_t n_classes;   /**< > 0 for classification (target is a class index), 0 otherwise */
+} nde_dataset_info;
+
+/** Dataset vtable. Required: every field. */
+typedef struct nde_dataset_ops {
+  nde_plugin_header header;
+
+  /**
+   * Open split @p split ("train" or "test") with validated options; @p seed
+   * is the pipeline's seed, for synthetic data. Reads and checks the whole
+   * source (files are small enough to hold in memory).
+   */
+  nde_status (*open)(const nde_options *options, const char *split, uint64_t seed, void **data);
+
+  /** Release an opened split. */
+  void (*close)(void *data);
+
+  /** Shapes of an opened split. */
+  void (*info)(void *data, nde_dataset_info *info);
+
+  /**
+   * Copy sample @p index (< count) into host memory: input_size values into
+   * @p x and target_size values into @p y (a class index as a double for
+   * classification).
+   */
+  void (*sample)(void *data, size_t index, double *x, double *y);
+} nde_dataset_ops;
+
+/** An opened dataset split (plugin + data). */
+typedef struct nde_dataset nde_dataset;
+
+/**
+ * Open split @p split of dataset plugin @p name (NULL registry: the default
+ * one) with options as JSON object text. @p where is the JSON path for
+ * messages ("data").
+ */
+NDE_API nde_status nde_dataset_open(struct nde_registry *registry, const char *name,
+                                    const char *options_json, const char *split, uint64_t seed,
+                                    const char *where, nde_dataset **out);
+
+/** Close a dataset and NULL the pointer. */
+NDE_API void nde_dataset_close(nde_dataset **dataset);
+
+/** Shapes of an opened dataset. */
+NDE_API void nde_dataset_get_info(const nde_dataset *dataset, nde_dataset_info *info);
+
+/** Copy one sample (host doubles), as the plugin's `sample`. */
+NDE_API void nde_dataset_sample(const nde_dataset *dataset, size_t index, double *x, double *y);
+
+/**
+ * Fill one batch: inputs as an (input_size, n) array and targets as a
+ * (target_size, n) array, in the arrays' dtype and backend, from samples
+ * indices[0..n). Arrays must already have those shapes.
+ */
+NDE_API nde_status nde_dataset_batch(const nde_dataset *dataset, const uint64_t *indices,
+                                     size_t n, nde_array *inputs, nde_array *targets);
+
+/**
+ * An epoch order: a permutation of 0..count-1 drawn from @p rng (seeded
+ * shuffling), or the identity when @p rng is NULL. @p order has count entries.
+ */
+NDE_API void nde_dataset_order(const nde_dataset *dataset, nde_rng *rng, uint64_t *order);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NDE_DATASET_H */
