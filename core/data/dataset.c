@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,12 @@ struct nde_dataset {
   const nde_dataset_ops *ops;
   void *data;
   nde_dataset_info info;
+  /* Host staging memory reused across batches (fresh large mallocs cost a
+   * page fault per 4 KiB); taken with trylock so concurrent batchers fall
+   * back to their own allocation. */
+  pthread_mutex_t lock;
+  void *scratch;
+  size_t scratch_bytes;
 };
 
 /* Parse the options object, dropping the pipeline's keys that name the plugin or the batch. */
@@ -82,9 +89,11 @@ nde_status nde_dataset_open(struct nde_registry *registry, const char *name,
     return nde_error(NDE_ENOMEM, "out of memory");
   }
   ds->ops = vtable;
+  pthread_mutex_init(&ds->lock, NULL);
   st = ds->ops->open(options, split, seed, &ds->data);
   nde_options_free(&options);
   if (st != NDE_OK) {
+    pthread_mutex_destroy(&ds->lock);
     free(ds);
     return nde_error_prefix(st, "%s: dataset '%s'", where, name);
   }
@@ -102,6 +111,8 @@ void nde_dataset_close(nde_dataset **dataset) {
   if (!dataset || !*dataset)
     return;
   (*dataset)->ops->close((*dataset)->data);
+  pthread_mutex_destroy(&(*dataset)->lock);
+  free((*dataset)->scratch);
   free(*dataset);
   *dataset = NULL;
 }
@@ -124,6 +135,36 @@ static nde_status check_batch_array(const nde_array *a, size_t features, size_t 
   return NDE_OK;
 }
 
+/* Sample the batch into host memory laid out in the arrays' dtypes, then upload. */
+static nde_status stage_and_upload(const nde_dataset *ds, const uint64_t *indices, size_t n,
+                                   nde_array *inputs, nde_array *targets, void *host) {
+  const nde_dataset_info *in = &ds->info;
+  size_t fx = in->input_size, fy = in->target_size;
+  size_t bx = nde_dtype_size(inputs->dtype), by = targets ? nde_dtype_size(targets->dtype) : 0;
+  double *x = host, *y = x + fx; /* one sample as doubles */
+  unsigned char *hx = (unsigned char *)(y + fy), *hy = hx + bx * fx * n;
+  for (size_t j = 0; j < n; ++j) {
+    ds->ops->sample(ds->data, (size_t)indices[j], x, y);
+    if (inputs->dtype == NDE_FLOAT64)
+      memcpy(hx + j * fx * 8, x, fx * 8);
+    else
+      for (size_t i = 0; i < fx; ++i)
+        ((float *)(void *)hx)[j * fx + i] = (float)x[i];
+    if (targets && targets->dtype == NDE_FLOAT64)
+      memcpy(hy + j * fy * 8, y, fy * 8);
+    else if (targets)
+      for (size_t i = 0; i < fy; ++i) {
+        float v = (float)y[i];
+        memcpy(hy + (j * fy + i) * 4, &v, 4);
+      }
+  }
+  nde_backend *bi = inputs->backend;
+  nde_status st = bi->ops->upload(bi->ctx, inputs->data, hx, bx * fx * n);
+  if (st == NDE_OK && targets)
+    st = targets->backend->ops->upload(targets->backend->ctx, targets->data, hy, by * fy * n);
+  return st;
+}
+
 nde_status nde_dataset_batch(const nde_dataset *ds, const uint64_t *indices, size_t n,
                              nde_array *inputs, nde_array *targets) {
   const nde_dataset_info *in = &ds->info;
@@ -134,17 +175,26 @@ nde_status nde_dataset_batch(const nde_dataset *ds, const uint64_t *indices, siz
     if (indices[j] >= in->count)
       return nde_error(NDE_EINVAL, "dataset batch: index %llu at position %zu is not below %zu",
                        (unsigned long long)indices[j], j, in->count);
-  double *x = malloc((in->input_size * n + in->target_size * n + 1) * sizeof *x);
-  if (!x)
-    return nde_error(NDE_ENOMEM, "dataset batch: out of memory for %zu samples", n);
-  double *y = x + in->input_size * n;
-  for (size_t j = 0; j < n; ++j)
-    ds->ops->sample(ds->data, (size_t)indices[j], x + j * in->input_size,
-                    y + j * in->target_size);
-  nde_status st = nde_array_from_doubles(inputs, x, in->input_size * n);
-  if (st == NDE_OK && targets)
-    st = nde_array_from_doubles(targets, y, in->target_size * n);
-  free(x);
+  size_t bytes = (in->input_size + in->target_size) * (n + 1) * sizeof(double);
+  nde_dataset *mut = (nde_dataset *)ds; /* only the staging buffer changes */
+  void *host = NULL;
+  int locked = pthread_mutex_trylock(&mut->lock) == 0;
+  if (locked) {
+    if (mut->scratch_bytes < bytes) {
+      free(mut->scratch);
+      mut->scratch = malloc(bytes);
+      mut->scratch_bytes = mut->scratch ? bytes : 0;
+    }
+    host = mut->scratch;
+  } else {
+    host = malloc(bytes);
+  }
+  nde_status st = host ? stage_and_upload(ds, indices, n, inputs, targets, host)
+                       : nde_error(NDE_ENOMEM, "dataset batch: out of memory for %zu samples", n);
+  if (locked)
+    pthread_mutex_unlock(&mut->lock);
+  else
+    free(host);
   return st;
 }
 
