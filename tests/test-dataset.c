@@ -458,3 +458,124 @@ Test(batch, seeded_shuffle_is_a_reproducible_permutation) {
   cr_expect(memcmp(a, b, sizeof a) != 0);
   nde_dataset_close(&ds);
 }
+
+/* ------------------------------------------------------------ spiral_ode */
+
+static nde_dataset *open_spiral(const char *json, const char *split, uint64_t seed) {
+  nde_dataset *ds = NULL;
+  cr_assert_eq(nde_dataset_open(NULL, "spiral_ode", json, split, seed, "data", &ds), NDE_OK, "%s",
+               nde_last_error());
+  return ds;
+}
+
+/* Trajectory 0's observations u(t_p), p = 0..points-1, from the windows. */
+static double *spiral_path(nde_dataset *ds, size_t points) {
+  double *u = calloc(points * 2, sizeof *u), x[2], y[2 * 10];
+  nde_dataset_info info;
+  nde_dataset_get_info(ds, &info);
+  size_t window = info.target_size / 2;
+  for (size_t i = 0; i + window <= points; ++i) {
+    nde_dataset_sample(ds, i, x, y);
+    memcpy(u + 2 * i, y, info.target_size * sizeof *y);
+  }
+  return u;
+}
+
+Test(spiral, solves_the_cubic_spiral) {
+  /* V = u1⁴ + u2⁴ obeys dV/dt = 4(u1³u1' + u2³u2') = −0.4(u1⁶ + u2⁶): the rotation terms
+   * cancel, so V decreasing at exactly this rate checks the system and the solution. */
+  nde_dataset *ds = open_spiral("{\"points\": 1001, \"t1\": 10, \"window\": 3}", "train", 0);
+  nde_dataset_info info;
+  nde_dataset_get_info(ds, &info);
+  cr_expect_eq(info.count, 999);
+  cr_expect_eq(info.input_size, 2);
+  cr_expect_eq(info.target_size, 6);
+  double *u = spiral_path(ds, 1001);
+  cr_expect_eq(u[0], 2.0);
+  cr_expect_eq(u[1], 0.0);
+  double dt = 0.01, worst = 0;
+  for (size_t p = 0; p + 2 < 1001; p += 2) { /* Simpson over [t_p, t_p+2] */
+    double w[3];
+    for (int k = 0; k < 3; ++k) {
+      double a = u[2 * (p + k)], b = u[2 * (p + k) + 1];
+      w[k] = -0.4 * (pow(a, 6) + pow(b, 6));
+    }
+    double integral = dt / 3 * (w[0] + 4 * w[1] + w[2]);
+    double v0 = pow(u[2 * p], 4) + pow(u[2 * p + 1], 4);
+    double v2 = pow(u[2 * (p + 2)], 4) + pow(u[2 * (p + 2) + 1], 4);
+    cr_assert_lt(v2, v0, "V increased at step %zu", p);
+    double err = fabs((v2 - v0) - integral) / fabs(integral);
+    worst = err > worst ? err : worst;
+  }
+  cr_expect_lt(worst, 1e-4, "dV/dt identity off by %g", worst);
+  /* it is a spiral: the angle turns through several revolutions */
+  double turned = 0;
+  for (size_t p = 1; p < 1001; ++p) {
+    double d = atan2(u[2 * p + 1], u[2 * p]) - atan2(u[2 * p - 1], u[2 * p - 2]);
+    turned += d > M_PI ? d - 2 * M_PI : d < -M_PI ? d + 2 * M_PI : d;
+  }
+  cr_expect_gt(turned, 4 * M_PI, "turned %g rad", turned);
+  free(u);
+  nde_dataset_close(&ds);
+}
+
+static double spiral_difference(const char *json_a, const char *json_b) {
+  nde_dataset *a = open_spiral(json_a, "train", 0), *b = open_spiral(json_b, "train", 0);
+  double *ua = spiral_path(a, 1000), *ub = spiral_path(b, 1000), worst = 0;
+  for (size_t i = 0; i < 2000; ++i)
+    worst = fmax(worst, fabs(ua[i] - ub[i]));
+  free(ua);
+  free(ub);
+  nde_dataset_close(&a);
+  nde_dataset_close(&b);
+  return worst;
+}
+
+Test(spiral, reference_solution_converges_at_fourth_order) {
+  /* RK4: the error is C·h⁴, so successive halvings of max_step change the data by ~16× less. */
+  double d1 = spiral_difference("{\"window\": 1}", "{\"window\": 1, \"max_step\": 0.0005}");
+  double d2 = spiral_difference("{\"window\": 1, \"max_step\": 0.0005}",
+                                "{\"window\": 1, \"max_step\": 0.00025}");
+  cr_expect_lt(d1, 1e-9, "default data off by about %g", d1);
+  cr_expect(d1 / d2 > 12 && d1 / d2 < 20, "observed order %g, expected 4", log2(d1 / d2));
+}
+
+Test(spiral, windows_and_seeded_randomness) {
+  const char *json = "{\"points\": 50, \"window\": 4, \"trajectories\": 3, \"ic_std\": 0.2, "
+                     "\"noise\": 0.01}";
+  nde_dataset *a = open_spiral(json, "train", 5), *b = open_spiral(json, "train", 5);
+  nde_dataset *c = open_spiral(json, "test", 5), *d = open_spiral(json, "train", 6);
+  nde_dataset_info info;
+  nde_dataset_get_info(a, &info);
+  cr_expect_eq(info.count, 3 * 47);
+  double xa[2], ya[8], xb[2], yb[8], xn[2], yn[8];
+  int same_split = 1, differ_test = 0, differ_seed = 0;
+  for (size_t i = 0; i < info.count; ++i) {
+    nde_dataset_sample(a, i, xa, ya);
+    nde_dataset_sample(b, i, xb, yb);
+    same_split &= memcmp(ya, yb, sizeof ya) == 0;
+    cr_expect(xa[0] == ya[0] && xa[1] == ya[1], "input is the first observation");
+    if (i % 47 != 46) { /* the next window within a trajectory is shifted by one point */
+      nde_dataset_sample(a, i + 1, xn, yn);
+      cr_expect(memcmp(ya + 2, yn, 6 * sizeof *ya) == 0, "window %zu", i);
+    }
+    nde_dataset_sample(c, i, xb, yb);
+    differ_test |= memcmp(ya, yb, sizeof ya) != 0;
+    nde_dataset_sample(d, i, xb, yb);
+    differ_seed |= memcmp(ya, yb, sizeof ya) != 0;
+  }
+  cr_expect(same_split, "same seed and split gave different data");
+  cr_expect(differ_test, "train and test share their noise");
+  cr_expect(differ_seed, "seed has no effect");
+  nde_dataset_close(&a);
+  nde_dataset_close(&b);
+  nde_dataset_close(&c);
+  nde_dataset_close(&d);
+  nde_dataset *bad = NULL;
+  cr_expect_neq(nde_dataset_open(NULL, "spiral_ode", "{\"window\": 20, \"points\": 10}", "train", 0,
+                                 "data", &bad),
+                NDE_OK);
+  cr_expect(strstr(nde_last_error(), "window = 20") != NULL, "%s", nde_last_error());
+  cr_expect_neq(nde_dataset_open(NULL, "spiral_ode", "{\"t1\": 0}", "train", 0, "data", &bad), NDE_OK);
+  cr_expect(strstr(nde_last_error(), "data.t1") != NULL, "%s", nde_last_error());
+}
