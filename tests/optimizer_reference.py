@@ -37,6 +37,8 @@ def run(name, lr_of_t, **o):
     return out
 cases=[('sgd','{"weight_decay": 0.01}',lambda t:0.1,dict(wd=0.01)),
 ('momentum','{"momentum": 0.9}',lambda t:0.1,dict(mu=0.9)),
+('momentum','{"momentum": 0.5, "nesterov": true}',lambda t:0.1,dict(mu=0.5,nesterov=1)),
+('momentum','{"momentum": 0.9, "weight_decay": 0.1}',lambda t:0.1,dict(mu=0.9,wd=0.1)),
 ('momentum','{"momentum": 0.5, "nesterov": true, "weight_decay": 0.1}',lambda t:0.1,dict(mu=0.5,nesterov=1,wd=0.1)),
 ('adam','{}',lambda t:0.1,{}),
 ('adamw','{"weight_decay": 0.1}',lambda t:0.1,dict(wd=0.1)),

@@ -149,10 +149,14 @@ double nde_schedule_value(const nde_schedule *s, uint64_t step) {
   case NDE_SCHEDULE_INVERSE_DECAY:
     return s->value / (1 + s->decay * t);
   case NDE_SCHEDULE_COSINE: {
+    if (s->steps == 0) /* only from a hand-made struct; parse refuses it */
+      return s->final;
     double frac = (step < s->steps ? t : (double)s->steps) / (double)s->steps;
     return s->final + (s->value - s->final) * 0.5 * (1 + cos(M_PI * frac));
   }
   case NDE_SCHEDULE_STEP:
+    if (s->steps == 0)
+      return s->value;
     return s->value * pow(s->decay, (double)(step / s->steps));
   case NDE_SCHEDULE_EXP_DECAY:
     return s->final + (s->value - s->final) * pow(s->decay, t);

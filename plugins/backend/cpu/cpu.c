@@ -20,9 +20,13 @@
 #define PARALLEL_FOR(n) DO_PRAGMA(omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static))
 #define PARALLEL_FOR_SUM(n, var)                                                 \
   DO_PRAGMA(omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static) reduction(+ : var))
+/* Threads and SIMD lanes: for loops GCC's -O2 cost model leaves scalar (sqrt, division). */
+#define PARALLEL_FOR_SIMD(n)                                                     \
+  DO_PRAGMA(omp parallel for simd if ((n) >= PARALLEL_THRESHOLD) schedule(static))
 #else
 #define PARALLEL_FOR(n)
 #define PARALLEL_FOR_SUM(n, var)
+#define PARALLEL_FOR_SIMD(n)
 #endif
 
 static nde_status cpu_create(const nde_options *options, void **ctx) {
@@ -260,18 +264,18 @@ static inline double act_derivative(nde_activation act, double x, double y) {
                            double c, T *y) {                                     \
     T ta = (T)a, tb = (T)b, tc = (T)c;                                           \
     if (w) {                                                                     \
-      PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i) {                           \
+      PARALLEL_FOR_SIMD(n) for (size_t i = 0; i < n; ++i) {                           \
         T d = x[i] - w[i];                                                       \
         y[i] = ta * d * d + tb * y[i] + tc;                                      \
       }                                                                          \
     } else {                                                                     \
-      PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i)                             \
+      PARALLEL_FOR_SIMD(n) for (size_t i = 0; i < n; ++i)                             \
           y[i] = ta * x[i] * x[i] + tb * y[i] + tc;                              \
     }                                                                            \
   }                                                                              \
   static void max_abs_##S(size_t n, const T *x, double b, T *y) {                \
     T tb = (T)b;                                                                 \
-    PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i) {                             \
+    PARALLEL_FOR_SIMD(n) for (size_t i = 0; i < n; ++i) {                             \
       T u = tb * y[i], g = x[i] < 0 ? -x[i] : x[i];                              \
       y[i] = u > g ? u : g;                                                      \
     }                                                                            \
@@ -280,10 +284,10 @@ static inline double act_derivative(nde_activation act, double x, double y) {
                            double eps, int root, T *z) {                         \
     T ta = (T)a, tc = (T)c, te = (T)eps;                                         \
     if (root) {                                                                  \
-      PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i)                             \
+      PARALLEL_FOR_SIMD(n) for (size_t i = 0; i < n; ++i)                             \
           z[i] += ta * x[i] / (SQRT_##S(tc * y[i]) + te);                        \
     } else {                                                                     \
-      PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i)                             \
+      PARALLEL_FOR_SIMD(n) for (size_t i = 0; i < n; ++i)                             \
           z[i] += ta * x[i] / (tc * y[i] + te);                                  \
     }                                                                            \
   }                                                                              \

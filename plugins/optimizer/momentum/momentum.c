@@ -26,6 +26,16 @@ static nde_status momentum_step(const nde_options *options, nde_backend *be, nde
   double wd = nde_options_number(options, "weight_decay", 0);
   int nesterov = nde_options_bool(options, "nesterov", 0);
   void *v = buffers[0];
+  if (wd == 0) { /* the common case: two-term BLAS-shaped updates */
+    be->ops->axpby(be->ctx, dt, n, 1.0, grads, mu, v); /* v = g + mu v */
+    if (nesterov) {
+      be->ops->axpy(be->ctx, dt, n, -lr, grads, params);
+      be->ops->axpy(be->ctx, dt, n, -lr * mu, v, params);
+    } else {
+      be->ops->axpy(be->ctx, dt, n, -lr, v, params);
+    }
+    return NDE_OK;
+  }
   /* v = mu v + g + wd θ */
   const void *terms[2] = {grads, params};
   double c[2] = {1, wd};
