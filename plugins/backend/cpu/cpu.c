@@ -262,7 +262,53 @@ static inline double act_derivative(nde_activation act, double x, double y) {
     return bad == 0;                                                             \
   }
 
+#define DEFINE_MATRIX_OPS(T, S)                                                   \
+  static void copy_matrix_##S(size_t rows, size_t cols, const T *src, size_t lds,  \
+                              T *dst, size_t ldd) {                                \
+    for (size_t c = 0; c < cols; ++c)                                              \
+      memcpy(dst + c * ldd, src + c * lds, rows * sizeof(T));                      \
+  }                                                                                \
+  static void fill_matrix_##S(size_t rows, size_t cols, T v, T *dst, size_t ldd) { \
+    for (size_t c = 0; c < cols; ++c)                                              \
+      for (size_t r = 0; r < rows; ++r)                                            \
+        dst[r + c * ldd] = v;                                                      \
+  }                                                                                \
+  static double xent_##S(size_t k, size_t batch, const T *z, const T *labels,      \
+                         double scale, T *grad, size_t *correct) {                 \
+    double total = 0;                                                              \
+    size_t right = 0;                                                              \
+    for (size_t c = 0; c < batch; ++c) {                                           \
+      const T *col = z + c * k;                                                    \
+      size_t best = 0;                                                             \
+      for (size_t r = 1; r < k; ++r)                                               \
+        if (col[r] > col[best])                                                    \
+          best = r;                                                                \
+      double m = (double)col[best], s = 0;                                         \
+      for (size_t r = 0; r < k; ++r)                                               \
+        s += exp((double)col[r] - m);                                              \
+      double lse = m + log(s);                                                     \
+      double lab = (double)labels[c];                                              \
+      int valid = lab >= 0 && lab < (double)k;                                     \
+      size_t label = valid ? (size_t)lab : 0;                                      \
+      if (valid) {                                                                 \
+        total += lse - (double)col[label];                                         \
+        right += best == label;                                                    \
+      }                                                                            \
+      if (grad) {                                                                  \
+        T *g = grad + c * k;                                                       \
+        for (size_t r = 0; r < k; ++r)                                             \
+          g[r] = valid ? (T)(scale * (exp((double)col[r] - lse) - (r == label)))   \
+                       : (T)0;                                                     \
+      }                                                                            \
+    }                                                                              \
+    if (correct)                                                                   \
+      *correct = right;                                                            \
+    return total;                                                                  \
+  }
+
 DEFINE_OPS(float, f32, s)
+DEFINE_MATRIX_OPS(float, f32)
+DEFINE_MATRIX_OPS(double, f64)
 DEFINE_OPS(double, f64, d)
 
 /* ------------------------------------------------------------ dispatch */
@@ -421,6 +467,27 @@ static void cpu_convert(void *ctx, nde_dtype ds, const void *src, nde_dtype dd, 
   }
 }
 
+static void cpu_copy_matrix(void *ctx, nde_dtype dt, size_t rows, size_t cols, const void *src,
+                            size_t lds, void *dst, size_t ldd) {
+  DISPATCH(dt, copy_matrix_f32(rows, cols, src, lds, dst, ldd),
+           copy_matrix_f64(rows, cols, src, lds, dst, ldd));
+}
+
+static void cpu_fill_matrix(void *ctx, nde_dtype dt, size_t rows, size_t cols, double value,
+                            void *dst, size_t ldd) {
+  DISPATCH(dt, fill_matrix_f32(rows, cols, (float)value, dst, ldd),
+           fill_matrix_f64(rows, cols, value, dst, ldd));
+}
+
+static double cpu_softmax_cross_entropy(void *ctx, nde_dtype dt, size_t classes, size_t batch,
+                                        const void *logits, const void *labels, double scale,
+                                        void *grad, size_t *correct) {
+  (void)ctx;
+  if (dt == NDE_FLOAT32)
+    return xent_f32(classes, batch, logits, labels, scale, grad, correct);
+  return xent_f64(classes, batch, logits, labels, scale, grad, correct);
+}
+
 static const nde_backend_ops cpu_ops = {
     .header = NDE_PLUGIN_HEADER(NDE_KIND_BACKEND, "cpu", nde_backend_ops),
     .device = NDE_DEVICE_CPU,
@@ -451,6 +518,9 @@ static const nde_backend_ops cpu_ops = {
     .random_uniform = cpu_random_uniform,
     .all_finite = cpu_all_finite,
     .convert = cpu_convert,
+    .copy_matrix = cpu_copy_matrix,
+    .fill_matrix = cpu_fill_matrix,
+    .softmax_cross_entropy = cpu_softmax_cross_entropy,
 };
 
 NDE_PLUGIN_EXPORT const void *nde_plugin_backend_cpu(void);
