@@ -274,8 +274,8 @@ static nde_status save(trainer *tr) {
   return nde_checkpoint_save(path, tr->model, tr->params.data, tr->optimizer, &s);
 }
 
-static nde_status run(trainer *tr, const nde_train_options *opt, nde_train_summary *sum) {
-  nde_pipeline *p = tr->p;
+static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt,
+                      nde_train_summary *sum) {
   NDE_TRY(open_common(tr, p, 1));
   if (tr->info.count < p->batch_size)
     return nde_error(NDE_EINVAL, "%s: data.batch_size: %zu is larger than the training set (%zu)",
@@ -379,7 +379,7 @@ nde_status nde_train(nde_pipeline *pipeline, const nde_train_options *options,
   summary->wall_time = 0;
   summary->n_params = 0;
   trainer tr;
-  nde_status st = run(&tr, options, summary);
+  nde_status st = run(&tr, pipeline, options, summary);
   trainer_close(&tr);
   return st;
 }
