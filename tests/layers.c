@@ -545,3 +545,28 @@ Test(layers, auxiliary_losses_and_statistics) {
   ctx.metrics = NULL;
   nde_layer_report(&ctx, "nfe", 1); /* no sink: ignored */
 }
+
+/* The CPU backend's float32 tanh (a vectorized polynomial form) against libm in double. */
+Test(layers, float32_tanh_accuracy) {
+  enum { N = 400001 };
+  float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+  for (size_t i = 0; i < N; ++i)
+    x[i] = (float)(-20.0 + 40.0 * (double)i / (N - 1));
+  backend->ops->activation(backend->ctx, NDE_FLOAT32, NDE_ACT_TANH, N, x, y);
+  double worst = 0;
+  for (size_t i = 0; i < N; ++i) {
+    double ref = tanh((double)x[i]);
+    float r = (float)fabs(ref);
+    double ulp = (double)(nextafterf(r, 2.0f) - r);
+    double err = fabs((double)y[i] - ref) / ulp;
+    if (err > worst)
+      worst = err;
+  }
+  cr_expect(worst <= 4.0, "worst error %.2f ulp", worst);
+  float special[5] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN}, out[5];
+  backend->ops->activation(backend->ctx, NDE_FLOAT32, NDE_ACT_TANH, 5, special, out);
+  cr_expect(out[0] == 0 && !signbit(out[0]) && out[1] == 0 && signbit(out[1]));
+  cr_expect(out[2] == 1.0f && out[3] == -1.0f && isnan(out[4]));
+  free(x);
+  free(y);
+}
