@@ -8,6 +8,7 @@
 #include <nde/backend.h>
 #include <nde/dataset.h>
 #include <nde/optimizer.h>
+#include <nde/layer.h>
 
 #include "registry_impl.h"
 
@@ -47,6 +48,8 @@ nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable) {
     return check_optimizer(vtable);
   case NDE_KIND_DATASET:
     return check_dataset(vtable);
+  case NDE_KIND_LAYER:
+    return nde_layer_ops_validate(vtable);
   default:
     return NDE_OK;
   }
