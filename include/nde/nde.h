@@ -8,6 +8,8 @@
 #include <nde/array.h>
 #include <nde/backend.h>
 #include <nde/names.h>
+#include <nde/ode.h>
+#include <nde/controller.h>
 #include <nde/options.h>
 #include <nde/plugin.h>
 #include <nde/registry.h>
