@@ -53,6 +53,12 @@
   } while (0)
 #define PARALLEL_LOOP_SUM(n, var, ...) PARALLEL_LOOP(n, __VA_ARGS__)
 #endif
+/* Elementwise loops (y[i] from x[i] only, aliasing allowed) may use SIMD. */
+#ifdef _OPENMP
+#define SIMD_LOOP DO_PRAGMA(omp simd)
+#else
+#define SIMD_LOOP
+#endif
 
 static nde_status cpu_create(const nde_options *options, void **ctx) {
   (void)options;
@@ -161,6 +167,27 @@ static inline double act_derivative(nde_activation act, double x, double y) {
         fill_##S(n, 0, y);                                                       \
       else if (beta != 1)                                                        \
         PARALLEL_LOOP(n, y[i] *= tb;);                                           \
+      return;                                                                    \
+    }                                                                            \
+    /* Small vectors: one axpy-like pass per term (vectorizes, stays in L1),  \
+       unless y aliases a later term, which the fused pass below allows. */     \
+    int y_is_later_term = 0;                                                     \
+    for (int j = 1; j < m; ++j)                                                  \
+      y_is_later_term |= xx[j] == y;                                             \
+    if (n <= 4096 && !y_is_later_term) {                                         \
+      const T c0 = cc[0], *x0 = xx[0];                                           \
+      if (beta == 0) {                                                           \
+        SIMD_LOOP for (size_t i = 0; i < n; ++i)                                 \
+          y[i] = c0 * x0[i];                                                     \
+      } else {                                                                   \
+        SIMD_LOOP for (size_t i = 0; i < n; ++i)                                 \
+          y[i] = tb * y[i] + c0 * x0[i];                                         \
+      }                                                                          \
+      for (int j = 1; j < m; ++j) {                                              \
+        const T cj = cc[j], *xj = xx[j];                                         \
+        SIMD_LOOP for (size_t i = 0; i < n; ++i)                                 \
+          y[i] += cj * xj[i];                                                    \
+      }                                                                          \
       return;                                                                    \
     }                                                                            \
     PARALLEL_LOOP(n, {                                                           \
