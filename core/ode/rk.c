@@ -49,8 +49,10 @@ nde_status nde_rk_tableau_validate(const nde_rk_tableau *tb, const char *name) {
     if (tb->b[s - 1] != 0.0)
       return nde_error(NDE_EPLUGIN, "%s: FSAL needs b_s = 0", name);
   }
-  if (tb->stability_size > 0 && (!tb->fsal || s < 3))
-    return nde_error(NDE_EPLUGIN, "%s: a stiffness estimate needs an FSAL tableau", name);
+  /* Shampine's estimate compares two stages at the same time point (c_{s-1} = c_s = 1) */
+  if (tb->stability_size > 0 && (!tb->fsal || s < 3 || tb->c[s - 2] != tb->c[s - 1]))
+    return nde_error(NDE_EPLUGIN, "%s: a stiffness estimate needs an FSAL tableau whose last "
+                     "two stages share c = 1", name);
   return NDE_OK;
 }
 

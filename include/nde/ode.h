@@ -72,7 +72,8 @@ typedef struct nde_ode_rhs {
  *                      u(t_n + θdt) = u_n + dt·Σ_i b_i(θ) k_i with
  *                      b_i(θ) = Σ_{j=1..d} interp[i·d + j − 1]·θ^j
  * @var interp          s·d coefficients, or NULL when interp_degree == 0
- * @var stability_size  > 0 enables the stiffness estimate (requires fsal and s ≥ 3):
+ * @var stability_size  > 0 enables the stiffness estimate (requires fsal, s ≥ 3 and
+ *                      c_{s−1} = c_s):
  *                      the radius of the stability region along the negative real
  *                      axis (Tsit5 3.5068, DP5 3.3066), reported in statistics
  */
