@@ -109,14 +109,16 @@ nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_s
     be->lincomb(bc, dtp, n, s, c, x, 0.0, st->err->data);
   }
   if (want_eig) {
-    /* Shampine's estimate, Euclidean norms: ||k_s - k_{s-1}|| / ||u1 - g_{s-1}||. */
+    /* Shampine's estimate ||k_s - k_{s-1}||_2 / ||u1 - g_{s-1}||_2, computed as a
+       ratio of RMS norms (wrms with abstol 1, reltol 0): the same number, and the
+       backend's wrms is cheaper than a BLAS nrm2 on small states. */
     const void *x[2] = {k[s - 1].data, k[s - 2].data};
     double c[2] = {1.0, -1.0};
     be->lincomb(bc, dtp, n, 2, c, x, 0.0, tmp->data);
-    double num = be->norm2(bc, dtp, n, tmp->data);
+    double num = be->wrms_norm(bc, dtp, n, tmp->data, tmp->data, NULL, 1.0, 0.0);
     const void *y[2] = {st->u1->data, gprev->data};
     be->lincomb(bc, dtp, n, 2, c, y, 0.0, tmp->data);
-    double den = be->norm2(bc, dtp, n, tmp->data);
+    double den = be->wrms_norm(bc, dtp, n, tmp->data, tmp->data, NULL, 1.0, 0.0);
     st->eigen_est = den > 0 ? num / den : 0.0;
   }
   return NDE_OK;
