@@ -56,6 +56,13 @@ problem "\"abstol\": 1e-6, \"reltol\": 1e-6"
 grep -q '^# nfe [0-9]*, accepted [0-9]*, rejected [0-9]*' "$tmp/out.txt" || bad "no stats line"
 grep -q '^# error ' "$tmp/out.txt" || bad "no error line"
 
+# 3b. float32 states and a backward solve (exponential from t = 1 back to 0)
+printf '%s\n' '{"problem": "exponential", "u0": [1.3731582], "tspan": [1, 0], "dtype": "float32", "solver": {"plugin": "dopri5", "abstol": 1e-6, "reltol": 1e-6}}' > "$tmp/back.json"
+"$NDE" solve "$tmp/back.json" --json > "$tmp/out.json" || bad "float32 backward solve exited $?"
+e=$(field error "$tmp/out.json")
+awk -v e="$e" 'BEGIN { exit !(e < 1e-5) }' || bad "float32 backward error $e"
+grep -q '"t_final": 0.0' "$tmp/out.json" || bad "backward solve did not end at t = 0"
+
 # 4. bad files: exit 2, message names the file and the JSON path
 expect_input_error() { # expect_input_error JSON PATTERN
   printf '%s\n' "$1" > "$tmp/bad.json"

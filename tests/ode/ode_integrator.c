@@ -285,3 +285,100 @@ Test(ode_problems, bad_names_and_parameters) {
   nde_options_free(&o);
   cr_expect_null(p);
 }
+
+/* The on_step hook sees every accepted step with its stages: u1 = u0 + dt Σ b_i k_i. */
+typedef struct hook_log {
+  int calls;
+  double worst;
+} hook_log;
+
+static nde_status check_stages(void *user, const nde_ode_step *st, double eest) {
+  hook_log *log = user;
+  /* Tsit5's b (row 7 of its tableau, OrdinaryDiffEq tsit_tableaus.jl) */
+  static const double b[6] = {0.09646076681806523, 0.01, 0.4798896504144996,
+                              1.379008574103742, -3.290069515436081, 2.324710524099774};
+  double u0[3], u1[3], k[3];
+  nde_array_to_doubles(st->u0, u0, 3);
+  nde_array_to_doubles(st->u1, u1, 3);
+  for (int j = 0; j < 6; ++j) {
+    nde_array_to_doubles(&st->k[j], k, 3);
+    for (int i = 0; i < 3; ++i)
+      u0[i] += st->dt * b[j] * k[i];
+  }
+  for (int i = 0; i < 3; ++i)
+    log->worst = fmax(log->worst, fabs(u0[i] - u1[i]) / fmax(1.0, fabs(u1[i])));
+  cr_expect_leq(eest, 1.0);
+  log->calls++;
+  return NDE_OK;
+}
+
+Test(ode_hook, sees_stages_of_accepted_steps) {
+  nde_ode_problem *p = test_problem("lorenz", NULL);
+  double u0[3];
+  nde_ode_problem_defaults(p, u0, NULL);
+  nde_array a = test_state(NDE_FLOAT64, 3, u0);
+  nde_ode_solver *s = test_solver("tsit5", "{\"abstol\": 1e-8, \"reltol\": 1e-8}");
+  nde_ode_options o = s->solve;
+  hook_log log = {0};
+  o.on_step = check_stages;
+  o.user = &log;
+  nde_ode_rhs f = nde_ode_problem_rhs(p);
+  nde_ode_solution sol;
+  cr_assert_eq(nde_ode_solve(s, &f, &o, 0, 1, &a, NULL, 0, &sol), NDE_OK);
+  cr_expect_eq(log.calls, sol.stats.accepted);
+  cr_expect_lt(log.worst, 1e-13);
+  nde_ode_solution_free(&sol);
+  nde_array_destroy(&a);
+  nde_ode_solver_close(&s);
+  nde_ode_problem_destroy(&p);
+}
+
+static nde_status failing_hook(void *user, const nde_ode_step *st, double eest) {
+  (void)user;
+  (void)eest;
+  return st->t > 0.5 ? nde_error(NDE_ENOCONV, "hook stops at t = %g", st->t) : NDE_OK;
+}
+
+Test(ode_hook, error_stops_the_solve) {
+  nde_ode_problem *p = test_problem("exponential", NULL);
+  double u0 = 0.5;
+  nde_array a = test_state(NDE_FLOAT64, 1, &u0);
+  nde_ode_solver *s = test_solver("bs3", "{}");
+  nde_ode_options o = s->solve;
+  o.on_step = failing_hook;
+  nde_ode_rhs f = nde_ode_problem_rhs(p);
+  nde_ode_solution sol;
+  cr_expect_eq(nde_ode_solve(s, &f, &o, 0, 1, &a, NULL, 0, &sol), NDE_ENOCONV);
+  cr_expect(strstr(nde_last_error(), "hook stops") != NULL, "%s", nde_last_error());
+  nde_ode_solution_free(&sol);
+  nde_array_destroy(&a);
+  nde_ode_solver_close(&s);
+  nde_ode_problem_destroy(&p);
+}
+
+Test(ode_saving, endpoints_only_and_dtmax) {
+  nde_ode_problem *p = test_problem("lorenz", NULL);
+  nde_ode_solution sol;
+  cr_assert_eq(test_solve("dopri5", "{\"save_everystep\": false, \"dtmax\": 0.01}", p, 0, 1,
+                          NDE_FLOAT64, NULL, 0, &sol, NULL), NDE_OK);
+  cr_expect_eq(sol.nsave, 2);
+  cr_expect_eq(sol.t[0], 0.0);
+  cr_expect_eq(sol.t[1], 1.0);
+  cr_expect_geq(sol.stats.accepted, 100);
+  for (size_t i = 0; i < sol.stats.nsteps; ++i)
+    cr_expect_leq(fabs(sol.stats.steps[i].dt), 0.01 * (1 + 1e-12));
+  /* the last saved column is the final state */
+  double last[3], fin[3], all[6];
+  nde_array_to_doubles(&sol.u, all, 6);
+  memcpy(last, all + 3, sizeof last);
+  nde_array_to_doubles(&sol.u_final, fin, 3);
+  cr_expect_eq(memcmp(last, fin, sizeof fin), 0);
+  nde_ode_solution_free(&sol);
+  /* every step saved: nsave = accepted + 1, times strictly increasing */
+  cr_assert_eq(test_solve("bs3", "{}", p, 0, 1, NDE_FLOAT64, NULL, 0, &sol, NULL), NDE_OK);
+  cr_expect_eq(sol.nsave, (size_t)sol.stats.accepted + 1);
+  for (size_t i = 1; i < sol.nsave; ++i)
+    cr_expect_gt(sol.t[i], sol.t[i - 1]);
+  nde_ode_solution_free(&sol);
+  nde_ode_problem_destroy(&p);
+}
