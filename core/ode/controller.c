@@ -18,10 +18,13 @@ void nde_pi_controller_init(nde_pi_controller *c, int order) {
   c->qsteady_min = 1.0;
   c->qsteady_max = 1.0;
   c->qoldinit = 1e-4;
-  c->qold = c->qoldinit;
+  nde_pi_controller_reset(c);
 }
 
-void nde_pi_controller_reset(nde_pi_controller *c) { c->qold = c->qoldinit; }
+void nde_pi_controller_reset(nde_pi_controller *c) {
+  c->qold = c->qoldinit;
+  c->qold_beta2 = pow(c->qold, c->beta2);
+}
 
 nde_status nde_pi_controller_from_options(const nde_options *o, int order, nde_pi_controller *c) {
   nde_pi_controller_init(c, order);
@@ -49,7 +52,7 @@ nde_status nde_pi_controller_from_options(const nde_options *o, int order, nde_p
                      c->qsteady_max);
   if (!(c->qoldinit > 0))
     return nde_error(NDE_EINVAL, "qoldinit: must be > 0, got %g", c->qoldinit);
-  c->qold = c->qoldinit;
+  nde_pi_controller_reset(c);
   return NDE_OK;
 }
 
@@ -58,7 +61,9 @@ int nde_pi_controller_step(nde_pi_controller *c, double eest, double dt, double 
     *dt_new = dt * c->qmin;
     return 0;
   }
-  double q11 = pow(eest, c->beta1);
+  /* one log, then exp: cheaper than the two pow() calls of the textbook form */
+  double logeest = eest > 0 ? log(eest) : -INFINITY;
+  double q11 = exp(c->beta1 * logeest);
   if (eest > 1.0) {
     double shrink = fmin(1.0 / c->qmin, q11 / c->gamma);
     *dt_new = dt / shrink;
@@ -68,12 +73,16 @@ int nde_pi_controller_step(nde_pi_controller *c, double eest, double dt, double 
   if (eest == 0.0)
     q = 1.0 / c->qmax;
   else {
-    q = q11 / pow(c->qold, c->beta2) / c->gamma;
+    q = q11 / c->qold_beta2 / c->gamma;
     q = fmax(1.0 / c->qmax, fmin(1.0 / c->qmin, q));
   }
   if (q >= c->qsteady_min && q <= c->qsteady_max)
     q = 1.0;
-  c->qold = fmax(eest, c->qoldinit);
+  if (eest > c->qoldinit) {
+    c->qold = eest;
+    c->qold_beta2 = exp(c->beta2 * logeest);
+  } else
+    nde_pi_controller_reset(c);
   *dt_new = dt / q;
   return 1;
 }

@@ -40,10 +40,12 @@ extern "C" {
  * @var qsteady_max  see qsteady_min; default 1
  * @var qoldinit     initial (and minimum stored) previous error; default 1e-4
  * @var qold         state: the last accepted step's EEst (reset to qoldinit)
+ * @var qold_beta2   state: qold^beta2, cached (one pow() per step instead of two)
  */
 typedef struct nde_pi_controller {
   double beta1, beta2, gamma, qmin, qmax, qsteady_min, qsteady_max, qoldinit;
   double qold;
+  double qold_beta2;
 } nde_pi_controller;
 
 /** Fill @p c with the defaults above for a method of order @p order (≥ 1) and reset its state. */
