@@ -69,7 +69,10 @@ static nde_status finish_open(const nde_ode_solver_ops *ops, nde_options *owned,
   s->options = owned;
   nde_status st = nde_ode_options_parse(owned, ops->order, &s->solve);
   if (st == NDE_OK && s->solve.adaptive && ops->error_order == 0) {
-    /* a method without an error estimate is fixed-step whatever the default says */
+    /* a method without an error estimate is fixed-step: refuse an explicit request */
+    if (nde_options_bool(owned, "adaptive", 0))
+      st = nde_error(NDE_EINVAL, "adaptive: this method has no error estimate; use "
+                     "\"adaptive\": false with a dt");
     s->solve.adaptive = 0;
   }
   if (st != NDE_OK) {

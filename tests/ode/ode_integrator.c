@@ -134,6 +134,10 @@ Test(ode_fail, bad_options_and_names) {
   nde_options_free(&o);
   cr_expect_eq(nde_ode_solver_open(NULL, "tsit6", NULL, "solver", &s), NDE_ENOTFOUND);
   cr_expect(strstr(nde_last_error(), "tsit5") != NULL, "%s", nde_last_error());
+  nde_options_parse("{\"adaptive\": true}", &o);
+  cr_expect_eq(nde_ode_solver_open(NULL, "euler", o, "solver", &s), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "error estimate") != NULL, "%s", nde_last_error());
+  nde_options_free(&o);
   nde_options_parse("{\"qmin\": 2}", &o);
   cr_expect_eq(nde_ode_solver_open(NULL, "tsit5", o, "solver", &s), NDE_EINVAL);
   nde_options_free(&o);
