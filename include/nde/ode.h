@@ -75,7 +75,8 @@ typedef struct nde_ode_rhs {
  * @var stability_size  > 0 enables the stiffness estimate (requires fsal, s ≥ 3 and
  *                      c_{s−1} = c_s):
  *                      the radius of the stability region along the negative real
- *                      axis (Tsit5 3.5068, DP5 3.3066), reported in statistics
+ *                      axis (Tsit5 3.5068, DP5 3.3066); |eigen_est·dt| / stability_size
+ *                      near 1 means the step size is limited by stability (stiffness)
  */
 typedef struct nde_rk_tableau {
   int stages;
