@@ -7,7 +7,9 @@
 
 #include <nde/array.h>
 #include <nde/backend.h>
+#include <nde/dataset.h>
 #include <nde/names.h>
+#include <nde/optimizer.h>
 #include <nde/ode.h>
 #include <nde/controller.h>
 #include <nde/ode_problem.h>
@@ -15,6 +17,7 @@
 #include <nde/plugin.h>
 #include <nde/registry.h>
 #include <nde/rng.h>
+#include <nde/safetensors.h>
 #include <nde/status.h>
 #include <nde/version.h>
 

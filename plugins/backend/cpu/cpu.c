@@ -45,6 +45,19 @@
         __VA_ARGS__                                                              \
     }                                                                            \
   } while (0)
+/* Threads and SIMD lanes: for loops GCC's -O2 cost model leaves scalar (sqrt, division). */
+#define PARALLEL_LOOP_SIMD(n, ...)                                               \
+  do {                                                                           \
+    if ((n) < PARALLEL_THRESHOLD) {                                              \
+      DO_PRAGMA(omp simd)                                                        \
+      for (size_t i = 0; i < (n); ++i)                                           \
+        __VA_ARGS__                                                              \
+    } else {                                                                     \
+      DO_PRAGMA(omp parallel for simd schedule(static))                          \
+      for (size_t i = 0; i < (n); ++i)                                           \
+        __VA_ARGS__                                                              \
+    }                                                                            \
+  } while (0)
 #else
 #define PARALLEL_LOOP(n, ...)                                                    \
   do {                                                                           \
@@ -52,6 +65,7 @@
       __VA_ARGS__                                                                \
   } while (0)
 #define PARALLEL_LOOP_SUM(n, var, ...) PARALLEL_LOOP(n, __VA_ARGS__)
+#define PARALLEL_LOOP_SIMD(n, ...) PARALLEL_LOOP(n, __VA_ARGS__)
 #endif
 /* Elementwise loops (y[i] from x[i] only, aliasing allowed) may use SIMD. */
 #ifdef _OPENMP
@@ -169,7 +183,7 @@ static inline double act_derivative(nde_activation act, double x, double y) {
         PARALLEL_LOOP(n, y[i] *= tb;);                                           \
       return;                                                                    \
     }                                                                            \
-    /* Mid-sized vectors: one axpy-like pass per term (vectorizes, stays in   \
+    /* Mid-sized vectors: one axpy-like pass per term (vectorizes, stays in      \
        L1), unless y aliases a later term, which the fused pass below allows.    \
        Tiny vectors (n < 16) are fastest in the fused pass. */                   \
     int y_is_later_term = 0;                                                     \
@@ -313,12 +327,45 @@ static inline double act_derivative(nde_activation act, double x, double y) {
     PARALLEL_LOOP(n,                                                             \
         x[i] = (T)(lo + (hi - lo) * nde_philox_uniform(seed, stream, offset + i));); \
   }                                                                              \
+  static void sq_axpby_##S(size_t n, double a, const T *x, const T *w, double b, \
+                           double c, T *y) {                                     \
+    T ta = (T)a, tb = (T)b, tc = (T)c;                                           \
+    if (w) {                                                                     \
+      PARALLEL_LOOP_SIMD(n, {                                                    \
+        T d = x[i] - w[i];                                                       \
+        y[i] = ta * d * d + tb * y[i] + tc;                                      \
+      });                                                                        \
+    } else {                                                                     \
+      PARALLEL_LOOP_SIMD(n,                                                      \
+          y[i] = ta * x[i] * x[i] + tb * y[i] + tc;);                            \
+    }                                                                            \
+  }                                                                              \
+  static void max_abs_##S(size_t n, const T *x, double b, T *y) {                \
+    T tb = (T)b;                                                                 \
+    PARALLEL_LOOP_SIMD(n, {                                                      \
+      T u = tb * y[i], g = x[i] < 0 ? -x[i] : x[i];                              \
+      y[i] = u > g ? u : g;                                                      \
+    });                                                                          \
+  }                                                                              \
+  static void div_axpy_##S(size_t n, double a, const T *x, double c, const T *y, \
+                           double eps, int root, T *z) {                         \
+    T ta = (T)a, tc = (T)c, te = (T)eps;                                         \
+    if (root) {                                                                  \
+      PARALLEL_LOOP_SIMD(n,                                                      \
+          z[i] += ta * x[i] / (SQRT_##S(tc * y[i]) + te););                      \
+    } else {                                                                     \
+      PARALLEL_LOOP_SIMD(n,                                                      \
+          z[i] += ta * x[i] / (tc * y[i] + te););                                \
+    }                                                                            \
+  }                                                                              \
   static int all_finite_##S(size_t n, const T *x) {                              \
     int bad = 0;                                                                 \
     PARALLEL_LOOP_SUM(n, bad, bad += !isfinite(x[i]););                          \
     return bad == 0;                                                             \
   }
 
+#define SQRT_f32 sqrtf
+#define SQRT_f64 sqrt
 DEFINE_OPS(float, f32, s)
 DEFINE_OPS(double, f64, d)
 
@@ -478,6 +525,21 @@ static void cpu_convert(void *ctx, nde_dtype ds, const void *src, nde_dtype dd, 
   }
 }
 
+static void cpu_sq_axpby(void *ctx, nde_dtype dt, size_t n, double a, const void *x,
+                         const void *w, double b, double c, void *y) {
+  DISPATCH(dt, sq_axpby_f32(n, a, x, w, b, c, y), sq_axpby_f64(n, a, x, w, b, c, y));
+}
+
+static void cpu_max_abs(void *ctx, nde_dtype dt, size_t n, const void *x, double b, void *y) {
+  DISPATCH(dt, max_abs_f32(n, x, b, y), max_abs_f64(n, x, b, y));
+}
+
+static void cpu_div_axpy(void *ctx, nde_dtype dt, size_t n, double a, const void *x, double c,
+                         const void *y, double eps, int root, void *z) {
+  DISPATCH(dt, div_axpy_f32(n, a, x, c, y, eps, root, z),
+           div_axpy_f64(n, a, x, c, y, eps, root, z));
+}
+
 static const nde_backend_ops cpu_ops = {
     .header = NDE_PLUGIN_HEADER(NDE_KIND_BACKEND, "cpu", nde_backend_ops),
     .device = NDE_DEVICE_CPU,
@@ -508,6 +570,9 @@ static const nde_backend_ops cpu_ops = {
     .random_uniform = cpu_random_uniform,
     .all_finite = cpu_all_finite,
     .convert = cpu_convert,
+    .sq_axpby = cpu_sq_axpby,
+    .max_abs = cpu_max_abs,
+    .div_axpy = cpu_div_axpy,
 };
 
 NDE_PLUGIN_EXPORT const void *nde_plugin_backend_cpu(void);
