@@ -9,6 +9,7 @@
 #include <nde/dataset.h>
 #include <nde/optimizer.h>
 #include <nde/layer.h>
+#include <nde/ode.h>
 
 #include "registry_impl.h"
 
@@ -50,6 +51,8 @@ nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable) {
     return check_dataset(vtable);
   case NDE_KIND_LAYER:
     return nde_layer_ops_validate(vtable);
+  case NDE_KIND_ODE_SOLVER:
+    return nde_ode_solver_ops_validate(vtable);
   default:
     return NDE_OK;
   }

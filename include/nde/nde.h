@@ -10,6 +10,9 @@
 #include <nde/dataset.h>
 #include <nde/names.h>
 #include <nde/optimizer.h>
+#include <nde/ode.h>
+#include <nde/controller.h>
+#include <nde/ode_problem.h>
 #include <nde/options.h>
 #include <nde/plugin.h>
 #include <nde/registry.h>
