@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <nde/backend.h>
+#include <nde/ode.h>
 
 #include "registry_impl.h"
 
@@ -13,6 +14,8 @@ nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable) {
   switch (kind) {
   case NDE_KIND_BACKEND:
     return nde_backend_ops_validate(vtable);
+  case NDE_KIND_ODE_SOLVER:
+    return nde_ode_solver_ops_validate(vtable);
   default:
     return NDE_OK;
   }

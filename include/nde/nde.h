@@ -8,6 +8,9 @@
 #include <nde/array.h>
 #include <nde/backend.h>
 #include <nde/names.h>
+#include <nde/ode.h>
+#include <nde/controller.h>
+#include <nde/ode_problem.h>
 #include <nde/options.h>
 #include <nde/plugin.h>
 #include <nde/registry.h>
