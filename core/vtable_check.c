@@ -7,6 +7,7 @@
 
 #include <nde/backend.h>
 #include <nde/ode.h>
+#include <nde/sde.h>
 
 #include "registry_impl.h"
 
@@ -16,6 +17,8 @@ nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable) {
     return nde_backend_ops_validate(vtable);
   case NDE_KIND_ODE_SOLVER:
     return nde_ode_solver_ops_validate(vtable);
+  case NDE_KIND_SDE_SOLVER:
+    return nde_sde_solver_ops_validate(vtable);
   default:
     return NDE_OK;
   }

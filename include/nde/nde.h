@@ -7,6 +7,7 @@
 
 #include <nde/array.h>
 #include <nde/backend.h>
+#include <nde/brownian.h>
 #include <nde/names.h>
 #include <nde/ode.h>
 #include <nde/controller.h>
@@ -15,6 +16,8 @@
 #include <nde/plugin.h>
 #include <nde/registry.h>
 #include <nde/rng.h>
+#include <nde/sde.h>
+#include <nde/sde_problem.h>
 #include <nde/status.h>
 #include <nde/version.h>
 
