@@ -217,24 +217,35 @@ static void copy_endpoint(const nde_brownian *b, const level *p, int at_b, doubl
   }
 }
 
+/*
+ * Every answer is computed along the unique root-to-node chain, so it does
+ * not depend on the query history: a dyadic point is always resolved at the
+ * level where it is a midpoint (as the right end of that node's left
+ * child), and the cache is only entered at a node holding t strictly inside.
+ */
 static nde_status query_tree(nde_brownian *b, double t, double *w, double *y) {
-  /* deepest cached level whose node contains t */
+  const level *root = &b->lv[0];
+  if (t == root->a || t == root->b) {
+    copy_endpoint(b, root, t == root->b, w, y);
+    return NDE_OK;
+  }
   int l = b->cached - 1;
-  while (l > 0 && !(b->lv[l].a <= t && t <= b->lv[l].b))
+  while (l > 0 && !(b->lv[l].a < t && t < b->lv[l].b))
     --l;
   for (;;) {
     const level *p = &b->lv[l];
-    if (t == p->a || t == p->b) {
-      copy_endpoint(b, p, t == p->b, w, y);
-      break;
-    }
     if (l == b->cfg.depth) {
       leaf_bridge(b, p, t, w, y);
       break;
     }
+    double m = p->a + 0.5 * (p->b - p->a);
     descend(b, l, t);
     ++l;
     b->cached = l + 1;
+    if (t == m) {
+      copy_endpoint(b, &b->lv[l], 1, w, y);
+      break;
+    }
   }
   return NDE_OK;
 }
