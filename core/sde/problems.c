@@ -90,6 +90,8 @@ void nde_sde_problem_destroy(nde_sde_problem **p) {
   *p = NULL;
 }
 
+const char *nde_sde_problem_name(const nde_sde_problem *p) { return names[p->kind]; }
+
 size_t nde_sde_problem_dim(const nde_sde_problem *p) { return p->kind == GBM ? 0 : 2; }
 
 void nde_sde_problem_defaults(const nde_sde_problem *p, double *u0, double tspan[2]) {

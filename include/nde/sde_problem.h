@@ -50,6 +50,9 @@ NDE_API nde_status nde_sde_problem_create(const char *name, const nde_options *p
 /** Free a problem and NULL the pointer. */
 NDE_API void nde_sde_problem_destroy(nde_sde_problem **problem);
 
+/** The problem's name. */
+NDE_API const char *nde_sde_problem_name(const nde_sde_problem *problem);
+
 /** State dimension of one system; 0 when any dimension works (gbm). */
 NDE_API size_t nde_sde_problem_dim(const nde_sde_problem *problem);
 
