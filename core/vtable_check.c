@@ -10,6 +10,7 @@
 #include <nde/optimizer.h>
 #include <nde/layer.h>
 #include <nde/ode.h>
+#include <nde/sde.h>
 
 #include "registry_impl.h"
 
@@ -53,6 +54,8 @@ nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable) {
     return nde_layer_ops_validate(vtable);
   case NDE_KIND_ODE_SOLVER:
     return nde_ode_solver_ops_validate(vtable);
+  case NDE_KIND_SDE_SOLVER:
+    return nde_sde_solver_ops_validate(vtable);
   default:
     return NDE_OK;
   }
