@@ -18,6 +18,7 @@
 const nde_nonlinear_problem *nde_nl_problem(const nde_nl_ctx *ctx) { return ctx->problem; }
 const nde_nonlinear_settings *nde_nl_settings(const nde_nl_ctx *ctx) { return &ctx->settings; }
 nde_nonlinear_result *nde_nl_result(nde_nl_ctx *ctx) { return ctx->result; }
+struct nde_registry *nde_nl_registry(const nde_nl_ctx *ctx) { return ctx->registry; }
 nde_backend *nde_nl_backend(const nde_nl_ctx *ctx) { return ctx->be; }
 nde_dtype nde_nl_dtype(const nde_nl_ctx *ctx) { return ctx->dt; }
 size_t nde_nl_n(const nde_nl_ctx *ctx) { return ctx->n; }

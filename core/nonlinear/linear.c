@@ -1,6 +1,7 @@
 /* Linear solvers: configuring a plugin, the solve wrapper, and dense LAPACK helpers. */
 #include "config.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,7 +74,16 @@ nde_status nde_linear_solve(nde_linear_solver *solver, const nde_linear_problem 
   return result->status = st;
 }
 
+static int all_finite(size_t count, const double *x) {
+  for (size_t i = 0; i < count; ++i)
+    if (!isfinite(x[i]))
+      return 0;
+  return 1;
+}
+
 nde_status nde_dense_lu_solve(size_t n, size_t nrhs, double *a, double *b) {
+  if (!all_finite(n * n, a) || !all_finite(n * nrhs, b))
+    return nde_error(NDE_ENONFINITE, "dense LU: non-finite entry in the system");
   lapack_int *ipiv = malloc((n ? n : 1) * sizeof *ipiv);
   if (!ipiv)
     return nde_error(NDE_ENOMEM, "out of memory");
@@ -89,6 +99,8 @@ nde_status nde_dense_lu_solve(size_t n, size_t nrhs, double *a, double *b) {
 }
 
 nde_status nde_dense_least_squares(size_t m, size_t n, double *a, double *b, double rcond) {
+  if (!all_finite(m * n, a) || !all_finite(m, b))
+    return nde_error(NDE_ENONFINITE, "dense least squares: non-finite entry in the system");
   size_t mn = m < n ? m : n, ldb = m > n ? m : n;
   double *s = malloc((mn ? mn : 1) * sizeof *s);
   if (!s)

@@ -12,10 +12,7 @@ void nde_nl_ctx_release(nde_nl_ctx *ctx);
 static nde_status run_plugin(nde_nl_ctx *ctx, const nde_nonlinear_solver *solver, void *u) {
   snprintf(ctx->result->method, sizeof ctx->result->method, "%s", solver->name);
   ctx->iter = 0;
-  nde_status st = solver->ops->solve(solver->options, ctx, u);
-  if (st == NDE_OK)
-    snprintf(ctx->result->method, sizeof ctx->result->method, "%s", solver->name);
-  return st;
+  return solver->ops->solve(solver->options, ctx, u);
 }
 
 static int is_nonconvergence(nde_status st) {
@@ -92,6 +89,8 @@ nde_status nde_nl_run_stage(nde_nl_ctx *ctx, const char *name, const char *optio
   ctx->settings = sub->settings;
   ctx->depth++;
   st = run_plugin(ctx, sub, u);
+  if (options_json && *options_json) /* name the stage with its options: "newton {...}" */
+    snprintf(ctx->result->method, sizeof ctx->result->method, "%s %s", name, options_json);
   ctx->depth--;
   ctx->settings = saved;
   ctx->iter = saved_iter;

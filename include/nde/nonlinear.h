@@ -121,7 +121,7 @@ typedef struct nde_nonlinear_result {
   int64_t njac;       /**< dense Jacobians formed */
   int64_t nlinear;    /**< inner linear-solver iterations (Newton–Krylov's GMRES) */
   double residual;    /**< termination norm ‖F(u)‖ at the returned u */
-  char method[64];    /**< the solver that produced u (for a polyalgorithm: the one that succeeded) */
+  char method[160];   /**< the solver that produced u (a polyalgorithm: its last stage, "name {options}") */
   double *history;    /**< termination norms, one per iteration */
   size_t history_len; /**< entries in history */
   size_t history_cap; /**< allocated entries */
@@ -193,6 +193,9 @@ NDE_API const nde_nonlinear_settings *nde_nl_settings(const nde_nl_ctx *ctx);
 
 /** The statistics so far (counts may be read; the core updates them). */
 NDE_API nde_nonlinear_result *nde_nl_result(nde_nl_ctx *ctx);
+
+/** The registry the solver came from (NULL: the default one); stages and inner linear solvers use it. */
+NDE_API struct nde_registry *nde_nl_registry(const nde_nl_ctx *ctx);
 
 /** Shorthands: the backend, its instance state, the dtype, n, the batch columns (≥ 1). */
 NDE_API nde_backend *nde_nl_backend(const nde_nl_ctx *ctx);
