@@ -92,7 +92,7 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
   void *v[7];
   NDE_TRY(nde_nl_vectors(ctx, 7, v));
   void *F = v[0], *d = v[1], *un = v[2], *Fn = v[3], *du = v[4], *dF = v[5], *w = v[6];
-  /* B as one n²-element block: ask for n vectors of n contiguous? allocate directly */
+  /* B is one n²-element block of backend memory, released at the end */
   NDE_TRY(nde_nl_host(ctx, 2 * n * n * sizeof(double), (void **)&s.host));
   if (be->ops->alloc(be->ctx, n * n * s.esz, &s.B) != NDE_OK || !s.B)
     return nde_error(NDE_ENOMEM, "cannot allocate the %zu x %zu matrix", n, n);

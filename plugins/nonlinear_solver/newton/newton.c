@@ -195,13 +195,8 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
         }
       for (size_t i = 0; i < n; ++i)
         D[i] = fmax(mu < 0 ? 0 : D[i], fmax(A[i + i * n], 1e-16));
-      if (mu < 0) {
-        double dmax = 0;
-        for (size_t i = 0; i < n; ++i)
-          dmax = fmax(dmax, A[i + i * n]);
-        mu = 1e-3 * (dmax > 0 ? dmax : 1.0) / fmax(dmax > 0 ? dmax : 1.0, 1e-300);
-        /* μ relative to the scaling D: start at 1e-3 */
-      }
+      if (mu < 0)
+        mu = 1e-3; /* relative to the scaling D = diag(JᵀJ), i.e. τ = 1e-3 of Nielsen */
       for (size_t i = 0; i < n; ++i) {
         A[i + i * n] += mu * D[i];
         p[i] = -g2[i];

@@ -2,10 +2,11 @@
  * The default polyalgorithm: try a fast method first and fall back to more
  * robust ones, each stage restarting from the caller's initial guess (the
  * shape of NonlinearSolve.jl's default, Pal et al., arXiv 2403.16341).
- * Small systems (n ≤ dense_max): Broyden (inverse of J(u0), line search) →
- * Newton with line search → Newton with a dogleg trust region → Newton
- * with Levenberg–Marquardt → plain Newton steps (which escape the local
- * minimum of ½‖F‖² that traps the globalised methods on Freudenstein–Roth). Large systems: L-Broyden (α from one JVP, line
+ * Small systems (n ≤ dense_max), where a dense Jacobian costs n evaluations
+ * and an LU is cheap, Newton with line search goes first → Newton with a
+ * dogleg trust region → plain Newton steps (which escape the local
+ * minimum of ½‖F‖² that traps the globalised methods on Freudenstein–Roth)
+ * → Levenberg–Marquardt → Broyden. Large systems: L-Broyden (α from one JVP, line
  * search) → Newton–Krylov → Anderson. The result's method
  * names the stage that succeeded; the core keeps the best iterate over all
  * stages when none does.
@@ -21,11 +22,11 @@ typedef struct stage {
 } stage;
 
 static const stage small[] = {
-    {"broyden", "{\"init\": \"jacobian\", \"max_resets\": 5, \"maxiters\": 100}"},
     {"newton", "{\"globalization\": \"line_search\"}"},
     {"newton", "{\"globalization\": \"trust_region\"}"},
-    {"newton", "{\"globalization\": \"levenberg_marquardt\"}"},
     {"newton", "{\"globalization\": \"none\"}"},
+    {"newton", "{\"globalization\": \"levenberg_marquardt\"}"},
+    {"broyden", "{\"init\": \"jacobian\", \"max_resets\": 5}"},
 };
 static const stage large[] = {
     {"lbroyden", "{\"init\": \"jvp\", \"line_search\": true}"},
