@@ -39,19 +39,50 @@ static nde_status remember(nde_nl_ctx *ctx, void *ptr, int on_backend) {
   return NDE_OK;
 }
 
-nde_status nde_nl_vectors(nde_nl_ctx *ctx, int count, void **vectors) {
-  for (int i = 0; i < count; ++i) {
-    void *p = NULL;
-    nde_status st = BE(ctx)->alloc(BC(ctx), ctx->n * ctx->esz, &p);
-    if (st != NDE_OK || !p)
-      return nde_error(NDE_ENOMEM, "cannot allocate %zu-element work vector", ctx->n);
-    if (remember(ctx, p, 1) != NDE_OK) {
-      BE(ctx)->release(BC(ctx), p);
-      return NDE_ENOMEM;
-    }
-    vectors[i] = p;
+/* Backend memory for the solve: from the owner's pool when it reuses workspace, else fresh. */
+static nde_status backend_block(nde_nl_ctx *ctx, size_t bytes, int zero, void **out) {
+  struct nde_nonlinear_solver *o = ctx->owner;
+  int pooling = o && o->reuse && o->pool_be == ctx->be;
+  if (pooling)
+    for (size_t i = 0; i < o->npool; ++i)
+      if (!o->pool[i].in_use && o->pool[i].bytes == bytes) {
+        o->pool[i].in_use = 1;
+        if (zero)
+          BE(ctx)->fill(BC(ctx), ctx->dt, bytes / ctx->esz, 0.0, o->pool[i].ptr);
+        *out = o->pool[i].ptr;
+        return NDE_OK;
+      }
+  void *p = NULL;
+  nde_status st = BE(ctx)->alloc(BC(ctx), bytes ? bytes : ctx->esz, &p);
+  if (st != NDE_OK || !p)
+    return nde_error(NDE_ENOMEM, "cannot allocate %zu bytes of work memory", bytes);
+  if (pooling && o->npool == o->cappool) {
+    size_t cap = o->cappool ? 2 * o->cappool : 16;
+    nl_pooled *b = realloc(o->pool, cap * sizeof *b);
+    if (b) {
+      o->pool = b;
+      o->cappool = cap;
+    } else
+      pooling = 0;
   }
+  if (pooling)
+    o->pool[o->npool++] = (nl_pooled){p, bytes, 1};
+  else if (remember(ctx, p, 1) != NDE_OK) {
+    BE(ctx)->release(BC(ctx), p);
+    return NDE_ENOMEM;
+  }
+  *out = p;
   return NDE_OK;
+}
+
+nde_status nde_nl_vectors(nde_nl_ctx *ctx, int count, void **vectors) {
+  for (int i = 0; i < count; ++i)
+    NDE_TRY(backend_block(ctx, ctx->n * ctx->esz, 1, &vectors[i]));
+  return NDE_OK;
+}
+
+nde_status nde_nl_buffer(nde_nl_ctx *ctx, size_t count, void **out) {
+  return backend_block(ctx, (count ? count : 1) * ctx->esz, 0, out);
 }
 
 nde_status nde_nl_host(nde_nl_ctx *ctx, size_t bytes, void **out) {
@@ -77,6 +108,9 @@ void nde_nl_ctx_release(nde_nl_ctx *ctx) {
   free(ctx->blocks);
   ctx->blocks = NULL;
   ctx->nblocks = ctx->capblocks = 0;
+  if (ctx->owner)
+    for (size_t i = 0; i < ctx->owner->npool; ++i)
+      ctx->owner->pool[i].in_use = 0;
 }
 
 double nde_nl_norm(nde_nl_ctx *ctx, const void *x) {
@@ -93,9 +127,8 @@ double nde_nl_norm(nde_nl_ctx *ctx, const void *x) {
 
 /* ‖u + F‖ in the settings' norm (uses scratch2). */
 static double shifted_norm(nde_nl_ctx *ctx, const void *u, const void *F) {
-  const void *x[2] = {u, F};
-  double c[2] = {1.0, 1.0};
-  BE(ctx)->lincomb(BC(ctx), ctx->dt, ctx->n, 2, c, x, 0.0, ctx->scratch2);
+  BE(ctx)->copy(BC(ctx), ctx->scratch2, u, ctx->n * ctx->esz);
+  BE(ctx)->axpy(BC(ctx), ctx->dt, ctx->n, 1.0, F, ctx->scratch2);
   return nde_nl_norm(ctx, ctx->scratch2);
 }
 

@@ -7,8 +7,19 @@
 
 #include "../internal.h"
 
+/* A block of backend memory kept between solves (workspace reuse). */
+typedef struct nl_pooled {
+  void *ptr;
+  size_t bytes;
+  int in_use;
+} nl_pooled;
+
 /* A configured solver (nde_nonlinear_solver_open). */
 struct nde_nonlinear_solver {
+  int reuse;             /* keep work memory between solves */
+  nde_backend *pool_be;  /* the backend the pooled blocks belong to */
+  nl_pooled *pool;
+  size_t npool, cappool;
   const nde_nonlinear_solver_ops *ops;
   struct nde_registry *registry;
   nde_options *options; /* the plugin's validated options */
@@ -40,6 +51,7 @@ struct nde_nl_ctx {
   nl_block *blocks;
   size_t nblocks, capblocks;
   int depth; /* polyalgorithm nesting */
+  struct nde_nonlinear_solver *owner; /* the outer solver: its workspace pool */
 };
 
 /* Split the shared settings out of a JSON object: fills *settings (starting

@@ -144,9 +144,29 @@ nde_status nde_nonlinear_solver_open(struct nde_registry *registry, const char *
   return st;
 }
 
+void nde_nonlinear_solver_drop_workspace(nde_nonlinear_solver *solver) {
+  if (!solver)
+    return;
+  for (size_t i = 0; i < solver->npool; ++i)
+    solver->pool_be->ops->release(solver->pool_be->ctx, solver->pool[i].ptr);
+  free(solver->pool);
+  solver->pool = NULL;
+  solver->npool = solver->cappool = 0;
+  solver->pool_be = NULL;
+}
+
+void nde_nonlinear_solver_reuse_workspace(nde_nonlinear_solver *solver, int reuse) {
+  if (!solver)
+    return;
+  if (!reuse)
+    nde_nonlinear_solver_drop_workspace(solver);
+  solver->reuse = reuse != 0;
+}
+
 void nde_nonlinear_solver_close(nde_nonlinear_solver **solver) {
   if (!solver || !*solver)
     return;
+  nde_nonlinear_solver_drop_workspace(*solver);
   nde_options_free(&(*solver)->options);
   free(*solver);
   *solver = NULL;

@@ -43,7 +43,12 @@ nde_status nde_nonlinear_solve(nde_nonlinear_solver *solver, const nde_nonlinear
                     .dt = problem->dtype,
                     .n = problem->n,
                     .esz = nde_dtype_size(problem->dtype),
-                    .best_score = INFINITY};
+                    .best_score = INFINITY,
+                    .owner = solver};
+  if (solver->reuse && solver->pool_be != problem->backend) {
+    nde_nonlinear_solver_drop_workspace(solver);
+    solver->pool_be = problem->backend;
+  }
   if (!ctx.esz)
     return result->status = nde_error(NDE_EINVAL, "nonlinear solve: invalid dtype");
   void *v[3];

@@ -165,6 +165,19 @@ NDE_API nde_status nde_nonlinear_solver_open(struct nde_registry *registry, cons
 /** Release a solver; NULLs the pointer. */
 NDE_API void nde_nonlinear_solver_close(nde_nonlinear_solver **solver);
 
+/**
+ * Keep the work memory (Krylov bases, Broyden updates, scratch vectors)
+ * between solves instead of allocating it each time: for a layer that solves
+ * many same-sized systems (a DEQ in training). The memory belongs to the
+ * backend of the last solve: call nde_nonlinear_solver_drop_workspace() (or
+ * close the solver) before closing that backend. Off by default. A solver is
+ * never to be used by two threads at once, with or without reuse.
+ */
+NDE_API void nde_nonlinear_solver_reuse_workspace(nde_nonlinear_solver *solver, int reuse);
+
+/** Release the kept work memory now (it is allocated again by the next solve). */
+NDE_API void nde_nonlinear_solver_drop_workspace(nde_nonlinear_solver *solver);
+
 /** The solver's shared settings (borrowed; may be modified before a solve). */
 NDE_API nde_nonlinear_settings *nde_nonlinear_solver_settings(nde_nonlinear_solver *solver);
 
@@ -205,9 +218,18 @@ NDE_API size_t nde_nl_batch(const nde_nl_ctx *ctx);
 
 /**
  * Allocate @p count work vectors of n elements (zeroed) on the backend; they
- * are freed when the solve ends. NDE_ENOMEM on failure.
+ * are released when the solve ends (kept for the next solve when the solver
+ * reuses its workspace). NDE_ENOMEM on failure.
  */
 NDE_API nde_status nde_nl_vectors(nde_nl_ctx *ctx, int count, void **vectors);
+
+/**
+ * Allocate @p count elements of the problem's dtype on the backend, for
+ * buffers that are not n long (coefficients, stacked bases); their contents
+ * are unspecified (not zeroed: the memory may come from an earlier solve);
+ * released when the solve ends.
+ */
+NDE_API nde_status nde_nl_buffer(nde_nl_ctx *ctx, size_t count, void **out);
 
 /** Scratch host memory of @p bytes (zeroed), freed when the solve ends. */
 NDE_API nde_status nde_nl_host(nde_nl_ctx *ctx, size_t bytes, void **out);

@@ -19,6 +19,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <nde/nonlinear.h>
@@ -31,61 +32,73 @@ typedef struct lb {
   size_t n, esz, cols, rows; /* rows × cols = n */
   int m, count, head;
   double alpha;
-  void **U, **V; /* m vectors each */
-  double *coef;  /* m × cols */
+  /*
+   * The updates, stacked per column: column j's u_1..u_m form the rows × m
+   * block at U + j·rows·m (slot i at + i·rows), likewise V; so B·x for one
+   * column is two GEMMs with that block. Slots [0, count) hold updates.
+   */
+  void *U, *V;
+  void *coef; /* m × cols coefficients */
 } lb;
 
-static void *col(const lb *s, const void *x, size_t j) {
-  return (char *)x + j * s->rows * s->esz;
+static void *at(const lb *s, const void *base, size_t elements) {
+  return (char *)base + elements * s->esz;
 }
 
-/* y = op(B)·x, op = B (transpose 0) or Bᵀ (transpose 1). y must not alias x. */
+/* y = op(B)·x with B = α·I + U Vᵀ (op = Bᵀ when transpose). y must not alias x. */
 static void apply(lb *s, int transpose, const void *x, void *y) {
-  void **A = transpose ? s->V : s->U, **C = transpose ? s->U : s->V;
+  const void *A = transpose ? s->V : s->U, *C = transpose ? s->U : s->V;
   s->o->copy(s->bc, y, x, s->n * s->esz);
   s->o->scale(s->bc, s->dt, s->n, s->alpha, y);
-  for (int i = 0; i < s->count; ++i) {
-    if (s->cols == 1) {
-      double c = s->o->dot(s->bc, s->dt, s->n, C[i], x);
-      s->o->axpy(s->bc, s->dt, s->n, c, A[i], y);
-    } else {
-      for (size_t j = 0; j < s->cols; ++j) {
-        double c = s->o->dot(s->bc, s->dt, s->rows, col(s, C[i], j), col(s, x, j));
-        s->o->axpy(s->bc, s->dt, s->rows, c, col(s, A[i], j), col(s, y, j));
-      }
-    }
+  if (s->count == 0)
+    return;
+  size_t r = s->rows, m = (size_t)s->m, k = (size_t)s->count;
+  for (size_t j = 0; j < s->cols; ++j) {
+    void *c = at(s, s->coef, j * m);
+    /* c = C_jᵀ x_j, then y_j += A_j c */
+    s->o->gemm(s->bc, s->dt, NDE_TRANS, NDE_NO_TRANS, k, 1, r, 1.0, at(s, C, j * r * m), r,
+               at(s, x, j * r), r, 0.0, c, k);
+    s->o->gemm(s->bc, s->dt, NDE_NO_TRANS, NDE_NO_TRANS, r, 1, k, 1.0, at(s, A, j * r * m), r, c,
+               k, 1.0, at(s, y, j * r), r);
   }
 }
 
-/* Store a rank-one update from Δu (du) and ΔF (dF); returns 0 when it breaks down. Uses t1, t2. */
-static int update(lb *s, void *du, const void *dF, void *t1, void *t2) {
-  apply(s, 0, dF, t1); /* BΔF */
-  apply(s, 1, du, t2); /* v = BᵀΔu */
-  int slot = s->head;
-  s->o->lincomb(s->bc, s->dt, s->n, 2, (double[]){1.0, -1.0}, (const void *[]){du, t1}, 0.0,
-                s->U[slot]);
-  s->o->copy(s->bc, s->V[slot], t2, s->n * s->esz);
-  int ok = 1;
+/*
+ * The rank-one update after a step Δu (du) with ΔF (dF), given BFn = B·F(u_new)
+ * and BF = B·F(u_old) for the current B (so BΔF = BFn − BF without another
+ * product): u = (Δu − BΔF)/(vᵀΔF), v = BᵀΔu, per column; a column whose
+ * denominator vanishes gets a zero update, as the reference codes do. On
+ * return BF holds B_new·F(u_new) = BFn + u (vᵀF(u_new)), ready for the next
+ * step (one product with B per iteration is saved this way). Returns 0 when the
+ * update is unusable (one system with a vanishing denominator, or non-finite
+ * values); BF is then undefined. Fn is F(u_new); v is scratch.
+ */
+static int update(lb *s, const void *du, const void *dF, const void *Fn, const void *BFn,
+                  void *BF, void *v) {
+  apply(s, 1, du, v);                                 /* v = BᵀΔu */
+  s->o->axpby(s->bc, s->dt, s->n, 1.0, BFn, -1.0, BF); /* BF ← BΔF */
+  s->o->axpby(s->bc, s->dt, s->n, 1.0, du, -1.0, BF);  /* BF ← Δu − BΔF */
+  void *unew = BF;
+  if (!s->o->all_finite(s->bc, s->dt, s->n, unew) || !s->o->all_finite(s->bc, s->dt, s->n, v))
+    return 0;
+  size_t r = s->rows, m = (size_t)s->m, slot = (size_t)s->head;
   for (size_t j = 0; j < s->cols; ++j) {
-    size_t len = s->cols == 1 ? s->n : s->rows;
-    double den = s->o->dot(s->bc, s->dt, len, col(s, t2, j), col(s, dF, j));
-    double scale = s->o->norm2(s->bc, s->dt, len, col(s, t2, j)) *
-                   s->o->norm2(s->bc, s->dt, len, col(s, dF, j));
-    if (!isfinite(den) || fabs(den) <= DBL_EPSILON * scale || den == 0) {
-      /* this sample gets no update (zeroed u and v), as the reference codes do */
-      s->o->fill(s->bc, s->dt, len, 0.0, col(s, s->U[slot], j));
-      s->o->fill(s->bc, s->dt, len, 0.0, col(s, s->V[slot], j));
+    void *uj = at(s, unew, j * r), *vj = at(s, v, j * r);
+    double den = s->o->dot(s->bc, s->dt, r, vj, at(s, dF, j * r));
+    double scale = s->o->norm2(s->bc, s->dt, r, vj) * s->o->norm2(s->bc, s->dt, r, at(s, dF, j * r));
+    if (!isfinite(den) || den == 0 || fabs(den) <= DBL_EPSILON * scale) {
       if (s->cols == 1)
-        ok = 0;
-      continue;
-    }
-    s->o->scale(s->bc, s->dt, len, 1.0 / den, col(s, s->U[slot], j));
+        return 0;
+      s->o->fill(s->bc, s->dt, r, 0.0, uj);
+      s->o->fill(s->bc, s->dt, r, 0.0, vj);
+    } else
+      s->o->scale(s->bc, s->dt, r, 1.0 / den, uj);
+    s->o->copy(s->bc, at(s, s->U, (j * m + slot) * r), uj, r * s->esz);
+    s->o->copy(s->bc, at(s, s->V, (j * m + slot) * r), vj, r * s->esz);
+    /* B_new F_new = B F_new + u (vᵀ F_new), written over u's column */
+    double c = s->o->dot(s->bc, s->dt, r, vj, at(s, Fn, j * r));
+    s->o->axpby(s->bc, s->dt, r, 1.0, at(s, BFn, j * r), c, uj);
   }
-  if (!s->o->all_finite(s->bc, s->dt, s->n, s->U[slot]) ||
-      !s->o->all_finite(s->bc, s->dt, s->n, s->V[slot]))
-    return 0;
-  if (!ok)
-    return 0;
   s->head = (s->head + 1) % s->m;
   if (s->count < s->m)
     s->count++;
@@ -108,28 +121,28 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
 
   void *v[8];
   NDE_TRY(nde_nl_vectors(ctx, 8, v));
-  void *F = v[0], *d = v[1], *un = v[2], *Fn = v[3], *du = v[4], *dF = v[5], *t1 = v[6],
-       *t2 = v[7];
-  NDE_TRY(nde_nl_host(ctx, 2 * (size_t)s.m * sizeof(void *), (void **)&s.U));
-  s.V = s.U + s.m;
-  NDE_TRY(nde_nl_vectors(ctx, s.m, s.U));
-  NDE_TRY(nde_nl_vectors(ctx, s.m, s.V));
+  void *F = v[0], *d = v[1], *un = v[2], *Fn = v[3], *du = v[4], *dF = v[5], *BF = v[6],
+       *BFn = v[7];
+  NDE_TRY(nde_nl_buffer(ctx, s.n * (size_t)s.m, &s.U));
+  NDE_TRY(nde_nl_buffer(ctx, s.n * (size_t)s.m, &s.V));
+  NDE_TRY(nde_nl_buffer(ctx, (size_t)s.m * s.cols, &s.coef));
 
   double fn, fn0;
-  int done, restarts = 0;
+  int done, restarts = 0, have_bf = 0;
   NDE_TRY(nde_nl_residual(ctx, u, F, &fn));
   NDE_TRY(nde_nl_start(ctx, u, F, fn, &done));
   fn0 = fn;
   if (!done && !strcmp(init, "jvp")) {
     /* α from the Rayleigh quotient of J along F: B0 = (FᵀF / FᵀJF)·I */
-    NDE_TRY(nde_nl_jvp(ctx, u, F, F, t1));
-    double num = s.o->dot(s.bc, s.dt, s.n, F, F), den = s.o->dot(s.bc, s.dt, s.n, F, t1);
+    NDE_TRY(nde_nl_jvp(ctx, u, F, F, d));
+    double num = s.o->dot(s.bc, s.dt, s.n, F, F), den = s.o->dot(s.bc, s.dt, s.n, F, d);
     if (den != 0 && isfinite(num / den))
       s.alpha = num / den;
   }
   while (!done) {
-    apply(&s, 0, F, d);
-    s.o->scale(s.bc, s.dt, s.n, -1.0, d);
+    if (!have_bf)
+      apply(&s, 0, F, BF);
+    s.o->axpby(s.bc, s.dt, s.n, -1.0, BF, 0.0, d);
     double fn_new;
     if (line_search) {
       double f2 = s.o->norm2(s.bc, s.dt, s.n, F);
@@ -137,7 +150,8 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
       NDE_TRY(nde_nl_line_search(ctx, u, F, d, -f2 * f2, 1e-4, un, Fn, &ls));
       fn_new = ls.fnorm;
     } else {
-      s.o->lincomb(s.bc, s.dt, s.n, 2, (double[]){1.0, 1.0}, (const void *[]){u, d}, 0.0, un);
+      s.o->copy(s.bc, un, u, s.n * s.esz);
+      s.o->axpy(s.bc, s.dt, s.n, 1.0, d, un);
       NDE_TRY(nde_nl_residual(ctx, un, Fn, &fn_new));
     }
     int blown = !isfinite(fn_new) || fn_new > 1e3 * fn;
@@ -145,12 +159,15 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
       /* undo the step, forget the updates */
       restarts++;
       s.count = s.head = 0;
+      have_bf = 0;
       int ignore;
       NDE_TRY(nde_nl_step_done(ctx, u, F, fn, &ignore));
       continue;
     }
-    s.o->lincomb(s.bc, s.dt, s.n, 2, (double[]){1.0, -1.0}, (const void *[]){un, u}, 0.0, du);
-    s.o->lincomb(s.bc, s.dt, s.n, 2, (double[]){1.0, -1.0}, (const void *[]){Fn, F}, 0.0, dF);
+    s.o->copy(s.bc, du, un, s.n * s.esz);
+    s.o->axpy(s.bc, s.dt, s.n, -1.0, u, du);
+    s.o->copy(s.bc, dF, Fn, s.n * s.esz);
+    s.o->axpy(s.bc, s.dt, s.n, -1.0, F, dF);
     s.o->copy(s.bc, u, un, s.n * s.esz);
     s.o->copy(s.bc, F, Fn, s.n * s.esz);
     fn = fn_new;
@@ -159,10 +176,14 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
       break;
     if (!line_search && fn > divergence * fn0)
       return nde_error(NDE_ENOCONV, "diverged (residual %.3g, initially %.3g)", fn, fn0);
-    if (!update(&s, du, dF, t1, t2)) {
+    apply(&s, 0, F, BFn); /* B F(u_new) with the old B */
+    if (update(&s, du, dF, F, BFn, BF, d)) {
+      have_bf = 1; /* BF = B_new F(u_new) */
+    } else {
       if (restarts++ >= max_restarts && s.cols == 1)
         return nde_error(NDE_ENOCONV, "Broyden update broke down %d times", restarts);
       s.count = s.head = 0;
+      have_bf = 0;
     }
   }
   return NDE_OK;
