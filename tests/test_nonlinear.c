@@ -114,7 +114,11 @@ static const expect expected[] = {
     {"broyden", NULL, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 19, 20, 22, 23}},
     {"anderson", NULL, {2, 3, 5, 6, 7, 8, 10, 11, 15, 16, 17, 18, 19, 20, 21, 22, 23}},
     {"lbroyden", "{\"init\": \"jvp\", \"line_search\": true}",
-     {5, 6, 7, 8, 9, 10, 12, 13, 14, 17, 18, 19, 20, 22, 23}},
+     {5, 6, 7, 8, 9, 10, 12, 13, 14, 17, 18, 19, 20, 21, 22, 23}},
+    {"lbroyden", NULL, {3, 7, 9, 10, 11, 17, 18, 19, 20, 22, 23}},
+    {"newton", "{\"globalization\": \"none\"}",
+     {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23}},
+    {"fixed_point", NULL, {11}},
 };
 
 Test(nonlinear, each_solver_solves_its_recorded_problems) {
