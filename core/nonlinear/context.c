@@ -203,6 +203,9 @@ nde_status nde_nl_start(nde_nl_ctx *ctx, const void *u, const void *F, double fn
   *done = nde_nl_converged(ctx, u, F, fnorm);
   if (!isfinite(fnorm))
     return nde_error(NDE_ENONFINITE, "residual is not finite at the initial guess");
+  if (!*done && ctx->settings.maxiters == 0)
+    return nde_error(NDE_EMAXITERS, "maxiters is 0: the initial guess (residual %.3g) is "
+                                    "returned", fnorm);
   return NDE_OK;
 }
 

@@ -258,7 +258,11 @@ NDE_API int nde_nl_converged(nde_nl_ctx *ctx, const void *u, const void *F, doub
 NDE_API nde_status nde_nl_step_done(nde_nl_ctx *ctx, const void *u, const void *F, double fnorm,
                                     int *done);
 
-/** Record the initial guess (history entry 0); *done = 1 when it already converges. */
+/**
+ * Record the initial guess (history entry 0); *done = 1 when it already
+ * converges. NDE_EMAXITERS when it does not and maxiters is 0 (the solve only
+ * evaluates the start), NDE_ENONFINITE when fnorm is not finite.
+ */
 NDE_API nde_status nde_nl_start(nde_nl_ctx *ctx, const void *u, const void *F, double fnorm,
                                 int *done);
 
