@@ -385,6 +385,23 @@ Test(nonlinear, analytic_jacobian_and_jvp_are_used) {
   cr_assert(h >= 3);
   cr_assert(res.history[h - 1] <= 10 * res.history[h - 2] * res.history[h - 2] + 1e-15,
             "%g after %g", res.history[h - 1], res.history[h - 2]);
+  /* the core's finite-difference Jacobian gives the same Newton iterates to ~√ε */
+  double xa[10], xf[10];
+  memcpy(xa, x, sizeof xa);
+  nde_nonlinear_problem pfd = p;
+  pfd.jacobian = NULL;
+  for (int i = 0; i < 10; ++i)
+    xf[i] = -1;
+  nde_nonlinear_result rfd;
+  cr_assert_eq(nde_nonlinear_solve(s, &pfd, xf, &rfd), NDE_OK);
+  cr_assert_eq(rfd.iterations, res.iterations);
+  cr_assert_eq(rfd.nfe, rfd.iterations + 1 + (int64_t)n * rfd.njac, "n calls per FD Jacobian");
+  for (size_t i = 0; i < rfd.history_len && i < 3; ++i)
+    cr_assert(fabs(rfd.history[i] - res.history[i]) <= 1e-6 * res.history[i],
+              "iteration %zu: %g vs %g", i, rfd.history[i], res.history[i]);
+  for (int i = 0; i < 10; ++i)
+    cr_assert(fabs(xa[i] - xf[i]) < 1e-10);
+  nde_nonlinear_result_clear(&rfd);
   nde_nonlinear_result_clear(&res);
   nde_nonlinear_solver_close(&s);
   cr_assert_eq(nde_nonlinear_solver_open(NULL, "newton_krylov", "{\"abstol\": 1e-12}", NULL, &s),
