@@ -5,6 +5,7 @@
  * optimizer instance API (schedules, buffers, option errors).
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
