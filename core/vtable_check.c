@@ -15,6 +15,8 @@
 #include <nde/sde.h>
 #include <nde/linear.h>
 #include <nde/nonlinear.h>
+#include <nde/regularizer.h>
+#include <nde/sensitivity.h>
 
 #include "registry_impl.h"
 
@@ -79,6 +81,10 @@ nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable) {
                        ops->header.name ? ops->header.name : "?");
     return NDE_OK;
   }
+  case NDE_KIND_SENSITIVITY:
+    return nde_sensitivity_ops_validate(vtable);
+  case NDE_KIND_REGULARIZER:
+    return nde_regularizer_ops_validate(vtable);
   default:
     return NDE_OK;
   }
