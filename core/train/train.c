@@ -150,7 +150,7 @@ static nde_status loss_on_batch(trainer *tr, size_t n, int training, double *los
   nde_arena_reset(tr->arena);
   nde_layer_metrics_clear(&tr->metrics);
   nde_layer_ctx ctx = {tr->backend, tr->p->dtype, n, tr->arena, tr->state.step, training,
-                       tr->p->seed, &tr->metrics};
+                       tr->p->seed, &tr->metrics, 0};
   nde_record *rec;
   NDE_TRY(nde_layer_forward(tr->root, &ctx, tr->xb.data, 0.0, tr->params.data, &rec));
   double data_loss;
