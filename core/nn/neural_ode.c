@@ -387,7 +387,7 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
     s->solver->solve.replay_dt = s->frozen_dt;
     s->solver->solve.n_replay = s->n_frozen;
   }
-  nde_ode_solution sol;
+  nde_ode_solution sol = {0};
   nde_status st = s->sens->forward(s->sens_state, &ev->problem, &sol);
   s->solver->solve = saved_opts;
   if (st == NDE_OK && sol.nsave != ev->nsave)

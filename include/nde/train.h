@@ -76,6 +76,8 @@ typedef struct nde_train_summary {
   double test_accuracy;  /**< accuracy on the test split (fraction; NaN for mse) */
   double wall_time;      /**< seconds of this run */
   uint64_t n_params;     /**< model parameters */
+  /* appended */
+  double test_nfe;       /**< forward NFE per test batch at the last evaluation (NaN: no solves) */
 } nde_train_summary;
 
 /**

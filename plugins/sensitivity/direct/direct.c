@@ -95,6 +95,7 @@ static nde_status on_step(void *user, const nde_ode_step *st, double eest) {
 
 static nde_status direct_forward(void *state, const nde_sens_problem *p, nde_ode_solution *sol) {
   direct_state *s = state;
+  *sol = (nde_ode_solution){0};
   const nde_ode_solver *solver = p->solver;
   const nde_rk_tableau *tb = solver->ops->tableau;
   if (!tb)
