@@ -105,6 +105,26 @@ Test(neural_ode, combined_regularizers_with_schedules) {
   cr_expect(r.max_rel_error < 2e-3, "max_rel_error %g", r.max_rel_error);
 }
 
+static void expect_local(const char *reg, const char *seed) {
+  const char *sets[] = {LOOSE, reg, seed, NULL};
+  nde_gradcheck_result r = check(sets, 30, 1e-5);
+  cr_expect(r.max_rel_error < 2e-3, "%s %s: max_rel_error %g", reg, seed, r.max_rel_error);
+  const char *plain[] = {LOOSE, seed, NULL};
+  nde_gradcheck_result r0 = check(plain, 1, 1e-5);
+  cr_expect(r.loss > r0.loss, "%s %s: the term adds nothing (%g vs %g)", reg, seed, r.loss,
+            r0.loss);
+}
+
+Test(neural_ode, local_regularizer_gradients_match_finite_differences) {
+  /* the extra step at t_reg (frozen draw) is differentiated on its own and enters at t_reg */
+  expect_local("model.chain[0].regularizer={\"plugin\": \"error_local_unbiased\", "
+               "\"coef\": 10}", "seed=1");
+  expect_local("model.chain[0].regularizer={\"plugin\": \"error_local_unbiased\", "
+               "\"coef\": 10}", "seed=2");
+  expect_local("model.chain[0].regularizer={\"plugin\": \"error_local_biased\", "
+               "\"coef\": 10}", "seed=1");
+}
+
 Test(neural_ode, steer_gradient_with_frozen_end_time) {
   /* final state only (steer cannot change the end time under saveat): a model without saveat */
   nde_pipeline *p = NULL;
@@ -176,6 +196,14 @@ Test(neural_ode, invalid_combinations_are_refused_with_the_json_path) {
   expect_refused(reg, NODE(", \"sensitivity\": \"plain\", \"regularizer\": [\"steer\", "
                            "{\"plugin\": \"error_global\", \"coef\": 0.1}]"),
                  "model.chain[0].regularizer[1]: regularizer 'error_global'");
+  /* local regularization works with any sensitivity */
+  cr_expect_eq(build(reg, NODE(", \"sensitivity\": \"plain\", \"regularizer\": "
+                               "\"error_local_unbiased\""), &m), NDE_OK, "%s", nde_last_error());
+  expect_refused(reg, NODE(", \"regularizer\": [\"error_local_unbiased\", "
+                           "\"error_local_biased\"]"),
+                 "only one local regularizer");
+  expect_refused(reg, NODE(", \"solver\": \"vcab3\", \"regularizer\": \"error_local_biased\""),
+                 "needs an explicit Runge-Kutta method");
   expect_refused(reg, NODE(", \"sensitivity\": \"plain\", \"regularizer\": \"stiffness_global\""),
                  "use \"sensitivity\": \"direct\"");
   expect_refused(reg, NODE(", \"solver\": {\"plugin\": \"euler\", \"dt\": 0.1}, "

@@ -54,6 +54,9 @@ typedef struct node_state {
   uint64_t key;        /* hash of the layer path: its random streams */
   double *frozen_dt;   /* freeze_steps: recorded step sizes */
   size_t n_frozen;
+  int has_local;       /* a regularizer needs the extra local step */
+  double *hist_t;      /* start times of the accepted steps of the last training solve */
+  size_t n_hist;
 } node_state;
 
 /* The right-hand side: the dynamics layer evaluated in the arena. */
@@ -71,9 +74,17 @@ typedef struct node_eval {
   nde_ode_rhs f;
   nde_sens_problem problem;
   nde_array u0;
-  double *saveat;
+  double *saveat;           /* the solve's save points: the layer's, plus t_reg */
   size_t nsave;
+  size_t *user_col;         /* column of each of the layer's own save points */
+  size_t n_user;
   double *w_eest, *w_eigen; /* NULL when no regularizer weights them */
+  /* the extra local step (local error regularization) */
+  int local;                /* 1 when taken */
+  size_t reg_col;           /* save column of u(t_reg) */
+  double t_reg, dt_reg, w_local;
+  nde_array *lk;            /* its stages (solver stages arrays) */
+  nde_array lu0, lu1;       /* its start and end states */
 } node_eval;
 
 static nde_status rhs_eval(void *ctx, double t, const nde_array *u, nde_array *du) {
@@ -116,6 +127,7 @@ static void node_destroy(nde_layer *node) {
     nde_options_free(&s->regs[i].options);
   free(s->regs);
   free(s->frozen_dt);
+  free(s->hist_t);
   free(s);
   node->state = NULL;
 }
@@ -195,9 +207,16 @@ static nde_status build_regularizer(nde_builder *b, node_state *s, const json_t 
   if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) && s->solver->ops->error_order == 0)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' needs a solver with an error estimate; "
                      "'%s' has none", path, name, s->solver->ops->header.name);
-  if (needs & NDE_REG_NEEDS_LOCAL_STEP)
-    return nde_error(NDE_EUNSUPPORTED, "%s: regularizer '%s' needs the extra local step, which "
-                     "the neural_ode layer does not implement yet", path, name);
+  if (needs & NDE_REG_NEEDS_LOCAL_STEP) {
+    if (s->has_local)
+      return nde_error(NDE_EINVAL, "%s: regularizer '%s': only one local regularizer per "
+                       "neural_ode", path, name);
+    if (!s->solver->ops->tableau || !s->solver->ops->tableau->btilde)
+      return nde_error(NDE_EINVAL, "%s: regularizer '%s' takes one extra step of the solver "
+                       "and needs an explicit Runge-Kutta method with an error estimate; '%s' "
+                       "is not one", path, name, s->solver->ops->header.name);
+    s->has_local = 1;
+  }
   if ((needs & NDE_REG_CHANGES_SPAN) && s->saveat)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' changes the end time during training; "
                      "it cannot be combined with saveat", path, name);
@@ -333,6 +352,81 @@ static nde_status node_build(nde_builder *b, nde_layer *node, const json_t *spec
 
 /* ---------------------------------------------------------------- evaluation */
 
+/* A state-shaped array in the arena. */
+static nde_status arena_array(const nde_layer_ctx *ctx, const nde_array *like, nde_array *out) {
+  *out = *like;
+  out->owned = 0;
+  return nde_ctx_alloc(ctx, like->size, &out->data);
+}
+
+/*
+ * The extra step of local error regularization: from (t_reg, u(t_reg)) one
+ * step of the solver's tableau with the step size the solver used at t_reg
+ * (cut to end at t1). Keeps u(t_reg), the stages and u1 for the vjp;
+ * returns the step's error norm in *eest and its evaluations in *nfe.
+ */
+static nde_status local_step(const node_state *s, node_eval *ev, const nde_layer_ctx *ctx,
+                             const nde_array *ureg, const nde_ode_stats *stats, double *eest,
+                             long *nfe) {
+  const nde_rk_tableau *tb = s->solver->ops->tableau;
+  double t1 = ev->problem.t1, tdir = t1 >= ev->problem.t0 ? 1.0 : -1.0, dt = t1 - ev->t_reg;
+  for (size_t j = 0; j < stats->nsteps; ++j) {
+    const nde_ode_step_stats *q = &stats->steps[j];
+    if (tdir * (ev->t_reg - q->t) >= 0 && tdir * (q->t + q->dt - ev->t_reg) > 0) {
+      if (fabs(q->dt) < fabs(dt))
+        dt = q->dt;
+      break;
+    }
+  }
+  ev->dt_reg = dt;
+  nde_backend *be = ctx->backend;
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, (size_t)tb->stages * sizeof *ev->lk, (void **)&ev->lk));
+  for (int i = 0; i < tb->stages; ++i)
+    NDE_TRY(arena_array(ctx, ureg, &ev->lk[i]));
+  nde_array err, f1, scratch[2];
+  NDE_TRY(arena_array(ctx, ureg, &ev->lu0));
+  NDE_TRY(arena_array(ctx, ureg, &ev->lu1));
+  NDE_TRY(arena_array(ctx, ureg, &err));
+  NDE_TRY(arena_array(ctx, ureg, &f1));
+  NDE_TRY(arena_array(ctx, ureg, &scratch[0]));
+  NDE_TRY(arena_array(ctx, ureg, &scratch[1]));
+  NDE_TRY(be->ops->copy(be->ctx, ev->lu0.data, ureg->data, nde_array_bytes(ureg)));
+  NDE_TRY(ev->f.eval(ev->f.ctx, ev->t_reg, &ev->lu0, &ev->lk[0]));
+  nde_ode_step st = {.t = ev->t_reg, .dt = dt, .u0 = &ev->lu0, .u1 = &ev->lu1, .err = &err,
+                     .k = ev->lk, .nk = tb->stages, .f1 = &f1, .scratch = scratch};
+  NDE_TRY(nde_rk_step(tb, &ev->f, &st));
+  *nfe = 1 + st.nfe;
+  *eest = be->ops->wrms_norm(be->ctx, ctx->dtype, ureg->size, err.data, ev->lu0.data,
+                                   ev->lu1.data, s->solver->solve.abstol,
+                                   s->solver->solve.reltol);
+  return NDE_OK;
+}
+
+/* Pull the local step's weighted error estimate back to u(t_reg): adds into @p du_reg. */
+static nde_status local_step_vjp(const node_state *s, node_eval *ev, const nde_layer_ctx *ctx,
+                                 void *du_reg, void *dparams) {
+  const nde_rk_tableau *tb = s->solver->ops->tableau;
+  nde_backend *be = ctx->backend;
+  nde_array *dk, zero, du0, scratch[4];
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, (size_t)tb->stages * sizeof *dk, (void **)&dk));
+  for (int i = 0; i < tb->stages; ++i) {
+    NDE_TRY(arena_array(ctx, &ev->lu0, &dk[i]));
+    be->ops->fill(be->ctx, ctx->dtype, dk[i].size, 0.0, dk[i].data);
+  }
+  NDE_TRY(arena_array(ctx, &ev->lu0, &zero));
+  be->ops->fill(be->ctx, ctx->dtype, zero.size, 0.0, zero.data);
+  NDE_TRY(arena_array(ctx, &ev->lu0, &du0));
+  for (int i = 0; i < 4; ++i)
+    NDE_TRY(arena_array(ctx, &ev->lu0, &scratch[i]));
+  nde_rk_reverse r = {.t = ev->t_reg, .dt = ev->dt_reg, .u0 = &ev->lu0, .u1 = &ev->lu1,
+                      .k = ev->lk, .du1 = &zero, .dk = dk, .w_eest = ev->w_local,
+                      .abstol = s->solver->solve.abstol, .reltol = s->solver->solve.reltol,
+                      .du0 = &du0, .dparams = dparams, .scratch = scratch};
+  NDE_TRY(nde_rk_step_reverse(tb, &ev->f, &r));
+  be->ops->axpy(be->ctx, ctx->dtype, du0.size, 1.0, du0.data, du_reg);
+  return NDE_OK;
+}
+
 static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, nde_record *rec) {
   node_state *s = node->state;
   const nde_layer *dyn = node->children[0];
@@ -361,12 +455,61 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
     t0 = plans[i].t0;
     t1 = plans[i].t1;
   }
-  ev->nsave = s->nsave;
-  if (s->saveat)
-    ev->saveat = s->saveat;
-  else {
-    NDE_TRY(nde_arena_alloc_host(ctx->arena, sizeof(double), (void **)&ev->saveat));
-    ev->saveat[0] = t1;
+  /* t_reg of a local regularizer (at most one) */
+  double tdir = t1 >= t0 ? 1.0 : -1.0;
+  size_t ilocal = s->nregs;
+  for (size_t i = 0; i < s->nregs; ++i) {
+    if (!(s->regs[i].ops->needs & NDE_REG_NEEDS_LOCAL_STEP) ||
+        plans[i].sampling == NDE_REG_SAMPLE_NONE)
+      continue;
+    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED) {
+      /* the solver's accepted time points, from this layer's last training solve (so that
+         u(t_reg) is a save point of this solve at no extra cost); uniform before there is one */
+      nde_rng pick = nde_rng_split(&at_step, 1000 + i);
+      size_t nh = 0;
+      for (size_t j = 0; j < s->n_hist; ++j)
+        nh += tdir * (s->hist_t[j] - t0) >= 0 && tdir * (t1 - s->hist_t[j]) > 0;
+      if (nh) {
+        uint64_t k = nde_rng_below(&pick, nh);
+        for (size_t j = 0; j < s->n_hist; ++j)
+          if (tdir * (s->hist_t[j] - t0) >= 0 && tdir * (t1 - s->hist_t[j]) > 0 && k-- == 0) {
+            plans[i].t_reg = s->hist_t[j];
+            break;
+          }
+      } else
+        plans[i].t_reg = t0 + nde_rng_uniform(&pick) * (t1 - t0);
+    }
+    if (isfinite(plans[i].t_reg) && tdir * (plans[i].t_reg - t0) >= 0 &&
+        tdir * (t1 - plans[i].t_reg) > 0)
+      ilocal = i;
+  }
+  size_t n_user = s->nsave;
+  const double *user_t = s->saveat ? s->saveat : &t1;
+  ev->n_user = n_user;
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, n_user * sizeof *ev->user_col, (void **)&ev->user_col));
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, (n_user + 1) * sizeof(double), (void **)&ev->saveat));
+  {
+    size_t m = 0;
+    int placed = ilocal == s->nregs;
+    double tr = placed ? 0 : plans[ilocal].t_reg;
+    for (size_t j = 0; j < n_user; ++j) {
+      if (!placed && tdir * (tr - user_t[j]) <= 0) {
+        if (tr != user_t[j])
+          ev->saveat[m++] = tr;
+        ev->reg_col = m;
+        placed = 1;
+      }
+      ev->user_col[j] = m;
+      ev->saveat[m++] = user_t[j];
+    }
+    if (!placed) {
+      ev->reg_col = m;
+      ev->saveat[m++] = tr;
+    }
+    ev->nsave = m;
+    ev->local = ilocal < s->nregs;
+    if (ev->local)
+      ev->t_reg = tr;
   }
 
   ev->rhs = (rhs_ctx){.dyn = dyn, .lctx = *ctx, .params = nde_child_params(node, dyn, ctx->dtype,
@@ -408,9 +551,20 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
     st = nde_ctx_alloc(ctx, nde_shape_size(&node->output) * B, &rec->y);
   if (st == NDE_OK) {
     size_t es = nde_dtype_size(ctx->dtype);
-    for (size_t j = 0; j < ev->nsave; ++j)
-      be->ops->copy_matrix(be->ctx, ctx->dtype, F, B, (char *)sol.u.data + j * F * B * es, F,
-                           (char *)rec->y + j * F * es, F * ev->nsave);
+    for (size_t j = 0; j < ev->n_user; ++j)
+      be->ops->copy_matrix(be->ctx, ctx->dtype, F, B,
+                           (char *)sol.u.data + ev->user_col[j] * F * B * es, F,
+                           (char *)rec->y + j * F * es, F * ev->n_user);
+    if (ev->local) {
+      nde_array ureg = ev->u0;
+      ureg.data = (char *)sol.u.data + ev->reg_col * F * B * es;
+      long nfe = 0;
+      double eest = NAN;
+      st = local_step(s, ev, ctx, &ureg, &sol.stats, &eest, &nfe);
+      plans[ilocal].local_eest = eest;
+      plans[ilocal].local_dt = ev->dt_reg;
+      sol.stats.nfe += nfe;
+    }
     nde_layer_report(ctx, "nfe_forward", (double)sol.stats.nfe);
     nde_layer_report(ctx, "steps_accepted", (double)sol.stats.accepted);
     nde_layer_report(ctx, "steps_rejected", (double)sol.stats.rejected);
@@ -438,6 +592,8 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
       continue;
     double coef = nde_schedule_value(&r->coef, ctx->step);
     nde_layer_add_loss(ctx, r->ops->header.name, coef, value);
+    if (i == ilocal)
+      ev->w_local += coef * w_local;
     if (!(r->ops->needs & NDE_REG_NEEDS_STEP_ESTIMATES) || !we)
       continue;
     if (!ev->w_eest) {
@@ -452,6 +608,16 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
     }
   }
   free(we);
+  /* biased local regularization draws from the accepted time points of this solve next time */
+  if (st == NDE_OK && s->has_local && ctx->training && !ctx->freeze_steps && ns) {
+    double *h = realloc(s->hist_t, ns * sizeof *h);
+    if (h) {
+      s->hist_t = h;
+      s->n_hist = ns;
+      for (size_t j = 0; j < ns; ++j)
+        h[j] = sol.stats.steps[j].t;
+    }
+  }
   nde_ode_solution_free(&sol);
   return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s (neural_ode)", node->path);
 }
@@ -470,9 +636,11 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   size_t F = nde_shape_size(&node->input), B = ctx->batch, es = nde_dtype_size(ctx->dtype);
   void *dsave;
   NDE_TRY(nde_ctx_alloc(ctx, F * B * ev->nsave, &dsave));
-  for (size_t j = 0; j < ev->nsave; ++j)
-    be->ops->copy_matrix(be->ctx, ctx->dtype, F, B, (const char *)dy + j * F * es, F * ev->nsave,
-                         (char *)dsave + j * F * B * es, F);
+  if (ev->nsave != ev->n_user)
+    be->ops->fill(be->ctx, ctx->dtype, F * B * ev->nsave, 0.0, dsave);
+  for (size_t j = 0; j < ev->n_user; ++j)
+    be->ops->copy_matrix(be->ctx, ctx->dtype, F, B, (const char *)dy + j * F * es, F * ev->n_user,
+                         (char *)dsave + ev->user_col[j] * F * B * es, F);
   nde_array du_save = {.dtype = ctx->dtype, .ndim = 2, .shape = {F * B, ev->nsave},
                        .size = F * B * ev->nsave, .data = dsave, .backend = be};
   void *dx_data = dx;
@@ -482,10 +650,16 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   du0.data = dx_data;
   ev->rhs.lctx = *ctx; /* temporaries of this pass come from this arena position */
   ev->rhs.lctx.metrics = NULL;
+  void *dp = nde_child_dparams(node, dyn, ctx->dtype, dparams);
+  if (ev->local && ev->w_local != 0.0) {
+    nde_status st = local_step_vjp(s, ev, ctx, (char *)dsave + ev->reg_col * F * B * es, dp);
+    if (st != NDE_OK)
+      return nde_error_prefix(st, "%s (neural_ode) vjp of the local regularization step",
+                              node->path);
+  }
   nde_sens_stats stats = {0};
   nde_status st = s->sens->backward(s->sens_state, &ev->problem, &du_save, ev->w_eest,
-                                    ev->w_eigen, &du0,
-                                    nde_child_dparams(node, dyn, ctx->dtype, dparams), &stats);
+                                    ev->w_eigen, &du0, dp, &stats);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s (neural_ode) vjp", node->path);
   nde_layer_report(ctx, "nfe_backward", (double)(stats.nfe > stats.nvjp ? stats.nfe : stats.nvjp));

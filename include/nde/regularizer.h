@@ -17,7 +17,14 @@
  *    every sensitivity (the extra step is differentiated on its own and its
  *    cotangent enters at t_reg).
  *  - `error_local_biased` (Algorithm 6.2): as above with t_reg drawn from the
- *    solver's accepted time points.
+ *    solver's accepted time points. The core draws from the accepted points
+ *    of the layer's previous training solve (uniform in the span before the
+ *    first), so that u(t_reg) is a save point of the current solve and
+ *    costs nothing extra; the step sequence moves slowly between training
+ *    steps.
+ *  The extra step uses the step size the solver took at t_reg (cut to end
+ *  at t1), needs an explicit RK tableau with an error estimate, and at most
+ *  one local regularizer per layer is allowed.
  *  - `steer`: during training the end time is drawn from U(t1 − b, t1 + b).
  *
  * Coefficients and their schedules are options of the layer's regularizer
