@@ -73,6 +73,17 @@ Test(neural_ode, direct_hermite_dense_output_fsal_and_not) {
   expect_gradient(SOLVER("{\"plugin\": \"heun\", \"adaptive\": false, \"dt\": 0.05}"), 2e-4);
 }
 
+Test(neural_ode, direct_vcab3_multistep_matches_finite_differences) {
+  /* two Bogacki-Shampine starting steps, then Adams-Bashforth steps with variable weights */
+  expect_gradient(SOLVER("{\"plugin\": \"vcab3\", \"abstol\": 1e-5, \"reltol\": 1e-5}"), 2e-4);
+  expect_gradient(SOLVER("{\"plugin\": \"vcab3\", \"adaptive\": false, \"dt\": 0.02}"), 2e-4);
+  const char *sets[] = {SOLVER("{\"plugin\": \"vcab3\", \"abstol\": 1e-3, \"reltol\": 1e-3}"),
+                        "model.chain[0].regularizer={\"plugin\": \"error_global\", "
+                        "\"coef\": 1}", NULL};
+  nde_gradcheck_result r = check(sets, 30, 1e-5);
+  cr_expect(r.max_rel_error < 2e-3, "vcab3 + error_global: max_rel_error %g", r.max_rel_error);
+}
+
 /* The error estimate is a difference of stages (cancellation): loose tolerances keep the
    finite differences clean. */
 #define LOOSE SOLVER("{\"plugin\": \"tsit5\", \"abstol\": 1e-3, \"reltol\": 1e-3}")

@@ -108,7 +108,16 @@ NDE_API nde_status nde_rk_tableau_validate(const nde_rk_tableau *tableau, const 
  *                On entry it points to an integrator buffer; a stepper may
  *                point it at one of k (FSAL Runge–Kutta points it at k[s−1]).
  * @var scratch   two work arrays for the stepper (contents undefined)
+ * @var tableau   out: nde_rk_step() sets the tableau it stepped with
+ * @var lm_m, lm_w, lm_e  out, multistep methods: the step as a combination of
+ *                the derivatives f_{n−i} = f(t_{n−i}, u_{n−i}) at the start of
+ *                this (i = 0: k[0]) and the previous accepted steps, with
+ *                weights fixed by the step sizes; lets the `direct`
+ *                sensitivity differentiate it (vcab3 sets them)
  */
+/** Most history points a multistep step may describe (nde_ode_step::lm_m). */
+#define NDE_LM_MAX 8
+
 typedef struct nde_ode_step {
   double t, dt;
   const nde_array *u0;
@@ -121,6 +130,11 @@ typedef struct nde_ode_step {
   nde_array *scratch;
   double eigen_est;
   long nfe;
+  /* appended: how the step was taken, for reverse mode (the `direct` sensitivity) */
+  const nde_rk_tableau *tableau; /**< set by nde_rk_step(): the tableau of an RK step */
+  int lm_m;                      /**< > 0: a linear multistep step (see below) */
+  double lm_w[NDE_LM_MAX];       /**< u1 = u0 + Σ_{i<lm_m} lm_w[i]·f_{n−i} */
+  double lm_e[NDE_LM_MAX];       /**< err = Σ_{i<lm_m} lm_e[i]·f_{n−i} */
 } nde_ode_step;
 
 /**

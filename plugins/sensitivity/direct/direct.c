@@ -1,6 +1,7 @@
 /*
  * direct: discrete sensitivities — reverse mode through the accepted steps
- * of an explicit Runge–Kutta solve, stage by stage (thesis §2.5, "discrete
+ * of an explicit Runge–Kutta solve, stage by stage, or of a multistep solve
+ * that describes its steps (vcab3: nde_ode_step::lm_*) (thesis §2.5, "discrete
  * sensitivity analysis"; Table 2.1's memory O(steps·stages·n)).
  *
  * forward: the integrator's on_step hook copies every accepted step's start
@@ -23,6 +24,9 @@
 typedef struct step_rec {
   double t, dt;
   nde_array store; /* (n, s + 1): u_n, k_0 .. k_{s-1} */
+  const nde_rk_tableau *tableau; /* an RK step, or NULL for a multistep one: */
+  int lm_m;
+  double lm_w[NDE_LM_MAX], lm_e[NDE_LM_MAX];
 } step_rec;
 
 typedef struct direct_state {
@@ -89,6 +93,19 @@ static nde_status on_step(void *user, const nde_ode_step *st, double eest) {
     NDE_TRY(be->copy(u->backend->ctx, dst + (size_t)(i + 1) * bytes, st->k[i].data, bytes));
   r->t = st->t;
   r->dt = st->dt;
+  r->tableau = st->tableau;
+  r->lm_m = st->lm_m;
+  if (!r->tableau && (r->lm_m < 1 || r->lm_m > NDE_LM_MAX || (size_t)r->lm_m > s->nsteps + 1))
+    return nde_error(NDE_EUNSUPPORTED, "direct: the solver does not describe its step at t = %g "
+                     "(neither a Runge-Kutta tableau nor multistep weights; see nde_ode_step)",
+                     st->t);
+  if (r->tableau && r->tableau->stages > s->stages)
+    return nde_error(NDE_EINTERNAL, "direct: a %d-stage step in a %d-stage solver",
+                     r->tableau->stages, s->stages);
+  for (int i = 0; i < r->lm_m; ++i) {
+    r->lm_w[i] = st->lm_w[i];
+    r->lm_e[i] = st->lm_e[i];
+  }
   s->nsteps++;
   return NDE_OK;
 }
@@ -98,10 +115,6 @@ static nde_status direct_forward(void *state, const nde_sens_problem *p, nde_ode
   *sol = (nde_ode_solution){0};
   const nde_ode_solver *solver = p->solver;
   const nde_rk_tableau *tb = solver->ops->tableau;
-  if (!tb)
-    return nde_error(NDE_EUNSUPPORTED, "direct: solver '%s' is not an explicit Runge-Kutta "
-                     "method (reverse mode through '%s' steps is not implemented)",
-                     solver->ops->header.name, solver->ops->header.name);
   nde_ode_options o = solver->solve;
   if (o.steady_state)
     return nde_error(NDE_EUNSUPPORTED, "direct: steady_state termination is not differentiable "
@@ -110,7 +123,7 @@ static nde_status direct_forward(void *state, const nde_sens_problem *p, nde_ode
   o.on_step = on_step;
   o.user = s;
   s->nsteps = 0;
-  s->stages = tb->stages;
+  s->stages = tb ? tb->stages : solver->ops->stages;
   s->abstol = o.abstol;
   s->reltol = o.reltol;
   s->t0 = p->t0;
@@ -137,7 +150,7 @@ static nde_array column(const nde_array *store, const nde_array *like, size_t i)
 }
 
 typedef struct work {
-  nde_array arrays[MAX_STAGES + 8];
+  nde_array arrays[MAX_STAGES + NDE_LM_MAX + 8];
   int n;
 } work;
 
@@ -152,18 +165,65 @@ static nde_status work_alloc(work *w, const nde_array *like, nde_array **out) {
   return NDE_OK;
 }
 
+/*
+ * Reverse of a multistep step u1 = u_n + Σ_i w_i f_{n−i} (err = Σ_i e_i f_{n−i}):
+ * ū_n = ū1 (+ the error norm's scale terms) + (∂f/∂u)ᵀ f̄_n at (t_n, u_n); the
+ * cotangents of the older f_{n−i} wait in their steps' pending slots.
+ */
+static nde_status lm_reverse(const direct_state *s, const nde_sens_problem *p,
+                             const step_rec *r, size_t jj, const nde_array *un,
+                             const nde_array *un1, const nde_array *kk, nde_array *du1,
+                             nde_array *dk, double w_eest, nde_array *du0, nde_array *pending,
+                             nde_array *scratch, void *dparams, nde_sens_stats *stats) {
+  const nde_backend_ops *be = un->backend->ops;
+  void *bc = un->backend->ctx;
+  nde_dtype dtp = un->dtype;
+  size_t n = un->size;
+  /* f_{n−i} is k_0 of step jj − i */
+  nde_array *fbar[NDE_LM_MAX];
+  for (int i = 0; i < r->lm_m; ++i)
+    fbar[i] = i == 0 ? &dk[0] : &pending[(jj - (size_t)i) % NDE_LM_MAX];
+  be->fill(bc, dtp, n, 0.0, du0->data);
+  if (w_eest != 0.0) {
+    if (!NDE_VTABLE_HAS(be, nde_backend_ops, wrms_norm_vjp))
+      return nde_error(NDE_EUNSUPPORTED, "backend '%s' lacks operation 'wrms_norm_vjp'",
+                       be->header.name);
+    nde_array *err = &scratch[0], *ebar = &scratch[1];
+    be->fill(bc, dtp, n, 0.0, err->data);
+    for (int i = 0; i < r->lm_m; ++i) {
+      nde_array fi = column(&s->steps[jj - (size_t)i].store, un, 1);
+      be->axpy(bc, dtp, n, r->lm_e[i], fi.data, err->data);
+    }
+    double eest = be->wrms_norm(bc, dtp, n, err->data, un->data, un1->data, s->abstol, s->reltol);
+    be->fill(bc, dtp, n, 0.0, ebar->data);
+    be->wrms_norm_vjp(bc, dtp, n, err->data, un->data, un1->data, s->abstol, s->reltol, eest,
+                      w_eest, ebar->data, du0->data, du1->data);
+    for (int i = 0; i < r->lm_m; ++i)
+      be->axpy(bc, dtp, n, r->lm_e[i], ebar->data, fbar[i]->data);
+  }
+  be->axpy(bc, dtp, n, 1.0, du1->data, du0->data);
+  for (int i = 0; i < r->lm_m; ++i)
+    be->axpy(bc, dtp, n, r->lm_w[i], du1->data, fbar[i]->data);
+  nde_array *g = &scratch[2];
+  NDE_TRY(p->f->vjp(p->f->ctx, r->t, un, &dk[0], g, dparams));
+  stats->nvjp++;
+  be->axpy(bc, dtp, n, 1.0, g->data, du0->data);
+  (void)kk;
+  return NDE_OK;
+}
+
 static nde_status backward_steps(direct_state *s, const nde_sens_problem *p,
                                  const nde_array *du_save, const double *w_eest,
                                  const double *w_eigen, nde_array *ubar, void *dparams,
                                  nde_sens_stats *stats, work *w) {
   const nde_ode_solver *solver = p->solver;
-  const nde_rk_tableau *tb = solver->ops->tableau;
+  const nde_rk_tableau *tb_dense = solver->ops->tableau; /* NULL: Hermite dense output */
   const nde_array *u0 = p->u0;
   const nde_backend_ops *be = u0->backend->ops;
   void *bc = u0->backend->ctx;
   nde_dtype dtp = u0->dtype;
   size_t n = u0->size;
-  int st_count = tb->stages;
+  int st_count = s->stages;
   double tdir = p->t1 >= p->t0 ? 1.0 : -1.0;
   nde_array *dk, *du1, *du0, *scratch, *extra0, *fvjp;
   NDE_TRY(work_alloc(w, u0, &du1));
@@ -179,6 +239,13 @@ static nde_status backward_steps(direct_state *s, const nde_sens_problem *p,
   for (int i = 0; i < 4; ++i) {
     nde_array *a;
     NDE_TRY(work_alloc(w, u0, &a));
+  }
+  /* cotangents of f_j = k_0 of step j waiting for step j (multistep history), a ring */
+  nde_array *pending = &w->arrays[w->n];
+  for (int i = 0; i < NDE_LM_MAX; ++i) {
+    nde_array *a;
+    NDE_TRY(work_alloc(w, u0, &a));
+    be->fill(bc, dtp, n, 0.0, a->data);
   }
 
   /* which step each save point belongs to (the integrator's rule) */
@@ -228,7 +295,7 @@ static nde_status backward_steps(direct_state *s, const nde_sens_problem *p,
       double th = (sv - r->t) / r->dt;
       double wts[MAX_STAGES];
       be->axpy(bc, dtp, n, 1.0, wcol, extra0->data);
-      if (nde_rk_dense_weights(tb, th, wts)) {
+      if (tb_dense && nde_rk_dense_weights(tb_dense, th, wts)) {
         for (int q = 0; q < st_count; ++q)
           if (wts[q] != 0.0)
             be->axpy(bc, dtp, n, r->dt * wts[q], wcol, dk[q].data);
@@ -239,8 +306,8 @@ static nde_status backward_steps(direct_state *s, const nde_sens_problem *p,
         be->axpy(bc, dtp, n, h * (th3 - 2 * th2 + th), wcol, dk[0].data);
         be->axpy(bc, dtp, n, -2 * th3 + 3 * th2, wcol, du1->data);
         double c11 = h * (th3 - th2);
-        if (tb->fsal)
-          be->axpy(bc, dtp, n, c11, wcol, dk[st_count - 1].data);
+        if (r->tableau && r->tableau->fsal)
+          be->axpy(bc, dtp, n, c11, wcol, dk[r->tableau->stages - 1].data);
         else {
           /* f_{n+1} = f(t_{n+1}, u_{n+1}) was evaluated for the interpolant */
           nde_array wv = *u0;
@@ -253,6 +320,18 @@ static nde_status backward_steps(direct_state *s, const nde_sens_problem *p,
           be->axpy(bc, dtp, n, 1.0, fvjp->data, du1->data);
         }
       }
+    }
+    /* cotangent of f_n = k_0 from later multistep steps */
+    nde_array *pend = &pending[jj % NDE_LM_MAX];
+    be->axpy(bc, dtp, n, 1.0, pend->data, dk[0].data);
+    be->fill(bc, dtp, n, 0.0, pend->data);
+    if (!r->tableau) {
+      status = lm_reverse(s, p, r, jj, &un, &un1, kk, du1, dk, w_eest ? w_eest[jj] : 0.0,
+                          du0, pending, scratch, dparams, stats);
+      const void *x[2] = {du0->data, extra0->data};
+      double c[2] = {1.0, 1.0};
+      be->lincomb(bc, dtp, n, 2, c, x, 0.0, ubar->data);
+      continue;
     }
     nde_rk_reverse rv = {.t = r->t,
                          .dt = r->dt,
@@ -268,7 +347,7 @@ static nde_status backward_steps(direct_state *s, const nde_sens_problem *p,
                          .du0 = du0,
                          .dparams = dparams,
                          .scratch = scratch};
-    status = nde_rk_step_reverse(tb, p->f, &rv);
+    status = nde_rk_step_reverse(r->tableau, p->f, &rv);
     stats->nvjp += rv.nvjp;
     if (status != NDE_OK)
       status = nde_error_prefix(status, "direct: step %zu (t = %g, dt = %g)", jj, r->t, r->dt);
@@ -290,8 +369,6 @@ static nde_status direct_backward(void *state, const nde_sens_problem *p,
                                   nde_sens_stats *stats) {
   direct_state *s = state;
   *stats = (nde_sens_stats){0};
-  if (!p->solver->ops->tableau)
-    return nde_error(NDE_EUNSUPPORTED, "direct: solver is not an explicit Runge-Kutta method");
   if (!p->f->vjp)
     return nde_error(NDE_EINVAL, "direct: the right-hand side has no vjp");
   if (!p->saveat || p->nsave == 0)
