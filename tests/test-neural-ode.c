@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include <nde/backend.h>
 #include <nde/layer.h>
@@ -257,4 +258,31 @@ Test(neural_ode, error_global_lowers_prediction_nfe_on_the_spiral) {
   cr_expect(e.test_nfe < 0.9 * v.test_nfe, "NFE %g (error_global) vs %g (vanilla)", e.test_nfe,
             v.test_nfe);
   cr_expect(v.test_loss < 0.05 && e.test_loss < 0.05, "losses %g, %g", v.test_loss, e.test_loss);
+}
+
+/* ---------------------------------------------------------------- the command */
+
+Test(neural_ode, gradcheck_command_prints_json) {
+  const char *b = getenv("NDE_TEST_BUILDDIR");
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd,
+           "%s/nde gradcheck '%s' --params 5 --json --set 'model.chain[0].solver={\"plugin\": "
+           "\"tsit5\", \"abstol\": 1e-3, \"reltol\": 1e-3}' "
+           "--set 'model.chain[0].regularizer={\"plugin\": \"error_local_unbiased\", \"coef\": 1}'"
+           " 2>&1",
+           b ? b : NDE_TEST_BUILDDIR, vanilla);
+  FILE *f = popen(cmd, "r");
+  cr_assert_not_null(f);
+  char out[8192];
+  size_t n = fread(out, 1, sizeof out - 1, f);
+  out[n] = 0;
+  cr_assert_eq(pclose(f), 0, "%s", out);
+  json_error_t e;
+  json_t *o = json_loads(out, 0, &e);
+  cr_assert_not_null(o, "not JSON: %s", out);
+  cr_expect_str_eq(json_string_value(json_object_get(o, "sensitivity")), "direct");
+  cr_expect_eq(json_integer_value(json_object_get(o, "checked")), 5);
+  double rel = json_number_value(json_object_get(o, "max_rel_error"));
+  cr_expect(rel >= 0 && rel < 1e-3, "max_rel_error %g", rel);
+  json_decref(o);
 }

@@ -100,7 +100,7 @@ static nde_status run(gc *g, nde_pipeline *p, const nde_gradcheck_options *o,
   size_t want = o && o->n_check ? o->n_check : 20;
   if (want > np)
     want = np;
-  double eps = o && o->eps > 0 ? o->eps : 1e-6;
+  double eps = o && o->eps > 0 ? o->eps : 1e-5;
   if (st == NDE_OK) {
     for (size_t i = 0; i < np; ++i)
       pick[i] = i;

@@ -95,7 +95,7 @@ NDE_API nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
 /** How to run a gradient check. */
 typedef struct nde_gradcheck_options {
   size_t n_check; /**< parameters to check (a seeded random subset); 0: 20; all if fewer */
-  double eps;     /**< relative finite-difference step (h = eps·max(1, |p|)); 0: 1e-6 */
+  double eps;     /**< relative finite-difference step (h = eps·max(1, |p|)); 0: 1e-5 */
   uint64_t seed;  /**< picks the subset (the parameters themselves use the pipeline's seed) */
 } nde_gradcheck_options;
 
