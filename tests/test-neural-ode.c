@@ -50,34 +50,34 @@ static nde_gradcheck_result check(const char *const *sets, size_t n_check, doubl
 
 static void expect_gradient(const char *solver, double max_rel) {
   const char *sets[] = {solver, NULL};
-  nde_gradcheck_result r = check(sets, 30, 1e-5);
+  nde_gradcheck_result r = check(sets, 30, 1e-3);
   cr_expect(r.max_rel_error < max_rel, "%s: max_rel_error %g (max_abs_error %g)", solver,
             r.max_rel_error, r.max_abs_error);
   cr_expect(r.max_abs_error < 1e-8, "%s: max_abs_error %g", solver, r.max_abs_error);
 }
 
 Test(neural_ode, direct_tsit5_adaptive_matches_finite_differences) {
-  expect_gradient(SOLVER("{\"plugin\": \"tsit5\", \"abstol\": 1e-6, \"reltol\": 1e-6}"), 2e-4);
+  expect_gradient(SOLVER("{\"plugin\": \"tsit5\", \"abstol\": 1e-6, \"reltol\": 1e-6}"), 1e-5);
 }
 
 Test(neural_ode, direct_dopri5_adaptive_matches_finite_differences) {
-  expect_gradient(SOLVER("{\"plugin\": \"dopri5\"}"), 2e-4);
+  expect_gradient(SOLVER("{\"plugin\": \"dopri5\"}"), 1e-5);
 }
 
 Test(neural_ode, direct_tsit5_fixed_step_matches_finite_differences) {
-  expect_gradient(SOLVER("{\"plugin\": \"tsit5\", \"adaptive\": false, \"dt\": 0.1}"), 2e-4);
+  expect_gradient(SOLVER("{\"plugin\": \"tsit5\", \"adaptive\": false, \"dt\": 0.1}"), 1e-5);
 }
 
 Test(neural_ode, direct_hermite_dense_output_fsal_and_not) {
   /* bs3: FSAL with cubic Hermite dense output; heun: not FSAL (f(t1, u1) pulled back) */
-  expect_gradient(SOLVER("{\"plugin\": \"bs3\", \"reltol\": 1e-4}"), 2e-4);
-  expect_gradient(SOLVER("{\"plugin\": \"heun\", \"adaptive\": false, \"dt\": 0.05}"), 2e-4);
+  expect_gradient(SOLVER("{\"plugin\": \"bs3\", \"reltol\": 1e-4}"), 1e-5);
+  expect_gradient(SOLVER("{\"plugin\": \"heun\", \"adaptive\": false, \"dt\": 0.05}"), 1e-5);
 }
 
 Test(neural_ode, direct_vcab3_multistep_matches_finite_differences) {
   /* two Bogacki-Shampine starting steps, then Adams-Bashforth steps with variable weights */
-  expect_gradient(SOLVER("{\"plugin\": \"vcab3\", \"abstol\": 1e-5, \"reltol\": 1e-5}"), 2e-4);
-  expect_gradient(SOLVER("{\"plugin\": \"vcab3\", \"adaptive\": false, \"dt\": 0.02}"), 2e-4);
+  expect_gradient(SOLVER("{\"plugin\": \"vcab3\", \"abstol\": 1e-5, \"reltol\": 1e-5}"), 1e-5);
+  expect_gradient(SOLVER("{\"plugin\": \"vcab3\", \"adaptive\": false, \"dt\": 0.02}"), 1e-5);
   const char *sets[] = {SOLVER("{\"plugin\": \"vcab3\", \"abstol\": 1e-3, \"reltol\": 1e-3}"),
                         "model.chain[0].regularizer={\"plugin\": \"error_global\", "
                         "\"coef\": 1}", NULL};

@@ -20,7 +20,7 @@ static int gradcheck_help(void) {
          "records them and every finite-difference evaluation replays them.\n"
          "\n"
          "  --params N   parameters to check (default 20)\n"
-         "  --eps E      relative finite-difference step (default 1e-5)\n"
+         "  --eps E      relative finite-difference step (default 1e-3)\n"
          "  --seed S     seed of the parameter subset (default 0)\n"
          "  --json       print {\"sensitivity\", \"checked\", \"max_rel_error\",\n"
          "               \"max_abs_error\", \"loss\"}\n");

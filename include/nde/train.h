@@ -95,7 +95,7 @@ NDE_API nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
 /** How to run a gradient check. */
 typedef struct nde_gradcheck_options {
   size_t n_check; /**< parameters to check (a seeded random subset); 0: 20; all if fewer */
-  double eps;     /**< relative finite-difference step (h = eps·max(1, |p|)); 0: 1e-5 */
+  double eps;     /**< relative finite-difference step (h = eps·max(1, |p|)); 0: 1e-3 */
   uint64_t seed;  /**< picks the subset (the parameters themselves use the pipeline's seed) */
 } nde_gradcheck_options;
 
@@ -109,7 +109,8 @@ typedef struct nde_gradcheck_result {
 
 /**
  * Compare the pipeline's loss gradient (data loss + every auxiliary term,
- * through the layers' sensitivities) with central finite differences on
+ * through the layers' sensitivities) with fourth-order central finite
+ * differences (f(p±h), f(p±2h)) on
  * one batch: the first data.batch_size training samples, the model built
  * in float64 whatever the pipeline's dtype, parameters initialized from
  * the pipeline's seed, a training pass at step 0 (regularizers active,
