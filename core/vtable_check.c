@@ -6,14 +6,48 @@
 #include "config.h"
 
 #include <nde/backend.h>
+#include <nde/dataset.h>
+#include <nde/optimizer.h>
 #include <nde/layer.h>
 
 #include "registry_impl.h"
+
+/* The vtable must be at least as large as this ABI's and have every listed field. */
+#define CHECK_SIZE(ops, type, kindname)                                          \
+  if ((ops)->header.size < sizeof(type))                                         \
+    return nde_error(NDE_EPLUGIN, "%s vtable of '%s' is %u bytes, smaller than ABI %d's %zu", \
+                     kindname, (ops)->header.name ? (ops)->header.name : "?",   \
+                     (ops)->header.size, NDE_ABI_VERSION, sizeof(type));
+#define REQUIRE(ops, field, kindname)                                            \
+  if (!(ops)->field)                                                             \
+    return nde_error(NDE_EPLUGIN, "%s '%s' lacks required operation '%s'", kindname, \
+                     (ops)->header.name ? (ops)->header.name : "?", #field);
+
+static nde_status check_optimizer(const nde_optimizer_ops *ops) {
+  CHECK_SIZE(ops, nde_optimizer_ops, "optimizer")
+  REQUIRE(ops, n_buffers, "optimizer")
+  REQUIRE(ops, buffer_name, "optimizer")
+  REQUIRE(ops, step, "optimizer")
+  return NDE_OK;
+}
+
+static nde_status check_dataset(const nde_dataset_ops *ops) {
+  CHECK_SIZE(ops, nde_dataset_ops, "dataset")
+  REQUIRE(ops, open, "dataset")
+  REQUIRE(ops, close, "dataset")
+  REQUIRE(ops, info, "dataset")
+  REQUIRE(ops, sample, "dataset")
+  return NDE_OK;
+}
 
 nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable) {
   switch (kind) {
   case NDE_KIND_BACKEND:
     return nde_backend_ops_validate(vtable);
+  case NDE_KIND_OPTIMIZER:
+    return check_optimizer(vtable);
+  case NDE_KIND_DATASET:
+    return check_dataset(vtable);
   case NDE_KIND_LAYER:
     return nde_layer_ops_validate(vtable);
   default:

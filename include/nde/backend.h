@@ -158,7 +158,28 @@ typedef struct nde_backend_ops {
   void (*convert)(void *ctx, nde_dtype dt_src, const void *src, nde_dtype dt_dst, void *dst,
                   size_t n);
 
-  /* ---- optional operations (appended; test with NDE_VTABLE_HAS) ---- */
+  /* ---- Optional, appended for optimizers (test with NDE_VTABLE_HAS). ---- */
+
+  /**
+   * Squared-difference moving average: y[i] = a·(x[i] − w[i])² + b·y[i] + c.
+   * @p w may be NULL (then w[i] = 0): Adam's second moment is
+   * sq_axpby(n, 1−β₂, g, NULL, β₂, 0, v); AdaBelief's is
+   * sq_axpby(n, 1−β₂, g, m, β₂, ε, s).
+   */
+  void (*sq_axpby)(void *ctx, nde_dtype dt, size_t n, double a, const void *x, const void *w,
+                   double b, double c, void *y);
+  /** Infinity-norm moving maximum (AdaMax): y[i] = max(b·y[i], |x[i]|). */
+  void (*max_abs)(void *ctx, nde_dtype dt, size_t n, const void *x, double b, void *y);
+  /**
+   * Preconditioned update: z[i] += a·x[i] / (r(c·y[i]) + eps), where r is the
+   * square root when @p root is nonzero and the identity otherwise. With
+   * a = −lr/(1−β₁ᵗ), c = 1/(1−β₂ᵗ), root = 1 this is Adam's bias-corrected
+   * step applied to the parameters z. y[i] must be ≥ 0.
+   */
+  void (*div_axpy)(void *ctx, nde_dtype dt, size_t n, double a, const void *x, double c,
+                   const void *y, double eps, int root, void *z);
+
+  /* ---- Optional, appended for layers and losses (test with NDE_VTABLE_HAS). ---- */
 
   /**
    * Copy a rows×cols block between column-major matrices with leading

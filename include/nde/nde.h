@@ -7,11 +7,14 @@
 
 #include <nde/array.h>
 #include <nde/backend.h>
+#include <nde/dataset.h>
 #include <nde/names.h>
+#include <nde/optimizer.h>
 #include <nde/options.h>
 #include <nde/plugin.h>
 #include <nde/registry.h>
 #include <nde/rng.h>
+#include <nde/safetensors.h>
 #include <nde/status.h>
 #include <nde/version.h>
 

@@ -23,9 +23,13 @@
   DO_PRAGMA(omp parallel for simd if ((n) >= PARALLEL_THRESHOLD) schedule(static))
 #define PARALLEL_FOR_SUM(n, var)                                                 \
   DO_PRAGMA(omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static) reduction(+ : var))
+/* Threads and SIMD lanes: for loops GCC's -O2 cost model leaves scalar (sqrt, division). */
+#define PARALLEL_FOR_SIMD(n)                                                     \
+  DO_PRAGMA(omp parallel for simd if ((n) >= PARALLEL_THRESHOLD) schedule(static))
 #else
 #define PARALLEL_FOR(n)
 #define PARALLEL_FOR_SUM(n, var)
+#define PARALLEL_FOR_SIMD(n)
 #endif
 
 static nde_status cpu_create(const nde_options *options, void **ctx) {
@@ -315,11 +319,45 @@ static inline float tanh_f32(float x) {
     PARALLEL_FOR(n) for (size_t i = 0; i < n; ++i)                               \
         x[i] = (T)(lo + (hi - lo) * nde_philox_uniform(seed, stream, offset + i)); \
   }                                                                              \
+  static void sq_axpby_##S(size_t n, double a, const T *x, const T *w, double b, \
+                           double c, T *y) {                                     \
+    T ta = (T)a, tb = (T)b, tc = (T)c;                                           \
+    if (w) {                                                                     \
+      PARALLEL_FOR_SIMD(n) for (size_t i = 0; i < n; ++i) {                           \
+        T d = x[i] - w[i];                                                       \
+        y[i] = ta * d * d + tb * y[i] + tc;                                      \
+      }                                                                          \
+    } else {                                                                     \
+      PARALLEL_FOR_SIMD(n) for (size_t i = 0; i < n; ++i)                             \
+          y[i] = ta * x[i] * x[i] + tb * y[i] + tc;                              \
+    }                                                                            \
+  }                                                                              \
+  static void max_abs_##S(size_t n, const T *x, double b, T *y) {                \
+    T tb = (T)b;                                                                 \
+    PARALLEL_FOR_SIMD(n) for (size_t i = 0; i < n; ++i) {                             \
+      T u = tb * y[i], g = x[i] < 0 ? -x[i] : x[i];                              \
+      y[i] = u > g ? u : g;                                                      \
+    }                                                                            \
+  }                                                                              \
+  static void div_axpy_##S(size_t n, double a, const T *x, double c, const T *y, \
+                           double eps, int root, T *z) {                         \
+    T ta = (T)a, tc = (T)c, te = (T)eps;                                         \
+    if (root) {                                                                  \
+      PARALLEL_FOR_SIMD(n) for (size_t i = 0; i < n; ++i)                             \
+          z[i] += ta * x[i] / (SQRT_##S(tc * y[i]) + te);                        \
+    } else {                                                                     \
+      PARALLEL_FOR_SIMD(n) for (size_t i = 0; i < n; ++i)                             \
+          z[i] += ta * x[i] / (tc * y[i] + te);                                  \
+    }                                                                            \
+  }                                                                              \
   static int all_finite_##S(size_t n, const T *x) {                              \
     int bad = 0;                                                                 \
     PARALLEL_FOR_SUM(n, bad) for (size_t i = 0; i < n; ++i) bad += !isfinite(x[i]); \
     return bad == 0;                                                             \
   }
+
+#define SQRT_f32 sqrtf
+#define SQRT_f64 sqrt
 
 #define DEFINE_MATRIX_OPS(T, S)                                                   \
   static void copy_matrix_##S(size_t rows, size_t cols, const T *src, size_t lds,  \
@@ -366,9 +404,9 @@ static inline float tanh_f32(float x) {
   }
 
 DEFINE_OPS(float, f32, s)
+DEFINE_OPS(double, f64, d)
 DEFINE_MATRIX_OPS(float, f32)
 DEFINE_MATRIX_OPS(double, f64)
-DEFINE_OPS(double, f64, d)
 
 /* ------------------------------------------------------------ dispatch */
 
@@ -526,6 +564,21 @@ static void cpu_convert(void *ctx, nde_dtype ds, const void *src, nde_dtype dd, 
   }
 }
 
+static void cpu_sq_axpby(void *ctx, nde_dtype dt, size_t n, double a, const void *x,
+                         const void *w, double b, double c, void *y) {
+  DISPATCH(dt, sq_axpby_f32(n, a, x, w, b, c, y), sq_axpby_f64(n, a, x, w, b, c, y));
+}
+
+static void cpu_max_abs(void *ctx, nde_dtype dt, size_t n, const void *x, double b, void *y) {
+  DISPATCH(dt, max_abs_f32(n, x, b, y), max_abs_f64(n, x, b, y));
+}
+
+static void cpu_div_axpy(void *ctx, nde_dtype dt, size_t n, double a, const void *x, double c,
+                         const void *y, double eps, int root, void *z) {
+  DISPATCH(dt, div_axpy_f32(n, a, x, c, y, eps, root, z),
+           div_axpy_f64(n, a, x, c, y, eps, root, z));
+}
+
 static void cpu_copy_matrix(void *ctx, nde_dtype dt, size_t rows, size_t cols, const void *src,
                             size_t lds, void *dst, size_t ldd) {
   DISPATCH(dt, copy_matrix_f32(rows, cols, src, lds, dst, ldd),
@@ -577,6 +630,9 @@ static const nde_backend_ops cpu_ops = {
     .random_uniform = cpu_random_uniform,
     .all_finite = cpu_all_finite,
     .convert = cpu_convert,
+    .sq_axpby = cpu_sq_axpby,
+    .max_abs = cpu_max_abs,
+    .div_axpy = cpu_div_axpy,
     .copy_matrix = cpu_copy_matrix,
     .fill_matrix = cpu_fill_matrix,
     .softmax_cross_entropy = cpu_softmax_cross_entropy,
