@@ -91,5 +91,30 @@ static nde_status chain_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   return NDE_OK;
 }
 
-const nde_core_layer_type nde_core_layer_chain = {"chain", chain_build, chain_forward, chain_vjp,
-                                                  NULL};
+static nde_status chain_jvp(const nde_layer *node, const nde_layer_ctx *ctx,
+                            const nde_record *rec, const void *tx, const void *tparams, double tt,
+                            void *ty) {
+  size_t n = node->n_children;
+  size_t bytes = nde_shape_size(&node->output) * ctx->batch * nde_layer_elsize(ctx);
+  if (n == 0) {
+    if (tx)
+      return ctx->backend->ops->copy(ctx->backend->ctx, ty, tx, bytes);
+    ctx->backend->ops->fill(ctx->backend->ctx, ctx->dtype, bytes / nde_layer_elsize(ctx), 0.0,
+                            ty);
+    return NDE_OK;
+  }
+  const void *t = tx;
+  for (size_t k = 0; k < n; ++k) {
+    const nde_layer *c = node->children[k];
+    void *out = ty;
+    if (k + 1 < n)
+      NDE_TRY(nde_ctx_alloc(ctx, nde_shape_size(&c->output) * ctx->batch, &out));
+    NDE_TRY(nde_layer_jvp(c, ctx, rec->children[k], t,
+                          nde_child_cparams(node, c, ctx->dtype, tparams), tt, out));
+    t = out;
+  }
+  return NDE_OK;
+}
+
+const nde_core_layer_type nde_core_layer_chain = {"chain",   chain_build, chain_forward,
+                                                  chain_vjp, NULL,        chain_jvp};

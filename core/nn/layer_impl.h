@@ -69,6 +69,9 @@ struct nde_core_layer_type {
   nde_status (*vjp)(const nde_layer *node, const nde_layer_ctx *ctx, const nde_record *rec,
                     const void *dy, void *dx, void *dparams, double *dt);
   void (*destroy)(nde_layer *node);
+  /* Optional (NULL: NDE_EUNSUPPORTED): nde_layer_jvp()'s contract for its node. */
+  nde_status (*jvp)(const nde_layer *node, const nde_layer_ctx *ctx, const nde_record *rec,
+                    const void *tx, const void *tparams, double tt, void *ty);
 };
 
 /* The table of core layer types (core_layers.def). */
@@ -122,6 +125,12 @@ static inline const void *nde_celem(const void *base, nde_dtype dt, size_t index
 }
 
 /* A child's parameter slice inside its parent's slice (NULL stays NULL). */
+static inline const void *nde_child_cparams(const nde_layer *parent, const nde_layer *child,
+                                            nde_dtype dt, const void *params) {
+  return params ? (const char *)params +
+                      (child->param_offset - parent->param_offset) * nde_dtype_size(dt)
+                : NULL;
+}
 static inline const void *nde_child_params(const nde_layer *parent, const nde_layer *child,
                                            nde_dtype dt, const void *params) {
   return params ? nde_celem(params, dt, child->param_offset - parent->param_offset) : NULL;
