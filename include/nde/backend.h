@@ -157,6 +157,53 @@ typedef struct nde_backend_ops {
   /** dst (dtype dt_dst) = src (dtype dt_src) converted elementwise. */
   void (*convert)(void *ctx, nde_dtype dt_src, const void *src, nde_dtype dt_dst, void *dst,
                   size_t n);
+
+  /* ---- Optional, appended for optimizers (test with NDE_VTABLE_HAS). ---- */
+
+  /**
+   * Squared-difference moving average: y[i] = a·(x[i] − w[i])² + b·y[i] + c.
+   * @p w may be NULL (then w[i] = 0): Adam's second moment is
+   * sq_axpby(n, 1−β₂, g, NULL, β₂, 0, v); AdaBelief's is
+   * sq_axpby(n, 1−β₂, g, m, β₂, ε, s).
+   */
+  void (*sq_axpby)(void *ctx, nde_dtype dt, size_t n, double a, const void *x, const void *w,
+                   double b, double c, void *y);
+  /** Infinity-norm moving maximum (AdaMax): y[i] = max(b·y[i], |x[i]|). */
+  void (*max_abs)(void *ctx, nde_dtype dt, size_t n, const void *x, double b, void *y);
+  /**
+   * Preconditioned update: z[i] += a·x[i] / (r(c·y[i]) + eps), where r is the
+   * square root when @p root is nonzero and the identity otherwise. With
+   * a = −lr/(1−β₁ᵗ), c = 1/(1−β₂ᵗ), root = 1 this is Adam's bias-corrected
+   * step applied to the parameters z. y[i] must be ≥ 0.
+   */
+  void (*div_axpy)(void *ctx, nde_dtype dt, size_t n, double a, const void *x, double c,
+                   const void *y, double eps, int root, void *z);
+
+  /* ---- Optional, appended for layers and losses (test with NDE_VTABLE_HAS). ---- */
+
+  /**
+   * Copy a rows×cols block between column-major matrices with leading
+   * dimensions @p lds and @p ldd: dst[r + c·ldd] = src[r + c·lds] (feature
+   * concatenation, time_concat). The blocks may not overlap.
+   */
+  void (*copy_matrix)(void *ctx, nde_dtype dt, size_t rows, size_t cols, const void *src,
+                      size_t lds, void *dst, size_t ldd);
+  /** dst[r + c·ldd] = value for a rows×cols block (fills one feature row of a batch). */
+  void (*fill_matrix)(void *ctx, nde_dtype dt, size_t rows, size_t cols, double value, void *dst,
+                      size_t ldd);
+  /**
+   * Softmax cross-entropy of a (classes × batch) matrix of logits against
+   * class indices @p labels (batch values of dtype dt). Returns
+   * Σ_columns (logsumexp(z) − z[label]) computed with the column maximum
+   * subtracted (no overflow). If @p grad is not NULL it receives
+   * scale·(softmax(z) − onehot(label)) (may not alias logits). *correct
+   * (may be NULL) receives the number of columns whose first maximal logit
+   * is at the label. Labels out of range count as wrong and contribute
+   * nothing to the gradient.
+   */
+  double (*softmax_cross_entropy)(void *ctx, nde_dtype dt, size_t classes, size_t batch,
+                                  const void *logits, const void *labels, double scale,
+                                  void *grad, size_t *correct);
 } nde_backend_ops;
 
 /**

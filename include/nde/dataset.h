@@ -65,13 +65,28 @@ typedef struct nde_dataset_ops {
   void (*sample)(void *data, size_t index, double *x, double *y);
 } nde_dataset_ops;
 
+/**
+ * For dataset plugins: read a whole file into memory, decompressing it when
+ * it is gzip (zlib detects the format; plain files are read as they are).
+ * A truncated or corrupt gzip stream, a read error, or more than
+ * @p max_bytes of content is an error whose message names @p path. On
+ * success *data (free()) holds *size bytes followed by one extra NUL byte,
+ * so text parsers may treat it as a C string.
+ */
+NDE_API nde_status nde_dataset_read_file(const char *path, size_t max_bytes, unsigned char **data,
+                                         size_t *size);
+
 /** An opened dataset split (plugin + data). */
 typedef struct nde_dataset nde_dataset;
 
 /**
  * Open split @p split of dataset plugin @p name (NULL registry: the default
- * one) with options as JSON object text. @p where is the JSON path for
- * messages ("data").
+ * one) with options as JSON object text, validated against the manifest.
+ * The pipeline's own keys of a "data" object — "dataset", "plugin" and
+ * "batch_size" — are ignored, so the object can be passed as it is.
+ * @p where is the JSON path for messages ("data"). The plugin's info is
+ * checked (count ≥ 1, input_size ≥ 1, target_size ≥ 1, target_size 1 for
+ * classification).
  */
 NDE_API nde_status nde_dataset_open(struct nde_registry *registry, const char *name,
                                     const char *options_json, const char *split, uint64_t seed,
@@ -89,7 +104,13 @@ NDE_API void nde_dataset_sample(const nde_dataset *dataset, size_t index, double
 /**
  * Fill one batch: inputs as an (input_size, n) array and targets as a
  * (target_size, n) array, in the arrays' dtype and backend, from samples
- * indices[0..n). Arrays must already have those shapes.
+ * indices[0..n): column j of each is sample indices[j]. Arrays must
+ * already have those shapes (any ndim whose first extent is the feature
+ * count and whose size is features·n). NDE_EINVAL for a wrong shape or an
+ * index ≥ count; @p targets may be NULL to skip targets. Samples are
+ * staged on the host in the arrays' dtype (in a buffer the dataset keeps
+ * between calls) and uploaded once per array; several threads may batch
+ * from one dataset at the same time.
  */
 NDE_API nde_status nde_dataset_batch(const nde_dataset *dataset, const uint64_t *indices,
                                      size_t n, nde_array *inputs, nde_array *targets);

@@ -10,6 +10,11 @@
  *
  * Schedules (core, not plugins) map a step number to a value; the same
  * schedules drive learning rates and regularization coefficients.
+ *
+ * Callers normally use an ::nde_optimizer instance (nde_optimizer_open()):
+ * it validates the options, evaluates the learning-rate schedule, owns the
+ * state buffers and counts updates. docs/optimizers.md lists every plugin's
+ * update rule and options.
  */
 #ifndef NDE_OPTIMIZER_H
 #define NDE_OPTIMIZER_H
@@ -54,6 +59,13 @@ typedef struct nde_optimizer_ops {
                      void *const *buffers);
 } nde_optimizer_ops;
 
+/**
+ * For optimizer plugins: NDE_EUNSUPPORTED (naming @p who and the backend)
+ * unless @p backend has the optional optimizer operations sq_axpby,
+ * max_abs and div_axpy of nde/backend.h.
+ */
+NDE_API nde_status nde_optimizer_check_backend(const nde_backend *backend, const char *who);
+
 /** Kind of schedule. */
 typedef enum nde_schedule_kind {
   NDE_SCHEDULE_CONSTANT,      /**< value */
@@ -85,6 +97,62 @@ NDE_API nde_status nde_schedule_parse(const char *json_text, const char *where,
 
 /** A schedule's value at @p step. */
 NDE_API double nde_schedule_value(const nde_schedule *schedule, uint64_t step);
+
+/* ------------------------------------------------------------------------ */
+/* An optimizer instance: plugin + options + learning-rate schedule + state. */
+
+struct nde_registry;
+
+/** An opened optimizer: its plugin, validated options, lr schedule and state buffers. */
+typedef struct nde_optimizer nde_optimizer;
+
+/**
+ * Open optimizer plugin @p name (NULL registry: the default one) for @p n
+ * parameters of dtype @p dt on @p backend. @p options_json is the pipeline's
+ * optimizer object (or NULL): its "lr" may be a number or any schedule form
+ * of nde_schedule_parse() and is taken out before the rest is validated
+ * against the manifest (whose "lr" default, the paper's, applies when it is
+ * absent); "plugin" is ignored. State buffers are allocated zero-filled.
+ * @p where is the JSON path for messages ("optimizer").
+ */
+NDE_API nde_status nde_optimizer_open(struct nde_registry *registry, const char *name,
+                                      const char *options_json, nde_backend *backend,
+                                      nde_dtype dt, size_t n, const char *where,
+                                      nde_optimizer **out);
+
+/** Release an optimizer and its buffers; NULLs the pointer. */
+NDE_API void nde_optimizer_close(nde_optimizer **optimizer);
+
+/**
+ * One update of @p params (n elements, backend memory) from @p grads: the
+ * step counter advances to t (1-based) and the plugin's step runs with
+ * lr = schedule(t − 1).
+ */
+NDE_API nde_status nde_optimizer_update(nde_optimizer *optimizer, void *params,
+                                        const void *grads);
+
+/** Number of updates done so far (0 before the first). */
+NDE_API uint64_t nde_optimizer_steps(const nde_optimizer *optimizer);
+
+/** Set the update counter (when resuming from a checkpoint). */
+NDE_API void nde_optimizer_set_steps(nde_optimizer *optimizer, uint64_t steps);
+
+/** The learning rate the next update will use. */
+NDE_API double nde_optimizer_next_lr(const nde_optimizer *optimizer);
+
+/** Number of state buffers. */
+NDE_API int nde_optimizer_buffer_count(const nde_optimizer *optimizer);
+
+/**
+ * State buffer @p index: its name ("m", "v", ...) and a view of it (an
+ * array of n elements, shape (n)); read it to checkpoint, write into it to
+ * resume. NDE_EINVAL for an index out of range.
+ */
+NDE_API nde_status nde_optimizer_buffer(nde_optimizer *optimizer, int index, const char **name,
+                                        nde_array *view);
+
+/** The plugin's name. */
+NDE_API const char *nde_optimizer_name(const nde_optimizer *optimizer);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,165 @@
+/*
+ * Schedules: a value as a function of the step number, for learning rates
+ * and regularization coefficients. Parsed from the pipeline's JSON forms
+ * (a number, or a one-key object naming the schedule) with messages that
+ * name the JSON path.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <nde/names.h>
+#include <nde/optimizer.h>
+
+#include "../internal.h"
+
+static const char *const schedule_names[] = {"constant", "inverse_decay", "cosine", "step",
+                                             "exp_decay"};
+#define N_SCHEDULES (sizeof schedule_names / sizeof schedule_names[0])
+
+/* Element i of the argument array as a finite number. */
+static nde_status number_at(const json_t *args, size_t i, const char *where, const char *key,
+                            const char *what, double *out) {
+  const json_t *v = json_array_get(args, i);
+  if (!json_is_number(v))
+    return nde_error(NDE_EINVAL, "%s.%s[%zu]: %s must be a number, got %s", where, key, i, what,
+                     nde_json_type_name(v));
+  *out = json_number_value(v);
+  if (!isfinite(*out))
+    return nde_error(NDE_EINVAL, "%s.%s[%zu]: %s must be finite", where, key, i, what);
+  return NDE_OK;
+}
+
+/* Element i as an integer >= 1 (reals with no fraction are accepted). */
+static nde_status count_at(const json_t *args, size_t i, const char *where, const char *key,
+                           const char *what, uint64_t *out) {
+  double x;
+  NDE_TRY(number_at(args, i, where, key, what, &x));
+  if (x < 1 || floor(x) != x || x > 9e15)
+    return nde_error(NDE_EINVAL, "%s.%s[%zu]: %s must be a positive integer, got %g", where, key,
+                     i, what, x);
+  *out = (uint64_t)x;
+  return NDE_OK;
+}
+
+static nde_status arity(const json_t *args, const char *where, const char *key, size_t lo,
+                        size_t hi, const char *form) {
+  if (!json_is_array(args))
+    return nde_error(NDE_EINVAL, "%s.%s: expected %s, got %s", where, key, form,
+                     nde_json_type_name(args));
+  size_t n = json_array_size(args);
+  if (n < lo || n > hi)
+    return nde_error(NDE_EINVAL, "%s.%s: expected %s, got an array of %zu element%s", where, key,
+                     form, n, n == 1 ? "" : "s");
+  return NDE_OK;
+}
+
+static nde_status parse_value(const json_t *root, const char *where, nde_schedule *s) {
+  memset(s, 0, sizeof *s);
+  if (json_is_number(root)) {
+    s->kind = NDE_SCHEDULE_CONSTANT;
+    s->value = json_number_value(root);
+    if (!isfinite(s->value))
+      return nde_error(NDE_EINVAL, "%s: must be finite", where);
+    return NDE_OK;
+  }
+  if (!json_is_object(root))
+    return nde_error(NDE_EINVAL,
+                     "%s: expected a number or a schedule object such as {\"cosine\": [1e-3, 0, "
+                     "1000]}, got %s",
+                     where, nde_json_type_name(root));
+  if (json_object_size(root) != 1)
+    return nde_error(NDE_EINVAL,
+                     "%s: a schedule object has exactly one key (constant, inverse_decay, cosine, "
+                     "step, exp_decay), got %zu",
+                     where, json_object_size(root));
+  const char *key = json_object_iter_key(json_object_iter((json_t *)root));
+  const json_t *args = json_object_get(root, key);
+  int kind;
+  nde_status st = nde_lookup_name("schedule", schedule_names, N_SCHEDULES, key, &kind);
+  if (st != NDE_OK)
+    return nde_error_prefix(st, "%s", where);
+  s->kind = (nde_schedule_kind)kind;
+  switch (s->kind) {
+  case NDE_SCHEDULE_CONSTANT:
+    if (json_is_array(args)) {
+      NDE_TRY(arity(args, where, key, 1, 1, "[value]"));
+      return number_at(args, 0, where, key, "value", &s->value);
+    }
+    if (!json_is_number(args))
+      return nde_error(NDE_EINVAL, "%s.%s: expected a number, got %s", where, key,
+                       nde_json_type_name(args));
+    s->value = json_number_value(args);
+    return NDE_OK;
+  case NDE_SCHEDULE_INVERSE_DECAY:
+    NDE_TRY(arity(args, where, key, 2, 2, "[value, decay]"));
+    NDE_TRY(number_at(args, 0, where, key, "value", &s->value));
+    NDE_TRY(number_at(args, 1, where, key, "decay", &s->decay));
+    if (s->decay < 0)
+      return nde_error(NDE_EINVAL, "%s.%s[1]: decay must be >= 0, got %g", where, key, s->decay);
+    return NDE_OK;
+  case NDE_SCHEDULE_COSINE:
+    NDE_TRY(arity(args, where, key, 3, 3, "[value, final, steps]"));
+    NDE_TRY(number_at(args, 0, where, key, "value", &s->value));
+    NDE_TRY(number_at(args, 1, where, key, "final", &s->final));
+    return count_at(args, 2, where, key, "steps", &s->steps);
+  case NDE_SCHEDULE_STEP:
+    NDE_TRY(arity(args, where, key, 3, 3, "[value, factor, every]"));
+    NDE_TRY(number_at(args, 0, where, key, "value", &s->value));
+    NDE_TRY(number_at(args, 1, where, key, "factor", &s->decay));
+    if (s->decay < 0)
+      return nde_error(NDE_EINVAL, "%s.%s[1]: factor must be >= 0, got %g", where, key, s->decay);
+    return count_at(args, 2, where, key, "every", &s->steps);
+  case NDE_SCHEDULE_EXP_DECAY:
+    NDE_TRY(arity(args, where, key, 2, 3, "[value, final] or [value, final, rate]"));
+    NDE_TRY(number_at(args, 0, where, key, "value", &s->value));
+    NDE_TRY(number_at(args, 1, where, key, "final", &s->final));
+    s->decay = 0.99;
+    if (json_array_size(args) == 3) {
+      NDE_TRY(number_at(args, 2, where, key, "rate", &s->decay));
+      if (!(s->decay > 0 && s->decay <= 1))
+        return nde_error(NDE_EINVAL, "%s.%s[2]: rate must be in (0, 1], got %g", where, key,
+                         s->decay);
+    }
+    return NDE_OK;
+  }
+  return nde_error(NDE_EINTERNAL, "%s: unhandled schedule kind", where);
+}
+
+nde_status nde_schedule_parse(const char *json_text, const char *where, nde_schedule *out) {
+  if (!where)
+    where = "schedule";
+  if (!json_text)
+    return nde_error(NDE_EINVAL, "%s: no schedule given", where);
+  json_error_t error;
+  json_t *root = json_loads(json_text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &error);
+  if (!root)
+    return nde_json_error(where, &error);
+  nde_status st = parse_value(root, where, out);
+  json_decref(root);
+  return st;
+}
+
+double nde_schedule_value(const nde_schedule *s, uint64_t step) {
+  double t = (double)step;
+  switch (s->kind) {
+  case NDE_SCHEDULE_CONSTANT:
+    return s->value;
+  case NDE_SCHEDULE_INVERSE_DECAY:
+    return s->value / (1 + s->decay * t);
+  case NDE_SCHEDULE_COSINE: {
+    if (s->steps == 0) /* only from a hand-made struct; parse refuses it */
+      return s->final;
+    double frac = (step < s->steps ? t : (double)s->steps) / (double)s->steps;
+    return s->final + (s->value - s->final) * 0.5 * (1 + cos(M_PI * frac));
+  }
+  case NDE_SCHEDULE_STEP:
+    if (s->steps == 0)
+      return s->value;
+    return s->value * pow(s->decay, (double)(step / s->steps));
+  case NDE_SCHEDULE_EXP_DECAY:
+    return s->final + (s->value - s->final) * pow(s->decay, t);
+  }
+  return NAN;
+}

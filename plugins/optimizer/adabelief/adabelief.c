@@ -1,0 +1,48 @@
+/*
+ * AdaBelief (Zhuang et al., "AdaBelief optimizer: adapting stepsizes by the
+ * belief in observed gradients", NeurIPS 2020, Algorithm 2):
+ *     m ← β₁·m + (1 − β₁)·g
+ *     s ← β₂·s + (1 − β₂)·(g − m)² + ε
+ *     θ ← θ − lr·m̂ / (√ŝ + ε),   m̂ = m/(1 − β₁ᵗ),  ŝ = s/(1 − β₂ᵗ)
+ * (m in (g − m)² is the freshly updated one). Defaults lr = 1e-3,
+ * β₁ = 0.9, β₂ = 0.999, ε = 1e-16 (the authors' adabelief-pytorch ≥ 0.1).
+ */
+#include <math.h>
+
+#include <nde/optimizer.h>
+
+static int adabelief_n_buffers(const nde_options *options) {
+  (void)options;
+  return 2;
+}
+
+static const char *adabelief_buffer_name(const nde_options *options, int index) {
+  (void)options;
+  return index == 0 ? "m" : index == 1 ? "s" : NULL;
+}
+
+static nde_status adabelief_step(const nde_options *options, nde_backend *be, nde_dtype dt,
+                                 size_t n, double lr, uint64_t step, void *params,
+                                 const void *grads, void *const *buffers) {
+  NDE_TRY(nde_optimizer_check_backend(be, "adabelief"));
+  double b1 = nde_options_number(options, "b1", 0.9);
+  double b2 = nde_options_number(options, "b2", 0.999);
+  double eps = nde_options_number(options, "eps", 1e-16);
+  double t = (double)step;
+  void *m = buffers[0], *s = buffers[1];
+  be->ops->axpby(be->ctx, dt, n, 1 - b1, grads, b1, m);
+  be->ops->sq_axpby(be->ctx, dt, n, 1 - b2, grads, m, b2, eps, s);
+  be->ops->div_axpy(be->ctx, dt, n, -lr / (1 - pow(b1, t)), m, 1 / (1 - pow(b2, t)), s, eps, 1,
+                    params);
+  return NDE_OK;
+}
+
+static const nde_optimizer_ops adabelief_ops = {
+    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "adabelief", nde_optimizer_ops),
+    .n_buffers = adabelief_n_buffers,
+    .buffer_name = adabelief_buffer_name,
+    .step = adabelief_step,
+};
+
+NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adabelief(void);
+NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adabelief(void) { return &adabelief_ops; }

@@ -1,0 +1,83 @@
+/* Schedules: every kind against its formula, and malformed JSON rejected with its path. */
+#include <math.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include <nde/optimizer.h>
+
+static nde_schedule parse_ok(const char *json) {
+  nde_schedule s;
+  cr_assert_eq(nde_schedule_parse(json, "train.lr", &s), NDE_OK, "%s: %s", json, nde_last_error());
+  return s;
+}
+
+Test(schedule, constant) {
+  nde_schedule a = parse_ok("0.01"), b = parse_ok("{\"constant\": 3}");
+  for (uint64_t t = 0; t < 1000; t += 97) {
+    cr_expect_eq(nde_schedule_value(&a, t), 0.01);
+    cr_expect_eq(nde_schedule_value(&b, t), 3);
+  }
+}
+
+Test(schedule, inverse_decay) {
+  nde_schedule s = parse_ok("{\"inverse_decay\": [0.01, 1e-5]}");
+  for (uint64_t t = 0; t < 100000; t += 1237)
+    cr_expect_float_eq(nde_schedule_value(&s, t), 0.01 / (1 + 1e-5 * (double)t), 1e-17);
+  cr_expect_float_eq(nde_schedule_value(&s, 100000), 0.005, 1e-17);
+}
+
+Test(schedule, cosine) {
+  nde_schedule s = parse_ok("{\"cosine\": [1.0, 0.1, 100]}");
+  cr_expect_float_eq(nde_schedule_value(&s, 0), 1.0, 1e-15);
+  cr_expect_float_eq(nde_schedule_value(&s, 50), 0.55, 1e-15);
+  cr_expect_float_eq(nde_schedule_value(&s, 100), 0.1, 1e-15);
+  cr_expect_float_eq(nde_schedule_value(&s, 5000), 0.1, 1e-15); /* holds after the end */
+  for (uint64_t t = 0; t <= 100; ++t)
+    cr_expect_float_eq(nde_schedule_value(&s, t),
+                       0.1 + 0.9 * 0.5 * (1 + cos(M_PI * (double)t / 100)), 1e-15);
+}
+
+Test(schedule, step) {
+  nde_schedule s = parse_ok("{\"step\": [0.1, 0.5, 10]}");
+  cr_expect_eq(nde_schedule_value(&s, 0), 0.1);
+  cr_expect_eq(nde_schedule_value(&s, 9), 0.1);
+  cr_expect_eq(nde_schedule_value(&s, 10), 0.05);
+  cr_expect_eq(nde_schedule_value(&s, 29), 0.025);
+  cr_expect_float_eq(nde_schedule_value(&s, 30), 0.0125, 1e-18);
+}
+
+Test(schedule, exp_decay) {
+  nde_schedule s = parse_ok("{\"exp_decay\": [2.5, 1.0]}"); /* thesis form: rate 0.99 */
+  cr_expect_eq(nde_schedule_value(&s, 0), 2.5);
+  for (uint64_t t = 0; t < 2000; t += 53)
+    cr_expect_float_eq(nde_schedule_value(&s, t), 1.0 + 1.5 * pow(0.99, (double)t), 1e-14);
+  nde_schedule r = parse_ok("{\"exp_decay\": [1, 0, 0.5]}");
+  cr_expect_eq(nde_schedule_value(&r, 3), 0.125);
+}
+
+static void expect_rejected(const char *json, const char *needle) {
+  nde_schedule s;
+  nde_status st = nde_schedule_parse(json, "model.reg.coef", &s);
+  cr_expect_neq(st, NDE_OK, "%s was accepted", json);
+  cr_expect(strstr(nde_last_error(), "model.reg.coef") != NULL, "%s: message lacks the path: %s",
+            json, nde_last_error());
+  cr_expect(strstr(nde_last_error(), needle) != NULL, "%s: message lacks '%s': %s", json, needle,
+            nde_last_error());
+}
+
+Test(schedule, bad_json_is_rejected_with_its_path) {
+  expect_rejected("{\"cosine\": [1, 0]}", "model.reg.coef.cosine");
+  expect_rejected("{\"cosine\": [1, 0, 0]}", "positive integer");
+  expect_rejected("{\"cosine\": [1, 0, 2.5]}", "cosine[2]");
+  expect_rejected("{\"cosin\": [1, 0, 10]}", "did you mean 'cosine'");
+  expect_rejected("{\"step\": [1, -0.5, 10]}", "factor");
+  expect_rejected("{\"inverse_decay\": [1, \"x\"]}", "inverse_decay[1]");
+  expect_rejected("{\"exp_decay\": [1, 0, 1.5]}", "rate");
+  expect_rejected("{\"exp_decay\": 3}", "expected [value, final]");
+  expect_rejected("{\"constant\": 1, \"cosine\": [1, 0, 1]}", "exactly one key");
+  expect_rejected("\"fast\"", "expected a number or a schedule");
+  expect_rejected("[1, 2]", "got array");
+  expect_rejected("{\"cosine\": [1, 0, 10]", "invalid JSON");
+  expect_rejected("{}", "exactly one key");
+}
