@@ -1,0 +1,327 @@
+/* `nde solve` for ODE problems of the library (nde/ode_problem.h). */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "solve.h"
+
+int nde_cli_is_ode_problem(const char *name) {
+  for (size_t i = 0; i < nde_ode_problem_count(); ++i)
+    if (!strcmp(nde_ode_problem_name_at(i), name))
+      return 1;
+  return 0;
+}
+
+/* JSON value → nde_options (parsed from its text). */
+static nde_status to_options(const json_t *v, nde_options **out) {
+  char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+  nde_status st = nde_options_parse(text, out);
+  free(text);
+  return st;
+}
+
+/* Read an array of numbers; *n in: expected count (0 = any), out: count. */
+static int read_numbers(const json_t *v, const char *file, const char *path, double **out,
+                        size_t *n) {
+  if (!json_is_array(v))
+    return nde_cli_usage_error("%s: %s: expected an array of numbers", file, path);
+  size_t m = json_array_size(v);
+  if (*n && m != *n)
+    return nde_cli_usage_error("%s: %s: expected %zu numbers, got %zu", file, path, *n, m);
+  double *x = calloc(m ? m : 1, sizeof *x);
+  if (!x)
+    return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
+  for (size_t i = 0; i < m; ++i) {
+    const json_t *e = json_array_get(v, i);
+    if (!json_is_number(e) || !isfinite(json_number_value(e))) {
+      free(x);
+      return nde_cli_usage_error("%s: %s[%zu]: expected a finite number", file, path, i);
+    }
+    x[i] = json_number_value(e);
+  }
+  *out = x;
+  *n = m;
+  return NDE_EXIT_OK;
+}
+
+static const char *const top_keys[] = {"problem", "u0", "tspan", "saveat", "solver", "dtype"};
+
+/* Everything one `nde solve` run of an ODE owns. */
+typedef struct ode_run {
+  nde_ode_problem *problem;
+  nde_backend *backend;
+  nde_ode_solver *solver;
+  double *u0, *saveat, tspan[2];
+  size_t dim, nsave;
+  nde_dtype dtype;
+  const char *solver_name;
+  nde_array state;
+} ode_run;
+
+static void run_free(ode_run *r) {
+  nde_array_destroy(&r->state);
+  nde_ode_solver_close(&r->solver);
+  nde_backend_close(&r->backend);
+  nde_ode_problem_destroy(&r->problem);
+  free(r->u0);
+  free(r->saveat);
+}
+
+static int parse_problem(json_t *root, const char *file, ode_run *r) {
+  json_t *p = json_object_get(root, "problem");
+  const char *name = json_is_string(p) ? json_string_value(p)
+                                       : json_string_value(json_object_get(p, "name"));
+  nde_options *params = NULL;
+  nde_status st = to_options(json_is_object(p) ? p : NULL, &params);
+  if (st == NDE_OK)
+    st = nde_ode_problem_create(name, params, &r->problem);
+  nde_options_free(&params);
+  if (st != NDE_OK)
+    return nde_cli_fail(nde_error_prefix(st, "%s", file));
+  r->dim = nde_ode_problem_dim(r->problem);
+  r->u0 = calloc(r->dim, sizeof *r->u0);
+  if (!r->u0)
+    return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
+  nde_ode_problem_defaults(r->problem, r->u0, r->tspan);
+  return NDE_EXIT_OK;
+}
+
+static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) {
+  const char *key;
+  json_t *val;
+  json_object_foreach(root, key, val) {
+    int idx;
+    nde_status st = nde_lookup_name("key", top_keys, sizeof top_keys / sizeof *top_keys, key,
+                                    &idx);
+    if (st != NDE_OK)
+      return nde_cli_fail(nde_error_prefix(st, "%s", file));
+  }
+  int rc = parse_problem(root, file, r);
+  if (rc)
+    return rc;
+  json_t *v;
+  if ((v = json_object_get(root, "u0"))) {
+    double *u0 = NULL;
+    size_t n = r->dim;
+    if ((rc = read_numbers(v, file, "u0", &u0, &n)))
+      return rc;
+    free(r->u0);
+    r->u0 = u0;
+  }
+  if ((v = json_object_get(root, "tspan"))) {
+    double *ts = NULL;
+    size_t n = 2;
+    if ((rc = read_numbers(v, file, "tspan", &ts, &n)))
+      return rc;
+    r->tspan[0] = ts[0];
+    r->tspan[1] = ts[1];
+    free(ts);
+  }
+  double t0 = r->tspan[0], t1 = r->tspan[1], dir = t1 >= t0 ? 1 : -1;
+  if ((v = json_object_get(root, "saveat"))) {
+    if (json_is_number(v)) {
+      double h = fabs(json_number_value(v));
+      if (!(h > 0) || !isfinite(h))
+        return nde_cli_usage_error("%s: saveat: a spacing must be a positive number", file);
+      size_t n = (size_t)floor(fabs(t1 - t0) / h * (1 + 1e-12)) + 1;
+      if (n > 10000000)
+        return nde_cli_usage_error("%s: saveat: spacing %g gives too many points", file, h);
+      r->saveat = calloc(n + 1, sizeof *r->saveat);
+      if (!r->saveat)
+        return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
+      for (size_t i = 0; i < n; ++i)
+        r->saveat[i] = t0 + dir * h * (double)i;
+      r->nsave = n;
+      if (r->saveat[n - 1] != t1 && dir * (t1 - r->saveat[n - 1]) > 1e-12 * fabs(t1 - t0))
+        r->saveat[r->nsave++] = t1;
+      else
+        r->saveat[n - 1] = t1;
+    } else {
+      size_t n = 0;
+      if ((rc = read_numbers(v, file, "saveat", &r->saveat, &n)))
+        return rc;
+      r->nsave = n;
+    }
+  }
+  r->dtype = NDE_FLOAT64;
+  if ((v = json_object_get(root, "dtype"))) {
+    nde_status st = json_is_string(v) ? nde_dtype_parse(json_string_value(v), &r->dtype)
+                                      : nde_error(NDE_EINVAL, "expected \"float32\" or \"float64\"");
+    if (st != NDE_OK)
+      return nde_cli_fail(nde_error_prefix(st, "%s: dtype", file));
+  }
+  /* solver: a name or {"plugin": name, options...} */
+  v = json_object_get(root, "solver");
+  r->solver_name = "tsit5";
+  json_t *opts = NULL;
+  if (json_is_string(v))
+    r->solver_name = json_string_value(v);
+  else if (json_is_object(v)) {
+    json_t *pl = json_object_get(v, "plugin");
+    if (!json_is_string(pl))
+      return nde_cli_usage_error("%s: solver.plugin: expected an ode_solver name", file);
+    r->solver_name = json_string_value(pl);
+    opts = v;
+  } else if (v)
+    return nde_cli_usage_error("%s: solver: expected a name or an object with \"plugin\"", file);
+  nde_options *given = NULL;
+  nde_status st = to_options(opts, &given);
+  char where[1024];
+  snprintf(where, sizeof where, "%s: solver", file);
+  if (st == NDE_OK)
+    st = nde_ode_solver_open(cli->registry, r->solver_name, given, where, &r->solver);
+  nde_options_free(&given);
+  if (st != NDE_OK)
+    return nde_cli_fail(st);
+  st = nde_backend_open(cli->registry, "cpu", NULL, &r->backend);
+  size_t shape[1] = {r->dim};
+  if (st == NDE_OK)
+    st = nde_array_create(r->backend, r->dtype, 1, shape, &r->state);
+  if (st == NDE_OK)
+    st = nde_array_from_doubles(&r->state, r->u0, r->dim);
+  if (st != NDE_OK)
+    return nde_cli_fail(st);
+  return NDE_EXIT_OK;
+}
+
+/* Max-norm error over the saved points (and the end) where the exact solution is known. */
+static json_t *max_error(const ode_run *r, const nde_ode_solution *sol, const double *u,
+                         const double *ufinal) {
+  if (!nde_ode_problem_has_exact(r->problem))
+    return json_null();
+  double *ue = calloc(r->dim, sizeof *ue), m = -1;
+  if (!ue)
+    return json_null();
+  for (size_t j = 0; j <= sol->nsave; ++j) {
+    double t = j < sol->nsave ? sol->t[j] : sol->t_final;
+    const double *x = j < sol->nsave ? u + j * r->dim : ufinal;
+    if (nde_ode_problem_exact(r->problem, r->tspan[0], r->u0, t, ue) != NDE_OK)
+      continue;
+    for (size_t i = 0; i < r->dim; ++i)
+      m = fmax(m, fabs(x[i] - ue[i]));
+  }
+  nde_clear_error();
+  free(ue);
+  return m >= 0 ? json_real(m) : json_null();
+}
+
+static json_t *stats_json(const nde_ode_solution *sol) {
+  const nde_ode_stats *s = &sol->stats;
+  json_t *o = json_object();
+  json_object_set_new(o, "nfe", json_integer(s->nfe));
+  json_object_set_new(o, "accepted", json_integer(s->accepted));
+  json_object_set_new(o, "rejected", json_integer(s->rejected));
+  json_object_set_new(o, "steady", json_boolean(s->steady));
+  json_object_set_new(o, "t_final", json_real(sol->t_final));
+  json_t *t = json_array(), *dt = json_array(), *ee = json_array(), *eig = json_array();
+  for (size_t i = 0; i < s->nsteps; ++i) {
+    json_array_append_new(t, json_real(s->steps[i].t));
+    json_array_append_new(dt, json_real(s->steps[i].dt));
+    json_array_append_new(ee, json_real(s->steps[i].eest));
+    json_array_append_new(eig, isnan(s->steps[i].eigen_est) ? json_null()
+                                                             : json_real(s->steps[i].eigen_est));
+  }
+  json_t *steps = json_object();
+  json_object_set_new(steps, "t", t);
+  json_object_set_new(steps, "dt", dt);
+  json_object_set_new(steps, "eest", ee);
+  json_object_set_new(steps, "eigen_est", eig);
+  json_object_set_new(o, "steps", steps);
+  return o;
+}
+
+static void print_table(const ode_run *r, const nde_ode_solution *sol, const double *u,
+                        json_t *err, nde_status st) {
+  printf("# %s, solver %s, tspan [%g, %g]\n", nde_ode_problem_name(r->problem), r->solver_name,
+         r->tspan[0], r->tspan[1]);
+  printf("%-22s", "t");
+  for (size_t i = 0; i < r->dim; ++i) {
+    char h[32];
+    snprintf(h, sizeof h, "u[%zu]", i);
+    printf(" %-22s", h);
+  }
+  printf("\n");
+  for (size_t j = 0; j < sol->nsave; ++j) {
+    printf("%-22.15g", sol->t[j]);
+    for (size_t i = 0; i < r->dim; ++i)
+      printf(" %-22.15g", u[j * r->dim + i]);
+    printf("\n");
+  }
+  const nde_ode_stats *s = &sol->stats;
+  printf("# nfe %ld, accepted %ld, rejected %ld%s\n", s->nfe, s->accepted, s->rejected,
+         s->steady ? ", stopped at steady state" : "");
+  if (json_is_number(err))
+    printf("# error %.6g (max norm vs the exact solution)\n", json_number_value(err));
+  if (st != NDE_OK)
+    printf("# stopped at t = %.17g: %s\n", sol->t_final, nde_last_error());
+}
+
+int nde_cli_solve_ode(nde_cli *cli, json_t *root, const char *file, int as_json) {
+  ode_run r = {0};
+  int rc = parse_file(cli, root, file, &r);
+  if (rc) {
+    run_free(&r);
+    return rc;
+  }
+  nde_ode_rhs f = nde_ode_problem_rhs(r.problem);
+  nde_ode_solution sol;
+  nde_status st = nde_ode_solve(r.solver, &f, NULL, r.tspan[0], r.tspan[1], &r.state, r.saveat,
+                                r.nsave, &sol);
+  if (st != NDE_OK)
+    st = nde_error_prefix(st, "%s", file);
+  if (nde_status_is_input_error(st)) { /* e.g. saveat outside tspan: nothing was solved */
+    nde_ode_solution_free(&sol);
+    run_free(&r);
+    return nde_cli_fail(st);
+  }
+  size_t nu = sol.nsave * r.dim;
+  double *u = calloc(nu + r.dim, sizeof *u);
+  if (!u) {
+    nde_ode_solution_free(&sol);
+    run_free(&r);
+    return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
+  }
+  if (nu)
+    nde_array_to_doubles(&sol.u, u, nu);
+  if (sol.u_final.data)
+    nde_array_to_doubles(&sol.u_final, u + nu, r.dim);
+  /* keep the solver's message across the error computation */
+  char message[2048];
+  snprintf(message, sizeof message, "%s", nde_last_error());
+  json_t *err = st == NDE_OK ? max_error(&r, &sol, u, u + nu) : json_null();
+  if (st != NDE_OK)
+    nde_error(st, "%s", message);
+  if (as_json) {
+    json_t *o = json_object();
+    json_object_set_new(o, "problem", json_string(nde_ode_problem_name(r.problem)));
+    json_object_set_new(o, "solver", json_string(r.solver_name));
+    json_t *ts = json_array(), *us = json_array();
+    for (size_t j = 0; j < sol.nsave; ++j) {
+      json_array_append_new(ts, json_real(sol.t[j]));
+      json_t *row = json_array();
+      for (size_t i = 0; i < r.dim; ++i)
+        json_array_append_new(row, json_real(u[j * r.dim + i]));
+      json_array_append_new(us, row);
+    }
+    json_object_set_new(o, "t", ts);
+    json_object_set_new(o, "u", us);
+    json_object_set_new(o, "stats", stats_json(&sol));
+    json_object_set_new(o, "error", json_incref(err));
+    json_object_set_new(o, "status", json_string(nde_status_name(st)));
+    if (st != NDE_OK)
+      json_object_set_new(o, "message", json_string(message));
+    nde_cli_print_json(o);
+  } else
+    print_table(&r, &sol, u, err, st);
+  json_decref(err);
+  free(u);
+  nde_ode_solution_free(&sol);
+  run_free(&r);
+  if (st != NDE_OK) {
+    nde_error(st, "%s", message);
+    return nde_cli_fail(st);
+  }
+  return NDE_EXIT_OK;
+}

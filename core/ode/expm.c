@@ -1,0 +1,104 @@
+/*
+ * Matrix exponential by scaling and squaring with the [13/13] Padé
+ * approximant: N. J. Higham, "The scaling and squaring method for the
+ * matrix exponential revisited", SIAM J. Matrix Anal. Appl. 26(4),
+ * 1179–1193 (2005), Algorithm 2.3 with m = 13 only (θ13 = 5.371920351148152).
+ * Matrices are small (ODE test problems): plain loops, LAPACK dgesv for the
+ * one linear solve.
+ */
+#include "config.h"
+
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nde/ode_problem.h>
+
+/* c = a·b, n×n row-major */
+static void matmul(size_t n, const double *a, const double *b, double *c) {
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (size_t k = 0; k < n; ++k)
+        s += a[i * n + k] * b[k * n + j];
+      c[i * n + j] = s;
+    }
+}
+
+static double norm1(size_t n, const double *a) {
+  double m = 0;
+  for (size_t j = 0; j < n; ++j) {
+    double s = 0;
+    for (size_t i = 0; i < n; ++i)
+      s += fabs(a[i * n + j]);
+    m = fmax(m, s);
+  }
+  return m;
+}
+
+nde_status nde_expm(size_t n, const double *a, double *out) {
+  static const double b[14] = {64764752532480000.0, 32382376266240000.0, 7771770303897600.0,
+                               1187353796428800.0,  129060195264000.0,   10559470521600.0,
+                               670442572800.0,      33522128640.0,       1323241920.0,
+                               40840800.0,          960960.0,            16380.0,
+                               182.0,               1.0};
+  const double theta13 = 5.371920351148152;
+  if (n == 0)
+    return NDE_OK;
+  for (size_t i = 0; i < n * n; ++i)
+    if (!isfinite(a[i]))
+      return nde_error(NDE_ENONFINITE, "expm: matrix has a non-finite entry");
+  size_t nn = n * n;
+  double *w = calloc(8 * nn, sizeof *w);
+  lapack_int *piv = calloc(n, sizeof *piv);
+  if (!w || !piv) {
+    free(w);
+    free(piv);
+    return nde_error(NDE_ENOMEM, "expm: out of memory");
+  }
+  double *A = w, *A2 = w + nn, *A4 = w + 2 * nn, *A6 = w + 3 * nn, *U = w + 4 * nn,
+         *V = w + 5 * nn, *T = w + 6 * nn, *T2 = w + 7 * nn;
+  double nrm = norm1(n, a);
+  int s = nrm > theta13 ? (int)ceil(log2(nrm / theta13)) : 0;
+  double scale = ldexp(1.0, -s);
+  for (size_t i = 0; i < nn; ++i)
+    A[i] = a[i] * scale;
+  matmul(n, A, A, A2);
+  matmul(n, A2, A2, A4);
+  matmul(n, A2, A4, A6);
+  /* U = A·[A6(b13 A6 + b11 A4 + b9 A2) + b7 A6 + b5 A4 + b3 A2 + b1 I] */
+  for (size_t i = 0; i < nn; ++i)
+    T[i] = b[13] * A6[i] + b[11] * A4[i] + b[9] * A2[i];
+  matmul(n, A6, T, T2);
+  for (size_t i = 0; i < nn; ++i)
+    T2[i] += b[7] * A6[i] + b[5] * A4[i] + b[3] * A2[i];
+  for (size_t i = 0; i < n; ++i)
+    T2[i * n + i] += b[1];
+  matmul(n, A, T2, U);
+  /* V = A6(b12 A6 + b10 A4 + b8 A2) + b6 A6 + b4 A4 + b2 A2 + b0 I */
+  for (size_t i = 0; i < nn; ++i)
+    T[i] = b[12] * A6[i] + b[10] * A4[i] + b[8] * A2[i];
+  matmul(n, A6, T, V);
+  for (size_t i = 0; i < nn; ++i)
+    V[i] += b[6] * A6[i] + b[4] * A4[i] + b[2] * A2[i];
+  for (size_t i = 0; i < n; ++i)
+    V[i * n + i] += b[0];
+  /* (V − U) X = (V + U) */
+  for (size_t i = 0; i < nn; ++i) {
+    T[i] = V[i] - U[i];
+    out[i] = V[i] + U[i];
+  }
+  lapack_int info = LAPACKE_dgesv(LAPACK_ROW_MAJOR, (lapack_int)n, (lapack_int)n, T,
+                                  (lapack_int)n, piv, out, (lapack_int)n);
+  nde_status st = NDE_OK;
+  if (info != 0)
+    st = nde_error(NDE_EINTERNAL, "expm: singular Padé denominator (dgesv info %d)", (int)info);
+  for (int k = 0; k < s && st == NDE_OK; ++k) {
+    matmul(n, out, out, T);
+    memcpy(out, T, nn * sizeof *out);
+  }
+  free(w);
+  free(piv);
+  return st;
+}

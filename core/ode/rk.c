@@ -1,0 +1,152 @@
+/*
+ * The generic explicit Runge–Kutta stepper: every RK plugin is only a
+ * tableau, and this file does the arithmetic through backend lincomb.
+ */
+#include "config.h"
+
+#include <math.h>
+
+#include <nde/backend.h>
+#include <nde/ode.h>
+
+#define NDE_RK_MAX_STAGES 16
+
+nde_status nde_rk_tableau_validate(const nde_rk_tableau *tb, const char *name) {
+  if (!name)
+    name = "?";
+  int s = tb->stages;
+  if (s < 1 || s > NDE_RK_MAX_STAGES)
+    return nde_error(NDE_EPLUGIN, "%s: tableau has %d stages (1..%d supported)", name, s,
+                     NDE_RK_MAX_STAGES);
+  if (!tb->c || !tb->a || !tb->b || tb->order < 1)
+    return nde_error(NDE_EPLUGIN, "%s: tableau lacks c, a, b or an order", name);
+  if (tb->embedded_order > 0 && !tb->btilde)
+    return nde_error(NDE_EPLUGIN, "%s: embedded_order %d but no btilde", name, tb->embedded_order);
+  if (tb->interp_degree > 0 && !tb->interp)
+    return nde_error(NDE_EPLUGIN, "%s: interp_degree %d but no interp", name, tb->interp_degree);
+  double sb = 0, se = 0;
+  for (int i = 0; i < s; ++i) {
+    sb += tb->b[i];
+    if (tb->btilde)
+      se += tb->btilde[i];
+    double row = 0;
+    for (int j = 0; j < i; ++j)
+      row += tb->a[i * s + j];
+    if (fabs(row - tb->c[i]) > 1e-12)
+      return nde_error(NDE_EPLUGIN, "%s: row %d of a sums to %.17g, but c = %.17g", name, i + 1,
+                       row, tb->c[i]);
+  }
+  if (fabs(sb - 1.0) > 1e-12)
+    return nde_error(NDE_EPLUGIN, "%s: weights b sum to %.17g, not 1", name, sb);
+  if (tb->btilde && fabs(se) > 1e-12)
+    return nde_error(NDE_EPLUGIN, "%s: btilde sums to %.3g, not 0", name, se);
+  if (tb->fsal) {
+    if (s < 2 || tb->c[s - 1] != 1.0)
+      return nde_error(NDE_EPLUGIN, "%s: FSAL needs c_s = 1", name);
+    for (int j = 0; j < s - 1; ++j)
+      if (fabs(tb->a[(s - 1) * s + j] - tb->b[j]) > 1e-15)
+        return nde_error(NDE_EPLUGIN, "%s: FSAL needs the last row of a to equal b", name);
+    if (tb->b[s - 1] != 0.0)
+      return nde_error(NDE_EPLUGIN, "%s: FSAL needs b_s = 0", name);
+  }
+  /* Shampine's estimate compares two stages at the same time point (c_{s-1} = c_s = 1) */
+  if (tb->stability_size > 0 && (!tb->fsal || s < 3 || tb->c[s - 2] != tb->c[s - 1]))
+    return nde_error(NDE_EPLUGIN, "%s: a stiffness estimate needs an FSAL tableau whose last "
+                     "two stages share c = 1", name);
+  return NDE_OK;
+}
+
+/* y = x0 + dt * sum_j coef[j] k[j]  (coef over the first m stages). */
+static void combine(const nde_array *x0, double dt, const double *coef, int m,
+                    const nde_array *k, nde_array *y) {
+  const nde_backend_ops *be = y->backend->ops;
+  const void *x[NDE_RK_MAX_STAGES + 1];
+  double c[NDE_RK_MAX_STAGES + 1];
+  x[0] = x0->data;
+  c[0] = 1.0;
+  for (int j = 0; j < m; ++j) {
+    x[j + 1] = k[j].data;
+    c[j + 1] = dt * coef[j];
+  }
+  be->lincomb(y->backend->ctx, y->dtype, y->size, m + 1, c, x, 0.0, y->data);
+}
+
+nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_step *st) {
+  int s = tb->stages;
+  double t = st->t, dt = st->dt;
+  nde_array *k = st->k;
+  nde_array *tmp = &st->scratch[0], *gprev = &st->scratch[1];
+  const nde_backend_ops *be = st->u1->backend->ops;
+  void *bc = st->u1->backend->ctx;
+  nde_dtype dtp = st->u1->dtype;
+  size_t n = st->u1->size;
+  int want_eig = tb->stability_size > 0;
+  st->nfe = 0;
+  st->f1_valid = 0;
+  st->eigen_est = NAN;
+  int last_explicit = tb->fsal ? s - 1 : s; /* stages evaluated at intermediate states */
+  for (int i = 1; i < last_explicit; ++i) {
+    nde_array *g = (want_eig && i == s - 2) ? gprev : tmp;
+    combine(st->u0, dt, &tb->a[i * s], i, k, g);
+    NDE_TRY(f->eval(f->ctx, t + tb->c[i] * dt, g, &k[i]));
+    st->nfe++;
+  }
+  /* the solution (for FSAL this is also the last stage state) */
+  combine(st->u0, dt, tb->b, tb->fsal ? s - 1 : s, k, st->u1);
+  if (tb->fsal) {
+    NDE_TRY(f->eval(f->ctx, t + dt, st->u1, &k[s - 1]));
+    st->nfe++;
+    st->f1 = &k[s - 1];
+    st->f1_valid = 1;
+  }
+  if (st->err && tb->btilde) {
+    const void *x[NDE_RK_MAX_STAGES];
+    double c[NDE_RK_MAX_STAGES];
+    for (int j = 0; j < s; ++j) {
+      x[j] = k[j].data;
+      c[j] = dt * tb->btilde[j];
+    }
+    be->lincomb(bc, dtp, n, s, c, x, 0.0, st->err->data);
+  }
+  if (want_eig) {
+    /* Shampine's estimate ||k_s - k_{s-1}||_2 / ||u1 - g_{s-1}||_2, computed as a
+       ratio of RMS norms (wrms with abstol 1, reltol 0): the same number, and the
+       backend's wrms is cheaper than a BLAS nrm2 on small states. */
+    const void *x[2] = {k[s - 1].data, k[s - 2].data};
+    double c[2] = {1.0, -1.0};
+    be->lincomb(bc, dtp, n, 2, c, x, 0.0, tmp->data);
+    double num = be->wrms_norm(bc, dtp, n, tmp->data, tmp->data, NULL, 1.0, 0.0);
+    const void *y[2] = {st->u1->data, gprev->data};
+    be->lincomb(bc, dtp, n, 2, c, y, 0.0, tmp->data);
+    double den = be->wrms_norm(bc, dtp, n, tmp->data, tmp->data, NULL, 1.0, 0.0);
+    st->eigen_est = den > 0 ? num / den : 0.0;
+  }
+  return NDE_OK;
+}
+
+nde_status nde_hermite_dense(const nde_ode_step *st, double th, nde_array *out) {
+  if (!st->f1_valid)
+    return nde_error(NDE_EINTERNAL, "Hermite dense output needs f(t1, u1)");
+  double th2 = th * th, th3 = th2 * th, dt = st->dt;
+  const void *x[4] = {st->u0->data, st->k[0].data, st->u1->data, st->f1->data};
+  double c[4] = {2 * th3 - 3 * th2 + 1, dt * (th3 - 2 * th2 + th), -2 * th3 + 3 * th2,
+                 dt * (th3 - th2)};
+  out->backend->ops->lincomb(out->backend->ctx, out->dtype, out->size, 4, c, x, 0.0, out->data);
+  return NDE_OK;
+}
+
+nde_status nde_rk_dense(const nde_rk_tableau *tb, const nde_ode_step *st, double th,
+                        nde_array *out) {
+  int d = tb->interp_degree, s = tb->stages;
+  if (d <= 0)
+    return nde_hermite_dense(st, th, out);
+  double w[NDE_RK_MAX_STAGES];
+  for (int i = 0; i < s; ++i) {
+    double acc = 0, p = th;
+    for (int j = 0; j < d; ++j, p *= th)
+      acc += tb->interp[i * d + j] * p;
+    w[i] = acc;
+  }
+  combine(st->u0, st->dt, w, s, st->k, out);
+  return NDE_OK;
+}

@@ -1,0 +1,316 @@
+/**
+ * @file nde/ode.h
+ * @brief Ordinary differential equations: right-hand sides, solver plugins
+ *        (kind "ode_solver"), Runge–Kutta tableaus, and the integrator.
+ *
+ * A problem is du/dt = f(t, u) on [t0, t1] (t1 < t0 integrates backward).
+ * The state u is one backend array of any shape — a whole batch
+ * (features × batch) is one system — and every vector operation goes
+ * through the backend (nde/backend.h), so solvers run on any device.
+ *
+ * Explicit Runge–Kutta plugins only describe their method with an
+ * ::nde_rk_tableau; ONE generic core stepper (nde_rk_step()) does the
+ * stepping, the error estimate, the stiffness estimate and the dense
+ * output. Other methods (multistep: `vcab3`) supply their own `step`.
+ *
+ * Per accepted step the integrator records t, dt, the controller's error
+ * norm EEst and, for methods with a stiffness estimate, Shampine's
+ * eigenvalue estimate; the stage derivatives k_i of every accepted step are
+ * handed to an optional hook (nde_ode_options::on_step), which is what a
+ * discrete reverse-mode sensitivity needs.
+ */
+#ifndef NDE_ODE_H
+#define NDE_ODE_H
+
+#include <stddef.h>
+
+#include <nde/array.h>
+#include <nde/controller.h>
+#include <nde/options.h>
+#include <nde/plugin.h>
+#include <nde/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct nde_registry;
+
+/**
+ * The right-hand side f(t, u) (and optionally its pullback).
+ *
+ * @var eval  du = f(t, u). @p du has u's shape, dtype and backend, never aliases u.
+ * @var vjp   optional (NULL if absent): w_u = wᵀ ∂f/∂u at (t, u); when @p w_p is
+ *            non-NULL also accumulate (+=) wᵀ ∂f/∂p into it (the parameters'
+ *            layout belongs to the callback). Used by sensitivity plugins.
+ * @var ctx   passed back to both functions.
+ */
+typedef struct nde_ode_rhs {
+  nde_status (*eval)(void *ctx, double t, const nde_array *u, nde_array *du);
+  nde_status (*vjp)(void *ctx, double t, const nde_array *u, const nde_array *w, nde_array *w_u,
+                    void *w_p);
+  void *ctx;
+} nde_ode_rhs;
+
+/**
+ * An explicit Runge–Kutta method (Butcher tableau plus what the integrator
+ * needs to adapt, interpolate and estimate stiffness). All arrays are static
+ * data owned by the plugin.
+ *
+ * @var stages          s ≥ 1
+ * @var order           order p of the propagated solution (b)
+ * @var embedded_order  order of the embedded solution, 0 if there is none (not adaptive)
+ * @var fsal            1 if the last stage is f(t + dt, u_{n+1}) ("first same as last":
+ *                      c_s = 1 and row s of A equals b); it is reused as the next step's k_1
+ * @var c               s nodes (c[0] = 0)
+ * @var a               s·s row-major coefficients a[i·s + j], only j < i read
+ * @var b               s weights of the solution
+ * @var btilde          s weights of the error estimate, btilde = b − bhat
+ *                      (err = dt·Σ btilde_i k_i); NULL when embedded_order == 0
+ * @var interp_degree   0: dense output is the cubic Hermite interpolant of
+ *                      (u_n, f_n, u_{n+1}, f_{n+1}); d > 0: the continuous extension
+ *                      u(t_n + θdt) = u_n + dt·Σ_i b_i(θ) k_i with
+ *                      b_i(θ) = Σ_{j=1..d} interp[i·d + j − 1]·θ^j
+ * @var interp          s·d coefficients, or NULL when interp_degree == 0
+ * @var stability_size  > 0 enables the stiffness estimate (requires fsal, s ≥ 3 and
+ *                      c_{s−1} = c_s):
+ *                      the radius of the stability region along the negative real
+ *                      axis (Tsit5 3.5068, DP5 3.3066); |eigen_est·dt| / stability_size
+ *                      near 1 means the step size is limited by stability (stiffness)
+ */
+typedef struct nde_rk_tableau {
+  int stages;
+  int order;
+  int embedded_order;
+  int fsal;
+  const double *c;
+  const double *a;
+  const double *b;
+  const double *btilde;
+  int interp_degree;
+  const double *interp;
+  double stability_size;
+} nde_rk_tableau;
+
+/** Check a tableau's shape and consistency (Σb = 1, Σbtilde ≈ 0, row sums = c, FSAL). */
+NDE_API nde_status nde_rk_tableau_validate(const nde_rk_tableau *tableau, const char *name);
+
+/**
+ * One step, as the integrator hands it to a stepper. The integrator owns
+ * every array (same shape, dtype and backend as u).
+ *
+ * In: t, dt (negative backward), u0, k[0] = f(t, u0), nk ≥ stages arrays.
+ * Out: u1, err (when non-NULL and the method has an estimate), f1/f1_valid,
+ * eigen_est (NaN when the method has none), nfe (evaluations made), and
+ * k[0..stages−1] hold the stage derivatives of this step until the next step.
+ *
+ * @var f1        where f(t + dt, u1) is, when the step computed it (f1_valid = 1).
+ *                On entry it points to an integrator buffer; a stepper may
+ *                point it at one of k (FSAL Runge–Kutta points it at k[s−1]).
+ * @var scratch   two work arrays for the stepper (contents undefined)
+ */
+typedef struct nde_ode_step {
+  double t, dt;
+  const nde_array *u0;
+  nde_array *u1;
+  nde_array *err;
+  nde_array *k;
+  int nk;
+  nde_array *f1;
+  int f1_valid;
+  nde_array *scratch;
+  double eigen_est;
+  long nfe;
+} nde_ode_step;
+
+/**
+ * The generic explicit Runge–Kutta step: stages with backend `lincomb`, the
+ * solution, the error estimate dt·Σ btilde_i k_i (if step->err), and for a
+ * tableau with stability_size > 0 Shampine's stiffness estimate
+ *   eigen_est = ‖k_s − k_{s−1}‖₂ / ‖g_s − g_{s−1}‖₂
+ * (g_i the stage states, g_s = u_{n+1}; Hairer & Wanner II, §IV.2, p. 22),
+ * an estimate of the dominant |λ| of ∂f/∂u. Public so that multistep
+ * plugins can start with a Runge–Kutta method.
+ */
+NDE_API nde_status nde_rk_step(const nde_rk_tableau *tableau, const nde_ode_rhs *f,
+                               nde_ode_step *step);
+
+/**
+ * Dense output of the last Runge–Kutta step at t + θ·dt (θ ∈ [0, 1]) into
+ * @p out: the tableau's continuous extension, or the cubic Hermite
+ * interpolant (needs step->f1_valid) when it has none.
+ */
+NDE_API nde_status nde_rk_dense(const nde_rk_tableau *tableau, const nde_ode_step *step,
+                                double theta, nde_array *out);
+
+/** Cubic Hermite interpolation over a step from (u0, k[0]) to (u1, f1) at θ ∈ [0, 1]. */
+NDE_API nde_status nde_hermite_dense(const nde_ode_step *step, double theta, nde_array *out);
+
+/**
+ * An ODE solver plugin (kind "ode_solver").
+ *
+ * A Runge–Kutta plugin sets @p tableau and leaves the function slots NULL.
+ * Any other method sets tableau = NULL and provides at least @p step.
+ * Fields are only ever appended (a future `step_reverse`, the adjoint of one
+ * step, goes at the end), see NDE_VTABLE_HAS().
+ *
+ * @var tableau      explicit RK description, or NULL for a custom method
+ * @var order        order p of the method (the controller's gains use it)
+ * @var error_order  order of the error estimate, 0 when there is none (fixed step only)
+ * @var stages       number of k arrays the integrator must provide (≥ 1)
+ * @var create       optional: per-solve state from validated options and u0 (shape, dtype)
+ * @var destroy      optional: free the state
+ * @var step         one step (see ::nde_ode_step); must set k[0..]-dependent outputs
+ * @var step_done    optional: told whether the step just taken was accepted
+ *                   (multistep methods push their history here); called before
+ *                   the integrator reuses any array of the step
+ * @var dense        optional: dense output over the last accepted step at θ;
+ *                   NULL means cubic Hermite
+ * @var restart      optional: forget the history (after a discontinuity)
+ */
+typedef struct nde_ode_solver_ops {
+  nde_plugin_header header;
+  const nde_rk_tableau *tableau;
+  int order;
+  int error_order;
+  int stages;
+  nde_status (*create)(const nde_options *options, const nde_array *u0, void **state);
+  void (*destroy)(void *state);
+  nde_status (*step)(void *state, const nde_ode_rhs *f, nde_ode_step *step);
+  void (*step_done)(void *state, const nde_ode_step *step, int accepted);
+  nde_status (*dense)(void *state, const nde_ode_step *step, double theta, nde_array *out);
+  void (*restart)(void *state);
+} nde_ode_solver_ops;
+
+/** Check an ode_solver vtable (used by the registry when the plugin loads). */
+NDE_API nde_status nde_ode_solver_ops_validate(const nde_ode_solver_ops *ops);
+
+/** Called after every accepted step with the step's data (k holds its stages). */
+typedef nde_status (*nde_ode_step_hook)(void *user, const nde_ode_step *step, double eest);
+
+/**
+ * Solve options. Every field has a default (nde_ode_options_default()) and
+ * the same-named JSON option of every ode_solver manifest.
+ *
+ * @var abstol, reltol  tolerances of the error norm (defaults 1e-6, 1e-3)
+ * @var dt              initial (adaptive) or fixed step magnitude; 0 = automatic
+ *                      (Hairer's heuristic; fixed step requires dt > 0)
+ * @var adaptive        1: adapt dt with the PI controller (needs an error estimate)
+ * @var dtmin           smallest |dt| before NDE_EDTMIN; 0 = automatic 1e-14·max(1, |t|)
+ * @var dtmax           largest |dt|; 0 = |t1 − t0|
+ * @var maxiters        largest number of steps (accepted + rejected), default 100000
+ * @var steady_state    1: stop when ‖f(t, u)‖₂ ≤ abstol + reltol·‖u‖₂ after a step
+ * @var save_everystep  with no saveat points: 1 saves every accepted step, 0 only t0, t1
+ * @var record_steps    1: keep per-step statistics (t, dt, EEst, eigen_est)
+ * @var controller      PI controller (gains from the method order unless given)
+ * @var on_step, user   optional hook after every accepted step
+ */
+typedef struct nde_ode_options {
+  double abstol, reltol, dt, dtmin, dtmax;
+  int adaptive;
+  long maxiters;
+  int steady_state;
+  int save_everystep;
+  int record_steps;
+  nde_pi_controller controller;
+  nde_ode_step_hook on_step;
+  void *user;
+} nde_ode_options;
+
+/** Defaults for a method of order @p order. */
+NDE_API void nde_ode_options_default(int order, nde_ode_options *opt);
+
+/**
+ * Defaults, then every key of @p options that names a field above
+ * (abstol, reltol, dt, adaptive, dtmin, dtmax, maxiters, steady_state,
+ * save_everystep, record_steps, and the controller's beta1, beta2, gamma,
+ * qmin, qmax, qsteady_min, qsteady_max, qoldinit). NDE_EINVAL for values out
+ * of range (messages name the option).
+ */
+NDE_API nde_status nde_ode_options_parse(const nde_options *options, int order,
+                                         nde_ode_options *opt);
+
+/** Statistics of one accepted step. eigen_est is NaN when the method has none. */
+typedef struct nde_ode_step_stats {
+  double t;         /**< start of the step */
+  double dt;        /**< signed step size */
+  double eest;      /**< controller error norm (0 without an error estimate) */
+  double eigen_est; /**< stiffness estimate ‖Δk‖₂/‖Δg‖₂ (≈ dominant |λ|), or NaN */
+} nde_ode_step_stats;
+
+/** Counters of a solve. */
+typedef struct nde_ode_stats {
+  long nfe;                   /**< right-hand-side evaluations */
+  long accepted;              /**< accepted steps */
+  long rejected;              /**< rejected steps */
+  int steady;                 /**< 1 if it stopped on the steady-state condition */
+  size_t nsteps;              /**< entries of steps (== accepted when recorded) */
+  nde_ode_step_stats *steps;  /**< per accepted step, when record_steps */
+} nde_ode_stats;
+
+/**
+ * The result of nde_ode_solve(). Release with nde_ode_solution_free().
+ *
+ * @var nsave    number of saved points
+ * @var t        their times (host)
+ * @var u        saved states, shape (u0.size, nsave): column j is the state at t[j]
+ * @var u_final  the state where the solve stopped (t1, or the steady state)
+ * @var t_final  where the solve stopped
+ */
+typedef struct nde_ode_solution {
+  size_t nsave;
+  double *t;
+  nde_array u;
+  nde_array u_final;
+  double t_final;
+  nde_ode_stats stats;
+} nde_ode_solution;
+
+/** Free a solution's memory (safe on a zeroed one). */
+NDE_API void nde_ode_solution_free(nde_ode_solution *sol);
+
+/** An opened solver: the plugin's vtable plus its validated options. */
+typedef struct nde_ode_solver {
+  const nde_ode_solver_ops *ops;
+  nde_options *options; /**< validated, defaults filled (owned) */
+  nde_ode_options solve; /**< parsed from options */
+} nde_ode_solver;
+
+/**
+ * Open an ode_solver plugin by name from @p registry (NULL: default),
+ * validating @p given options against its manifest (@p where prefixes
+ * messages, e.g. "solver"). NDE_ENOTFOUND with a suggestion for unknown names.
+ */
+NDE_API nde_status nde_ode_solver_open(struct nde_registry *registry, const char *name,
+                                       const nde_options *given, const char *where,
+                                       nde_ode_solver **out);
+
+/** Open a vtable in hand (tests, embedding); @p options is parsed with nde_ode_options_parse. */
+NDE_API nde_status nde_ode_solver_open_ops(const nde_ode_solver_ops *ops,
+                                           const nde_options *options, nde_ode_solver **out);
+
+/** Close a solver and NULL the pointer. */
+NDE_API void nde_ode_solver_close(nde_ode_solver **solver);
+
+/**
+ * Integrate du/dt = f(t, u) from (t0, u0) to t1 with @p solver's method.
+ *
+ * @param opt     solve options; NULL uses solver->solve
+ * @param saveat  times to save at, monotone in the direction of integration,
+ *                within [t0, t1] (dense output between steps); NULL/0 points:
+ *                save per opt->save_everystep
+ * @param sol     out; zeroed first. On failure it keeps the statistics and
+ *                the points saved so far, and the status and message say why:
+ *                NDE_ENONFINITE (NaN/Inf state), NDE_EDTMIN (step below dtmin),
+ *                NDE_EMAXITERS (maxiters steps), or the right-hand side's error.
+ */
+NDE_API nde_status nde_ode_solve(const nde_ode_solver *solver, const nde_ode_rhs *f,
+                                 const nde_ode_options *opt, double t0, double t1,
+                                 const nde_array *u0, const double *saveat, size_t nsave,
+                                 nde_ode_solution *sol);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NDE_ODE_H */

@@ -1,0 +1,388 @@
+/*
+ * The integrator's contract: failure modes end with a status and message,
+ * steady-state termination, saveat validation, option validation, the
+ * controller, the matrix exponential and the problem library.
+ */
+#include "ode_test_util.h"
+
+/* du/dt = u² from u(0) = 1: blows up at t = 1 */
+static nde_status blowup_eval(void *ctx, double t, const nde_array *u, nde_array *du) {
+  (void)ctx;
+  (void)t;
+  double x[1];
+  nde_array_to_doubles(u, x, 1);
+  x[0] = x[0] * x[0];
+  return nde_array_from_doubles(du, x, 1);
+}
+
+/* du/dt = -u, but NaN after t = 0.5 */
+static nde_status nan_eval(void *ctx, double t, const nde_array *u, nde_array *du) {
+  (void)ctx;
+  double x[1];
+  nde_array_to_doubles(u, x, 1);
+  x[0] = t > 0.5 ? NAN : -x[0];
+  return nde_array_from_doubles(du, x, 1);
+}
+
+/* fails with its own status at t > 0.3 */
+static nde_status failing_eval(void *ctx, double t, const nde_array *u, nde_array *du) {
+  (void)ctx;
+  if (t > 0.3)
+    return nde_error(NDE_EUNSUPPORTED, "rhs refused t = %g", t);
+  double x[1];
+  nde_array_to_doubles(u, x, 1);
+  x[0] = -x[0];
+  return nde_array_from_doubles(du, x, 1);
+}
+
+static nde_status solve_scalar(const char *name, const char *opts,
+                               nde_status (*eval)(void *, double, const nde_array *, nde_array *),
+                               double t1, nde_ode_solution *sol) {
+  double one = 1.0;
+  nde_array a = test_state(NDE_FLOAT64, 1, &one);
+  nde_ode_solver *s = test_solver(name, opts);
+  nde_ode_rhs f = {.eval = eval};
+  nde_status st = nde_ode_solve(s, &f, NULL, 0, t1, &a, NULL, 0, sol);
+  nde_array_destroy(&a);
+  nde_ode_solver_close(&s);
+  return st;
+}
+
+Test(ode_fail, dt_underflow_or_nonfinite_on_blowup) {
+  nde_ode_solution sol;
+  nde_status st = solve_scalar("tsit5", "{}", blowup_eval, 2.0, &sol);
+  cr_expect(st == NDE_EDTMIN || st == NDE_ENONFINITE, "got %s: %s", nde_status_name(st),
+            nde_last_error());
+  cr_expect_lt(sol.t_final, 1.0 + 1e-6);
+  cr_expect_gt(sol.t_final, 0.99);
+  cr_expect_gt(sol.stats.accepted, 0, "statistics survive the failure");
+  cr_log_info("blow-up: %s", nde_last_error());
+  nde_ode_solution_free(&sol);
+}
+
+Test(ode_fail, dtmin) {
+  nde_ode_solution sol;
+  nde_status st = solve_scalar("tsit5", "{\"dtmin\": 1e-3}", blowup_eval, 2.0, &sol);
+  cr_expect_eq(st, NDE_EDTMIN, "%s", nde_last_error());
+  cr_expect(strstr(nde_last_error(), "dtmin") != NULL, "%s", nde_last_error());
+  cr_expect(strstr(nde_last_error(), "tsit5") != NULL, "%s", nde_last_error());
+  nde_ode_solution_free(&sol);
+}
+
+Test(ode_fail, maxiters) {
+  nde_ode_solution sol;
+  nde_status st = solve_scalar("bs3", "{\"maxiters\": 5, \"abstol\": 1e-12, \"reltol\": 1e-12}", failing_eval, 0.2, &sol);
+  cr_expect_eq(st, NDE_EMAXITERS, "%s", nde_last_error());
+  cr_expect_eq(sol.stats.accepted + sol.stats.rejected, 5);
+  nde_ode_solution_free(&sol);
+}
+
+Test(ode_fail, nonfinite_fixed_step) {
+  nde_ode_solution sol;
+  nde_status st = solve_scalar("heun", "{\"adaptive\": false, \"dt\": 0.1}", nan_eval, 1.0, &sol);
+  cr_expect_eq(st, NDE_ENONFINITE, "%s", nde_last_error());
+  cr_expect(strstr(nde_last_error(), "non-finite") != NULL);
+  nde_ode_solution_free(&sol);
+}
+
+Test(ode_fail, nonfinite_adaptive) {
+  nde_ode_solution sol;
+  nde_status st = solve_scalar("tsit5", "{}", nan_eval, 1.0, &sol);
+  cr_expect(st == NDE_ENONFINITE || st == NDE_EDTMIN, "%s", nde_last_error());
+  cr_expect_leq(sol.t_final, 0.5 + 1e-9);
+  nde_ode_solution_free(&sol);
+}
+
+Test(ode_fail, rhs_error_propagates) {
+  nde_ode_solution sol;
+  nde_status st = solve_scalar("dopri5", "{}", failing_eval, 1.0, &sol);
+  cr_expect_eq(st, NDE_EUNSUPPORTED);
+  cr_expect(strstr(nde_last_error(), "rhs refused") != NULL, "%s", nde_last_error());
+  nde_ode_solution_free(&sol);
+}
+
+Test(ode_fail, fixed_step_needs_dt) {
+  nde_ode_solution sol;
+  cr_expect_eq(solve_scalar("euler", "{}", failing_eval, 0.2, &sol), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "dt") != NULL);
+  nde_ode_solution_free(&sol);
+}
+
+Test(ode_fail, saveat_outside_tspan) {
+  double one = 1.0, saveat[2] = {0.5, 1.5};
+  nde_array a = test_state(NDE_FLOAT64, 1, &one);
+  nde_ode_solver *s = test_solver("tsit5", "{}");
+  nde_ode_rhs f = {.eval = failing_eval};
+  nde_ode_solution sol;
+  cr_expect_eq(nde_ode_solve(s, &f, NULL, 0, 1, &a, saveat, 2, &sol), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "saveat[1]") != NULL, "%s", nde_last_error());
+  nde_ode_solution_free(&sol);
+  nde_array_destroy(&a);
+  nde_ode_solver_close(&s);
+}
+
+Test(ode_fail, bad_options_and_names) {
+  nde_options *o = NULL;
+  nde_ode_solver *s = NULL;
+  nde_options_parse("{\"abstol\": -1}", &o);
+  cr_expect_eq(nde_ode_solver_open(NULL, "tsit5", o, "solver", &s), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "abstol") != NULL, "%s", nde_last_error());
+  nde_options_free(&o);
+  nde_options_parse("{\"reltoll\": 1e-3}", &o);
+  cr_expect_eq(nde_ode_solver_open(NULL, "tsit5", o, "solver", &s), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "reltol") != NULL, "%s", nde_last_error());
+  nde_options_free(&o);
+  cr_expect_eq(nde_ode_solver_open(NULL, "tsit6", NULL, "solver", &s), NDE_ENOTFOUND);
+  cr_expect(strstr(nde_last_error(), "tsit5") != NULL, "%s", nde_last_error());
+  nde_options_parse("{\"adaptive\": true}", &o);
+  cr_expect_eq(nde_ode_solver_open(NULL, "euler", o, "solver", &s), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "error estimate") != NULL, "%s", nde_last_error());
+  nde_options_free(&o);
+  nde_options_parse("{\"qmin\": 2}", &o);
+  cr_expect_eq(nde_ode_solver_open(NULL, "tsit5", o, "solver", &s), NDE_EINVAL);
+  nde_options_free(&o);
+  cr_expect_null(s);
+}
+
+/* A tableau whose rows do not sum to c is refused. */
+Test(ode_fail, bad_tableau_refused) {
+  static const double c[2] = {0, 0.5}, a[4] = {0, 0, 1, 0}, b[2] = {0.5, 0.5};
+  static const nde_rk_tableau tb = {.stages = 2, .order = 2, .c = c, .a = a, .b = b};
+  static const nde_ode_solver_ops ops = {
+      .header = NDE_PLUGIN_HEADER(NDE_KIND_ODE_SOLVER, "broken", nde_ode_solver_ops),
+      .tableau = &tb, .order = 2, .stages = 2};
+  nde_ode_solver *s = NULL;
+  cr_expect_eq(nde_ode_solver_open_ops(&ops, NULL, &s), NDE_EPLUGIN);
+  cr_expect(strstr(nde_last_error(), "row 2") != NULL, "%s", nde_last_error());
+}
+
+Test(ode_steady, terminates_at_steady_state) {
+  nde_ode_problem *p = test_problem("linear", "{\"A\": [[-1, 0.5], [0, -2]]}");
+  nde_ode_solution sol;
+  cr_assert_eq(test_solve("tsit5", "{\"steady_state\": true, \"abstol\": 1e-8, \"reltol\": 1e-6}",
+                          p, 0, 1e4, NDE_FLOAT64, NULL, 0, &sol, NULL), NDE_OK,
+               "%s", nde_last_error());
+  cr_expect_eq(sol.stats.steady, 1);
+  cr_expect_lt(sol.t_final, 100.0);
+  double u[2];
+  nde_array_to_doubles(&sol.u_final, u, 2);
+  /* ||A u|| <= 1e-8 implies ||u|| is tiny */
+  cr_expect_lt(fabs(u[0]) + fabs(u[1]), 1e-7);
+  nde_ode_solution_free(&sol);
+  /* without the option it runs to t1 */
+  cr_assert_eq(test_solve("tsit5", "{\"abstol\": 1e-8, \"reltol\": 1e-6}", p, 0, 1e3,
+                          NDE_FLOAT64, NULL, 0, &sol, NULL), NDE_OK);
+  cr_expect_eq(sol.stats.steady, 0);
+  cr_expect_eq(sol.t_final, 1e3);
+  nde_ode_solution_free(&sol);
+  nde_ode_problem_destroy(&p);
+}
+
+Test(ode_steady, fills_remaining_saveat) {
+  nde_ode_problem *p = test_problem("linear", "{\"A\": [[-3, 0], [0, -2]]}");
+  double saveat[3] = {0.5, 50, 900};
+  nde_ode_solution sol;
+  cr_assert_eq(test_solve("bs3", "{\"steady_state\": true, \"abstol\": 1e-9, \"reltol\": 1e-6}",
+                          p, 0, 1e3, NDE_FLOAT64, saveat, 3, &sol, NULL), NDE_OK);
+  cr_expect_eq(sol.nsave, 3);
+  cr_expect_eq(sol.stats.steady, 1);
+  nde_ode_solution_free(&sol);
+  nde_ode_problem_destroy(&p);
+}
+
+Test(ode_controller, pi_controller_rules) {
+  nde_pi_controller c;
+  nde_pi_controller_init(&c, 5);
+  cr_expect_float_eq(c.beta1, 0.14, 1e-15);
+  cr_expect_float_eq(c.beta2, 0.08, 1e-15);
+  double dt;
+  /* zero error: grow by qmax */
+  cr_expect(nde_pi_controller_step(&c, 0.0, 0.1, &dt));
+  cr_expect_float_eq(dt, 1.0, 1e-12);
+  /* large error: reject, shrink at most by qmin */
+  cr_expect(!nde_pi_controller_step(&c, 1e6, 0.1, &dt));
+  cr_expect_float_eq(dt, 0.02, 1e-12);
+  /* negative dt keeps its sign */
+  cr_expect(!nde_pi_controller_step(&c, 2.0, -0.1, &dt));
+  cr_expect_lt(dt, 0);
+  cr_expect_gt(dt, -0.1);
+  /* NaN error: rejected */
+  cr_expect(!nde_pi_controller_step(&c, NAN, 0.1, &dt));
+  cr_expect_float_eq(dt, 0.02, 1e-12);
+  /* accepted step: q = EEst^β1 / qold^β2 / γ */
+  nde_pi_controller_reset(&c);
+  cr_expect(nde_pi_controller_step(&c, 0.5, 1.0, &dt));
+  double q = pow(0.5, 0.14) / pow(1e-4, 0.08) / 0.9;
+  cr_expect_float_eq(dt, 1.0 / q, 1e-12);
+  cr_expect_float_eq(c.qold, 0.5, 0);
+}
+
+Test(ode_expm, rotation_and_scaling) {
+  double w = 3.0, t = 2.5, a[4] = {0, w * t, -w * t, 0}, e[4];
+  cr_assert_eq(nde_expm(2, a, e), NDE_OK);
+  cr_expect_float_eq(e[0], cos(w * t), 1e-14);
+  cr_expect_float_eq(e[1], sin(w * t), 1e-14);
+  cr_expect_float_eq(e[2], -sin(w * t), 1e-14);
+  double d[9] = {-50, 0, 0, 0, 3, 0, 0, 0, 0.1}, f[9];
+  cr_assert_eq(nde_expm(3, d, f), NDE_OK);
+  cr_expect(fabs(f[0] - exp(-50)) < 1e-30);
+  cr_expect(fabs(f[4] / exp(3) - 1) < 1e-13, "%.17g", f[4]);
+  cr_expect(fabs(f[8] / exp(0.1) - 1) < 1e-15);
+  /* nilpotent: expm([[0,1],[0,0]]) = [[1,1],[0,1]] */
+  double n[4] = {0, 1, 0, 0}, g[4];
+  cr_assert_eq(nde_expm(2, n, g), NDE_OK);
+  cr_expect_float_eq(g[1], 1.0, 1e-15);
+  cr_expect_float_eq(g[0], 1.0, 1e-15);
+}
+
+Test(ode_problems, every_problem_solves) {
+  for (size_t i = 0; i < nde_ode_problem_count(); ++i) {
+    const char *name = nde_ode_problem_name_at(i);
+    nde_ode_problem *p = test_problem(name, NULL);
+    double tspan[2], e;
+    nde_ode_problem_defaults(p, NULL, tspan);
+    nde_status st = test_solve("tsit5", "{\"abstol\": 1e-9, \"reltol\": 1e-9}", p, tspan[0],
+                               tspan[1], NDE_FLOAT64, NULL, 0, NULL, &e);
+    cr_expect_eq(st, NDE_OK, "%s: %s", name, nde_last_error());
+    if (nde_ode_problem_has_exact(p)) {
+      cr_expect_lt(e, 1e-5, "%s: error %g", name, e);
+      cr_log_info("%s: error %.3g at t1 = %g", name, e, tspan[1]);
+    }
+    nde_ode_problem_destroy(&p);
+  }
+}
+
+Test(ode_problems, batch_of_systems) {
+  /* a (3, 2) array is two Lorenz systems; they evolve independently */
+  nde_ode_problem *p = test_problem("lorenz", NULL);
+  double u0[6] = {1, 0, 0, 1, 0, 0}, u[6];
+  nde_array a = {0};
+  size_t shape[2] = {3, 2};
+  cr_assert_eq(nde_array_create(test_backend(), NDE_FLOAT64, 2, shape, &a), NDE_OK);
+  nde_array_from_doubles(&a, u0, 6);
+  nde_ode_solver *s = test_solver("tsit5", "{}");
+  nde_ode_rhs f = nde_ode_problem_rhs(p);
+  nde_ode_solution sol;
+  cr_assert_eq(nde_ode_solve(s, &f, NULL, 0, 1, &a, NULL, 0, &sol), NDE_OK);
+  cr_expect_eq(sol.u_final.ndim, 2);
+  nde_array_to_doubles(&sol.u_final, u, 6);
+  for (int i = 0; i < 3; ++i)
+    cr_expect_eq(u[i], u[3 + i]);
+  nde_ode_solution_free(&sol);
+  nde_array_destroy(&a);
+  nde_ode_solver_close(&s);
+  nde_ode_problem_destroy(&p);
+}
+
+Test(ode_problems, bad_names_and_parameters) {
+  nde_ode_problem *p = NULL;
+  cr_expect_eq(nde_ode_problem_create("lorenzz", NULL, &p), NDE_ENOTFOUND);
+  cr_expect(strstr(nde_last_error(), "lorenz") != NULL, "%s", nde_last_error());
+  nde_options *o = NULL;
+  nde_options_parse("{\"sigmaa\": 3}", &o);
+  cr_expect_eq(nde_ode_problem_create("lorenz", o, &p), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "sigma") != NULL, "%s", nde_last_error());
+  nde_options_free(&o);
+  nde_options_parse("{\"A\": [[1, 2], [3]]}", &o);
+  cr_expect_eq(nde_ode_problem_create("linear", o, &p), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "A[1]") != NULL, "%s", nde_last_error());
+  nde_options_free(&o);
+  cr_expect_null(p);
+}
+
+/* The on_step hook sees every accepted step with its stages: u1 = u0 + dt Σ b_i k_i. */
+typedef struct hook_log {
+  int calls;
+  double worst;
+} hook_log;
+
+static nde_status check_stages(void *user, const nde_ode_step *st, double eest) {
+  hook_log *log = user;
+  /* Tsit5's b (row 7 of its tableau, OrdinaryDiffEq tsit_tableaus.jl) */
+  static const double b[6] = {0.09646076681806523, 0.01, 0.4798896504144996,
+                              1.379008574103742, -3.290069515436081, 2.324710524099774};
+  double u0[3], u1[3], k[3];
+  nde_array_to_doubles(st->u0, u0, 3);
+  nde_array_to_doubles(st->u1, u1, 3);
+  for (int j = 0; j < 6; ++j) {
+    nde_array_to_doubles(&st->k[j], k, 3);
+    for (int i = 0; i < 3; ++i)
+      u0[i] += st->dt * b[j] * k[i];
+  }
+  for (int i = 0; i < 3; ++i)
+    log->worst = fmax(log->worst, fabs(u0[i] - u1[i]) / fmax(1.0, fabs(u1[i])));
+  cr_expect_leq(eest, 1.0);
+  log->calls++;
+  return NDE_OK;
+}
+
+Test(ode_hook, sees_stages_of_accepted_steps) {
+  nde_ode_problem *p = test_problem("lorenz", NULL);
+  double u0[3];
+  nde_ode_problem_defaults(p, u0, NULL);
+  nde_array a = test_state(NDE_FLOAT64, 3, u0);
+  nde_ode_solver *s = test_solver("tsit5", "{\"abstol\": 1e-8, \"reltol\": 1e-8}");
+  nde_ode_options o = s->solve;
+  hook_log log = {0};
+  o.on_step = check_stages;
+  o.user = &log;
+  nde_ode_rhs f = nde_ode_problem_rhs(p);
+  nde_ode_solution sol;
+  cr_assert_eq(nde_ode_solve(s, &f, &o, 0, 1, &a, NULL, 0, &sol), NDE_OK);
+  cr_expect_eq(log.calls, sol.stats.accepted);
+  cr_expect_lt(log.worst, 1e-13);
+  nde_ode_solution_free(&sol);
+  nde_array_destroy(&a);
+  nde_ode_solver_close(&s);
+  nde_ode_problem_destroy(&p);
+}
+
+static nde_status failing_hook(void *user, const nde_ode_step *st, double eest) {
+  (void)user;
+  (void)eest;
+  return st->t > 0.5 ? nde_error(NDE_ENOCONV, "hook stops at t = %g", st->t) : NDE_OK;
+}
+
+Test(ode_hook, error_stops_the_solve) {
+  nde_ode_problem *p = test_problem("exponential", NULL);
+  double u0 = 0.5;
+  nde_array a = test_state(NDE_FLOAT64, 1, &u0);
+  nde_ode_solver *s = test_solver("bs3", "{}");
+  nde_ode_options o = s->solve;
+  o.on_step = failing_hook;
+  nde_ode_rhs f = nde_ode_problem_rhs(p);
+  nde_ode_solution sol;
+  cr_expect_eq(nde_ode_solve(s, &f, &o, 0, 1, &a, NULL, 0, &sol), NDE_ENOCONV);
+  cr_expect(strstr(nde_last_error(), "hook stops") != NULL, "%s", nde_last_error());
+  nde_ode_solution_free(&sol);
+  nde_array_destroy(&a);
+  nde_ode_solver_close(&s);
+  nde_ode_problem_destroy(&p);
+}
+
+Test(ode_saving, endpoints_only_and_dtmax) {
+  nde_ode_problem *p = test_problem("lorenz", NULL);
+  nde_ode_solution sol;
+  cr_assert_eq(test_solve("dopri5", "{\"save_everystep\": false, \"dtmax\": 0.01}", p, 0, 1,
+                          NDE_FLOAT64, NULL, 0, &sol, NULL), NDE_OK);
+  cr_expect_eq(sol.nsave, 2);
+  cr_expect_eq(sol.t[0], 0.0);
+  cr_expect_eq(sol.t[1], 1.0);
+  cr_expect_geq(sol.stats.accepted, 100);
+  for (size_t i = 0; i < sol.stats.nsteps; ++i)
+    cr_expect_leq(fabs(sol.stats.steps[i].dt), 0.01 * (1 + 1e-12));
+  /* the last saved column is the final state */
+  double last[3], fin[3], all[6];
+  nde_array_to_doubles(&sol.u, all, 6);
+  memcpy(last, all + 3, sizeof last);
+  nde_array_to_doubles(&sol.u_final, fin, 3);
+  cr_expect_eq(memcmp(last, fin, sizeof fin), 0);
+  nde_ode_solution_free(&sol);
+  /* every step saved: nsave = accepted + 1, times strictly increasing */
+  cr_assert_eq(test_solve("bs3", "{}", p, 0, 1, NDE_FLOAT64, NULL, 0, &sol, NULL), NDE_OK);
+  cr_expect_eq(sol.nsave, (size_t)sol.stats.accepted + 1);
+  for (size_t i = 1; i < sol.nsave; ++i)
+    cr_expect_gt(sol.t[i], sol.t[i - 1]);
+  nde_ode_solution_free(&sol);
+  nde_ode_problem_destroy(&p);
+}
