@@ -222,7 +222,8 @@ typedef struct nde_layer_ops {
   /**
    * Check the validated options against the per-sample @p input shape, fill
    * @p spec (output shape, parameter blocks, saved/scratch sizes) and create
-   * the layer's private, immutable state in *self (may be NULL).
+   * the layer's private, immutable state in *self (may be NULL). @p options
+   * are valid only during this call (copy what forward/vjp need into *self).
    * Errors name the option ("out: must be > 0"); the core adds the JSON path.
    */
   nde_status (*create)(const nde_options *options, const nde_shape *input, nde_layer_spec *spec,
