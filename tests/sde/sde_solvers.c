@@ -9,7 +9,7 @@ static double strong_order(const char *name, int k0, int k1, size_t K, double *e
     char json[128];
     dts[n] = 1.0 / (double)(1 << k);
     snprintf(json, sizeof json, "{\"adaptive\": false, \"dt\": %.17g}", dts[n]);
-    nde_status st = sde_gbm_solve(name, json, 1.01, 0.87, K, 0.5, 1.0, 42, &errs[n], NULL, NULL);
+    nde_status st = sde_gbm_solve(name, json, 1.01, 0.87, K, 0.5, 1.0, 42, 0, &errs[n], NULL, NULL);
     cr_assert_eq(st, NDE_OK, "%s dt=%g: %s", name, dts[n], nde_last_error());
   }
   double p = sde_fit_order(dts, errs, n);
