@@ -56,7 +56,8 @@ static int solve_help(void) {
          "  and print the final states' mean and variance per component, the\n"
          "  statistics (nf drift, ng diffusion evaluations, steps) and, for gbm, the\n"
          "  strong error on the same Brownian path (mean over trajectories of the\n"
-         "  max-norm error at t1). Default solver sosri.\n"
+         "  max-norm error at t1). Default solver sosri. \"brownian\": \"tree\" (default,\n"
+         "  a virtual Brownian tree) or \"stored\" (stored increments, cheaper).\n"
          "Exit status 2 for a bad file, 1 when the solve itself fails.\n");
   return NDE_EXIT_OK;
 }
