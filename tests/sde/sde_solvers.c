@@ -25,18 +25,18 @@ Test(sde_solvers, euler_maruyama_strong_order_half) {
 
 Test(sde_solvers, sri_w1_strong_order_three_halves) {
   double e[16];
-  double p = strong_order("sri_w1", 2, 7, 400, e);
+  double p = strong_order("sri_w1", 3, 8, 400, e);
   cr_expect(fabs(p - 1.5) < 0.2, "SRIW1 strong order %g, expected 1.5", p);
 }
 
 Test(sde_solvers, sosri_strong_order_three_halves) {
   double e[16];
-  double p = strong_order("sosri", 2, 7, 400, e);
+  double p = strong_order("sosri", 3, 8, 400, e);
   cr_expect(fabs(p - 1.5) < 0.2, "SOSRI strong order %g, expected 1.5", p);
 }
 
 Test(sde_solvers, sosri2_strong_order_three_halves) {
   double e[16];
-  double p = strong_order("sosri2", 2, 7, 400, e);
+  double p = strong_order("sosri2", 3, 8, 400, e);
   cr_expect(fabs(p - 1.5) < 0.2, "SOSRI2 strong order %g, expected 1.5", p);
 }
