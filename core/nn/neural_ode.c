@@ -161,14 +161,8 @@ static nde_status plugin_spec(const json_t *spec, const char *path, const char *
 static nde_status open_plugin(nde_builder *b, nde_plugin_kind kind, const char *name,
                               json_t *given, const char *path, const void **vtable,
                               nde_options **options) {
-  const nde_plugin *plugin;
-  nde_status st = nde_registry_find(nde_builder_registry(b), kind, name, &plugin);
-  if (st != NDE_OK)
-    return nde_error_prefix(st, "%s", path);
-  st = nde_plugin_load(plugin, vtable);
-  if (st != NDE_OK)
-    return nde_error_prefix(st, "%s", path);
-  return nde_plugin_options(plugin, nde_options_wrap(given), path, options);
+  return nde_registry_open_plugin(nde_builder_registry(b), kind, name, nde_options_wrap(given),
+                                  path, vtable, options);
 }
 
 static nde_status build_regularizer(nde_builder *b, node_state *s, const json_t *spec,
@@ -667,4 +661,4 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
 }
 
 const nde_core_layer_type nde_core_layer_neural_ode = {"neural_ode", node_build, node_forward,
-                                                       node_vjp, node_destroy};
+                                                       node_vjp, node_destroy, NULL};
