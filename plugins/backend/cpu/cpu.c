@@ -67,21 +67,6 @@
 #define PARALLEL_LOOP_SUM(n, var, ...) PARALLEL_LOOP(n, __VA_ARGS__)
 #define PARALLEL_LOOP_SIMD(n, ...) PARALLEL_LOOP(n, __VA_ARGS__)
 #endif
-/*
- * The older prefix forms, kept so code written against them still compiles;
- * prefer PARALLEL_LOOP*: these enter an OpenMP region even for tiny n.
- */
-#ifdef _OPENMP
-#define PARALLEL_FOR(n) DO_PRAGMA(omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static))
-#define PARALLEL_FOR_SUM(n, var)                                                 \
-  DO_PRAGMA(omp parallel for if ((n) >= PARALLEL_THRESHOLD) schedule(static) reduction(+ : var))
-#define PARALLEL_FOR_SIMD(n)                                                     \
-  DO_PRAGMA(omp parallel for simd if ((n) >= PARALLEL_THRESHOLD) schedule(static))
-#else
-#define PARALLEL_FOR(n)
-#define PARALLEL_FOR_SUM(n, var)
-#define PARALLEL_FOR_SIMD(n)
-#endif
 /* Elementwise loops (y[i] from x[i] only, aliasing allowed) may use SIMD. */
 #ifdef _OPENMP
 #define SIMD_LOOP DO_PRAGMA(omp simd)
