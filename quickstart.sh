@@ -24,5 +24,6 @@ echo "== building"
 make -j"$(nproc)" >/dev/null
 
 export NDE_PLUGIN_PATH="$PWD/_plugins"
-echo "== main job"
-./nde plugins
+echo "== main job: train a Fashion-MNIST classifier (examples/mlp-fashion-mnist.json)"
+./nde plugins --kind backend
+./nde train examples/mlp-fashion-mnist.json

@@ -8,7 +8,9 @@
 #include <nde/backend.h>
 #include <nde/dataset.h>
 #include <nde/optimizer.h>
+#include <nde/layer.h>
 #include <nde/ode.h>
+#include <nde/sde.h>
 
 #include "registry_impl.h"
 
@@ -48,8 +50,12 @@ nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable) {
     return check_optimizer(vtable);
   case NDE_KIND_DATASET:
     return check_dataset(vtable);
+  case NDE_KIND_LAYER:
+    return nde_layer_ops_validate(vtable);
   case NDE_KIND_ODE_SOLVER:
     return nde_ode_solver_ops_validate(vtable);
+  case NDE_KIND_SDE_SOLVER:
+    return nde_sde_solver_ops_validate(vtable);
   default:
     return NDE_OK;
   }

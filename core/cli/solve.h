@@ -14,4 +14,10 @@ int nde_cli_is_ode_problem(const char *name);
 /* Solve an ODE problem file already parsed into @p root; returns an exit status. */
 int nde_cli_solve_ode(nde_cli *cli, json_t *root, const char *file, int as_json);
 
+/* 1 if @p name is a problem of the SDE library (nde/sde_problem.h). */
+int nde_cli_is_sde_problem(const char *name);
+
+/* Solve an SDE problem file already parsed into @p root; returns an exit status. */
+int nde_cli_solve_sde(nde_cli *cli, json_t *root, const char *file, int as_json);
+
 #endif /* NDE_CLI_SOLVE_H */

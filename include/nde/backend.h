@@ -178,6 +178,32 @@ typedef struct nde_backend_ops {
    */
   void (*div_axpy)(void *ctx, nde_dtype dt, size_t n, double a, const void *x, double c,
                    const void *y, double eps, int root, void *z);
+
+  /* ---- Optional, appended for layers and losses (test with NDE_VTABLE_HAS). ---- */
+
+  /**
+   * Copy a rows×cols block between column-major matrices with leading
+   * dimensions @p lds and @p ldd: dst[r + c·ldd] = src[r + c·lds] (feature
+   * concatenation, time_concat). The blocks may not overlap.
+   */
+  void (*copy_matrix)(void *ctx, nde_dtype dt, size_t rows, size_t cols, const void *src,
+                      size_t lds, void *dst, size_t ldd);
+  /** dst[r + c·ldd] = value for a rows×cols block (fills one feature row of a batch). */
+  void (*fill_matrix)(void *ctx, nde_dtype dt, size_t rows, size_t cols, double value, void *dst,
+                      size_t ldd);
+  /**
+   * Softmax cross-entropy of a (classes × batch) matrix of logits against
+   * class indices @p labels (batch values of dtype dt). Returns
+   * Σ_columns (logsumexp(z) − z[label]) computed with the column maximum
+   * subtracted (no overflow). If @p grad is not NULL it receives
+   * scale·(softmax(z) − onehot(label)) (may not alias logits). *correct
+   * (may be NULL) receives the number of columns whose first maximal logit
+   * is at the label. Labels out of range count as wrong and contribute
+   * nothing to the gradient.
+   */
+  double (*softmax_cross_entropy)(void *ctx, nde_dtype dt, size_t classes, size_t batch,
+                                  const void *logits, const void *labels, double scale,
+                                  void *grad, size_t *correct);
 } nde_backend_ops;
 
 /**

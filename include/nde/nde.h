@@ -8,6 +8,7 @@
 #include <nde/array.h>
 #include <nde/backend.h>
 #include <nde/dataset.h>
+#include <nde/brownian.h>
 #include <nde/names.h>
 #include <nde/optimizer.h>
 #include <nde/ode.h>
@@ -18,6 +19,8 @@
 #include <nde/registry.h>
 #include <nde/rng.h>
 #include <nde/safetensors.h>
+#include <nde/sde.h>
+#include <nde/sde_problem.h>
 #include <nde/status.h>
 #include <nde/version.h>
 

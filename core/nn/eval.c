@@ -1,0 +1,65 @@
+/*
+ * Evaluating layers: nde_layer_forward() and nde_layer_vjp() dispatch to a
+ * leaf plugin (allocating its output, saved values and scratch in the
+ * arena) or to a core layer type.
+ */
+#include "config.h"
+
+#include "layer_impl.h"
+
+nde_status nde_layer_forward(const nde_layer *layer, const nde_layer_ctx *ctx, const void *x,
+                             double t, const void *params, nde_record **out) {
+  nde_record *rec;
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, sizeof *rec, (void **)&rec));
+  rec->layer = layer;
+  rec->x = x;
+  rec->t = t;
+  rec->params = params;
+  rec->batch = ctx->batch;
+  nde_status st;
+  if (layer->ops) {
+    const nde_layer_spec *spec = &layer->spec;
+    NDE_TRY(nde_ctx_alloc(ctx, nde_shape_size(&layer->output) * ctx->batch, &rec->y));
+    if (spec->saved_per_sample)
+      NDE_TRY(nde_ctx_alloc(ctx, spec->saved_per_sample * ctx->batch, &rec->saved));
+    st = layer->ops->forward(layer->self, ctx, x, t, params, rec->y, rec->saved);
+  } else {
+    st = layer->type->forward(layer, ctx, rec);
+  }
+  if (st != NDE_OK) /* core layers' children prefix their own paths */
+    return layer->ops ? nde_error_prefix(st, "%s (%s)", layer->path, layer->name) : st;
+  *out = rec;
+  return NDE_OK;
+}
+
+nde_status nde_layer_vjp(const nde_layer *layer, const nde_layer_ctx *ctx, const nde_record *rec,
+                         const void *dy, void *dx, void *dparams, double *dt) {
+  if (rec->layer != layer)
+    return nde_error(NDE_EINVAL, "%s: record belongs to layer %s", layer->path,
+                     rec->layer->path);
+  nde_layer_ctx c = *ctx;
+  c.batch = rec->batch;
+  nde_status st;
+  nde_arena_mark mark = nde_arena_get_mark(ctx->arena);
+  if (layer->ops) {
+    void *scratch = NULL;
+    st = NDE_OK;
+    if (layer->spec.scratch_per_sample)
+      st = nde_ctx_alloc(&c, layer->spec.scratch_per_sample * rec->batch, &scratch);
+    double dt_local = 0;
+    if (st == NDE_OK)
+      st = layer->ops->vjp(layer->self, &c, rec->x, rec->t, rec->params, rec->y, rec->saved, dy,
+                           dx, dparams, dt && layer->spec.uses_time ? &dt_local : NULL,
+                           scratch);
+    if (dt && layer->spec.uses_time)
+      *dt += dt_local;
+  } else {
+    st = layer->type->vjp(layer, &c, rec, dy, dx, dparams, dt);
+  }
+  nde_arena_rewind(ctx->arena, mark);
+  if (st != NDE_OK)
+    return layer->ops ? nde_error_prefix(st, "%s (%s) vjp", layer->path, layer->name) : st;
+  return NDE_OK;
+}
+
+void *nde_record_output(const nde_record *rec) { return rec->y; }

@@ -1,0 +1,135 @@
+/*
+ * Private to libnde: the model tree, evaluation records and the table of
+ * core layer types (structural and implicit layers that own children).
+ *
+ * Adding a core layer type (neural_ode, deq, ...): write its
+ * nde_core_layer_type in core/nn/<name>.c and add one line to
+ * core/nn/core_layers.def. The builder, the evaluation dispatch and the
+ * parameter layout need no change.
+ */
+#ifndef NDE_CORE_NN_LAYER_IMPL_H
+#define NDE_CORE_NN_LAYER_IMPL_H
+
+#include <jansson.h>
+
+#include <nde/layer.h>
+#include <nde/registry.h>
+
+#include "../internal.h"
+
+typedef struct nde_core_layer_type nde_core_layer_type;
+typedef struct nde_builder nde_builder;
+
+struct nde_layer {
+  char *name;            /* "dense", "chain" */
+  char *path;            /* JSON path, "model.chain[1]"; prefix of its layout names */
+  nde_shape input, output;
+  size_t param_offset;   /* first parameter of the subtree in the flat array */
+  size_t param_count;    /* parameters of the whole subtree */
+  nde_model *model;
+  /* leaf layers (plugins) */
+  const nde_layer_ops *ops;
+  void *self;
+  nde_layer_spec spec;
+  /* core layers */
+  const nde_core_layer_type *type;
+  void *state;           /* the type's private build-time state (freed by type->destroy) */
+  nde_layer **children;
+  size_t n_children;
+};
+
+/* One evaluation. Allocated in the arena's host memory. */
+struct nde_record {
+  const nde_layer *layer;
+  const void *x;         /* input (the caller keeps it valid) */
+  double t;
+  const void *params;    /* the layer's own parameter slice */
+  size_t batch;
+  void *y;               /* output, arena memory */
+  void *saved;           /* leaf: saved values, arena memory */
+  nde_record **children; /* core: records of child evaluations, in the arena */
+  size_t n_children;
+  void *data;            /* core: per-evaluation private data, in the arena */
+};
+
+/*
+ * A core layer type. `build` parses the layer's JSON object (path and input
+ * shape already set in node), creates children with nde_builder_child(),
+ * may add its own parameter blocks with nde_builder_add_block(), and sets
+ * node->output. `forward` receives a record with x, t, params, batch set and
+ * must set rec->y (arena memory) and any children records. `vjp` follows
+ * nde_layer_vjp()'s contract for its node. `destroy` frees node->state
+ * (children are freed by the model); may be NULL.
+ */
+struct nde_core_layer_type {
+  const char *name;
+  nde_status (*build)(nde_builder *b, nde_layer *node, const json_t *spec);
+  nde_status (*forward)(const nde_layer *node, const nde_layer_ctx *ctx, nde_record *rec);
+  nde_status (*vjp)(const nde_layer *node, const nde_layer_ctx *ctx, const nde_record *rec,
+                    const void *dy, void *dx, void *dparams, double *dt);
+  void (*destroy)(nde_layer *node);
+};
+
+/* The table of core layer types (core_layers.def). */
+#define NDE_CORE_LAYER(sym) extern const nde_core_layer_type sym;
+#include "core_layers.def"
+#undef NDE_CORE_LAYER
+
+/* The core layer type named @p name, or NULL. */
+NDE_INTERNAL const nde_core_layer_type *nde_core_layer_find(const char *name);
+
+/* Number of core layer types and type @p i (for messages and listings). */
+NDE_INTERNAL size_t nde_core_layer_count(void);
+NDE_INTERNAL const nde_core_layer_type *nde_core_layer_at(size_t i);
+
+/*
+ * Build the child layer described by @p spec at JSON path @p path with
+ * per-sample input @p input; appends it to parent->children.
+ */
+NDE_INTERNAL nde_status nde_builder_child(nde_builder *b, nde_layer *parent, const json_t *spec,
+                                          const char *path, const nde_shape *input,
+                                          nde_layer **child);
+
+/* Add a parameter block owned by @p node (named path.block->name) at the current end of the layout. */
+NDE_INTERNAL nde_status nde_builder_add_block(nde_builder *b, nde_layer *node,
+                                              const nde_param_block *block);
+
+/* The registry leaf plugins come from. */
+NDE_INTERNAL nde_registry *nde_builder_registry(nde_builder *b);
+
+/* Bytes per element of the model's dtype. */
+static inline size_t nde_layer_elsize(const nde_layer_ctx *ctx) {
+  return nde_dtype_size(ctx->dtype);
+}
+
+/* Pointer to element @p index of an array of dtype @p dt. */
+static inline void *nde_elem(void *base, nde_dtype dt, size_t index) {
+  return (char *)base + index * nde_dtype_size(dt);
+}
+static inline const void *nde_celem(const void *base, nde_dtype dt, size_t index) {
+  return (const char *)base + index * nde_dtype_size(dt);
+}
+
+/* A child's parameter slice inside its parent's slice (NULL stays NULL). */
+static inline const void *nde_child_params(const nde_layer *parent, const nde_layer *child,
+                                           nde_dtype dt, const void *params) {
+  return params ? nde_celem(params, dt, child->param_offset - parent->param_offset) : NULL;
+}
+static inline void *nde_child_dparams(const nde_layer *parent, const nde_layer *child,
+                                      nde_dtype dt, void *dparams) {
+  return dparams ? nde_elem(dparams, dt, child->param_offset - parent->param_offset) : NULL;
+}
+
+/* An arena allocation of @p elements elements of ctx->dtype. */
+static inline nde_status nde_ctx_alloc(const nde_layer_ctx *ctx, size_t elements, void **ptr) {
+  return nde_arena_alloc(ctx->arena, elements * nde_dtype_size(ctx->dtype), ptr);
+}
+
+/* Check a backend's optional operation; an NDE_EUNSUPPORTED message otherwise. */
+#define NDE_BACKEND_NEED(backend, field)                                         \
+  (NDE_VTABLE_HAS((backend)->ops, nde_backend_ops, field)                        \
+       ? NDE_OK                                                                  \
+       : nde_error(NDE_EUNSUPPORTED, "backend '%s' lacks operation '%s'",        \
+                   (backend)->ops->header.name, #field))
+
+#endif /* NDE_CORE_NN_LAYER_IMPL_H */

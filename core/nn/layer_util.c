@@ -1,0 +1,80 @@
+/* Shapes, initializer names, metrics sinks and the layer vtable check. */
+#include "config.h"
+
+#include <string.h>
+
+#include "layer_impl.h"
+
+size_t nde_shape_size(const nde_shape *shape) {
+  size_t n = 1;
+  for (int i = 0; i < shape->ndim; ++i)
+    n *= shape->dims[i];
+  return n;
+}
+
+nde_shape nde_shape_vector(size_t features) {
+  nde_shape s = {1, {features, 0, 0, 0}};
+  return s;
+}
+
+static const char *const init_names[] = {"zeros",          "ones",           "glorot_uniform",
+                                         "glorot_normal",  "kaiming_uniform", "kaiming_normal",
+                                         "normal",         "uniform"};
+
+nde_status nde_init_parse(const char *name, nde_init *out) {
+  int index = 0;
+  NDE_TRY(nde_lookup_name("initializer", init_names, sizeof init_names / sizeof *init_names,
+                          name, &index));
+  *out = (nde_init)index;
+  return NDE_OK;
+}
+
+const char *nde_init_name(nde_init init) {
+  if ((int)init < 0 || (size_t)init >= sizeof init_names / sizeof *init_names)
+    return NULL;
+  return init_names[init];
+}
+
+void nde_layer_metrics_clear(nde_layer_metrics *metrics) {
+  memset(metrics, 0, sizeof *metrics);
+}
+
+static void metrics_add(nde_layer_metrics *m, const char *name, double value) {
+  for (int i = 0; i < m->n; ++i)
+    if (m->names[i] == name || !strcmp(m->names[i], name)) {
+      m->values[i] += value;
+      return;
+    }
+  if (m->n < NDE_METRICS_MAX) {
+    m->names[m->n] = name;
+    m->values[m->n++] = value;
+  }
+}
+
+void nde_layer_add_loss(const nde_layer_ctx *ctx, const char *name, double coef, double value) {
+  if (!ctx->metrics)
+    return;
+  ctx->metrics->aux_loss += coef * value;
+  metrics_add(ctx->metrics, name, value);
+}
+
+void nde_layer_report(const nde_layer_ctx *ctx, const char *name, double value) {
+  if (ctx->metrics)
+    metrics_add(ctx->metrics, name, value);
+}
+
+nde_status nde_layer_ops_validate(const nde_layer_ops *ops) {
+  if (ops->header.size < offsetof(nde_layer_ops, jvp))
+    return nde_error(NDE_EPLUGIN, "layer vtable is %u bytes, too small for ABI %d",
+                     ops->header.size, NDE_ABI_VERSION);
+  const char *name = ops->header.name ? ops->header.name : "?";
+  if (!ops->create)
+    return nde_error(NDE_EPLUGIN, "layer '%s' lacks required operation 'create'", name);
+  if (!ops->destroy)
+    return nde_error(NDE_EPLUGIN, "layer '%s' lacks required operation 'destroy'", name);
+  if (!ops->forward)
+    return nde_error(NDE_EPLUGIN, "layer '%s' lacks required operation 'forward'", name);
+  if (!ops->vjp)
+    return nde_error(NDE_EPLUGIN, "layer '%s' lacks required operation 'vjp'", name);
+  return NDE_OK;
+}

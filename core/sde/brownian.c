@@ -1,0 +1,308 @@
+/*
+ * The virtual Brownian tree of nde/brownian.h: deterministic (seed, stream,
+ * t) → (W(t), ∫W) by bisection with the exact (W, space-time Lévy area)
+ * bridge, a cached descent path, and an exact bridge inside the leaves.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nde/brownian.h>
+#include <nde/rng.h>
+
+/* One level of the cached descent: node [a, b] (number id) and, per
+ * component, W(a), Y(a) = ∫_{t0}^a W, the node's increment and area H. */
+typedef struct level {
+  double a, b;
+  uint64_t id;
+  double *wa, *ya, *dw, *hh;
+} level;
+
+/* Memo of a recent query result. */
+typedef struct memo {
+  int valid;
+  double t;
+  double *w, *y;
+} memo;
+
+struct nde_brownian {
+  nde_brownian_config cfg;
+  uint64_t base_stream; /* splitmix64(stream): component c uses base_stream + c */
+  int cached;           /* number of valid levels (0 = none) */
+  level *lv;            /* depth + 1 levels */
+  memo memos[2];
+  int next_memo;
+  double *buf;
+};
+
+static uint64_t splitmix64(uint64_t x) {
+  x += UINT64_C(0x9E3779B97F4A7C15);
+  x = (x ^ (x >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+  x = (x ^ (x >> 27)) * UINT64_C(0x94D049BB133111EB);
+  return x ^ (x >> 31);
+}
+
+static double node_normal(const nde_brownian *b, uint64_t id, size_t c, int j) {
+  return nde_philox_normal(b->cfg.seed, b->base_stream + c, 2 * id + (uint64_t)j);
+}
+
+nde_status nde_brownian_create(const nde_brownian_config *config, nde_brownian **out) {
+  *out = NULL;
+  if (!(config->t1 > config->t0) || !isfinite(config->t0) || !isfinite(config->t1))
+    return nde_error(NDE_EINVAL, "Brownian path: need finite t0 < t1, got [%g, %g]", config->t0,
+                     config->t1);
+  if (config->dim == 0)
+    return nde_error(NDE_EINVAL, "Brownian path: dimension must be >= 1");
+  int depth = config->depth ? config->depth : NDE_BROWNIAN_DEFAULT_DEPTH;
+  if (depth < 1 || depth > 50)
+    return nde_error(NDE_EINVAL, "Brownian path: depth must be in 1..50, got %d", depth);
+  nde_brownian *b = calloc(1, sizeof *b);
+  if (!b)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  b->cfg = *config;
+  b->cfg.depth = depth;
+  b->cfg.levy_area = config->levy_area ? 1 : 0;
+  b->base_stream = splitmix64(config->stream);
+  size_t n = config->dim, levels = (size_t)depth + 1;
+  b->lv = calloc(levels, sizeof *b->lv);
+  b->buf = malloc((levels * 4 + 4) * n * sizeof(double));
+  if (!b->lv || !b->buf) {
+    nde_brownian_free(&b);
+    return nde_error(NDE_ENOMEM, "Brownian path: out of memory for %zu components", n);
+  }
+  double *p = b->buf;
+  for (size_t l = 0; l < levels; ++l) {
+    b->lv[l].wa = p, p += n;
+    b->lv[l].ya = p, p += n;
+    b->lv[l].dw = p, p += n;
+    b->lv[l].hh = p, p += n;
+  }
+  for (int m = 0; m < 2; ++m) {
+    b->memos[m].w = p, p += n;
+    b->memos[m].y = p, p += n;
+  }
+  /* the root: W(t0) = Y(t0) = 0, ΔW ~ N(0, T), H ~ N(0, T/12) */
+  level *r = &b->lv[0];
+  double T = config->t1 - config->t0;
+  r->a = config->t0;
+  r->b = config->t1;
+  r->id = 1;
+  for (size_t c = 0; c < n; ++c) {
+    r->wa[c] = r->ya[c] = 0;
+    r->dw[c] = sqrt(T) * node_normal(b, 1, c, 0);
+    r->hh[c] = b->cfg.levy_area ? sqrt(T / 12) * node_normal(b, 1, c, 1) : 0;
+  }
+  b->cached = 1;
+  *out = b;
+  return NDE_OK;
+}
+
+void nde_brownian_free(nde_brownian **path) {
+  if (!path || !*path)
+    return;
+  free((*path)->lv);
+  free((*path)->buf);
+  free(*path);
+  *path = NULL;
+}
+
+const nde_brownian_config *nde_brownian_config_of(const nde_brownian *path) { return &path->cfg; }
+
+/* Split level l's node at its midpoint into level l + 1 (the child containing t). */
+static void descend(nde_brownian *b, int l, double t) {
+  const level *p = &b->lv[l];
+  level *q = &b->lv[l + 1];
+  size_t n = b->cfg.dim;
+  double h = p->b - p->a, m = p->a + 0.5 * h;
+  int right = t > m;
+  q->id = 2 * p->id + (uint64_t)right;
+  q->a = right ? m : p->a;
+  q->b = right ? p->b : m;
+  double sh = sqrt(h);
+  for (size_t c = 0; c < n; ++c) {
+    double wl, wr, hl = 0, hr = 0;
+    if (b->cfg.levy_area) {
+      double a = 1.5 * p->hh[c] + 0.25 * sh * node_normal(b, 2 * p->id, c, 0);
+      double s = 2 * p->hh[c] - a;
+      double d = sqrt(h / 12) * node_normal(b, 2 * p->id, c, 1);
+      wl = 0.5 * p->dw[c] + a;
+      wr = 0.5 * p->dw[c] - a;
+      hl = 0.5 * (s + d);
+      hr = 0.5 * (s - d);
+    } else {
+      wl = 0.5 * p->dw[c] + 0.5 * sh * node_normal(b, 2 * p->id, c, 0);
+      wr = p->dw[c] - wl;
+    }
+    if (right) {
+      q->wa[c] = p->wa[c] + wl;
+      /* Y(m) = Y(a) + (h/2)·W(a) + I_L, I_L = (h/2)(W_L/2 + H_L) */
+      q->ya[c] = p->ya[c] + 0.5 * h * p->wa[c] + 0.5 * h * (0.5 * wl + hl);
+      q->dw[c] = wr;
+      q->hh[c] = hr;
+    } else {
+      q->wa[c] = p->wa[c];
+      q->ya[c] = p->ya[c];
+      q->dw[c] = wl;
+      q->hh[c] = hl;
+    }
+  }
+}
+
+/*
+ * The exact bridge at t strictly inside a leaf [a, b] (width h): with
+ * h1 = t − a, h2 = b − t, the prior x = (W1, W2, J1, J2) has independent
+ * components of variances (h1, h2, h1³/12, h2³/12) (J_k = h_k·H_k), and is
+ * conditioned on the leaf's ΔW = W1 + W2 and I = (h1/2 + h2)·W1 + (h2/2)·W2
+ * + J1 + J2 by Matheron's rule: x = x0 + Σ Mᵀ (M Σ Mᵀ)⁻¹ (y − M x0), x0
+ * drawn from the prior.
+ */
+static void leaf_bridge(nde_brownian *b, const level *p, double t, double *w, double *y) {
+  size_t n = b->cfg.dim;
+  double h = p->b - p->a, h1 = t - p->a, h2 = p->b - t;
+  uint64_t tbits;
+  memcpy(&tbits, &t, sizeof tbits);
+  /* a block of counters of its own for this (leaf, t): the top bit keeps
+   * it apart from the tree's offsets 2·id + j < 2^52 */
+  uint64_t key = splitmix64(tbits ^ splitmix64(p->id));
+  uint64_t off0 = (UINT64_C(1) << 63) | ((key >> 3) << 2);
+  if (!b->cfg.levy_area) {
+    double mean = h1 / h, sd = sqrt(h1 * h2 / h);
+    for (size_t c = 0; c < n; ++c) {
+      double z = nde_philox_normal(b->cfg.seed, b->base_stream + c, off0);
+      w[c] = p->wa[c] + mean * p->dw[c] + sd * z;
+    }
+    return;
+  }
+  double d[4] = {h1, h2, h1 * h1 * h1 / 12, h2 * h2 * h2 / 12};
+  double m2[4] = {0.5 * h1 + h2, 0.5 * h2, 1, 1}; /* row 2 of M; row 1 is (1, 1, 0, 0) */
+  double s11 = d[0] + d[1];
+  double s12 = d[0] * m2[0] + d[1] * m2[1];
+  double s22 = d[0] * m2[0] * m2[0] + d[1] * m2[1] * m2[1] + d[2] + d[3];
+  double det = s11 * s22 - s12 * s12;
+  double i11 = s22 / det, i12 = -s12 / det, i22 = s11 / det;
+  /* K = Σ Mᵀ S⁻¹: rows for W1 and J1 only (what the answer needs) */
+  double kw1 = d[0] * (1 * i11 + m2[0] * i12), kw2 = d[0] * (1 * i12 + m2[0] * i22);
+  double kj1 = d[2] * (0 * i11 + m2[2] * i12), kj2 = d[2] * (0 * i12 + m2[2] * i22);
+  for (size_t c = 0; c < n; ++c) {
+    uint64_t st = b->base_stream + c;
+    double x0[4];
+    for (int j = 0; j < 4; ++j)
+      x0[j] = sqrt(d[j]) * nde_philox_normal(b->cfg.seed, st, off0 + (uint64_t)j);
+    double dw = p->dw[c], I = h * (0.5 * dw + p->hh[c]);
+    double r1 = dw - (x0[0] + x0[1]);
+    double r2 = I - (m2[0] * x0[0] + m2[1] * x0[1] + x0[2] + x0[3]);
+    double w1 = x0[0] + kw1 * r1 + kw2 * r2;
+    double j1 = x0[2] + kj1 * r1 + kj2 * r2;
+    w[c] = p->wa[c] + w1;
+    if (y)
+      y[c] = p->ya[c] + h1 * p->wa[c] + 0.5 * h1 * w1 + j1;
+  }
+}
+
+static void copy_endpoint(const nde_brownian *b, const level *p, int at_b, double *w, double *y) {
+  size_t n = b->cfg.dim;
+  double h = p->b - p->a;
+  for (size_t c = 0; c < n; ++c) {
+    if (!at_b) {
+      w[c] = p->wa[c];
+      if (y)
+        y[c] = p->ya[c];
+    } else {
+      w[c] = p->wa[c] + p->dw[c];
+      if (y)
+        y[c] = p->ya[c] + h * p->wa[c] + h * (0.5 * p->dw[c] + p->hh[c]);
+    }
+  }
+}
+
+/*
+ * Every answer is computed along the unique root-to-node chain, so it does
+ * not depend on the query history: a dyadic point is always resolved at the
+ * level where it is a midpoint (as the right end of that node's left
+ * child), and the cache is only entered at a node holding t strictly inside.
+ */
+static nde_status query_tree(nde_brownian *b, double t, double *w, double *y) {
+  const level *root = &b->lv[0];
+  if (t == root->a || t == root->b) {
+    copy_endpoint(b, root, t == root->b, w, y);
+    return NDE_OK;
+  }
+  int l = b->cached - 1;
+  while (l > 0 && !(b->lv[l].a < t && t < b->lv[l].b))
+    --l;
+  for (;;) {
+    const level *p = &b->lv[l];
+    if (l == b->cfg.depth) {
+      leaf_bridge(b, p, t, w, y);
+      break;
+    }
+    double m = p->a + 0.5 * (p->b - p->a);
+    descend(b, l, t);
+    ++l;
+    b->cached = l + 1;
+    if (t == m) {
+      copy_endpoint(b, &b->lv[l], 1, w, y);
+      break;
+    }
+  }
+  return NDE_OK;
+}
+
+nde_status nde_brownian_query(nde_brownian *b, double t, double *w, double *y) {
+  double t0 = b->cfg.t0, t1 = b->cfg.t1, slack = 1e-12 * (t1 - t0);
+  if (!(t >= t0 - slack && t <= t1 + slack))
+    return nde_error(NDE_EINVAL, "Brownian path: time %.17g outside [%g, %g]", t, t0, t1);
+  if (y && !b->cfg.levy_area)
+    return nde_error(NDE_EINVAL, "Brownian path: created without Levy area, cannot give ∫W");
+  t = t < t0 ? t0 : t > t1 ? t1 : t;
+  size_t n = b->cfg.dim;
+  for (int m = 0; m < 2; ++m) {
+    memo *mm = &b->memos[m];
+    if (mm->valid && mm->t == t) {
+      memcpy(w, mm->w, n * sizeof *w);
+      if (y)
+        memcpy(y, mm->y, n * sizeof *y);
+      return NDE_OK;
+    }
+  }
+  memo *mm = &b->memos[b->next_memo];
+  b->next_memo ^= 1;
+  mm->valid = 0;
+  NDE_TRY(query_tree(b, t, mm->w, b->cfg.levy_area ? mm->y : NULL));
+  mm->t = t;
+  mm->valid = 1;
+  memcpy(w, mm->w, n * sizeof *w);
+  if (y)
+    memcpy(y, mm->y, n * sizeof *y);
+  return NDE_OK;
+}
+
+nde_status nde_brownian_increment(nde_brownian *b, double s, double t, double *dw, double *dz) {
+  if (!(t > s))
+    return nde_error(NDE_EINVAL, "Brownian increment: need s < t, got [%.17g, %.17g]", s, t);
+  if (dz && !b->cfg.levy_area)
+    return nde_error(NDE_EINVAL, "Brownian path: created without Levy area, cannot give dZ");
+  size_t n = b->cfg.dim;
+  double *ws = malloc(4 * n * sizeof(double));
+  if (!ws)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  double *ys = ws + n, *wt = ws + 2 * n, *yt = ws + 3 * n;
+  int la = b->cfg.levy_area;
+  nde_status st = nde_brownian_query(b, s, ws, la ? ys : NULL);
+  if (st == NDE_OK)
+    st = nde_brownian_query(b, t, wt, la ? yt : NULL);
+  if (st == NDE_OK) {
+    double h = t - s, r3 = sqrt(3.0);
+    for (size_t c = 0; c < n; ++c) {
+      dw[c] = wt[c] - ws[c];
+      if (dz) {
+        double i10 = yt[c] - ys[c] - h * ws[c];
+        dz[c] = r3 * (2 * i10 / h - dw[c]);
+      }
+    }
+  }
+  free(ws);
+  return st;
+}

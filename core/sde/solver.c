@@ -1,0 +1,171 @@
+/* Opening sde_solver plugins, parsing their solve options, noise helpers. */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include <nde/registry.h>
+#include <nde/sde.h>
+
+const char *nde_sde_noise_name(nde_sde_noise noise) {
+  switch (noise) {
+  case NDE_NOISE_DIAGONAL:
+    return "diagonal";
+  case NDE_NOISE_SCALAR:
+    return "scalar";
+  case NDE_NOISE_GENERAL:
+    return "general";
+  }
+  return NULL;
+}
+
+size_t nde_sde_noise_dim(nde_sde_noise noise, const nde_array *u) {
+  switch (noise) {
+  case NDE_NOISE_DIAGONAL:
+    return u->size;
+  case NDE_NOISE_SCALAR:
+    return u->ndim >= 2 && u->shape[0] > 0 ? u->size / u->shape[0] : 1;
+  case NDE_NOISE_GENERAL:
+    break;
+  }
+  return 0;
+}
+
+nde_status nde_sde_solver_ops_validate(const nde_sde_solver_ops *ops) {
+  const char *name = ops->header.name ? ops->header.name : "?";
+  if (ops->header.size < offsetof(nde_sde_solver_ops, step) + sizeof(ops->step))
+    return nde_error(NDE_EPLUGIN, "sde_solver '%s': vtable is %u bytes, smaller than ABI %d's",
+                     name, ops->header.size, NDE_ABI_VERSION);
+  if (!(ops->strong_order > 0) || !(ops->weak_order > 0))
+    return nde_error(NDE_EPLUGIN, "sde_solver '%s': strong and weak orders must be > 0", name);
+  if (ops->stages < 1)
+    return nde_error(NDE_EPLUGIN, "sde_solver '%s': stages must be >= 1", name);
+  if (ops->tableau) {
+    NDE_TRY(nde_sri_tableau_validate(ops->tableau, name));
+    if (ops->tableau->stages > ops->stages)
+      return nde_error(NDE_EPLUGIN, "sde_solver '%s': stages smaller than the tableau's", name);
+    if (!ops->needs_dz)
+      return nde_error(NDE_EPLUGIN, "sde_solver '%s': SRI methods need dZ (set needs_dz)", name);
+  } else if (!ops->step)
+    return nde_error(NDE_EPLUGIN, "sde_solver '%s': needs a tableau or a step function", name);
+  if (ops->adaptive && !(ops->delta >= 0))
+    return nde_error(NDE_EPLUGIN, "sde_solver '%s': delta must be >= 0", name);
+  return NDE_OK;
+}
+
+void nde_sde_options_default(double p, nde_sde_options *o) {
+  *o = (nde_sde_options){0};
+  o->abstol = 1e-2;
+  o->reltol = 1e-2;
+  o->delta = -1;
+  o->adaptive = 1;
+  o->maxiters = 100000;
+  o->record_steps = 1;
+  nde_pi_controller_init(&o->controller, 1);
+  /* StochasticDiffEq alg_utils.jl (numerics.md §4): qmax = 9/8, qmin = 1/5,
+     γ = 9/10, β1 = 7/(10p), β2 = 2/(5p) with p the strong order */
+  if (!(p > 0))
+    p = 1;
+  o->controller.beta1 = 7.0 / (10.0 * p);
+  o->controller.beta2 = 2.0 / (5.0 * p);
+  o->controller.qmax = 9.0 / 8.0;
+  o->controller.qmin = 0.2;
+  o->controller.gamma = 0.9;
+}
+
+nde_status nde_sde_options_parse(const nde_options *op, double p, nde_sde_options *o) {
+  nde_sde_options_default(p, o);
+  nde_pi_controller defaults = o->controller;
+  o->abstol = nde_options_number(op, "abstol", o->abstol);
+  o->reltol = nde_options_number(op, "reltol", o->reltol);
+  o->dt = nde_options_number(op, "dt", o->dt);
+  o->delta = nde_options_number(op, "delta", o->delta);
+  o->dtmin = nde_options_number(op, "dtmin", o->dtmin);
+  o->dtmax = nde_options_number(op, "dtmax", o->dtmax);
+  o->adaptive = nde_options_bool(op, "adaptive", o->adaptive);
+  o->maxiters = (long)nde_options_int(op, "maxiters", o->maxiters);
+  o->record_steps = nde_options_bool(op, "record_steps", o->record_steps);
+  if (!(o->abstol >= 0) || !(o->reltol >= 0) || o->abstol + o->reltol <= 0)
+    return nde_error(NDE_EINVAL, "abstol/reltol: must be >= 0 and not both 0 (got %g, %g)",
+                     o->abstol, o->reltol);
+  if (!(o->dt >= 0) || !(o->dtmin >= 0) || !(o->dtmax >= 0))
+    return nde_error(NDE_EINVAL, "dt, dtmin, dtmax: must be >= 0 (0 = automatic)");
+  if (o->maxiters < 1)
+    return nde_error(NDE_EINVAL, "maxiters: must be >= 1, got %ld", o->maxiters);
+  NDE_TRY(nde_pi_controller_from_options(op, 1, &o->controller));
+  /* keys that are absent (or a beta of 0) keep the SDE defaults */
+  static const char *keys[] = {"beta1", "beta2", "gamma", "qmin", "qmax"};
+  double *fields[] = {&o->controller.beta1, &o->controller.beta2, &o->controller.gamma,
+                      &o->controller.qmin, &o->controller.qmax};
+  const double *defs[] = {&defaults.beta1, &defaults.beta2, &defaults.gamma, &defaults.qmin,
+                          &defaults.qmax};
+  for (int i = 0; i < 5; ++i)
+    if (!nde_options_has(op, keys[i]) || (i < 2 && nde_options_number(op, keys[i], 0) <= 0))
+      *fields[i] = *defs[i];
+  return NDE_OK;
+}
+
+static nde_status finish_open(const nde_sde_solver_ops *ops, nde_options *owned,
+                              nde_sde_solver **out) {
+  nde_sde_solver *s = calloc(1, sizeof *s);
+  if (!s) {
+    nde_options_free(&owned);
+    return nde_error(NDE_ENOMEM, "out of memory");
+  }
+  s->ops = ops;
+  s->options = owned;
+  nde_status st = nde_sde_options_parse(owned, ops->strong_order, &s->solve);
+  if (st == NDE_OK && s->solve.adaptive && !ops->adaptive)
+    s->solve.adaptive = 0; /* no error estimate: fixed step whatever the default says */
+  if (st != NDE_OK) {
+    nde_sde_solver_close(&s);
+    return nde_error_prefix(st, "%s", ops->header.name);
+  }
+  *out = s;
+  return NDE_OK;
+}
+
+nde_status nde_sde_solver_open_ops(const nde_sde_solver_ops *ops, const nde_options *options,
+                                   nde_sde_solver **out) {
+  *out = NULL;
+  NDE_TRY(nde_sde_solver_ops_validate(ops));
+  char *text = options ? nde_options_to_json(options) : NULL;
+  nde_options *copy = NULL;
+  nde_status st = nde_options_parse(text, &copy);
+  free(text);
+  NDE_TRY(st);
+  return finish_open(ops, copy, out);
+}
+
+nde_status nde_sde_solver_open(struct nde_registry *registry, const char *name,
+                               const nde_options *given, const char *where,
+                               nde_sde_solver **out) {
+  *out = NULL;
+  const nde_plugin *plugin;
+  nde_status st = nde_registry_find(registry, NDE_KIND_SDE_SOLVER, name, &plugin);
+  if (st != NDE_OK)
+    return where ? nde_error_prefix(st, "%s", where) : st;
+  const void *vtable;
+  NDE_TRY(nde_plugin_load(plugin, &vtable));
+  nde_options *opts = NULL;
+  NDE_TRY(nde_plugin_options(plugin, given, where, &opts));
+  return finish_open(vtable, opts, out);
+}
+
+void nde_sde_solver_close(nde_sde_solver **s) {
+  if (!s || !*s)
+    return;
+  nde_options_free(&(*s)->options);
+  free(*s);
+  *s = NULL;
+}
+
+void nde_sde_solution_free(nde_sde_solution *sol) {
+  if (!sol)
+    return;
+  free(sol->t);
+  nde_array_destroy(&sol->u);
+  nde_array_destroy(&sol->u_final);
+  free(sol->stats.steps);
+  *sol = (nde_sde_solution){0};
+}

@@ -1,0 +1,43 @@
+/*
+ * Private to libnde: training checkpoints in safetensors. One file holds the
+ * flat parameters split into their layout blocks (tensors named by layout
+ * name, shapes in safetensors' row-major order, i.e. our column-major extents
+ * reversed, so the bytes are unchanged), every optimizer state buffer as
+ * "optimizer.<name>", and the run state (step, RNG, epoch position, optimizer
+ * update count, cumulative wall time) as metadata strings. Files are written
+ * to a temporary name and renamed, so a kill never leaves half a checkpoint.
+ */
+#ifndef NDE_CORE_TRAIN_CHECKPOINT_H
+#define NDE_CORE_TRAIN_CHECKPOINT_H
+
+#include <nde/layer.h>
+#include <nde/optimizer.h>
+#include <nde/rng.h>
+
+#include "../internal.h"
+
+/* The loop's position, besides parameters and optimizer buffers. */
+typedef struct nde_run_state {
+  uint64_t step;          /* training steps done */
+  nde_rng epoch_rng;      /* shuffling generator as it was before drawing the current epoch */
+  uint64_t epoch_pos;     /* samples of the current epoch already used */
+  int have_epoch;         /* 0 before the first epoch was drawn */
+  uint64_t optimizer_steps;
+  double wall_time;       /* seconds of training so far, over every run */
+} nde_run_state;
+
+/* Write @p path atomically (PATH.tmp, then rename). */
+NDE_INTERNAL nde_status nde_checkpoint_save(const char *path, const nde_model *model,
+                                            const void *params, nde_optimizer *optimizer,
+                                            const nde_run_state *state);
+
+/*
+ * Read @p path into @p params (checked against the model's layout: every
+ * block present with its shape and dtype) and, when @p optimizer is not
+ * NULL, its buffers and @p state.
+ */
+NDE_INTERNAL nde_status nde_checkpoint_load(const char *path, const nde_model *model,
+                                            void *params, nde_optimizer *optimizer,
+                                            nde_run_state *state);
+
+#endif /* NDE_CORE_TRAIN_CHECKPOINT_H */

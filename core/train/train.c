@@ -1,0 +1,406 @@
+/*
+ * The training loop: seeded shuffling and batching through the dataset API,
+ * forward/loss/vjp through the layer model, updates through the optimizer
+ * API, metrics as JSON Lines, periodic evaluation on the test split,
+ * atomic safetensors checkpoints and exact resumption.
+ *
+ * Reproducibility: parameters come from Philox stream 1 of the seed, the
+ * epoch orders from stream 2. A checkpoint keeps the shuffling generator as
+ * it was before the current epoch was drawn and the position in that epoch,
+ * so a resumed run redraws the same order and continues with the same
+ * batches; with the same thread count the remaining metrics are identical.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <nde/backend.h>
+#include <nde/dataset.h>
+#include <nde/optimizer.h>
+
+#include "checkpoint.h"
+#include "pipeline_impl.h"
+
+typedef struct trainer {
+  nde_pipeline *p;
+  nde_backend *backend;
+  nde_dataset *train, *test;
+  nde_dataset_info info, test_info;
+  nde_model *model;
+  const nde_layer *root;
+  nde_optimizer *optimizer;
+  nde_array params, grads, xb, yb, dy;
+  size_t n_out;
+  nde_arena *arena;
+  nde_layer_metrics metrics;
+  uint64_t *order;
+  nde_rng shuffle;
+  nde_run_state state;
+  FILE *metrics_file;
+  double start;
+} trainer;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static nde_status make_dirs(const char *dir) {
+  char buf[4096];
+  size_t n = strlen(dir);
+  if (n >= sizeof buf)
+    return nde_error(NDE_EINVAL, "%s: path too long", dir);
+  memcpy(buf, dir, n + 1);
+  for (size_t i = 1; i <= n; ++i) {
+    if (buf[i] == '/' || buf[i] == 0) {
+      char c = buf[i];
+      buf[i] = 0;
+      if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return nde_error(NDE_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
+      buf[i] = c;
+    }
+  }
+  return NDE_OK;
+}
+
+static void checkpoint_path(const nde_pipeline *p, char *out, size_t cap) {
+  snprintf(out, cap, "%s/checkpoint.safetensors", p->checkpoint_dir);
+}
+
+static nde_status open_common(trainer *tr, nde_pipeline *p, int need_train) {
+  memset(tr, 0, sizeof *tr);
+  tr->p = p;
+  nde_status st = nde_backend_open(p->registry, p->backend_name, p->backend_options, &tr->backend);
+  if (st != NDE_OK)
+    return nde_error_prefix(st, "%s: backend", p->file);
+  if (need_train)
+    NDE_TRY(nde_dataset_open(p->registry, p->dataset_name, p->data_json, "train", p->seed, "data",
+                             &tr->train));
+  st = nde_dataset_open(p->registry, p->dataset_name, p->data_json, "test", p->seed, "data",
+                        &tr->test);
+  if (st != NDE_OK)
+    return nde_error_prefix(st, "%s", p->file);
+  nde_dataset_get_info(tr->test, &tr->test_info);
+  if (need_train)
+    nde_dataset_get_info(tr->train, &tr->info);
+  else
+    tr->info = tr->test_info;
+  nde_shape in = nde_shape_vector(tr->info.input_size);
+  st = nde_model_build(p->registry, p->model_json, "model", &in, tr->backend, p->dtype,
+                       &tr->model);
+  if (st != NDE_OK)
+    return nde_error_prefix(st, "%s", p->file);
+  tr->root = nde_model_root(tr->model);
+  tr->n_out = nde_shape_size(nde_layer_output_shape(tr->root));
+  if (p->loss == NDE_LOSS_CROSS_ENTROPY && tr->n_out != tr->info.n_classes)
+    return nde_error(NDE_EINVAL,
+                     "%s: model: outputs %zu features but the dataset has %zu classes "
+                     "(cross_entropy needs one logit per class)",
+                     p->file, tr->n_out, tr->info.n_classes);
+  if (p->loss == NDE_LOSS_MSE && tr->n_out != tr->info.target_size)
+    return nde_error(NDE_EINVAL, "%s: model: outputs %zu features but targets have %zu (mse)",
+                     p->file, tr->n_out, tr->info.target_size);
+  size_t np = nde_model_param_count(tr->model);
+  NDE_TRY(nde_array_create(tr->backend, p->dtype, 1, &np, &tr->params));
+  NDE_TRY(nde_array_create(tr->backend, p->dtype, 1, &np, &tr->grads));
+  size_t b = p->batch_size > p->eval_batch_size ? p->batch_size : p->eval_batch_size;
+  size_t xs[2] = {tr->info.input_size, b}, ys[2] = {tr->info.target_size, b},
+         ds[2] = {tr->n_out, b};
+  NDE_TRY(nde_array_create(tr->backend, p->dtype, 2, xs, &tr->xb));
+  NDE_TRY(nde_array_create(tr->backend, p->dtype, 2, ys, &tr->yb));
+  NDE_TRY(nde_array_create(tr->backend, p->dtype, 2, ds, &tr->dy));
+  NDE_TRY(nde_arena_create(tr->backend, &tr->arena));
+  return NDE_OK;
+}
+
+static void trainer_close(trainer *tr) {
+  if (tr->metrics_file)
+    fclose(tr->metrics_file);
+  free(tr->order);
+  nde_arena_destroy(&tr->arena);
+  nde_array_destroy(&tr->dy);
+  nde_array_destroy(&tr->yb);
+  nde_array_destroy(&tr->xb);
+  nde_array_destroy(&tr->grads);
+  nde_array_destroy(&tr->params);
+  nde_optimizer_close(&tr->optimizer);
+  nde_model_destroy(&tr->model);
+  nde_dataset_close(&tr->test);
+  nde_dataset_close(&tr->train);
+  nde_backend_close(&tr->backend);
+}
+
+/* Views of the batch buffers holding @p n samples. */
+static nde_status batch_views(trainer *tr, size_t n, nde_array *x, nde_array *y) {
+  size_t xs[2] = {tr->info.input_size, n}, ys[2] = {tr->info.target_size, n};
+  NDE_TRY(nde_array_view(&tr->xb, 0, 2, xs, x));
+  return nde_array_view(&tr->yb, 0, 2, ys, y);
+}
+
+/* Forward + loss on @p n samples already in xb/yb; optionally the gradient into grads. */
+static nde_status loss_on_batch(trainer *tr, size_t n, int training, double *loss,
+                                size_t *correct) {
+  nde_arena_reset(tr->arena);
+  nde_layer_metrics_clear(&tr->metrics);
+  nde_layer_ctx ctx = {tr->backend, tr->p->dtype, n, tr->arena, tr->state.step, training,
+                       tr->p->seed, &tr->metrics};
+  nde_record *rec;
+  NDE_TRY(nde_layer_forward(tr->root, &ctx, tr->xb.data, 0.0, tr->params.data, &rec));
+  double data_loss;
+  NDE_TRY(nde_loss_eval(tr->backend, tr->p->dtype, tr->p->loss, tr->n_out, n,
+                        nde_record_output(rec), tr->yb.data, 1.0, &data_loss,
+                        training ? tr->dy.data : NULL, correct));
+  *loss = data_loss + tr->metrics.aux_loss;
+  if (!training)
+    return NDE_OK;
+  tr->backend->ops->fill(tr->backend->ctx, tr->p->dtype, tr->grads.size, 0.0, tr->grads.data);
+  return nde_layer_vjp(tr->root, &ctx, rec, tr->dy.data, NULL, tr->grads.data, NULL);
+}
+
+static nde_status evaluate(trainer *tr, double *loss, double *accuracy) {
+  size_t count = tr->test_info.count, eb = tr->p->eval_batch_size;
+  uint64_t *idx = malloc(eb * sizeof *idx);
+  if (!idx)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  double total = 0;
+  size_t right = 0;
+  nde_status st = NDE_OK;
+  for (size_t start = 0; start < count && st == NDE_OK; start += eb) {
+    size_t n = count - start < eb ? count - start : eb;
+    for (size_t i = 0; i < n; ++i)
+      idx[i] = start + i;
+    nde_array x, y;
+    st = batch_views(tr, n, &x, &y);
+    if (st == NDE_OK)
+      st = nde_dataset_batch(tr->test, idx, n, &x, &y);
+    double l = 0;
+    size_t c = 0;
+    if (st == NDE_OK)
+      st = loss_on_batch(tr, n, 0, &l, &c);
+    total += l * (double)n;
+    right += c;
+  }
+  free(idx);
+  *loss = total / (double)count;
+  *accuracy = tr->p->loss == NDE_LOSS_CROSS_ENTROPY ? (double)right / (double)count : NAN;
+  return st;
+}
+
+static void put_number(json_t *obj, const char *key, double v) {
+  json_object_set_new(obj, key, isfinite(v) ? json_real(v) : json_null());
+}
+
+static void write_metrics(trainer *tr, json_t *line) {
+  if (tr->metrics_file) {
+    char *text = json_dumps(line, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(17));
+    if (text) {
+      fprintf(tr->metrics_file, "%s\n", text);
+      fflush(tr->metrics_file);
+      free(text);
+    }
+  }
+  json_decref(line);
+}
+
+/* Keep only the lines of an existing metrics file with "step" <= @p step (resume). */
+static nde_status trim_metrics(const char *path, uint64_t step) {
+  FILE *in = fopen(path, "r");
+  if (!in)
+    return NDE_OK;
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *out = fopen(tmp, "w");
+  if (!out) {
+    fclose(in);
+    return nde_error(NDE_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+  }
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, in) > 0) {
+    json_t *j = json_loads(line, 0, NULL);
+    json_t *s = j ? json_object_get(j, "step") : NULL;
+    if (s && json_is_integer(s) && (uint64_t)json_integer_value(s) <= step)
+      fputs(line, out);
+    json_decref(j);
+  }
+  free(line);
+  fclose(in);
+  if (fclose(out) != 0 || rename(tmp, path) != 0)
+    return nde_error(NDE_EIO, "%s: cannot rewrite: %s", path, strerror(errno));
+  return NDE_OK;
+}
+
+static void progress(const trainer *tr, double loss) {
+  const int width = 30;
+  uint64_t total = tr->p->steps, done = tr->state.step;
+  int fill = (int)((double)done / (double)total * width);
+  fprintf(stderr, "\r[%.*s%*s] %llu/%llu loss %.4f", fill, "==============================",
+          width - fill, "", (unsigned long long)done, (unsigned long long)total, loss);
+  if (done == total)
+    fputc('\n', stderr);
+  fflush(stderr);
+}
+
+static nde_status next_batch(trainer *tr) {
+  size_t B = tr->p->batch_size, count = tr->info.count;
+  if (!tr->state.have_epoch || tr->state.epoch_pos + B > count) {
+    tr->state.epoch_rng = tr->shuffle;
+    nde_dataset_order(tr->train, &tr->shuffle, tr->order);
+    tr->state.epoch_pos = 0;
+    tr->state.have_epoch = 1;
+  }
+  nde_array x, y;
+  NDE_TRY(batch_views(tr, B, &x, &y));
+  NDE_TRY(nde_dataset_batch(tr->train, tr->order + tr->state.epoch_pos, B, &x, &y));
+  tr->state.epoch_pos += B;
+  return NDE_OK;
+}
+
+static nde_status save(trainer *tr) {
+  if (!tr->p->checkpoint_dir)
+    return NDE_OK;
+  char path[4096];
+  checkpoint_path(tr->p, path, sizeof path);
+  tr->state.optimizer_steps = nde_optimizer_steps(tr->optimizer);
+  nde_run_state s = tr->state;
+  s.wall_time += now() - tr->start;
+  return nde_checkpoint_save(path, tr->model, tr->params.data, tr->optimizer, &s);
+}
+
+static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt,
+                      nde_train_summary *sum) {
+  NDE_TRY(open_common(tr, p, 1));
+  if (tr->info.count < p->batch_size)
+    return nde_error(NDE_EINVAL, "%s: data.batch_size: %zu is larger than the training set (%zu)",
+                     p->file, p->batch_size, tr->info.count);
+  nde_status st = nde_optimizer_open(p->registry, p->optimizer_name, p->optimizer_json,
+                                     tr->backend, p->dtype, tr->params.size, "optimizer",
+                                     &tr->optimizer);
+  if (st != NDE_OK)
+    return nde_error_prefix(st, "%s", p->file);
+  tr->order = malloc(tr->info.count * sizeof *tr->order);
+  if (!tr->order)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  tr->shuffle = nde_rng_make(p->seed, 2);
+  memset(&tr->state, 0, sizeof tr->state);
+  if (p->checkpoint_dir)
+    NDE_TRY(make_dirs(p->checkpoint_dir));
+  if (opt->resume) {
+    if (!p->checkpoint_dir)
+      return nde_error(NDE_EINVAL, "%s: train.checkpoint: --resume needs a checkpoint directory",
+                       p->file);
+    char path[4096];
+    checkpoint_path(p, path, sizeof path);
+    NDE_TRY(nde_checkpoint_load(path, tr->model, tr->params.data, tr->optimizer, &tr->state));
+    nde_optimizer_set_steps(tr->optimizer, tr->state.optimizer_steps);
+    if (tr->state.have_epoch) { /* redraw the current epoch's order */
+      tr->shuffle = tr->state.epoch_rng;
+      nde_dataset_order(tr->train, &tr->shuffle, tr->order);
+    }
+    if (p->metrics_path)
+      NDE_TRY(trim_metrics(p->metrics_path, tr->state.step));
+  } else {
+    nde_rng init = nde_rng_make(p->seed, 1);
+    NDE_TRY(nde_model_init_params(tr->model, &init, tr->params.data));
+  }
+  if (p->metrics_path) {
+    tr->metrics_file = fopen(p->metrics_path, opt->resume ? "a" : "w");
+    if (!tr->metrics_file)
+      return nde_error(NDE_EIO, "%s: cannot write metrics: %s", p->metrics_path, strerror(errno));
+  }
+  tr->start = now();
+  double loss = NAN, acc = NAN;
+  uint64_t this_run = 0;
+  while (tr->state.step < p->steps) {
+    if (opt->stop_after && this_run == opt->stop_after)
+      break;
+    NDE_TRY(next_batch(tr));
+    size_t correct = 0;
+    double lr = nde_optimizer_next_lr(tr->optimizer);
+    NDE_TRY(loss_on_batch(tr, p->batch_size, 1, &loss, &correct));
+    if (!isfinite(loss))
+      return nde_error(NDE_ENONFINITE, "step %llu: training loss is not finite",
+                       (unsigned long long)tr->state.step + 1);
+    NDE_TRY(nde_optimizer_update(tr->optimizer, tr->params.data, tr->grads.data));
+    tr->state.step++;
+    this_run++;
+    acc = p->loss == NDE_LOSS_CROSS_ENTROPY ? (double)correct / (double)p->batch_size : NAN;
+    if (tr->state.step % p->log_every == 0 || tr->state.step == p->steps) {
+      json_t *line = json_object();
+      json_object_set_new(line, "step", json_integer((json_int_t)tr->state.step));
+      put_number(line, "loss", loss);
+      put_number(line, "accuracy", acc);
+      put_number(line, "lr", lr);
+      for (int i = 0; i < tr->metrics.n; ++i)
+        put_number(line, tr->metrics.names[i], tr->metrics.values[i]);
+      put_number(line, "wall_time", tr->state.wall_time + now() - tr->start);
+      write_metrics(tr, line);
+    }
+    if (opt->progress)
+      progress(tr, loss);
+    int last = tr->state.step == p->steps;
+    if ((p->eval_every && tr->state.step % p->eval_every == 0) || last) {
+      double tl, ta;
+      NDE_TRY(evaluate(tr, &tl, &ta));
+      json_t *line = json_object();
+      json_object_set_new(line, "step", json_integer((json_int_t)tr->state.step));
+      put_number(line, "test_loss", tl);
+      put_number(line, "test_accuracy", ta);
+      put_number(line, "wall_time", tr->state.wall_time + now() - tr->start);
+      write_metrics(tr, line);
+      sum->test_loss = tl;
+      sum->test_accuracy = ta;
+    }
+    if (tr->state.step % p->checkpoint_every == 0 || last)
+      NDE_TRY(save(tr));
+  }
+  sum->steps = tr->state.step;
+  sum->loss = loss;
+  sum->accuracy = acc;
+  sum->wall_time = now() - tr->start;
+  sum->n_params = tr->params.size;
+  return NDE_OK;
+}
+
+nde_status nde_train(nde_pipeline *pipeline, const nde_train_options *options,
+                     nde_train_summary *summary) {
+  nde_train_options defaults = {0, 0, 0};
+  if (!options)
+    options = &defaults;
+  summary->steps = 0;
+  summary->loss = summary->accuracy = summary->test_loss = summary->test_accuracy = NAN;
+  summary->wall_time = 0;
+  summary->n_params = 0;
+  trainer tr;
+  nde_status st = run(&tr, pipeline, options, summary);
+  trainer_close(&tr);
+  return st;
+}
+
+nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
+                        nde_train_summary *summary) {
+  trainer tr;
+  summary->steps = 0;
+  summary->loss = summary->accuracy = summary->test_loss = summary->test_accuracy = NAN;
+  double start = now();
+  nde_status st = open_common(&tr, pipeline, 0);
+  if (st == NDE_OK) {
+    nde_run_state s;
+    memset(&s, 0, sizeof s);
+    st = nde_checkpoint_load(checkpoint, tr.model, tr.params.data, NULL, &s);
+    summary->steps = s.step;
+  }
+  if (st == NDE_OK)
+    st = evaluate(&tr, &summary->test_loss, &summary->test_accuracy);
+  summary->wall_time = now() - start;
+  summary->n_params = tr.params.size;
+  trainer_close(&tr);
+  return st;
+}

@@ -1,0 +1,337 @@
+/**
+ * @file nde/sde.h
+ * @brief Itô stochastic differential equations: drift and diffusion
+ *        callbacks, SRI tableaus, solver plugins (kind "sde_solver") and the
+ *        integrator with adaptive steps along one fixed Brownian path.
+ *
+ * A problem is the Itô SDE du = f(t, u) dt + g(t, u) ∘ dW on [t0, t1]
+ * (∘ here is the Itô product that the noise type defines, not Stratonovich):
+ *  - diagonal noise: g(t, u) has u's shape and component i is driven by its
+ *    own Wiener process W_i: du_i = f_i dt + g_i dW_i;
+ *  - scalar noise: g has u's shape and every component of one column of u
+ *    (one sample of a batch (features × batch); a 1-D u is one column) is
+ *    driven by the same W_c: du_ic = f_ic dt + g_ic dW_c;
+ *  - general noise (g an n × m matrix): reserved in the enum; the
+ *    integrator refuses it (NDE_EUNSUPPORTED) until a method for it exists.
+ *
+ * The state u is one backend array of any shape, so K independent
+ * trajectories of an n-dimensional SDE are ONE system of shape (n, K): they
+ * share the adaptive steps and the error norm, as the thesis solves a batch.
+ *
+ * Stochastic Runge–Kutta methods of Rößler's SRI class are described by an
+ * ::nde_sri_tableau; ONE generic core stepper (nde_sri_step()) performs the
+ * step, the embedded error estimate and the stiffness estimate for all of
+ * them. Other methods (Euler–Maruyama) supply their own `step`.
+ *
+ * Randomness comes from an ::nde_brownian path (nde/brownian.h): the
+ * integrator queries W (and the Lévy area for ΔZ) at step ends, so a
+ * rejected step is retried on the bridge of the same path and every
+ * adaptive solution is a solution along ONE fixed Brownian path (the
+ * guarantee of rejection sampling with memory, RSwM, Rackauckas & Nie 2017,
+ * with the tree as the memory).
+ */
+#ifndef NDE_SDE_H
+#define NDE_SDE_H
+
+#include <stddef.h>
+
+#include <nde/array.h>
+#include <nde/brownian.h>
+#include <nde/controller.h>
+#include <nde/options.h>
+#include <nde/plugin.h>
+#include <nde/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct nde_registry;
+
+/** Structure of the noise term. */
+typedef enum nde_sde_noise {
+  NDE_NOISE_DIAGONAL = 0, /**< one Wiener process per component of u */
+  NDE_NOISE_SCALAR = 1,   /**< one Wiener process per column of u */
+  NDE_NOISE_GENERAL = 2   /**< g is n × m (reserved; not yet supported) */
+} nde_sde_noise;
+
+/** "diagonal", "scalar", "general"; NULL for an invalid value. */
+NDE_API const char *nde_sde_noise_name(nde_sde_noise noise);
+
+/**
+ * Drift f and diffusion g (and, later, their pullbacks).
+ *
+ * @var drift      du = f(t, u); @p out has u's shape, never aliases u.
+ * @var diffusion  out = g(t, u) (u's shape for diagonal and scalar noise).
+ * @var drift_vjp, diffusion_vjp  optional (NULL): w_u = wᵀ ∂f/∂u (resp. g) at
+ *                 (t, u), and when @p w_p is non-NULL accumulate (+=) wᵀ ∂/∂p
+ *                 into it (layout owned by the callback). For sensitivities.
+ * @var noise      noise structure
+ * @var ctx        passed back to every function
+ */
+typedef struct nde_sde_rhs {
+  nde_status (*drift)(void *ctx, double t, const nde_array *u, nde_array *out);
+  nde_status (*diffusion)(void *ctx, double t, const nde_array *u, nde_array *out);
+  nde_status (*drift_vjp)(void *ctx, double t, const nde_array *u, const nde_array *w,
+                          nde_array *w_u, void *w_p);
+  nde_status (*diffusion_vjp)(void *ctx, double t, const nde_array *u, const nde_array *w,
+                              nde_array *w_u, void *w_p);
+  nde_sde_noise noise;
+  void *ctx;
+} nde_sde_rhs;
+
+/**
+ * Number of Wiener processes the noise of @p rhs needs for a state shaped
+ * like @p u: u->size (diagonal) or its number of columns (scalar).
+ */
+NDE_API size_t nde_sde_noise_dim(nde_sde_noise noise, const nde_array *u);
+
+/**
+ * A stochastic Runge–Kutta method of Rößler's SRI class for Itô SDEs with
+ * scalar or diagonal noise (A. Rößler, "Runge–Kutta methods for the strong
+ * approximation of solutions of stochastic differential equations", SIAM J.
+ * Numer. Anal. 48(3), 2010, eq. (6.1)). With h = dt, ΔW, and
+ * χ₁ = I₁₁/√h = (ΔW² − h)/(2√h), χ₂ = I₁₀/h = (ΔW + ΔZ/√3)/2,
+ * χ₃ = I₁₁₁/h = (ΔW³ − 3hΔW)/(6h) (elementwise):
+ *
+ *   H0_i = u + h·Σ_j A0_ij k_j + χ₂ ⊙ Σ_j B0_ij g_j,   k_i = f(t + c0_i h, H0_i)
+ *   H1_i = u + h·Σ_j A1_ij k_j + √h · Σ_j B1_ij g_j,   g_i = g(t + c1_i h, H1_i)
+ *   E₂   = χ₂ ⊙ Σ β3_i g_i + χ₃ ⊙ Σ β4_i g_i
+ *   u₁   = u + h·Σ α_i k_i + ΔW ⊙ Σ β1_i g_i + χ₁ ⊙ Σ β2_i g_i + E₂
+ *
+ * and the embedded error estimate of Rackauckas & Nie (2017, 2018)
+ * err = δ·E₁ + E₂ with E₁ = h·Σ e_i k_i, EEst = ‖err / (abstol + reltol·max(|u|, |u₁|))‖_RMS.
+ * Stiffness estimate (when stability_size > 0): ‖k_s − k_{s−1}‖ / ‖H0_s − H0_{s−1}‖.
+ * Matrices are s·s row-major (row i = stage i), only j < i read.
+ *
+ * @var stages         s ≥ 1
+ * @var c0, c1         drift and diffusion stage times (s each)
+ * @var a0, a1, b0, b1 stage matrices (s·s each)
+ * @var alpha          drift weights; beta1..beta4 diffusion weights (s each)
+ * @var e1             weights of E₁ (1 for the stages it sums; SRIW1 sums 2)
+ * @var delta          default δ of the error estimate (1; 1/6 for SRIW1)
+ * @var stability_size > 0 enables the stiffness estimate; the method's
+ *                     stability-region size along the negative real axis
+ */
+typedef struct nde_sri_tableau {
+  int stages;
+  const double *c0, *c1;
+  const double *a0, *a1, *b0, *b1;
+  const double *alpha, *beta1, *beta2, *beta3, *beta4;
+  const double *e1;
+  double delta;
+  double stability_size;
+} nde_sri_tableau;
+
+/** Check a tableau's shape and consistency (c0 = A0·1, c1 = A1·1, explicit). */
+NDE_API nde_status nde_sri_tableau_validate(const nde_sri_tableau *tableau, const char *name);
+
+/** Number of Rößler strong-order-1.5 conditions (nde_sri_order_residuals()). */
+#define NDE_SRI_ORDER_CONDITIONS 25
+
+/**
+ * Residuals of Rößler's 25 strong-order-1.5 conditions for SRI methods
+ * (Rößler 2010, Theorem 6.? / Table: conditions for order 1.5 with scalar
+ * or diagonal noise; the same list as StochasticDiffEq's `checkSRIOrder`).
+ * res[k] is 0 when condition k + 1 holds. With e = (1, …, 1):
+ *  1 αᵀe = 1           2 β1ᵀe = 1          3 β2ᵀe = 0          4 β3ᵀe = 0
+ *  5 β4ᵀe = 0          6 β1ᵀB1e = 0        7 β2ᵀB1e = 1        8 β3ᵀB1e = 0
+ *  9 β4ᵀB1e = 0       10 αᵀA0e = 1/2      11 αᵀB0e = 1        12 αᵀ(B0e)² = 3/2
+ * 13 β1ᵀA1e = 1       14 β2ᵀA1e = 0       15 β3ᵀA1e = −1      16 β4ᵀA1e = 0
+ * 17 β1ᵀ(B1e)² = 1    18 β2ᵀ(B1e)² = 0    19 β3ᵀ(B1e)² = −1   20 β4ᵀ(B1e)² = 2
+ * 21 β1ᵀB1(B1e) = 0   22 β2ᵀB1(B1e) = 0   23 β3ᵀB1(B1e) = 0   24 β4ᵀB1(B1e) = 1
+ * 25 ½β1ᵀA1(B0e) + ⅓β3ᵀA1(B0e) = 0
+ */
+NDE_API void nde_sri_order_residuals(const nde_sri_tableau *tableau,
+                                     double res[NDE_SRI_ORDER_CONDITIONS]);
+
+/**
+ * One step, as the integrator hands it to a stepper. The integrator owns
+ * every array (u's shape, dtype and backend).
+ *
+ * In: t, dt (> 0), u0, the noise over [t, t + dt] expanded to u's shape
+ * (dW; and, for methods with needs_dz, chi1 = I₁₁/√h, chi2 = I₁₀/h,
+ * chi3 = I₁₁₁/h computed from (ΔW, ΔZ) — see ::nde_sri_tableau), delta,
+ * work arrays k[nk], g[nk], h0[nk] and scratch[3].
+ * Out: u1; err = δ·E₁ + E₂ when err is not NULL and the method has an
+ * estimate; eigen_est (NaN when the method has none); nf and ng (drift and
+ * diffusion evaluations made).
+ */
+typedef struct nde_sde_step {
+  double t, dt;
+  const nde_array *u0;
+  nde_array *u1;
+  nde_array *err;
+  double delta;
+  const nde_array *dW;
+  const nde_array *chi1, *chi2, *chi3;
+  nde_array *k, *g, *h0;
+  int nk;
+  nde_array *scratch;
+  double eigen_est;
+  long nf, ng;
+} nde_sde_step;
+
+/** The generic SRI step (see ::nde_sri_tableau); skips stages whose values are never used. */
+NDE_API nde_status nde_sri_step(const nde_sri_tableau *tableau, const nde_sde_rhs *rhs,
+                                nde_sde_step *step);
+
+/**
+ * An SDE solver plugin (kind "sde_solver").
+ *
+ * An SRI plugin sets @p tableau and leaves @p step NULL; any other method
+ * sets tableau = NULL and provides @p step. Fields are only ever appended
+ * (a future `step_reverse` goes at the end), see NDE_VTABLE_HAS().
+ *
+ * @var tableau       SRI description, or NULL for a custom method
+ * @var strong_order  strong order of convergence (0.5, 1.0, 1.5)
+ * @var weak_order    weak order of convergence
+ * @var needs_dz      1 when steps read chi1..chi3 (the ΔZ of I₁₀): the
+ *                    integrator then draws Lévy areas from the path
+ * @var adaptive      1 when the step produces an embedded error estimate
+ * @var stiffness     1 when the step produces a stiffness estimate
+ * @var stages        number of k/g/h0 arrays the integrator must provide (≥ 1)
+ * @var delta         default δ of the error estimate (ignored when !adaptive)
+ * @var step          custom step (tableau == NULL)
+ */
+typedef struct nde_sde_solver_ops {
+  nde_plugin_header header;
+  const nde_sri_tableau *tableau;
+  double strong_order;
+  double weak_order;
+  int needs_dz;
+  int adaptive;
+  int stiffness;
+  int stages;
+  double delta;
+  nde_status (*step)(const nde_sde_rhs *rhs, nde_sde_step *step);
+} nde_sde_solver_ops;
+
+/** Check an sde_solver vtable (used by the registry when the plugin loads). */
+NDE_API nde_status nde_sde_solver_ops_validate(const nde_sde_solver_ops *ops);
+
+/** Called after every accepted step (u1 is the new state). */
+typedef nde_status (*nde_sde_step_hook)(void *user, const nde_sde_step *step, double eest);
+
+/**
+ * Solve options. Defaults: nde_sde_options_default(); the same-named JSON
+ * options of every sde_solver manifest.
+ *
+ * @var abstol, reltol  tolerances of the error norm (defaults 1e-2, 1e-2)
+ * @var dt              fixed step, or the first step when adaptive; required (> 0)
+ *                      for fixed steps; 0 with adaptive = Hairer's heuristic on the drift
+ * @var adaptive        1: adapt dt with the PI controller (needs an error estimate)
+ * @var delta           δ of the error estimate (< 0: the method's default)
+ * @var dtmin           smallest dt before NDE_EDTMIN; 0 = 1e-14·max(1, |t|)
+ * @var dtmax           largest dt; 0 = t1 − t0
+ * @var maxiters        largest number of steps (accepted + rejected), default 100000
+ * @var record_steps    1: keep per-step statistics (t, dt, EEst, eigen_est)
+ * @var controller      PI controller; SDE defaults (StochasticDiffEq): qmax 9/8,
+ *                      qmin 1/5, γ 0.9, β1 = 7/(10p), β2 = 2/(5p) with p the
+ *                      strong order (SRI: 7/15, 4/15)
+ * @var on_step, user   optional hook after every accepted step
+ */
+typedef struct nde_sde_options {
+  double abstol, reltol, dt, delta, dtmin, dtmax;
+  int adaptive;
+  long maxiters;
+  int record_steps;
+  nde_pi_controller controller;
+  nde_sde_step_hook on_step;
+  void *user;
+} nde_sde_options;
+
+/** Defaults for a method of strong order @p strong_order. */
+NDE_API void nde_sde_options_default(double strong_order, nde_sde_options *opt);
+
+/**
+ * Defaults, then every key of @p options naming a field above (abstol,
+ * reltol, dt, adaptive, delta, dtmin, dtmax, maxiters, record_steps, and the
+ * controller's beta1, beta2, gamma, qmin, qmax, qoldinit; a beta of 0 means
+ * "from the order"). NDE_EINVAL for values out of range.
+ */
+NDE_API nde_status nde_sde_options_parse(const nde_options *options, double strong_order,
+                                         nde_sde_options *opt);
+
+/** Statistics of one accepted step. */
+typedef struct nde_sde_step_stats {
+  double t;         /**< start of the step */
+  double dt;        /**< step size */
+  double eest;      /**< controller error norm (0 without an estimate) */
+  double eigen_est; /**< stiffness estimate, or NaN */
+} nde_sde_step_stats;
+
+/** Counters of a solve. */
+typedef struct nde_sde_stats {
+  long nf;                   /**< drift evaluations (rejected steps included) */
+  long ng;                   /**< diffusion evaluations (rejected steps included) */
+  long accepted;             /**< accepted steps */
+  long rejected;             /**< rejected steps */
+  size_t nsteps;             /**< entries of steps */
+  nde_sde_step_stats *steps; /**< per accepted step, when record_steps */
+} nde_sde_stats;
+
+/**
+ * The result of nde_sde_solve(); free with nde_sde_solution_free().
+ *
+ * @var nsave    saved points (t0 and t1 without saveat; else the saveat points)
+ * @var t        their times (host)
+ * @var u        saved states, shape (u0.size, nsave); between steps saveat
+ *               values are linearly interpolated (as StochasticDiffEq does)
+ * @var u_final  the state at t1
+ */
+typedef struct nde_sde_solution {
+  size_t nsave;
+  double *t;
+  nde_array u;
+  nde_array u_final;
+  double t_final;
+  nde_sde_stats stats;
+} nde_sde_solution;
+
+/** Free a solution's memory (safe on a zeroed one). */
+NDE_API void nde_sde_solution_free(nde_sde_solution *sol);
+
+/** An opened solver: the plugin's vtable plus its validated options. */
+typedef struct nde_sde_solver {
+  const nde_sde_solver_ops *ops;
+  nde_options *options;  /**< validated, defaults filled (owned) */
+  nde_sde_options solve; /**< parsed from options */
+} nde_sde_solver;
+
+/**
+ * Open an sde_solver plugin by name from @p registry (NULL: default),
+ * validating @p given options against its manifest (@p where prefixes
+ * messages). NDE_ENOTFOUND with a suggestion for unknown names.
+ */
+NDE_API nde_status nde_sde_solver_open(struct nde_registry *registry, const char *name,
+                                       const nde_options *given, const char *where,
+                                       nde_sde_solver **out);
+
+/** Open a vtable in hand (tests, embedding); @p options (may be NULL) parsed with nde_sde_options_parse. */
+NDE_API nde_status nde_sde_solver_open_ops(const nde_sde_solver_ops *ops,
+                                           const nde_options *options, nde_sde_solver **out);
+
+/** Close a solver and NULL the pointer. */
+NDE_API void nde_sde_solver_close(nde_sde_solver **solver);
+
+/**
+ * Integrate the SDE from (t0, u0) to t1 > t0 along the Brownian @p path.
+ *
+ * @param path    dim = nde_sde_noise_dim(rhs->noise, u0), covering [t0, t1];
+ *                with levy_area when the method needs_dz
+ * @param opt     NULL: solver->solve
+ * @param saveat  increasing times in [t0, t1] (NULL/0: save t0 and t1)
+ * @param sol     out; zeroed first. On failure it keeps the statistics, and
+ *                the status says why: NDE_ENONFINITE (NaN/Inf state or error),
+ *                NDE_EDTMIN, NDE_EMAXITERS, or a callback's error.
+ */
+NDE_API nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
+                                 const nde_sde_options *opt, double t0, double t1,
+                                 const nde_array *u0, nde_brownian *path, const double *saveat,
+                                 size_t nsave, nde_sde_solution *sol);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NDE_SDE_H */

@@ -1,0 +1,96 @@
+/**
+ * @file nde/train.h
+ * @brief Pipelines (JSON) and the training loop: `nde train` and `nde eval`.
+ *
+ * A pipeline file names every piece by plugin (see DESIGN.md, "Pipeline
+ * JSON"):
+ *
+ *     {"seed": 0, "backend": "cpu", "dtype": "float32",
+ *      "data": {"dataset": "idx", "path": "/usr/share/datasets/fashion-mnist", "batch_size": 512},
+ *      "model": {"chain": [{"layer": "dense", "out": 100, "activation": "tanh"},
+ *                          {"layer": "dense", "out": 10}]},
+ *      "loss": "cross_entropy",
+ *      "optimizer": {"plugin": "adam", "lr": 1e-3},
+ *      "train": {"steps": 1000, "eval_every": 200, "checkpoint": "runs/mlp"}}
+ *
+ * `train` keys: "steps" (required), "eval_every" (0: only at the end),
+ * "eval_batch_size" (default: data.batch_size), "checkpoint" (a directory
+ * that receives checkpoint.safetensors and metrics.jsonl),
+ * "checkpoint_every" (default: eval_every, else steps), "metrics" (a JSON
+ * Lines file; default CHECKPOINT/metrics.jsonl), "log_every" (default 1).
+ *
+ * Every field is checked before anything runs; a bad one is NDE_EINVAL with
+ * a message "FILE: JSON.PATH: what is wrong".
+ */
+#ifndef NDE_TRAIN_H
+#define NDE_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <nde/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct nde_registry;
+
+/** A loaded and checked pipeline (its JSON with overrides applied). */
+typedef struct nde_pipeline nde_pipeline;
+
+/**
+ * Read pipeline file @p path, apply @p n_overrides overrides "a.b=v" (v is
+ * parsed as JSON, or taken as a string when it is not JSON; a path segment
+ * "name[i]" indexes an array) and check every field. @p registry: where
+ * plugins are looked up (NULL: the default registry).
+ */
+NDE_API nde_status nde_pipeline_load(struct nde_registry *registry, const char *path,
+                                     const char *const *overrides, size_t n_overrides,
+                                     nde_pipeline **out);
+
+/** Apply one override "a.b=v" to pipeline JSON text; *out is new text (free()). */
+NDE_API nde_status nde_pipeline_override(const char *json_text, const char *assignment,
+                                         char **out);
+
+/** Free a pipeline; NULLs the pointer. */
+NDE_API void nde_pipeline_free(nde_pipeline **pipeline);
+
+/** The pipeline as JSON text after overrides (borrowed). */
+NDE_API const char *nde_pipeline_json(const nde_pipeline *pipeline);
+
+/** How to run the training loop. */
+typedef struct nde_train_options {
+  int resume;        /**< continue from the checkpoint in train.checkpoint */
+  int progress;      /**< draw a progress bar on stderr (the CLI sets it when stdout is a terminal) */
+  uint64_t stop_after; /**< stop (as if killed) after this many steps of this run; 0: never */
+} nde_train_options;
+
+/** What a run or an evaluation reports. */
+typedef struct nde_train_summary {
+  uint64_t steps;        /**< training steps done in total */
+  double loss;           /**< last training loss (data loss + auxiliary terms) */
+  double accuracy;       /**< last training batch accuracy (fraction; NaN for mse) */
+  double test_loss;      /**< loss on the test split */
+  double test_accuracy;  /**< accuracy on the test split (fraction; NaN for mse) */
+  double wall_time;      /**< seconds of this run */
+  uint64_t n_params;     /**< model parameters */
+} nde_train_summary;
+
+/**
+ * Train: build everything the pipeline names, run train.steps steps (or
+ * resume from the checkpoint), write metrics as JSON Lines, evaluate every
+ * eval_every steps and at the end, checkpoint atomically. Fills @p summary.
+ */
+NDE_API nde_status nde_train(nde_pipeline *pipeline, const nde_train_options *options,
+                             nde_train_summary *summary);
+
+/** Evaluate the parameters in checkpoint @p checkpoint on the test split. */
+NDE_API nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
+                                nde_train_summary *summary);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NDE_TRAIN_H */

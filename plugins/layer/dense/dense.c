@@ -1,0 +1,142 @@
+/*
+ * dense: y = act(W·x + b) for a batch x of shape (in, batch): one GEMM
+ * Y(out, B) = W(out, in)·X(in, B), a bias broadcast and an optional fused
+ * activation. Parameters: "weight" (out, in), then "bias" (out) unless
+ * "bias": false. Pullbacks: dZ = dY ⊙ act'(Z); dW += dZ·Xᵀ; db += Σ_cols dZ;
+ * dX = Wᵀ·dZ.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <nde/layer.h>
+
+typedef struct dense {
+  size_t in, out;
+  int bias;
+  nde_activation act;
+} dense;
+
+static nde_status dense_create(const nde_options *options, const nde_shape *input,
+                               nde_layer_spec *spec, void **self) {
+  if (input->ndim != 1)
+    return nde_error(NDE_EINVAL,
+                     "needs a one-dimensional input (features), got %d dimensions; put "
+                     "{\"layer\": \"flatten\"} before it",
+                     input->ndim);
+  dense d = {input->dims[0], (size_t)nde_options_int(options, "out", 0),
+             nde_options_bool(options, "bias", 1), NDE_ACT_IDENTITY};
+  if (d.out == 0)
+    return nde_error(NDE_EINVAL, "out: must be >= 1");
+  nde_status st = nde_activation_parse(nde_options_string(options, "activation", "identity"),
+                                       &d.act);
+  if (st != NDE_OK)
+    return nde_error_prefix(st, "activation");
+  nde_init winit, binit;
+  if ((st = nde_init_parse(nde_options_string(options, "weight_init", "glorot_uniform"),
+                           &winit)) != NDE_OK)
+    return nde_error_prefix(st, "weight_init");
+  if ((st = nde_init_parse(nde_options_string(options, "bias_init", "zeros"), &binit)) != NDE_OK)
+    return nde_error_prefix(st, "bias_init");
+  double gain = nde_options_number(options, "init_gain", 1.0);
+
+  spec->output = nde_shape_vector(d.out);
+  spec->n_blocks = d.bias ? 2 : 1;
+  spec->blocks[0] = (nde_param_block){"weight", 2, {d.out, d.in, 0, 0}, winit, gain, d.in, d.out};
+  if (d.bias)
+    spec->blocks[1] = (nde_param_block){"bias", 1, {d.out, 0, 0, 0}, binit, gain, d.in, d.out};
+  spec->saved_per_sample = d.act == NDE_ACT_IDENTITY ? 0 : d.out; /* pre-activation Z */
+  spec->scratch_per_sample = d.act == NDE_ACT_IDENTITY ? 0 : d.out; /* dZ */
+  dense *p = malloc(sizeof *p);
+  if (!p)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  *p = d;
+  *self = p;
+  return NDE_OK;
+}
+
+static void dense_destroy(void *self) { free(self); }
+
+static nde_status dense_forward(void *self, const nde_layer_ctx *ctx, const void *x, double t,
+                                const void *params, void *y, void *saved) {
+  (void)t;
+  const dense *d = self;
+  const nde_backend *be = ctx->backend;
+  size_t es = nde_dtype_size(ctx->dtype), B = ctx->batch;
+  void *z = d->act == NDE_ACT_IDENTITY ? y : saved;
+  be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_NO_TRANS, d->out, B, d->in, 1.0, params,
+                d->out, x, d->in, 0.0, z, d->out);
+  if (d->bias)
+    be->ops->add_column(be->ctx, ctx->dtype, d->out, B,
+                        (const char *)params + d->out * d->in * es, z);
+  if (d->act != NDE_ACT_IDENTITY)
+    be->ops->activation(be->ctx, ctx->dtype, d->act, d->out * B, z, y);
+  return NDE_OK;
+}
+
+static nde_status dense_vjp(void *self, const nde_layer_ctx *ctx, const void *x, double t,
+                            const void *params, const void *y, const void *saved, const void *dy,
+                            void *dx, void *dparams, double *dt, void *scratch) {
+  (void)t;
+  (void)dt;
+  const dense *d = self;
+  const nde_backend *be = ctx->backend;
+  size_t es = nde_dtype_size(ctx->dtype), B = ctx->batch;
+  const void *dz = dy;
+  if (d->act != NDE_ACT_IDENTITY) {
+    be->ops->activation_vjp(be->ctx, ctx->dtype, d->act, d->out * B, saved, y, dy, scratch);
+    dz = scratch;
+  }
+  if (dparams) {
+    be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_TRANS, d->out, d->in, B, 1.0, dz, d->out,
+                  x, d->in, 1.0, dparams, d->out);
+    if (d->bias)
+      be->ops->sum_columns(be->ctx, ctx->dtype, d->out, B, dz, 1.0,
+                           (char *)dparams + d->out * d->in * es);
+  }
+  if (dx)
+    be->ops->gemm(be->ctx, ctx->dtype, NDE_TRANS, NDE_NO_TRANS, d->in, B, d->out, 1.0, params,
+                  d->out, dz, d->out, 0.0, dx, d->in);
+  return NDE_OK;
+}
+
+static nde_status dense_jvp(void *self, const nde_layer_ctx *ctx, const void *x, double t,
+                            const void *params, const void *y, const void *saved, const void *tx,
+                            const void *tparams, double tt, void *dy, void *scratch) {
+  (void)t;
+  (void)tt;
+  const dense *d = self;
+  const nde_backend *be = ctx->backend;
+  size_t es = nde_dtype_size(ctx->dtype), B = ctx->batch;
+  void *dz = d->act == NDE_ACT_IDENTITY ? dy : scratch;
+  double beta = 0.0;
+  if (tx) {
+    be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_NO_TRANS, d->out, B, d->in, 1.0, params,
+                  d->out, tx, d->in, 0.0, dz, d->out);
+    beta = 1.0;
+  }
+  if (tparams) {
+    be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_NO_TRANS, d->out, B, d->in, 1.0, tparams,
+                  d->out, x, d->in, beta, dz, d->out);
+    beta = 1.0;
+    if (d->bias)
+      be->ops->add_column(be->ctx, ctx->dtype, d->out, B,
+                          (const char *)tparams + d->out * d->in * es, dz);
+  }
+  if (beta == 0.0)
+    be->ops->fill(be->ctx, ctx->dtype, d->out * B, 0.0, dz);
+  if (d->act != NDE_ACT_IDENTITY)
+    be->ops->activation_vjp(be->ctx, ctx->dtype, d->act, d->out * B, saved, y, dz, dy);
+  return NDE_OK;
+}
+
+static const nde_layer_ops dense_ops = {
+    .header = NDE_PLUGIN_HEADER(NDE_KIND_LAYER, "dense", nde_layer_ops),
+    .create = dense_create,
+    .destroy = dense_destroy,
+    .forward = dense_forward,
+    .vjp = dense_vjp,
+    .jvp = dense_jvp,
+};
+
+NDE_PLUGIN_EXPORT const void *nde_plugin_layer_dense(void);
+NDE_PLUGIN_EXPORT const void *nde_plugin_layer_dense(void) { return &dense_ops; }

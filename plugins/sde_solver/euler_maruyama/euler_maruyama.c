@@ -1,0 +1,45 @@
+/*
+ * Euler–Maruyama: u₁ = u + h·f(t, u) + g(t, u) ⊙ ΔW. Strong order 1/2, weak
+ * order 1 for Itô SDEs (Kloeden & Platen, Numerical Solution of SDEs, §10.2).
+ * Fixed steps only (no error estimate).
+ */
+#include <math.h>
+
+#include <math.h>
+
+#include <nde/backend.h>
+#include <nde/sde.h>
+
+static nde_status em_step(const nde_sde_rhs *rhs, nde_sde_step *st) {
+  const nde_array *u0 = st->u0;
+  const nde_backend_ops *ops = u0->backend->ops;
+  void *bx = u0->backend->ctx;
+  size_t n = u0->size;
+  st->nf = st->ng = 0;
+  NDE_TRY(rhs->drift(rhs->ctx, st->t, u0, &st->k[0]));
+  st->nf = 1;
+  NDE_TRY(rhs->diffusion(rhs->ctx, st->t, u0, &st->g[0]));
+  st->ng = 1;
+  ops->mul(bx, u0->dtype, n, st->g[0].data, st->dW->data, st->g[0].data);
+  const void *x[3] = {u0->data, st->k[0].data, st->g[0].data};
+  double c[3] = {1.0, st->dt, 1.0};
+  ops->lincomb(bx, u0->dtype, n, 3, c, x, 0.0, st->u1->data);
+  st->eigen_est = (double)NAN;
+  return NDE_OK;
+}
+
+static const nde_sde_solver_ops ops = {
+    .header = NDE_PLUGIN_HEADER(NDE_KIND_SDE_SOLVER, "euler_maruyama", nde_sde_solver_ops),
+    .tableau = NULL,
+    .strong_order = 0.5,
+    .weak_order = 1.0,
+    .needs_dz = 0,
+    .adaptive = 0,
+    .stiffness = 0,
+    .stages = 1,
+    .delta = 0,
+    .step = em_step,
+};
+
+NDE_PLUGIN_EXPORT const void *nde_plugin_sde_solver_euler_maruyama(void);
+NDE_PLUGIN_EXPORT const void *nde_plugin_sde_solver_euler_maruyama(void) { return &ops; }

@@ -1,0 +1,333 @@
+/* The SDE integrator: adaptive steps along one path (RSwM), weak means, noise types, saveat,
+   statistics, and every error path. */
+#include "sde_test_util.h"
+
+/* Adaptive SOSRI/SOSRI2/SRIW1 on GBM: the path-wise error falls as the tolerance shrinks. */
+static void adaptive_converges(const char *name) {
+  double tols[3] = {1e-1, 1e-2, 1e-3}, err[3];
+  long prev_steps = 0;
+  for (int i = 0; i < 3; ++i) {
+    char json[128];
+    snprintf(json, sizeof json, "{\"adaptive\": true, \"abstol\": %g, \"reltol\": %g}", tols[i],
+             tols[i]);
+    nde_sde_stats st;
+    nde_status s = sde_gbm_solve(name, json, 1.01, 0.87, 20, 0.5, 1.0, 5, &err[i], NULL, &st);
+    cr_assert_eq(s, NDE_OK, "%s tol %g: %s", name, tols[i], nde_last_error());
+    cr_log_info("%s tol %g: error %.3e, %ld accepted, %ld rejected, nf %ld ng %ld", name,
+                tols[i], err[i], st.accepted, st.rejected, st.nf, st.ng);
+    cr_expect(st.accepted > prev_steps, "%s: more steps at a tighter tolerance", name);
+    prev_steps = st.accepted;
+    if (i > 0)
+      cr_expect(err[i] < err[i - 1], "%s: error %g at tol %g not below %g at tol %g", name,
+                err[i], tols[i], err[i - 1], tols[i - 1]);
+  }
+  cr_expect(err[2] < 0.05 * err[0], "%s: error fell only from %g to %g", name, err[0], err[2]);
+}
+
+Test(sde_integrator, adaptive_sosri_converges_on_one_path) { adaptive_converges("sosri"); }
+Test(sde_integrator, adaptive_sosri2_converges_on_one_path) { adaptive_converges("sosri2"); }
+Test(sde_integrator, adaptive_sri_w1_converges_on_one_path) { adaptive_converges("sri_w1"); }
+
+/* No increment is lost: the accepted steps' ΔW sum to W(T), rejections included. */
+typedef struct sum_ctx {
+  double *sum;
+  size_t n;
+  double t_end;
+  long steps;
+} sum_ctx;
+
+static nde_status add_increment(void *user, const nde_sde_step *step, double eest) {
+  (void)eest;
+  sum_ctx *c = user;
+  double *dw = malloc(c->n * sizeof *dw);
+  nde_array_to_doubles(step->dW, dw, c->n);
+  for (size_t i = 0; i < c->n; ++i)
+    c->sum[i] += dw[i];
+  free(dw);
+  c->t_end = step->t + step->dt;
+  c->steps++;
+  return NDE_OK;
+}
+
+Test(sde_integrator, rswm_accepted_increments_sum_to_w_of_t) {
+  size_t K = 8;
+  nde_sde_problem *p = sde_problem("gbm", "{\"a\": 1.5, \"b\": 1.2}");
+  nde_sde_solver *s = sde_solver("sosri", "{\"abstol\": 1e-3, \"reltol\": 1e-3, \"dt\": 0.5}");
+  nde_array u = sde_state(1, K, 1.0);
+  nde_brownian_config bc = {.seed = 3, .t0 = 0, .t1 = 2, .dim = K, .levy_area = 1};
+  nde_brownian *path = NULL;
+  cr_assert_eq(nde_brownian_create(&bc, &path), NDE_OK);
+  double sum[8] = {0}, w[8];
+  sum_ctx ctx = {sum, K, 0, 0};
+  nde_sde_options o = s->solve;
+  o.on_step = add_increment;
+  o.user = &ctx;
+  nde_sde_rhs rhs = nde_sde_problem_rhs(p);
+  nde_sde_solution sol;
+  cr_assert_eq(nde_sde_solve(s, &rhs, &o, 0, 2, &u, path, NULL, 0, &sol), NDE_OK, "%s",
+               nde_last_error());
+  cr_expect(sol.stats.rejected > 0, "the test needs rejected steps (dt = 0.5 is too large)");
+  cr_expect_eq(ctx.steps, sol.stats.accepted);
+  cr_expect_eq(ctx.t_end, 2.0);
+  cr_assert_eq(nde_brownian_query(path, 2.0, w, NULL), NDE_OK);
+  for (size_t i = 0; i < K; ++i)
+    cr_expect(fabs(sum[i] - w[i]) < 1e-12, "sum of increments %g, W(T) = %g", sum[i], w[i]);
+  /* per-step statistics: contiguous time points from t0 to t1, EEst ≤ 1 */
+  cr_assert_eq(sol.stats.nsteps, (size_t)sol.stats.accepted);
+  double t = 0;
+  for (size_t i = 0; i < sol.stats.nsteps; ++i) {
+    cr_expect(fabs(sol.stats.steps[i].t - t) < 1e-14);
+    cr_expect(sol.stats.steps[i].eest <= 1.0);
+    cr_expect(isnan(sol.stats.steps[i].eigen_est), "SOSRI has no stiffness estimate");
+    t += sol.stats.steps[i].dt;
+  }
+  cr_expect(fabs(t - 2.0) < 1e-12);
+  cr_expect_eq(sol.stats.nf, 4 * (sol.stats.accepted + sol.stats.rejected));
+  cr_expect_eq(sol.stats.ng, 4 * (sol.stats.accepted + sol.stats.rejected));
+  nde_sde_solution_free(&sol);
+  nde_brownian_free(&path);
+  nde_array_destroy(&u);
+  nde_sde_solver_close(&s);
+  nde_sde_problem_destroy(&p);
+}
+
+/* Weak means: E u(T) = u0·exp(aT) for GBM, K = 4000 trajectories in one system. */
+Test(sde_integrator, weak_mean_of_gbm) {
+  const char *names[] = {"euler_maruyama", "sri_w1", "sosri", "sosri2"};
+  double a = 0.5, b = 0.5, T = 1, u0 = 1;
+  size_t K = 4000;
+  double exact = u0 * exp(a * T);
+  double sd = u0 * exp(a * T) * sqrt(exp(b * b * T) - 1) / sqrt((double)K);
+  for (int i = 0; i < 4; ++i) {
+    double m;
+    nde_status st = sde_gbm_solve(names[i], "{\"adaptive\": false, \"dt\": 0.03125}", a, b, K, u0,
+                                  T, 17, NULL, &m, NULL);
+    cr_assert_eq(st, NDE_OK, "%s: %s", names[i], nde_last_error());
+    cr_expect(fabs(m - exact) < 4 * sd + (i == 0 ? 0.03 : 0.002), "%s: mean %g, exact %g (sd %g)",
+              names[i], m, exact, sd);
+  }
+}
+
+/* Scalar noise: one W per column drives all of its rows. */
+static nde_status col_drift(void *ctx, double t, const nde_array *u, nde_array *out) {
+  (void)ctx, (void)t;
+  u->backend->ops->axpby(u->backend->ctx, u->dtype, u->size, 0.3, u->data, 0.0, out->data);
+  return NDE_OK;
+}
+static nde_status col_diffusion(void *ctx, double t, const nde_array *u, nde_array *out) {
+  (void)ctx, (void)t;
+  u->backend->ops->axpby(u->backend->ctx, u->dtype, u->size, 0.6, u->data, 0.0, out->data);
+  return NDE_OK;
+}
+
+Test(sde_integrator, scalar_noise_per_column) {
+  size_t rows = 3, K = 20;
+  nde_sde_solver *s = sde_solver("sosri2", "{\"adaptive\": false, \"dt\": 0.001953125}");
+  nde_array u = sde_state(rows, K, 1.0);
+  nde_sde_rhs rhs = {.drift = col_drift, .diffusion = col_diffusion,
+                     .noise = NDE_NOISE_SCALAR};
+  cr_expect_eq(nde_sde_noise_dim(NDE_NOISE_SCALAR, &u), K);
+  nde_brownian_config bc = {.seed = 1, .t0 = 0, .t1 = 1, .dim = K, .levy_area = 1};
+  nde_brownian *path = NULL;
+  cr_assert_eq(nde_brownian_create(&bc, &path), NDE_OK);
+  nde_sde_solution sol;
+  cr_assert_eq(nde_sde_solve(s, &rhs, NULL, 0, 1, &u, path, NULL, 0, &sol), NDE_OK, "%s",
+               nde_last_error());
+  double w[20], out[60];
+  cr_assert_eq(nde_brownian_query(path, 1.0, w, NULL), NDE_OK);
+  cr_assert_eq(nde_array_to_doubles(&sol.u_final, out, 60), NDE_OK);
+  for (size_t c = 0; c < K; ++c)
+    for (size_t r = 0; r < rows; ++r) {
+      double ex = exp((0.3 - 0.18) + 0.6 * w[c]);
+      cr_expect(fabs(out[c * rows + r] - ex) < 1e-4 * ex, "column %zu row %zu: %g vs %g", c, r,
+                out[c * rows + r], ex);
+    }
+  nde_sde_solution_free(&sol);
+  nde_brownian_free(&path);
+  nde_array_destroy(&u);
+  nde_sde_solver_close(&s);
+}
+
+/* saveat on the spiral SDE: 30 points, the first is u0; stiffness estimates from SOSRI2. */
+Test(sde_integrator, spiral_saveat_and_stiffness_estimates) {
+  size_t K = 100;
+  nde_sde_problem *p = sde_problem("spiral_sde", NULL);
+  nde_sde_solver *s = sde_solver("sosri2", "{\"abstol\": 0.3, \"reltol\": 0.3}");
+  nde_array u = sde_state(2, K, 0.0);
+  double *u0 = calloc(2 * K, sizeof *u0);
+  for (size_t i = 0; i < K; ++i)
+    u0[2 * i] = 2.0;
+  cr_assert_eq(nde_array_from_doubles(&u, u0, 2 * K), NDE_OK);
+  double ts[30];
+  for (int i = 0; i < 30; ++i)
+    ts[i] = i / 29.0;
+  nde_brownian_config bc = {.seed = 5, .t0 = 0, .t1 = 1, .dim = 2 * K, .levy_area = 1};
+  nde_brownian *path = NULL;
+  cr_assert_eq(nde_brownian_create(&bc, &path), NDE_OK);
+  nde_sde_rhs rhs = nde_sde_problem_rhs(p);
+  nde_sde_solution sol;
+  cr_assert_eq(nde_sde_solve(s, &rhs, NULL, 0, 1, &u, path, ts, 30, &sol), NDE_OK, "%s",
+               nde_last_error());
+  cr_assert_eq(sol.nsave, 30);
+  cr_expect_eq(sol.u.shape[0], 2 * K);
+  cr_expect_eq(sol.u.shape[1], 30);
+  double *all = malloc(2 * K * 30 * sizeof *all);
+  cr_assert_eq(nde_array_to_doubles(&sol.u, all, 2 * K * 30), NDE_OK);
+  for (size_t i = 0; i < 2 * K; ++i)
+    cr_expect_eq(all[i], u0[i], "saved t0 column differs from u0");
+  double fin[200];
+  cr_assert_eq(nde_array_to_doubles(&sol.u_final, fin, 2 * K), NDE_OK);
+  for (size_t i = 0; i < 2 * K; ++i)
+    cr_expect_eq(all[29 * 2 * K + i], fin[i], "saved t1 column differs from u_final");
+  for (size_t i = 0; i < sol.stats.nsteps; ++i)
+    cr_expect(isfinite(sol.stats.steps[i].eigen_est) && sol.stats.steps[i].eigen_est >= 0,
+              "SOSRI2 gives a stiffness estimate every step");
+  cr_log_info("spiral: %ld accepted, %ld rejected, nf %ld", sol.stats.accepted,
+              sol.stats.rejected, sol.stats.nf);
+  free(all);
+  free(u0);
+  nde_sde_solution_free(&sol);
+  nde_brownian_free(&path);
+  nde_array_destroy(&u);
+  nde_sde_solver_close(&s);
+  nde_sde_problem_destroy(&p);
+}
+
+/* --- error paths ------------------------------------------------------------------------ */
+
+static nde_status nan_drift(void *ctx, double t, const nde_array *u, nde_array *out) {
+  (void)ctx;
+  u->backend->ops->fill(u->backend->ctx, u->dtype, u->size, t > 0.3 ? NAN : 1.0, out->data);
+  return NDE_OK;
+}
+static nde_status failing_diffusion(void *ctx, double t, const nde_array *u, nde_array *out) {
+  (void)ctx, (void)u, (void)out;
+  if (t > 0.5)
+    return nde_error(NDE_EIO, "diffusion failed on purpose");
+  return NDE_OK;
+}
+
+typedef struct err_case {
+  nde_sde_solver *s;
+  nde_sde_problem *p;
+  nde_array u;
+  nde_brownian *path;
+} err_case;
+
+static err_case setup(const char *solver, const char *json, int levy) {
+  err_case c;
+  c.s = sde_solver(solver, json);
+  c.p = sde_problem("gbm", NULL);
+  c.u = sde_state(1, 4, 1.0);
+  nde_brownian_config bc = {.seed = 1, .t0 = 0, .t1 = 1, .dim = 4, .levy_area = levy};
+  c.path = NULL;
+  cr_assert_eq(nde_brownian_create(&bc, &c.path), NDE_OK);
+  return c;
+}
+
+static void teardown(err_case *c) {
+  nde_brownian_free(&c->path);
+  nde_array_destroy(&c->u);
+  nde_sde_solver_close(&c->s);
+  nde_sde_problem_destroy(&c->p);
+}
+
+static nde_status run(err_case *c, nde_sde_rhs *rhs, const nde_sde_options *o, double t1) {
+  nde_sde_solution sol;
+  nde_status st = nde_sde_solve(c->s, rhs, o, 0, t1, &c->u, c->path, NULL, 0, &sol);
+  nde_sde_solution_free(&sol);
+  return st;
+}
+
+Test(sde_integrator, error_non_finite_state) {
+  err_case c = setup("sosri", "{\"adaptive\": false, \"dt\": 0.125}", 1);
+  nde_sde_rhs rhs = nde_sde_problem_rhs(c.p);
+  rhs.drift = nan_drift;
+  cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_ENONFINITE);
+  cr_expect(strstr(nde_last_error(), "non-finite") != NULL, "%s", nde_last_error());
+  teardown(&c);
+}
+
+Test(sde_integrator, error_non_finite_adaptive_hits_dtmin) {
+  err_case c = setup("sosri", "{\"dt\": 0.125, \"dtmin\": 1e-3}", 1);
+  nde_sde_rhs rhs = nde_sde_problem_rhs(c.p);
+  rhs.drift = nan_drift;
+  nde_status st = run(&c, &rhs, NULL, 1);
+  cr_expect(st == NDE_EDTMIN || st == NDE_ENONFINITE, "got %s", nde_status_name(st));
+  teardown(&c);
+}
+
+Test(sde_integrator, error_dtmin) {
+  err_case c = setup("sosri", "{\"abstol\": 1e-12, \"reltol\": 1e-12, \"dtmin\": 0.01}", 1);
+  nde_sde_rhs rhs = nde_sde_problem_rhs(c.p);
+  cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EDTMIN);
+  cr_expect(strstr(nde_last_error(), "dtmin") != NULL, "%s", nde_last_error());
+  teardown(&c);
+}
+
+Test(sde_integrator, error_maxiters) {
+  err_case c = setup("euler_maruyama", "{\"dt\": 0.001, \"maxiters\": 10}", 0);
+  nde_sde_rhs rhs = nde_sde_problem_rhs(c.p);
+  cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EMAXITERS);
+  cr_expect(strstr(nde_last_error(), "maxiters") != NULL, "%s", nde_last_error());
+  teardown(&c);
+}
+
+Test(sde_integrator, error_callback_status_propagates) {
+  err_case c = setup("sri_w1", "{\"adaptive\": false, \"dt\": 0.125}", 1);
+  nde_sde_rhs rhs = nde_sde_problem_rhs(c.p);
+  rhs.diffusion = failing_diffusion;
+  cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EIO);
+  teardown(&c);
+}
+
+Test(sde_integrator, error_bad_configuration) {
+  err_case c = setup("sosri", "{}", 0);
+  nde_sde_rhs rhs = nde_sde_problem_rhs(c.p);
+  cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EINVAL); /* path without Lévy area */
+  cr_expect(strstr(nde_last_error(), "Levy") != NULL, "%s", nde_last_error());
+  rhs.noise = NDE_NOISE_GENERAL;
+  cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EUNSUPPORTED);
+  rhs.noise = NDE_NOISE_SCALAR; /* (1, 4) state: 4 columns, path dim 4: fine dimension-wise */
+  nde_sde_solver_close(&c.s);
+  c.s = sde_solver("euler_maruyama", "{}");
+  cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EINVAL); /* fixed step without dt */
+  cr_expect(strstr(nde_last_error(), "dt > 0") != NULL, "%s", nde_last_error());
+  nde_sde_options o = c.s->solve;
+  o.adaptive = 1;
+  o.dt = 0.1;
+  cr_expect_eq(run(&c, &rhs, &o, 1), NDE_EINVAL); /* no error estimate */
+  o.adaptive = 0;
+  cr_expect_eq(run(&c, &rhs, &o, 2), NDE_EINVAL); /* beyond the path */
+  cr_expect_eq(run(&c, &rhs, &o, 0), NDE_EINVAL); /* empty span */
+  rhs.noise = NDE_NOISE_DIAGONAL;
+  nde_array_destroy(&c.u);
+  c.u = sde_state(2, 4, 1.0); /* 8 components, path of 4 */
+  cr_expect_eq(run(&c, &rhs, &o, 1), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "dimension") != NULL, "%s", nde_last_error());
+  teardown(&c);
+  nde_sde_solver *s = NULL;
+  cr_expect_eq(nde_sde_solver_open(NULL, "sossri", NULL, "solver", &s), NDE_ENOTFOUND);
+  cr_expect(strstr(nde_last_error(), "sosri") != NULL, "%s", nde_last_error());
+  nde_options *bad = NULL;
+  cr_assert_eq(nde_options_parse("{\"qmax\": 0.5}", &bad), NDE_OK);
+  cr_expect_neq(nde_sde_solver_open(NULL, "sosri", bad, "solver", &s), NDE_OK);
+  nde_options_free(&bad);
+}
+
+Test(sde_integrator, sde_controller_defaults) {
+  nde_sde_solver *s = sde_solver("sosri", "{}");
+  cr_expect(fabs(s->solve.controller.beta1 - 7.0 / 15) < 1e-15);
+  cr_expect(fabs(s->solve.controller.beta2 - 4.0 / 15) < 1e-15);
+  cr_expect(fabs(s->solve.controller.qmax - 9.0 / 8) < 1e-15);
+  cr_expect(fabs(s->solve.controller.qmin - 0.2) < 1e-15);
+  cr_expect(fabs(s->solve.controller.gamma - 0.9) < 1e-15);
+  cr_expect(s->solve.adaptive);
+  nde_sde_solver_close(&s);
+  s = sde_solver("sri_w1", "{}");
+  cr_expect(s->solve.delta < 0 && fabs(s->ops->delta - 1.0 / 6) < 1e-15, "SRIW1 delta 1/6");
+  nde_sde_solver_close(&s);
+  s = sde_solver("euler_maruyama", "{\"dt\": 0.1}");
+  cr_expect(!s->solve.adaptive);
+  nde_sde_solver_close(&s);
+}
