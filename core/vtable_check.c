@@ -11,6 +11,8 @@
 #include <nde/layer.h>
 #include <nde/ode.h>
 #include <nde/sde.h>
+#include <nde/linear.h>
+#include <nde/nonlinear.h>
 
 #include "registry_impl.h"
 
@@ -56,6 +58,20 @@ nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable) {
     return nde_ode_solver_ops_validate(vtable);
   case NDE_KIND_SDE_SOLVER:
     return nde_sde_solver_ops_validate(vtable);
+  case NDE_KIND_NONLINEAR_SOLVER: {
+    const nde_nonlinear_solver_ops *ops = vtable;
+    if (ops->header.size < sizeof(nde_nonlinear_solver_ops) || !ops->solve)
+      return nde_error(NDE_EPLUGIN, "nonlinear_solver '%s' lacks required operation 'solve'",
+                       ops->header.name ? ops->header.name : "?");
+    return NDE_OK;
+  }
+  case NDE_KIND_LINEAR_SOLVER: {
+    const nde_linear_solver_ops *ops = vtable;
+    if (ops->header.size < sizeof(nde_linear_solver_ops) || !ops->solve)
+      return nde_error(NDE_EPLUGIN, "linear_solver '%s' lacks required operation 'solve'",
+                       ops->header.name ? ops->header.name : "?");
+    return NDE_OK;
+  }
   default:
     return NDE_OK;
   }

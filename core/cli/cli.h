@@ -36,4 +36,14 @@ void nde_cli_print_json(json_t *value);
 /* True when stdout is a terminal (progress bars, colours). */
 int nde_cli_stdout_is_tty(void);
 
+/* 1 when @p name names a problem of the nonlinear test library (or is "test23"). */
+int nde_cli_is_nonlinear_problem(const char *name);
+
+/*
+ * Solve the nonlinear library problem described by @p root (read from @p file,
+ * named in messages); prints a report, or JSON when @p as_json. Returns an
+ * exit status (1 when the solver did not converge).
+ */
+int nde_cli_solve_nonlinear(nde_cli *cli, json_t *root, const char *file, int as_json);
+
 #endif /* NDE_CLI_H */

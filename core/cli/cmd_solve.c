@@ -16,15 +16,11 @@ typedef struct solve_family {
   int (*solve)(nde_cli *cli, json_t *root, const char *file, int as_json);
 } solve_family;
 
-/*
- * DISPATCH POINT: one row per problem family, tried in order. The nonlinear
- * family (core/cli/solve_nonlinear.c) adds
- *   {"nonlinear", nde_cli_is_nonlinear_problem, nde_cli_solve_nonlinear},
- * with its declarations in solve.h.
- */
+/* One row per problem family, tried in order (declarations in solve.h / cli.h). */
 static const solve_family families[] = {
     {"ode", nde_cli_is_ode_problem, nde_cli_solve_ode},
     {"sde", nde_cli_is_sde_problem, nde_cli_solve_sde},
+    {"nonlinear", nde_cli_is_nonlinear_problem, nde_cli_solve_nonlinear},
 };
 
 static int solve_help(void) {
@@ -57,6 +53,12 @@ static int solve_help(void) {
          "  statistics (nf drift, ng diffusion evaluations, steps) and, for gbm, the\n"
          "  strong error on the same Brownian path (mean over trajectories of the\n"
          "  max-norm error at t1). Default solver sosri.\n"
+         "\n"
+         "Nonlinear problems F(u) = 0 (the 23-problem test set and a large smooth one)\n"
+         "take {\"problem\": {\"name\": \"test23\", \"number\": 4}, \"solver\": {\"plugin\":\n"
+         "  \"polyalg\", \"abstol\": 1e-8}} and print u, the residual max|F(u)|, the\n"
+         "  statistics (iterations, nfe) and the status. Default solver: polyalg\n"
+         "  (a polyalgorithm). docs/nonlinear.md lists the problems.\n"
          "Exit status 2 for a bad file, 1 when the solve itself fails.\n");
   return NDE_EXIT_OK;
 }
