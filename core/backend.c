@@ -1,15 +1,18 @@
 /* Opening backend instances and checking backend vtables. */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 
 #include <nde/backend.h>
 #include <nde/registry.h>
 
 nde_status nde_backend_ops_validate(const nde_backend_ops *ops) {
-  if (ops->header.size < sizeof(nde_backend_ops))
+  /* Fields appended after `convert` are optional: an older plugin's smaller vtable is fine. */
+  size_t required = offsetof(nde_backend_ops, convert) + sizeof ops->convert;
+  if (ops->header.size < required)
     return nde_error(NDE_EPLUGIN, "backend vtable is %u bytes, smaller than ABI %d's %zu",
-                     ops->header.size, NDE_ABI_VERSION, sizeof(nde_backend_ops));
+                     ops->header.size, NDE_ABI_VERSION, required);
 #define REQUIRE(field)                                                           \
   if (!ops->field)                                                               \
     return nde_error(NDE_EPLUGIN, "backend '%s' lacks required operation '%s'",  \

@@ -44,7 +44,10 @@ int nde_status_is_input_error(nde_status status) {
 }
 
 nde_status nde_verror(nde_status status, const char *fmt, va_list ap) {
-  vsnprintf(last_message, sizeof last_message, fmt, ap);
+  /* Format aside first: callers may pass nde_last_error() itself as an argument. */
+  char message[NDE_ERROR_CAPACITY];
+  vsnprintf(message, sizeof message, fmt, ap);
+  memcpy(last_message, message, sizeof last_message);
   return status;
 }
 

@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <stddef.h>
+
 #include <nde/backend.h>
 #include <nde/dataset.h>
 #include <nde/optimizer.h>
@@ -13,22 +15,29 @@
 #include <nde/sde.h>
 #include <nde/linear.h>
 #include <nde/nonlinear.h>
+#include <nde/regularizer.h>
+#include <nde/sensitivity.h>
 
 #include "registry_impl.h"
 
-/* The vtable must be at least as large as this ABI's and have every listed field. */
-#define CHECK_SIZE(ops, type, kindname)                                          \
-  if ((ops)->header.size < sizeof(type))                                         \
+/*
+ * The vtable must reach past its last required field (fields appended later
+ * are optional, so an older plugin's smaller vtable stays valid) and have
+ * every required field.
+ */
+#define CHECK_SIZE(ops, type, last_required, kindname)                           \
+  if ((ops)->header.size < offsetof(type, last_required) + sizeof((ops)->last_required)) \
     return nde_error(NDE_EPLUGIN, "%s vtable of '%s' is %u bytes, smaller than ABI %d's %zu", \
                      kindname, (ops)->header.name ? (ops)->header.name : "?",   \
-                     (ops)->header.size, NDE_ABI_VERSION, sizeof(type));
+                     (ops)->header.size, NDE_ABI_VERSION,                        \
+                     offsetof(type, last_required) + sizeof((ops)->last_required));
 #define REQUIRE(ops, field, kindname)                                            \
   if (!(ops)->field)                                                             \
     return nde_error(NDE_EPLUGIN, "%s '%s' lacks required operation '%s'", kindname, \
                      (ops)->header.name ? (ops)->header.name : "?", #field);
 
 static nde_status check_optimizer(const nde_optimizer_ops *ops) {
-  CHECK_SIZE(ops, nde_optimizer_ops, "optimizer")
+  CHECK_SIZE(ops, nde_optimizer_ops, step, "optimizer")
   REQUIRE(ops, n_buffers, "optimizer")
   REQUIRE(ops, buffer_name, "optimizer")
   REQUIRE(ops, step, "optimizer")
@@ -36,7 +45,7 @@ static nde_status check_optimizer(const nde_optimizer_ops *ops) {
 }
 
 static nde_status check_dataset(const nde_dataset_ops *ops) {
-  CHECK_SIZE(ops, nde_dataset_ops, "dataset")
+  CHECK_SIZE(ops, nde_dataset_ops, sample, "dataset")
   REQUIRE(ops, open, "dataset")
   REQUIRE(ops, close, "dataset")
   REQUIRE(ops, info, "dataset")
@@ -72,6 +81,10 @@ nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable) {
                        ops->header.name ? ops->header.name : "?");
     return NDE_OK;
   }
+  case NDE_KIND_SENSITIVITY:
+    return nde_sensitivity_ops_validate(vtable);
+  case NDE_KIND_REGULARIZER:
+    return nde_regularizer_ops_validate(vtable);
   default:
     return NDE_OK;
   }

@@ -379,6 +379,8 @@ Test(csv, bad_files_name_the_line) {
   expect_csv_fails("# nothing\n\n", "", "no data rows");
   expect_csv_fails("1,2\n", "\"target\": [5]", "target[0]: column 5 does not exist");
   expect_csv_fails("1,2\n", "\"target\": [0, 1]", "no input columns");
+  expect_csv_fails("1,2\n", "\"target\": [\"y\"]", "target[0]: expected an integer column index");
+  expect_csv_fails("1,2,3\n", "\"target\": [1, -2]", "column -2 is listed twice");
   expect_csv_fails("1,2\n", "\"delimiter\": \";;\"", "one character");
   nde_dataset *ds = NULL;
   cr_expect_neq(nde_dataset_open(NULL, "csv", "{\"train\": \"/nonexistent/x.csv\"}", "train", 0,

@@ -5,6 +5,7 @@
  * optimizer instance API (schedules, buffers, option errors).
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -150,6 +151,15 @@ Test(optimizer, bad_options_name_the_path) {
                                   NDE_FLOAT64, 4, "optimizer", &o),
                NDE_EINVAL);
   cr_expect(strstr(nde_last_error(), "optimizer.lr.cosine") != NULL, "%s", nde_last_error());
+  cr_expect_eq(nde_optimizer_open(NULL, "adam", "{\"lr\": -0.1}", be, NDE_FLOAT64, 4,
+                                  "optimizer", &o),
+               NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "optimizer.lr") != NULL, "%s", nde_last_error());
+  cr_expect_eq(nde_optimizer_open(NULL, "adam", "{\"lr\": {\"cosine\": [0.1, -1, 10]}}", be,
+                                  NDE_FLOAT64, 4, "optimizer", &o),
+               NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "optimizer.lr: a learning rate must be >= 0") != NULL, "%s",
+            nde_last_error());
   cr_expect_eq(nde_optimizer_open(NULL, "adma", NULL, be, NDE_FLOAT64, 4, "optimizer", &o),
                NDE_ENOTFOUND);
   cr_expect(strstr(nde_last_error(), "adam") != NULL, "%s", nde_last_error());

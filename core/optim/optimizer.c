@@ -26,7 +26,10 @@ struct nde_optimizer {
   uint64_t steps;
 };
 
-/* Split the user's object into the "lr" value (or NULL) and the plugin's own options. */
+/*
+ * Split the user's object into an "lr" schedule object (or NULL) and the
+ * plugin's own options, which keep a numeric "lr" so the manifest checks it.
+ */
 static nde_status split_options(const char *options_json, const char *where, json_t **lr,
                                 nde_options **rest) {
   *lr = NULL;
@@ -46,7 +49,7 @@ static nde_status split_options(const char *options_json, const char *where, jso
     }
   }
   json_t *value = json_object_get(root, "lr");
-  if (value) {
+  if (value && !json_is_number(value)) { /* a schedule; a number stays for the manifest's range check */
     *lr = json_incref(value);
     json_object_del(root, "lr");
   }
@@ -59,7 +62,7 @@ static nde_status parse_lr(const json_t *lr, const nde_options *options, const c
                            nde_schedule *out) {
   char path[512];
   snprintf(path, sizeof path, "%s.lr", where);
-  if (!lr) { /* the manifest's default */
+  if (!lr) { /* a number given, validated by the manifest, or the manifest's default */
     memset(out, 0, sizeof *out);
     out->kind = NDE_SCHEDULE_CONSTANT;
     out->value = nde_options_number(options, "lr", 1e-3);
@@ -70,6 +73,9 @@ static nde_status parse_lr(const json_t *lr, const nde_options *options, const c
     return nde_error(NDE_ENOMEM, "out of memory");
   nde_status st = nde_schedule_parse(text, path, out);
   free(text);
+  int has_final = out->kind == NDE_SCHEDULE_COSINE || out->kind == NDE_SCHEDULE_EXP_DECAY;
+  if (st == NDE_OK && (out->value < 0 || (has_final && out->final < 0)))
+    return nde_error(NDE_EINVAL, "%s: a learning rate must be >= 0", path);
   return st;
 }
 

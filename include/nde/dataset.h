@@ -107,7 +107,10 @@ NDE_API void nde_dataset_sample(const nde_dataset *dataset, size_t index, double
  * indices[0..n): column j of each is sample indices[j]. Arrays must
  * already have those shapes (any ndim whose first extent is the feature
  * count and whose size is features·n). NDE_EINVAL for a wrong shape or an
- * index ≥ count; @p targets may be NULL to skip targets.
+ * index ≥ count; @p targets may be NULL to skip targets. Samples are
+ * staged on the host in the arrays' dtype (in a buffer the dataset keeps
+ * between calls) and uploaded once per array; several threads may batch
+ * from one dataset at the same time.
  */
 NDE_API nde_status nde_dataset_batch(const nde_dataset *dataset, const uint64_t *indices,
                                      size_t n, nde_array *inputs, nde_array *targets);

@@ -17,10 +17,12 @@
 #include <nde/options.h>
 #include <nde/plugin.h>
 #include <nde/registry.h>
+#include <nde/regularizer.h>
 #include <nde/rng.h>
 #include <nde/safetensors.h>
 #include <nde/sde.h>
 #include <nde/sde_problem.h>
+#include <nde/sensitivity.h>
 #include <nde/status.h>
 #include <nde/version.h>
 

@@ -10,6 +10,11 @@
  *
  * Schedules (core, not plugins) map a step number to a value; the same
  * schedules drive learning rates and regularization coefficients.
+ *
+ * Callers normally use an ::nde_optimizer instance (nde_optimizer_open()):
+ * it validates the options, evaluates the learning-rate schedule, owns the
+ * state buffers and counts updates. docs/optimizers.md lists every plugin's
+ * update rule and options.
  */
 #ifndef NDE_OPTIMIZER_H
 #define NDE_OPTIMIZER_H

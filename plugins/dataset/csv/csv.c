@@ -169,7 +169,9 @@ static nde_status choose_columns(const char *path, const nde_options *o, csv_set
   for (size_t i = 0; i < nt && st == NDE_OK; ++i) {
     double c = nde_options_array_number(o, "target", i, NAN);
     double col = c < 0 ? (double)s->cols + c : c;
-    if (!(floor(c) == c) || col < 0 || col >= (double)s->cols)
+    if (!(floor(c) == c))
+      st = nde_error(NDE_EINVAL, "target[%zu]: expected an integer column index", i);
+    else if (col < 0 || col >= (double)s->cols)
       st = nde_error(NDE_EINVAL,
                      "target[%zu]: column %g does not exist in %s, which has %zu columns "
                      "(0-based; negative counts from the end)",

@@ -1,0 +1,110 @@
+/**
+ * @file nde/regularizer.h
+ * @brief Regularizer plugins (kind "regularizer"): terms added to the
+ *        training loss of a differential-equation layer, built from the
+ *        solver's own statistics so that their forward cost is nothing extra.
+ *
+ * The thesis's regularizers and what the core does for them:
+ *  - `error_global` (ERNODE): R = Σ_j EEst_j·|dt_j| over accepted steps;
+ *    gradient through the stages, so it needs a sensitivity with
+ *    NDE_SENS_STEP_ESTIMATES (`direct`). The plugin returns the per-step
+ *    cotangent weights ∂R/∂EEst_j = |dt_j|.
+ *  - `stiffness_global` (SRNODE): R = Σ_j S_j·|dt_j| with S_j the stiffness
+ *    estimate; same requirement.
+ *  - `error_local_unbiased` (Algorithm 6.1): t_reg ~ U[t0, t1]; the core
+ *    saves u(t_reg), takes one extra solver step from it and hands its
+ *    error estimate E and step dt to the plugin: R = E·|dt|. Works with
+ *    every sensitivity (the extra step is differentiated on its own and its
+ *    cotangent enters at t_reg).
+ *  - `error_local_biased` (Algorithm 6.2): as above with t_reg drawn from the
+ *    solver's accepted time points.
+ *  - `steer`: during training the end time is drawn from U(t1 − b, t1 + b).
+ *
+ * Coefficients and their schedules are options of the layer's regularizer
+ * entry (nde/optimizer.h schedules); several regularizers can be combined.
+ * Random draws use Philox streams keyed by the run's seed and the training
+ * step, so the backward pass and a resumed run replay them exactly.
+ */
+#ifndef NDE_REGULARIZER_H
+#define NDE_REGULARIZER_H
+
+#include <stddef.h>
+
+#include <nde/ode.h>
+#include <nde/options.h>
+#include <nde/plugin.h>
+#include <nde/rng.h>
+#include <nde/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** What a regularizer needs from the core and the sensitivity. */
+enum {
+  /** Differentiates per-step error/stiffness estimates: needs NDE_SENS_STEP_ESTIMATES. */
+  NDE_REG_NEEDS_STEP_ESTIMATES = 1u << 0,
+  /** Needs one extra solver step at a sampled time t_reg (local regularization). */
+  NDE_REG_NEEDS_LOCAL_STEP = 1u << 1,
+  /** May change the integration span during training (STEER). */
+  NDE_REG_CHANGES_SPAN = 1u << 2
+};
+
+/** Where a local regularizer samples t_reg. */
+typedef enum nde_reg_sampling {
+  NDE_REG_SAMPLE_NONE = 0,     /**< no local step */
+  NDE_REG_SAMPLE_UNIFORM = 1,  /**< t_reg ~ U[t0, t1], chosen before the solve */
+  NDE_REG_SAMPLE_ACCEPTED = 2  /**< t_reg = one of the accepted time points, chosen after it */
+} nde_reg_sampling;
+
+/**
+ * The plan of one forward pass, filled by `prepare` (t0, t1 arrive as the
+ * layer's span; a plugin may change them during training).
+ */
+typedef struct nde_reg_plan {
+  double t0, t1;
+  nde_reg_sampling sampling;
+  double t_reg;      /**< chosen time (UNIFORM: by prepare; ACCEPTED: by the core) */
+  double local_eest; /**< the extra step's error estimate (NaN when none) */
+  double local_dt;   /**< the extra step's size */
+} nde_reg_plan;
+
+/** Regularizer vtable. Required: every field. */
+typedef struct nde_regularizer_ops {
+  nde_plugin_header header;
+
+  /** NDE_REG_* flags. */
+  unsigned needs;
+
+  /**
+   * Name of the sensitivity plugin this regularizer requires when
+   * NDE_REG_NEEDS_STEP_ESTIMATES is set ("direct"), for error messages.
+   */
+  const char *required_sensitivity;
+
+  /**
+   * Before a forward solve. @p training is 0 at evaluation (no span
+   * changes, no sampling). @p rng is a stream private to this layer,
+   * regularizer and training step.
+   */
+  nde_status (*prepare)(const nde_options *options, int training, nde_rng *rng,
+                        nde_reg_plan *plan);
+
+  /**
+   * After the forward solve (and the local step, if planned): the term's
+   * unscaled value, and its cotangents: w_eest[j], w_eigen[j] per accepted
+   * step (arrays of stats->nsteps, zero on entry; only with
+   * NDE_REG_NEEDS_STEP_ESTIMATES) and *w_local = ∂R/∂local_eest.
+   */
+  nde_status (*evaluate)(const nde_options *options, const nde_ode_stats *stats,
+                         const nde_reg_plan *plan, double *value, double *w_eest,
+                         double *w_eigen, double *w_local);
+} nde_regularizer_ops;
+
+/** Check a regularizer vtable's required operations. */
+NDE_API nde_status nde_regularizer_ops_validate(const nde_regularizer_ops *ops);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NDE_REGULARIZER_H */
