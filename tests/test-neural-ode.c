@@ -154,6 +154,32 @@ Test(neural_ode, steer_gradient_with_frozen_end_time) {
   cr_expect(r.max_rel_error < 2e-4, "max_rel_error %g", r.max_rel_error);
 }
 
+Test(neural_ode, batch_time_dependent_dynamics_and_backward_span) {
+  /* 8 samples, time_concat dynamics (∂f/∂t through the stage times), saveat, two terms */
+  const char *fwd[] = {"data.points=100", "data.window=4", "data.batch_size=8",
+                       "model={\"chain\": [{\"layer\": \"neural_ode\", \"tspan\": [0, 0.5], "
+                       "\"saveat\": [0, 0.1, 0.3, 0.5], \"dynamics\": {\"chain\": "
+                       "[\"time_concat\", {\"layer\": \"dense\", \"out\": 8, \"activation\": "
+                       "\"tanh\"}, {\"layer\": \"dense\", \"out\": 2}]}, \"regularizer\": "
+                       "[{\"plugin\": \"stiffness_global\", \"coef\": 0.01}, {\"plugin\": "
+                       "\"error_local_unbiased\", \"coef\": 1}], \"solver\": {\"plugin\": "
+                       "\"tsit5\", \"abstol\": 1e-3, \"reltol\": 1e-3}}]}",
+                       NULL};
+  nde_gradcheck_result r = check(fwd, 40, 1e-3);
+  cr_expect(r.max_rel_error < 1e-5, "forward span: max_rel_error %g", r.max_rel_error);
+  /* integrating backward in time (t1 < t0), final state only */
+  const char *bwd[] = {"data.points=2", "data.window=1",
+                       "model={\"chain\": [{\"layer\": \"neural_ode\", \"tspan\": [1, 0], "
+                       "\"dynamics\": {\"chain\": [\"cube\", {\"layer\": \"dense\", \"out\": 8, "
+                       "\"activation\": \"tanh\"}, {\"layer\": \"dense\", \"out\": 2}]}, "
+                       "\"regularizer\": [{\"plugin\": \"error_global\", \"coef\": 0.5}, "
+                       "{\"plugin\": \"error_local_biased\", \"coef\": 1}], \"solver\": "
+                       "{\"plugin\": \"dopri5\", \"abstol\": 1e-3, \"reltol\": 1e-3}}]}",
+                       NULL};
+  r = check(bwd, 30, 1e-3);
+  cr_expect(r.max_rel_error < 1e-5, "backward span: max_rel_error %g", r.max_rel_error);
+}
+
 /* ---------------------------------------------------------------- refusals */
 
 static nde_status build(nde_registry *reg, const char *model, nde_model **out) {

@@ -13,7 +13,8 @@
  * parameters, recomputing the forward), the solve runs through the
  * sensitivity plugin, and the vjp calls the plugin's backward. Solve
  * statistics go to the metrics stream (nfe_forward, nfe_backward,
- * steps_accepted, steps_rejected) and regularization terms to the loss.
+ * steps_accepted, steps_rejected, backward_peak_bytes) and regularization
+ * terms to the loss.
  *
  * With saveat the output holds, per sample, the states at the save points
  * one after the other (time-major within the sample: feature f of save
@@ -657,6 +658,7 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s (neural_ode) vjp", node->path);
   nde_layer_report(ctx, "nfe_backward", (double)(stats.nfe > stats.nvjp ? stats.nfe : stats.nvjp));
+  nde_layer_report(ctx, "backward_peak_bytes", (double)stats.peak_bytes);
   return NDE_OK;
 }
 
