@@ -392,3 +392,79 @@ Test(adjoint_core, trajectory_dense_output_matches_exact_solution) {
     nde_ode_solver_close(&solver);
   }
 }
+
+/* ---- dtype-generic: float32 gives the float64 gradient to float32 accuracy ---- */
+
+static nde_status lin32_eval(void *ctx, double t, const nde_array *u, nde_array *du) {
+  (void)t;
+  const test_ode *q = ctx;
+  const float *x = u->data;
+  float *y = du->data;
+  for (size_t i = 0; i < q->n; ++i) {
+    double s = 0;
+    for (size_t j = 0; j < q->n; ++j)
+      s += q->p[i + j * q->n] * x[j];
+    y[i] = (float)s;
+  }
+  return NDE_OK;
+}
+static nde_status lin32_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
+                            nde_array *wu, void *wp) {
+  (void)t;
+  const test_ode *q = ctx;
+  const float *x = u->data, *v = w->data;
+  float *g = wu->data, *gp = wp;
+  for (size_t j = 0; j < q->n; ++j) {
+    double s = 0;
+    for (size_t i = 0; i < q->n; ++i)
+      s += q->p[i + j * q->n] * v[i];
+    g[j] = (float)s;
+  }
+  if (gp)
+    for (size_t i = 0; i < q->n; ++i)
+      for (size_t j = 0; j < q->n; ++j)
+        gp[i + j * q->n] += v[i] * x[j];
+  return NDE_OK;
+}
+
+Test(adjoint, float32_matches_float64) {
+  test_ode q;
+  nde_ode_rhs f64 = test_ode_make("linear", &q);
+  nde_ode_rhs f32 = {lin32_eval, lin32_vjp, &q};
+  nde_ode_solver *solver = open_solver("tsit5", "{\"abstol\": 1e-6, \"reltol\": 1e-6}");
+  const double sv[2] = {1.0, 2.0};
+  double g[64];
+  weights(q.n, 2, g);
+  for (int m = 0; m < 3; ++m) {
+    double ref0[4], refp[32];
+    adj_grad(methods[m], NULL, &q, f64, solver, sv, 2, ref0, refp);
+    sens s = sens_open(methods[m], NULL);
+    size_t n = q.n, shape[2] = {q.n, 2};
+    nde_array u0 = {0}, G = {0}, d0 = {0}, dp = {0};
+    cr_assert_eq(nde_array_create(backend(), NDE_FLOAT32, 1, &n, &u0), NDE_OK);
+    cr_assert_eq(nde_array_from_doubles(&u0, q.u0, n), NDE_OK);
+    cr_assert_eq(nde_array_create(backend(), NDE_FLOAT32, 2, shape, &G), NDE_OK);
+    cr_assert_eq(nde_array_from_doubles(&G, g, 2 * n), NDE_OK);
+    cr_assert_eq(nde_array_create(backend(), NDE_FLOAT32, 1, &n, &d0), NDE_OK);
+    cr_assert_eq(nde_array_create(backend(), NDE_FLOAT32, 1, &q.np, &dp), NDE_OK);
+    nde_sens_problem prob = {.f = &f32, .solver = solver, .t0 = q.t0, .t1 = q.t1, .saveat = sv,
+                             .nsave = 2, .u0 = &u0, .n_params = q.np};
+    nde_ode_solution sol;
+    nde_sens_stats st;
+    cr_assert_eq(s.ops->forward(s.state, &prob, &sol), NDE_OK, "%s", nde_last_error());
+    cr_assert_eq(s.ops->backward(s.state, &prob, &G, NULL, NULL, &d0, dp.data, &st), NDE_OK,
+                 "%s", nde_last_error());
+    double a0[4], ap[32];
+    cr_assert_eq(nde_array_to_doubles(&d0, a0, n), NDE_OK);
+    cr_assert_eq(nde_array_to_doubles(&dp, ap, q.np), NDE_OK);
+    double e0 = max_rel(a0, ref0, n), ep = max_rel(ap, refp, q.np);
+    cr_expect(e0 < 1e-4 && ep < 1e-4, "%s float32: %.3g %.3g", methods[m], e0, ep);
+    nde_ode_solution_free(&sol);
+    nde_array_destroy(&u0);
+    nde_array_destroy(&G);
+    nde_array_destroy(&d0);
+    nde_array_destroy(&dp);
+    s.ops->destroy(s.state);
+  }
+  nde_ode_solver_close(&solver);
+}
