@@ -379,6 +379,16 @@ static nde_status sweep(nde_adjoint *a, const nde_sens_problem *p, const nde_arr
     stats->nfe += bs.stats.nfe;
     stats->accepted += bs.stats.accepted;
     stats->rejected += bs.stats.rejected;
+    /* the next piece starts with the step size this one ended with (the last
+       step may be cut short by the piece's end: take the larger of the last
+       two), instead of a fresh initial-step estimate and a ramp-up */
+    if (bo->adaptive && bs.stats.nsteps > 0) {
+      size_t k = bs.stats.nsteps;
+      double h = fabs(bs.stats.steps[k - 1].dt);
+      if (k > 1)
+        h = fmax(h, fabs(bs.stats.steps[k - 2].dt));
+      bo->dt = h;
+    }
     if (st == NDE_OK)
       st = be->copy(bc, y->data, bs.u_final.data, y->size * es);
     else
@@ -417,7 +427,7 @@ nde_status nde_adjoint_backward(nde_adjoint *a, const nde_sens_problem *p,
   bo.reltol = a->cfg.reltol > 0 ? a->cfg.reltol : p->solver->solve.reltol;
   bo.on_step = NULL;
   bo.user = NULL;
-  bo.record_steps = 0;
+  bo.record_steps = 1; /* the last step sizes seed the next piece (see sweep) */
   bo.save_everystep = 0;
   bo.steady_state = 0;
 
@@ -474,8 +484,8 @@ nde_status nde_adjoint_backward(nde_adjoint *a, const nde_sens_problem *p,
     stored = n * es + (a->cfg.reset ? n * p->nsave * es : 0);
   else
     stored = a->traj_peak + a->nck * (n * es + sizeof(double));
-  size_t bwork = (size_t)(bsolver->ops->stages + 6) * N * es;
-  size_t fwork = a->nck ? (size_t)(p->solver->ops->stages + 6) * n * es : 0;
+  size_t bwork = (size_t)(bsolver->ops->stages + 8) * N * es;
+  size_t fwork = a->nck ? (size_t)(p->solver->ops->stages + 8) * n * es : 0;
   stats->peak_bytes = stored + extra * es + (bwork > fwork ? bwork : fwork);
   nde_array_destroy(&y);
   aug_free(&c);

@@ -170,7 +170,7 @@ NDE_API nde_status nde_adjoint_forward(nde_adjoint *adj, const nde_sens_problem 
  * f evaluations of forward re-solves with checkpoints), nvjp the calls of
  * f->vjp, accepted/rejected the backward steps, peak_bytes the largest
  * memory the method held: stored forward data plus the backward solve's
- * arrays (the integrator's work arrays counted as (stages + 6) states).
+ * arrays (the integrator's work arrays counted as (stages + 8) states).
  */
 NDE_API nde_status nde_adjoint_backward(nde_adjoint *adj, const nde_sens_problem *problem,
                                         const nde_array *du_save, nde_array *du0, void *dparams,
