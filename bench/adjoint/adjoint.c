@@ -85,17 +85,21 @@ static void vjp(const double *x, const double *v, double *g, double *gp) {
 }
 
 /* ---- nde callbacks ---- */
+/* the state is a batch: (N, B), one column per sample */
 static nde_status nde_f(void *ctx, double t, const nde_array *u, nde_array *du) {
   (void)ctx, (void)t;
   double h[H];
-  rhs(u->data, du->data, h);
+  for (size_t b = 0; b < u->size / N; ++b)
+    rhs((const double *)u->data + b * N, (double *)du->data + b * N, h);
   n_eval++;
   return NDE_OK;
 }
 static nde_status nde_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
                           nde_array *wu, void *wp) {
   (void)ctx, (void)t;
-  vjp(u->data, w->data, wu->data, wp);
+  for (size_t b = 0; b < u->size / N; ++b)
+    vjp((const double *)u->data + b * N, (const double *)w->data + b * N,
+        (double *)wu->data + b * N, wp);
   n_vjp++;
   return NDE_OK;
 }
@@ -136,7 +140,8 @@ static double now(void) {
 }
 
 static const double U0[N] = {0.5, -0.3, 0.2, 0.1, -0.4, 0.3, -0.1, 0.25};
-static double G[N * 32]; /* loss weights per save point */
+static double *G; /* loss weights (N·B × nsave) */
+static double *U0B; /* the batch of initial states (N × B) */
 
 typedef struct result {
   double time, err;
@@ -156,8 +161,8 @@ static double rel_err(const result *a, const result *ref) {
 
 static nde_backend *be;
 
-static int run_nde(const char *method, const char *opts, double tol, size_t ns, int reps,
-                   result *r) {
+static int run_nde(const char *method, const char *opts, double tol, size_t ns, size_t B,
+                   int reps, result *r) {
   char js[128];
   snprintf(js, sizeof js, "{\"abstol\": %g, \"reltol\": %g}", tol, tol);
   nde_options *given = NULL, *o = NULL;
@@ -175,13 +180,13 @@ static int run_nde(const char *method, const char *opts, double tol, size_t ns, 
   void *state;
   if (ops->create(o, &state))
     return fprintf(stderr, "%s\n", nde_last_error()), 1;
-  size_t n = N, np = NP, shape[2] = {N, ns};
+  size_t n = N * B, np = NP, ushape[2] = {N, B}, shape[2] = {n, ns};
   nde_array u0 = {0}, g = {0}, d0 = {0}, dp = {0};
-  nde_array_create(be, NDE_FLOAT64, 1, &n, &u0);
-  nde_array_from_doubles(&u0, U0, N);
+  nde_array_create(be, NDE_FLOAT64, 2, ushape, &u0);
+  nde_array_from_doubles(&u0, U0B, n);
   nde_array_create(be, NDE_FLOAT64, 2, shape, &g);
-  nde_array_from_doubles(&g, G, N * ns);
-  nde_array_create(be, NDE_FLOAT64, 1, &n, &d0);
+  nde_array_from_doubles(&g, G, n * ns);
+  nde_array_create(be, NDE_FLOAT64, 2, ushape, &d0);
   nde_array_create(be, NDE_FLOAT64, 1, &np, &dp);
   double saveat[32];
   for (size_t j = 0; j < ns; ++j)
@@ -194,6 +199,7 @@ static int run_nde(const char *method, const char *opts, double tol, size_t ns, 
     nde_ode_solution sol;
     nde_sens_stats st;
     be->ops->fill(be->ctx, NDE_FLOAT64, NP, 0.0, dp.data);
+    n_eval = n_vjp = 0;
     double t = now();
     if (ops->forward(state, &prob, &sol) ||
         ops->backward(state, &prob, &g, NULL, NULL, &d0, dp.data, &st))
@@ -202,11 +208,13 @@ static int run_nde(const char *method, const char *opts, double tol, size_t ns, 
     best = fmin(best, t);
     r->fnfe = sol.stats.nfe;
     r->bnfe = st.nfe, r->nvjp = st.nvjp, r->acc = st.accepted, r->rej = st.rejected;
+    if (n_vjp != st.nvjp)
+      return fprintf(stderr, "VJP count mismatch: %ld counted, %ld reported\n", n_vjp, st.nvjp), 1;
     r->peak = st.peak_bytes;
     nde_ode_solution_free(&sol);
   }
   r->time = best;
-  memcpy(r->du0, d0.data, sizeof r->du0);
+  memcpy(r->du0, d0.data, sizeof r->du0); /* the first sample's */
   memcpy(r->dp, dp.data, sizeof r->dp);
   nde_array_destroy(&u0);
   nde_array_destroy(&g);
@@ -225,7 +233,7 @@ static int run_cvodes(double tol, int reps, result *r) {
   double best = INFINITY;
   for (int k = 0; k < reps; ++k) {
     N_Vector y = N_VNew_Serial(N, ctx), yB = N_VNew_Serial(N, ctx), qB = N_VNew_Serial(NP, ctx);
-    memcpy(N_VGetArrayPointer(y), U0, sizeof U0);
+    memcpy(N_VGetArrayPointer(y), U0B, N * sizeof(double));
     memcpy(N_VGetArrayPointer(yB), G, N * sizeof(double));
     N_VConst(0.0, qB);
     long e0 = n_eval, v0 = n_vjp;
@@ -291,11 +299,25 @@ static void row(const char *name, const result *r) {
     printf("– |\n");
 }
 
+static void header(size_t B, size_t ns) {
+  printf("\n#### neural ODE %d → %d → %d (tanh), %d parameters, batch %zu (state %zu), "
+         "t in [0, %g], %zu save point%s\n\n",
+         N, H, N, NP, B, (size_t)N * B, T1, ns, ns > 1 ? "s (time-series loss)" : " (final state)");
+  printf("| method | grad. error | fwd+bwd ms | fwd NFE | bwd NFE | VJPs | bwd steps acc/rej | peak KiB |\n");
+  printf("|---|---|---|---|---|---|---|---|\n");
+}
+
 int main(void) {
-  for (int i = 0; i < NP; ++i) /* fixed pseudo-random weights, scaled like a trained net */
-    P[i] = 0.9 / sqrt((double)H) * sin(12.9898 * (i + 1)) * 2.0;
-  for (int i = 0; i < N * 32; ++i)
+  for (int i = 0; i < NP; ++i) /* fixed pseudo-random weights */
+    P[i] = 1.8 / sqrt((double)H) * sin(12.9898 * (i + 1));
+  enum { BMAX = 256, SMAX = 20 };
+  G = malloc(sizeof *G * N * BMAX * SMAX);
+  U0B = malloc(sizeof *U0B * N * BMAX);
+  for (int i = 0; i < N * BMAX * SMAX; ++i)
     G[i] = cos(0.7 * i + 0.3);
+  for (int b = 0; b < BMAX; ++b)
+    for (int i = 0; i < N; ++i)
+      U0B[i + b * N] = U0[i] * cos(0.1 * b) + 0.01 * b * sin(i + 1.0);
   if (nde_backend_open(NULL, "cpu", NULL, &be))
     return fprintf(stderr, "%s\n", nde_last_error()), 1;
   static const struct {
@@ -306,28 +328,27 @@ int main(void) {
       {"interpolating_adjoint, checkpoints 4", "interpolating_adjoint", "{\"checkpoints\": 4}"},
       {"quadrature_adjoint", "quadrature_adjoint", "{}"},
   };
-  size_t nsaves[2] = {1, 20};
-  for (int s = 0; s < 2; ++s) {
-    size_t ns = nsaves[s];
+  static const struct {
+    size_t B, ns;
+  } cases[] = {{1, 1}, {1, SMAX}, {BMAX, 1}};
+  for (size_t cs = 0; cs < sizeof cases / sizeof *cases; ++cs) {
+    size_t B = cases[cs].B, ns = cases[cs].ns;
     result ref;
-    if (run_nde("interpolating_adjoint", "{}", 1e-12, ns, 1, &ref))
+    if (run_nde("interpolating_adjoint", "{}", 1e-12, ns, B, 1, &ref))
       return 1;
-    printf("\n#### neural ODE %d → %d → %d (tanh), %d parameters, t in [0, %g], %zu save point%s\n\n",
-           N, H, N, NP, T1, ns, ns > 1 ? "s (time-series loss)" : " (final state)");
-    printf("| method | grad. error | fwd+bwd ms | fwd NFE | bwd NFE | VJPs | bwd steps acc/rej | peak KiB |\n");
-    printf("|---|---|---|---|---|---|---|---|\n");
+    header(B, ns);
     double tols[2] = {1e-6, 1e-8};
     for (int ti = 0; ti < 2; ++ti) {
       for (size_t k = 0; k < sizeof m / sizeof *m; ++k) {
         result r;
-        if (run_nde(m[k].method, m[k].opts, tols[ti], ns, 5, &r))
+        if (run_nde(m[k].method, m[k].opts, tols[ti], ns, B, B > 1 ? 3 : 5, &r))
           return 1;
         r.err = rel_err(&r, &ref);
         char label[96];
         snprintf(label, sizeof label, "%s, tol %g", m[k].label, tols[ti]);
         row(label, &r);
       }
-      if (ns == 1) {
+      if (ns == 1 && B == 1) {
         result r;
         if (run_cvodes(tols[ti], 5, &r))
           return 1;
@@ -337,7 +358,7 @@ int main(void) {
         row(label, &r);
       }
     }
-    if (ns == 1) {
+    if (ns == 1 && B == 1) {
       result r;
       if (run_cvodes(1e-12, 1, &r))
         return 1;
@@ -346,5 +367,7 @@ int main(void) {
     }
   }
   nde_backend_close(&be);
+  free(G);
+  free(U0B);
   return 0;
 }
