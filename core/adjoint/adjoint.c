@@ -358,6 +358,9 @@ static nde_status sweep(nde_adjoint *a, const nde_sens_problem *p, const nde_arr
   size_t nb = 0;
   NDE_TRY(break_times(a, p, &b, &nb));
   nde_status st = NDE_OK;
+  /* until the first cotangent arrives λ and μ stay 0: nothing to integrate,
+     unless backsolve must carry u back to a save point without a reset */
+  int idle = !(a->cfg.method == NDE_ADJOINT_BACKSOLVE && !a->cfg.reset);
   for (size_t i = 0; i < nb && st == NDE_OK; ++i) {
     long reset = -1;
     for (size_t j = 0; j < p->nsave; ++j)
@@ -365,11 +368,14 @@ static nde_status sweep(nde_adjoint *a, const nde_sens_problem *p, const nde_arr
         be->axpy(bc, u0->dtype, n, 1.0, (const char *)du_save->data + j * n * es,
                  (char *)y->data + lam_off * es);
         reset = (long)j;
+        idle = 0;
       }
     if (a->cfg.method == NDE_ADJOINT_BACKSOLVE && a->cfg.reset && reset >= 0 && i > 0)
       st = be->copy(bc, y->data, (const char *)a->saves.data + (size_t)reset * n * es, n * es);
     if (st != NDE_OK || i + 1 == nb)
       break;
+    if (idle)
+      continue;
     if (a->cfg.method != NDE_ADJOINT_BACKSOLVE)
       st = load_interval(a, p, b[i + 1], stats);
     if (st != NDE_OK)
