@@ -508,3 +508,24 @@ Test(adjoint, backsolve_reset_bounds_the_drift) {
   cr_expect(without > 10 * with, "without reset %.3g vs with %.3g", without, with);
   nde_ode_solver_close(&solver);
 }
+
+/* Other forward methods: bs3 and vcab3 (Hermite dense output), dopri5. */
+Test(adjoint, other_forward_solvers) {
+  static const char *const solvers[] = {"dopri5", "bs3", "vcab3"};
+  test_ode q;
+  nde_ode_rhs f = test_ode_make("lotka", &q);
+  const double sv[3] = {1.0, 2.0, 3.0};
+  for (int s = 0; s < 3; ++s) {
+    nde_ode_solver *solver = open_solver(solvers[s], "{\"abstol\": 1e-9, \"reltol\": 1e-9}");
+    double fd0[4], fdp[32], a0[4], ap[32];
+    fd_grad(&q, f, solver, sv, 3, fd0, fdp);
+    for (int m = 0; m < 3; ++m) {
+      adj_grad(methods[m], NULL, &q, f, solver, sv, 3, a0, ap);
+      double e0 = max_rel(a0, fd0, q.n), ep = max_rel(ap, fdp, q.np);
+      if (getenv("NDE_TEST_VERBOSE"))
+        fprintf(stderr, "%s with %s: %.3g %.3g\n", methods[m], solvers[s], e0, ep);
+      cr_expect(e0 < 1e-6 && ep < 1e-6, "%s with %s: %.3g %.3g", methods[m], solvers[s], e0, ep);
+    }
+    nde_ode_solver_close(&solver);
+  }
+}
