@@ -286,6 +286,14 @@ Test(adjoint, memory_follows_table_2_1) {
   /* backsolve: one VJP per augmented evaluation; interpolating the same */
   cr_expect_eq(bs.nvjp, bs.nfe);
   cr_expect_eq(ia.nvjp, ia.nfe);
+  /* O(n) against O(n·steps): a tighter forward solve (more steps) grows the
+     interpolating adjoint's memory, not backsolve's */
+  nde_ode_solver *tight = open_solver("tsit5", "{\"abstol\": 1e-10, \"reltol\": 1e-10}");
+  nde_sens_stats bs2 = adj_grad("backsolve_adjoint", NULL, &q, f, tight, sv, 1, a0, ap);
+  nde_sens_stats ia2 = adj_grad("interpolating_adjoint", NULL, &q, f, tight, sv, 1, a0, ap);
+  cr_expect_eq(bs2.peak_bytes, bs.peak_bytes);
+  cr_expect(ia2.peak_bytes > 1.5 * ia.peak_bytes, "%zu vs %zu", ia2.peak_bytes, ia.peak_bytes);
+  nde_ode_solver_close(&tight);
   nde_ode_solver_close(&solver);
 }
 
