@@ -564,3 +564,27 @@ Test(adjoint, reversed_span) {
   }
   nde_ode_solver_close(&solver);
 }
+
+/* Fixed-step forward (euler, dt given): the adjoints run with the same fixed
+   step backward and converge to the continuous gradient at first order. */
+Test(adjoint, fixed_step_solver) {
+  test_ode q;
+  nde_ode_rhs f = test_ode_make("lotka", &q);
+  nde_ode_solver *exact = open_solver("tsit5", TOL_JSON);
+  const double sv[2] = {1.5, 3.0};
+  double fd0[4], fdp[32], a0[4], ap[32];
+  fd_grad(&q, f, exact, sv, 2, fd0, fdp); /* the continuous gradient */
+  for (int m = 0; m < 3; ++m) {
+    double err[2];
+    for (int k = 0; k < 2; ++k) {
+      nde_ode_solver *euler = open_solver("euler", k ? "{\"dt\": 5e-4}" : "{\"dt\": 1e-3}");
+      adj_grad(methods[m], NULL, &q, f, euler, sv, 2, a0, ap);
+      err[k] = fmax(max_rel(a0, fd0, q.n), max_rel(ap, fdp, q.np));
+      nde_ode_solver_close(&euler);
+    }
+    cr_expect(err[0] < 0.05, "%s with euler: %.3g", methods[m], err[0]);
+    cr_expect(err[1] / err[0] > 0.4 && err[1] / err[0] < 0.6, "%s: first order, %.3g -> %.3g",
+              methods[m], err[0], err[1]);
+  }
+  nde_ode_solver_close(&exact);
+}
