@@ -1,0 +1,46 @@
+"""Markdown table of bench/node/run.sh's JSON lines: one row per case; nde's
+time, NFE and floor ratio beside torchdiffeq's and diffrax's (steady-state
+time after warm-up; diffrax's jit compile time in its own column)."""
+import json
+import sys
+
+
+def fmt_t(s):
+    if s is None:
+        return "–"
+    return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s"
+
+
+def main():
+    rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+    groups = {}
+    for r in rows:
+        key = (r["case"], r["dtype"], r["solver"], r["tol"], r["mode"])
+        groups.setdefault(key, []).append(r)
+    print("| case | dtype | solver | tol | pass | nde sensitivity | nde time | nde NFE f/b | "
+          "floor ratio | nde first | torchdiffeq time | NFE f/b | diffrax time | NFE f (derived) | "
+          "diffrax compile | nde ÷ diffrax |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for key, rs in groups.items():
+        ndes = [r for r in rs if r["impl"] == "nde"]
+        for peer_sens in ("-", "direct", "adjoint"):
+            for n in ndes:
+                s = n["sensitivity"]
+                kind = "-" if s == "-" else ("direct" if s == "direct" else "adjoint")
+                if kind != peer_sens:
+                    continue
+                td = next((r for r in rs if r["impl"] == "torchdiffeq" and r["sensitivity"] == peer_sens), None)
+                dx = next((r for r in rs if r["impl"] == "diffrax" and r["sensitivity"] == peer_sens), None)
+                mode = "forward" if key[4] == "forward" else ("train step" if key[0] == "spiral" else "fwd+bwd")
+                print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]:g} | {mode} | {s} | "
+                      f"{fmt_t(n['time_s'])} | {n['nfe_forward']:.0f}/{n['nfe_backward']:.0f} | "
+                      f"{n['floor_ratio']:.2f} | {fmt_t(n['first_s'])} | "
+                      f"{fmt_t(td['time_s']) if td else '–'} | "
+                      f"{str(td['nfe_forward']) + '/' + str(td['nfe_backward']) if td else '–'} | "
+                      f"{fmt_t(dx['time_s']) if dx else '–'} | {dx['nfe_forward'] if dx else '–'} | "
+                      f"{fmt_t(dx['compile_s']) if dx else '–'} | "
+                      f"{n['time_s'] / dx['time_s']:.2f} |" if dx else "– |")
+
+
+if __name__ == "__main__":
+    main()
