@@ -24,6 +24,8 @@ for r in rows:
         assert isinstance(r[k], float) and math.isfinite(r[k]) and r[k] >= 0, (k, r)
     assert r["prediction_time"] < r["train_time"], r
     assert r["thesis"]["test_nfe"] in (1083.0, 676.2), r
+assert rows[0]["nfe_vs_vanilla"] == 1.0, rows[0]
+assert abs(rows[1]["nfe_vs_vanilla"] - rows[1]["test_nfe"] / rows[0]["test_nfe"]) < 1e-12, rows
 PY
 
 # the same seed and steps give the same NFE and loss (runs are reproducible)

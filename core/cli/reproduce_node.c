@@ -94,11 +94,11 @@ static void print_table(const repro_table *t, const json_t *result) {
   const json_t *rows = json_object_get(result, "rows");
   printf("%s (%s)\n", t->name, json_string_value(json_object_get(result, "scaled")));
   if (t->metric == REPRO_LOSS)
-    printf("%-16s %10s %10s %10s %10s | %10s %10s\n", "model", "test_nfe", "loss", "train_s",
-           "predict_s", "thesis_nfe", "±");
+    printf("%-16s %10s %8s %10s %10s %10s | %10s %10s\n", "model", "test_nfe", "×vanilla", "loss",
+           "train_s", "predict_s", "thesis_nfe", "±");
   else
-    printf("%-16s %10s %10s %10s %10s %10s | %10s %10s %10s %10s\n", "model", "test_nfe",
-           "train_acc", "test_acc", "train_s", "predict_s", "thesis_nfe", "train_acc",
+    printf("%-16s %10s %8s %10s %10s %10s %10s | %10s %10s %10s %10s\n", "model", "test_nfe",
+           "×vanilla", "train_acc", "test_acc", "train_s", "predict_s", "thesis_nfe", "train_acc",
            "test_acc", "predict_s");
   size_t i;
   json_t *row;
@@ -106,6 +106,7 @@ static void print_table(const repro_table *t, const json_t *result) {
     const json_t *th = json_object_get(row, "thesis");
     printf("%-16s", json_string_value(json_object_get(row, "model")));
     print_cell(get_number(row, "test_nfe"), " %10.1f");
+    print_cell(get_number(row, "nfe_vs_vanilla"), " %8.3f");
     if (t->metric == REPRO_LOSS) {
       print_cell(get_number(row, "loss"), " %10.3g");
     } else {
@@ -144,6 +145,10 @@ static int run_table(nde_cli *cli, const repro_table *t, const char *const *over
       json_decref(result);
       return nde_cli_fail(st);
     }
+    /* NFE relative to the first row (the vanilla model of every table) */
+    double nfe = get_number(row, "test_nfe"),
+           base = get_number(json_array_get(rows, 0) ? json_array_get(rows, 0) : row, "test_nfe");
+    json_object_set_new(row, "nfe_vs_vanilla", number_or_null(base > 0 ? nfe / base : NAN));
     json_array_append_new(rows, row);
   }
   if (as_json)
