@@ -149,6 +149,10 @@ static int run_table(nde_cli *cli, const repro_table *t, const char *const *over
     double nfe = get_number(row, "test_nfe"),
            base = get_number(json_array_get(rows, 0) ? json_array_get(rows, 0) : row, "test_nfe");
     json_object_set_new(row, "nfe_vs_vanilla", number_or_null(base > 0 ? nfe / base : NAN));
+    if (!as_json) /* each row as it finishes: long tables can be followed (and cut short) */
+      fprintf(stderr, "%s: %s test_nfe %g (×%.3f vs vanilla), train %.1f s, predict %.4f s/batch\n",
+              t->name, t->rows[i].model, nfe, base > 0 ? nfe / base : NAN,
+              get_number(row, "train_time"), get_number(row, "prediction_time"));
     json_array_append_new(rows, row);
   }
   if (as_json)
