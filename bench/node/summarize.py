@@ -31,6 +31,7 @@ def main():
                     continue
                 td = next((r for r in rs if r["impl"] == "torchdiffeq" and r["sensitivity"] == peer_sens), None)
                 dx = next((r for r in rs if r["impl"] == "diffrax" and r["sensitivity"] == peer_sens), None)
+                ratio = f"{n['time_s'] / dx['time_s']:.2f}" if dx else "–"
                 mode = "forward" if key[4] == "forward" else ("train step" if key[0] == "spiral" else "fwd+bwd")
                 print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]:g} | {mode} | {s} | "
                       f"{fmt_t(n['time_s'])} | {n['nfe_forward']:.0f}/{n['nfe_backward']:.0f} | "
@@ -39,7 +40,7 @@ def main():
                       f"{str(td['nfe_forward']) + '/' + str(td['nfe_backward']) if td else '–'} | "
                       f"{fmt_t(dx['time_s']) if dx else '–'} | {dx['nfe_forward'] if dx else '–'} | "
                       f"{fmt_t(dx['compile_s']) if dx else '–'} | "
-                      f"{n['time_s'] / dx['time_s']:.2f} |" if dx else "– |")
+                      f"{ratio} |")
 
 
 if __name__ == "__main__":
