@@ -24,6 +24,13 @@ echo "== building"
 make -j"$(nproc)" >/dev/null
 
 export NDE_PLUGIN_PATH="$PWD/_plugins"
-echo "== main job: train a Fashion-MNIST classifier (examples/mlp-fashion-mnist.json)"
-./nde plugins --kind backend
-./nde train examples/mlp-fashion-mnist.json
+echo "== main job: fit the spiral ODE with a neural ODE (thesis Fig. 5.2), vanilla vs"
+echo "   error+stiffness regularized (ERNODE + SRNODE), same seed; NFE = right-hand-side"
+echo "   evaluations of one prediction (the cost the regularizers cut)"
+field() { sed -n "s/^ *\"$1\": \([^,]*\),*$/\1/p"; }
+printf '%-12s %10s %14s %10s\n' model test_nfe fit_loss train_s
+for m in vanilla regularized; do
+  out=$(./nde train "examples/paper/fig-5.2-$m.json" --set train.steps=3000 --json)
+  printf '%-12s %10.0f %14.3e %10.2f\n' "$m" "$(echo "$out" | field test_nfe)" \
+    "$(echo "$out" | field test_loss)" "$(echo "$out" | field wall_time)"
+done

@@ -197,7 +197,11 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
     return NDE_OK;
 
   double dt;
-  if (o->dt > 0)
+  if (o->replay_dt) {
+    if (o->n_replay == 0)
+      return nde_error(NDE_EINVAL, "replay: empty step sequence");
+    dt = o->replay_dt[0];
+  } else if (o->dt > 0)
     dt = tdir * fmin(o->dt, dtmax);
   else if (adaptive) {
     double mag;
@@ -224,7 +228,18 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
     double h = fabs(dt) > dtmax ? tdir * dtmax : dt;
     int last = 0;
     double rem = t1 - t;
-    if (tdir * (h - rem) >= -1e-12 * fabs(rem) - 4 * DBL_EPSILON * fmax(fabs(t), fabs(t1))) {
+    if (o->replay_dt) {
+      size_t i = (size_t)(iters - 1);
+      if (i >= o->n_replay)
+        return nde_error(NDE_EINVAL, "replay: the %zu replayed steps end at t = %.17g before "
+                         "t1 = %g", o->n_replay, t, t1);
+      h = o->replay_dt[i];
+      if (i + 1 == o->n_replay) {
+        h = rem;
+        last = 1;
+      }
+    } else if (tdir * (h - rem) >=
+               -1e-12 * fabs(rem) - 4 * DBL_EPSILON * fmax(fabs(t), fabs(t1))) {
       h = rem;
       last = 1;
     }
@@ -249,7 +264,7 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
       if (ops->step_done)
         ops->step_done(w->state, &st, 0);
       stats->rejected++;
-      if (!adaptive)
+      if (!adaptive || o->replay_dt)
         return nde_error(NDE_ENONFINITE, "state became non-finite in the step from t = %.17g "
                          "(dt = %g)", t, h);
       dt = h * ctl.qmin;
@@ -263,7 +278,7 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
       eest = w->be->wrms_norm(w->bc, dtp, n, w->err.data, w->u.data, w->u1.data, o->abstol,
                               o->reltol);
     double dtnew = dt;
-    if (adaptive && !nde_pi_controller_step(&ctl, eest, h, &dtnew)) {
+    if (adaptive && !o->replay_dt && !nde_pi_controller_step(&ctl, eest, h, &dtnew)) {
       if (ops->step_done)
         ops->step_done(w->state, &st, 0);
       stats->rejected++;
@@ -302,7 +317,9 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
     swap_arrays(&w->u, &w->u1);
     t = tnew;
     *t_end = t;
-    if (adaptive)
+    if (o->replay_dt)
+      dt = (size_t)iters < o->n_replay ? o->replay_dt[iters] : dt;
+    else if (adaptive)
       dt = dtnew;
     if (o->steady_state) {
       if (!f0_valid) {

@@ -84,6 +84,8 @@ nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_s
   st->nfe = 0;
   st->f1_valid = 0;
   st->eigen_est = NAN;
+  st->tableau = tb;
+  st->lm_m = 0;
   int last_explicit = tb->fsal ? s - 1 : s; /* stages evaluated at intermediate states */
   for (int i = 1; i < last_explicit; ++i) {
     nde_array *g = (want_eig && i == s - 2) ? gprev : tmp;

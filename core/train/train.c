@@ -39,6 +39,7 @@ typedef struct trainer {
   size_t n_out;
   nde_arena *arena;
   nde_layer_metrics metrics;
+  nde_layer_metrics eval_metrics; /* statistics of the last evaluation, averaged per batch */
   uint64_t *order;
   nde_rng shuffle;
   nde_run_state state;
@@ -151,7 +152,7 @@ static nde_status loss_on_batch(trainer *tr, size_t n, int training, double *los
   nde_arena_reset(tr->arena);
   nde_layer_metrics_clear(&tr->metrics);
   nde_layer_ctx ctx = {tr->backend, tr->p->dtype, n, tr->arena, tr->state.step, training,
-                       tr->p->seed, &tr->metrics};
+                       tr->p->seed, &tr->metrics, 0};
   nde_record *rec;
   NDE_TRY(nde_layer_forward(tr->root, &ctx, tr->xb.data, 0.0, tr->params.data, &rec));
   double data_loss;
@@ -171,8 +172,9 @@ static nde_status evaluate(trainer *tr, double *loss, double *accuracy) {
   if (!idx)
     return nde_error(NDE_ENOMEM, "out of memory");
   double total = 0;
-  size_t right = 0;
+  size_t right = 0, batches = 0;
   nde_status st = NDE_OK;
+  nde_layer_metrics_clear(&tr->eval_metrics);
   for (size_t start = 0; start < count && st == NDE_OK; start += eb) {
     size_t n = count - start < eb ? count - start : eb;
     for (size_t i = 0; i < n; ++i)
@@ -187,11 +189,26 @@ static nde_status evaluate(trainer *tr, double *loss, double *accuracy) {
       st = loss_on_batch(tr, n, 0, &l, &c);
     total += l * (double)n;
     right += c;
+    batches++;
+    for (int i = 0; st == NDE_OK && i < tr->metrics.n; ++i) {
+      nde_layer_ctx sink = {.metrics = &tr->eval_metrics};
+      nde_layer_report(&sink, tr->metrics.names[i], tr->metrics.values[i]);
+    }
   }
+  for (int i = 0; i < tr->eval_metrics.n; ++i) /* per-batch means (test NFE per prediction) */
+    tr->eval_metrics.values[i] /= (double)(batches ? batches : 1);
   free(idx);
   *loss = total / (double)count;
   *accuracy = tr->p->loss == NDE_LOSS_CROSS_ENTROPY ? (double)right / (double)count : NAN;
   return st;
+}
+
+/* Forward NFE per test batch of the last evaluation (NaN without differential equations). */
+static double test_nfe(const trainer *tr) {
+  for (int i = 0; i < tr->eval_metrics.n; ++i)
+    if (!strcmp(tr->eval_metrics.names[i], "nfe_forward"))
+      return tr->eval_metrics.values[i];
+  return NAN;
 }
 
 static void put_number(json_t *obj, const char *key, double v) {
@@ -358,10 +375,16 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
       json_object_set_new(line, "step", json_integer((json_int_t)tr->state.step));
       put_number(line, "test_loss", tl);
       put_number(line, "test_accuracy", ta);
+      for (int i = 0; i < tr->eval_metrics.n; ++i) {
+        char key[128];
+        snprintf(key, sizeof key, "test_%s", tr->eval_metrics.names[i]);
+        put_number(line, key, tr->eval_metrics.values[i]);
+      }
       put_number(line, "wall_time", tr->state.wall_time + now() - tr->start);
       write_metrics(tr, line);
       sum->test_loss = tl;
       sum->test_accuracy = ta;
+      sum->test_nfe = test_nfe(tr);
     }
     if (tr->state.step % p->checkpoint_every == 0 || last)
       NDE_TRY(save(tr));
@@ -381,6 +404,7 @@ nde_status nde_train(nde_pipeline *pipeline, const nde_train_options *options,
     options = &defaults;
   summary->steps = 0;
   summary->loss = summary->accuracy = summary->test_loss = summary->test_accuracy = NAN;
+  summary->test_nfe = NAN;
   summary->wall_time = 0;
   summary->n_params = 0;
   trainer tr;
@@ -394,6 +418,7 @@ nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
   trainer tr;
   summary->steps = 0;
   summary->loss = summary->accuracy = summary->test_loss = summary->test_accuracy = NAN;
+  summary->test_nfe = NAN;
   double start = now();
   nde_status st = open_common(&tr, pipeline, 0);
   if (st == NDE_OK) {
@@ -404,6 +429,8 @@ nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
   }
   if (st == NDE_OK)
     st = evaluate(&tr, &summary->test_loss, &summary->test_accuracy);
+  if (st == NDE_OK)
+    summary->test_nfe = test_nfe(&tr);
   summary->wall_time = now() - start;
   summary->n_params = tr.params.size;
   trainer_close(&tr);

@@ -192,6 +192,10 @@ typedef struct nde_layer_ctx {
   int training;
   uint64_t seed;               /**< the run's seed, for layers that draw random numbers */
   nde_layer_metrics *metrics;
+  /* appended */
+  int freeze_steps; /**< differential-equation layers: 0 normal; 1 record each solve's
+                         accepted step sizes; 2 replay the recorded ones (a frozen step
+                         sequence, for finite-difference checks) */
 } nde_layer_ctx;
 
 /** Add coef·value to the loss (and record value under @p name); no-op without a metrics sink. */

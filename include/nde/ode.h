@@ -108,7 +108,16 @@ NDE_API nde_status nde_rk_tableau_validate(const nde_rk_tableau *tableau, const 
  *                On entry it points to an integrator buffer; a stepper may
  *                point it at one of k (FSAL Runge–Kutta points it at k[s−1]).
  * @var scratch   two work arrays for the stepper (contents undefined)
+ * @var tableau   out: nde_rk_step() sets the tableau it stepped with
+ * @var lm_m, lm_w, lm_e  out, multistep methods: the step as a combination of
+ *                the derivatives f_{n−i} = f(t_{n−i}, u_{n−i}) at the start of
+ *                this (i = 0: k[0]) and the previous accepted steps, with
+ *                weights fixed by the step sizes; lets the `direct`
+ *                sensitivity differentiate it (vcab3 sets them)
  */
+/** Most history points a multistep step may describe (nde_ode_step::lm_m). */
+#define NDE_LM_MAX 8
+
 typedef struct nde_ode_step {
   double t, dt;
   const nde_array *u0;
@@ -121,6 +130,11 @@ typedef struct nde_ode_step {
   nde_array *scratch;
   double eigen_est;
   long nfe;
+  /* appended: how the step was taken, for reverse mode (the `direct` sensitivity) */
+  const nde_rk_tableau *tableau; /**< set by nde_rk_step(): the tableau of an RK step */
+  int lm_m;                      /**< > 0: a linear multistep step (see below) */
+  double lm_w[NDE_LM_MAX];       /**< u1 = u0 + Σ_{i<lm_m} lm_w[i]·f_{n−i} */
+  double lm_e[NDE_LM_MAX];       /**< err = Σ_{i<lm_m} lm_e[i]·f_{n−i} */
 } nde_ode_step;
 
 /**
@@ -204,6 +218,7 @@ typedef nde_status (*nde_ode_step_hook)(void *user, const nde_ode_step *step, do
  * @var record_steps    1: keep per-step statistics (t, dt, EEst, eigen_est)
  * @var controller      PI controller (gains from the method order unless given)
  * @var on_step, user   optional hook after every accepted step
+ * @var replay_dt, n_replay  optional frozen step sequence (see the fields)
  */
 typedef struct nde_ode_options {
   double abstol, reltol, dt, dtmin, dtmax;
@@ -215,6 +230,12 @@ typedef struct nde_ode_options {
   nde_pi_controller controller;
   nde_ode_step_hook on_step;
   void *user;
+  /* appended */
+  const double *replay_dt; /**< non-NULL: take exactly these n_replay signed step sizes
+                                (the last is clamped to end at t1), accepting each without
+                                the controller: a frozen step sequence (finite-difference
+                                checks); the error estimates are still computed */
+  size_t n_replay;         /**< number of entries of replay_dt */
 } nde_ode_options;
 
 /** Defaults for a method of order @p order. */
@@ -308,6 +329,59 @@ NDE_API nde_status nde_ode_solve(const nde_ode_solver *solver, const nde_ode_rhs
                                  const nde_ode_options *opt, double t0, double t1,
                                  const nde_array *u0, const double *saveat, size_t nsave,
                                  nde_ode_solution *sol);
+
+/* ------------------------------------------------------------------------ */
+/* Reverse mode through one step (discrete sensitivities)                    */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * The adjoint of one explicit Runge–Kutta step (nde_rk_step()) with t and
+ * dt frozen: given the cotangent of u1, of the stage derivatives k_i (from
+ * dense output, say) and of the step's error and stiffness estimates, it
+ * returns the cotangent of u0 and accumulates the parameter gradient. The
+ * stage states are recomputed from u0 and k (one lincomb each); each stage
+ * costs one f->vjp (required). Used by the `direct` sensitivity and by the
+ * extra step of local regularization.
+ *
+ * @var t, dt      the step (as the forward step had them)
+ * @var u0, u1     its start and end states
+ * @var k          its stages k[0..s−1] (as nde_rk_step() left them)
+ * @var du1        in: cotangent of u1 (read only)
+ * @var dk         s work arrays: in, extra cotangents of k_i (zero when none);
+ *                 destroyed
+ * @var w_eest     cotangent of EEst = wrms(dt·Σ btilde_i k_i; u0, u1; abstol,
+ *                 reltol) (0: none; needs btilde and the backend's wrms_norm_vjp)
+ * @var abstol, reltol  the tolerances of that norm
+ * @var w_eigen    cotangent of the stiffness estimate (0: none; needs stability_size > 0)
+ * @var du0        out: cotangent of u0 (overwritten)
+ * @var dparams    passed to f->vjp (accumulated; NULL: not wanted)
+ * @var scratch    4 work arrays shaped like u0
+ * @var nvjp       out: number of f->vjp calls made
+ */
+typedef struct nde_rk_reverse {
+  double t, dt;
+  const nde_array *u0, *u1;
+  const nde_array *k;
+  const nde_array *du1;
+  nde_array *dk;
+  double w_eest, abstol, reltol;
+  double w_eigen;
+  nde_array *du0;
+  void *dparams;
+  nde_array *scratch;
+  long nvjp;
+} nde_rk_reverse;
+
+/** Reverse mode through one explicit RK step (see ::nde_rk_reverse). */
+NDE_API nde_status nde_rk_step_reverse(const nde_rk_tableau *tableau, const nde_ode_rhs *f,
+                                       nde_rk_reverse *r);
+
+/**
+ * Weights of a tableau's dense output at θ: u(t + θdt) = u0 + dt·Σ w_i k_i
+ * for a continuous extension (returns 1), or 0 when the tableau has none
+ * (cubic Hermite). @p w has room for the tableau's stages.
+ */
+NDE_API int nde_rk_dense_weights(const nde_rk_tableau *tableau, double theta, double *w);
 
 #ifdef __cplusplus
 }

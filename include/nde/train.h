@@ -76,6 +76,8 @@ typedef struct nde_train_summary {
   double test_accuracy;  /**< accuracy on the test split (fraction; NaN for mse) */
   double wall_time;      /**< seconds of this run */
   uint64_t n_params;     /**< model parameters */
+  /* appended */
+  double test_nfe;       /**< forward NFE per test batch at the last evaluation (NaN: no solves) */
 } nde_train_summary;
 
 /**
@@ -89,6 +91,35 @@ NDE_API nde_status nde_train(nde_pipeline *pipeline, const nde_train_options *op
 /** Evaluate the parameters in checkpoint @p checkpoint on the test split. */
 NDE_API nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
                                 nde_train_summary *summary);
+
+/** How to run a gradient check. */
+typedef struct nde_gradcheck_options {
+  size_t n_check; /**< parameters to check (a seeded random subset); 0: 20; all if fewer */
+  double eps;     /**< relative finite-difference step (h = eps·max(1, |p|)); 0: 1e-3 */
+  uint64_t seed;  /**< picks the subset (the parameters themselves use the pipeline's seed) */
+} nde_gradcheck_options;
+
+/** What a gradient check found. */
+typedef struct nde_gradcheck_result {
+  size_t checked;       /**< parameters compared */
+  double max_rel_error; /**< max |g − fd| / max(|g|, |fd|, 1e-8) */
+  double max_abs_error; /**< max |g − fd| */
+  double loss;          /**< the loss (data + regularization) at the initial parameters */
+} nde_gradcheck_result;
+
+/**
+ * Compare the pipeline's loss gradient (data loss + every auxiliary term,
+ * through the layers' sensitivities) with fourth-order central finite
+ * differences (f(p±h), f(p±2h)) on
+ * one batch: the first data.batch_size training samples, the model built
+ * in float64 whatever the pipeline's dtype, parameters initialized from
+ * the pipeline's seed, a training pass at step 0 (regularizers active,
+ * random draws frozen). The step sequences of the differential-equation
+ * solves are recorded by the gradient pass and replayed by every
+ * finite-difference evaluation (frozen step sizes).
+ */
+NDE_API nde_status nde_gradcheck(nde_pipeline *pipeline, const nde_gradcheck_options *options,
+                                 nde_gradcheck_result *result);
 
 #ifdef __cplusplus
 }

@@ -99,6 +99,11 @@ static nde_status vcab3_step(void *p, const nde_ode_rhs *f, nde_ode_step *st) {
   }
   st->nfe = 0;
   st->eigen_est = NAN;
+  /* describe the step for reverse mode (appended fields; see nde/ode.h) */
+  st->tableau = NULL;
+  st->lm_m = 3;
+  st->lm_w[0] = w0, st->lm_w[1] = w1, st->lm_w[2] = w2;
+  st->lm_e[0] = w0 - v0, st->lm_e[1] = w1 - v1, st->lm_e[2] = w2;
   NDE_TRY(f->eval(f->ctx, st->t + h, st->u1, st->f1));
   st->nfe = 1;
   st->f1_valid = 1;

@@ -1,0 +1,691 @@
+/*
+ * neural_ode: y = u(t1) (or the states at saveat) of du/dt = f(t, u; p),
+ * u(t0) = x, where f is any layer (the "dynamics"). JSON:
+ *
+ *   {"layer": "neural_ode", "dynamics": LAYER, "tspan": [t0, t1],
+ *    "saveat": [t, ...],                        optional: a time series
+ *    "solver": "tsit5" | {"plugin": "tsit5", "abstol": ..., ...},
+ *    "sensitivity": "direct" | {"plugin": ..., options},     default direct
+ *    "regularizer": NAME | {"plugin": NAME, "coef": SCHEDULE, options} | [...]}
+ *
+ * The dynamics become an nde_ode_rhs (eval = the layer's forward at (t, u)
+ * in the evaluation arena; vjp = its pullback w.r.t. u and the dynamics'
+ * parameters, recomputing the forward), the solve runs through the
+ * sensitivity plugin, and the vjp calls the plugin's backward. Solve
+ * statistics go to the metrics stream (nfe_forward, nfe_backward,
+ * steps_accepted, steps_rejected, backward_peak_bytes) and regularization
+ * terms to the loss.
+ *
+ * With saveat the output holds, per sample, the states at the save points
+ * one after the other (time-major within the sample: feature f of save
+ * point j is element f + F·j), the layout of the spiral_ode dataset's
+ * targets.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nde/optimizer.h>
+#include <nde/regularizer.h>
+#include <nde/rng.h>
+#include <nde/sensitivity.h>
+
+#include "layer_impl.h"
+
+typedef struct reg_entry {
+  const nde_regularizer_ops *ops;
+  nde_options *options;
+  nde_schedule coef;
+} reg_entry;
+
+typedef struct node_state {
+  double t0, t1;
+  double *saveat; /* NULL: only t1 */
+  size_t nsave;
+  nde_ode_solver *solver;
+  const nde_sensitivity_ops *sens;
+  nde_options *sens_options;
+  void *sens_state;
+  reg_entry *regs;
+  size_t nregs;
+  uint64_t generation; /* counts forward solves: a vjp must belong to the latest */
+  uint64_t key;        /* hash of the layer path: its random streams */
+  double *frozen_dt;   /* freeze_steps: recorded step sizes */
+  size_t n_frozen;
+  int has_local;       /* a regularizer needs the extra local step */
+  double *hist_t;      /* start times of the accepted steps of the last training solve */
+  size_t n_hist;
+} node_state;
+
+/* The right-hand side: the dynamics layer evaluated in the arena. */
+typedef struct rhs_ctx {
+  const nde_layer *dyn;
+  nde_layer_ctx lctx;
+  const void *params;
+  long nfe, nvjp;
+} rhs_ctx;
+
+/* What one evaluation keeps for its vjp (arena host memory). */
+typedef struct node_eval {
+  uint64_t generation;
+  rhs_ctx rhs;
+  nde_ode_rhs f;
+  nde_sens_problem problem;
+  nde_array u0;
+  double *saveat;           /* the solve's save points: the layer's, plus t_reg */
+  size_t nsave;
+  size_t *user_col;         /* column of each of the layer's own save points */
+  size_t n_user;
+  double *w_eest, *w_eigen; /* NULL when no regularizer weights them */
+  /* the extra local step (local error regularization) */
+  int local;                /* 1 when taken */
+  size_t reg_col;           /* save column of u(t_reg) */
+  double t_reg, dt_reg, w_local;
+  nde_array *lk;            /* its stages (solver stages arrays) */
+  nde_array lu0, lu1;       /* its start and end states */
+} node_eval;
+
+static nde_status rhs_eval(void *ctx, double t, const nde_array *u, nde_array *du) {
+  rhs_ctx *r = ctx;
+  nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
+  nde_record *rec;
+  nde_status st = nde_layer_forward(r->dyn, &r->lctx, u->data, t, r->params, &rec);
+  if (st == NDE_OK)
+    st = r->lctx.backend->ops->copy(r->lctx.backend->ctx, du->data, rec->y, nde_array_bytes(du));
+  nde_arena_rewind(r->lctx.arena, mark);
+  r->nfe++;
+  return st;
+}
+
+static nde_status rhs_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
+                          nde_array *w_u, void *w_p) {
+  rhs_ctx *r = ctx;
+  nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
+  nde_record *rec;
+  nde_status st = nde_layer_forward(r->dyn, &r->lctx, u->data, t, r->params, &rec);
+  if (st == NDE_OK)
+    st = nde_layer_vjp(r->dyn, &r->lctx, rec, w->data, w_u->data, w_p, NULL);
+  nde_arena_rewind(r->lctx.arena, mark);
+  r->nvjp++;
+  return st;
+}
+
+/* ---------------------------------------------------------------- building */
+
+static void node_destroy(nde_layer *node) {
+  node_state *s = node->state;
+  if (!s)
+    return;
+  free(s->saveat);
+  nde_ode_solver_close(&s->solver);
+  if (s->sens && s->sens_state)
+    s->sens->destroy(s->sens_state);
+  nde_options_free(&s->sens_options);
+  for (size_t i = 0; i < s->nregs; ++i)
+    nde_options_free(&s->regs[i].options);
+  free(s->regs);
+  free(s->frozen_dt);
+  free(s->hist_t);
+  free(s);
+  node->state = NULL;
+}
+
+/* "name" or {"plugin": "name", options...}: the name and a copy of the options (caller frees). */
+static nde_status plugin_spec(const json_t *spec, const char *path, const char *fallback,
+                              const char **name, json_t **options) {
+  *options = NULL;
+  if (!spec) {
+    *name = fallback;
+    *options = json_object();
+    return *options ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
+  }
+  if (json_is_string(spec)) {
+    *name = json_string_value(spec);
+    *options = json_object();
+    return *options ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
+  }
+  const json_t *p = json_is_object(spec) ? json_object_get(spec, "plugin") : NULL;
+  if (!json_is_string(p))
+    return nde_error(NDE_EINVAL, "%s: expected a plugin name or {\"plugin\": NAME, options...}",
+                     path);
+  *name = json_string_value(p);
+  *options = json_deep_copy(spec);
+  if (!*options)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  json_object_del(*options, "plugin");
+  return NDE_OK;
+}
+
+static nde_status open_plugin(nde_builder *b, nde_plugin_kind kind, const char *name,
+                              json_t *given, const char *path, const void **vtable,
+                              nde_options **options) {
+  return nde_registry_open_plugin(nde_builder_registry(b), kind, name, nde_options_wrap(given),
+                                  path, vtable, options);
+}
+
+static nde_status build_regularizer(nde_builder *b, node_state *s, const json_t *spec,
+                                    const char *path, reg_entry *out) {
+  const char *name;
+  json_t *given;
+  NDE_TRY(plugin_spec(spec, path, NULL, &name, &given));
+  json_t *coef = json_incref(json_object_get(given, "coef"));
+  json_object_del(given, "coef");
+  const void *vt = NULL;
+  nde_status st = open_plugin(b, NDE_KIND_REGULARIZER, name, given, path, &vt, &out->options);
+  json_decref(given);
+  out->ops = vt;
+  if (st == NDE_OK) {
+    char where[1100];
+    snprintf(where, sizeof where, "%s.coef", path);
+    if (coef) {
+      char *text = json_dumps(coef, JSON_ENCODE_ANY | JSON_COMPACT);
+      st = text ? nde_schedule_parse(text, where, &out->coef)
+                : nde_error(NDE_ENOMEM, "out of memory");
+      free(text);
+    } else
+      out->coef = (nde_schedule){.kind = NDE_SCHEDULE_CONSTANT, .value = 1.0};
+  }
+  json_decref(coef);
+  if (st != NDE_OK)
+    return st;
+  unsigned needs = out->ops->needs;
+  if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) &&
+      !(s->sens->capabilities & NDE_SENS_STEP_ESTIMATES))
+    return nde_error(NDE_EINVAL,
+                     "%s: regularizer '%s' differentiates the per-step error/stiffness "
+                     "estimates, which sensitivity '%s' cannot do; use \"sensitivity\": \"%s\"",
+                     path, name, s->sens->header.name,
+                     out->ops->required_sensitivity ? out->ops->required_sensitivity : "direct");
+  if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) && s->solver->ops->error_order == 0)
+    return nde_error(NDE_EINVAL, "%s: regularizer '%s' needs a solver with an error estimate; "
+                     "'%s' has none", path, name, s->solver->ops->header.name);
+  if (needs & NDE_REG_NEEDS_LOCAL_STEP) {
+    if (s->has_local)
+      return nde_error(NDE_EINVAL, "%s: regularizer '%s': only one local regularizer per "
+                       "neural_ode", path, name);
+    if (!s->solver->ops->tableau || !s->solver->ops->tableau->btilde)
+      return nde_error(NDE_EINVAL, "%s: regularizer '%s' takes one extra step of the solver "
+                       "and needs an explicit Runge-Kutta method with an error estimate; '%s' "
+                       "is not one", path, name, s->solver->ops->header.name);
+    s->has_local = 1;
+  }
+  if ((needs & NDE_REG_CHANGES_SPAN) && s->saveat)
+    return nde_error(NDE_EINVAL, "%s: regularizer '%s' changes the end time during training; "
+                     "it cannot be combined with saveat", path, name);
+  return NDE_OK;
+}
+
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; ++s)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t *spec,
+                                   node_state *s) {
+  static const char *const keys[] = {"layer",       "dynamics",    "tspan", "saveat",
+                                     "solver",      "sensitivity", "regularizer"};
+  const char *key;
+  const json_t *value;
+  json_object_foreach((json_t *)spec, key, value) {
+    size_t i = 0;
+    while (i < sizeof keys / sizeof *keys && strcmp(keys[i], key))
+      ++i;
+    if (i == sizeof keys / sizeof *keys)
+      return nde_error(NDE_EINVAL, "%s.%s: unknown key of a neural_ode (it takes dynamics, "
+                       "tspan, saveat, solver, sensitivity, regularizer)", node->path, key);
+  }
+  char path[1100];
+  /* tspan */
+  const json_t *ts = json_object_get(spec, "tspan");
+  if (!json_is_array(ts) || json_array_size(ts) != 2 || !json_is_number(json_array_get(ts, 0)) ||
+      !json_is_number(json_array_get(ts, 1)))
+    return nde_error(NDE_EINVAL, "%s.tspan: expected [t0, t1] (two numbers)", node->path);
+  s->t0 = json_number_value(json_array_get(ts, 0));
+  s->t1 = json_number_value(json_array_get(ts, 1));
+  if (!isfinite(s->t0) || !isfinite(s->t1) || s->t0 == s->t1)
+    return nde_error(NDE_EINVAL, "%s.tspan: t0 and t1 must be finite and different", node->path);
+  double tdir = s->t1 > s->t0 ? 1.0 : -1.0;
+  /* saveat */
+  const json_t *sa = json_object_get(spec, "saveat");
+  if (sa) {
+    if (!json_is_array(sa) || json_array_size(sa) == 0)
+      return nde_error(NDE_EINVAL, "%s.saveat: expected a non-empty array of times", node->path);
+    s->nsave = json_array_size(sa);
+    s->saveat = malloc(s->nsave * sizeof *s->saveat);
+    if (!s->saveat)
+      return nde_error(NDE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->nsave; ++i) {
+      const json_t *v = json_array_get(sa, i);
+      double t = json_is_number(v) ? json_number_value(v) : NAN;
+      if (!isfinite(t) || tdir * (t - s->t0) < 0 || tdir * (t - s->t1) > 0)
+        return nde_error(NDE_EINVAL, "%s.saveat[%zu]: expected a time within tspan [%g, %g]",
+                         node->path, i, s->t0, s->t1);
+      if (i && tdir * (t - s->saveat[i - 1]) <= 0)
+        return nde_error(NDE_EINVAL, "%s.saveat[%zu]: times must increase from t0 to t1",
+                         node->path, i);
+      s->saveat[i] = t;
+    }
+  } else
+    s->nsave = 1;
+  /* dynamics */
+  const json_t *dyn = json_object_get(spec, "dynamics");
+  if (!dyn)
+    return nde_error(NDE_EINVAL, "%s.dynamics: missing (the layer giving du/dt)", node->path);
+  snprintf(path, sizeof path, "%s.dynamics", node->path);
+  nde_layer *child;
+  NDE_TRY(nde_builder_child(b, node, dyn, path, &node->input, &child));
+  if (nde_shape_size(&child->output) != nde_shape_size(&node->input))
+    return nde_error(NDE_EINVAL, "%s: maps %zu features to %zu; the dynamics of a neural_ode "
+                     "must keep the state size", path, nde_shape_size(&node->input),
+                     nde_shape_size(&child->output));
+  if (sa)
+    node->output = nde_shape_vector(nde_shape_size(&node->input) * s->nsave);
+  else
+    node->output = node->input;
+  /* solver */
+  const char *name;
+  json_t *given;
+  snprintf(path, sizeof path, "%s.solver", node->path);
+  NDE_TRY(plugin_spec(json_object_get(spec, "solver"), path, "tsit5", &name, &given));
+  nde_status st = nde_ode_solver_open(nde_builder_registry(b), name, nde_options_wrap(given), path,
+                                      &s->solver);
+  json_decref(given);
+  NDE_TRY(st);
+  /* sensitivity */
+  snprintf(path, sizeof path, "%s.sensitivity", node->path);
+  NDE_TRY(plugin_spec(json_object_get(spec, "sensitivity"), path, "direct", &name, &given));
+  const void *vt = NULL;
+  st = open_plugin(b, NDE_KIND_SENSITIVITY, name, given, path, &vt, &s->sens_options);
+  json_decref(given);
+  NDE_TRY(st);
+  s->sens = vt;
+  if (!(s->sens->capabilities & NDE_SENS_ODE))
+    return nde_error(NDE_EINVAL, "%s: sensitivity '%s' does not differentiate ODE solves",
+                     path, name);
+  st = s->sens->create(s->sens_options, &s->sens_state);
+  if (st != NDE_OK)
+    return nde_error_prefix(st, "%s: sensitivity '%s'", path, name);
+  /* regularizers */
+  const json_t *regs = json_object_get(spec, "regularizer");
+  size_t nregs = 0;
+  if (regs && !(json_is_string(regs) && !strcmp(json_string_value(regs), "none")))
+    nregs = json_is_array(regs) ? json_array_size(regs) : 1;
+  if (nregs) {
+    s->regs = calloc(nregs, sizeof *s->regs);
+    if (!s->regs)
+      return nde_error(NDE_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < nregs; ++i) {
+    const json_t *r = json_is_array(regs) ? json_array_get(regs, i) : regs;
+    if (json_is_array(regs))
+      snprintf(path, sizeof path, "%s.regularizer[%zu]", node->path, i);
+    else
+      snprintf(path, sizeof path, "%s.regularizer", node->path);
+    st = build_regularizer(b, s, r, path, &s->regs[i]);
+    s->nregs = i + 1;
+    NDE_TRY(st);
+  }
+  s->key = fnv1a(node->path);
+  return NDE_OK;
+}
+
+static nde_status node_build(nde_builder *b, nde_layer *node, const json_t *spec) {
+  if (!json_is_object(spec))
+    return nde_error(NDE_EINVAL, "%s: a neural_ode is an object with dynamics and tspan",
+                     node->path);
+  node_state *s = calloc(1, sizeof *s);
+  if (!s)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  node->state = s; /* freed by node_destroy, also after a failure */
+  return node_build_inner(b, node, spec, s);
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+/* A state-shaped array in the arena. */
+static nde_status arena_array(const nde_layer_ctx *ctx, const nde_array *like, nde_array *out) {
+  *out = *like;
+  out->owned = 0;
+  return nde_ctx_alloc(ctx, like->size, &out->data);
+}
+
+/*
+ * The extra step of local error regularization: from (t_reg, u(t_reg)) one
+ * step of the solver's tableau with the step size the solver used at t_reg
+ * (cut to end at t1). Keeps u(t_reg), the stages and u1 for the vjp;
+ * returns the step's error norm in *eest and its evaluations in *nfe.
+ */
+static nde_status local_step(const node_state *s, node_eval *ev, const nde_layer_ctx *ctx,
+                             const nde_array *ureg, const nde_ode_stats *stats, double *eest,
+                             long *nfe) {
+  const nde_rk_tableau *tb = s->solver->ops->tableau;
+  double t1 = ev->problem.t1, tdir = t1 >= ev->problem.t0 ? 1.0 : -1.0, dt = t1 - ev->t_reg;
+  for (size_t j = 0; j < stats->nsteps; ++j) {
+    const nde_ode_step_stats *q = &stats->steps[j];
+    if (tdir * (ev->t_reg - q->t) >= 0 && tdir * (q->t + q->dt - ev->t_reg) > 0) {
+      if (fabs(q->dt) < fabs(dt))
+        dt = q->dt;
+      break;
+    }
+  }
+  ev->dt_reg = dt;
+  nde_backend *be = ctx->backend;
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, (size_t)tb->stages * sizeof *ev->lk, (void **)&ev->lk));
+  for (int i = 0; i < tb->stages; ++i)
+    NDE_TRY(arena_array(ctx, ureg, &ev->lk[i]));
+  nde_array err, f1, scratch[2];
+  NDE_TRY(arena_array(ctx, ureg, &ev->lu0));
+  NDE_TRY(arena_array(ctx, ureg, &ev->lu1));
+  NDE_TRY(arena_array(ctx, ureg, &err));
+  NDE_TRY(arena_array(ctx, ureg, &f1));
+  NDE_TRY(arena_array(ctx, ureg, &scratch[0]));
+  NDE_TRY(arena_array(ctx, ureg, &scratch[1]));
+  NDE_TRY(be->ops->copy(be->ctx, ev->lu0.data, ureg->data, nde_array_bytes(ureg)));
+  NDE_TRY(ev->f.eval(ev->f.ctx, ev->t_reg, &ev->lu0, &ev->lk[0]));
+  nde_ode_step st = {.t = ev->t_reg, .dt = dt, .u0 = &ev->lu0, .u1 = &ev->lu1, .err = &err,
+                     .k = ev->lk, .nk = tb->stages, .f1 = &f1, .scratch = scratch};
+  NDE_TRY(nde_rk_step(tb, &ev->f, &st));
+  *nfe = 1 + st.nfe;
+  *eest = be->ops->wrms_norm(be->ctx, ctx->dtype, ureg->size, err.data, ev->lu0.data,
+                                   ev->lu1.data, s->solver->solve.abstol,
+                                   s->solver->solve.reltol);
+  return NDE_OK;
+}
+
+/* Pull the local step's weighted error estimate back to u(t_reg): adds into @p du_reg. */
+static nde_status local_step_vjp(const node_state *s, node_eval *ev, const nde_layer_ctx *ctx,
+                                 void *du_reg, void *dparams) {
+  const nde_rk_tableau *tb = s->solver->ops->tableau;
+  nde_backend *be = ctx->backend;
+  nde_array *dk, zero, du0, scratch[4];
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, (size_t)tb->stages * sizeof *dk, (void **)&dk));
+  for (int i = 0; i < tb->stages; ++i) {
+    NDE_TRY(arena_array(ctx, &ev->lu0, &dk[i]));
+    be->ops->fill(be->ctx, ctx->dtype, dk[i].size, 0.0, dk[i].data);
+  }
+  NDE_TRY(arena_array(ctx, &ev->lu0, &zero));
+  be->ops->fill(be->ctx, ctx->dtype, zero.size, 0.0, zero.data);
+  NDE_TRY(arena_array(ctx, &ev->lu0, &du0));
+  for (int i = 0; i < 4; ++i)
+    NDE_TRY(arena_array(ctx, &ev->lu0, &scratch[i]));
+  nde_rk_reverse r = {.t = ev->t_reg, .dt = ev->dt_reg, .u0 = &ev->lu0, .u1 = &ev->lu1,
+                      .k = ev->lk, .du1 = &zero, .dk = dk, .w_eest = ev->w_local,
+                      .abstol = s->solver->solve.abstol, .reltol = s->solver->solve.reltol,
+                      .du0 = &du0, .dparams = dparams, .scratch = scratch};
+  NDE_TRY(nde_rk_step_reverse(tb, &ev->f, &r));
+  be->ops->axpy(be->ctx, ctx->dtype, du0.size, 1.0, du0.data, du_reg);
+  return NDE_OK;
+}
+
+static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, nde_record *rec) {
+  node_state *s = node->state;
+  const nde_layer *dyn = node->children[0];
+  nde_backend *be = ctx->backend;
+  NDE_TRY(NDE_BACKEND_NEED(be, copy_matrix));
+  size_t F = nde_shape_size(&node->input), B = ctx->batch;
+  node_eval *ev;
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, sizeof *ev, (void **)&ev));
+  rec->data = ev;
+  ev->generation = ++s->generation;
+
+  /* the regularizers' plans (random draws replayable from seed, step and layer) */
+  double t0 = s->t0, t1 = s->t1;
+  nde_reg_plan *plans = NULL;
+  if (s->nregs)
+    NDE_TRY(nde_arena_alloc_host(ctx->arena, s->nregs * sizeof *plans, (void **)&plans));
+  nde_rng base = nde_rng_make(ctx->seed, s->key);
+  nde_rng at_step = nde_rng_split(&base, ctx->step);
+  for (size_t i = 0; i < s->nregs; ++i) {
+    nde_rng rng = nde_rng_split(&at_step, i);
+    plans[i] = (nde_reg_plan){.t0 = t0, .t1 = t1, .t_reg = NAN, .local_eest = NAN};
+    nde_status st = s->regs[i].ops->prepare(s->regs[i].options, ctx->training, &rng, &plans[i]);
+    if (st != NDE_OK)
+      return nde_error_prefix(st, "%s: regularizer '%s'", node->path,
+                              s->regs[i].ops->header.name);
+    t0 = plans[i].t0;
+    t1 = plans[i].t1;
+  }
+  /* t_reg of a local regularizer (at most one) */
+  double tdir = t1 >= t0 ? 1.0 : -1.0;
+  size_t ilocal = s->nregs, ibiased = s->nregs;
+  for (size_t i = 0; i < s->nregs; ++i) {
+    if (!(s->regs[i].ops->needs & NDE_REG_NEEDS_LOCAL_STEP) ||
+        plans[i].sampling == NDE_REG_SAMPLE_NONE)
+      continue;
+    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED &&
+        (s->sens->capabilities & NDE_SENS_STEP_ESTIMATES)) {
+      /* exact Algorithm 6.2: the step from an accepted point t_j with the solver's own step
+         size is step j itself, whose error norm the solve already has; the sensitivity
+         differentiates it like error_global's (drawn after the solve) */
+      ibiased = i;
+      continue;
+    }
+    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED) {
+      /* the solver's accepted time points, from this layer's last training solve (so that
+         u(t_reg) is a save point of this solve at no extra cost); uniform before there is one */
+      nde_rng pick = nde_rng_split(&at_step, 1000 + i);
+      size_t nh = 0;
+      for (size_t j = 0; j < s->n_hist; ++j)
+        nh += tdir * (s->hist_t[j] - t0) >= 0 && tdir * (t1 - s->hist_t[j]) > 0;
+      if (nh) {
+        uint64_t k = nde_rng_below(&pick, nh);
+        for (size_t j = 0; j < s->n_hist; ++j)
+          if (tdir * (s->hist_t[j] - t0) >= 0 && tdir * (t1 - s->hist_t[j]) > 0 && k-- == 0) {
+            plans[i].t_reg = s->hist_t[j];
+            break;
+          }
+      } else
+        plans[i].t_reg = t0 + nde_rng_uniform(&pick) * (t1 - t0);
+    }
+    if (isfinite(plans[i].t_reg) && tdir * (plans[i].t_reg - t0) >= 0 &&
+        tdir * (t1 - plans[i].t_reg) > 0)
+      ilocal = i;
+  }
+  size_t n_user = s->nsave;
+  const double *user_t = s->saveat ? s->saveat : &t1;
+  ev->n_user = n_user;
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, n_user * sizeof *ev->user_col, (void **)&ev->user_col));
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, (n_user + 1) * sizeof(double), (void **)&ev->saveat));
+  {
+    size_t m = 0;
+    int placed = ilocal == s->nregs;
+    double tr = placed ? 0 : plans[ilocal].t_reg;
+    for (size_t j = 0; j < n_user; ++j) {
+      if (!placed && tdir * (tr - user_t[j]) <= 0) {
+        if (tr != user_t[j])
+          ev->saveat[m++] = tr;
+        ev->reg_col = m;
+        placed = 1;
+      }
+      ev->user_col[j] = m;
+      ev->saveat[m++] = user_t[j];
+    }
+    if (!placed) {
+      ev->reg_col = m;
+      ev->saveat[m++] = tr;
+    }
+    ev->nsave = m;
+    ev->local = ilocal < s->nregs;
+    if (ev->local)
+      ev->t_reg = tr;
+  }
+
+  ev->rhs = (rhs_ctx){.dyn = dyn, .lctx = *ctx, .params = nde_child_params(node, dyn, ctx->dtype,
+                                                                            rec->params)};
+  ev->rhs.lctx.metrics = NULL;
+  ev->f = (nde_ode_rhs){rhs_eval, rhs_vjp, &ev->rhs};
+  ev->u0 = (nde_array){.dtype = ctx->dtype, .ndim = 2, .shape = {F, B}, .size = F * B,
+                       .data = (void *)rec->x, .backend = be, .owned = 0};
+  ev->problem = (nde_sens_problem){.f = &ev->f, .solver = s->solver, .t0 = t0, .t1 = t1,
+                                   .saveat = ev->saveat, .nsave = ev->nsave, .u0 = &ev->u0,
+                                   .n_params = dyn->param_count};
+
+  /* frozen step sequences (finite-difference checks) */
+  nde_ode_options saved_opts = s->solver->solve;
+  if (ctx->freeze_steps == 2) {
+    if (!s->frozen_dt)
+      return nde_error(NDE_EINVAL, "%s: no recorded step sequence to replay", node->path);
+    s->solver->solve.replay_dt = s->frozen_dt;
+    s->solver->solve.n_replay = s->n_frozen;
+  }
+  nde_ode_solution sol = {0};
+  nde_status st = s->sens->forward(s->sens_state, &ev->problem, &sol);
+  s->solver->solve = saved_opts;
+  if (st == NDE_OK && sol.nsave != ev->nsave)
+    st = nde_error(NDE_EINTERNAL, "sensitivity returned %zu save points, expected %zu",
+                   sol.nsave, ev->nsave);
+  if (st == NDE_OK && ctx->freeze_steps == 1) {
+    double *dts = realloc(s->frozen_dt, (sol.stats.nsteps + 1) * sizeof *dts);
+    if (!dts)
+      st = nde_error(NDE_ENOMEM, "out of memory");
+    else {
+      s->frozen_dt = dts;
+      s->n_frozen = sol.stats.nsteps;
+      for (size_t j = 0; j < sol.stats.nsteps; ++j)
+        dts[j] = sol.stats.steps[j].dt;
+    }
+  }
+  if (st == NDE_OK)
+    st = nde_ctx_alloc(ctx, nde_shape_size(&node->output) * B, &rec->y);
+  if (st == NDE_OK) {
+    size_t es = nde_dtype_size(ctx->dtype);
+    for (size_t j = 0; j < ev->n_user; ++j)
+      be->ops->copy_matrix(be->ctx, ctx->dtype, F, B,
+                           (char *)sol.u.data + ev->user_col[j] * F * B * es, F,
+                           (char *)rec->y + j * F * es, F * ev->n_user);
+    if (ev->local) {
+      nde_array ureg = ev->u0;
+      ureg.data = (char *)sol.u.data + ev->reg_col * F * B * es;
+      long nfe = 0;
+      double eest = NAN;
+      st = local_step(s, ev, ctx, &ureg, &sol.stats, &eest, &nfe);
+      plans[ilocal].local_eest = eest;
+      plans[ilocal].local_dt = ev->dt_reg;
+      sol.stats.nfe += nfe;
+    }
+    nde_layer_report(ctx, "nfe_forward", (double)sol.stats.nfe);
+    nde_layer_report(ctx, "steps_accepted", (double)sol.stats.accepted);
+    nde_layer_report(ctx, "steps_rejected", (double)sol.stats.rejected);
+  }
+  /* regularization terms */
+  size_t ns = sol.stats.nsteps;
+  size_t jbiased = 0;
+  if (st == NDE_OK && ibiased < s->nregs && ns) {
+    nde_rng pick = nde_rng_split(&at_step, 1000 + ibiased);
+    jbiased = (size_t)nde_rng_below(&pick, ns);
+    plans[ibiased].t_reg = sol.stats.steps[jbiased].t;
+    plans[ibiased].local_eest = sol.stats.steps[jbiased].eest;
+    plans[ibiased].local_dt = sol.stats.steps[jbiased].dt;
+  }
+  double *we = NULL, *wg = NULL;
+  if (st == NDE_OK && s->nregs && ns) {
+    we = calloc(2 * ns, sizeof *we);
+    if (!we)
+      st = nde_error(NDE_ENOMEM, "out of memory");
+    wg = we ? we + ns : NULL;
+  }
+  for (size_t i = 0; st == NDE_OK && i < s->nregs; ++i) {
+    const reg_entry *r = &s->regs[i];
+    double value = 0, w_local = 0;
+    if (we)
+      memset(we, 0, 2 * ns * sizeof *we);
+    st = r->ops->evaluate(r->options, &sol.stats, &plans[i], &value, we, wg, &w_local);
+    if (st != NDE_OK) {
+      st = nde_error_prefix(st, "%s: regularizer '%s'", node->path, r->ops->header.name);
+      break;
+    }
+    if (!ctx->training)
+      continue;
+    double coef = nde_schedule_value(&r->coef, ctx->step);
+    nde_layer_add_loss(ctx, r->ops->header.name, coef, value);
+    if (i == ilocal)
+      ev->w_local += coef * w_local;
+    if (i == ibiased && ns) {
+      if (!ev->w_eest) {
+        st = nde_arena_alloc_host(ctx->arena, 2 * ns * sizeof(double), (void **)&ev->w_eest);
+        if (st != NDE_OK)
+          break;
+        ev->w_eigen = ev->w_eest + ns;
+      }
+      ev->w_eest[jbiased] += coef * w_local;
+    }
+    if (!(r->ops->needs & NDE_REG_NEEDS_STEP_ESTIMATES) || !we)
+      continue;
+    if (!ev->w_eest) {
+      st = nde_arena_alloc_host(ctx->arena, 2 * ns * sizeof(double), (void **)&ev->w_eest);
+      if (st != NDE_OK)
+        break;
+      ev->w_eigen = ev->w_eest + ns;
+    }
+    for (size_t j = 0; j < ns; ++j) {
+      ev->w_eest[j] += coef * we[j];
+      ev->w_eigen[j] += coef * wg[j];
+    }
+  }
+  free(we);
+  /* biased local regularization draws from the accepted time points of this solve next time */
+  if (st == NDE_OK && s->has_local && ctx->training && !ctx->freeze_steps && ns) {
+    double *h = realloc(s->hist_t, ns * sizeof *h);
+    if (h) {
+      s->hist_t = h;
+      s->n_hist = ns;
+      for (size_t j = 0; j < ns; ++j)
+        h[j] = sol.stats.steps[j].t;
+    }
+  }
+  nde_ode_solution_free(&sol);
+  return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s (neural_ode)", node->path);
+}
+
+static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
+                           const nde_record *rec, const void *dy, void *dx, void *dparams,
+                           double *dt) {
+  (void)dt; /* the output does not depend on the layer's input time */
+  node_state *s = node->state;
+  node_eval *ev = rec->data;
+  const nde_layer *dyn = node->children[0];
+  if (ev->generation != s->generation)
+    return nde_error(NDE_EINVAL, "%s: the vjp of a neural_ode must follow its latest forward "
+                     "pass (the sensitivity keeps only the last solve)", node->path);
+  nde_backend *be = ctx->backend;
+  size_t F = nde_shape_size(&node->input), B = ctx->batch, es = nde_dtype_size(ctx->dtype);
+  void *dsave;
+  NDE_TRY(nde_ctx_alloc(ctx, F * B * ev->nsave, &dsave));
+  if (ev->nsave != ev->n_user)
+    be->ops->fill(be->ctx, ctx->dtype, F * B * ev->nsave, 0.0, dsave);
+  for (size_t j = 0; j < ev->n_user; ++j)
+    be->ops->copy_matrix(be->ctx, ctx->dtype, F, B, (const char *)dy + j * F * es, F * ev->n_user,
+                         (char *)dsave + ev->user_col[j] * F * B * es, F);
+  nde_array du_save = {.dtype = ctx->dtype, .ndim = 2, .shape = {F * B, ev->nsave},
+                       .size = F * B * ev->nsave, .data = dsave, .backend = be};
+  void *dx_data = dx;
+  if (!dx_data)
+    NDE_TRY(nde_ctx_alloc(ctx, F * B, &dx_data));
+  nde_array du0 = ev->u0;
+  du0.data = dx_data;
+  ev->rhs.lctx = *ctx; /* temporaries of this pass come from this arena position */
+  ev->rhs.lctx.metrics = NULL;
+  void *dp = nde_child_dparams(node, dyn, ctx->dtype, dparams);
+  if (ev->local && ev->w_local != 0.0) {
+    nde_status st = local_step_vjp(s, ev, ctx, (char *)dsave + ev->reg_col * F * B * es, dp);
+    if (st != NDE_OK)
+      return nde_error_prefix(st, "%s (neural_ode) vjp of the local regularization step",
+                              node->path);
+  }
+  nde_sens_stats stats = {0};
+  nde_status st = s->sens->backward(s->sens_state, &ev->problem, &du_save, ev->w_eest,
+                                    ev->w_eigen, &du0, dp, &stats);
+  if (st != NDE_OK)
+    return nde_error_prefix(st, "%s (neural_ode) vjp", node->path);
+  nde_layer_report(ctx, "nfe_backward", (double)(stats.nfe > stats.nvjp ? stats.nfe : stats.nvjp));
+  nde_layer_report(ctx, "backward_peak_bytes", (double)stats.peak_bytes);
+  return NDE_OK;
+}
+
+const nde_core_layer_type nde_core_layer_neural_ode = {"neural_ode", node_build, node_forward,
+                                                       node_vjp, node_destroy, NULL};

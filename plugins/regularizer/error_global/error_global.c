@@ -1,0 +1,44 @@
+/*
+ * error_global (ERNODE, thesis ch. 5): R_E = Σ_j EEst_j·|dt_j| over the
+ * accepted steps of the forward solve, where EEst_j is the controller's
+ * error norm of step j. Its gradient flows through the stages (the step
+ * sizes are held fixed), so it needs a sensitivity with
+ * NDE_SENS_STEP_ESTIMATES: ∂R/∂EEst_j = |dt_j|.
+ */
+#include <math.h>
+
+#include <nde/regularizer.h>
+
+static nde_status prepare(const nde_options *options, int training, nde_rng *rng,
+                          nde_reg_plan *plan) {
+  (void)options, (void)training, (void)rng;
+  plan->sampling = NDE_REG_SAMPLE_NONE;
+  return NDE_OK;
+}
+
+static nde_status evaluate(const nde_options *options, const nde_ode_stats *stats,
+                           const nde_reg_plan *plan, double *value, double *w_eest,
+                           double *w_eigen, double *w_local) {
+  (void)options, (void)plan, (void)w_eigen;
+  double r = 0;
+  for (size_t j = 0; j < stats->nsteps; ++j) {
+    double h = fabs(stats->steps[j].dt);
+    r += stats->steps[j].eest * h;
+    if (w_eest)
+      w_eest[j] = h;
+  }
+  *value = r;
+  *w_local = 0;
+  return NDE_OK;
+}
+
+static const nde_regularizer_ops ops = {
+    .header = NDE_PLUGIN_HEADER(NDE_KIND_REGULARIZER, "error_global", nde_regularizer_ops),
+    .needs = NDE_REG_NEEDS_STEP_ESTIMATES,
+    .required_sensitivity = "direct",
+    .prepare = prepare,
+    .evaluate = evaluate,
+};
+
+NDE_PLUGIN_EXPORT const void *nde_plugin_regularizer_error_global(void);
+NDE_PLUGIN_EXPORT const void *nde_plugin_regularizer_error_global(void) { return &ops; }

@@ -1,0 +1,47 @@
+/*
+ * stiffness_global (SRNODE, thesis ch. 5): R_S = Σ_j S_j·|dt_j| over the
+ * accepted steps, S_j the stiffness estimate of step j (Shampine's
+ * ‖k_s − k_{s−1}‖/‖g_s − g_{s−1}‖, an estimate of the dominant |λ| of
+ * ∂f/∂u; nde/ode.h). Needs a solver whose tableau has a stiffness estimate
+ * (tsit5, dopri5) and a sensitivity with NDE_SENS_STEP_ESTIMATES.
+ */
+#include <math.h>
+
+#include <nde/regularizer.h>
+
+static nde_status prepare(const nde_options *options, int training, nde_rng *rng,
+                          nde_reg_plan *plan) {
+  (void)options, (void)training, (void)rng;
+  plan->sampling = NDE_REG_SAMPLE_NONE;
+  return NDE_OK;
+}
+
+static nde_status evaluate(const nde_options *options, const nde_ode_stats *stats,
+                           const nde_reg_plan *plan, double *value, double *w_eest,
+                           double *w_eigen, double *w_local) {
+  (void)options, (void)plan, (void)w_eest;
+  double r = 0;
+  for (size_t j = 0; j < stats->nsteps; ++j) {
+    double s = stats->steps[j].eigen_est;
+    if (isnan(s))
+      return nde_error(NDE_EINVAL, "the solver has no stiffness estimate (use tsit5 or dopri5)");
+    double h = fabs(stats->steps[j].dt);
+    r += s * h;
+    if (w_eigen)
+      w_eigen[j] = h;
+  }
+  *value = r;
+  *w_local = 0;
+  return NDE_OK;
+}
+
+static const nde_regularizer_ops ops = {
+    .header = NDE_PLUGIN_HEADER(NDE_KIND_REGULARIZER, "stiffness_global", nde_regularizer_ops),
+    .needs = NDE_REG_NEEDS_STEP_ESTIMATES,
+    .required_sensitivity = "direct",
+    .prepare = prepare,
+    .evaluate = evaluate,
+};
+
+NDE_PLUGIN_EXPORT const void *nde_plugin_regularizer_stiffness_global(void);
+NDE_PLUGIN_EXPORT const void *nde_plugin_regularizer_stiffness_global(void) { return &ops; }
