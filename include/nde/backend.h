@@ -204,6 +204,20 @@ typedef struct nde_backend_ops {
   double (*softmax_cross_entropy)(void *ctx, nde_dtype dt, size_t classes, size_t batch,
                                   const void *logits, const void *labels, double scale,
                                   void *grad, size_t *correct);
+  /* ---- Optional, appended for discrete sensitivities (test with NDE_VTABLE_HAS). ---- */
+  /**
+   * Pullback of wrms_norm() at (e, u0, u1) whose value was @p norm: with
+   * s[i] = abstol + reltol·max(|u0[i]|, |u1[i]|) and r[i] = e[i]/s[i],
+   *   de[i]  += w·r[i] / (n·norm·s[i])
+   *   du0[i] += −w·r[i]²/(n·norm·s[i]) · reltol·sign(u0[i])   where |u0[i]| ≥ |u1[i]|
+   *   du1[i] += the same with u1                               where |u1[i]| >  |u0[i]|
+   * (ties go to u0, as in the forward max). @p u1 / @p du1 may be NULL (then
+   * only |u0| scales); @p du0 may be NULL (not wanted). Nothing is added
+   * when norm == 0 (the norm is not differentiable there).
+   */
+  void (*wrms_norm_vjp)(void *ctx, nde_dtype dt, size_t n, const void *e, const void *u0,
+                        const void *u1, double abstol, double reltol, double norm, double w,
+                        void *de, void *du0, void *du1);
 } nde_backend_ops;
 
 /**

@@ -664,6 +664,43 @@ static double cpu_softmax_cross_entropy(void *ctx, nde_dtype dt, size_t classes,
   return xent_f64(classes, batch, logits, labels, scale, grad, correct);
 }
 
+/* Pullback of the weighted RMS norm (see backend.h); accumulated in double. */
+#define WRMS_VJP(S, T)                                                           \
+  static void wrms_vjp_##S(size_t n, const T *e, const T *u0, const T *u1,      \
+                           double atol, double rtol, double norm, double w,      \
+                           T *de, T *du0, T *du1) {                              \
+    if (n == 0 || !(norm > 0))                                                   \
+      return;                                                                    \
+    double g = w / ((double)n * norm);                                           \
+    for (size_t i = 0; i < n; ++i) {                                             \
+      double a = fabs((double)u0[i]), b = u1 ? fabs((double)u1[i]) : 0.0;        \
+      int first = !u1 || a >= b;                                                 \
+      double sc = atol + rtol * (first ? a : b);                                 \
+      double r = (double)e[i] / sc;                                              \
+      if (de)                                                                    \
+        de[i] = (T)((double)de[i] + g * r / sc);                                 \
+      double ds = -g * r * r / sc * rtol;                                        \
+      if (first) {                                                               \
+        if (du0 && u0[i] != 0)                                                   \
+          du0[i] = (T)((double)du0[i] + (u0[i] > 0 ? ds : -ds));                 \
+      } else if (du1 && u1[i] != 0)                                              \
+        du1[i] = (T)((double)du1[i] + (u1[i] > 0 ? ds : -ds));                   \
+    }                                                                            \
+  }
+WRMS_VJP(f32, float)
+WRMS_VJP(f64, double)
+#undef WRMS_VJP
+
+static void cpu_wrms_vjp(void *ctx, nde_dtype dt, size_t n, const void *e, const void *u0,
+                         const void *u1, double atol, double rtol, double norm, double w,
+                         void *de, void *du0, void *du1) {
+  (void)ctx;
+  if (dt == NDE_FLOAT32)
+    wrms_vjp_f32(n, e, u0, u1, atol, rtol, norm, w, de, du0, du1);
+  else
+    wrms_vjp_f64(n, e, u0, u1, atol, rtol, norm, w, de, du0, du1);
+}
+
 static const nde_backend_ops cpu_ops = {
     .header = NDE_PLUGIN_HEADER(NDE_KIND_BACKEND, "cpu", nde_backend_ops),
     .device = NDE_DEVICE_CPU,
@@ -700,6 +737,7 @@ static const nde_backend_ops cpu_ops = {
     .copy_matrix = cpu_copy_matrix,
     .fill_matrix = cpu_fill_matrix,
     .softmax_cross_entropy = cpu_softmax_cross_entropy,
+    .wrms_norm_vjp = cpu_wrms_vjp,
 };
 
 NDE_PLUGIN_EXPORT const void *nde_plugin_backend_cpu(void);
