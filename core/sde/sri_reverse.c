@@ -115,6 +115,7 @@ nde_status nde_sri_step_reverse(const nde_sri_tableau *tb, const nde_sde_rhs *rh
   int s = tb->stages;
   r->nf = r->ng = r->nf_vjp = r->ng_vjp = 0;
   r->eest = 0;
+  r->eigen_est = NAN;
   if (s < 1 || s > NDE_SRI_MAX_STAGES)
     return nde_error(NDE_EINVAL, "SRI reverse step: %d stages (1..%d)", s, NDE_SRI_MAX_STAGES);
   if (r->nwork < NDE_SDE_REVERSE_WORK(s))
@@ -131,7 +132,10 @@ nde_status nde_sri_step_reverse(const nde_sri_tableau *tb, const nde_sde_rhs *rh
   if ((any_nonzero(s, tb->beta2) && !r->chi1) || (need_chi2 && !r->chi2) ||
       (any_nonzero(s, tb->beta4) && !r->chi3))
     return nde_error(NDE_EINVAL, "SRI reverse step: the tableau reads chi1..chi3, which are NULL");
-  int with_err = r->w_eest != 0;
+  int with_err = r->w_eest != 0, with_eig = r->w_eigen != 0;
+  if (with_eig && !(tb->stability_size > 0 && s >= 2))
+    return nde_error(NDE_EINVAL, "SRI reverse step: w_eigen given, but the tableau has no "
+                                 "stiffness estimate");
   if (with_err && !NDE_VTABLE_HAS(ops, nde_backend_ops, wrms_norm_vjp))
     return nde_error(NDE_EUNSUPPORTED, "backend '%s' lacks operation 'wrms_norm_vjp'",
                      ops->header.name);
@@ -211,6 +215,26 @@ nde_status nde_sri_step_reverse(const nde_sri_tableau *tb, const nde_sde_rhs *rh
   }
   ops->axpy(bx, dt_, n, 1.0, U->data, r->du0->data);
 
+  /* stiffness estimate ρ = ‖a‖/‖b‖, a = k_s − k_{s−1}, b = H0_s − H0_{s−1}:
+     ∂ρ/∂a = a/(‖a‖‖b‖), ∂ρ/∂b = −ρ·b/‖b‖²; the H0 part is kept in P[0] (stage s−1's
+     cotangent; stage s−2 gets its negative) and added after the stage's drift vjp */
+  int eig_h0 = 0;
+  if (with_eig) {
+    const void *kk[2] = {k[s - 1].data, k[s - 2].data}, *hh[2] = {h0[s - 1].data, h0[s - 2].data};
+    double pm[2] = {1.0, -1.0};
+    ops->lincomb(bx, dt_, n, 2, pm, kk, 0.0, tmp->data);
+    ops->lincomb(bx, dt_, n, 2, pm, hh, 0.0, P[0]->data);
+    double na = ops->norm2(bx, dt_, n, tmp->data), nb = ops->norm2(bx, dt_, n, P[0]->data);
+    r->eigen_est = nb > 0 ? na / nb : 0.0;
+    if (na > 0 && nb > 0) {
+      double ca = r->w_eigen / (na * nb);
+      ops->axpy(bx, dt_, n, ca, tmp->data, kb[s - 1].data);
+      ops->axpy(bx, dt_, n, -ca, tmp->data, kb[s - 2].data);
+      ops->scale(bx, dt_, n, -r->w_eigen * r->eigen_est / (nb * nb), P[0]->data);
+      eig_h0 = 1;
+    }
+  }
+
   /* pull back through the stages in reverse order */
   for (int i = s - 1; i >= 0; --i) {
     if (ug[i]) {
@@ -228,6 +252,8 @@ nde_status nde_sri_step_reverse(const nde_sri_tableau *tb, const nde_sde_rhs *rh
     if (uf[i]) {
       NDE_TRY(rhs->drift_vjp(rhs->ctx, r->t + tb->c0[i] * h, &h0[i], &kb[i], tmp, r->dparams));
       r->nf_vjp++;
+      if (eig_h0 && i >= s - 2) /* the stiffness estimate's direct H0 dependence */
+        ops->axpy(bx, dt_, n, i == s - 1 ? 1.0 : -1.0, P[0]->data, tmp->data);
       ops->axpy(bx, dt_, n, 1.0, tmp->data, r->du0->data);
       int chi_done = 0;
       for (int j = 0; j < i; ++j) {

@@ -357,8 +357,8 @@ NDE_API const nde_sri_tableau *nde_sri_tableau_euler_maruyama(void);
 
 /**
  * The adjoint of one SDE step (nde_sri_step()) along a fixed Brownian path,
- * with t, dt and the noise frozen: given the cotangent λ₁ of u₁ and a
- * weight on the step's error estimate, it returns λ₀, the cotangent of u₀,
+ * with t, dt and the noise frozen: given the cotangent λ₁ of u₁ and weights
+ * on the step's error and stiffness estimates, it returns λ₀, the cotangent of u₀,
  * and accumulates the parameter cotangent through the callbacks' vjps.
  *
  * The stages are recomputed from u₀ and the noise (nothing of the forward
@@ -381,11 +381,15 @@ NDE_API const nde_sri_tableau *nde_sri_tableau_euler_maruyama(void);
  * @var du1              in: λ₁, the cotangent of u₁ (NULL: zero)
  * @var w_eest           cotangent of EEst (0: none)
  * @var abstol, reltol   the tolerances of that norm
+ * @var w_eigen          cotangent of the stiffness estimate
+ *                       ‖k_s − k_{s−1}‖₂ / ‖H0_s − H0_{s−1}‖₂ (0: none; needs a
+ *                       tableau with stability_size > 0, e.g. SOSRI2)
  * @var du0              out: λ₀ (overwritten; may not alias du1)
  * @var dparams          passed to the vjps as w_p (accumulated; NULL: not wanted)
  * @var work, nwork      ≥ NDE_SDE_REVERSE_WORK(stages) arrays shaped like u₀
  * @var u1               out, optional (NULL): the recomputed u₁
  * @var eest             out: the recomputed EEst when w_eest ≠ 0, else 0
+ * @var eigen_est        out: the recomputed stiffness estimate when w_eigen ≠ 0, else NaN
  * @var nf, ng           out: drift and diffusion evaluations made
  * @var nf_vjp, ng_vjp   out: drift_vjp and diffusion_vjp calls made
  */
@@ -396,12 +400,13 @@ typedef struct nde_sde_reverse {
   double delta;
   const nde_array *du1;
   double w_eest, abstol, reltol;
+  double w_eigen;
   nde_array *du0;
   void *dparams;
   nde_array *work;
   int nwork;
   nde_array *u1;
-  double eest;
+  double eest, eigen_est;
   long nf, ng, nf_vjp, ng_vjp;
 } nde_sde_reverse;
 

@@ -119,7 +119,7 @@ static void free_noise(noise *z) {
 /* u1 (and EEst when *eest is wanted) of one step of @p ops from u0. */
 static void forward_step(const nde_sde_solver_ops *ops, const nde_sde_rhs *rhs, double t,
                          double h, const nde_array *u0, const noise *z, nde_array *u1,
-                         double *eest, double tol) {
+                         double *eest, double *eigen, double tol) {
   size_t rows = u0->shape[0], cols = u0->ndim > 1 ? u0->shape[1] : 1;
   nde_array k[4], g[4], h0[4], sc[3], err = sde_state(rows, cols, 0);
   for (int i = 0; i < 4; ++i) {
@@ -139,6 +139,8 @@ static void forward_step(const nde_sde_solver_ops *ops, const nde_sde_rhs *rhs, 
                                                           u0->size, err.data, u0->data,
                                                           u1->data, tol, tol)
                           : 0.0;
+  if (eigen)
+    *eigen = st.eigen_est;
   for (int i = 0; i < 4; ++i) {
     nde_array_destroy(&k[i]);
     nde_array_destroy(&g[i]);
@@ -156,15 +158,15 @@ static double dot(const double *a, const double *b, size_t n) {
   return s;
 }
 
-/* L = ⟨c, u1⟩ + w·EEst of one step */
+/* L = ⟨c, u1⟩ + w·EEst + we·eigen_est of one step */
 static double step_loss(const nde_sde_solver_ops *ops, prob *q, double t, double h,
                         const nde_array *u0, const noise *z, const double *c, double w,
-                        double tol) {
+                        double we, double tol) {
   nde_sde_rhs rhs = rhs_of(q);
   nde_array u1 = sde_state(u0->shape[0], u0->size / u0->shape[0], 0);
-  double eest = 0;
-  forward_step(ops, &rhs, t, h, u0, z, &u1, &eest, tol);
-  double L = dot(c, u1.data, u0->size) + w * eest;
+  double eest = 0, eig = 0;
+  forward_step(ops, &rhs, t, h, u0, z, &u1, &eest, &eig, tol);
+  double L = dot(c, u1.data, u0->size) + w * eest + (we != 0 ? we * eig : 0.0);
   nde_array_destroy(&u1);
   return L;
 }
@@ -182,6 +184,7 @@ static void one_step_check(const char *solver, int spiral) {
   prob q = spiral ? (prob){1, {0.1, 2.0, 0.2}, 3, 0} : (prob){0, {1.01, 0.87}, 2, 0.7};
   double t = 0.3, h = spiral ? 0.05 : 0.1, tol = 1e-2;
   double w = ops->adaptive ? 0.7 : 0.0;
+  double we = ops->stiffness ? 0.3 : 0.0; /* SOSRI2's stiffness estimate */
   nde_array u0 = sde_state(rows, cols, 0);
   double *x = u0.data, c[6];
   for (size_t i = 0; i < n; ++i) {
@@ -201,15 +204,19 @@ static void one_step_check(const char *solver, int spiral) {
   double dp[3] = {0};
   nde_sde_reverse r = {.t = t, .dt = h, .u0 = &u0, .dW = &z.dW, .chi1 = &z.chi[0],
                        .chi2 = &z.chi[1], .chi3 = &z.chi[2], .delta = ops->delta, .du1 = &du1,
-                       .w_eest = w, .abstol = tol, .reltol = tol, .du0 = &du0, .dparams = dp,
+                       .w_eest = w, .abstol = tol, .reltol = tol, .w_eigen = we, .du0 = &du0,
+                       .dparams = dp,
                        .work = work, .nwork = nw};
   cr_assert_eq(nde_sde_solver_step_reverse(ops, &rhs, &r), NDE_OK, "%s: %s", solver,
                nde_last_error());
   cr_expect(r.nf_vjp >= 1 && r.ng_vjp >= 1);
   if (ops->adaptive) {
-    double eest;
+    double eest, eig;
     nde_array u1 = sde_state(rows, cols, 0);
-    forward_step(ops, &rhs, t, h, &u0, &z, &u1, &eest, tol);
+    forward_step(ops, &rhs, t, h, &u0, &z, &u1, &eest, &eig, tol);
+    if (we != 0)
+      cr_expect(fabs(r.eigen_est - eig) <= 1e-13 * eig, "%s: recomputed stiffness %g vs %g",
+                solver, r.eigen_est, eig);
     cr_expect(fabs(r.eest - eest) <= 1e-14 * eest, "%s: recomputed EEst %g vs %g", solver,
               r.eest, eest);
     cr_expect(eest > 1e-3, "%s: the test needs a visible error estimate (%g)", solver, eest);
@@ -221,18 +228,18 @@ static void one_step_check(const char *solver, int spiral) {
   for (size_t i = 0; i < n; ++i) {
     double e = 1e-6 * (1 + fabs(x[i])), keep = x[i];
     x[i] = keep + e;
-    double Lp = step_loss(ops, &q, t, h, &u0, &z, c, w, tol);
+    double Lp = step_loss(ops, &q, t, h, &u0, &z, c, w, we, tol);
     x[i] = keep - e;
-    double Lm = step_loss(ops, &q, t, h, &u0, &z, c, w, tol);
+    double Lm = step_loss(ops, &q, t, h, &u0, &z, c, w, we, tol);
     x[i] = keep;
     expect_close(g[i], (Lp - Lm) / (2 * e), 1e-7, solver, (int)i);
   }
   for (int j = 0; j < q.np; ++j) {
     double e = 1e-6 * (1 + fabs(q.p[j])), keep = q.p[j];
     q.p[j] = keep + e;
-    double Lp = step_loss(ops, &q, t, h, &u0, &z, c, w, tol);
+    double Lp = step_loss(ops, &q, t, h, &u0, &z, c, w, we, tol);
     q.p[j] = keep - e;
-    double Lm = step_loss(ops, &q, t, h, &u0, &z, c, w, tol);
+    double Lm = step_loss(ops, &q, t, h, &u0, &z, c, w, we, tol);
     q.p[j] = keep;
     expect_close(dp[j], (Lp - Lm) / (2 * e), 1e-7, "dparams", j);
   }
@@ -411,6 +418,9 @@ Test(sde_reverse, refuses_bad_input) {
   cr_expect(strstr(nde_last_error(), "work arrays") != NULL, "%s", nde_last_error());
   bad = r;
   bad.chi2 = NULL;
+  cr_expect_eq(nde_sde_solver_step_reverse(s->ops, &rhs, &bad), NDE_EINVAL);
+  bad = r;
+  bad.w_eigen = 1; /* SOSRI has no stiffness estimate */
   cr_expect_eq(nde_sde_solver_step_reverse(s->ops, &rhs, &bad), NDE_EINVAL);
   bad = r;
   bad.dt = 0;
