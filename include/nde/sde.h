@@ -174,6 +174,23 @@ typedef struct nde_sde_step {
   long nf, ng;
 } nde_sde_step;
 
+/**
+ * The noise of one step of size @p h expanded to the shape of @p like, as
+ * the integrator hands it to steps (::nde_sde_step) and reverse steps
+ * (::nde_sde_reverse): with c = i for diagonal noise and c = i / rows for
+ * scalar noise (rows = like's first extent; one Wiener process per column),
+ * dW[i] = ΔW_c and, when @p chi1 is not NULL (methods that need ΔZ),
+ * chi1[i] = (ΔW_c² − h)/(2√h), chi2[i] = (ΔW_c + ΔZ_c/√3)/2,
+ * chi3[i] = (ΔW_c³ − 3hΔW_c)/(6h). @p dw and @p dz hold
+ * nde_sde_noise_dim() values (as nde_brownian_increment() gives them; dz is
+ * read only with chi1). @p host: 4·like->size doubles of scratch, or NULL
+ * (then allocated for the call). The arrays have like's size and dtype.
+ */
+NDE_API nde_status nde_sde_noise_expand(nde_sde_noise noise, const nde_array *like, double h,
+                                        const double *dw, const double *dz, nde_array *dW,
+                                        nde_array *chi1, nde_array *chi2, nde_array *chi3,
+                                        double *host);
+
 /** The generic SRI step (see ::nde_sri_tableau); skips stages whose values are never used. */
 NDE_API nde_status nde_sri_step(const nde_sri_tableau *tableau, const nde_sde_rhs *rhs,
                                 nde_sde_step *step);

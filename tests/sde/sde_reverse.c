@@ -331,6 +331,32 @@ static void whole_solve_check(const char *solver, int spiral) {
   solve_loss(s, &q, u0, rows, cols, c, steps, &tp);
   cr_assert_eq(tp.count, steps);
 
+  /* the tape's noise is what re-querying the path and nde_sde_noise_expand() give */
+  {
+    nde_brownian_config bc = {.seed = 9, .t0 = 0, .t1 = 1, .dim = n,
+                              .levy_area = s->ops->needs_dz};
+    nde_brownian *path = NULL;
+    cr_assert_eq(nde_brownian_create(&bc, &path), NDE_OK);
+    nde_array e[4];
+    for (int i = 0; i < 4; ++i)
+      e[i] = sde_state(rows, cols, 0);
+    int nz = s->ops->needs_dz;
+    for (int k = tp.count - 1; k >= 0; k -= 3) { /* backward, as a reverse sweep queries */
+      double dw[4], dz[4];
+      cr_assert_eq(nde_brownian_increment(path, tp.t[k], tp.t[k] + tp.dt[k], dw,
+                                          nz ? dz : NULL), NDE_OK);
+      cr_assert_eq(nde_sde_noise_expand(NDE_NOISE_DIAGONAL, &e[0], tp.dt[k], dw, dz, &e[0],
+                                        nz ? &e[1] : NULL, &e[2], &e[3], NULL), NDE_OK, "%s",
+                   nde_last_error());
+      for (int i = 0; i < (nz ? 4 : 1); ++i)
+        cr_expect(memcmp(e[i].data, tp.noise[k] + (size_t)i * n, n * sizeof(double)) == 0,
+                  "step %d, noise array %d differs from the recorded one", k, i);
+    }
+    for (int i = 0; i < 4; ++i)
+      nde_array_destroy(&e[i]);
+    nde_brownian_free(&path);
+  }
+
   /* reverse sweep: λ_N = c, then one reverse step per recorded step */
   nde_sde_rhs rhs = rhs_of(&q);
   nde_array lam = sde_state(rows, cols, 0), lam0 = sde_state(rows, cols, 0);
@@ -447,4 +473,28 @@ Test(sde_reverse, refuses_bad_input) {
   nde_array_destroy(&u0), nde_array_destroy(&du0);
   free_noise(&z);
   nde_sde_solver_close(&s);
+}
+
+/* nde_sde_noise_expand: scalar noise repeats a column's increment down the column. */
+Test(sde_reverse, noise_expand_scalar_and_errors) {
+  nde_array dW = sde_state(2, 3, 0), c1 = sde_state(2, 3, 0), c2 = sde_state(2, 3, 0),
+            c3 = sde_state(2, 3, 0);
+  double dw[3] = {0.1, -0.2, 0.3}, dz[3] = {0.05, 0.0, -0.1}, h = 0.04;
+  cr_assert_eq(nde_sde_noise_expand(NDE_NOISE_SCALAR, &dW, h, dw, dz, &dW, &c1, &c2, &c3, NULL),
+               NDE_OK, "%s", nde_last_error());
+  const double *w = dW.data, *x1 = c1.data, *x2 = c2.data, *x3 = c3.data;
+  for (size_t i = 0; i < 6; ++i) {
+    double v = dw[i / 2], z = dz[i / 2];
+    cr_expect_eq(w[i], v);
+    cr_expect(fabs(x1[i] - (v * v - h) / (2 * sqrt(h))) < 1e-15);
+    cr_expect(fabs(x2[i] - 0.5 * (v + z / sqrt(3.0))) < 1e-15);
+    cr_expect(fabs(x3[i] - (v * v * v - 3 * h * v) / (6 * h)) < 1e-15);
+  }
+  cr_expect_eq(nde_sde_noise_expand(NDE_NOISE_GENERAL, &dW, h, dw, dz, &dW, NULL, NULL, NULL,
+                                    NULL), NDE_EUNSUPPORTED);
+  cr_expect_eq(nde_sde_noise_expand(NDE_NOISE_SCALAR, &dW, 0, dw, dz, &dW, NULL, NULL, NULL,
+                                    NULL), NDE_EINVAL);
+  cr_expect_eq(nde_sde_noise_expand(NDE_NOISE_SCALAR, &dW, h, dw, NULL, &dW, &c1, &c2, &c3,
+                                    NULL), NDE_EINVAL);
+  nde_array_destroy(&dW), nde_array_destroy(&c1), nde_array_destroy(&c2), nde_array_destroy(&c3);
 }
