@@ -39,6 +39,7 @@ typedef struct trainer {
   size_t n_out;
   nde_arena *arena;
   nde_layer_metrics metrics;
+  double test_nfe, test_batch_time; /* of the last evaluation */
   uint64_t *order;
   nde_rng shuffle;
   nde_run_state state;
@@ -164,13 +165,21 @@ static nde_status loss_on_batch(trainer *tr, size_t n, int training, double *los
   return nde_layer_vjp(tr->root, &ctx, rec, tr->dy.data, NULL, tr->grads.data, NULL);
 }
 
+/* The value of statistic @p name in the last pass's metrics, NaN when absent. */
+static double metric_value(const nde_layer_metrics *m, const char *name) {
+  for (int i = 0; i < m->n; ++i)
+    if (!strcmp(m->names[i], name))
+      return m->values[i];
+  return NAN;
+}
+
 static nde_status evaluate(trainer *tr, double *loss, double *accuracy) {
   size_t count = tr->test_info.count, eb = tr->p->eval_batch_size;
   uint64_t *idx = malloc(eb * sizeof *idx);
   if (!idx)
     return nde_error(NDE_ENOMEM, "out of memory");
-  double total = 0;
-  size_t right = 0;
+  double total = 0, batch_time = 0, nfe_sum = 0;
+  size_t right = 0, batches = 0, nfe_batches = 0;
   nde_status st = NDE_OK;
   for (size_t start = 0; start < count && st == NDE_OK; start += eb) {
     size_t n = count - start < eb ? count - start : eb;
@@ -182,11 +191,19 @@ static nde_status evaluate(trainer *tr, double *loss, double *accuracy) {
       st = nde_dataset_batch(tr->test, idx, n, &x, &y);
     double l = 0;
     size_t c = 0;
+    double t0 = now();
     if (st == NDE_OK)
       st = loss_on_batch(tr, n, 0, &l, &c);
+    batch_time += now() - t0;
+    double nfe = metric_value(&tr->metrics, "nfe_forward");
+    if (isfinite(nfe))
+      nfe_sum += nfe, nfe_batches++;
+    batches++;
     total += l * (double)n;
     right += c;
   }
+  tr->test_nfe = nfe_batches ? nfe_sum / (double)nfe_batches : NAN;
+  tr->test_batch_time = batches ? batch_time / (double)batches : NAN;
   free(idx);
   *loss = total / (double)count;
   *accuracy = tr->p->loss == NDE_LOSS_CROSS_ENTROPY ? (double)right / (double)count : NAN;
@@ -353,10 +370,14 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
       json_object_set_new(line, "step", json_integer((json_int_t)tr->state.step));
       put_number(line, "test_loss", tl);
       put_number(line, "test_accuracy", ta);
+      if (isfinite(tr->test_nfe))
+        put_number(line, "test_nfe", tr->test_nfe);
       put_number(line, "wall_time", tr->state.wall_time + now() - tr->start);
       write_metrics(tr, line);
       sum->test_loss = tl;
       sum->test_accuracy = ta;
+      sum->test_nfe = tr->test_nfe;
+      sum->test_batch_time = tr->test_batch_time;
     }
     if (tr->state.step % p->checkpoint_every == 0 || last)
       NDE_TRY(save(tr));
@@ -376,6 +397,7 @@ nde_status nde_train(nde_pipeline *pipeline, const nde_train_options *options,
     options = &defaults;
   summary->steps = 0;
   summary->loss = summary->accuracy = summary->test_loss = summary->test_accuracy = NAN;
+  summary->test_nfe = summary->test_batch_time = NAN;
   summary->wall_time = 0;
   summary->n_params = 0;
   trainer tr;
@@ -389,6 +411,7 @@ nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
   trainer tr;
   summary->steps = 0;
   summary->loss = summary->accuracy = summary->test_loss = summary->test_accuracy = NAN;
+  summary->test_nfe = summary->test_batch_time = NAN;
   double start = now();
   nde_status st = open_common(&tr, pipeline, 0);
   if (st == NDE_OK) {
@@ -399,6 +422,10 @@ nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
   }
   if (st == NDE_OK)
     st = evaluate(&tr, &summary->test_loss, &summary->test_accuracy);
+  if (st == NDE_OK) {
+    summary->test_nfe = tr.test_nfe;
+    summary->test_batch_time = tr.test_batch_time;
+  }
   summary->wall_time = now() - start;
   summary->n_params = tr.params.size;
   trainer_close(&tr);

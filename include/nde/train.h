@@ -76,6 +76,8 @@ typedef struct nde_train_summary {
   double test_accuracy;  /**< accuracy on the test split (fraction; NaN for mse) */
   double wall_time;      /**< seconds of this run */
   uint64_t n_params;     /**< model parameters */
+  double test_nfe;       /**< mean per test batch of the model's "nfe_forward" statistic (NaN: none reported) */
+  double test_batch_time; /**< mean seconds of one test batch's forward pass and loss (prediction time) */
 } nde_train_summary;
 
 /**
