@@ -11,7 +11,8 @@
  * float32 little-endian: the flat parameter array, then x (784 × B,
  * column-major). Prints one JSON object.
  *
- * Usage: bench_deq BATCH steady_state|jfb [REPEATS=20] [DUMP]
+ * Usage: bench_deq BATCH steady_state|jfb [REPEATS=20] [DUMP] [SOLVER_JSON]
+ * (SOLVER_JSON replaces the layer's default "solver", e.g. to compare options).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,8 @@ int main(int argc, char **argv) {
   size_t B = (size_t)atol(argv[1]);
   const char *sens = argv[2];
   int repeats = argc > 3 ? atoi(argv[3]) : 20;
-  const char *dump = argc > 4 ? argv[4] : NULL;
+  const char *dump = argc > 4 && *argv[4] ? argv[4] : NULL;
+  const char *solver = argc > 5 ? argv[5] : NULL;
   const size_t IN = 784, K = 10;
   char model_json[2048];
   snprintf(model_json, sizeof model_json,
@@ -63,9 +65,10 @@ int main(int argc, char **argv) {
            " {\"layer\": \"deq\","
            "  \"injection\": {\"layer\": \"dense\", \"out\": 128, \"activation\": \"relu\", \"bias\": false},"
            "  \"dynamics\": {\"layer\": \"dense\", \"out\": 128, \"activation\": \"relu\", \"bias\": false},"
+           "  %s%s%s"
            "  \"sensitivity\": {\"plugin\": \"%s\"%s}},"
            " {\"layer\": \"dense\", \"out\": 10}]}",
-           sens,
+           solver ? "\"solver\": " : "", solver ? solver : "", solver ? ", " : "", sens,
            strcmp(sens, "steady_state") ? ""
                                          : ", \"abstol\": 5e-3, \"reltol\": 5e-3, \"maxiters\": 15");
   nde_backend *be;
