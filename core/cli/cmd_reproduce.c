@@ -48,7 +48,11 @@ static int reproduce_help(void) {
          "                  tree, then the installed examples)\n"
          "  --data DIR      override data.path of every row\n"
          "  --json          print {name, scaled, notes, units, rows: [{model, pipeline,\n"
-         "                  test_nfe, train_time, prediction_time, test_accuracy, thesis}]}\n");
+         "                  test_nfe, train_time, cpu_time, prediction_time, test_accuracy,\n"
+         "                  thesis}]}\n"
+         "\n"
+         "Timings depend on the thread count: on a shared or small machine run with\n"
+         "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (idle threads spin-wait otherwise).\n");
   printf("\nReproductions:\n");
   for (size_t i = 0; i < n_tables; ++i)
     printf("  %-12s %s (%zu rows)\n", tables[i]->name, tables[i]->summary, tables[i]->n_rows);

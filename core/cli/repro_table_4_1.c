@@ -54,8 +54,8 @@ const nde_repro_table nde_repro_table_4_1 = {
     rows,
     sizeof rows / sizeof *rows,
     46875, /* 25 epochs of 60000 samples in batches of 32 */
-    300,
-    2000,
+    4000, /* about 2 epochs: 2-3 minutes for the 12 rows with one thread */
+    0,    /* full splits (60000 / 10000) */
     overrides,
     sizeof overrides / sizeof *overrides,
 };
