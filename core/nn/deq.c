@@ -77,7 +77,8 @@ typedef struct deq_data {
   void *zs;     /* solver's result (F, B) */
   void *eps;    /* Jacobian probe, NULL when not regularized */
   void *v;      /* Jᵀε */
-  int skip_loss; /* 1 when the skip term was added */
+  void *diff;   /* z₀ − y, when the skip term was added */
+  void *absdiff; /* |z₀ − y| */
 } deq_data;
 
 /* ------------------------------------------------------------------------ */
@@ -450,14 +451,6 @@ static nde_status solve_continuous(const deq_state *s, deq_eval *e, void *z, dou
   return st;
 }
 
-/* The L1 skip term reads the arrays on the host (no backend |x| reduction yet). */
-static nde_status need_host(const nde_layer *node, const nde_backend *be) {
-  if (strcmp(be->ops->header.name, "cpu"))
-    return nde_error(NDE_EUNSUPPORTED, "%s: skip_coef > 0 needs the cpu backend (the L1 term "
-                     "is summed on the host)", node->path);
-  return NDE_OK;
-}
-
 static nde_status deq_forward(const nde_layer *node, const nde_layer_ctx *ctx, nde_record *rec) {
   const deq_state *s = node->state;
   nde_backend *be = ctx->backend;
@@ -532,22 +525,17 @@ static nde_status deq_forward(const nde_layer *node, const nde_layer_ctx *ctx, n
 
   /* auxiliary losses */
   if (s->skip_coef > 0 && ctx->metrics) {
-    NDE_TRY(need_host(node, be));
-    void *diff;
-    NDE_TRY(nde_ctx_alloc(ctx, n, &diff));
+    NDE_TRY(NDE_BACKEND_NEED(be, max_abs));
+    NDE_TRY(NDE_BACKEND_NEED(be, div_axpy));
+    NDE_TRY(nde_ctx_alloc(ctx, n, &d->diff));
+    NDE_TRY(nde_ctx_alloc(ctx, n, &d->absdiff));
     const void *terms[2] = {d->z0, rec->y};
     const double coefs[2] = {1.0, -1.0};
-    be->ops->lincomb(be->ctx, dt, n, 2, coefs, terms, 0.0, diff);
-    double l1 = 0;
-    if (dt == NDE_FLOAT64) {
-      for (size_t i = 0; i < n; ++i)
-        l1 += fabs(((const double *)diff)[i]);
-    } else {
-      for (size_t i = 0; i < n; ++i)
-        l1 += fabs((double)((const float *)diff)[i]);
-    }
+    be->ops->lincomb(be->ctx, dt, n, 2, coefs, terms, 0.0, d->diff);
+    be->ops->fill(be->ctx, dt, n, 0.0, d->absdiff);
+    be->ops->max_abs(be->ctx, dt, n, d->diff, 0.0, d->absdiff);
+    double l1 = be->ops->sum(be->ctx, dt, n, d->absdiff);
     nde_layer_add_loss(ctx, "skip_loss", s->skip_coef, l1 / (double)n);
-    d->skip_loss = 1;
   }
   if (s->jac_coef > 0 && ctx->training && ctx->metrics) {
     NDE_TRY(nde_ctx_alloc(ctx, n, &d->eps));
@@ -639,18 +627,10 @@ static nde_status jac_backward(const nde_layer *node, const nde_layer_ctx *ctx,
   return NDE_OK;
 }
 
-/* y[i] += c·sign(a[i] − b[i]) */
-static void add_sign_diff(nde_dtype dt, size_t n, double c, const void *a, const void *b,
-                          void *y) {
-  for (size_t i = 0; i < n; ++i) {
-    double u = dt == NDE_FLOAT64 ? ((const double *)a)[i] : ((const float *)a)[i];
-    double v = dt == NDE_FLOAT64 ? ((const double *)b)[i] : ((const float *)b)[i];
-    double sgn = u > v ? 1.0 : (u < v ? -1.0 : 0.0);
-    if (dt == NDE_FLOAT64)
-      ((double *)y)[i] += c * sgn;
-    else
-      ((float *)y)[i] += (float)(c * sgn);
-  }
+/* y += c·sign(z₀ − y_out) = c·diff/|diff| (0 where diff = 0), on the backend. */
+static void add_sign(nde_backend *be, nde_dtype dt, size_t n, double c, const deq_data *d,
+                     void *y) {
+  be->ops->div_axpy(be->ctx, dt, n, c, d->diff, 1.0, d->absdiff, 1e-30, 0, y);
 }
 
 static nde_status deq_vjp(const nde_layer *node, const nde_layer_ctx *ctx, const nde_record *rec,
@@ -671,11 +651,9 @@ static nde_status deq_vjp(const nde_layer *node, const nde_layer_ctx *ctx, const
   NDE_TRY(nde_ctx_alloc(ctx, n, &dh));
   NDE_TRY(nde_ctx_alloc(ctx, n, &dz));
   be->ops->copy(be->ctx, dyt, dy, n * nde_dtype_size(dt));
-  double skip_w = d->skip_loss ? s->skip_coef / (double)n : 0.0;
-  if (skip_w > 0) {
-    NDE_TRY(need_host(node, be));
-    add_sign_diff(dt, n, -skip_w, d->z0, rec->y, dyt);
-  }
+  double skip_w = d->diff ? s->skip_coef / (double)n : 0.0;
+  if (skip_w > 0)
+    add_sign(be, dt, n, -skip_w, d, dyt);
   be->ops->copy(be->ctx, dh, dyt, n * nde_dtype_size(dt));
 
   /* direct path through y = g(z_s) + h */
@@ -705,7 +683,7 @@ static nde_status deq_vjp(const nde_layer *node, const nde_layer_ctx *ctx, const
   if (skip_w > 0 && s->init != DEQ_INIT_ZEROS) {
     NDE_TRY(nde_ctx_alloc(ctx, n, &dz0));
     be->ops->fill(be->ctx, dt, n, 0.0, dz0);
-    add_sign_diff(dt, n, skip_w, d->z0, rec->y, dz0);
+    add_sign(be, dt, n, skip_w, d, dz0);
     if (s->init == DEQ_INIT_F0) {
       /* z₀ = g(0) + h */
       NDE_TRY(nde_layer_vjp(g, ctx, d->rec_g0, dz0, NULL, dpg, NULL));
