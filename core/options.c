@@ -111,3 +111,9 @@ char *nde_options_to_json(const nde_options *options) {
   }
   return json_dumps(nde_options_json(options), JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
+
+nde_status nde_options_copy(const nde_options *options, nde_options **out) {
+  json_t *copy = options ? json_deep_copy(nde_options_json(options)) : json_object();
+  *out = nde_options_adopt(copy);
+  return copy ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
+}

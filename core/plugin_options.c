@@ -151,3 +151,21 @@ nde_status nde_plugin_options(const nde_plugin *p, const nde_options *given, con
   *out = nde_options_adopt(result);
   return NDE_OK;
 }
+
+nde_status nde_registry_open_plugin(nde_registry *registry, nde_plugin_kind kind,
+                                    const char *name, const nde_options *given,
+                                    const char *where, const void **vtable,
+                                    nde_options **options) {
+  *vtable = NULL;
+  *options = NULL;
+  const nde_plugin *plugin;
+  nde_status st = nde_registry_find(registry, kind, name, &plugin);
+  if (st == NDE_OK)
+    st = nde_plugin_load(plugin, vtable);
+  if (st != NDE_OK)
+    return where && *where ? nde_error_prefix(st, "%s", where) : st;
+  st = nde_plugin_options(plugin, given, where, options);
+  if (st != NDE_OK)
+    *vtable = NULL;
+  return st;
+}

@@ -13,8 +13,8 @@ if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   echo "installing python3-torch (the peer)..." >&2
   apt-get install -y -q python3-torch >/dev/null
 fi
-echo "threads: $threads; machine: $(nproc) cores, $(uname -m); load: $(cut -d' ' -f1-3 /proc/loadavg)"
-for round in 1 2; do
+echo "threads: $threads; machine: $(getconf _NPROCESSORS_ONLN) cores, $(uname -m); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in 1 2 3; do
   "$build/bench/mlp/bench_mlp" 50 7 10
   /usr/bin/python3 "$here/torch_mlp.py" 50 7 10 "$threads"
 done

@@ -5,7 +5,10 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include <nde/nonlinear.h>
 
 #include "solve.h"
 
@@ -52,7 +55,8 @@ static int solve_help(void) {
          "  and print the final states' mean and variance per component, the\n"
          "  statistics (nf drift, ng diffusion evaluations, steps) and, for gbm, the\n"
          "  strong error on the same Brownian path (mean over trajectories of the\n"
-         "  max-norm error at t1). Default solver sosri.\n"
+         "  max-norm error at t1). Default solver sosri. \"brownian\": \"tree\" (default,\n"
+         "  a virtual Brownian tree) or \"stored\" (stored increments, cheaper).\n"
          "\n"
          "Nonlinear problems F(u) = 0 (the 23-problem test set and a large smooth one)\n"
          "take {\"problem\": {\"name\": \"test23\", \"number\": 4}, \"solver\": {\"plugin\":\n"
@@ -76,6 +80,31 @@ static int problem_name(json_t *root, const char *file, const char **name) {
     return nde_cli_usage_error("%s: problem: expected a name or an object with a string "
                                "\"name\"", file);
   return NDE_EXIT_OK;
+}
+
+/* No family owns the name: suggest the nearest name of any family. */
+static int unknown_problem(const char *file, const char *name) {
+  size_t n_ode = nde_ode_problem_count(), n_sde = nde_sde_problem_count();
+  size_t n_nl = (size_t)nde_nl_test_problem_count();
+  const char **names = malloc((n_ode + n_sde + n_nl + 1) * sizeof *names);
+  if (!names)
+    return nde_cli_usage_error("%s: problem: unknown problem '%s'", file, name);
+  size_t k = 0;
+  for (size_t i = 0; i < n_ode; ++i)
+    names[k++] = nde_ode_problem_name_at(i);
+  for (size_t i = 0; i < n_sde; ++i)
+    names[k++] = nde_sde_problem_name_at(i);
+  for (size_t i = 0; i < n_nl; ++i)
+    names[k++] = nde_nl_test_problem_get((int)i + 1)->name;
+  names[k++] = "test23";
+  const char *guess = nde_suggest_name(name, names, k);
+  int rc = guess ? nde_cli_usage_error("%s: problem: unknown problem '%s'; did you mean '%s'?",
+                                       file, name, guess)
+                 : nde_cli_usage_error("%s: problem: unknown problem '%s' (see nde solve --help "
+                                       "and docs/ode.md, docs/nonlinear.md)",
+                                       file, name);
+  free(names);
+  return rc;
 }
 
 int nde_cmd_solve(nde_cli *cli, int argc, char **argv) {
@@ -114,10 +143,8 @@ int nde_cmd_solve(nde_cli *cli, int argc, char **argv) {
         break;
     if (i < n)
       rc = families[i].solve(cli, root, file, as_json);
-    else {
-      /* no family owns it: let the ODE family explain (with a did-you-mean) */
-      rc = nde_cli_solve_ode(cli, root, file, as_json);
-    }
+    else
+      rc = unknown_problem(file, name);
   }
   json_decref(root);
   return rc;

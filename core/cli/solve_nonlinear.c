@@ -1,6 +1,6 @@
 /*
  * Solving a problem of the nonlinear test library from a JSON file:
- *   {"problem": {"name": "test23", "number": 4, "n": 10, "u0": [...]},
+ *   {"problem": {"name": "test23", "number": 4, "n": 10, "u0": [...]}  (or "problem": "wood"),
  *    "solver": "polyalg" | {"plugin": "newton", "abstol": 1e-10, ...},
  *    "backend": "cpu", "dtype": "float64"}
  * `nde solve` dispatches here when problem.name is a library problem.
@@ -46,10 +46,24 @@ static const char *status_word(nde_status st) {
   }
 }
 
+static int solve_object(nde_cli *cli, json_t *root, json_t *prob, const char *file,
+                        int as_json);
+
 int nde_cli_solve_nonlinear(nde_cli *cli, json_t *root, const char *file, int as_json) {
   json_t *prob = json_object_get(root, "problem");
+  json_t *named = json_is_string(prob) ? json_pack("{sO}", "name", prob) : NULL;
+  if (named)
+    prob = named; /* "problem": "wood" is {"problem": {"name": "wood"}} */
+  int code = solve_object(cli, root, prob, file, as_json);
+  json_decref(named);
+  return code;
+}
+
+static int solve_object(nde_cli *cli, json_t *root, json_t *prob, const char *file,
+                        int as_json) {
   if (!json_is_object(prob))
-    return fail_at(nde_error(NDE_EINVAL, "must be an object with a 'name'"), file, "problem");
+    return fail_at(nde_error(NDE_EINVAL, "must be a name or an object with a 'name'"), file,
+                   "problem");
   const char *name = json_string_value(json_object_get(prob, "name"));
   json_t *num = json_object_get(prob, "number");
   if (num && !json_is_integer(num))
@@ -196,39 +210,5 @@ done:
   nde_nl_test_problem_unbind(&p);
   nde_backend_close(&be);
   nde_nonlinear_solver_close(&solver);
-  return code;
-}
-
-/*
- * TEMPORARY command for testing before `nde solve` (cmd_solve.c, another
- * branch) dispatches here: `nde solve-nonlinear FILE [--json]`.
- */
-int nde_cmd_solve_nonlinear(nde_cli *cli, int argc, char **argv) {
-  const char *file = NULL;
-  int as_json = 0;
-  for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "--json"))
-      as_json = 1;
-    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("Usage: nde solve-nonlinear FILE [--json]\n\n"
-             "Solve a problem of the nonlinear test library described by FILE:\n"
-             "  {\"problem\": {\"name\": \"test23\", \"number\": K}, \"solver\": {\"plugin\": "
-             "\"polyalg\"}}\n"
-             "(temporary; `nde solve` takes over when it lands)\n");
-      return NDE_EXIT_OK;
-    } else if (!file)
-      file = argv[i];
-    else
-      return nde_cli_usage_error("solve-nonlinear: unexpected argument '%s'", argv[i]);
-  }
-  if (!file)
-    return nde_cli_usage_error("solve-nonlinear: no problem file given");
-  json_error_t err;
-  json_t *root = json_load_file(file, 0, &err);
-  if (!root)
-    return nde_cli_usage_error("%s:%d:%d: invalid JSON: %s", file, err.line, err.column,
-                               err.text);
-  int code = nde_cli_solve_nonlinear(cli, root, file, as_json);
-  json_decref(root);
   return code;
 }

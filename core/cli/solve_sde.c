@@ -20,7 +20,7 @@ int nde_cli_is_sde_problem(const char *name) {
 }
 
 static const char *const top_keys[] = {"problem", "u0",     "tspan", "trajectories",
-                                       "seed",    "solver", "dtype", "saveat"};
+                                       "seed",    "solver", "dtype", "saveat", "brownian"};
 
 typedef struct sde_run {
   nde_sde_problem *problem;
@@ -30,6 +30,7 @@ typedef struct sde_run {
   double *u0, tspan[2], *saveat;
   size_t dim, K, nsave;
   uint64_t seed;
+  int stored;
   nde_dtype dtype;
   const char *solver_name;
   nde_array state;
@@ -146,6 +147,16 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
     return rc;
   r->K = (size_t)K;
   r->seed = (uint64_t)seed;
+  /* "brownian": "tree" (order-independent, default) or "stored" (cheaper, see nde/brownian.h) */
+  if ((v = json_object_get(root, "brownian"))) {
+    const char *modes[] = {"tree", "stored"};
+    int idx = -1;
+    st = json_is_string(v) ? nde_lookup_name("brownian", modes, 2, json_string_value(v), &idx)
+                           : nde_error(NDE_EINVAL, "brownian: expected \"tree\" or \"stored\"");
+    if (st != NDE_OK)
+      return nde_cli_fail(nde_error_prefix(st, "%s", file));
+    r->stored = idx == 1;
+  }
   r->dtype = NDE_FLOAT64;
   if ((v = json_object_get(root, "dtype"))) {
     st = json_is_string(v) ? nde_dtype_parse(json_string_value(v), &r->dtype)
@@ -190,7 +201,8 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
     st = nde_array_from_doubles(&r->state, u, n);
   free(u);
   nde_brownian_config bc = {.seed = r->seed, .stream = 0, .t0 = r->tspan[0], .t1 = r->tspan[1],
-                            .dim = n, .levy_area = r->solver->ops->needs_dz};
+                            .dim = n, .levy_area = r->solver->ops->needs_dz,
+                            .stored = r->stored};
   if (st == NDE_OK)
     st = nde_brownian_create(&bc, &r->path);
   if (st != NDE_OK)

@@ -67,12 +67,23 @@ static nde_status chain_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
                                          nde_layer_elsize(ctx));
     return NDE_OK;
   }
+  /* Children before `first` have nothing to give but their input cotangent;
+     when the chain's own dx is not wanted they are skipped altogether. */
+  size_t first = 0;
+  if (!dx) {
+    first = n;
+    for (size_t k = 0; k < n && first == n; ++k)
+      if (nde_layer_vjp_has_work(node->children[k], dparams != NULL, dt != NULL))
+        first = k;
+  }
   const void *g = dy;
-  for (size_t k = n; k-- > 0;) {
+  for (size_t k = n; k-- > first;) {
     const nde_layer *c = node->children[k];
     void *gx = dx;
-    if (k > 0)
+    if (k > first)
       NDE_TRY(nde_ctx_alloc(ctx, nde_shape_size(&c->input) * ctx->batch, &gx));
+    else if (k > 0)
+      gx = NULL; /* nobody before this child needs its input cotangent */
     NDE_TRY(nde_layer_vjp(c, ctx, rec->children[k], g,
                           gx, nde_child_dparams(node, c, ctx->dtype, dparams), dt));
     g = gx;
@@ -80,5 +91,30 @@ static nde_status chain_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   return NDE_OK;
 }
 
-const nde_core_layer_type nde_core_layer_chain = {"chain", chain_build, chain_forward, chain_vjp,
-                                                  NULL};
+static nde_status chain_jvp(const nde_layer *node, const nde_layer_ctx *ctx,
+                            const nde_record *rec, const void *tx, const void *tparams, double tt,
+                            void *ty) {
+  size_t n = node->n_children;
+  size_t bytes = nde_shape_size(&node->output) * ctx->batch * nde_layer_elsize(ctx);
+  if (n == 0) {
+    if (tx)
+      return ctx->backend->ops->copy(ctx->backend->ctx, ty, tx, bytes);
+    ctx->backend->ops->fill(ctx->backend->ctx, ctx->dtype, bytes / nde_layer_elsize(ctx), 0.0,
+                            ty);
+    return NDE_OK;
+  }
+  const void *t = tx;
+  for (size_t k = 0; k < n; ++k) {
+    const nde_layer *c = node->children[k];
+    void *out = ty;
+    if (k + 1 < n)
+      NDE_TRY(nde_ctx_alloc(ctx, nde_shape_size(&c->output) * ctx->batch, &out));
+    NDE_TRY(nde_layer_jvp(c, ctx, rec->children[k], t,
+                          nde_child_cparams(node, c, ctx->dtype, tparams), tt, out));
+    t = out;
+  }
+  return NDE_OK;
+}
+
+const nde_core_layer_type nde_core_layer_chain = {"chain",   chain_build, chain_forward,
+                                                  chain_vjp, NULL,        chain_jvp};

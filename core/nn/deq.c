@@ -712,11 +712,12 @@ static nde_status deq_vjp(const nde_layer *node, const nde_layer_ctx *ctx, const
   return NDE_OK;
 }
 
+/* No jvp yet (a pushforward would solve (I − J) dz = ∂f/∂θ·t with JVPs): NULL = unsupported. */
 const nde_core_layer_type nde_core_layer_deq = {"deq", deq_build, deq_forward, deq_vjp,
-                                                deq_destroy};
+                                                deq_destroy, NULL};
 const nde_core_layer_type nde_core_layer_skip_deq = {"skip_deq", skip_deq_build, deq_forward,
-                                                     deq_vjp, deq_destroy};
-const nde_core_layer_type nde_core_layer_skip_reg_deq = {"skip_reg_deq", skip_reg_deq_build,
-                                                         deq_forward, deq_vjp, deq_destroy};
+                                                     deq_vjp, deq_destroy, NULL};
+const nde_core_layer_type nde_core_layer_skip_reg_deq = {
+    "skip_reg_deq", skip_reg_deq_build, deq_forward, deq_vjp, deq_destroy, NULL};
 const nde_core_layer_type nde_core_layer_continuous_deq = {
-    "continuous_deq", continuous_deq_build, deq_forward, deq_vjp, deq_destroy};
+    "continuous_deq", continuous_deq_build, deq_forward, deq_vjp, deq_destroy, NULL};

@@ -62,4 +62,34 @@ nde_status nde_layer_vjp(const nde_layer *layer, const nde_layer_ctx *ctx, const
   return NDE_OK;
 }
 
+nde_status nde_layer_jvp(const nde_layer *layer, const nde_layer_ctx *ctx, const nde_record *rec,
+                         const void *tx, const void *tparams, double tt, void *ty) {
+  if (rec->layer != layer)
+    return nde_error(NDE_EINVAL, "%s: record belongs to layer %s", layer->path,
+                     rec->layer->path);
+  nde_layer_ctx c = *ctx;
+  c.batch = rec->batch;
+  nde_status st;
+  nde_arena_mark mark = nde_arena_get_mark(ctx->arena);
+  if (layer->ops) {
+    if (!NDE_VTABLE_HAS(layer->ops, nde_layer_ops, jvp))
+      return nde_error(NDE_EUNSUPPORTED, "%s: layer '%s' has no jvp", layer->path, layer->name);
+    void *scratch = NULL;
+    st = NDE_OK;
+    if (layer->spec.scratch_per_sample)
+      st = nde_ctx_alloc(&c, layer->spec.scratch_per_sample * rec->batch, &scratch);
+    if (st == NDE_OK)
+      st = layer->ops->jvp(layer->self, &c, rec->x, rec->t, rec->params, rec->y, rec->saved, tx,
+                           tparams, tt, ty, scratch);
+    if (st != NDE_OK)
+      st = nde_error_prefix(st, "%s (%s) jvp", layer->path, layer->name);
+  } else if (!layer->type->jvp) {
+    st = nde_error(NDE_EUNSUPPORTED, "%s: layer '%s' has no jvp", layer->path, layer->name);
+  } else {
+    st = layer->type->jvp(layer, &c, rec, tx, tparams, tt, ty);
+  }
+  nde_arena_rewind(ctx->arena, mark);
+  return st;
+}
+
 void *nde_record_output(const nde_record *rec) { return rec->y; }

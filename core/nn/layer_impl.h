@@ -26,6 +26,7 @@ struct nde_layer {
   nde_shape input, output;
   size_t param_offset;   /* first parameter of the subtree in the flat array */
   size_t param_count;    /* parameters of the whole subtree */
+  int uses_time;         /* the output depends on t (leaf: its spec; core: any child, or set by build) */
   nde_model *model;
   /* leaf layers (plugins) */
   const nde_layer_ops *ops;
@@ -68,6 +69,9 @@ struct nde_core_layer_type {
   nde_status (*vjp)(const nde_layer *node, const nde_layer_ctx *ctx, const nde_record *rec,
                     const void *dy, void *dx, void *dparams, double *dt);
   void (*destroy)(nde_layer *node);
+  /* Optional (NULL: NDE_EUNSUPPORTED): nde_layer_jvp()'s contract for its node. */
+  nde_status (*jvp)(const nde_layer *node, const nde_layer_ctx *ctx, const nde_record *rec,
+                    const void *tx, const void *tparams, double tt, void *ty);
 };
 
 /* The table of core layer types (core_layers.def). */
@@ -97,6 +101,16 @@ NDE_INTERNAL nde_status nde_builder_add_block(nde_builder *b, nde_layer *node,
 /* The registry leaf plugins come from. */
 NDE_INTERNAL nde_registry *nde_builder_registry(nde_builder *b);
 
+/*
+ * Whether a vjp of @p layer has anything to produce besides its input
+ * cotangent: parameter gradients (when wanted) or ∂/∂t (when wanted). A
+ * structural layer uses it to skip the pullback of leading children whose
+ * input cotangent nobody needs (a chain starting with time_concat or flatten).
+ */
+static inline int nde_layer_vjp_has_work(const nde_layer *layer, int want_dparams, int want_dt) {
+  return (want_dparams && layer->param_count > 0) || (want_dt && layer->uses_time);
+}
+
 /* Bytes per element of the model's dtype. */
 static inline size_t nde_layer_elsize(const nde_layer_ctx *ctx) {
   return nde_dtype_size(ctx->dtype);
@@ -111,6 +125,12 @@ static inline const void *nde_celem(const void *base, nde_dtype dt, size_t index
 }
 
 /* A child's parameter slice inside its parent's slice (NULL stays NULL). */
+static inline const void *nde_child_cparams(const nde_layer *parent, const nde_layer *child,
+                                            nde_dtype dt, const void *params) {
+  return params ? (const char *)params +
+                      (child->param_offset - parent->param_offset) * nde_dtype_size(dt)
+                : NULL;
+}
 static inline const void *nde_child_params(const nde_layer *parent, const nde_layer *child,
                                            nde_dtype dt, const void *params) {
   return params ? nde_celem(params, dt, child->param_offset - parent->param_offset) : NULL;

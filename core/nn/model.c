@@ -212,6 +212,10 @@ static nde_status build_layer(nde_builder *b, const json_t *spec, const char *pa
     return st;
   }
   node->param_count = b->model->n_params - node->param_offset;
+  if (node->ops)
+    node->uses_time = node->spec.uses_time;
+  for (size_t i = 0; i < node->n_children; ++i)
+    node->uses_time |= node->children[i]->uses_time;
   *out = node;
   return NDE_OK;
 }

@@ -118,7 +118,32 @@ static nde_status parallel_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   return NDE_OK;
 }
 
+static nde_status parallel_jvp(const nde_layer *node, const nde_layer_ctx *ctx,
+                               const nde_record *rec, const void *tx, const void *tparams,
+                               double tt, void *ty) {
+  const parallel_state *state = node->state;
+  const nde_backend *be = ctx->backend;
+  size_t rows = nde_shape_size(&node->output), row = 0;
+  void *branch;
+  NDE_TRY(nde_ctx_alloc(ctx, rows * ctx->batch, &branch));
+  for (size_t i = 0; i < node->n_children; ++i) {
+    const nde_layer *c = node->children[i];
+    size_t f = nde_shape_size(&c->output);
+    NDE_TRY(nde_layer_jvp(c, ctx, rec->children[i], tx,
+                          nde_child_cparams(node, c, ctx->dtype, tparams), tt, branch));
+    if (state->add) {
+      be->ops->axpby(be->ctx, ctx->dtype, f * ctx->batch, 1.0, branch, i == 0 ? 0.0 : 1.0, ty);
+    } else {
+      be->ops->copy_matrix(be->ctx, ctx->dtype, f, ctx->batch, branch, f,
+                           nde_elem(ty, ctx->dtype, row), rows);
+      row += f;
+    }
+  }
+  return NDE_OK;
+}
+
 static void parallel_destroy(nde_layer *node) { free(node->state); }
 
-const nde_core_layer_type nde_core_layer_parallel = {"parallel", parallel_build, parallel_forward,
-                                                     parallel_vjp, parallel_destroy};
+const nde_core_layer_type nde_core_layer_parallel = {"parallel",       parallel_build,
+                                                     parallel_forward, parallel_vjp,
+                                                     parallel_destroy, parallel_jvp};

@@ -61,5 +61,17 @@ static nde_status skip_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   return NDE_OK;
 }
 
-const nde_core_layer_type nde_core_layer_skip_connection = {"skip_connection", skip_build,
-                                                            skip_forward, skip_vjp, NULL};
+static nde_status skip_jvp(const nde_layer *node, const nde_layer_ctx *ctx,
+                           const nde_record *rec, const void *tx, const void *tparams, double tt,
+                           void *ty) {
+  const nde_layer *c = node->children[0];
+  NDE_TRY(nde_layer_jvp(c, ctx, rec->children[0], tx,
+                        nde_child_cparams(node, c, ctx->dtype, tparams), tt, ty));
+  if (tx)
+    ctx->backend->ops->axpy(ctx->backend->ctx, ctx->dtype,
+                            nde_shape_size(&node->input) * ctx->batch, 1.0, tx, ty);
+  return NDE_OK;
+}
+
+const nde_core_layer_type nde_core_layer_skip_connection = {
+    "skip_connection", skip_build, skip_forward, skip_vjp, NULL, skip_jvp};

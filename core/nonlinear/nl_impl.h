@@ -14,8 +14,17 @@ typedef struct nl_pooled {
   int in_use;
 } nl_pooled;
 
+/* A polyalgorithm stage configured once and kept by the outer solver. */
+typedef struct nl_stage {
+  char *name, *options;         /* as passed to nde_nl_run_stage (options may be NULL) */
+  nde_nonlinear_settings base;  /* the settings it inherited */
+  struct nde_nonlinear_solver *solver;
+} nl_stage;
+
 /* A configured solver (nde_nonlinear_solver_open). */
 struct nde_nonlinear_solver {
+  nl_stage *stages; /* stages configured by nde_nl_run_stage, reused across solves */
+  size_t nstages;
   int reuse;             /* keep work memory between solves */
   nde_backend *pool_be;  /* the backend the pooled blocks belong to */
   nl_pooled *pool;

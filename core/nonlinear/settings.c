@@ -167,6 +167,12 @@ void nde_nonlinear_solver_close(nde_nonlinear_solver **solver) {
   if (!solver || !*solver)
     return;
   nde_nonlinear_solver_drop_workspace(*solver);
+  for (size_t i = 0; i < (*solver)->nstages; ++i) {
+    free((*solver)->stages[i].name);
+    free((*solver)->stages[i].options);
+    nde_nonlinear_solver_close(&(*solver)->stages[i].solver);
+  }
+  free((*solver)->stages);
   nde_options_free(&(*solver)->options);
   free(*solver);
   *solver = NULL;

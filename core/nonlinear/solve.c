@@ -73,10 +73,20 @@ nde_status nde_nonlinear_solve(nde_nonlinear_solver *solver, const nde_nonlinear
   return st;
 }
 
-nde_status nde_nl_run_stage(nde_nl_ctx *ctx, const char *name, const char *options_json,
-                            void *u) {
-  if (ctx->depth >= 4)
-    return nde_error(NDE_EINVAL, "nonlinear polyalgorithm nested too deeply at '%s'", name);
+/* The configured solver for a stage: from the outer solver's cache, else configured and cached. */
+static nde_status stage_solver(nde_nl_ctx *ctx, const char *name, const char *options_json,
+                               nde_nonlinear_solver **out) {
+  nde_nonlinear_solver *owner = ctx->owner;
+  for (size_t i = 0; owner && i < owner->nstages; ++i) {
+    nl_stage *st = &owner->stages[i];
+    if (!strcmp(st->name, name) &&
+        ((!st->options && !options_json) ||
+         (st->options && options_json && !strcmp(st->options, options_json))) &&
+        !memcmp(&st->base, &ctx->settings, sizeof st->base)) {
+      *out = st->solver;
+      return NDE_OK;
+    }
+  }
   json_t *given = NULL;
   if (options_json && *options_json) {
     json_error_t err;
@@ -89,16 +99,37 @@ nde_status nde_nl_run_stage(nde_nl_ctx *ctx, const char *name, const char *optio
   json_decref(given);
   if (st != NDE_OK)
     return st;
+  nl_stage *grown = owner ? realloc(owner->stages, (owner->nstages + 1) * sizeof *grown) : NULL;
+  char *n = strdup(name), *o = options_json ? strdup(options_json) : NULL;
+  if (!grown || !n || (options_json && !o)) {
+    if (grown)
+      owner->stages = grown;
+    free(n);
+    free(o);
+    nde_nonlinear_solver_close(&sub);
+    return nde_error(NDE_ENOMEM, "out of memory");
+  }
+  owner->stages = grown;
+  owner->stages[owner->nstages++] = (nl_stage){n, o, ctx->settings, sub};
+  *out = sub;
+  return NDE_OK;
+}
+
+nde_status nde_nl_run_stage(nde_nl_ctx *ctx, const char *name, const char *options_json,
+                            void *u) {
+  if (ctx->depth >= 4)
+    return nde_error(NDE_EINVAL, "nonlinear polyalgorithm nested too deeply at '%s'", name);
+  nde_nonlinear_solver *sub = NULL;
+  NDE_TRY(stage_solver(ctx, name, options_json, &sub));
   nde_nonlinear_settings saved = ctx->settings;
   int64_t saved_iter = ctx->iter;
   ctx->settings = sub->settings;
   ctx->depth++;
-  st = run_plugin(ctx, sub, u);
-  if (options_json && *options_json) /* name the stage with its options: "newton {...}" */
-    snprintf(ctx->result->method, sizeof ctx->result->method, "%s %s", name, options_json);
+  nde_status st = run_plugin(ctx, sub, u);
   ctx->depth--;
   ctx->settings = saved;
   ctx->iter = saved_iter;
-  nde_nonlinear_solver_close(&sub);
+  if (options_json && *options_json) /* name the stage with its options: "newton {...}" */
+    snprintf(ctx->result->method, sizeof ctx->result->method, "%s %s", name, options_json);
   return st;
 }

@@ -37,7 +37,9 @@ static nde_status alloc_like(const nde_array *u, nde_array *out) {
 static nde_status save_reserve(ode_work *w, const nde_array *u, size_t want) {
   if (want <= w->cap)
     return NDE_OK;
-  size_t cap = w->cap ? w->cap : 16;
+  /* start at what is wanted (small for a solve that saves one or two points:
+     the adjoints solve many short pieces) and double from there */
+  size_t cap = w->cap ? w->cap : (want > 2 ? want : 2);
   while (cap < want)
     cap *= 2;
   nde_array bigger = {0};

@@ -87,11 +87,8 @@ nde_status nde_ode_solver_open_ops(const nde_ode_solver_ops *ops, const nde_opti
                                    nde_ode_solver **out) {
   *out = NULL;
   NDE_TRY(nde_ode_solver_ops_validate(ops));
-  char *text = options ? nde_options_to_json(options) : NULL;
   nde_options *copy = NULL;
-  nde_status st = nde_options_parse(text, &copy);
-  free(text);
-  NDE_TRY(st);
+  NDE_TRY(nde_options_copy(options, &copy));
   return finish_open(ops, copy, out);
 }
 
@@ -99,14 +96,9 @@ nde_status nde_ode_solver_open(struct nde_registry *registry, const char *name,
                                const nde_options *given, const char *where,
                                nde_ode_solver **out) {
   *out = NULL;
-  const nde_plugin *plugin;
-  nde_status st = nde_registry_find(registry, NDE_KIND_ODE_SOLVER, name, &plugin);
-  if (st != NDE_OK)
-    return where ? nde_error_prefix(st, "%s", where) : st;
   const void *vtable;
-  NDE_TRY(nde_plugin_load(plugin, &vtable));
   nde_options *opts = NULL;
-  NDE_TRY(nde_plugin_options(plugin, given, where, &opts));
+  NDE_TRY(nde_registry_open_plugin(registry, NDE_KIND_ODE_SOLVER, name, given, where, &vtable, &opts));
   return finish_open(vtable, opts, out);
 }
 

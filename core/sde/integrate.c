@@ -8,11 +8,13 @@
  * from its conditional law given everything already drawn (RSwM1–3 differ
  * in how much of that memory they keep when later steps grow past earlier
  * rejected points; RSwM3 keeps all of it). Here the memory is the virtual
- * Brownian tree itself (nde/brownian.h): every value W(s) ever drawn is a
- * fixed function of (seed, stream, s) with the exact joint law, so a
- * retried step queries W(t + h') and receives exactly the RSwM3 bridge
- * sample, and the accepted increments telescope to W(t1) − W(t0): no
- * increment is lost or double counted, whatever the controller does.
+ * Brownian path itself (nde/brownian.h): every value W(s) ever drawn stays
+ * the value at s (the tree: a fixed function of (seed, stream, s); stored
+ * mode: kept in a sorted list, literally RSwM3's memory), with the exact
+ * joint law, so a retried step queries W(t + h') and receives exactly the
+ * RSwM3 bridge sample, and the accepted increments telescope to
+ * W(t1) − W(t0): no increment is lost or double counted, whatever the
+ * controller does.
  */
 #include "config.h"
 

@@ -45,6 +45,7 @@ typedef struct trainer {
   nde_run_state state;
   FILE *metrics_file;
   double start;
+  double last_progress; /* when the progress bar was last drawn */
 } trainer;
 
 static double now(void) {
@@ -254,9 +255,13 @@ static nde_status trim_metrics(const char *path, uint64_t step) {
   return NDE_OK;
 }
 
-static void progress(const trainer *tr, double loss) {
+static void progress(trainer *tr, double loss) {
   const int width = 30;
   uint64_t total = tr->p->steps, done = tr->state.step;
+  double t = now();
+  if (done != total && t - tr->last_progress < 0.1) /* at most 10 redraws a second */
+    return;
+  tr->last_progress = t;
   int fill = (int)((double)done / (double)total * width);
   fprintf(stderr, "\r[%.*s%*s] %llu/%llu loss %.4f", fill, "==============================",
           width - fill, "", (unsigned long long)done, (unsigned long long)total, loss);

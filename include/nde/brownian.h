@@ -22,8 +22,10 @@
  *        a = (3/2)·H + (√h/4)·ξ₁,  S = 2H − a,  D = √(h/12)·ξ₂,
  *        W_L = ΔW/2 + a,  W_R = ΔW/2 − a,  H_L = (S + D)/2,  H_R = (S − D)/2.
  *    Without H it is the plain bridge W_L = ΔW/2 + (√h/2)·ξ₁.
- *    ξ₁, ξ₂ for node number k (root 1, children 2k, 2k+1) and component c are
- *    Philox normals at counter offset 2k + j of stream splitmix64(stream) + c.
+ *    ξ₁, ξ₂ for the split of node number k (root 1, children 2k, 2k+1) and
+ *    component c are the two Box–Muller normals (cosine and sine branches)
+ *    of the Philox block at counter offset 2k of stream splitmix64(stream) + c
+ *    (the root's own draws use offset 1).
  *  - A query at t descends from the root to the node containing t; a time
  *    that is a node boundary (every dyadic point of [t0, t1] up to the
  *    depth) is exact. Below the depth limit the point is bridged inside its
@@ -35,6 +37,19 @@
  *  - The descent path of the last query is cached, so consecutive nearby
  *    queries (the steps of a solve) only redo the levels below their common
  *    ancestor. Memory: (depth + 1)·4·n doubles.
+ *
+ * Stored mode (config.stored = 1): the cheap alternative for forward solves.
+ * The path keeps every point queried so far (sorted); a time after the last
+ * point is drawn from the exact law of the increment (ΔW, H) given the last
+ * point (O(dim) work, one Philox block per component), a time between two
+ * stored points from the exact bridge given both (the same Matheron rule as
+ * in the leaves). This is rejection sampling with memory in its RSwM3 form
+ * (Rackauckas & Nie 2017): a rejected step's endpoint stays on the path and
+ * the retried, shorter step is bridged inside it. Values are re-queryable
+ * and have the exact joint law of Brownian motion; unlike the tree they
+ * depend on the order in which NEW times are first queried (a solve with
+ * other steps sees another, equally valid, path). Memory grows by 2·dim
+ * doubles per point.
  *
  * Increments over [s, t] for SDE steps come from two queries:
  * ΔW = W(t) − W(s) and I₁₀ = Y(t) − Y(s) − (t − s)·W(s) with Y(t) = ∫_{t0}^t W;
@@ -59,8 +74,12 @@ extern "C" {
 /** An opaque Brownian path (not thread-safe: queries update its cache). */
 typedef struct nde_brownian nde_brownian;
 
-/** Default depth of the tree: leaves of width |t1 − t0|·2^−30. */
-#define NDE_BROWNIAN_DEFAULT_DEPTH 30
+/**
+ * Default depth of the tree: leaves of width |t1 − t0|·2^−24 (6e-8 of the
+ * span), so steps down to that size see the exact joint law. Each query
+ * costs about (depth − log2(span/step)) levels × dim Philox blocks.
+ */
+#define NDE_BROWNIAN_DEFAULT_DEPTH 24
 
 /**
  * What a path is.
@@ -70,7 +89,8 @@ typedef struct nde_brownian nde_brownian;
  * @var dim           number of independent Wiener processes (≥ 1)
  * @var levy_area     1: also carry the space-time Lévy area (∫W), needed for ΔZ
  *                    (order-1.5 methods); 0: W only (half the work)
- * @var depth         tree depth 1..50 (0 = ::NDE_BROWNIAN_DEFAULT_DEPTH)
+ * @var depth         tree depth 1..50 (0 = ::NDE_BROWNIAN_DEFAULT_DEPTH); unused when stored
+ * @var stored        0: virtual Brownian tree (order-independent); 1: stored mode
  */
 typedef struct nde_brownian_config {
   uint64_t seed;
@@ -79,6 +99,7 @@ typedef struct nde_brownian_config {
   size_t dim;
   int levy_area;
   int depth;
+  int stored;
 } nde_brownian_config;
 
 /** Create a path. NDE_EINVAL for an empty interval, dim 0 or a depth out of range. */

@@ -222,7 +222,8 @@ typedef struct nde_layer_ops {
   /**
    * Check the validated options against the per-sample @p input shape, fill
    * @p spec (output shape, parameter blocks, saved/scratch sizes) and create
-   * the layer's private, immutable state in *self (may be NULL).
+   * the layer's private, immutable state in *self (may be NULL). @p options
+   * are valid only during this call (copy what forward/vjp need into *self).
    * Errors name the option ("out: must be > 0"); the core adds the JSON path.
    */
   nde_status (*create)(const nde_options *options, const nde_shape *input, nde_layer_spec *spec,
@@ -362,6 +363,17 @@ NDE_API nde_status nde_layer_forward(const nde_layer *layer, const nde_layer_ctx
 NDE_API nde_status nde_layer_vjp(const nde_layer *layer, const nde_layer_ctx *ctx,
                                  const nde_record *rec, const void *dy, void *dx,
                                  void *dparams, double *dt);
+
+/**
+ * Pushforward at one evaluation: ty = (∂f/∂x)·tx + (∂f/∂params)·tparams +
+ * (∂f/∂t)·tt, overwritten ((output features, batch)). @p tx or @p tparams
+ * may be NULL (zero tangent). NDE_EUNSUPPORTED, naming the layer, when a
+ * layer of the tree has no jvp. Temporary memory comes from ctx->arena and
+ * is given back before returning.
+ */
+NDE_API nde_status nde_layer_jvp(const nde_layer *layer, const nde_layer_ctx *ctx,
+                                 const nde_record *rec, const void *tx, const void *tparams,
+                                 double tt, void *ty);
 
 /** The output of an evaluation ((output features, batch) in the arena). */
 NDE_API void *nde_record_output(const nde_record *rec);

@@ -9,9 +9,9 @@
  * direct solvers (`dense_lu`) use the dense matrix and, when none is given,
  * assemble it from n products.
  *
- * Options shared by every linear solver are declared in each manifest:
- * "abstol", "reltol" (stop when ‖b − A x‖₂ ≤ max(abstol, reltol·‖b‖₂)) and
- * "maxiters".
+ * Iterative solvers declare the usual options in their manifests: "abstol",
+ * "reltol" (stop when ‖b − A x‖₂ ≤ max(abstol, reltol·‖b‖₂)) and "maxiters";
+ * direct solvers have none of them.
  */
 #ifndef NDE_LINEAR_H
 #define NDE_LINEAR_H

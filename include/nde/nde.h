@@ -25,5 +25,6 @@
 #include <nde/sensitivity.h>
 #include <nde/status.h>
 #include <nde/version.h>
+#include <nde/adjoint.h>
 
 #endif /* NDE_NDE_H */

@@ -210,10 +210,13 @@ NDE_API nde_nonlinear_result *nde_nl_result(nde_nl_ctx *ctx);
 /** The registry the solver came from (NULL: the default one); stages and inner linear solvers use it. */
 NDE_API struct nde_registry *nde_nl_registry(const nde_nl_ctx *ctx);
 
-/** Shorthands: the backend, its instance state, the dtype, n, the batch columns (≥ 1). */
+/** The problem's backend (every vector operation goes through its vtable). */
 NDE_API nde_backend *nde_nl_backend(const nde_nl_ctx *ctx);
+/** The problem's dtype. */
 NDE_API nde_dtype nde_nl_dtype(const nde_nl_ctx *ctx);
+/** The number of unknowns n. */
 NDE_API size_t nde_nl_n(const nde_nl_ctx *ctx);
+/** The number of batch columns (≥ 1; n is a multiple of it). */
 NDE_API size_t nde_nl_batch(const nde_nl_ctx *ctx);
 
 /**

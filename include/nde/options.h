@@ -64,6 +64,9 @@ NDE_API double nde_options_array_number(const nde_options *options, const char *
 /** A nested object option (borrowed), or NULL if absent or not an object. */
 NDE_API const nde_options *nde_options_object(const nde_options *options, const char *key);
 
+/** A deep, owned copy (NULL copies as an empty object); free it with nde_options_free(). */
+NDE_API nde_status nde_options_copy(const nde_options *options, nde_options **out);
+
 /** Serialize to compact JSON text; the caller frees it with free(). */
 NDE_API char *nde_options_to_json(const nde_options *options);
 

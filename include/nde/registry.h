@@ -148,6 +148,19 @@ NDE_API char *nde_plugin_manifest_json(const nde_plugin *plugin);
 NDE_API nde_status nde_plugin_options(const nde_plugin *plugin, const nde_options *given,
                                       const char *where, nde_options **out);
 
+/**
+ * The usual way to instantiate a plugin named in a pipeline: find it by kind
+ * and name, load it, and validate @p given options against its manifest
+ * (defaults filled in). On success *vtable is the plugin's vtable and
+ * *options the caller's to free with nde_options_free(). Every message is
+ * prefixed with @p where (a JSON path such as "model.chain[1].solver"; may
+ * be NULL).
+ */
+NDE_API nde_status nde_registry_open_plugin(nde_registry *registry, nde_plugin_kind kind,
+                                            const char *name, const nde_options *given,
+                                            const char *where, const void **vtable,
+                                            nde_options **options);
+
 #ifdef __cplusplus
 }
 #endif

@@ -90,7 +90,7 @@ NDE_API size_t nde_sde_noise_dim(nde_sde_noise noise, const nde_array *u);
  * A stochastic Runge–Kutta method of Rößler's SRI class for Itô SDEs with
  * scalar or diagonal noise (A. Rößler, "Runge–Kutta methods for the strong
  * approximation of solutions of stochastic differential equations", SIAM J.
- * Numer. Anal. 48(3), 2010, eq. (6.1)). With h = dt, ΔW, and
+ * Numer. Anal. 48(3), 2010). With h = dt, ΔW, and
  * χ₁ = I₁₁/√h = (ΔW² − h)/(2√h), χ₂ = I₁₀/h = (ΔW + ΔZ/√3)/2,
  * χ₃ = I₁₁₁/h = (ΔW³ − 3hΔW)/(6h) (elementwise):
  *
@@ -130,9 +130,10 @@ NDE_API nde_status nde_sri_tableau_validate(const nde_sri_tableau *tableau, cons
 #define NDE_SRI_ORDER_CONDITIONS 25
 
 /**
- * Residuals of Rößler's 25 strong-order-1.5 conditions for SRI methods
- * (Rößler 2010, Theorem 6.? / Table: conditions for order 1.5 with scalar
- * or diagonal noise; the same list as StochasticDiffEq's `checkSRIOrder`).
+ * Residuals of Rößler's 25 strong-order-1.5 conditions for SRI methods with
+ * scalar or diagonal noise (Rößler 2010, the order conditions of the SRI
+ * class; the same list as StochasticDiffEq's `checkSRIOrder` in
+ * src/tableaus.jl).
  * res[k] is 0 when condition k + 1 holds. With e = (1, …, 1):
  *  1 αᵀe = 1           2 β1ᵀe = 1          3 β2ᵀe = 0          4 β3ᵀe = 0
  *  5 β4ᵀe = 0          6 β1ᵀB1e = 0        7 β2ᵀB1e = 1        8 β3ᵀB1e = 0

@@ -386,3 +386,31 @@ Test(ode_saving, endpoints_only_and_dtmax) {
   nde_ode_solution_free(&sol);
   nde_ode_problem_destroy(&p);
 }
+
+static nde_status decay_eval(void *ctx, double t, const nde_array *u, nde_array *du) {
+  (void)ctx;
+  (void)t;
+  double x[1];
+  nde_array_to_doubles(u, x, 1);
+  x[0] = -x[0];
+  return nde_array_from_doubles(du, x, 1);
+}
+
+/* Hairer's initial step, by hand for du/dt = -u, u0 = 1, tolerances 1e-6, order 5:
+   sk = 2e-6, d0 = d1 = 5e5, dt0 = 0.01, d2 = (0.01 / sk) / dt0 = 5e5,
+   dt1 = (0.01 / 5e5)^(1/5), dt = min(100 dt0, dt1, dtmax). */
+Test(ode_controller, hairer_initial_step) {
+  double one = 1.0, mone = -1.0, dt;
+  nde_array u = test_state(NDE_FLOAT64, 1, &one), f = test_state(NDE_FLOAT64, 1, &mone);
+  long nfe = 0;
+  cr_assert_eq(nde_initial_dt(decay_eval, NULL, 0.0, &u, &f, 1.0, 5, 1e-6, 1e-6, 10.0, &dt, &nfe),
+               NDE_OK);
+  cr_expect_float_eq(dt, pow(0.01 / 5e5, 0.2), 1e-12);
+  cr_expect_eq(nfe, 1);
+  /* dtmax caps it; backward integration gives the same magnitude */
+  cr_assert_eq(nde_initial_dt(decay_eval, NULL, 0.0, &u, &f, -1.0, 5, 1e-6, 1e-6, 0.001, &dt,
+                              &nfe), NDE_OK);
+  cr_expect_float_eq(dt, 0.001, 1e-15);
+  nde_array_destroy(&u);
+  nde_array_destroy(&f);
+}

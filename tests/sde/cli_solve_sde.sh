@@ -56,6 +56,16 @@ for tol in 1e-1 1e-2 1e-3; do
   prev=$e
 done
 
+# 2b. a stored-increments path works the same way
+gbm "\"plugin\": \"sosri2\", \"abstol\": 1e-3, \"reltol\": 1e-3"
+sed 's/"seed": 7,/"seed": 7, "brownian": "stored",/' "$tmp/p.json" > "$tmp/q.json"
+"$NDE" solve "$tmp/q.json" --json > "$tmp/out.json" || bad "stored path exited $?"
+awk -v e="$(get "$tmp/out.json" "d['error']")" 'BEGIN { exit !(e < 1e-4) }' || bad "stored path error"
+echo '{"problem": "gbm", "brownian": "stord"}' > "$tmp/b0.json"
+"$NDE" solve "$tmp/b0.json" > /dev/null 2> "$tmp/err.txt"
+[ $? -eq 2 ] || bad "bad brownian mode should exit 2"
+grep -q "stored" "$tmp/err.txt" || bad "message should suggest stored: $(cat "$tmp/err.txt")"
+
 # 3. the spiral SDE: 30 saved points with mean and variance, no exact solution
 cat > "$tmp/s.json" <<JSON
 {"problem": "spiral_sde", "trajectories": 100, "seed": 1,

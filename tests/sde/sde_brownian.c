@@ -1,9 +1,11 @@
 /* The virtual Brownian tree: statistics of W and of the Lévy area, repeatability, order. */
 #include "sde_test_util.h"
 
+/* depth < 0: stored mode */
 static nde_brownian *make_path(uint64_t seed, size_t dim, int levy, int depth) {
   nde_brownian_config c = {.seed = seed, .stream = 3, .t0 = 0, .t1 = 1, .dim = dim,
-                           .levy_area = levy, .depth = depth};
+                           .levy_area = levy, .depth = depth < 0 ? 0 : depth,
+                           .stored = depth < 0};
   nde_brownian *b = NULL;
   cr_assert_eq(nde_brownian_create(&c, &b), NDE_OK, "%s", nde_last_error());
   return b;
@@ -76,6 +78,46 @@ static void check_levy(int depth, double s, double t) {
   cr_expect(fabs(cov(dz, dz, N) - h) < VTOL(h), "Var dZ = %g, want %g", cov(dz, dz, N), h);
   cr_expect(fabs(cov(dw, dz, N)) < 4.5 * h / sqrt(N), "Cov(dW, dZ) = %g", cov(dw, dz, N));
   nde_brownian_free(&b);
+}
+
+Test(sde_brownian, stored_moments_and_bridge) { check_moments(0, -1); }
+Test(sde_brownian, stored_moments_and_bridge_with_levy_area) { check_moments(1, -1); }
+Test(sde_brownian, stored_levy_area) { check_levy(-1, 0.1234, 0.4321); }
+
+/* Stored mode: a bridged point between two stored ones has the exact law, Lévy area included */
+Test(sde_brownian, stored_bridge_increments) {
+  nde_brownian *b = make_path(5, N, 1, -1);
+  static double w[N], dw[N], dz[N];
+  cr_assert_eq(nde_brownian_query(b, 0.8, w, NULL), NDE_OK);
+  /* [0.3, 0.5] now lies inside the stored interval [0, 0.8]: both ends are bridged */
+  cr_assert_eq(nde_brownian_increment(b, 0.3, 0.5, dw, dz), NDE_OK);
+  double h = 0.2;
+  cr_expect(fabs(cov(dw, dw, N) - h) < VTOL(h), "Var dW = %g", cov(dw, dw, N));
+  cr_expect(fabs(cov(dz, dz, N) - h) < VTOL(h), "Var dZ = %g", cov(dz, dz, N));
+  cr_expect(fabs(cov(dw, dz, N)) < 4.5 * h / sqrt(N), "Cov(dW, dZ) = %g", cov(dw, dz, N));
+  cr_expect(fabs(cov(dw, w, N) - h) < VTOL(0.8), "Cov(dW, W(0.8)) = %g", cov(dw, w, N));
+  nde_brownian_free(&b);
+}
+
+Test(sde_brownian, stored_repeatable) {
+  double ts[5] = {0.5, 0.9, 0.2, 0.7, 0.2};
+  double a[5][3], c[5][3];
+  nde_brownian *p = make_path(8, 3, 1, -1), *q = make_path(8, 3, 1, -1);
+  for (int i = 0; i < 5; ++i) {
+    cr_assert_eq(nde_brownian_query(p, ts[i], a[i], NULL), NDE_OK);
+    cr_assert_eq(nde_brownian_query(q, ts[i], c[i], NULL), NDE_OK);
+  }
+  for (int i = 0; i < 5; ++i)
+    for (int k = 0; k < 3; ++k)
+      cr_expect_eq(a[i][k], c[i][k], "same queries, same path");
+  for (int k = 0; k < 3; ++k)
+    cr_expect_eq(a[2][k], a[4][k], "re-query gives the stored value");
+  double again[3];
+  cr_assert_eq(nde_brownian_query(p, 0.7, again, NULL), NDE_OK);
+  for (int k = 0; k < 3; ++k)
+    cr_expect_eq(again[k], a[3][k]);
+  nde_brownian_free(&p);
+  nde_brownian_free(&q);
 }
 
 Test(sde_brownian, levy_area_dyadic) { check_levy(0, 0.25, 0.5); }

@@ -3,7 +3,7 @@
 #include "sde_test_util.h"
 
 /* Adaptive SOSRI/SOSRI2/SRIW1 on GBM: the path-wise error falls as the tolerance shrinks. */
-static void adaptive_converges(const char *name) {
+static void adaptive_converges(const char *name, int stored) {
   double tols[3] = {1e-1, 1e-2, 1e-3}, err[3];
   long prev_steps = 0;
   for (int i = 0; i < 3; ++i) {
@@ -11,7 +11,7 @@ static void adaptive_converges(const char *name) {
     snprintf(json, sizeof json, "{\"adaptive\": true, \"abstol\": %g, \"reltol\": %g}", tols[i],
              tols[i]);
     nde_sde_stats st;
-    nde_status s = sde_gbm_solve(name, json, 1.01, 0.87, 20, 0.5, 1.0, 5, &err[i], NULL, &st);
+    nde_status s = sde_gbm_solve(name, json, 1.01, 0.87, 20, 0.5, 1.0, 5, stored, &err[i], NULL, &st);
     cr_assert_eq(s, NDE_OK, "%s tol %g: %s", name, tols[i], nde_last_error());
     cr_log_info("%s tol %g: error %.3e, %ld accepted, %ld rejected, nf %ld ng %ld", name,
                 tols[i], err[i], st.accepted, st.rejected, st.nf, st.ng);
@@ -24,9 +24,10 @@ static void adaptive_converges(const char *name) {
   cr_expect(err[2] < 0.05 * err[0], "%s: error fell only from %g to %g", name, err[0], err[2]);
 }
 
-Test(sde_integrator, adaptive_sosri_converges_on_one_path) { adaptive_converges("sosri"); }
-Test(sde_integrator, adaptive_sosri2_converges_on_one_path) { adaptive_converges("sosri2"); }
-Test(sde_integrator, adaptive_sri_w1_converges_on_one_path) { adaptive_converges("sri_w1"); }
+Test(sde_integrator, adaptive_sosri_converges_on_one_path) { adaptive_converges("sosri", 0); }
+Test(sde_integrator, adaptive_sosri2_converges_on_one_path) { adaptive_converges("sosri2", 0); }
+Test(sde_integrator, adaptive_sri_w1_converges_on_one_path) { adaptive_converges("sri_w1", 0); }
+Test(sde_integrator, adaptive_sosri_converges_on_stored_path) { adaptive_converges("sosri", 1); }
 
 /* No increment is lost: the accepted steps' ΔW sum to W(T), rejections included. */
 typedef struct sum_ctx {
@@ -49,12 +50,13 @@ static nde_status add_increment(void *user, const nde_sde_step *step, double ees
   return NDE_OK;
 }
 
-Test(sde_integrator, rswm_accepted_increments_sum_to_w_of_t) {
+static void rswm_bookkeeping(int stored) {
   size_t K = 8;
   nde_sde_problem *p = sde_problem("gbm", "{\"a\": 1.5, \"b\": 1.2}");
   nde_sde_solver *s = sde_solver("sosri", "{\"abstol\": 1e-3, \"reltol\": 1e-3, \"dt\": 0.5}");
   nde_array u = sde_state(1, K, 1.0);
-  nde_brownian_config bc = {.seed = 3, .t0 = 0, .t1 = 2, .dim = K, .levy_area = 1};
+  nde_brownian_config bc = {.seed = 3, .t0 = 0, .t1 = 2, .dim = K, .levy_area = 1,
+                            .stored = stored};
   nde_brownian *path = NULL;
   cr_assert_eq(nde_brownian_create(&bc, &path), NDE_OK);
   double sum[8] = {0}, w[8];
@@ -91,6 +93,9 @@ Test(sde_integrator, rswm_accepted_increments_sum_to_w_of_t) {
   nde_sde_problem_destroy(&p);
 }
 
+Test(sde_integrator, rswm_accepted_increments_sum_to_w_of_t) { rswm_bookkeeping(0); }
+Test(sde_integrator, rswm_stored_path_increments_sum_to_w_of_t) { rswm_bookkeeping(1); }
+
 /* Weak means: E u(T) = u0·exp(aT) for GBM, K = 4000 trajectories in one system. */
 Test(sde_integrator, weak_mean_of_gbm) {
   const char *names[] = {"euler_maruyama", "sri_w1", "sosri", "sosri2"};
@@ -101,7 +106,7 @@ Test(sde_integrator, weak_mean_of_gbm) {
   for (int i = 0; i < 4; ++i) {
     double m;
     nde_status st = sde_gbm_solve(names[i], "{\"adaptive\": false, \"dt\": 0.03125}", a, b, K, u0,
-                                  T, 17, NULL, &m, NULL);
+                                  T, 17, i % 2, NULL, &m, NULL);
     cr_assert_eq(st, NDE_OK, "%s: %s", names[i], nde_last_error());
     cr_expect(fabs(m - exact) < 4 * sd + (i == 0 ? 0.03 : 0.002), "%s: mean %g, exact %g (sd %g)",
               names[i], m, exact, sd);

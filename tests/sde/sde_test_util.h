@@ -51,20 +51,22 @@ static inline nde_array sde_state(size_t n, size_t k, double value) {
 
 /*
  * Solve GBM (a, b) for K trajectories from u0 on [0, T] with solver @p name
- * and options @p json along the path (seed, stream). Returns the status;
+ * and options @p json along the path (seed, stream 0; a stored-mode path when
+ * @p stored). Returns the status;
  * *err = mean over trajectories of |u(T) − exact(T)| on the same path,
  * *mean = mean of u(T); stats copied to *stats when not NULL.
  */
 static inline nde_status sde_gbm_solve(const char *name, const char *json, double a, double b,
                                        size_t K, double u0, double T, uint64_t seed,
-                                       double *err, double *mean, nde_sde_stats *stats) {
+                                       int stored, double *err, double *mean,
+                                       nde_sde_stats *stats) {
   char params[128];
   snprintf(params, sizeof params, "{\"a\": %.17g, \"b\": %.17g}", a, b);
   nde_sde_problem *p = sde_problem("gbm", params);
   nde_sde_solver *s = sde_solver(name, json);
   nde_array u = sde_state(1, K, u0);
   nde_brownian_config bc = {.seed = seed, .stream = 0, .t0 = 0, .t1 = T, .dim = K,
-                            .levy_area = s->ops->needs_dz};
+                            .levy_area = s->ops->needs_dz, .stored = stored};
   nde_brownian *path = NULL;
   cr_assert_eq(nde_brownian_create(&bc, &path), NDE_OK, "%s", nde_last_error());
   nde_sde_rhs rhs = nde_sde_problem_rhs(p);

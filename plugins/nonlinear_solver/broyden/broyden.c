@@ -46,12 +46,13 @@ static nde_status init_inverse(state *s, const void *u, const void *F, int use_j
   if (nde_dense_lu_solve(n, n, J, inv) != NDE_OK) {
     /* singular Jacobian: pseudo-inverse column by column (minimum-norm least squares) */
     double *Jc = malloc(n * n * sizeof *Jc), *col = malloc(n * sizeof *col);
-    if (!Jc || !col) {
+    nde_status st = Jc && col ? nde_nl_jacobian(s->ctx, u, F, J)
+                              : nde_error(NDE_ENOMEM, "out of memory");
+    if (st != NDE_OK) {
       free(Jc);
       free(col);
-      return nde_error(NDE_ENOMEM, "out of memory");
+      return st;
     }
-    NDE_TRY(nde_nl_jacobian(s->ctx, u, F, J));
     for (size_t j = 0; j < n; ++j) {
       memcpy(Jc, J, n * n * sizeof *Jc);
       memset(col, 0, n * sizeof *col);

@@ -16,6 +16,8 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include <nde/safetensors.h>
+
 #define FASHION "/usr/share/datasets/fashion-mnist"
 
 static int have_fashion(void) {
@@ -117,6 +119,22 @@ Test(train, mlp_reaches_84_percent_on_fashion_mnist_and_eval_agrees) {
   cr_expect(fabs(json_number_value(json_object_get(e, "test_accuracy")) - acc) < 1e-12);
   json_decref(e);
   json_decref(j);
+  /* the checkpoint: blocks by layout name (row-major shapes), optimizer state, run state */
+  char ckpath[8192];
+  snprintf(ckpath, sizeof ckpath, "%s/fashion/checkpoint.safetensors", workdir);
+  nde_safetensors *st;
+  cr_assert_eq(nde_safetensors_read(ckpath, &st), NDE_OK, "%s", nde_last_error());
+  const nde_st_tensor *w, *mom;
+  cr_assert_eq(nde_safetensors_find(st, "model.chain[0].weight", &w), NDE_OK);
+  cr_expect(w->dtype == NDE_ST_F32 && w->ndim == 2 && w->shape[0] == 784 && w->shape[1] == 256);
+  cr_assert_eq(nde_safetensors_find(st, "model.chain[1].bias", &w), NDE_OK);
+  cr_expect(w->ndim == 1 && w->shape[0] == 10);
+  cr_assert_eq(nde_safetensors_find(st, "optimizer.v", &mom), NDE_OK);
+  cr_expect_eq(mom->shape[0], 784 * 256 + 256 + 256 * 10 + 10);
+  cr_expect_str_eq(nde_safetensors_metadata(st, "step"), "1000");
+  cr_expect_str_eq(nde_safetensors_metadata(st, "optimizer"), "adam");
+  cr_expect_not_null(nde_safetensors_metadata(st, "rng_counter"));
+  nde_safetensors_close(&st);
   /* metrics: one JSON object per line with step, loss, accuracy, wall_time */
   char path[8192];
   snprintf(path, sizeof path, "%s/fashion/metrics.jsonl", workdir);

@@ -125,6 +125,44 @@ static void check_vjp(const char *json, nde_shape in, size_t batch, uint64_t see
   double up = probe(&f, f.x, t + h, f.params), down = probe(&f, f.x, t - h, f.params);
   expect_close("dt", 0, dt, (up - down) / (2 * h));
 
+  /* jvp against central differences along a random direction (x, params, t) */
+  {
+    size_t nx = f.nin * batch, ny = f.nout * batch;
+    double *tx = malloc(nx * sizeof(double)), *tp = malloc((f.np + 1) * sizeof(double));
+    double *ty = malloc(ny * sizeof(double)), *yminus = malloc(ny * sizeof(double));
+    double *xs = malloc(nx * sizeof(double)), *ps = malloc((f.np + 1) * sizeof(double));
+    nde_rng trng = nde_rng_make(seed, 99);
+    for (size_t i = 0; i < nx; ++i)
+      tx[i] = nde_rng_normal(&trng);
+    for (size_t i = 0; i < f.np; ++i)
+      tp[i] = nde_rng_normal(&trng);
+    double tt = nde_rng_normal(&trng);
+    nde_arena_reset(f.arena);
+    cr_assert_eq(nde_layer_forward(f.root, &f.ctx, f.x, t, f.params, &rec), NDE_OK);
+    cr_assert_eq(nde_layer_jvp(f.root, &f.ctx, rec, tx, tp, tt, ty), NDE_OK, "%s",
+                 nde_last_error());
+    double *yplus = malloc(ny * sizeof(double));
+    for (int side = 0; side < 2; ++side) {
+      double s = side ? -h : h;
+      for (size_t i = 0; i < nx; ++i)
+        xs[i] = f.x[i] + s * tx[i];
+      for (size_t i = 0; i < f.np; ++i)
+        ps[i] = f.params[i] + s * tp[i];
+      nde_arena_reset(f.arena);
+      cr_assert_eq(nde_layer_forward(f.root, &f.ctx, xs, t + s * tt, ps, &rec), NDE_OK);
+      memcpy(side ? yminus : yplus, nde_record_output(rec), ny * sizeof(double));
+    }
+    for (size_t i = 0; i < ny; ++i)
+      expect_close("jvp", i, ty[i], (yplus[i] - yminus[i]) / (2 * h));
+    free(yplus);
+    free(tx);
+    free(tp);
+    free(ty);
+    free(yminus);
+    free(xs);
+    free(ps);
+  }
+
   /* vjp accumulates into dparams and skips what is not wanted */
   nde_arena_reset(f.arena);
   cr_assert_eq(nde_layer_forward(f.root, &f.ctx, f.x, t, f.params, &rec), NDE_OK);
