@@ -1,0 +1,43 @@
+/*
+ * `nde reproduce NAME`: a table of named reproductions of the thesis's
+ * tables. A reproduction is a list of rows, each a pipeline file under
+ * examples/paper/ run with the same scaled-down overrides, printed next to
+ * the thesis's numbers. To add one: define an nde_repro_table in
+ * core/cli/repro_<name>.c and add one line to core/cli/reproductions.def.
+ */
+#ifndef NDE_CLI_REPRODUCE_H
+#define NDE_CLI_REPRODUCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One row: a pipeline and the thesis's numbers for it. */
+typedef struct nde_repro_row {
+  const char *model;    /* the row's label ("discrete vanilla DEQ") */
+  const char *pipeline; /* file name under examples/paper/ */
+  /* the thesis's values as a JSON object text, in the units of the output
+     (test_accuracy as a fraction, train_time in s, prediction_time in s per batch),
+     plus anything else worth printing ("source": "Table 4.1 row 1") */
+  const char *thesis;
+} nde_repro_row;
+
+/* A reproduction: rows run with common overrides. */
+typedef struct nde_repro_table {
+  const char *name;        /* "table-4.1" */
+  const char *summary;     /* one line for the listing */
+  const char *notes;       /* what differs from the thesis besides the scaling (printed) */
+  const nde_repro_row *rows;
+  size_t n_rows;
+  uint64_t thesis_steps;   /* training steps of the thesis's runs */
+  uint64_t default_steps;  /* scaled default (--steps) */
+  uint64_t default_limit;  /* samples per split, 0 = all (--limit) */
+  /* extra "--set" overrides every row gets; %llu in them is replaced by the step count */
+  const char *const *overrides;
+  size_t n_overrides;
+} nde_repro_table;
+
+#define NDE_REPRODUCTION(sym) extern const nde_repro_table sym;
+#include "reproductions.def"
+#undef NDE_REPRODUCTION
+
+#endif /* NDE_CLI_REPRODUCE_H */
