@@ -368,7 +368,13 @@ static nde_status load_locked(nde_plugin *p, const void **vtable) {
   if (p->state == NDE_PLUGIN_BROKEN)
     return nde_error(NDE_EPLUGIN, "%s", p->message);
   dlerror();
-  p->handle = dlopen(p->library_path, RTLD_NOW | RTLD_LOCAL);
+  /*
+   * RTLD_NODELETE: a plugin (and what it pulled in, such as the OpenMP
+   * runtime whose worker threads outlive any one call) stays mapped until
+   * the process exits, so closing a registry can never unmap code that a
+   * thread is still running.
+   */
+  p->handle = dlopen(p->library_path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (!p->handle) {
     const char *why = dlerror();
     return mark_broken(p, NDE_EPLUGIN, "cannot load the library of %s '%s': %s",

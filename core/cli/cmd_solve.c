@@ -21,6 +21,7 @@ typedef struct solve_family {
 
 /* One row per problem family, tried in order (declarations in solve.h / cli.h). */
 static const solve_family families[] = {
+    {"layer", nde_cli_is_layer_problem, nde_cli_solve_layer},
     {"ode", nde_cli_is_ode_problem, nde_cli_solve_ode},
     {"sde", nde_cli_is_sde_problem, nde_cli_solve_sde},
     {"nonlinear", nde_cli_is_nonlinear_problem, nde_cli_solve_nonlinear},
@@ -57,6 +58,12 @@ static int solve_help(void) {
          "  strong error on the same Brownian path (mean over trajectories of the\n"
          "  max-norm error at t1). Default solver sosri. \"brownian\": \"tree\" (default,\n"
          "  a virtual Brownian tree) or \"stored\" (stored increments, cheaper).\n"
+         "\n"
+         "A neural network as the right-hand side: {\"problem\": {\"name\": \"layer\",\n"
+         "  \"dynamics\": LAYER SPEC, \"parameters\": \"ckpt.safetensors\", \"prefix\":\n"
+         "  \"model.chain[0].dynamics\"}, \"u0\": [...], \"tspan\": [...], ...}: parameters\n"
+         "  named <prefix>.<block> are read from the file (e.g. a training checkpoint),\n"
+         "  else drawn from the seeded initializers (\"seed\").\n"
          "\n"
          "Nonlinear problems F(u) = 0 (the 23-problem test set and a large smooth one)\n"
          "take {\"problem\": {\"name\": \"test23\", \"number\": 4}, \"solver\": {\"plugin\":\n"

@@ -52,6 +52,9 @@ static void print_summary(const nde_train_summary *s, int json, int training) {
       json_object_set_new(o, "test_nfe", json_real(s->test_nfe));
     json_object_set_new(o, "wall_time", json_real(s->wall_time));
     json_object_set_new(o, "n_params", json_integer((json_int_t)s->n_params));
+    if (isfinite(s->test_nfe))
+      json_object_set_new(o, "test_nfe", json_real(s->test_nfe));
+    json_object_set_new(o, "test_batch_time", number(s->test_batch_time));
     nde_cli_print_json(o);
     return;
   }

@@ -1,35 +1,43 @@
 /*
- * Reproductions of the thesis's neural-ODE results (chapters 5 and 6): each
- * runs every row of a table from the pipelines in examples/paper/ and prints
- * it next to the thesis's numbers. `nde reproduce NAME` dispatches here.
+ * `nde reproduce NAME`: a table of named reproductions of the thesis's
+ * tables. A reproduction is a list of rows, each a pipeline file under
+ * examples/paper/ run with the same scaled-down overrides, printed next to
+ * the thesis's numbers. To add one: define an nde_repro_table in
+ * core/cli/repro_<name>.c and add one line to core/cli/reproductions.def.
  */
 #ifndef NDE_CLI_REPRODUCE_H
 #define NDE_CLI_REPRODUCE_H
 
-#include "cli.h"
+#include <stddef.h>
+#include <stdint.h>
 
-/*
- * Fig. 5.2: the spiral neural ODE, vanilla vs error + stiffness regularized
- * (examples/paper/fig-5.2-*.json): prediction NFE and fit loss per row.
- * @p steps: training steps per row (0: the default, 300). @p as_json: print
- * {"name", "scaled", "rows": [...]} instead of a table. Returns an exit status.
- */
-int nde_reproduce_fig_5_2(nde_cli *cli, long steps, int as_json);
+/* One row: a pipeline and the thesis's numbers for it. */
+typedef struct nde_repro_row {
+  const char *model;    /* the row's label ("discrete vanilla DEQ") */
+  const char *pipeline; /* file name under examples/paper/ */
+  /* the thesis's values as a JSON object text, in the units of the output
+     (test_accuracy as a fraction, train_time in s, prediction_time in s per batch),
+     plus anything else worth printing ("source": "Table 4.1 row 1") */
+  const char *thesis;
+} nde_repro_row;
 
-/*
- * Table 6.2 (neural-ODE rows; with Table 5.1's ERNODE, SRNODE and STEER
- * rows, which it quotes): the MNIST neural ODE of the thesis on
- * Fashion-MNIST (examples/paper/table-6.2-*.json, table-5.1-*.json). Per
- * row: train/test accuracy, training time, prediction time per batch, test
- * NFE. @p steps: training steps per row (0: the default, 4); the training and
- * test sets are cut to what that many steps use. Returns an exit status.
- */
-int nde_reproduce_table_6_2(nde_cli *cli, long steps, int as_json);
+/* A reproduction: rows run with common overrides. */
+typedef struct nde_repro_table {
+  const char *name;        /* "table-4.1" */
+  const char *summary;     /* one line for the listing */
+  const char *notes;       /* what differs from the thesis besides the scaling (printed) */
+  const nde_repro_row *rows;
+  size_t n_rows;
+  uint64_t thesis_steps;   /* training steps of the thesis's runs (0: not given) */
+  uint64_t default_steps;  /* scaled default (--steps) */
+  uint64_t default_limit;  /* samples per split, 0 = all (--limit) */
+  /* extra "--set" overrides every row gets; %llu in them is replaced by the step count */
+  const char *const *overrides;
+  size_t n_overrides;
+} nde_repro_table;
 
-/*
- * Where the pipelines are read from: $NDE_PAPER_DIR, else the source tree's
- * examples/paper (fixed at build time).
- */
-const char *nde_reproduce_paper_dir(void);
+#define NDE_REPRODUCTION(sym) extern const nde_repro_table sym;
+#include "reproductions.def"
+#undef NDE_REPRODUCTION
 
 #endif /* NDE_CLI_REPRODUCE_H */

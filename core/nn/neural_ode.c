@@ -452,11 +452,19 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   }
   /* t_reg of a local regularizer (at most one) */
   double tdir = t1 >= t0 ? 1.0 : -1.0;
-  size_t ilocal = s->nregs;
+  size_t ilocal = s->nregs, ibiased = s->nregs;
   for (size_t i = 0; i < s->nregs; ++i) {
     if (!(s->regs[i].ops->needs & NDE_REG_NEEDS_LOCAL_STEP) ||
         plans[i].sampling == NDE_REG_SAMPLE_NONE)
       continue;
+    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED &&
+        (s->sens->capabilities & NDE_SENS_STEP_ESTIMATES)) {
+      /* exact Algorithm 6.2: the step from an accepted point t_j with the solver's own step
+         size is step j itself, whose error norm the solve already has; the sensitivity
+         differentiates it like error_global's (drawn after the solve) */
+      ibiased = i;
+      continue;
+    }
     if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED) {
       /* the solver's accepted time points, from this layer's last training solve (so that
          u(t_reg) is a save point of this solve at no extra cost); uniform before there is one */
@@ -566,6 +574,14 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   }
   /* regularization terms */
   size_t ns = sol.stats.nsteps;
+  size_t jbiased = 0;
+  if (st == NDE_OK && ibiased < s->nregs && ns) {
+    nde_rng pick = nde_rng_split(&at_step, 1000 + ibiased);
+    jbiased = (size_t)nde_rng_below(&pick, ns);
+    plans[ibiased].t_reg = sol.stats.steps[jbiased].t;
+    plans[ibiased].local_eest = sol.stats.steps[jbiased].eest;
+    plans[ibiased].local_dt = sol.stats.steps[jbiased].dt;
+  }
   double *we = NULL, *wg = NULL;
   if (st == NDE_OK && s->nregs && ns) {
     we = calloc(2 * ns, sizeof *we);
@@ -589,6 +605,15 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
     nde_layer_add_loss(ctx, r->ops->header.name, coef, value);
     if (i == ilocal)
       ev->w_local += coef * w_local;
+    if (i == ibiased && ns) {
+      if (!ev->w_eest) {
+        st = nde_arena_alloc_host(ctx->arena, 2 * ns * sizeof(double), (void **)&ev->w_eest);
+        if (st != NDE_OK)
+          break;
+        ev->w_eigen = ev->w_eest + ns;
+      }
+      ev->w_eest[jbiased] += coef * w_local;
+    }
     if (!(r->ops->needs & NDE_REG_NEEDS_STEP_ESTIMATES) || !we)
       continue;
     if (!ev->w_eest) {

@@ -221,7 +221,6 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
   /* a save point at t0 itself */
   if ((st = save_points(sol, saveat, nsave, &next_save, t0, 0, t0, u, u, 0)))
     goto done;
-  size_t rows = u0->ndim >= 2 ? u0->shape[0] : n;
   while (t < t1) {
     if (iters >= opt.maxiters) {
       st = nde_error(NDE_EMAXITERS, "%s: reached maxiters = %ld steps at t = %g (of %g)", name,
@@ -250,24 +249,9 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
     h = tnext - t;
     if ((st = nde_brownian_increment(path, t, tnext, hdw, ops->needs_dz ? hdz : NULL)))
       goto done;
-    /* expand the noise to u's shape and form χ₁..χ₃ on the host */
-    double sh = sqrt(h), r3 = sqrt(3.0);
-    for (size_t i = 0; i < n; ++i) {
-      size_t c = rhs->noise == NDE_NOISE_DIAGONAL ? i : i / rows;
-      double dw = hdw[c];
-      ex[i] = dw;
-      if (ops->needs_dz) {
-        ex[n + i] = (dw * dw - h) / (2 * sh);
-        ex[2 * n + i] = 0.5 * (dw + hdz[c] / r3);
-        ex[3 * n + i] = (dw * dw * dw - 3 * h * dw) / (6 * h);
-      }
-    }
-    if ((st = nde_array_from_doubles(dW, ex, n)))
+    /* expand the noise to u's shape and form χ₁..χ₃ */
+    if ((st = nde_sde_noise_expand(rhs->noise, u0, h, hdw, hdz, dW, chi[0], chi[1], chi[2], ex)))
       goto done;
-    if (ops->needs_dz)
-      for (int i = 0; i < 3; ++i)
-        if ((st = nde_array_from_doubles(chi[i], ex + (size_t)(i + 1) * n, n)))
-          goto done;
     step.t = t;
     step.dt = h;
     step.u0 = u;
@@ -317,5 +301,40 @@ done:
   free(w.host);
   if (st && st != NDE_ENOMEM)
     sol->t_final = NAN;
+  return st;
+}
+
+nde_status nde_sde_noise_expand(nde_sde_noise noise, const nde_array *like, double h,
+                                const double *dw, const double *dz, nde_array *dW,
+                                nde_array *chi1, nde_array *chi2, nde_array *chi3,
+                                double *host) {
+  size_t n = like->size, rows = like->ndim >= 2 ? like->shape[0] : n;
+  if (noise != NDE_NOISE_DIAGONAL && noise != NDE_NOISE_SCALAR)
+    return nde_error(NDE_EUNSUPPORTED, "noise expansion: only diagonal and scalar noise");
+  if (!(h > 0))
+    return nde_error(NDE_EINVAL, "noise expansion: h must be > 0, got %g", h);
+  int with_chi = chi1 != NULL;
+  if (with_chi && (!chi2 || !chi3 || !dz))
+    return nde_error(NDE_EINVAL, "noise expansion: chi1..chi3 need each other and dz");
+  double *ex = host ? host : malloc(4 * n * sizeof *ex);
+  if (!ex)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  double sh = sqrt(h), r3 = sqrt(3.0);
+  for (size_t i = 0; i < n; ++i) {
+    size_t c = noise == NDE_NOISE_DIAGONAL ? i : i / rows;
+    double w = dw[c];
+    ex[i] = w;
+    if (with_chi) {
+      ex[n + i] = (w * w - h) / (2 * sh);
+      ex[2 * n + i] = 0.5 * (w + dz[c] / r3);
+      ex[3 * n + i] = (w * w * w - 3 * h * w) / (6 * h);
+    }
+  }
+  nde_status st = nde_array_from_doubles(dW, ex, n);
+  nde_array *chi[3] = {chi1, chi2, chi3};
+  for (int i = 0; with_chi && st == NDE_OK && i < 3; ++i)
+    st = nde_array_from_doubles(chi[i], ex + (size_t)(i + 1) * n, n);
+  if (!host)
+    free(ex);
   return st;
 }

@@ -10,7 +10,7 @@
 #include <nde/backend.h>
 #include <nde/sde.h>
 
-#define NDE_SRI_MAX_STAGES 16
+#include "sri_internal.h"
 
 nde_status nde_sri_tableau_validate(const nde_sri_tableau *tb, const char *name) {
   int s = tb->stages;
@@ -94,7 +94,7 @@ void nde_sri_order_residuals(const nde_sri_tableau *tb, double res[NDE_SRI_ORDER
 }
 
 /* Which stages' f (resp. g) values are ever used. */
-static void used_stages(const nde_sri_tableau *tb, int with_err, int *uf, int *ug) {
+void nde_sri_used_stages(const nde_sri_tableau *tb, int with_err, int *uf, int *ug) {
   int s = tb->stages;
   for (int i = 0; i < s; ++i) {
     uf[i] = tb->alpha[i] != 0 || (with_err && tb->e1[i] != 0) ||
@@ -154,7 +154,7 @@ nde_status nde_sri_step(const nde_sri_tableau *tb, const nde_sde_rhs *rhs, nde_s
     return nde_error(NDE_EINVAL, "SRI step: %d work arrays, the tableau needs %d", st->nk, s);
   double h = st->dt, sh = sqrt(h), t = st->t;
   int uf[NDE_SRI_MAX_STAGES], ug[NDE_SRI_MAX_STAGES];
-  used_stages(tb, st->err != NULL, uf, ug);
+  nde_sri_used_stages(tb, st->err != NULL, uf, ug);
   double c[NDE_SRI_MAX_STAGES + 1] = {0};
   const void *x[NDE_SRI_MAX_STAGES + 1] = {0};
   nde_array *tmp = &st->scratch[0], *tmp2 = &st->scratch[1];

@@ -40,9 +40,7 @@ typedef struct trainer {
   nde_arena *arena;
   nde_layer_metrics metrics;
   nde_layer_metrics eval_metrics; /* statistics of the last evaluation, averaged per batch */
-  double eval_batch_time;         /* seconds of forward + loss per test batch, last evaluation
-                                     (the thesis's prediction time; kept out of the metrics
-                                     lines, which must replay exactly on resume) */
+  double test_batch_time; /* mean seconds of one test batch at the last evaluation */
   uint64_t *order;
   nde_rng shuffle;
   nde_run_state state;
@@ -169,16 +167,23 @@ static nde_status loss_on_batch(trainer *tr, size_t n, int training, double *los
   return nde_layer_vjp(tr->root, &ctx, rec, tr->dy.data, NULL, tr->grads.data, NULL);
 }
 
+/* The value of statistic @p name in the last pass's metrics, NaN when absent. */
+static double metric_value(const nde_layer_metrics *m, const char *name) {
+  for (int i = 0; i < m->n; ++i)
+    if (!strcmp(m->names[i], name))
+      return m->values[i];
+  return NAN;
+}
+
 static nde_status evaluate(trainer *tr, double *loss, double *accuracy) {
   size_t count = tr->test_info.count, eb = tr->p->eval_batch_size;
   uint64_t *idx = malloc(eb * sizeof *idx);
   if (!idx)
     return nde_error(NDE_ENOMEM, "out of memory");
-  double total = 0;
+  double total = 0, batch_time = 0;
   size_t right = 0, batches = 0;
   nde_status st = NDE_OK;
   nde_layer_metrics_clear(&tr->eval_metrics);
-  tr->eval_batch_time = 0;
   for (size_t start = 0; start < count && st == NDE_OK; start += eb) {
     size_t n = count - start < eb ? count - start : eb;
     for (size_t i = 0; i < n; ++i)
@@ -189,10 +194,10 @@ static nde_status evaluate(trainer *tr, double *loss, double *accuracy) {
       st = nde_dataset_batch(tr->test, idx, n, &x, &y);
     double l = 0;
     size_t c = 0;
-    double t_batch = now();
+    double t0 = now();
     if (st == NDE_OK)
       st = loss_on_batch(tr, n, 0, &l, &c);
-    t_batch = now() - t_batch;
+    batch_time += now() - t0;
     total += l * (double)n;
     right += c;
     batches++;
@@ -200,27 +205,19 @@ static nde_status evaluate(trainer *tr, double *loss, double *accuracy) {
       nde_layer_ctx sink = {.metrics = &tr->eval_metrics};
       nde_layer_report(&sink, tr->metrics.names[i], tr->metrics.values[i]);
     }
-    tr->eval_batch_time += t_batch;
   }
   for (int i = 0; i < tr->eval_metrics.n; ++i) /* per-batch means (test NFE per prediction) */
     tr->eval_metrics.values[i] /= (double)(batches ? batches : 1);
-  tr->eval_batch_time /= (double)(batches ? batches : 1);
+  tr->test_batch_time = batches ? batch_time / (double)batches : NAN;
   free(idx);
   *loss = total / (double)count;
   *accuracy = tr->p->loss == NDE_LOSS_CROSS_ENTROPY ? (double)right / (double)count : NAN;
   return st;
 }
 
-/* Per-test-batch mean of metric @p name at the last evaluation (NaN when not reported). */
-static double eval_metric(const trainer *tr, const char *name) {
-  for (int i = 0; i < tr->eval_metrics.n; ++i)
-    if (!strcmp(tr->eval_metrics.names[i], name))
-      return tr->eval_metrics.values[i];
-  return NAN;
-}
-
 /* Forward NFE per test batch of the last evaluation (NaN without differential equations). */
-static double test_nfe(const trainer *tr) { return eval_metric(tr, "nfe_forward"); }
+/* Forward NFE per test batch at the last evaluation (NaN without solves). */
+static double test_nfe(const trainer *tr) { return metric_value(&tr->eval_metrics, "nfe_forward"); }
 
 static void put_number(json_t *obj, const char *key, double v) {
   json_object_set_new(obj, key, isfinite(v) ? json_real(v) : json_null());
@@ -396,7 +393,7 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
       sum->test_loss = tl;
       sum->test_accuracy = ta;
       sum->test_nfe = test_nfe(tr);
-      sum->test_batch_time = tr->eval_batch_time;
+      sum->test_batch_time = tr->test_batch_time;
     }
     if (tr->state.step % p->checkpoint_every == 0 || last)
       NDE_TRY(save(tr));
@@ -416,8 +413,7 @@ nde_status nde_train(nde_pipeline *pipeline, const nde_train_options *options,
     options = &defaults;
   summary->steps = 0;
   summary->loss = summary->accuracy = summary->test_loss = summary->test_accuracy = NAN;
-  summary->test_nfe = NAN;
-  summary->test_batch_time = NAN;
+  summary->test_nfe = summary->test_batch_time = NAN;
   summary->wall_time = 0;
   summary->n_params = 0;
   trainer tr;
@@ -431,7 +427,7 @@ nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
   trainer tr;
   summary->steps = 0;
   summary->loss = summary->accuracy = summary->test_loss = summary->test_accuracy = NAN;
-  summary->test_nfe = NAN;
+  summary->test_nfe = summary->test_batch_time = NAN;
   double start = now();
   nde_status st = open_common(&tr, pipeline, 0);
   if (st == NDE_OK) {
@@ -442,10 +438,9 @@ nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
   }
   if (st == NDE_OK)
     st = evaluate(&tr, &summary->test_loss, &summary->test_accuracy);
-  summary->test_batch_time = NAN;
   if (st == NDE_OK) {
     summary->test_nfe = test_nfe(&tr);
-    summary->test_batch_time = tr.eval_batch_time;
+    summary->test_batch_time = tr.test_batch_time;
   }
   summary->wall_time = now() - start;
   summary->n_params = tr.params.size;

@@ -17,11 +17,14 @@
  *    every sensitivity (the extra step is differentiated on its own and its
  *    cotangent enters at t_reg).
  *  - `error_local_biased` (Algorithm 6.2): as above with t_reg drawn from the
- *    solver's accepted time points. The core draws from the accepted points
- *    of the layer's previous training solve (uniform in the span before the
- *    first), so that u(t_reg) is a save point of the current solve and
- *    costs nothing extra; the step sequence moves slowly between training
- *    steps.
+ *    solver's accepted time points. With a sensitivity that has
+ *    NDE_SENS_STEP_ESTIMATES the core draws an accepted step j of this very
+ *    solve after it: the step from t_j with the solver's step size is step j
+ *    itself, so R = EEst_j·|dt_j| costs nothing and is differentiated like
+ *    error_global's terms. With any other sensitivity it draws from the
+ *    accepted points of the layer's previous training solve (uniform in the
+ *    span before the first), so that u(t_reg) is a save point of the
+ *    current solve; the step sequence moves slowly between training steps.
  *  The extra step uses the step size the solver took at t_reg (cut to end
  *  at t1), needs an explicit RK tableau with an error estimate, and at most
  *  one local regularizer per layer is allowed.

@@ -47,6 +47,7 @@ extern "C" {
 #endif
 
 struct nde_registry;
+struct nde_sde_reverse;
 
 /** Structure of the noise term. */
 typedef enum nde_sde_noise {
@@ -173,6 +174,23 @@ typedef struct nde_sde_step {
   long nf, ng;
 } nde_sde_step;
 
+/**
+ * The noise of one step of size @p h expanded to the shape of @p like, as
+ * the integrator hands it to steps (::nde_sde_step) and reverse steps
+ * (::nde_sde_reverse): with c = i for diagonal noise and c = i / rows for
+ * scalar noise (rows = like's first extent; one Wiener process per column),
+ * dW[i] = ΔW_c and, when @p chi1 is not NULL (methods that need ΔZ),
+ * chi1[i] = (ΔW_c² − h)/(2√h), chi2[i] = (ΔW_c + ΔZ_c/√3)/2,
+ * chi3[i] = (ΔW_c³ − 3hΔW_c)/(6h). @p dw and @p dz hold
+ * nde_sde_noise_dim() values (as nde_brownian_increment() gives them; dz is
+ * read only with chi1). @p host: 4·like->size doubles of scratch, or NULL
+ * (then allocated for the call). The arrays have like's size and dtype.
+ */
+NDE_API nde_status nde_sde_noise_expand(nde_sde_noise noise, const nde_array *like, double h,
+                                        const double *dw, const double *dz, nde_array *dW,
+                                        nde_array *chi1, nde_array *chi2, nde_array *chi3,
+                                        double *host);
+
 /** The generic SRI step (see ::nde_sri_tableau); skips stages whose values are never used. */
 NDE_API nde_status nde_sri_step(const nde_sri_tableau *tableau, const nde_sde_rhs *rhs,
                                 nde_sde_step *step);
@@ -181,8 +199,8 @@ NDE_API nde_status nde_sri_step(const nde_sri_tableau *tableau, const nde_sde_rh
  * An SDE solver plugin (kind "sde_solver").
  *
  * An SRI plugin sets @p tableau and leaves @p step NULL; any other method
- * sets tableau = NULL and provides @p step. Fields are only ever appended
- * (a future `step_reverse` goes at the end), see NDE_VTABLE_HAS().
+ * sets tableau = NULL and provides @p step (and, for reverse mode,
+ * @p step_reverse). Fields are only ever appended, see NDE_VTABLE_HAS().
  *
  * @var tableau       SRI description, or NULL for a custom method
  * @var strong_order  strong order of convergence (0.5, 1.0, 1.5)
@@ -206,6 +224,13 @@ typedef struct nde_sde_solver_ops {
   int stages;
   double delta;
   nde_status (*step)(const nde_sde_rhs *rhs, nde_sde_step *step);
+  /* ---- appended: reverse mode (test with NDE_VTABLE_HAS) ---- */
+  /**
+   * Optional reverse of the custom @p step (see ::nde_sde_reverse); NULL for
+   * SRI plugins (nde_sri_step_reverse() on their tableau) and for custom
+   * methods without one. Call it through nde_sde_solver_step_reverse().
+   */
+  nde_status (*step_reverse)(const nde_sde_rhs *rhs, struct nde_sde_reverse *reverse);
 } nde_sde_solver_ops;
 
 /** Check an sde_solver vtable (used by the registry when the plugin loads). */
@@ -331,6 +356,87 @@ NDE_API nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs
                                  const nde_sde_options *opt, double t0, double t1,
                                  const nde_array *u0, nde_brownian *path, const double *saveat,
                                  size_t nsave, nde_sde_solution *sol);
+
+/* ------------------------------------------------------------------------ */
+/* Reverse mode through one step (discrete sensitivities)                    */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Euler–Maruyama written as a one-stage SRI tableau (α = β1 = 1, every other
+ * coefficient 0): u₁ = u + h·f(t, u) + ΔW ⊙ g(t, u). It needs no χ arrays.
+ * The `euler_maruyama` plugin steps with its own code and reverses with
+ * this tableau.
+ */
+NDE_API const nde_sri_tableau *nde_sri_tableau_euler_maruyama(void);
+
+/** Number of work arrays nde_sri_step_reverse() needs for an s-stage tableau. */
+#define NDE_SDE_REVERSE_WORK(s) (6 * (s) + 10)
+
+/**
+ * The adjoint of one SDE step (nde_sri_step()) along a fixed Brownian path,
+ * with t, dt and the noise frozen: given the cotangent λ₁ of u₁ and weights
+ * on the step's error and stiffness estimates, it returns λ₀, the cotangent of u₀,
+ * and accumulates the parameter cotangent through the callbacks' vjps.
+ *
+ * The stages are recomputed from u₀ and the noise (nothing of the forward
+ * step needs to be kept but t, dt, u₀, ΔW and ΔZ), then pulled back in
+ * reverse stage order: each drift stage costs one rhs->drift_vjp and each
+ * diffusion stage one rhs->diffusion_vjp (both required), with the
+ * semantics of ::nde_sde_rhs (w_u = wᵀ∂/∂u overwritten, w_p += wᵀ∂/∂p).
+ *
+ * The error term is EEst = wrms(δ·E₁ + E₂; u₀, u₁; abstol, reltol) of
+ * ::nde_sri_tableau, the integrator's controller norm; its cotangent
+ * includes the dependence of the tolerance scale on u₀ and u₁ (through the
+ * backend's wrms_norm_vjp, which it then needs).
+ *
+ * @var t, dt            the step as the forward step had it
+ * @var u0               its start state u₀
+ * @var dW, chi1, chi2, chi3  the noise over the step expanded to u₀'s shape,
+ *                       exactly as in ::nde_sde_step (chi* may be NULL for
+ *                       tableaus that never read them, e.g. Euler–Maruyama)
+ * @var delta            δ of the error estimate
+ * @var du1              in: λ₁, the cotangent of u₁ (NULL: zero)
+ * @var w_eest           cotangent of EEst (0: none)
+ * @var abstol, reltol   the tolerances of that norm
+ * @var w_eigen          cotangent of the stiffness estimate
+ *                       ‖k_s − k_{s−1}‖₂ / ‖H0_s − H0_{s−1}‖₂ (0: none; needs a
+ *                       tableau with stability_size > 0, e.g. SOSRI2)
+ * @var du0              out: λ₀ (overwritten; may not alias du1)
+ * @var dparams          passed to the vjps as w_p (accumulated; NULL: not wanted)
+ * @var work, nwork      ≥ NDE_SDE_REVERSE_WORK(stages) arrays shaped like u₀
+ * @var u1               out, optional (NULL): the recomputed u₁
+ * @var eest             out: the recomputed EEst when w_eest ≠ 0, else 0
+ * @var eigen_est        out: the recomputed stiffness estimate when w_eigen ≠ 0, else NaN
+ * @var nf, ng           out: drift and diffusion evaluations made
+ * @var nf_vjp, ng_vjp   out: drift_vjp and diffusion_vjp calls made
+ */
+typedef struct nde_sde_reverse {
+  double t, dt;
+  const nde_array *u0;
+  const nde_array *dW, *chi1, *chi2, *chi3;
+  double delta;
+  const nde_array *du1;
+  double w_eest, abstol, reltol;
+  double w_eigen;
+  nde_array *du0;
+  void *dparams;
+  nde_array *work;
+  int nwork;
+  nde_array *u1;
+  double eest, eigen_est;
+  long nf, ng, nf_vjp, ng_vjp;
+} nde_sde_reverse;
+
+/** Reverse mode through one SRI step (see ::nde_sde_reverse). */
+NDE_API nde_status nde_sri_step_reverse(const nde_sri_tableau *tableau, const nde_sde_rhs *rhs,
+                                        nde_sde_reverse *reverse);
+
+/**
+ * Reverse one step of @p ops's method: nde_sri_step_reverse() on its
+ * tableau, else its step_reverse; NDE_EUNSUPPORTED when it has neither.
+ */
+NDE_API nde_status nde_sde_solver_step_reverse(const nde_sde_solver_ops *ops,
+                                               const nde_sde_rhs *rhs, nde_sde_reverse *reverse);
 
 #ifdef __cplusplus
 }

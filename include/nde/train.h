@@ -78,7 +78,7 @@ typedef struct nde_train_summary {
   uint64_t n_params;     /**< model parameters */
   /* appended */
   double test_nfe;       /**< forward NFE per test batch at the last evaluation (NaN: no solves) */
-  double test_batch_time; /**< seconds of forward + loss per test batch at the last evaluation */
+  double test_batch_time; /**< mean seconds of one test batch's forward pass and loss (prediction time) */
 } nde_train_summary;
 
 /**

@@ -5,8 +5,6 @@
  */
 #include <math.h>
 
-#include <math.h>
-
 #include <nde/backend.h>
 #include <nde/sde.h>
 
@@ -28,6 +26,11 @@ static nde_status em_step(const nde_sde_rhs *rhs, nde_sde_step *st) {
   return NDE_OK;
 }
 
+/* Reverse mode: Euler–Maruyama is the one-stage SRI tableau of the core. */
+static nde_status em_step_reverse(const nde_sde_rhs *rhs, nde_sde_reverse *rev) {
+  return nde_sri_step_reverse(nde_sri_tableau_euler_maruyama(), rhs, rev);
+}
+
 static const nde_sde_solver_ops ops = {
     .header = NDE_PLUGIN_HEADER(NDE_KIND_SDE_SOLVER, "euler_maruyama", nde_sde_solver_ops),
     .tableau = NULL,
@@ -39,6 +42,7 @@ static const nde_sde_solver_ops ops = {
     .stages = 1,
     .delta = 0,
     .step = em_step,
+    .step_reverse = em_step_reverse,
 };
 
 NDE_PLUGIN_EXPORT const void *nde_plugin_sde_solver_euler_maruyama(void);

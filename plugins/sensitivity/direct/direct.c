@@ -116,6 +116,9 @@ static nde_status direct_forward(void *state, const nde_sens_problem *p, nde_ode
   const nde_ode_solver *solver = p->solver;
   const nde_rk_tableau *tb = solver->ops->tableau;
   nde_ode_options o = solver->solve;
+  if (!tb && NDE_VTABLE_HAS(solver->ops, nde_ode_solver_ops, dense) && solver->ops->dense)
+    return nde_error(NDE_EUNSUPPORTED, "direct: solver '%s' has its own dense output, which "
+                     "direct cannot differentiate", solver->ops->header.name);
   if (o.steady_state)
     return nde_error(NDE_EUNSUPPORTED, "direct: steady_state termination is not differentiable "
                      "step by step; use a fixed tspan");

@@ -1,0 +1,293 @@
+/*
+ * `nde solve` with a neural network as the right-hand side: the problem
+ * {"name": "layer", "dynamics": LAYER SPEC, "parameters": FILE.safetensors,
+ *  "prefix": NAME PREFIX, "seed": S} solves du/dt = dynamics(t, u) from u0
+ * over tspan with any ode_solver. The network is evaluated through the core
+ * `neural_ode` layer (the same code that trains it); its parameters come
+ * from a safetensors file — e.g. a training checkpoint, whose dynamics
+ * blocks are named "<prefix>.<block>" with prefix such as
+ * "model.chain[0].dynamics" — or, without a file, from the seeded
+ * initializers.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nde/layer.h>
+#include <nde/safetensors.h>
+
+#include "solve.h"
+
+int nde_cli_is_layer_problem(const char *name) { return name && !strcmp(name, "layer"); }
+
+static const char *const layer_keys[] = {"problem", "u0", "tspan", "saveat", "solver", "dtype"};
+static const char *const problem_keys[] = {"name", "dynamics", "parameters", "prefix", "seed"};
+
+/* Everything one run owns. */
+typedef struct layer_run {
+  nde_backend *backend;
+  nde_model *model;
+  nde_arena *arena;
+  nde_safetensors *file;
+  nde_array params, u0;
+  double *saveat;
+  size_t nsave, dim;
+  double tspan[2];
+} layer_run;
+
+static void run_free(layer_run *r) {
+  nde_array_destroy(&r->params);
+  nde_array_destroy(&r->u0);
+  nde_safetensors_close(&r->file);
+  nde_arena_destroy(&r->arena);
+  nde_model_destroy(&r->model);
+  nde_backend_close(&r->backend);
+  free(r->saveat);
+}
+
+static int check_keys(json_t *obj, const char *const *keys, size_t n, const char *file,
+                      const char *where) {
+  const char *key;
+  json_t *val;
+  json_object_foreach(obj, key, val) {
+    int idx;
+    (void)val;
+    nde_status st = nde_lookup_name("key", keys, n, key, &idx);
+    if (st != NDE_OK)
+      return nde_cli_fail(nde_error_prefix(st, "%s: %s", file, where));
+  }
+  return NDE_EXIT_OK;
+}
+
+/* A JSON array of finite numbers into host doubles. */
+static int numbers(json_t *v, const char *file, const char *path, double **out, size_t *n) {
+  if (!json_is_array(v) || json_array_size(v) == 0)
+    return nde_cli_usage_error("%s: %s: expected a non-empty array of numbers", file, path);
+  *n = json_array_size(v);
+  *out = calloc(*n, sizeof **out);
+  if (!*out)
+    return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
+  for (size_t i = 0; i < *n; ++i) {
+    json_t *e = json_array_get(v, i);
+    if (!json_is_number(e) || !isfinite(json_number_value(e)))
+      return nde_cli_usage_error("%s: %s[%zu]: expected a finite number", file, path, i);
+    (*out)[i] = json_number_value(e);
+  }
+  return NDE_EXIT_OK;
+}
+
+/* Fill the parameters: from the file's "<prefix><suffix>" tensors, or seeded defaults. */
+static nde_status load_parameters(layer_run *r, const char *path, const char *prefix,
+                                  uint64_t seed) {
+  nde_rng rng = nde_rng_make(seed, 0);
+  NDE_TRY(nde_model_init_params(r->model, &rng, r->params.data));
+  if (!path)
+    return NDE_OK;
+  NDE_TRY(nde_safetensors_read(path, &r->file));
+  /* every block of the neural_ode's dynamics is "model.dynamics<suffix>" */
+  const char *own = "model.dynamics";
+  size_t own_len = strlen(own);
+  for (size_t i = 0; i < nde_model_block_count(r->model); ++i) {
+    const nde_layout_entry *e = nde_model_block(r->model, i);
+    if (strncmp(e->name, own, own_len))
+      continue;
+    char name[1024];
+    snprintf(name, sizeof name, "%s%s", prefix, e->name + own_len);
+    const nde_st_tensor *t;
+    nde_status st = nde_safetensors_find(r->file, name, &t);
+    if (st == NDE_OK && t->dtype != NDE_ST_F64 && t->dtype != NDE_ST_F32)
+      st = nde_error(NDE_EINVAL, "%s: tensor '%s' is %s, not F32 or F64", path, name,
+                     nde_st_dtype_name(t->dtype));
+    size_t count = t && st == NDE_OK ? t->nbytes / nde_st_dtype_size(t->dtype) : 0;
+    if (st == NDE_OK && count != e->size)
+      st = nde_error(NDE_EINVAL, "%s: tensor '%s' has %zu elements, the layer's block %zu", path,
+                     name, count, e->size);
+    if (st != NDE_OK)
+      return nde_error_prefix(st, "problem.parameters");
+    double *host = malloc(e->size * sizeof *host + 1);
+    if (!host)
+      return nde_error(NDE_ENOMEM, "out of memory");
+    for (size_t k = 0; k < e->size; ++k) {
+      if (t->dtype == NDE_ST_F64) {
+        memcpy(&host[k], (const char *)t->data + 8 * k, 8);
+      } else {
+        float f;
+        memcpy(&f, (const char *)t->data + 4 * k, 4);
+        host[k] = f;
+      }
+    }
+    nde_array block;
+    size_t shape[1] = {e->size};
+    st = nde_array_view(&r->params, e->offset, 1, shape, &block);
+    if (st == NDE_OK)
+      st = nde_array_from_doubles(&block, host, e->size);
+    free(host);
+    NDE_TRY(st);
+  }
+  return NDE_OK;
+}
+
+static int parse_and_build(nde_cli *cli, json_t *root, const char *file, layer_run *r) {
+  int rc = check_keys(root, layer_keys, sizeof layer_keys / sizeof *layer_keys, file, "");
+  json_t *p = json_object_get(root, "problem");
+  if (!rc && !json_is_object(p))
+    return nde_cli_usage_error("%s: problem: the layer problem needs an object with "
+                               "\"dynamics\"", file);
+  if (!rc)
+    rc = check_keys(p, problem_keys, sizeof problem_keys / sizeof *problem_keys, file,
+                    "problem");
+  if (rc)
+    return rc;
+  json_t *dynamics = json_object_get(p, "dynamics");
+  if (!dynamics)
+    return nde_cli_usage_error("%s: problem.dynamics: missing (a layer spec)", file);
+  json_t *pf = json_object_get(p, "parameters"), *px = json_object_get(p, "prefix");
+  json_t *ps = json_object_get(p, "seed");
+  if (pf && !json_is_string(pf))
+    return nde_cli_usage_error("%s: problem.parameters: expected a safetensors file name", file);
+  if (px && !json_is_string(px))
+    return nde_cli_usage_error("%s: problem.prefix: expected a string", file);
+  if (ps && !json_is_integer(ps))
+    return nde_cli_usage_error("%s: problem.seed: expected an integer", file);
+  double *u0 = NULL, *ts = NULL;
+  size_t nts = 0;
+  json_t *v = json_object_get(root, "u0");
+  if (!v)
+    return nde_cli_usage_error("%s: u0: missing (the layer problem has no default state)", file);
+  if ((rc = numbers(v, file, "u0", &u0, &r->dim)))
+    return free(u0), rc;
+  v = json_object_get(root, "tspan");
+  if (!v) {
+    free(u0);
+    return nde_cli_usage_error("%s: tspan: missing", file);
+  }
+  if ((rc = numbers(v, file, "tspan", &ts, &nts)) || nts != 2) {
+    free(u0);
+    free(ts);
+    return rc ? rc : nde_cli_usage_error("%s: tspan: expected [t0, t1]", file);
+  }
+  r->tspan[0] = ts[0];
+  r->tspan[1] = ts[1];
+  free(ts);
+  if ((v = json_object_get(root, "saveat")) && (rc = numbers(v, file, "saveat", &r->saveat,
+                                                             &r->nsave))) {
+    free(u0);
+    return rc;
+  }
+  /* the model: one neural_ode layer with these dynamics, solver, span and save points */
+  json_t *layer = json_object();
+  json_object_set_new(layer, "layer", json_string("neural_ode"));
+  json_object_set(layer, "dynamics", dynamics);
+  json_object_set(layer, "tspan", json_object_get(root, "tspan"));
+  if (json_object_get(root, "saveat"))
+    json_object_set(layer, "saveat", json_object_get(root, "saveat"));
+  if (json_object_get(root, "solver"))
+    json_object_set(layer, "solver", json_object_get(root, "solver"));
+  char *text = json_dumps(layer, JSON_COMPACT);
+  json_decref(layer);
+  nde_shape input = nde_shape_vector(r->dim);
+  nde_status st = nde_backend_open(cli->registry, "cpu", NULL, &r->backend);
+  if (st == NDE_OK)
+    st = nde_model_build(cli->registry, text, "model", &input, r->backend, NDE_FLOAT64,
+                         &r->model);
+  free(text);
+  size_t np = st == NDE_OK ? nde_model_param_count(r->model) : 0, one = 1;
+  size_t pshape[1] = {np ? np : 1}, ushape[2] = {r->dim, one};
+  if (st == NDE_OK)
+    st = nde_array_create(r->backend, NDE_FLOAT64, 1, pshape, &r->params);
+  if (st == NDE_OK)
+    st = nde_array_create(r->backend, NDE_FLOAT64, 2, ushape, &r->u0);
+  if (st == NDE_OK)
+    st = nde_array_from_doubles(&r->u0, u0, r->dim);
+  free(u0);
+  if (st == NDE_OK)
+    st = load_parameters(r, pf ? json_string_value(pf) : NULL,
+                         px ? json_string_value(px) : "model.dynamics",
+                         ps ? (uint64_t)json_integer_value(ps) : 0);
+  if (st == NDE_OK)
+    st = nde_arena_create(r->backend, &r->arena);
+  if (st != NDE_OK)
+    return nde_cli_fail(nde_error_prefix(st, "%s", file));
+  return NDE_EXIT_OK;
+}
+
+static double metric(const nde_layer_metrics *m, const char *name) {
+  for (int i = 0; i < m->n; ++i)
+    if (!strcmp(m->names[i], name))
+      return m->values[i];
+  return 0;
+}
+
+int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_json) {
+  layer_run r = {0};
+  int rc = parse_and_build(cli, root, file, &r);
+  if (rc) {
+    run_free(&r);
+    return rc;
+  }
+  nde_layer_metrics metrics;
+  nde_layer_metrics_clear(&metrics);
+  nde_layer_ctx ctx = {r.backend, NDE_FLOAT64, 1, r.arena, 0, 0, 0, &metrics, 0};
+  nde_record *rec = NULL;
+  nde_status st = nde_layer_forward(nde_model_root(r.model), &ctx, r.u0.data, r.tspan[0],
+                                    r.params.data, &rec);
+  if (st != NDE_OK) {
+    run_free(&r);
+    return nde_cli_fail(nde_error_prefix(st, "%s", file));
+  }
+  size_t npoints = r.nsave ? r.nsave : 1;
+  double *u = malloc(npoints * r.dim * sizeof *u);
+  nde_array out;
+  size_t shape[1] = {npoints * r.dim};
+  nde_array_view(&(nde_array){.dtype = NDE_FLOAT64, .ndim = 1, .shape = {npoints * r.dim},
+                              .size = npoints * r.dim, .data = nde_record_output(rec),
+                              .backend = r.backend},
+                 0, 1, shape, &out);
+  if (u)
+    nde_array_to_doubles(&out, u, npoints * r.dim);
+  json_t *o = json_object(), *ts = json_array(), *us = json_array();
+  for (size_t j = 0; u && j < npoints; ++j) {
+    json_array_append_new(ts, json_real(r.nsave ? r.saveat[j] : r.tspan[1]));
+    json_t *row = json_array();
+    for (size_t i = 0; i < r.dim; ++i)
+      json_array_append_new(row, json_real(u[j * r.dim + i]));
+    json_array_append_new(us, row);
+  }
+  json_t *stats = json_object();
+  json_object_set_new(stats, "nfe", json_integer((json_int_t)metric(&metrics, "nfe_forward")));
+  json_object_set_new(stats, "accepted",
+                      json_integer((json_int_t)metric(&metrics, "steps_accepted")));
+  json_object_set_new(stats, "rejected",
+                      json_integer((json_int_t)metric(&metrics, "steps_rejected")));
+  if (as_json) {
+    json_object_set_new(o, "problem", json_string("layer"));
+    json_object_set_new(o, "parameters", json_integer((json_int_t)nde_model_param_count(r.model)));
+    json_object_set_new(o, "t", ts);
+    json_object_set_new(o, "u", us);
+    json_object_set_new(o, "stats", stats);
+    json_object_set_new(o, "error", json_null());
+    json_object_set_new(o, "status", json_string("NDE_OK"));
+    nde_cli_print_json(o);
+  } else {
+    printf("# problem layer (%zu parameters)\n%-24s u\n", nde_model_param_count(r.model), "t");
+    for (size_t j = 0; u && j < npoints; ++j) {
+      printf("%-24.17g", r.nsave ? r.saveat[j] : r.tspan[1]);
+      for (size_t i = 0; i < r.dim; ++i)
+        printf(" %.17g", u[j * r.dim + i]);
+      printf("\n");
+    }
+    printf("# nfe %lld  accepted %lld  rejected %lld\n",
+           (long long)json_integer_value(json_object_get(stats, "nfe")),
+           (long long)json_integer_value(json_object_get(stats, "accepted")),
+           (long long)json_integer_value(json_object_get(stats, "rejected")));
+    json_decref(ts);
+    json_decref(us);
+    json_decref(stats);
+    json_decref(o);
+  }
+  free(u);
+  run_free(&r);
+  return NDE_EXIT_OK;
+}

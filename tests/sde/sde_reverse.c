@@ -1,0 +1,500 @@
+/* Reverse mode through SDE steps (nde_sri_step_reverse, nde_sde_solver_step_reverse) against
+   central finite differences: one step (state, parameters, error estimate) and a whole
+   fixed-step solve along one fixed Brownian path, for every solver, on GBM and the spiral SDE
+   with parameterized C callbacks, float64. */
+#include "sde_test_util.h"
+
+/* ---- problems with parameters: drift, diffusion and their vjps on host float64 ---- */
+
+typedef struct prob {
+  int spiral;    /* 0: GBM f = a(1 + τt)u, g = b(1 + τt/2)u; 1: spiral (alpha, beta, gamma) */
+  double p[3];   /* GBM: a, b; spiral: alpha, beta, gamma */
+  int np;
+  double tau;    /* GBM time dependence (tests stage times c0, c1) */
+} prob;
+
+static nde_status drift(void *ctx, double t, const nde_array *u, nde_array *out) {
+  const prob *q = ctx;
+  const double *x = u->data;
+  double *y = out->data;
+  if (!q->spiral) {
+    for (size_t i = 0; i < u->size; ++i)
+      y[i] = q->p[0] * (1 + q->tau * t) * x[i];
+    return NDE_OK;
+  }
+  for (size_t c = 0; c < u->size / 2; ++c) {
+    double a = x[2 * c] * x[2 * c] * x[2 * c], b = x[2 * c + 1] * x[2 * c + 1] * x[2 * c + 1];
+    y[2 * c] = -q->p[0] * a - q->p[1] * b;
+    y[2 * c + 1] = q->p[1] * a - q->p[0] * b;
+  }
+  return NDE_OK;
+}
+
+static nde_status diffusion(void *ctx, double t, const nde_array *u, nde_array *out) {
+  const prob *q = ctx;
+  const double *x = u->data;
+  double *y = out->data;
+  double s = q->spiral ? q->p[2] : q->p[1] * (1 + 0.5 * q->tau * t);
+  for (size_t i = 0; i < u->size; ++i)
+    y[i] = s * x[i];
+  return NDE_OK;
+}
+
+static nde_status drift_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
+                            nde_array *w_u, void *w_p) {
+  const prob *q = ctx;
+  const double *x = u->data, *v = w->data;
+  double *g = w_u->data, *gp = w_p;
+  if (!q->spiral) {
+    double s = q->p[0] * (1 + q->tau * t);
+    for (size_t i = 0; i < u->size; ++i) {
+      g[i] = s * v[i];
+      if (gp)
+        gp[0] += (1 + q->tau * t) * v[i] * x[i];
+    }
+    return NDE_OK;
+  }
+  for (size_t c = 0; c < u->size / 2; ++c) {
+    double u1 = x[2 * c], u2 = x[2 * c + 1], w1 = v[2 * c], w2 = v[2 * c + 1];
+    double a = u1 * u1 * u1, b = u2 * u2 * u2;
+    g[2 * c] = 3 * u1 * u1 * (-q->p[0] * w1 + q->p[1] * w2);
+    g[2 * c + 1] = 3 * u2 * u2 * (-q->p[1] * w1 - q->p[0] * w2);
+    if (gp) {
+      gp[0] += -w1 * a - w2 * b;
+      gp[1] += -w1 * b + w2 * a;
+    }
+  }
+  return NDE_OK;
+}
+
+static nde_status diffusion_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
+                                nde_array *w_u, void *w_p) {
+  const prob *q = ctx;
+  const double *x = u->data, *v = w->data;
+  double *g = w_u->data, *gp = w_p;
+  double f = q->spiral ? 1.0 : 1 + 0.5 * q->tau * t;
+  double s = (q->spiral ? q->p[2] : q->p[1]) * f;
+  for (size_t i = 0; i < u->size; ++i) {
+    g[i] = s * v[i];
+    if (gp)
+      gp[q->spiral ? 2 : 1] += f * v[i] * x[i];
+  }
+  return NDE_OK;
+}
+
+static nde_sde_rhs rhs_of(prob *q) {
+  return (nde_sde_rhs){drift, diffusion, drift_vjp, diffusion_vjp, NDE_NOISE_DIAGONAL, q};
+}
+
+/* ---- one step, forward ---- */
+
+typedef struct noise {
+  nde_array dW, chi[3];
+} noise;
+
+/* Noise of one step of size h for n components, from Philox (seed), as the integrator forms it. */
+static noise make_noise(size_t rows, size_t cols, double h, uint64_t seed) {
+  size_t n = rows * cols;
+  noise z;
+  z.dW = sde_state(rows, cols, 0);
+  for (int i = 0; i < 3; ++i)
+    z.chi[i] = sde_state(rows, cols, 0);
+  double *dw = z.dW.data, *c1 = z.chi[0].data, *c2 = z.chi[1].data, *c3 = z.chi[2].data;
+  for (size_t i = 0; i < n; ++i) {
+    double w = sqrt(h) * nde_philox_normal(seed, 1, i), dz = sqrt(h) * nde_philox_normal(seed, 2, i);
+    dw[i] = w;
+    c1[i] = (w * w - h) / (2 * sqrt(h));
+    c2[i] = 0.5 * (w + dz / sqrt(3.0));
+    c3[i] = (w * w * w - 3 * h * w) / (6 * h);
+  }
+  return z;
+}
+
+static void free_noise(noise *z) {
+  nde_array_destroy(&z->dW);
+  for (int i = 0; i < 3; ++i)
+    nde_array_destroy(&z->chi[i]);
+}
+
+/* u1 (and EEst when *eest is wanted) of one step of @p ops from u0. */
+static void forward_step(const nde_sde_solver_ops *ops, const nde_sde_rhs *rhs, double t,
+                         double h, const nde_array *u0, const noise *z, nde_array *u1,
+                         double *eest, double *eigen, double tol) {
+  size_t rows = u0->shape[0], cols = u0->ndim > 1 ? u0->shape[1] : 1;
+  nde_array k[4], g[4], h0[4], sc[3], err = sde_state(rows, cols, 0);
+  for (int i = 0; i < 4; ++i) {
+    k[i] = sde_state(rows, cols, 0);
+    g[i] = sde_state(rows, cols, 0);
+    h0[i] = sde_state(rows, cols, 0);
+  }
+  for (int i = 0; i < 3; ++i)
+    sc[i] = sde_state(rows, cols, 0);
+  nde_sde_step st = {.t = t, .dt = h, .u0 = u0, .u1 = u1, .err = ops->adaptive ? &err : NULL,
+                     .delta = ops->delta, .dW = &z->dW, .chi1 = &z->chi[0], .chi2 = &z->chi[1],
+                     .chi3 = &z->chi[2], .k = k, .g = g, .h0 = h0, .nk = 4, .scratch = sc};
+  nde_status s = ops->tableau ? nde_sri_step(ops->tableau, rhs, &st) : ops->step(rhs, &st);
+  cr_assert_eq(s, NDE_OK, "%s", nde_last_error());
+  if (eest)
+    *eest = ops->adaptive ? sde_backend()->ops->wrms_norm(sde_backend()->ctx, NDE_FLOAT64,
+                                                          u0->size, err.data, u0->data,
+                                                          u1->data, tol, tol)
+                          : 0.0;
+  if (eigen)
+    *eigen = st.eigen_est;
+  for (int i = 0; i < 4; ++i) {
+    nde_array_destroy(&k[i]);
+    nde_array_destroy(&g[i]);
+    nde_array_destroy(&h0[i]);
+  }
+  for (int i = 0; i < 3; ++i)
+    nde_array_destroy(&sc[i]);
+  nde_array_destroy(&err);
+}
+
+static double dot(const double *a, const double *b, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; ++i)
+    s += a[i] * b[i];
+  return s;
+}
+
+/* L = ⟨c, u1⟩ + w·EEst + we·eigen_est of one step */
+static double step_loss(const nde_sde_solver_ops *ops, prob *q, double t, double h,
+                        const nde_array *u0, const noise *z, const double *c, double w,
+                        double we, double tol) {
+  nde_sde_rhs rhs = rhs_of(q);
+  nde_array u1 = sde_state(u0->shape[0], u0->size / u0->shape[0], 0);
+  double eest = 0, eig = 0;
+  forward_step(ops, &rhs, t, h, u0, z, &u1, &eest, &eig, tol);
+  double L = dot(c, u1.data, u0->size) + w * eest + (we != 0 ? we * eig : 0.0);
+  nde_array_destroy(&u1);
+  return L;
+}
+
+/* Relative-or-absolute agreement. */
+static void expect_close(double got, double want, double tol, const char *what, int i) {
+  cr_expect(fabs(got - want) <= tol * (1 + fabs(want)), "%s[%d]: reverse %.15g, FD %.15g", what,
+            i, got, want);
+}
+
+static void one_step_check(const char *solver, int spiral) {
+  nde_sde_solver *s = sde_solver(solver, "{}");
+  const nde_sde_solver_ops *ops = s->ops;
+  size_t rows = 2, cols = 3, n = rows * cols;
+  prob q = spiral ? (prob){1, {0.1, 2.0, 0.2}, 3, 0} : (prob){0, {1.01, 0.87}, 2, 0.7};
+  double t = 0.3, h = spiral ? 0.05 : 0.1, tol = 1e-2;
+  double w = ops->adaptive ? 0.7 : 0.0;
+  double we = ops->stiffness ? 0.3 : 0.0; /* SOSRI2's stiffness estimate */
+  nde_array u0 = sde_state(rows, cols, 0);
+  double *x = u0.data, c[6];
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = (spiral ? 1.0 : 0.5) + 0.3 * nde_philox_normal(11, 3, i);
+    c[i] = nde_philox_normal(11, 4, i);
+  }
+  noise z = make_noise(rows, cols, h, 42);
+
+  /* reverse */
+  nde_sde_rhs rhs = rhs_of(&q);
+  nde_array du1 = sde_state(rows, cols, 0), du0 = sde_state(rows, cols, 0);
+  memcpy(du1.data, c, n * sizeof(double));
+  int nw = NDE_SDE_REVERSE_WORK(4);
+  nde_array work[NDE_SDE_REVERSE_WORK(4)];
+  for (int i = 0; i < nw; ++i)
+    work[i] = sde_state(rows, cols, 0);
+  double dp[3] = {0};
+  nde_sde_reverse r = {.t = t, .dt = h, .u0 = &u0, .dW = &z.dW, .chi1 = &z.chi[0],
+                       .chi2 = &z.chi[1], .chi3 = &z.chi[2], .delta = ops->delta, .du1 = &du1,
+                       .w_eest = w, .abstol = tol, .reltol = tol, .w_eigen = we, .du0 = &du0,
+                       .dparams = dp,
+                       .work = work, .nwork = nw};
+  cr_assert_eq(nde_sde_solver_step_reverse(ops, &rhs, &r), NDE_OK, "%s: %s", solver,
+               nde_last_error());
+  cr_expect(r.nf_vjp >= 1 && r.ng_vjp >= 1);
+  if (ops->adaptive) {
+    double eest, eig;
+    nde_array u1 = sde_state(rows, cols, 0);
+    forward_step(ops, &rhs, t, h, &u0, &z, &u1, &eest, &eig, tol);
+    if (we != 0)
+      cr_expect(fabs(r.eigen_est - eig) <= 1e-13 * eig, "%s: recomputed stiffness %g vs %g",
+                solver, r.eigen_est, eig);
+    cr_expect(fabs(r.eest - eest) <= 1e-14 * eest, "%s: recomputed EEst %g vs %g", solver,
+              r.eest, eest);
+    cr_expect(eest > 1e-3, "%s: the test needs a visible error estimate (%g)", solver, eest);
+    nde_array_destroy(&u1);
+  }
+
+  /* central differences in u0 and in the parameters */
+  const double *g = du0.data;
+  for (size_t i = 0; i < n; ++i) {
+    double e = 1e-6 * (1 + fabs(x[i])), keep = x[i];
+    x[i] = keep + e;
+    double Lp = step_loss(ops, &q, t, h, &u0, &z, c, w, we, tol);
+    x[i] = keep - e;
+    double Lm = step_loss(ops, &q, t, h, &u0, &z, c, w, we, tol);
+    x[i] = keep;
+    expect_close(g[i], (Lp - Lm) / (2 * e), 1e-7, solver, (int)i);
+  }
+  for (int j = 0; j < q.np; ++j) {
+    double e = 1e-6 * (1 + fabs(q.p[j])), keep = q.p[j];
+    q.p[j] = keep + e;
+    double Lp = step_loss(ops, &q, t, h, &u0, &z, c, w, we, tol);
+    q.p[j] = keep - e;
+    double Lm = step_loss(ops, &q, t, h, &u0, &z, c, w, we, tol);
+    q.p[j] = keep;
+    expect_close(dp[j], (Lp - Lm) / (2 * e), 1e-7, "dparams", j);
+  }
+  for (int i = 0; i < nw; ++i)
+    nde_array_destroy(&work[i]);
+  nde_array_destroy(&du0), nde_array_destroy(&du1), nde_array_destroy(&u0);
+  free_noise(&z);
+  nde_sde_solver_close(&s);
+}
+
+Test(sde_reverse, one_step_gbm_euler_maruyama) { one_step_check("euler_maruyama", 0); }
+Test(sde_reverse, one_step_gbm_sri_w1) { one_step_check("sri_w1", 0); }
+Test(sde_reverse, one_step_gbm_sosri) { one_step_check("sosri", 0); }
+Test(sde_reverse, one_step_gbm_sosri2) { one_step_check("sosri2", 0); }
+Test(sde_reverse, one_step_spiral_euler_maruyama) { one_step_check("euler_maruyama", 1); }
+Test(sde_reverse, one_step_spiral_sri_w1) { one_step_check("sri_w1", 1); }
+Test(sde_reverse, one_step_spiral_sosri) { one_step_check("sosri", 1); }
+Test(sde_reverse, one_step_spiral_sosri2) { one_step_check("sosri2", 1); }
+
+/* ---- a whole fixed-step solve on one Brownian path ---- */
+
+#define MAX_STEPS 64
+
+typedef struct tape {
+  size_t n;
+  int count;
+  double t[MAX_STEPS], dt[MAX_STEPS];
+  double *u[MAX_STEPS], *noise[MAX_STEPS]; /* u_n; dW, chi1, chi2, chi3 (4·n) */
+} tape;
+
+static nde_status record(void *user, const nde_sde_step *st, double eest) {
+  (void)eest;
+  tape *tp = user;
+  cr_assert(tp->count < MAX_STEPS);
+  int k = tp->count++;
+  size_t n = tp->n;
+  tp->t[k] = st->t;
+  tp->dt[k] = st->dt;
+  tp->u[k] = malloc(n * sizeof(double));
+  tp->noise[k] = calloc(4 * n, sizeof(double));
+  memcpy(tp->u[k], st->u0->data, n * sizeof(double));
+  memcpy(tp->noise[k], st->dW->data, n * sizeof(double));
+  const nde_array *chi[3] = {st->chi1, st->chi2, st->chi3};
+  for (int i = 0; i < 3; ++i)
+    if (chi[i])
+      memcpy(tp->noise[k] + (size_t)(i + 1) * n, chi[i]->data, n * sizeof(double));
+  return NDE_OK;
+}
+
+/* ⟨c, u(T)⟩ of a fixed-step solve with dt = T/steps on the path (seed 9); records a tape. */
+static double solve_loss(nde_sde_solver *s, prob *q, const double *u0v, size_t rows,
+                         size_t cols, const double *c, int steps, tape *tp) {
+  size_t n = rows * cols;
+  nde_array u0 = sde_state(rows, cols, 0);
+  memcpy(u0.data, u0v, n * sizeof(double));
+  nde_brownian_config bc = {.seed = 9, .t0 = 0, .t1 = 1, .dim = n,
+                            .levy_area = s->ops->needs_dz};
+  nde_brownian *path = NULL;
+  cr_assert_eq(nde_brownian_create(&bc, &path), NDE_OK);
+  nde_sde_options o = s->solve;
+  o.adaptive = 0;
+  o.dt = 1.0 / steps;
+  if (tp) {
+    o.on_step = record;
+    o.user = tp;
+  }
+  nde_sde_rhs rhs = rhs_of(q);
+  nde_sde_solution sol;
+  cr_assert_eq(nde_sde_solve(s, &rhs, &o, 0, 1, &u0, path, NULL, 0, &sol), NDE_OK, "%s",
+               nde_last_error());
+  double L = dot(c, sol.u_final.data, n);
+  nde_sde_solution_free(&sol);
+  nde_brownian_free(&path);
+  nde_array_destroy(&u0);
+  return L;
+}
+
+static void whole_solve_check(const char *solver, int spiral) {
+  nde_sde_solver *s = sde_solver(solver, "{}");
+  size_t rows = 2, cols = 2, n = rows * cols;
+  int steps = spiral ? 32 : 16;
+  prob q = spiral ? (prob){1, {0.1, 2.0, 0.2}, 3, 0} : (prob){0, {1.01, 0.87}, 2, 0.5};
+  double u0[4], c[4];
+  for (size_t i = 0; i < n; ++i) {
+    u0[i] = spiral ? (i % 2 ? 0.3 : 1.5) : 0.5 + 0.1 * (double)i;
+    c[i] = 1.0 + 0.25 * (double)i;
+  }
+  tape tp = {.n = n};
+  solve_loss(s, &q, u0, rows, cols, c, steps, &tp);
+  cr_assert_eq(tp.count, steps);
+
+  /* the tape's noise is what re-querying the path and nde_sde_noise_expand() give */
+  {
+    nde_brownian_config bc = {.seed = 9, .t0 = 0, .t1 = 1, .dim = n,
+                              .levy_area = s->ops->needs_dz};
+    nde_brownian *path = NULL;
+    cr_assert_eq(nde_brownian_create(&bc, &path), NDE_OK);
+    nde_array e[4];
+    for (int i = 0; i < 4; ++i)
+      e[i] = sde_state(rows, cols, 0);
+    int nz = s->ops->needs_dz;
+    for (int k = tp.count - 1; k >= 0; k -= 3) { /* backward, as a reverse sweep queries */
+      double dw[4], dz[4];
+      cr_assert_eq(nde_brownian_increment(path, tp.t[k], tp.t[k] + tp.dt[k], dw,
+                                          nz ? dz : NULL), NDE_OK);
+      cr_assert_eq(nde_sde_noise_expand(NDE_NOISE_DIAGONAL, &e[0], tp.dt[k], dw, dz, &e[0],
+                                        nz ? &e[1] : NULL, &e[2], &e[3], NULL), NDE_OK, "%s",
+                   nde_last_error());
+      for (int i = 0; i < (nz ? 4 : 1); ++i)
+        cr_expect(memcmp(e[i].data, tp.noise[k] + (size_t)i * n, n * sizeof(double)) == 0,
+                  "step %d, noise array %d differs from the recorded one", k, i);
+    }
+    for (int i = 0; i < 4; ++i)
+      nde_array_destroy(&e[i]);
+    nde_brownian_free(&path);
+  }
+
+  /* reverse sweep: λ_N = c, then one reverse step per recorded step */
+  nde_sde_rhs rhs = rhs_of(&q);
+  nde_array lam = sde_state(rows, cols, 0), lam0 = sde_state(rows, cols, 0);
+  nde_array un = sde_state(rows, cols, 0), z[4];
+  for (int i = 0; i < 4; ++i)
+    z[i] = sde_state(rows, cols, 0);
+  int nw = NDE_SDE_REVERSE_WORK(4);
+  nde_array work[NDE_SDE_REVERSE_WORK(4)];
+  for (int i = 0; i < nw; ++i)
+    work[i] = sde_state(rows, cols, 0);
+  memcpy(lam.data, c, n * sizeof(double));
+  double dp[3] = {0};
+  for (int k = tp.count - 1; k >= 0; --k) {
+    memcpy(un.data, tp.u[k], n * sizeof(double));
+    for (int i = 0; i < 4; ++i)
+      memcpy(z[i].data, tp.noise[k] + (size_t)i * n, n * sizeof(double));
+    nde_sde_reverse r = {.t = tp.t[k], .dt = tp.dt[k], .u0 = &un, .dW = &z[0],
+                         .chi1 = s->ops->needs_dz ? &z[1] : NULL,
+                         .chi2 = s->ops->needs_dz ? &z[2] : NULL,
+                         .chi3 = s->ops->needs_dz ? &z[3] : NULL, .delta = s->ops->delta,
+                         .du1 = &lam, .du0 = &lam0, .dparams = dp, .work = work, .nwork = nw};
+    cr_assert_eq(nde_sde_solver_step_reverse(s->ops, &rhs, &r), NDE_OK, "%s",
+                 nde_last_error());
+    nde_array sw = lam;
+    lam = lam0;
+    lam0 = sw;
+  }
+  const double *g = lam.data;
+  for (size_t i = 0; i < n; ++i) {
+    double e = 1e-6 * (1 + fabs(u0[i])), keep = u0[i];
+    u0[i] = keep + e;
+    double Lp = solve_loss(s, &q, u0, rows, cols, c, steps, NULL);
+    u0[i] = keep - e;
+    double Lm = solve_loss(s, &q, u0, rows, cols, c, steps, NULL);
+    u0[i] = keep;
+    expect_close(g[i], (Lp - Lm) / (2 * e), 1e-7, solver, (int)i);
+  }
+  for (int j = 0; j < q.np; ++j) {
+    double e = 1e-6 * (1 + fabs(q.p[j])), keep = q.p[j];
+    q.p[j] = keep + e;
+    double Lp = solve_loss(s, &q, u0, rows, cols, c, steps, NULL);
+    q.p[j] = keep - e;
+    double Lm = solve_loss(s, &q, u0, rows, cols, c, steps, NULL);
+    q.p[j] = keep;
+    expect_close(dp[j], (Lp - Lm) / (2 * e), 1e-7, "dparams", j);
+  }
+  for (int k = 0; k < tp.count; ++k)
+    free(tp.u[k]), free(tp.noise[k]);
+  for (int i = 0; i < nw; ++i)
+    nde_array_destroy(&work[i]);
+  for (int i = 0; i < 4; ++i)
+    nde_array_destroy(&z[i]);
+  nde_array_destroy(&lam), nde_array_destroy(&lam0), nde_array_destroy(&un);
+  nde_sde_solver_close(&s);
+}
+
+Test(sde_reverse, solve_gbm_euler_maruyama) { whole_solve_check("euler_maruyama", 0); }
+Test(sde_reverse, solve_gbm_sri_w1) { whole_solve_check("sri_w1", 0); }
+Test(sde_reverse, solve_gbm_sosri) { whole_solve_check("sosri", 0); }
+Test(sde_reverse, solve_gbm_sosri2) { whole_solve_check("sosri2", 0); }
+Test(sde_reverse, solve_spiral_euler_maruyama) { whole_solve_check("euler_maruyama", 1); }
+Test(sde_reverse, solve_spiral_sri_w1) { whole_solve_check("sri_w1", 1); }
+Test(sde_reverse, solve_spiral_sosri) { whole_solve_check("sosri", 1); }
+Test(sde_reverse, solve_spiral_sosri2) { whole_solve_check("sosri2", 1); }
+
+/* ---- error paths ---- */
+
+Test(sde_reverse, refuses_bad_input) {
+  nde_sde_solver *s = sde_solver("sosri", "{}");
+  prob q = {0, {1, 1}, 2, 0};
+  nde_sde_rhs rhs = rhs_of(&q);
+  nde_array u0 = sde_state(2, 1, 1.0), du0 = sde_state(2, 1, 0);
+  noise z = make_noise(2, 1, 0.1, 1);
+  nde_array work[NDE_SDE_REVERSE_WORK(4)];
+  int nw = NDE_SDE_REVERSE_WORK(4);
+  for (int i = 0; i < nw; ++i)
+    work[i] = sde_state(2, 1, 0);
+  nde_sde_reverse r = {.t = 0, .dt = 0.1, .u0 = &u0, .dW = &z.dW, .chi1 = &z.chi[0],
+                       .chi2 = &z.chi[1], .chi3 = &z.chi[2], .delta = 1, .du0 = &du0,
+                       .work = work, .nwork = nw};
+  cr_expect_eq(nde_sde_solver_step_reverse(s->ops, &rhs, &r), NDE_OK, "%s", nde_last_error());
+  nde_sde_reverse bad = r;
+  bad.nwork = nw - 1;
+  cr_expect_eq(nde_sde_solver_step_reverse(s->ops, &rhs, &bad), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "work arrays") != NULL, "%s", nde_last_error());
+  bad = r;
+  bad.chi2 = NULL;
+  cr_expect_eq(nde_sde_solver_step_reverse(s->ops, &rhs, &bad), NDE_EINVAL);
+  bad = r;
+  bad.w_eigen = 1; /* SOSRI has no stiffness estimate */
+  cr_expect_eq(nde_sde_solver_step_reverse(s->ops, &rhs, &bad), NDE_EINVAL);
+  bad = r;
+  bad.dt = 0;
+  cr_expect_eq(nde_sde_solver_step_reverse(s->ops, &rhs, &bad), NDE_EINVAL);
+  nde_sde_rhs novjp = rhs;
+  novjp.diffusion_vjp = NULL;
+  cr_expect_eq(nde_sde_solver_step_reverse(s->ops, &novjp, &r), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "diffusion_vjp") != NULL, "%s", nde_last_error());
+  /* a custom method without step_reverse */
+  nde_sde_solver_ops custom = *s->ops;
+  custom.tableau = NULL;
+  custom.step_reverse = NULL;
+  cr_expect_eq(nde_sde_solver_step_reverse(&custom, &rhs, &r), NDE_EUNSUPPORTED);
+  /* Euler–Maruyama's tableau is a valid SRI tableau of strong order 1/2: its order-1.5
+     conditions fail, the consistency ones (Σα = 1, Σβ1 = 1) hold */
+  const nde_sri_tableau *em = nde_sri_tableau_euler_maruyama();
+  cr_expect_eq(nde_sri_tableau_validate(em, "euler_maruyama"), NDE_OK);
+  double res[NDE_SRI_ORDER_CONDITIONS];
+  nde_sri_order_residuals(em, res);
+  cr_expect_eq(res[0], 0.0);
+  cr_expect_eq(res[1], 0.0);
+  for (int i = 0; i < nw; ++i)
+    nde_array_destroy(&work[i]);
+  nde_array_destroy(&u0), nde_array_destroy(&du0);
+  free_noise(&z);
+  nde_sde_solver_close(&s);
+}
+
+/* nde_sde_noise_expand: scalar noise repeats a column's increment down the column. */
+Test(sde_reverse, noise_expand_scalar_and_errors) {
+  nde_array dW = sde_state(2, 3, 0), c1 = sde_state(2, 3, 0), c2 = sde_state(2, 3, 0),
+            c3 = sde_state(2, 3, 0);
+  double dw[3] = {0.1, -0.2, 0.3}, dz[3] = {0.05, 0.0, -0.1}, h = 0.04;
+  cr_assert_eq(nde_sde_noise_expand(NDE_NOISE_SCALAR, &dW, h, dw, dz, &dW, &c1, &c2, &c3, NULL),
+               NDE_OK, "%s", nde_last_error());
+  const double *w = dW.data, *x1 = c1.data, *x2 = c2.data, *x3 = c3.data;
+  for (size_t i = 0; i < 6; ++i) {
+    double v = dw[i / 2], z = dz[i / 2];
+    cr_expect_eq(w[i], v);
+    cr_expect(fabs(x1[i] - (v * v - h) / (2 * sqrt(h))) < 1e-15);
+    cr_expect(fabs(x2[i] - 0.5 * (v + z / sqrt(3.0))) < 1e-15);
+    cr_expect(fabs(x3[i] - (v * v * v - 3 * h * v) / (6 * h)) < 1e-15);
+  }
+  cr_expect_eq(nde_sde_noise_expand(NDE_NOISE_GENERAL, &dW, h, dw, dz, &dW, NULL, NULL, NULL,
+                                    NULL), NDE_EUNSUPPORTED);
+  cr_expect_eq(nde_sde_noise_expand(NDE_NOISE_SCALAR, &dW, 0, dw, dz, &dW, NULL, NULL, NULL,
+                                    NULL), NDE_EINVAL);
+  cr_expect_eq(nde_sde_noise_expand(NDE_NOISE_SCALAR, &dW, h, dw, NULL, &dW, &c1, &c2, &c3,
+                                    NULL), NDE_EINVAL);
+  nde_array_destroy(&dW), nde_array_destroy(&c1), nde_array_destroy(&c2), nde_array_destroy(&c3);
+}
