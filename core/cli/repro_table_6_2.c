@@ -50,7 +50,8 @@ const nde_repro_table nde_repro_table_6_2 = {
     rows,
     sizeof rows / sizeof *rows,
     7500, /* ch. 6; the ch. 5 rows: 75 epochs = 8790 steps */
-    4,    /* 2-4 minutes a row on a loaded 2-core machine (float64, tol 1e-8) */
+    50,   /* 2.5-4 minutes a row on a quiet 2-core machine (float64, tol 1e-8): the
+             shortest run in which the error-based rows lower NFE (docs/reproductions.md) */
     2048, /* 4 test batches of 512 */
     NULL,
     0,
