@@ -176,6 +176,37 @@ NDE_API nde_status nde_adjoint_backward(nde_adjoint *adj, const nde_sens_problem
                                         const nde_array *du_save, nde_array *du0, void *dparams,
                                         nde_sens_stats *stats);
 
+/*
+ * The sensitivity-plugin face of the adjoints: an adjoint plugin is a choice
+ * of method, and these are its vtable operations (nde_sensitivity_ops).
+ */
+
+/**
+ * `create` of an adjoint sensitivity plugin: reads the options every adjoint
+ * manifest declares ("solver", "abstol", "reltol"; "checkpoints",
+ * "quadrature_points", "reset" where the method has them) and creates the
+ * adjoint. Messages are prefixed with the plugin's name.
+ */
+NDE_API nde_status nde_adjoint_sens_create(nde_adjoint_method method, const nde_options *options,
+                                           void **state);
+
+/** `destroy` of an adjoint sensitivity plugin. */
+NDE_API void nde_adjoint_sens_destroy(void *state);
+
+/** `forward` of an adjoint sensitivity plugin (nde_adjoint_forward()). */
+NDE_API nde_status nde_adjoint_sens_forward(void *state, const nde_sens_problem *problem,
+                                            nde_ode_solution *sol);
+
+/**
+ * `backward` of an adjoint sensitivity plugin (nde_adjoint_backward()).
+ * Per-step error/stiffness cotangents are refused (NDE_EINVAL naming the
+ * `direct` sensitivity, the only one that can differentiate them).
+ */
+NDE_API nde_status nde_adjoint_sens_backward(void *state, const nde_sens_problem *problem,
+                                             const nde_array *du_save, const double *w_eest,
+                                             const double *w_eigen, nde_array *du0,
+                                             void *dparams, nde_sens_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif
