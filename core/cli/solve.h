@@ -17,6 +17,17 @@ int nde_cli_solve_ode(nde_cli *cli, json_t *root, const char *file, int as_json)
 /* 1 if @p name is a problem of the SDE library (nde/sde_problem.h). */
 int nde_cli_is_sde_problem(const char *name);
 
+/* A JSON value (object or NULL) as owned plugin options. */
+nde_status nde_cli_json_options(const json_t *value, nde_options **out);
+
+/*
+ * A JSON array of finite numbers into a new host array. *n > 0 on entry
+ * demands exactly that many; an empty array is refused unless allow_empty.
+ * Prints the message (file and JSON path) and returns the exit status on error.
+ */
+int nde_cli_read_numbers(const json_t *value, const char *file, const char *path, int allow_empty,
+                         double **out, size_t *n);
+
 /* The "layer" problem: a neural network as the right-hand side (solve_layer.c). */
 int nde_cli_is_layer_problem(const char *name);
 int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_json);

@@ -61,23 +61,6 @@ static int check_keys(json_t *obj, const char *const *keys, size_t n, const char
   return NDE_EXIT_OK;
 }
 
-/* A JSON array of finite numbers into host doubles. */
-static int numbers(json_t *v, const char *file, const char *path, double **out, size_t *n) {
-  if (!json_is_array(v) || json_array_size(v) == 0)
-    return nde_cli_usage_error("%s: %s: expected a non-empty array of numbers", file, path);
-  *n = json_array_size(v);
-  *out = calloc(*n, sizeof **out);
-  if (!*out)
-    return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
-  for (size_t i = 0; i < *n; ++i) {
-    json_t *e = json_array_get(v, i);
-    if (!json_is_number(e) || !isfinite(json_number_value(e)))
-      return nde_cli_usage_error("%s: %s[%zu]: expected a finite number", file, path, i);
-    (*out)[i] = json_number_value(e);
-  }
-  return NDE_EXIT_OK;
-}
-
 /* Fill the parameters: from the file's "<prefix><suffix>" tensors, or seeded defaults. */
 static nde_status load_parameters(layer_run *r, const char *path, const char *prefix,
                                   uint64_t seed) {
@@ -156,14 +139,14 @@ static int parse_and_build(nde_cli *cli, json_t *root, const char *file, layer_r
   json_t *v = json_object_get(root, "u0");
   if (!v)
     return nde_cli_usage_error("%s: u0: missing (the layer problem has no default state)", file);
-  if ((rc = numbers(v, file, "u0", &u0, &r->dim)))
+  if ((rc = nde_cli_read_numbers(v, file, "u0", 0, &u0, &r->dim)))
     return free(u0), rc;
   v = json_object_get(root, "tspan");
   if (!v) {
     free(u0);
     return nde_cli_usage_error("%s: tspan: missing", file);
   }
-  if ((rc = numbers(v, file, "tspan", &ts, &nts)) || nts != 2) {
+  if ((rc = nde_cli_read_numbers(v, file, "tspan", 0, &ts, &nts)) || nts != 2) {
     free(u0);
     free(ts);
     return rc ? rc : nde_cli_usage_error("%s: tspan: expected [t0, t1]", file);
@@ -171,8 +154,8 @@ static int parse_and_build(nde_cli *cli, json_t *root, const char *file, layer_r
   r->tspan[0] = ts[0];
   r->tspan[1] = ts[1];
   free(ts);
-  if ((v = json_object_get(root, "saveat")) && (rc = numbers(v, file, "saveat", &r->saveat,
-                                                             &r->nsave))) {
+  v = json_object_get(root, "saveat");
+  if (v && (rc = nde_cli_read_numbers(v, file, "saveat", 0, &r->saveat, &r->nsave))) {
     free(u0);
     return rc;
   }

@@ -15,37 +15,7 @@ int nde_cli_is_ode_problem(const char *name) {
 }
 
 /* JSON value → nde_options (parsed from its text). */
-static nde_status to_options(const json_t *v, nde_options **out) {
-  char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
-  nde_status st = nde_options_parse(text, out);
-  free(text);
-  return st;
-}
-
 /* Read an array of numbers; *n in: expected count (0 = any), out: count. */
-static int read_numbers(const json_t *v, const char *file, const char *path, double **out,
-                        size_t *n) {
-  if (!json_is_array(v))
-    return nde_cli_usage_error("%s: %s: expected an array of numbers", file, path);
-  size_t m = json_array_size(v);
-  if (*n && m != *n)
-    return nde_cli_usage_error("%s: %s: expected %zu numbers, got %zu", file, path, *n, m);
-  double *x = calloc(m ? m : 1, sizeof *x);
-  if (!x)
-    return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
-  for (size_t i = 0; i < m; ++i) {
-    const json_t *e = json_array_get(v, i);
-    if (!json_is_number(e) || !isfinite(json_number_value(e))) {
-      free(x);
-      return nde_cli_usage_error("%s: %s[%zu]: expected a finite number", file, path, i);
-    }
-    x[i] = json_number_value(e);
-  }
-  *out = x;
-  *n = m;
-  return NDE_EXIT_OK;
-}
-
 static const char *const top_keys[] = {"problem", "u0", "tspan", "saveat", "solver", "dtype"};
 
 /* Everything one `nde solve` run of an ODE owns. */
@@ -74,7 +44,7 @@ static int parse_problem(json_t *root, const char *file, ode_run *r) {
   const char *name = json_is_string(p) ? json_string_value(p)
                                        : json_string_value(json_object_get(p, "name"));
   nde_options *params = NULL;
-  nde_status st = to_options(json_is_object(p) ? p : NULL, &params);
+  nde_status st = nde_cli_json_options(json_is_object(p) ? p : NULL, &params);
   if (st == NDE_OK)
     st = nde_ode_problem_create(name, params, &r->problem);
   nde_options_free(&params);
@@ -105,7 +75,7 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) 
   if ((v = json_object_get(root, "u0"))) {
     double *u0 = NULL;
     size_t n = r->dim;
-    if ((rc = read_numbers(v, file, "u0", &u0, &n)))
+    if ((rc = nde_cli_read_numbers(v, file, "u0", 1, &u0, &n)))
       return rc;
     free(r->u0);
     r->u0 = u0;
@@ -113,7 +83,7 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) 
   if ((v = json_object_get(root, "tspan"))) {
     double *ts = NULL;
     size_t n = 2;
-    if ((rc = read_numbers(v, file, "tspan", &ts, &n)))
+    if ((rc = nde_cli_read_numbers(v, file, "tspan", 1, &ts, &n)))
       return rc;
     r->tspan[0] = ts[0];
     r->tspan[1] = ts[1];
@@ -140,7 +110,7 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) 
         r->saveat[n - 1] = t1;
     } else {
       size_t n = 0;
-      if ((rc = read_numbers(v, file, "saveat", &r->saveat, &n)))
+      if ((rc = nde_cli_read_numbers(v, file, "saveat", 1, &r->saveat, &n)))
         return rc;
       r->nsave = n;
     }
@@ -167,7 +137,7 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) 
   } else if (v)
     return nde_cli_usage_error("%s: solver: expected a name or an object with \"plugin\"", file);
   nde_options *given = NULL;
-  nde_status st = to_options(opts, &given);
+  nde_status st = nde_cli_json_options(opts, &given);
   char where[1024];
   snprintf(where, sizeof where, "%s: solver", file);
   if (st == NDE_OK)

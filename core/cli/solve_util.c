@@ -1,0 +1,38 @@
+/* Reading the parts of problem files that every `nde solve` family shares. */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "solve.h"
+
+nde_status nde_cli_json_options(const json_t *value, nde_options **out) {
+  char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
+  nde_status st = nde_options_parse(text, out);
+  free(text);
+  return st;
+}
+
+int nde_cli_read_numbers(const json_t *value, const char *file, const char *path, int allow_empty,
+                         double **out, size_t *n) {
+  if (!json_is_array(value))
+    return nde_cli_usage_error("%s: %s: expected an array of numbers", file, path);
+  size_t m = json_array_size(value);
+  if ((*n && m != *n) || (m == 0 && !allow_empty))
+    return nde_cli_usage_error("%s: %s: expected %zu numbers, got %zu", file, path, *n ? *n : 1,
+                               m);
+  double *x = calloc(m ? m : 1, sizeof *x);
+  if (!x)
+    return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
+  for (size_t i = 0; i < m; ++i) {
+    const json_t *e = json_array_get(value, i);
+    if (!json_is_number(e) || !isfinite(json_number_value(e))) {
+      free(x);
+      return nde_cli_usage_error("%s: %s[%zu]: expected a finite number", file, path, i);
+    }
+    x[i] = json_number_value(e);
+  }
+  *out = x;
+  *n = m;
+  return NDE_EXIT_OK;
+}
