@@ -41,6 +41,12 @@ NDE_INTERNAL nde_status nde_json_error(const char *source, const json_error_t *e
 /* Read a JSON file (any top-level value); messages name the file. */
 NDE_INTERNAL nde_status nde_json_load_file(const char *path, json_t **out);
 
+/*
+ * Parse JSON object text (NULL or "" give an empty object) into a new
+ * object; messages are prefixed with @where.
+ */
+NDE_INTERNAL nde_status nde_json_object_parse(const char *text, const char *where, json_t **out);
+
 /* The type name of a JSON value ("string", "number", ...). */
 NDE_INTERNAL const char *nde_json_type_name(const json_t *value);
 

@@ -47,3 +47,25 @@ const char *nde_json_type_name(const json_t *value) {
   }
   return "unknown";
 }
+
+nde_status nde_json_object_parse(const char *text, const char *where, json_t **out) {
+  *out = NULL;
+  json_t *root;
+  if (!text || !text[0]) {
+    root = json_object();
+  } else {
+    json_error_t error;
+    root = json_loads(text, JSON_REJECT_DUPLICATES, &error);
+    if (!root)
+      return nde_json_error(where, &error);
+    if (!json_is_object(root)) {
+      const char *type = nde_json_type_name(root);
+      json_decref(root);
+      return nde_error(NDE_EINVAL, "%s: expected an object, got %s", where, type);
+    }
+  }
+  if (!root)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  *out = root;
+  return NDE_OK;
+}

@@ -30,19 +30,7 @@ static nde_status plugin_options_from(const char *options_json, const char *wher
                                       nde_options **given) {
   *given = NULL;
   json_t *root;
-  if (!options_json || !options_json[0]) {
-    root = json_object();
-  } else {
-    json_error_t error;
-    root = json_loads(options_json, JSON_REJECT_DUPLICATES, &error);
-    if (!root)
-      return nde_json_error(where, &error);
-    if (!json_is_object(root)) {
-      const char *type = nde_json_type_name(root);
-      json_decref(root);
-      return nde_error(NDE_EINVAL, "%s: expected an object, got %s", where, type);
-    }
-  }
+  NDE_TRY(nde_json_object_parse(options_json, where, &root));
   json_object_del(root, "dataset");
   json_object_del(root, "plugin");
   json_object_del(root, "batch_size");
