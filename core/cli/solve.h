@@ -28,6 +28,18 @@ nde_status nde_cli_json_options(const json_t *value, nde_options **out);
 int nde_cli_read_numbers(const json_t *value, const char *file, const char *path, int allow_empty,
                          double **out, size_t *n);
 
+/* "dtype": float64 when absent; prints the message and returns the exit status on error. */
+int nde_cli_read_dtype(json_t *root, const char *file, nde_dtype *dtype);
+
+/*
+ * The plugin spec under @p key: a name or {"plugin": NAME, options...}
+ * (@p fallback when absent; @p kind names the plugin kind in messages).
+ * *given receives the options object (owned; empty for a bare name).
+ */
+int nde_cli_read_plugin_spec(json_t *root, const char *key, const char *fallback,
+                             const char *kind, const char *file, const char **name,
+                             nde_options **given);
+
 /* The "layer" problem: a neural network as the right-hand side (solve_layer.c). */
 int nde_cli_is_layer_problem(const char *name);
 int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_json);

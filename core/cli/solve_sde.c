@@ -126,32 +126,16 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
       return nde_cli_fail(nde_error_prefix(st, "%s", file));
     r->stored = idx == 1;
   }
-  r->dtype = NDE_FLOAT64;
-  if ((v = json_object_get(root, "dtype"))) {
-    st = json_is_string(v) ? nde_dtype_parse(json_string_value(v), &r->dtype)
-                           : nde_error(NDE_EINVAL, "expected \"float32\" or \"float64\"");
-    if (st != NDE_OK)
-      return nde_cli_fail(nde_error_prefix(st, "%s: dtype", file));
-  }
-  v = json_object_get(root, "solver");
-  r->solver_name = "sosri";
-  json_t *opts = NULL;
-  if (json_is_string(v))
-    r->solver_name = json_string_value(v);
-  else if (json_is_object(v)) {
-    json_t *pl = json_object_get(v, "plugin");
-    if (!json_is_string(pl))
-      return nde_cli_usage_error("%s: solver.plugin: expected an sde_solver name", file);
-    r->solver_name = json_string_value(pl);
-    opts = v;
-  } else if (v)
-    return nde_cli_usage_error("%s: solver: expected a name or an object with \"plugin\"", file);
+  if ((rc = nde_cli_read_dtype(root, file, &r->dtype)))
+    return rc;
   nde_options *given = NULL;
-  st = nde_cli_json_options(opts, &given);
+  rc = nde_cli_read_plugin_spec(root, "solver", "sosri", "an sde_solver", file, &r->solver_name,
+                                &given);
+  if (rc)
+    return rc;
   char where[1024];
   snprintf(where, sizeof where, "%s: solver", file);
-  if (st == NDE_OK)
-    st = nde_sde_solver_open(cli->registry, r->solver_name, given, where, &r->solver);
+  st = nde_sde_solver_open(cli->registry, r->solver_name, given, where, &r->solver);
   nde_options_free(&given);
   if (st != NDE_OK)
     return nde_cli_fail(st);

@@ -36,3 +36,34 @@ int nde_cli_read_numbers(const json_t *value, const char *file, const char *path
   *n = m;
   return NDE_EXIT_OK;
 }
+
+int nde_cli_read_dtype(json_t *root, const char *file, nde_dtype *dtype) {
+  *dtype = NDE_FLOAT64;
+  json_t *v = json_object_get(root, "dtype");
+  if (!v)
+    return NDE_EXIT_OK;
+  nde_status st = json_is_string(v) ? nde_dtype_parse(json_string_value(v), dtype)
+                                    : nde_error(NDE_EINVAL, "expected \"float32\" or \"float64\"");
+  return st == NDE_OK ? NDE_EXIT_OK : nde_cli_fail(nde_error_prefix(st, "%s: dtype", file));
+}
+
+int nde_cli_read_plugin_spec(json_t *root, const char *key, const char *fallback,
+                             const char *kind, const char *file, const char **name,
+                             nde_options **given) {
+  json_t *v = json_object_get(root, key), *opts = NULL;
+  *given = NULL;
+  *name = fallback;
+  if (json_is_string(v)) {
+    *name = json_string_value(v);
+  } else if (json_is_object(v)) {
+    json_t *pl = json_object_get(v, "plugin");
+    if (!json_is_string(pl))
+      return nde_cli_usage_error("%s: %s.plugin: expected %s name", file, key, kind);
+    *name = json_string_value(pl);
+    opts = v;
+  } else if (v) {
+    return nde_cli_usage_error("%s: %s: expected a name or an object with \"plugin\"", file, key);
+  }
+  nde_status st = nde_cli_json_options(opts, given);
+  return st == NDE_OK ? NDE_EXIT_OK : nde_cli_fail(st);
+}
