@@ -11,9 +11,9 @@ nde_status nde_sensitivity_ops_validate(const nde_sensitivity_ops *ops) {
                      ops->header.size);
   if (!ops->create || !ops->destroy)
     return nde_error(NDE_EPLUGIN, "sensitivity '%s' lacks create/destroy", name);
-  if (!(ops->capabilities & (NDE_SENS_ODE | NDE_SENS_FIXED_POINT)))
-    return nde_error(NDE_EPLUGIN,
-                     "sensitivity '%s' claims neither NDE_SENS_ODE nor NDE_SENS_FIXED_POINT", name);
+  if (!(ops->capabilities & (NDE_SENS_ODE | NDE_SENS_FIXED_POINT | NDE_SENS_SDE)))
+    return nde_error(NDE_EPLUGIN, "sensitivity '%s' claims none of NDE_SENS_ODE, "
+                     "NDE_SENS_FIXED_POINT, NDE_SENS_SDE", name);
   if ((ops->capabilities & NDE_SENS_ODE) && (!ops->forward || !ops->backward))
     return nde_error(NDE_EPLUGIN, "sensitivity '%s' claims ODE support without forward/backward",
                      name);
@@ -22,6 +22,11 @@ nde_status nde_sensitivity_ops_validate(const nde_sensitivity_ops *ops) {
     return nde_error(NDE_EPLUGIN,
                      "sensitivity '%s' claims fixed-point support without fixed_point_backward",
                      name);
+  if ((ops->capabilities & NDE_SENS_SDE) &&
+      (!NDE_VTABLE_HAS(ops, nde_sensitivity_ops, sde_backward) || !ops->sde_forward ||
+       !ops->sde_backward))
+    return nde_error(NDE_EPLUGIN,
+                     "sensitivity '%s' claims SDE support without sde_forward/sde_backward", name);
   return NDE_OK;
 }
 

@@ -108,8 +108,10 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
                      name);
   if (opt.adaptive && !ops->adaptive)
     return nde_error(NDE_EINVAL, "%s: has no error estimate; use adaptive = false", name);
-  if (!opt.adaptive && !(opt.dt > 0))
+  if (!opt.adaptive && !(opt.dt > 0) && !opt.replay_dt)
     return nde_error(NDE_EINVAL, "%s: fixed steps need dt > 0", name);
+  if (opt.replay_dt && opt.n_replay == 0)
+    return nde_error(NDE_EINVAL, "%s: replay: empty step sequence", name);
   if (opt.maxiters < 1)
     return nde_error(NDE_EINVAL, "%s: maxiters must be >= 1", name);
   for (size_t i = 0; i + 1 < nsave; ++i)
@@ -190,7 +192,7 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
     goto done;
 
   double dt = opt.dt;
-  if (opt.adaptive && !(dt > 0)) {
+  if (opt.adaptive && !(dt > 0) && !opt.replay_dt) {
     /* Hairer's heuristic on the drift (order 2: the error estimate of an
        order-1.5 method behaves like h^2 in smooth regions) */
     if ((st = rhs->drift(rhs->ctx, t0, u, &k[0])))
@@ -229,7 +231,21 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
     }
     ++iters;
     double tnext, h;
-    if (opt.adaptive) {
+    if (opt.replay_dt) {
+      /* a frozen step sequence: exactly these steps, the last one ends at t1 */
+      size_t i = (size_t)sol->stats.accepted;
+      if (i >= opt.n_replay) {
+        st = nde_error(NDE_EINVAL, "%s: replay: the %zu replayed steps end at t = %.17g before "
+                       "t1 = %g", name, opt.n_replay, t, t1);
+        goto done;
+      }
+      if (!(opt.replay_dt[i] > 0)) {
+        st = nde_error(NDE_EINVAL, "%s: replay: step %zu has size %g (must be > 0)", name, i,
+                       opt.replay_dt[i]);
+        goto done;
+      }
+      tnext = i + 1 == opt.n_replay ? t1 : fmin(t + opt.replay_dt[i], t1);
+    } else if (opt.adaptive) {
       h = fmin(dt, dtmax);
       double dtmin = opt.dtmin > 0 ? opt.dtmin : 1e-14 * fmax(1.0, fabs(t));
       if (h < dtmin) {
@@ -265,7 +281,7 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
     if (opt.adaptive) {
       eest = bops->wrms_norm(bx, u0->dtype, n, err->data, u->data, u1->data, opt.abstol,
                              opt.reltol);
-      accept = nde_pi_controller_step(&ctl, eest, h, &dtnew);
+      accept = nde_pi_controller_step(&ctl, eest, h, &dtnew) || opt.replay_dt;
     }
     if (!accept) {
       sol->stats.rejected++;

@@ -256,6 +256,11 @@ typedef nde_status (*nde_sde_step_hook)(void *user, const nde_sde_step *step, do
  *                      qmin 1/5, γ 0.9, β1 = 7/(10p), β2 = 2/(5p) with p the
  *                      strong order (SRI: 7/15, 4/15)
  * @var on_step, user   optional hook after every accepted step
+ * @var replay_dt, n_replay  non-NULL: take exactly these n_replay step sizes
+ *                      (> 0; the last one is cut or stretched to end at t1),
+ *                      never rejecting, whatever the error estimate says:
+ *                      a frozen step sequence (finite-difference checks of
+ *                      discrete sensitivities). Appended field.
  */
 typedef struct nde_sde_options {
   double abstol, reltol, dt, delta, dtmin, dtmax;
@@ -265,6 +270,8 @@ typedef struct nde_sde_options {
   nde_pi_controller controller;
   nde_sde_step_hook on_step;
   void *user;
+  const double *replay_dt;
+  size_t n_replay;
 } nde_sde_options;
 
 /** Defaults for a method of strong order @p strong_order. */

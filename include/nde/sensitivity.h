@@ -34,9 +34,19 @@
  *    then one VJP gives the parameter and input cotangents;
  *  - `jfb`: Jacobian-free backprop — λ = ∂L/∂z*, one VJP.
  *
- * A plugin says which problems it handles with the NDE_SENS_ODE and
- * NDE_SENS_FIXED_POINT capability flags, and provides the matching
- * operations; the core refuses a plugin that claims one without them.
+ * Stochastic layers (the core `neural_sde` layer) use the SDE half: an
+ * ::nde_sde_sens_problem is an Itô SDE with drift and diffusion pullbacks,
+ * an opened sde_solver and ONE fixed Brownian path. `direct` differentiates
+ * the discrete solution along that path: it keeps every accepted step's
+ * start state, re-queries the step's noise from the path and reverses the
+ * step with nde_sde_solver_step_reverse() (stages recomputed), so memory is
+ * O(steps·n) and the gradient is exact for the frozen step sequence and
+ * noise.
+ *
+ * A plugin says which problems it handles with the NDE_SENS_ODE,
+ * NDE_SENS_FIXED_POINT and NDE_SENS_SDE capability flags, and provides the
+ * matching operations; the core refuses a plugin that claims one without
+ * them.
  */
 #ifndef NDE_SENSITIVITY_H
 #define NDE_SENSITIVITY_H
@@ -47,6 +57,7 @@
 #include <nde/ode.h>
 #include <nde/options.h>
 #include <nde/plugin.h>
+#include <nde/sde.h>
 #include <nde/status.h>
 
 #ifdef __cplusplus
@@ -62,7 +73,9 @@ enum {
   /** Can differentiate the per-step error estimates and stiffness estimates (direct). */
   NDE_SENS_STEP_ESTIMATES = 1u << 0,
   /** Exact gradient of the discrete forward solution (direct); adjoints are consistent only. */
-  NDE_SENS_DISCRETE_EXACT = 1u << 1
+  NDE_SENS_DISCRETE_EXACT = 1u << 1,
+  /** Differentiates SDE solves along a fixed Brownian path: `sde_forward` and `sde_backward`. */
+  NDE_SENS_SDE = 1u << 4
 };
 
 /**
@@ -87,6 +100,36 @@ typedef struct nde_sens_problem {
   const nde_array *u0;
   size_t n_params;
 } nde_sens_problem;
+
+/**
+ * An SDE solve to differentiate (the SDE half of the interface).
+ *
+ * @var rhs       drift and diffusion with both pullbacks (drift_vjp and
+ *                diffusion_vjp accumulate into a parameter gradient of
+ *                @p n_params elements)
+ * @var solver    opened sde_solver; its solve options apply (record_steps and
+ *                on_step are the plugin's to set)
+ * @var path      the Brownian path of this solve (dimension
+ *                nde_sde_noise_dim(rhs->noise, u0), covering [t0, t1]); the
+ *                backward pass re-queries it, so it must stay alive and
+ *                unchanged between sde_forward and sde_backward
+ * @var t0, t1    span, t0 < t1
+ * @var saveat    increasing times in [t0, t1] whose states the loss reads
+ *                (between steps the integrator interpolates linearly)
+ * @var nsave     number of save points (≥ 1)
+ * @var u0        initial state
+ * @var n_params  length of the parameter gradient
+ */
+typedef struct nde_sde_sens_problem {
+  const nde_sde_rhs *rhs;
+  const nde_sde_solver *solver;
+  nde_brownian *path;
+  double t0, t1;
+  const double *saveat;
+  size_t nsave;
+  const nde_array *u0;
+  size_t n_params;
+} nde_sde_sens_problem;
 
 /** Counters of a backward pass. */
 typedef struct nde_sens_stats {
@@ -165,6 +208,28 @@ typedef struct nde_sensitivity_ops {
   nde_status (*fixed_point_backward)(void *state, const nde_fp_problem *problem,
                                      const nde_array *dz, void *dparams, nde_array *dx,
                                      nde_sens_stats *stats);
+
+  /* ---- appended: the SDE half (test with NDE_VTABLE_HAS) ---- */
+
+  /**
+   * Solve the SDE forward along problem->path, keeping what sde_backward
+   * needs. @p sol receives the states at the save points and the
+   * statistics with per-step records (t, dt, EEst, stiffness estimate).
+   */
+  nde_status (*sde_forward)(void *state, const nde_sde_sens_problem *problem,
+                            nde_sde_solution *sol);
+
+  /**
+   * Backward pass of the last sde_forward, with the semantics of `backward`:
+   * du_save (n, nsave) cotangents of the saved states, optional per-step
+   * cotangents of the error (w_eest) and stiffness (w_eigen) estimates,
+   * du0 overwritten, dparams accumulated. stats->nfe counts drift and
+   * diffusion re-evaluations, stats->nvjp drift and diffusion pullbacks.
+   */
+  nde_status (*sde_backward)(void *state, const nde_sde_sens_problem *problem,
+                             const nde_array *du_save, const double *w_eest,
+                             const double *w_eigen, nde_array *du0, void *dparams,
+                             nde_sens_stats *stats);
 } nde_sensitivity_ops;
 
 /** Check a sensitivity vtable's required operations. */
