@@ -33,9 +33,11 @@ static const size_t n_tables = sizeof tables / sizeof *tables;
 #define NDE_EXAMPLES_INSTALLDIR ""
 #endif
 
+#define MAX_USER_SETS 8
+
 static int reproduce_help(void) {
   printf("Usage: nde reproduce NAME [--steps N] [--limit N] [--seeds LIST] [--rows TEXT]\n"
-         "                          [--examples DIR] [--data DIR] [--json]\n"
+         "                          [--set KEY=VALUE]... [--examples DIR] [--data DIR] [--json]\n"
          "       nde reproduce --list\n"
          "\n"
          "Train every row of a thesis table from its pipeline in examples/paper/, scaled\n"
@@ -49,6 +51,8 @@ static int reproduce_help(void) {
          "                  (the pipeline's \"seed\" overridden; default: the table's seeds,\n"
          "                  else one run with the pipeline's own seed)\n"
          "  --rows TEXT     only rows whose label or pipeline contains TEXT\n"
+         "  --set KEY=VALUE override a pipeline field of every row, after the table's own\n"
+         "                  (as nde train --set; up to %d; a variant, not the thesis's setup)\n"
          "  --examples DIR  where the pipelines are (default: NDE_EXAMPLES, the source\n"
          "                  tree, then the installed examples)\n"
          "  --data DIR      override data.path of every row\n"
@@ -59,7 +63,8 @@ static int reproduce_help(void) {
          "                  sample std and runs: [{seed, KEY...}] the values of each seed\n"
          "\n"
          "Timings depend on the thread count: on a shared or small machine run with\n"
-         "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (idle threads spin-wait otherwise).\n");
+         "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (idle threads spin-wait otherwise).\n",
+         MAX_USER_SETS);
   printf("\nReproductions:\n");
   for (size_t i = 0; i < n_tables; ++i)
     printf("  %-12s %s (%zu rows)\n", tables[i]->name, tables[i]->summary, tables[i]->n_rows);
@@ -188,6 +193,8 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   long long steps = -1, limit = -1;
   int as_json = 0, given_seeds = -1;
   uint64_t seed_list[MAX_SEEDS];
+  const char *user_sets[MAX_USER_SETS];
+  size_t n_user_sets = 0;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "--list"))
@@ -207,6 +214,11 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
       if (given_seeds < 1)
         return nde_cli_usage_error("--seeds: expected 1 to %d comma-separated non-negative "
                                    "integers (e.g. 5,35,1), got '%s'", MAX_SEEDS, argv[i]);
+    } else if (!strcmp(a, "--set") && i + 1 < argc) {
+      if (n_user_sets == MAX_USER_SETS || !strchr(argv[i + 1], '='))
+        return nde_cli_usage_error("--set: expected KEY=VALUE (at most %d), got '%s'",
+                                   MAX_USER_SETS, argv[i + 1]);
+      user_sets[n_user_sets++] = argv[++i];
     } else if (!strcmp(a, "--rows") && i + 1 < argc)
       rows_filter = argv[++i];
     else if (!strcmp(a, "--examples") && i + 1 < argc)
@@ -268,6 +280,10 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
     size_t len = strlen(scaled);
     snprintf(scaled + len, sizeof scaled - len, " (%llu per split)", n_limit);
   }
+  for (size_t i = 0; i < n_user_sets; ++i) { /* a variant: say so */
+    size_t len = strlen(scaled);
+    snprintf(scaled + len, sizeof scaled - len, "%s%s", i ? ", " : "; --set ", user_sets[i]);
+  }
   json_object_set_new(out, "name", json_string(t->name));
   json_object_set_new(out, "scaled", json_string(scaled));
   json_object_set_new(out, "notes", json_string(t->notes));
@@ -321,9 +337,9 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
                                   "--examples DIR or set NDE_EXAMPLES)", t->name, row->pipeline));
       break;
     }
-    /* overrides: scaling, no checkpoint, the table's own, the data path, the seed */
+    /* overrides: scaling, no checkpoint, the table's own, the data path, --set, the seed */
     char buf[9][256];
-    const char *sets[9];
+    const char *sets[9 + MAX_USER_SETS];
     size_t n = 0;
     snprintf(buf[0], sizeof buf[0], "train.steps=%llu", n_steps);
     snprintf(buf[1], sizeof buf[1], "data.limit=%llu", n_limit);
@@ -344,6 +360,8 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
       snprintf(buf[7], sizeof buf[7], "data.path=%s", data);
       sets[n++] = buf[7];
     }
+    for (size_t i = 0; i < n_user_sets; ++i)
+      sets[n++] = user_sets[i];
     uint64_t n_params = 0;
     json_t *runs = json_array();
     for (size_t k = 0; k < n_runs && rc == NDE_EXIT_OK; ++k) {
