@@ -169,6 +169,10 @@ static nde_status check_regularizer(void *user, const nde_de_reg *reg, const cha
       !s->solver->ops->adaptive)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' needs a solver with an error estimate; "
                      "'%s' has none (use sosri, sosri2 or sri_w1)", path, name, solver);
+  if ((needs & (NDE_REG_NEEDS_STEP_ESTIMATES | NDE_REG_NEEDS_LOCAL_STEP)) &&
+      !s->solver->solve.adaptive)
+    return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads the error estimates of adaptive "
+                     "steps; solver '%s' runs with adaptive = false", path, name, solver);
   if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) &&
       !(s->sens->capabilities & NDE_SENS_STEP_ESTIMATES))
     return nde_error(NDE_EINVAL,
