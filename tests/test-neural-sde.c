@@ -529,6 +529,9 @@ Test(neural_sde, invalid_specs_are_refused_with_the_json_path) {
   expect_refused(IN_CHAIN(", \"solver\": {\"plugin\": \"euler_maruyama\", \"dt\": 0.1}, "
                           "\"regularizer\": \"error_local_unbiased\""),
                  "needs a solver with an error estimate");
+  expect_refused(IN_CHAIN(", \"solver\": {\"plugin\": \"sosri\", \"adaptive\": false, "
+                          "\"dt\": 0.1}, \"regularizer\": \"error_global\""),
+                 "solver 'sosri' runs with adaptive = false");
   expect_refused(IN_CHAIN(", \"regularizer\": [\"error_local_unbiased\", "
                           "\"error_local_biased\"]"),
                  "model.chain[0].regularizer[1]: regularizer 'error_local_biased': only one");
