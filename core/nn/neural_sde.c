@@ -62,6 +62,8 @@ typedef struct nsde_state {
   double *frozen_dt;   /* freeze_steps: recorded step sizes */
   size_t n_frozen;
   nde_brownian *path;  /* the latest forward's noise, re-queried by its vjp */
+  uint64_t path_key;   /* its stream and dimension */
+  size_t path_dim;
 } nsde_state;
 
 /* Drift and diffusion: the two child layers evaluated in the arena on the (F, B·K) state. */
@@ -553,12 +555,16 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
      stored path's values depend on the order of first queries, and the recording solve's
      rejected steps drew points (then bridged inside them) that a replay never queries, so a
      new path would give the replayed steps other increments */
-  if (ctx->freeze_steps != 2 || !s->path) {
+  uint64_t stream = path_stream(s, ctx);
+  size_t dim = nde_sde_noise_dim(s->noise, &ev->u0);
+  if (ctx->freeze_steps != 2 || !s->path || s->path_key != stream || s->path_dim != dim) {
     nde_brownian_free(&s->path);
-    nde_brownian_config pc = {.seed = ctx->seed, .stream = path_stream(s, ctx), .t0 = s->t0,
-                              .t1 = s->t1, .dim = nde_sde_noise_dim(s->noise, &ev->u0),
-                              .levy_area = s->solver->ops->needs_dz, .stored = !s->tree};
+    nde_brownian_config pc = {.seed = ctx->seed, .stream = stream, .t0 = s->t0, .t1 = s->t1,
+                              .dim = dim, .levy_area = s->solver->ops->needs_dz,
+                              .stored = !s->tree};
     NDE_TRY(nde_brownian_create(&pc, &s->path));
+    s->path_key = stream;
+    s->path_dim = dim;
   }
   ev->problem = (nde_sde_sens_problem){.rhs = &ev->f, .solver = s->solver, .path = s->path,
                                        .t0 = t0, .t1 = t1, .saveat = ev->saveat,
