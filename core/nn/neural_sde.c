@@ -62,6 +62,8 @@ typedef struct nsde_state {
   double *frozen_dt;   /* freeze_steps: recorded step sizes */
   size_t n_frozen;
   nde_brownian *path;  /* the latest forward's noise, re-queried by its vjp */
+  uint64_t path_key;   /* its stream and dimension */
+  size_t path_dim;
 } nsde_state;
 
 /* Drift and diffusion: the two child layers evaluated in the arena on the (F, B·K) state. */
@@ -292,9 +294,10 @@ static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t
   NDE_TRY(choice_option(spec, "noise", node->path, noises, 2, &choice));
   s->noise = choice ? NDE_NOISE_SCALAR : NDE_NOISE_DIAGONAL;
   NDE_TRY(choice_option(spec, "brownian", node->path, paths, 2, &s->tree));
-  if (s->mean_var && s->k_train < 2)
+  if (s->mean_var && (s->k_train < 2 || s->k_eval < 2))
     return nde_error(NDE_EINVAL, "%s.output: \"mean_var\" needs at least 2 trajectories (the "
-                     "variance divides by K - 1)", node->path);
+                     "variance divides by K - 1); got %s = 1", node->path,
+                     s->k_train < 2 ? "trajectories" : "eval_trajectories");
   /* drift and diffusion keep the state size */
   static const char *const roles[2] = {"drift", "diffusion"};
   for (int i = 0; i < 2; ++i) {
@@ -548,12 +551,21 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   ev->f = (nde_sde_rhs){.drift = drift_eval, .diffusion = diffusion_eval, .drift_vjp = drift_vjp,
                         .diffusion_vjp = diffusion_vjp, .noise = s->noise, .ctx = &ev->rhs};
 
-  /* the noise of this pass */
-  nde_brownian_free(&s->path);
-  nde_brownian_config pc = {.seed = ctx->seed, .stream = path_stream(s, ctx), .t0 = s->t0,
-                            .t1 = s->t1, .dim = nde_sde_noise_dim(s->noise, &ev->u0),
-                            .levy_area = s->solver->ops->needs_dz, .stored = !s->tree};
-  NDE_TRY(nde_brownian_create(&pc, &s->path));
+  /* the noise of this pass. A replay (freeze_steps 2) keeps the recording pass's path: a
+     stored path's values depend on the order of first queries, and the recording solve's
+     rejected steps drew points (then bridged inside them) that a replay never queries, so a
+     new path would give the replayed steps other increments */
+  uint64_t stream = path_stream(s, ctx);
+  size_t dim = nde_sde_noise_dim(s->noise, &ev->u0);
+  if (ctx->freeze_steps != 2 || !s->path || s->path_key != stream || s->path_dim != dim) {
+    nde_brownian_free(&s->path);
+    nde_brownian_config pc = {.seed = ctx->seed, .stream = stream, .t0 = s->t0, .t1 = s->t1,
+                              .dim = dim, .levy_area = s->solver->ops->needs_dz,
+                              .stored = !s->tree};
+    NDE_TRY(nde_brownian_create(&pc, &s->path));
+    s->path_key = stream;
+    s->path_dim = dim;
+  }
   ev->problem = (nde_sde_sens_problem){.rhs = &ev->f, .solver = s->solver, .path = s->path,
                                        .t0 = t0, .t1 = t1, .saveat = ev->saveat,
                                        .nsave = ev->nsave, .u0 = &ev->u0,
