@@ -245,44 +245,13 @@ static nde_status open_solver(nde_builder *b, nde_layer *node, nsde_state *s,
   return st;
 }
 
-static nde_status open_sensitivity(nde_builder *b, nde_layer *node, nsde_state *s,
-                                   const json_t *spec) {
-  char path[1100];
-  const char *name;
-  json_t *given;
-  snprintf(path, sizeof path, "%s.sensitivity", node->path);
-  nde_status st = nde_de_plugin_spec(json_object_get(spec, "sensitivity"), path, "direct",
-                                     &name, &given);
-  const void *vt = NULL;
-  if (st == NDE_OK)
-    st = nde_de_open_plugin(b, NDE_KIND_SENSITIVITY, name, given, path, &vt, &s->sens_options);
-  json_decref(given);
-  NDE_TRY(st);
-  s->sens = vt;
-  if (!(s->sens->capabilities & NDE_SENS_SDE))
-    return nde_error(NDE_EINVAL, "%s: sensitivity '%s' does not differentiate SDE solves (use "
-                     "\"direct\")", path, name);
-  st = s->sens->create(s->sens_options, &s->sens_state);
-  return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s: sensitivity '%s'", path, name);
-}
-
 static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t *spec,
                                    nsde_state *s) {
   static const char *const keys[] = {"layer",  "drift",       "diffusion",    "tspan",
                                      "saveat", "noise",       "trajectories", "eval_trajectories",
                                      "output", "solver",      "sensitivity",  "brownian",
                                      "regularizer"};
-  const char *key;
-  const json_t *value;
-  json_object_foreach((json_t *)spec, key, value) {
-    size_t i = 0;
-    while (i < sizeof keys / sizeof *keys && strcmp(keys[i], key))
-      ++i;
-    if (i == sizeof keys / sizeof *keys)
-      return nde_error(NDE_EINVAL, "%s.%s: unknown key of a neural_sde (it takes drift, "
-                       "diffusion, tspan, saveat, noise, trajectories, eval_trajectories, "
-                       "output, solver, sensitivity, brownian, regularizer)", node->path, key);
-  }
+  NDE_TRY(nde_de_check_keys(spec, keys, sizeof keys / sizeof *keys, node->path, "neural_sde"));
   NDE_TRY(nde_de_parse_span(spec, node->path, 1, &s->t0, &s->t1, &s->saveat, &s->nsave));
   NDE_TRY(count_option(spec, "trajectories", node->path, 1, &s->k_train));
   NDE_TRY(count_option(spec, "eval_trajectories", node->path, s->k_train, &s->k_eval));
@@ -320,7 +289,8 @@ static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t
   else
     node->output = node->input;
   NDE_TRY(open_solver(b, node, s, spec));
-  NDE_TRY(open_sensitivity(b, node, s, spec));
+  NDE_TRY(nde_de_open_sensitivity(b, spec, node->path, NDE_SENS_SDE, "SDE", &s->sens,
+                                  &s->sens_options, &s->sens_state));
   NDE_TRY(nde_de_regs_build(b, json_object_get(spec, "regularizer"), node->path,
                             check_regularizer, s, &s->regs, &s->nregs));
   s->key = nde_de_layer_key(node->path);
