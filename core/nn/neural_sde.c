@@ -94,54 +94,48 @@ typedef struct nsde_eval {
   void *u_reg;              /* u(t_reg), F·B·K elements */
 } nsde_eval;
 
-static nde_status eval_child(nsde_rhs *r, const nde_layer *child, double t, const nde_array *u,
-                             nde_array *out) {
+/*
+ * One child layer at (t, u): its output into @p out, or with a cotangent
+ * @p w its pullback (w_u into @p out, w_p accumulated into the child's
+ * slice of the node's gradient @p w_p), recomputing the forward.
+ */
+static nde_status run_child(nsde_rhs *r, const nde_layer *child, double t, const nde_array *u,
+                            const nde_array *w, nde_array *out, void *w_p) {
   nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
   nde_record *rec;
   nde_status st = nde_layer_forward(child, &r->lctx, u->data, t,
                                     nde_child_params(r->node, child, r->lctx.dtype, r->params),
                                     &rec);
-  if (st == NDE_OK)
+  if (st == NDE_OK && w)
+    st = nde_layer_vjp(child, &r->lctx, rec, w->data, out->data,
+                       nde_child_dparams(r->node, child, r->lctx.dtype, w_p), NULL);
+  else if (st == NDE_OK)
     st = r->lctx.backend->ops->copy(r->lctx.backend->ctx, out->data, rec->y,
                                     nde_array_bytes(out));
   nde_arena_rewind(r->lctx.arena, mark);
   return st;
 }
 
-static nde_status vjp_child(nsde_rhs *r, const nde_layer *child, double t, const nde_array *u,
-                            const nde_array *w, nde_array *w_u, void *w_p) {
-  nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
-  nde_record *rec;
-  nde_status st = nde_layer_forward(child, &r->lctx, u->data, t,
-                                    nde_child_params(r->node, child, r->lctx.dtype, r->params),
-                                    &rec);
-  if (st == NDE_OK)
-    st = nde_layer_vjp(child, &r->lctx, rec, w->data, w_u->data,
-                       nde_child_dparams(r->node, child, r->lctx.dtype, w_p), NULL);
-  nde_arena_rewind(r->lctx.arena, mark);
-  return st;
-}
-
 static nde_status drift_eval(void *ctx, double t, const nde_array *u, nde_array *out) {
   nsde_rhs *r = ctx;
-  return eval_child(r, r->drift, t, u, out);
+  return run_child(r, r->drift, t, u, NULL, out, NULL);
 }
 
 static nde_status diffusion_eval(void *ctx, double t, const nde_array *u, nde_array *out) {
   nsde_rhs *r = ctx;
-  return eval_child(r, r->diffusion, t, u, out);
+  return run_child(r, r->diffusion, t, u, NULL, out, NULL);
 }
 
 static nde_status drift_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
                             nde_array *w_u, void *w_p) {
   nsde_rhs *r = ctx;
-  return vjp_child(r, r->drift, t, u, w, w_u, w_p);
+  return run_child(r, r->drift, t, u, w, w_u, w_p);
 }
 
 static nde_status diffusion_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
                                 nde_array *w_u, void *w_p) {
   nsde_rhs *r = ctx;
-  return vjp_child(r, r->diffusion, t, u, w, w_u, w_p);
+  return run_child(r, r->diffusion, t, u, w, w_u, w_p);
 }
 
 /* ---------------------------------------------------------------- building */
