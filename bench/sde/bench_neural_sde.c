@@ -158,6 +158,34 @@ static nde_status diffusion_cb(void *ctx, double t, const nde_array *u, nde_arra
   return eval_model(n, n->diffusion, n->pg.data, t, u, out);
 }
 
+/* w_u = wᵀ∂m/∂u at (t, u), w_p += wᵀ∂m/∂p (the model's slice of the combined gradient:
+   drift parameters first, then diffusion's). */
+static nde_status vjp_model(nets *n, const nde_model *m, const void *p, void *w_p_slice, double t,
+                            const nde_array *u, const nde_array *w, nde_array *w_u) {
+  nde_arena_mark mark = nde_arena_get_mark(n->arena);
+  nde_layer_ctx ctx = {n->be, n->dt, u->shape[1], n->arena, 0, 1, 0, NULL, 0};
+  nde_record *rec;
+  nde_status st = nde_layer_forward(nde_model_root(m), &ctx, u->data, t, p, &rec);
+  if (st == NDE_OK)
+    st = nde_layer_vjp(nde_model_root(m), &ctx, rec, w->data, w_u->data, w_p_slice, NULL);
+  nde_arena_rewind(n->arena, mark);
+  return st;
+}
+
+static nde_status drift_vjp_cb(void *ctx, double t, const nde_array *u, const nde_array *w,
+                               nde_array *w_u, void *w_p) {
+  nets *n = ctx;
+  return vjp_model(n, n->drift, n->pf.data, w_p, t, u, w, w_u);
+}
+
+static nde_status diffusion_vjp_cb(void *ctx, double t, const nde_array *u, const nde_array *w,
+                                   nde_array *w_u, void *w_p) {
+  nets *n = ctx;
+  size_t es = n->dt == NDE_FLOAT32 ? 4 : 8;
+  return vjp_model(n, n->diffusion, n->pg.data, w_p ? (char *)w_p + n->pf.size * es : NULL, t, u,
+                   w, w_u);
+}
+
 /* One VJP of drift and diffusion (evaluation with records + pullback), for the floor. */
 static void vjp_both(nets *n, const nde_array *u, const nde_array *w, nde_array *du,
                      nde_array *gf, nde_array *gg) {
@@ -292,6 +320,113 @@ static double layer_time(layer_run *r, int reps) {
   return median(t, reps);
 }
 
+/* ---- (b) without the layer: one training step through the `direct` sensitivity ---- */
+
+/* The loss mean((mean − m*)²) + mean((var − v*)²) over the save points of states u
+   (2·K rows × NSAVE columns, column j = the (2, K) state at save point j) and its
+   cotangent du (same layout). */
+static double mean_var_loss(const double *u, const double *target, double *du) {
+  double loss = 0;
+  const double c = 1.0 / (2.0 * NSAVE); /* each half averages 2·NSAVE terms */
+  for (int j = 0; j < NSAVE; ++j)
+    for (int i = 0; i < 2; ++i) {
+      const double *col = u + (size_t)j * 2 * K;
+      double m = 0, v = 0;
+      for (int k = 0; k < K; ++k)
+        m += col[i + 2 * k];
+      m /= K;
+      for (int k = 0; k < K; ++k)
+        v += (col[i + 2 * k] - m) * (col[i + 2 * k] - m);
+      v /= K - 1;
+      double em = m - target[4 * j + i], ev = v - target[4 * j + 2 + i];
+      loss += c * (em * em + ev * ev);
+      for (int k = 0; k < K; ++k)
+        du[(size_t)j * 2 * K + i + 2 * k] =
+            c * (2.0 * em / K + 2.0 * ev * 2.0 * (col[i + 2 * k] - m) / (K - 1));
+    }
+  return loss;
+}
+
+static void train_via_sensitivity(nets *n, const nde_sde_rhs *rhs, const nde_array *u0,
+                                  const host_params *hp, const char *solver_name, double tol,
+                                  int stored, uint64_t seed, int reps, double feval, double fvjp,
+                                  const char *dname) {
+  char json[128];
+  snprintf(json, sizeof json, "{\"abstol\": %.17g, \"reltol\": %.17g}", tol, tol);
+  nde_sde_solver *solver = open_solver(solver_name, json);
+  const void *vt = NULL;
+  nde_options *so = NULL;
+  CHECK(nde_registry_open_plugin(NULL, NDE_KIND_SENSITIVITY, "direct", NULL, "sensitivity", &vt,
+                                 &so));
+  const nde_sensitivity_ops *sens = vt;
+  if (!NDE_VTABLE_HAS(sens, nde_sensitivity_ops, sde_forward) ||
+      !NDE_VTABLE_HAS(sens, nde_sensitivity_ops, sde_backward)) {
+    printf("{\"lib\": \"nde\", \"kind\": \"sensitivity_unavailable\"}\n");
+    nde_options_free(&so);
+    nde_sde_solver_close(&solver);
+    return;
+  }
+  void *state = NULL;
+  CHECK(sens->create(so, &state));
+  size_t np = n->pf.size + n->pg.size, ds[2] = {2 * K, NSAVE};
+  nde_array grads = {0}, du_save = {0};
+  CHECK(nde_array_create(n->be, n->dt, 1, &np, &grads));
+  CHECK(nde_array_create(n->be, n->dt, 2, ds, &du_save));
+  double saveat[NSAVE];
+  for (int j = 0; j < NSAVE; ++j)
+    saveat[j] = (double)j / (NSAVE - 1);
+  static double u[2 * K * NSAVE], du[2 * K * NSAVE];
+  double times[16], loss = 0;
+  nde_sde_stats fs = {0};
+  nde_sens_stats bs = {0};
+  for (int r = -1; r < reps; ++r) { /* r = −1: warm-up */
+    double t0 = now();
+    nde_brownian_config bc = {.seed = seed, .t0 = 0, .t1 = 1, .dim = 2 * K, .levy_area = 1,
+                              .stored = stored};
+    nde_brownian *path = NULL;
+    CHECK(nde_brownian_create(&bc, &path));
+    nde_sde_sens_problem prob = {rhs, solver, path, 0.0, 1.0, saveat, NSAVE, u0, np};
+    nde_sde_solution sol;
+    CHECK(sens->sde_forward(state, &prob, &sol));
+    CHECK(nde_array_to_doubles(&sol.u, u, 2 * K * NSAVE));
+    loss = mean_var_loss(u, hp->target, du);
+    CHECK(nde_array_from_doubles(&du_save, du, 2 * K * NSAVE));
+    n->be->ops->fill(n->be->ctx, n->dt, np, 0.0, grads.data);
+    memset(&bs, 0, sizeof bs);
+    CHECK(sens->sde_backward(state, &prob, &du_save, NULL, NULL, NULL, grads.data, &bs));
+    double t = now() - t0;
+    fs = sol.stats;
+    fs.steps = NULL;
+    nde_sde_solution_free(&sol);
+    nde_brownian_free(&path);
+    if (r >= 0)
+      times[r] = t;
+  }
+  double gn = 0;
+  {
+    double *h = malloc(np * sizeof *h);
+    n->be->ops->convert(n->be->ctx, n->dt, grads.data, NDE_FLOAT64, h, np);
+    for (size_t i = 0; i < np; ++i)
+      gn += h[i] * h[i];
+    free(h);
+  }
+  double med = median(times, reps);
+  double floor_s = (double)fs.nf * feval + 0.5 * (double)bs.nvjp * fvjp;
+  printf("{\"lib\": \"nde\", \"kind\": \"train\", \"via\": \"sensitivity\", \"dtype\": \"%s\","
+         " \"method\": \"%s\", \"brownian\": \"%s\", \"tol\": %g, \"seconds\": %.6e,"
+         " \"nf\": %ld, \"ng\": %ld, \"accepted\": %ld, \"rejected\": %ld,"
+         " \"nfe_backward\": %ld, \"nvjp_backward\": %ld, \"loss\": %.9g, \"grad_norm\": %.6g,"
+         " \"floor_ratio\": %.3f}\n",
+         dname, solver_name, stored ? "stored" : "tree", tol, med, fs.nf, fs.ng, fs.accepted,
+         fs.rejected, bs.nfe, bs.nvjp, loss, sqrt(gn), med / floor_s);
+  fflush(stdout);
+  nde_array_destroy(&du_save);
+  nde_array_destroy(&grads);
+  sens->destroy(state);
+  nde_options_free(&so);
+  nde_sde_solver_close(&solver);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: bench_neural_sde DATADIR [float32|float64] [SEED] [QUICK]\n");
@@ -323,7 +458,8 @@ int main(int argc, char **argv) {
   load_params(n.drift, &hp, n.pf.data);
   load_params(n.diffusion, &hp, n.pg.data);
   CHECK(nde_arena_create(n.be, &n.arena));
-  nde_sde_rhs rhs = {drift_cb, diffusion_cb, NULL, NULL, NDE_NOISE_DIAGONAL, &n};
+  nde_sde_rhs rhs = {drift_cb, diffusion_cb, drift_vjp_cb, diffusion_vjp_cb, NDE_NOISE_DIAGONAL,
+                     &n};
 
   /* check: f and g at two states */
   {
@@ -443,7 +579,57 @@ int main(int argc, char **argv) {
         nde_brownian_free(&path);
         nde_sde_solver_close(&s);
       }
+  /* fixed steps too (SOSRI2, stored path): the convergence order on this model */
+  for (int k = 4; k <= (quick ? 6 : 8); ++k) {
+    char json[128];
+    snprintf(json, sizeof json, "{\"adaptive\": false, \"dt\": %.17g}", ldexp(1.0, -k));
+    nde_sde_solver *s = open_solver("sosri2", json);
+    nde_brownian_config bc = {.seed = seed, .t0 = 0, .t1 = 1, .dim = 2 * K, .levy_area = 1,
+                              .stored = 1};
+    nde_brownian *path = NULL;
+    nde_sde_solution sol;
+    nde_sde_stats st = {0};
+    double times[16];
+    int reps = quick ? 5 : 9;
+    for (int r = -1; r < reps; ++r) {
+      nde_brownian_free(&path);
+      double t0 = now();
+      CHECK(nde_brownian_create(&bc, &path));
+      CHECK(nde_sde_solve(s, &rhs, NULL, 0, 1, &u0, path, NULL, 0, &sol));
+      double t = now() - t0;
+      if (r >= 0)
+        times[r] = t;
+      CHECK(nde_array_to_doubles(&sol.u_final, fin, 2 * K));
+      st = sol.stats;
+      st.steps = NULL;
+      nde_sde_solution_free(&sol);
+    }
+    double med = median(times, reps);
+    CHECK(nde_sde_solve(fine, &rhs, NULL, 0, 1, &u0, path, NULL, 0, &sol));
+    CHECK(nde_array_to_doubles(&sol.u_final, ref, 2 * K));
+    nde_sde_solution_free(&sol);
+    double err = 0;
+    for (int q = 0; q < K; ++q)
+      err += fmax(fabs(fin[2 * q] - ref[2 * q]), fabs(fin[2 * q + 1] - ref[2 * q + 1]));
+    err /= K;
+    printf("{\"lib\": \"nde\", \"kind\": \"forward\", \"via\": \"solve\", \"dtype\": \"%s\","
+           " \"method\": \"sosri2-fixed\", \"brownian\": \"stored\", \"tol\": %g, \"dt\": %g,"
+           " \"seconds\": %.6e, \"best_seconds\": %.6e, \"error\": %.6e, \"nf\": %ld,"
+           " \"ng\": %ld, \"accepted\": %ld, \"rejected\": %ld, \"floor_ratio\": %.3f}\n",
+           dname, ldexp(1.0, -k), ldexp(1.0, -k), med, times[0], err, st.nf, st.ng, st.accepted,
+           st.rejected, med / ((double)st.nf * feval));
+    fflush(stdout);
+    nde_brownian_free(&path);
+    nde_sde_solver_close(&s);
+  }
   nde_sde_solver_close(&fine);
+
+  /* (b) without the layer: the training step through the `direct` sensitivity on the
+     same callbacks (what the neural_sde layer drives) */
+  for (int mi = 0; mi < 2; ++mi)
+    for (int ti = 0; ti < 3; ++ti)
+      train_via_sensitivity(&n, &rhs, &u0, &hp, "sosri", tols[ti], mi == 0, seed, quick ? 5 : 9,
+                            feval, fvjp, dname);
 
   /* (a') the same forward solve as a neural_sde layer; (b) one training step */
   for (int train = 0; train <= 1; ++train)
