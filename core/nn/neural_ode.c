@@ -28,18 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nde/optimizer.h>
-#include <nde/regularizer.h>
-#include <nde/rng.h>
 #include <nde/sensitivity.h>
 
-#include "layer_impl.h"
-
-typedef struct reg_entry {
-  const nde_regularizer_ops *ops;
-  nde_options *options;
-  nde_schedule coef;
-} reg_entry;
+#include "de_common.h"
 
 typedef struct node_state {
   double t0, t1;
@@ -49,7 +40,7 @@ typedef struct node_state {
   const nde_sensitivity_ops *sens;
   nde_options *sens_options;
   void *sens_state;
-  reg_entry *regs;
+  nde_de_reg *regs;
   size_t nregs;
   uint64_t generation; /* counts forward solves: a vjp must belong to the latest */
   uint64_t key;        /* hash of the layer path: its random streams */
@@ -124,73 +115,17 @@ static void node_destroy(nde_layer *node) {
   if (s->sens && s->sens_state)
     s->sens->destroy(s->sens_state);
   nde_options_free(&s->sens_options);
-  for (size_t i = 0; i < s->nregs; ++i)
-    nde_options_free(&s->regs[i].options);
-  free(s->regs);
+  nde_de_regs_free(s->regs, s->nregs);
   free(s->frozen_dt);
   free(s->hist_t);
   free(s);
   node->state = NULL;
 }
 
-/* "name" or {"plugin": "name", options...}: the name and a copy of the options (caller frees). */
-static nde_status plugin_spec(const json_t *spec, const char *path, const char *fallback,
-                              const char **name, json_t **options) {
-  *options = NULL;
-  if (!spec) {
-    *name = fallback;
-    *options = json_object();
-    return *options ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
-  }
-  if (json_is_string(spec)) {
-    *name = json_string_value(spec);
-    *options = json_object();
-    return *options ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
-  }
-  const json_t *p = json_is_object(spec) ? json_object_get(spec, "plugin") : NULL;
-  if (!json_is_string(p))
-    return nde_error(NDE_EINVAL, "%s: expected a plugin name or {\"plugin\": NAME, options...}",
-                     path);
-  *name = json_string_value(p);
-  *options = json_deep_copy(spec);
-  if (!*options)
-    return nde_error(NDE_ENOMEM, "out of memory");
-  json_object_del(*options, "plugin");
-  return NDE_OK;
-}
-
-static nde_status open_plugin(nde_builder *b, nde_plugin_kind kind, const char *name,
-                              json_t *given, const char *path, const void **vtable,
-                              nde_options **options) {
-  return nde_registry_open_plugin(nde_builder_registry(b), kind, name, nde_options_wrap(given),
-                                  path, vtable, options);
-}
-
-static nde_status build_regularizer(nde_builder *b, node_state *s, const json_t *spec,
-                                    const char *path, reg_entry *out) {
-  const char *name;
-  json_t *given;
-  NDE_TRY(plugin_spec(spec, path, NULL, &name, &given));
-  json_t *coef = json_incref(json_object_get(given, "coef"));
-  json_object_del(given, "coef");
-  const void *vt = NULL;
-  nde_status st = open_plugin(b, NDE_KIND_REGULARIZER, name, given, path, &vt, &out->options);
-  json_decref(given);
-  out->ops = vt;
-  if (st == NDE_OK) {
-    char where[1100];
-    snprintf(where, sizeof where, "%s.coef", path);
-    if (coef) {
-      char *text = json_dumps(coef, JSON_ENCODE_ANY | JSON_COMPACT);
-      st = text ? nde_schedule_parse(text, where, &out->coef)
-                : nde_error(NDE_ENOMEM, "out of memory");
-      free(text);
-    } else
-      out->coef = (nde_schedule){.kind = NDE_SCHEDULE_CONSTANT, .value = 1.0};
-  }
-  json_decref(coef);
-  if (st != NDE_OK)
-    return st;
+/* What a regularizer needs of this layer's solver and sensitivity. */
+static nde_status check_regularizer(void *user, const nde_de_reg *out, const char *path) {
+  node_state *s = user;
+  const char *name = out->ops->header.name;
   unsigned needs = out->ops->needs;
   if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) &&
       !(s->sens->capabilities & NDE_SENS_STEP_ESTIMATES))
@@ -218,13 +153,6 @@ static nde_status build_regularizer(nde_builder *b, node_state *s, const json_t 
   return NDE_OK;
 }
 
-static uint64_t fnv1a(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; ++s)
-    h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
 static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t *spec,
                                    node_state *s) {
   static const char *const keys[] = {"layer",       "dynamics",    "tspan", "saveat",
@@ -240,38 +168,8 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
                        "tspan, saveat, solver, sensitivity, regularizer)", node->path, key);
   }
   char path[1100];
-  /* tspan */
-  const json_t *ts = json_object_get(spec, "tspan");
-  if (!json_is_array(ts) || json_array_size(ts) != 2 || !json_is_number(json_array_get(ts, 0)) ||
-      !json_is_number(json_array_get(ts, 1)))
-    return nde_error(NDE_EINVAL, "%s.tspan: expected [t0, t1] (two numbers)", node->path);
-  s->t0 = json_number_value(json_array_get(ts, 0));
-  s->t1 = json_number_value(json_array_get(ts, 1));
-  if (!isfinite(s->t0) || !isfinite(s->t1) || s->t0 == s->t1)
-    return nde_error(NDE_EINVAL, "%s.tspan: t0 and t1 must be finite and different", node->path);
-  double tdir = s->t1 > s->t0 ? 1.0 : -1.0;
-  /* saveat */
+  NDE_TRY(nde_de_parse_span(spec, node->path, 0, &s->t0, &s->t1, &s->saveat, &s->nsave));
   const json_t *sa = json_object_get(spec, "saveat");
-  if (sa) {
-    if (!json_is_array(sa) || json_array_size(sa) == 0)
-      return nde_error(NDE_EINVAL, "%s.saveat: expected a non-empty array of times", node->path);
-    s->nsave = json_array_size(sa);
-    s->saveat = malloc(s->nsave * sizeof *s->saveat);
-    if (!s->saveat)
-      return nde_error(NDE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < s->nsave; ++i) {
-      const json_t *v = json_array_get(sa, i);
-      double t = json_is_number(v) ? json_number_value(v) : NAN;
-      if (!isfinite(t) || tdir * (t - s->t0) < 0 || tdir * (t - s->t1) > 0)
-        return nde_error(NDE_EINVAL, "%s.saveat[%zu]: expected a time within tspan [%g, %g]",
-                         node->path, i, s->t0, s->t1);
-      if (i && tdir * (t - s->saveat[i - 1]) <= 0)
-        return nde_error(NDE_EINVAL, "%s.saveat[%zu]: times must increase from t0 to t1",
-                         node->path, i);
-      s->saveat[i] = t;
-    }
-  } else
-    s->nsave = 1;
   /* dynamics */
   const json_t *dyn = json_object_get(spec, "dynamics");
   if (!dyn)
@@ -291,16 +189,24 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
   const char *name;
   json_t *given;
   snprintf(path, sizeof path, "%s.solver", node->path);
-  NDE_TRY(plugin_spec(json_object_get(spec, "solver"), path, "tsit5", &name, &given));
-  nde_status st = nde_ode_solver_open(nde_builder_registry(b), name, nde_options_wrap(given), path,
+  nde_status st = nde_de_plugin_spec(json_object_get(spec, "solver"), path, "tsit5", &name, &given);
+  if (st != NDE_OK) {
+    json_decref(given);
+    return st;
+  }
+  st = nde_ode_solver_open(nde_builder_registry(b), name, nde_options_wrap(given), path,
                                       &s->solver);
   json_decref(given);
   NDE_TRY(st);
   /* sensitivity */
   snprintf(path, sizeof path, "%s.sensitivity", node->path);
-  NDE_TRY(plugin_spec(json_object_get(spec, "sensitivity"), path, "direct", &name, &given));
+  st = nde_de_plugin_spec(json_object_get(spec, "sensitivity"), path, "direct", &name, &given);
+  if (st != NDE_OK) {
+    json_decref(given);
+    return st;
+  }
   const void *vt = NULL;
-  st = open_plugin(b, NDE_KIND_SENSITIVITY, name, given, path, &vt, &s->sens_options);
+  st = nde_de_open_plugin(b, NDE_KIND_SENSITIVITY, name, given, path, &vt, &s->sens_options);
   json_decref(given);
   NDE_TRY(st);
   s->sens = vt;
@@ -311,26 +217,9 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s: sensitivity '%s'", path, name);
   /* regularizers */
-  const json_t *regs = json_object_get(spec, "regularizer");
-  size_t nregs = 0;
-  if (regs && !(json_is_string(regs) && !strcmp(json_string_value(regs), "none")))
-    nregs = json_is_array(regs) ? json_array_size(regs) : 1;
-  if (nregs) {
-    s->regs = calloc(nregs, sizeof *s->regs);
-    if (!s->regs)
-      return nde_error(NDE_ENOMEM, "out of memory");
-  }
-  for (size_t i = 0; i < nregs; ++i) {
-    const json_t *r = json_is_array(regs) ? json_array_get(regs, i) : regs;
-    if (json_is_array(regs))
-      snprintf(path, sizeof path, "%s.regularizer[%zu]", node->path, i);
-    else
-      snprintf(path, sizeof path, "%s.regularizer", node->path);
-    st = build_regularizer(b, s, r, path, &s->regs[i]);
-    s->nregs = i + 1;
-    NDE_TRY(st);
-  }
-  s->key = fnv1a(node->path);
+  NDE_TRY(nde_de_regs_build(b, json_object_get(spec, "regularizer"), node->path,
+                            check_regularizer, s, &s->regs, &s->nregs));
+  s->key = nde_de_layer_key(node->path);
   return NDE_OK;
 }
 
@@ -435,21 +324,10 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
 
   /* the regularizers' plans (random draws replayable from seed, step and layer) */
   double t0 = s->t0, t1 = s->t1;
-  nde_reg_plan *plans = NULL;
-  if (s->nregs)
-    NDE_TRY(nde_arena_alloc_host(ctx->arena, s->nregs * sizeof *plans, (void **)&plans));
   nde_rng base = nde_rng_make(ctx->seed, s->key);
   nde_rng at_step = nde_rng_split(&base, ctx->step);
-  for (size_t i = 0; i < s->nregs; ++i) {
-    nde_rng rng = nde_rng_split(&at_step, i);
-    plans[i] = (nde_reg_plan){.t0 = t0, .t1 = t1, .t_reg = NAN, .local_eest = NAN};
-    nde_status st = s->regs[i].ops->prepare(s->regs[i].options, ctx->training, &rng, &plans[i]);
-    if (st != NDE_OK)
-      return nde_error_prefix(st, "%s: regularizer '%s'", node->path,
-                              s->regs[i].ops->header.name);
-    t0 = plans[i].t0;
-    t1 = plans[i].t1;
-  }
+  nde_reg_plan *plans;
+  NDE_TRY(nde_de_regs_prepare(s->regs, s->nregs, ctx, &at_step, node->path, &plans, &t0, &t1));
   /* t_reg of a local regularizer (at most one) */
   double tdir = t1 >= t0 ? 1.0 : -1.0;
   size_t ilocal = s->nregs, ibiased = s->nregs;
@@ -574,60 +452,14 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   }
   /* regularization terms */
   size_t ns = sol.stats.nsteps;
-  size_t jbiased = 0;
-  if (st == NDE_OK && ibiased < s->nregs && ns) {
-    nde_rng pick = nde_rng_split(&at_step, 1000 + ibiased);
-    jbiased = (size_t)nde_rng_below(&pick, ns);
-    plans[ibiased].t_reg = sol.stats.steps[jbiased].t;
-    plans[ibiased].local_eest = sol.stats.steps[jbiased].eest;
-    plans[ibiased].local_dt = sol.stats.steps[jbiased].dt;
+  if (st == NDE_OK) {
+    nde_de_weights w;
+    st = nde_de_regs_evaluate(s->regs, s->nregs, ctx, &at_step, node->path, &sol.stats, plans,
+                              ilocal, ibiased, &w);
+    ev->w_eest = w.w_eest;
+    ev->w_eigen = w.w_eigen;
+    ev->w_local = w.w_local;
   }
-  double *we = NULL, *wg = NULL;
-  if (st == NDE_OK && s->nregs && ns) {
-    we = calloc(2 * ns, sizeof *we);
-    if (!we)
-      st = nde_error(NDE_ENOMEM, "out of memory");
-    wg = we ? we + ns : NULL;
-  }
-  for (size_t i = 0; st == NDE_OK && i < s->nregs; ++i) {
-    const reg_entry *r = &s->regs[i];
-    double value = 0, w_local = 0;
-    if (we)
-      memset(we, 0, 2 * ns * sizeof *we);
-    st = r->ops->evaluate(r->options, &sol.stats, &plans[i], &value, we, wg, &w_local);
-    if (st != NDE_OK) {
-      st = nde_error_prefix(st, "%s: regularizer '%s'", node->path, r->ops->header.name);
-      break;
-    }
-    if (!ctx->training)
-      continue;
-    double coef = nde_schedule_value(&r->coef, ctx->step);
-    nde_layer_add_loss(ctx, r->ops->header.name, coef, value);
-    if (i == ilocal)
-      ev->w_local += coef * w_local;
-    if (i == ibiased && ns) {
-      if (!ev->w_eest) {
-        st = nde_arena_alloc_host(ctx->arena, 2 * ns * sizeof(double), (void **)&ev->w_eest);
-        if (st != NDE_OK)
-          break;
-        ev->w_eigen = ev->w_eest + ns;
-      }
-      ev->w_eest[jbiased] += coef * w_local;
-    }
-    if (!(r->ops->needs & NDE_REG_NEEDS_STEP_ESTIMATES) || !we)
-      continue;
-    if (!ev->w_eest) {
-      st = nde_arena_alloc_host(ctx->arena, 2 * ns * sizeof(double), (void **)&ev->w_eest);
-      if (st != NDE_OK)
-        break;
-      ev->w_eigen = ev->w_eest + ns;
-    }
-    for (size_t j = 0; j < ns; ++j) {
-      ev->w_eest[j] += coef * we[j];
-      ev->w_eigen[j] += coef * wg[j];
-    }
-  }
-  free(we);
   /* biased local regularization draws from the accepted time points of this solve next time */
   if (st == NDE_OK && s->has_local && ctx->training && !ctx->freeze_steps && ns) {
     double *h = realloc(s->hist_t, ns * sizeof *h);

@@ -111,6 +111,23 @@ typedef struct nde_regularizer_ops {
                          double *w_eigen, double *w_local);
 } nde_regularizer_ops;
 
+/** Which per-step estimate nde_reg_step_sum() adds up. */
+typedef enum nde_reg_step_quantity {
+  NDE_REG_STEP_EEST = 0, /**< the controller's error norm EEst_j */
+  NDE_REG_STEP_EIGEN = 1 /**< the stiffness estimate (NaN without one: an error) */
+} nde_reg_step_quantity;
+
+/**
+ * The global regularizers' term over the accepted steps:
+ * R = Σ_j q_j·|dt_j| (@p mean = 0) or that sum divided by the number of
+ * steps (@p mean = 1, the thesis's neural SDE experiments), and its
+ * cotangents ∂R/∂q_j into @p w (NULL: not wanted; nsteps entries).
+ * NDE_EINVAL (with a message) when @p q is the stiffness estimate and a
+ * step has none. R = 0 without steps.
+ */
+NDE_API nde_status nde_reg_step_sum(const nde_ode_stats *stats, nde_reg_step_quantity q, int mean,
+                                    double *value, double *w);
+
 /** Check a regularizer vtable's required operations. */
 NDE_API nde_status nde_regularizer_ops_validate(const nde_regularizer_ops *ops);
 

@@ -4,8 +4,10 @@
  * error norm of step j. Its gradient flows through the stages (the step
  * sizes are held fixed), so it needs a sensitivity with
  * NDE_SENS_STEP_ESTIMATES: ∂R/∂EEst_j = |dt_j|.
+ *
+ * Option "reduce": "mean" divides the sum by the number of steps.
  */
-#include <math.h>
+#include <string.h>
 
 #include <nde/regularizer.h>
 
@@ -19,17 +21,10 @@ static nde_status prepare(const nde_options *options, int training, nde_rng *rng
 static nde_status evaluate(const nde_options *options, const nde_ode_stats *stats,
                            const nde_reg_plan *plan, double *value, double *w_eest,
                            double *w_eigen, double *w_local) {
-  (void)options, (void)plan, (void)w_eigen;
-  double r = 0;
-  for (size_t j = 0; j < stats->nsteps; ++j) {
-    double h = fabs(stats->steps[j].dt);
-    r += stats->steps[j].eest * h;
-    if (w_eest)
-      w_eest[j] = h;
-  }
-  *value = r;
+  (void)plan, (void)w_eigen;
+  int mean = !strcmp(nde_options_string(options, "reduce", "sum"), "mean");
   *w_local = 0;
-  return NDE_OK;
+  return nde_reg_step_sum(stats, NDE_REG_STEP_EEST, mean, value, w_eest);
 }
 
 static const nde_regularizer_ops ops = {

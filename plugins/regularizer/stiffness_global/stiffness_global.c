@@ -4,8 +4,11 @@
  * ‖k_s − k_{s−1}‖/‖g_s − g_{s−1}‖, an estimate of the dominant |λ| of
  * ∂f/∂u; nde/ode.h). Needs a solver whose tableau has a stiffness estimate
  * (tsit5, dopri5) and a sensitivity with NDE_SENS_STEP_ESTIMATES.
+ *
+ * Option "reduce": "mean" divides the sum by the number of steps. SDEs:
+ * sosri2 has a stiffness estimate too.
  */
-#include <math.h>
+#include <string.h>
 
 #include <nde/regularizer.h>
 
@@ -19,20 +22,10 @@ static nde_status prepare(const nde_options *options, int training, nde_rng *rng
 static nde_status evaluate(const nde_options *options, const nde_ode_stats *stats,
                            const nde_reg_plan *plan, double *value, double *w_eest,
                            double *w_eigen, double *w_local) {
-  (void)options, (void)plan, (void)w_eest;
-  double r = 0;
-  for (size_t j = 0; j < stats->nsteps; ++j) {
-    double s = stats->steps[j].eigen_est;
-    if (isnan(s))
-      return nde_error(NDE_EINVAL, "the solver has no stiffness estimate (use tsit5 or dopri5)");
-    double h = fabs(stats->steps[j].dt);
-    r += s * h;
-    if (w_eigen)
-      w_eigen[j] = h;
-  }
-  *value = r;
+  (void)plan, (void)w_eest;
+  int mean = !strcmp(nde_options_string(options, "reduce", "sum"), "mean");
   *w_local = 0;
-  return NDE_OK;
+  return nde_reg_step_sum(stats, NDE_REG_STEP_EIGEN, mean, value, w_eigen);
 }
 
 static const nde_regularizer_ops ops = {

@@ -11,6 +11,9 @@
  * k_i) and of the per-step error and stiffness estimates. Step sizes are
  * frozen: the gradient is the exact derivative of the discrete solution
  * with the accepted step sequence held fixed.
+ *
+ * The SDE half (direct_sde.c) does the same through the accepted steps of
+ * an SDE solve along one fixed Brownian path.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,25 +22,9 @@
 #include <nde/backend.h>
 #include <nde/sensitivity.h>
 
+#include "direct.h"
+
 #define MAX_STAGES 16
-
-typedef struct step_rec {
-  double t, dt;
-  nde_array store; /* (n, s + 1): u_n, k_0 .. k_{s-1} */
-  const nde_rk_tableau *tableau; /* an RK step, or NULL for a multistep one: */
-  int lm_m;
-  double lm_w[NDE_LM_MAX], lm_e[NDE_LM_MAX];
-} step_rec;
-
-typedef struct direct_state {
-  step_rec *steps;
-  size_t nsteps, cap, allocated; /* allocated: steps whose store exists (reused) */
-  int stages;
-  nde_array u_final;
-  double abstol, reltol;
-  double t0, t1;
-  nde_status hook_status;
-} direct_state;
 
 static nde_status direct_create(const nde_options *options, void **state) {
   (void)options;
@@ -56,6 +43,7 @@ static void direct_destroy(void *state) {
     nde_array_destroy(&s->steps[i].store);
   free(s->steps);
   nde_array_destroy(&s->u_final);
+  direct_sde_free(&s->sde);
   free(s);
 }
 
@@ -396,11 +384,14 @@ static nde_status direct_backward(void *state, const nde_sens_problem *p,
 
 static const nde_sensitivity_ops direct_ops = {
     .header = NDE_PLUGIN_HEADER(NDE_KIND_SENSITIVITY, "direct", nde_sensitivity_ops),
-    .capabilities = NDE_SENS_ODE | NDE_SENS_STEP_ESTIMATES | NDE_SENS_DISCRETE_EXACT,
+    .capabilities =
+        NDE_SENS_ODE | NDE_SENS_SDE | NDE_SENS_STEP_ESTIMATES | NDE_SENS_DISCRETE_EXACT,
     .create = direct_create,
     .destroy = direct_destroy,
     .forward = direct_forward,
     .backward = direct_backward,
+    .sde_forward = direct_sde_forward,
+    .sde_backward = direct_sde_backward,
 };
 
 NDE_PLUGIN_EXPORT const void *nde_plugin_sensitivity_direct(void);

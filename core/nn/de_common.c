@@ -1,0 +1,238 @@
+/*
+ * Machinery shared by the differential-equation layers (de_common.h).
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "de_common.h"
+
+nde_status nde_de_plugin_spec(const json_t *spec, const char *path, const char *fallback,
+                              const char **name, json_t **options) {
+  *options = NULL;
+  if (!spec || json_is_string(spec)) {
+    *name = spec ? json_string_value(spec) : fallback;
+    *options = json_object();
+    return *options ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
+  }
+  const json_t *p = json_is_object(spec) ? json_object_get(spec, "plugin") : NULL;
+  if (!json_is_string(p))
+    return nde_error(NDE_EINVAL, "%s: expected a plugin name or {\"plugin\": NAME, options...}",
+                     path);
+  *name = json_string_value(p);
+  *options = json_deep_copy(spec);
+  if (!*options)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  json_object_del(*options, "plugin");
+  return NDE_OK;
+}
+
+nde_status nde_de_open_plugin(nde_builder *b, nde_plugin_kind kind, const char *name,
+                              json_t *given, const char *path, const void **vtable,
+                              nde_options **options) {
+  return nde_registry_open_plugin(nde_builder_registry(b), kind, name, nde_options_wrap(given),
+                                  path, vtable, options);
+}
+
+nde_status nde_de_parse_span(const json_t *spec, const char *layer_path, int forward_only,
+                             double *t0, double *t1, double **saveat, size_t *nsave) {
+  *saveat = NULL;
+  *nsave = 1;
+  const json_t *ts = json_object_get(spec, "tspan");
+  if (!json_is_array(ts) || json_array_size(ts) != 2 || !json_is_number(json_array_get(ts, 0)) ||
+      !json_is_number(json_array_get(ts, 1)))
+    return nde_error(NDE_EINVAL, "%s.tspan: expected [t0, t1] (two numbers)", layer_path);
+  *t0 = json_number_value(json_array_get(ts, 0));
+  *t1 = json_number_value(json_array_get(ts, 1));
+  if (!isfinite(*t0) || !isfinite(*t1) || *t0 == *t1)
+    return nde_error(NDE_EINVAL, "%s.tspan: t0 and t1 must be finite and different", layer_path);
+  if (forward_only && !(*t1 > *t0))
+    return nde_error(NDE_EINVAL, "%s.tspan: this layer integrates forward only; need t0 < t1, "
+                     "got [%g, %g]", layer_path, *t0, *t1);
+  double tdir = *t1 > *t0 ? 1.0 : -1.0;
+  const json_t *sa = json_object_get(spec, "saveat");
+  if (!sa)
+    return NDE_OK;
+  if (!json_is_array(sa) || json_array_size(sa) == 0)
+    return nde_error(NDE_EINVAL, "%s.saveat: expected a non-empty array of times", layer_path);
+  size_t n = json_array_size(sa);
+  double *s = malloc(n * sizeof *s);
+  if (!s)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  *saveat = s;
+  *nsave = n;
+  for (size_t i = 0; i < n; ++i) {
+    const json_t *v = json_array_get(sa, i);
+    double t = json_is_number(v) ? json_number_value(v) : NAN;
+    if (!isfinite(t) || tdir * (t - *t0) < 0 || tdir * (t - *t1) > 0)
+      return nde_error(NDE_EINVAL, "%s.saveat[%zu]: expected a time within tspan [%g, %g]",
+                       layer_path, i, *t0, *t1);
+    if (i && tdir * (t - s[i - 1]) <= 0)
+      return nde_error(NDE_EINVAL, "%s.saveat[%zu]: times must increase from t0 to t1",
+                       layer_path, i);
+    s[i] = t;
+  }
+  return NDE_OK;
+}
+
+/* One entry: the plugin with its options, and the "coef" schedule (default 1). */
+static nde_status reg_open(nde_builder *b, const json_t *spec, const char *path, nde_de_reg *out) {
+  const char *name;
+  json_t *given;
+  nde_status st = nde_de_plugin_spec(spec, path, NULL, &name, &given);
+  if (st != NDE_OK) {
+    json_decref(given);
+    return st;
+  }
+  json_t *coef = json_incref(json_object_get(given, "coef"));
+  json_object_del(given, "coef");
+  const void *vt = NULL;
+  st = nde_de_open_plugin(b, NDE_KIND_REGULARIZER, name, given, path, &vt, &out->options);
+  json_decref(given);
+  out->ops = vt;
+  if (st == NDE_OK) {
+    char where[1100];
+    snprintf(where, sizeof where, "%s.coef", path);
+    if (coef) {
+      char *text = json_dumps(coef, JSON_ENCODE_ANY | JSON_COMPACT);
+      st = text ? nde_schedule_parse(text, where, &out->coef)
+                : nde_error(NDE_ENOMEM, "out of memory");
+      free(text);
+    } else
+      out->coef = (nde_schedule){.kind = NDE_SCHEDULE_CONSTANT, .value = 1.0};
+  }
+  json_decref(coef);
+  return st;
+}
+
+nde_status nde_de_regs_build(nde_builder *b, const json_t *spec, const char *layer_path,
+                             nde_status (*check)(void *user, const nde_de_reg *reg,
+                                                 const char *path),
+                             void *user, nde_de_reg **regs, size_t *n) {
+  *regs = NULL;
+  *n = 0;
+  size_t count = 0;
+  if (spec && !(json_is_string(spec) && !strcmp(json_string_value(spec), "none")))
+    count = json_is_array(spec) ? json_array_size(spec) : 1;
+  if (!count)
+    return NDE_OK;
+  *regs = calloc(count, sizeof **regs);
+  if (!*regs)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  char path[1100];
+  for (size_t i = 0; i < count; ++i) {
+    const json_t *r = json_is_array(spec) ? json_array_get(spec, i) : spec;
+    if (json_is_array(spec))
+      snprintf(path, sizeof path, "%s.regularizer[%zu]", layer_path, i);
+    else
+      snprintf(path, sizeof path, "%s.regularizer", layer_path);
+    nde_status st = reg_open(b, r, path, &(*regs)[i]);
+    *n = i + 1;
+    if (st == NDE_OK && check)
+      st = check(user, &(*regs)[i], path);
+    NDE_TRY(st);
+  }
+  return NDE_OK;
+}
+
+void nde_de_regs_free(nde_de_reg *regs, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    nde_options_free(&regs[i].options);
+  free(regs);
+}
+
+uint64_t nde_de_layer_key(const char *path) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *path; ++path)
+    h = (h ^ (unsigned char)*path) * 1099511628211ull;
+  return h;
+}
+
+nde_status nde_de_regs_prepare(const nde_de_reg *regs, size_t n, const nde_layer_ctx *ctx,
+                               const nde_rng *at_step, const char *layer_path,
+                               nde_reg_plan **plans, double *t0, double *t1) {
+  *plans = NULL;
+  if (!n)
+    return NDE_OK;
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, n * sizeof **plans, (void **)plans));
+  for (size_t i = 0; i < n; ++i) {
+    nde_rng rng = nde_rng_split(at_step, i);
+    nde_reg_plan *p = &(*plans)[i];
+    *p = (nde_reg_plan){.t0 = *t0, .t1 = *t1, .t_reg = NAN, .local_eest = NAN};
+    nde_status st = regs[i].ops->prepare(regs[i].options, ctx->training, &rng, p);
+    if (st != NDE_OK)
+      return nde_error_prefix(st, "%s: regularizer '%s'", layer_path, regs[i].ops->header.name);
+    *t0 = p->t0;
+    *t1 = p->t1;
+  }
+  return NDE_OK;
+}
+
+/* The weight arrays, allocated on first use (zeroed). */
+static nde_status weights_ready(const nde_layer_ctx *ctx, size_t ns, nde_de_weights *w) {
+  if (w->w_eest)
+    return NDE_OK;
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, 2 * ns * sizeof(double), (void **)&w->w_eest));
+  memset(w->w_eest, 0, 2 * ns * sizeof(double));
+  w->w_eigen = w->w_eest + ns;
+  return NDE_OK;
+}
+
+nde_status nde_de_regs_evaluate(const nde_de_reg *regs, size_t n, const nde_layer_ctx *ctx,
+                                const nde_rng *at_step, const char *layer_path,
+                                const nde_ode_stats *stats, nde_reg_plan *plans, size_t ilocal,
+                                size_t ibiased, nde_de_weights *w) {
+  *w = (nde_de_weights){0};
+  size_t ns = stats->nsteps;
+  size_t jbiased = 0;
+  if (ibiased < n && ns) {
+    nde_rng pick = nde_rng_split(at_step, 1000 + ibiased);
+    jbiased = (size_t)nde_rng_below(&pick, ns);
+    plans[ibiased].t_reg = stats->steps[jbiased].t;
+    plans[ibiased].local_eest = stats->steps[jbiased].eest;
+    plans[ibiased].local_dt = stats->steps[jbiased].dt;
+  }
+  double *we = NULL, *wg = NULL;
+  if (n && ns) {
+    we = calloc(2 * ns, sizeof *we);
+    if (!we)
+      return nde_error(NDE_ENOMEM, "out of memory");
+    wg = we + ns;
+  }
+  nde_status st = NDE_OK;
+  for (size_t i = 0; st == NDE_OK && i < n; ++i) {
+    const nde_de_reg *r = &regs[i];
+    double value = 0, w_local = 0;
+    if (we)
+      memset(we, 0, 2 * ns * sizeof *we);
+    st = r->ops->evaluate(r->options, stats, &plans[i], &value, we, wg, &w_local);
+    if (st != NDE_OK) {
+      st = nde_error_prefix(st, "%s: regularizer '%s'", layer_path, r->ops->header.name);
+      break;
+    }
+    if (!ctx->training)
+      continue;
+    double coef = nde_schedule_value(&r->coef, ctx->step);
+    nde_layer_add_loss(ctx, r->ops->header.name, coef, value);
+    if (i == ilocal)
+      w->w_local += coef * w_local;
+    if (i == ibiased && ns) {
+      if ((st = weights_ready(ctx, ns, w)) != NDE_OK)
+        break;
+      w->w_eest[jbiased] += coef * w_local;
+    }
+    if (!(r->ops->needs & NDE_REG_NEEDS_STEP_ESTIMATES) || !we)
+      continue;
+    if ((st = weights_ready(ctx, ns, w)) != NDE_OK)
+      break;
+    for (size_t j = 0; j < ns; ++j) {
+      w->w_eest[j] += coef * we[j];
+      w->w_eigen[j] += coef * wg[j];
+    }
+  }
+  free(we);
+  return st;
+}

@@ -1,0 +1,104 @@
+/*
+ * Machinery shared by the differential-equation layers (neural_ode,
+ * neural_sde): plugin references in the layer JSON, the span and save
+ * points, and the regularizer entries with their plans, terms and
+ * cotangent weights. Core-private.
+ */
+#ifndef NDE_CORE_NN_DE_COMMON_H
+#define NDE_CORE_NN_DE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nde/optimizer.h>
+#include <nde/regularizer.h>
+#include <nde/rng.h>
+
+#include "layer_impl.h"
+
+/* One "regularizer" entry of a layer: the plugin, its options and its coefficient schedule. */
+typedef struct nde_de_reg {
+  const nde_regularizer_ops *ops;
+  nde_options *options;
+  nde_schedule coef;
+} nde_de_reg;
+
+/*
+ * A plugin reference: "name" or {"plugin": "name", options...}; absent
+ * (@p spec NULL) means @p fallback with no options. *options is a new JSON
+ * object without "plugin" (the caller decrefs it, also after a failure).
+ */
+NDE_INTERNAL nde_status nde_de_plugin_spec(const json_t *spec, const char *path,
+                                           const char *fallback, const char **name,
+                                           json_t **options);
+
+/* Find, load and validate plugin @p name of @p kind with options @p given (not stolen). */
+NDE_INTERNAL nde_status nde_de_open_plugin(nde_builder *b, nde_plugin_kind kind, const char *name,
+                                           json_t *given, const char *path, const void **vtable,
+                                           nde_options **options);
+
+/*
+ * "tspan": [t0, t1] (finite, different; t0 < t1 when @p forward_only) and
+ * the optional "saveat" (strictly monotone from t0 to t1, inside the span).
+ * *saveat is NULL without one (then *nsave = 1: only t1); malloc'ed.
+ */
+NDE_INTERNAL nde_status nde_de_parse_span(const json_t *spec, const char *layer_path,
+                                          int forward_only, double *t0, double *t1,
+                                          double **saveat, size_t *nsave);
+
+/*
+ * A layer's "regularizer" value: NAME, {"plugin": NAME, "coef": SCHEDULE,
+ * options...}, an array of them, or "none". For each entry @p check (may be
+ * NULL) is called with its JSON path for the layer's own requirements.
+ * *regs (calloc'ed, *n entries) is released with nde_de_regs_free(), also
+ * after a failure.
+ */
+NDE_INTERNAL nde_status nde_de_regs_build(nde_builder *b, const json_t *spec,
+                                          const char *layer_path,
+                                          nde_status (*check)(void *user, const nde_de_reg *reg,
+                                                              const char *path),
+                                          void *user, nde_de_reg **regs, size_t *n);
+
+NDE_INTERNAL void nde_de_regs_free(nde_de_reg *regs, size_t n);
+
+/* A stable 64-bit key of a layer path: its Philox streams. */
+NDE_INTERNAL uint64_t nde_de_layer_key(const char *path);
+
+/*
+ * Plans of every regularizer for one forward pass (arena memory in
+ * *plans): each plugin's prepare with its own Philox stream split from
+ * @p at_step; *t0, *t1 in: the layer's span, out: the span to solve
+ * (STEER may move t1 during training).
+ */
+NDE_INTERNAL nde_status nde_de_regs_prepare(const nde_de_reg *regs, size_t n,
+                                            const nde_layer_ctx *ctx, const nde_rng *at_step,
+                                            const char *layer_path, nde_reg_plan **plans,
+                                            double *t0, double *t1);
+
+/*
+ * Cotangent weights of a solve's per-step estimates (arena memory, NULL
+ * until a regularizer weights them; w_eigen = w_eest + nsteps) and of the
+ * extra local step.
+ */
+typedef struct nde_de_weights {
+  double *w_eest, *w_eigen;
+  double w_local;
+} nde_de_weights;
+
+/*
+ * After the solve: every regularizer's term from @p stats (the accepted
+ * steps' t, dt, EEst, stiffness estimate). Index @p ilocal (n: none) is the
+ * regularizer whose extra local step was taken (its plan holds local_eest
+ * and local_dt). Index @p ibiased (n: none) is a biased local regularizer
+ * served by a step of this solve: step j, drawn from @p at_step, becomes its
+ * t_reg and local_eest, and its weight goes to w_eest[j]. In training the
+ * terms are added to the loss with their scheduled coefficients and the
+ * weights accumulated into @p w; at evaluation the terms are only computed.
+ */
+NDE_INTERNAL nde_status nde_de_regs_evaluate(const nde_de_reg *regs, size_t n,
+                                             const nde_layer_ctx *ctx, const nde_rng *at_step,
+                                             const char *layer_path, const nde_ode_stats *stats,
+                                             nde_reg_plan *plans, size_t ilocal, size_t ibiased,
+                                             nde_de_weights *w);
+
+#endif /* NDE_CORE_NN_DE_COMMON_H */

@@ -1,0 +1,27 @@
+/*
+ * Machinery shared by the regularizer plugins (nde/regularizer.h).
+ */
+#include "config.h"
+
+#include <math.h>
+
+#include <nde/regularizer.h>
+
+nde_status nde_reg_step_sum(const nde_ode_stats *stats, nde_reg_step_quantity q, int mean,
+                            double *value, double *w) {
+  size_t n = stats->nsteps;
+  double scale = mean && n ? 1.0 / (double)n : 1.0, r = 0;
+  for (size_t j = 0; j < n; ++j) {
+    double x = q == NDE_REG_STEP_EIGEN ? stats->steps[j].eigen_est : stats->steps[j].eest;
+    if (isnan(x))
+      return nde_error(NDE_EINVAL, "step %zu has no %s estimate (the solver does not make one; "
+                       "stiffness estimates come from tsit5, dopri5 and sosri2)", j,
+                       q == NDE_REG_STEP_EIGEN ? "stiffness" : "error");
+    double h = fabs(stats->steps[j].dt) * scale;
+    r += x * h;
+    if (w)
+      w[j] = h;
+  }
+  *value = r;
+  return NDE_OK;
+}

@@ -1,0 +1,65 @@
+/*
+ * Private to the `direct` sensitivity plugin: the state its ODE half
+ * (direct.c) and its SDE half (direct_sde.c) share. Not installed.
+ */
+#ifndef NDE_PLUGIN_DIRECT_H
+#define NDE_PLUGIN_DIRECT_H
+
+#include <stddef.h>
+
+#include <nde/sensitivity.h>
+
+/* One accepted ODE step: its start state and stage derivatives. */
+typedef struct step_rec {
+  double t, dt;
+  nde_array store; /* (n, s + 1): u_n, k_0 .. k_{s-1} */
+  const nde_rk_tableau *tableau; /* an RK step, or NULL for a multistep one: */
+  int lm_m;
+  double lm_w[NDE_LM_MAX], lm_e[NDE_LM_MAX];
+} step_rec;
+
+/*
+ * The tape of the last sde_forward: every accepted step's t, dt and start
+ * state u_j (columns of blocks of DIRECT_SDE_BLOCK states, kept across
+ * calls while the state's size, dtype and backend stay the same), and what
+ * the backward pass must use exactly as the integrator did.
+ */
+#define DIRECT_SDE_BLOCK 64
+
+typedef struct direct_sde {
+  nde_array *blocks;       /* each (n, DIRECT_SDE_BLOCK) */
+  size_t nblocks, blocks_cap;
+  double *t, *dt;          /* per accepted step */
+  size_t nsteps, cap;
+  size_t n;                /* state size the blocks were made for */
+  nde_dtype dtype;
+  const struct nde_backend *backend;
+  int ready;               /* 1 after a successful sde_forward */
+  double t0, t1, abstol, reltol, delta;
+  size_t nsave;
+  nde_sde_step_hook user_hook; /* the caller's own on_step, chained */
+  void *user;
+} direct_sde;
+
+typedef struct direct_state {
+  step_rec *steps;
+  size_t nsteps, cap, allocated; /* allocated: steps whose store exists (reused) */
+  int stages;
+  nde_array u_final;
+  double abstol, reltol;
+  double t0, t1;
+  nde_status hook_status;
+  direct_sde sde;
+} direct_state;
+
+/* The SDE half (direct_sde.c); the plugin's vtable points at these. */
+nde_status direct_sde_forward(void *state, const nde_sde_sens_problem *problem,
+                              nde_sde_solution *sol);
+nde_status direct_sde_backward(void *state, const nde_sde_sens_problem *problem,
+                               const nde_array *du_save, const double *w_eest,
+                               const double *w_eigen, nde_array *du0, void *dparams,
+                               nde_sens_stats *stats);
+/* Release the SDE tape (the state itself stays). */
+void direct_sde_free(direct_sde *tape);
+
+#endif /* NDE_PLUGIN_DIRECT_H */
