@@ -23,9 +23,14 @@
  *           "via": "layer": the same solve as one forward pass of a `neural_sde`
  *           layer (output: mean at t1; the layer creates its own path), median
  *           time and the layer's nfe_forward.
- *  train    one training step of the `neural_sde` layer: 30 save points,
- *           output mean_var, loss mean((mean − m*)²) + mean((var − v*)²), discrete
- *           reverse mode ("direct") along the same noise; median time, NFE.
+ *  train    one training step: 30 save points, loss mean((mean − m*)²) +
+ *           mean((var − v*)²) (unbiased variance over the trajectories), discrete
+ *           reverse mode along the same noise; median time (path creation
+ *           included), NFE. "via": "layer": a `neural_sde` layer (output mean_var,
+ *           sensitivity direct) forward + nde_loss_eval + nde_layer_vjp;
+ *           "via": "sensitivity": the `direct` sensitivity plugin's
+ *           sde_forward/sde_backward on the callbacks above, loss on the host.
+ *           floor = nfe·t(f+g) + (pullbacks/2)·t(VJP of f and g).
  * The rows needing the `neural_sde` layer print {"kind": "layer_unavailable"}
  * when libnde has no such layer.
  *
@@ -650,7 +655,9 @@ int main(int argc, char **argv) {
           load_params(r.model, &hp, r.params.data);
           double t = layer_time(&r, quick ? 5 : 9);
           double nf = metric(&r.metrics, "nfe_forward"), nb = metric(&r.metrics, "nfe_backward");
-          double floor_s = nf * feval + (train && nb == nb ? nb * fvjp : 0.0);
+          /* nfe_backward counts drift and diffusion pullbacks separately; fvjp is one
+             VJP of both (with the evaluation the reverse step recomputes) */
+          double floor_s = nf * feval + (train && nb == nb ? 0.5 * nb * fvjp : 0.0);
           printf("{\"lib\": \"nde\", \"kind\": \"%s\", \"via\": \"layer\", \"dtype\": \"%s\","
                  " \"method\": \"%s\", \"brownian\": \"%s\", \"tol\": %g, \"seconds\": %.6e,"
                  " \"nf\": %.0f, \"ng\": %.0f, \"accepted\": %.0f, \"rejected\": %.0f,"
