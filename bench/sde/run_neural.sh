@@ -46,7 +46,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1 --xla_force_host_platform_device_count=1"
 echo "Machine: $(uname -m), $(getconf _NPROCESSORS_ONLN) cores, $(. /etc/os-release && echo "$PRETTY_NAME"); $(date -u '+%Y-%m-%d %H:%M UTC'); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "Peers: torchsde $(/usr/bin/python3 -c 'import torchsde; print(torchsde.__version__)'), torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)')$([ $have_jax = 1 ] && "$venv/bin/python" -c 'import diffrax, jax; print(", diffrax", diffrax.__version__, ", jax", jax.__version__)')"
-echo "dtype $dtype, seed $seed, one thread everywhere"
+echo "dtype $dtype, seed $seed, one thread everywhere; times: medians of ${BENCH_CLOCK:-cpu} time (BENCH_CLOCK=wall for wall-clock)"
 echo
 rows=$out/rows.jsonl
 NDE_PLUGIN_PATH="$build/_plugins" "$out/bench_neural_sde" "$out/data" "$dtype" "$seed" "$quick" > "$rows"
