@@ -37,6 +37,9 @@
  * Times are medians of the process's CPU time (BENCH_CLOCK=wall: wall-clock time).
  *
  * Usage: bench_neural_sde DATADIR [float32|float64] [SEED] [QUICK]
+ *        bench_neural_sde DATADIR DTYPE SEED QUICK stored|tree [N]   (profile mode: N
+ *        neural_sde training steps at tol 0.01, or forward passes with MODE=forward;
+ *        for perf record; prints nothing)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -481,6 +484,23 @@ int main(int argc, char **argv) {
   CHECK(nde_arena_create(n.be, &n.arena));
   nde_sde_rhs rhs = {drift_cb, diffusion_cb, drift_vjp_cb, diffusion_vjp_cb, NDE_NOISE_DIAGONAL,
                      &n};
+  if (argc > 5) { /* profile mode: PATH = stored | tree; N layer training steps at tol 0.01
+                     (forward only with MODE=forward) for `perf record`, nothing printed */
+    const char *mode = getenv("MODE");
+    int train = !(mode && !strcmp(mode, "forward"));
+    layer_run r;
+    memset(&r, 0, sizeof r);
+    r.be = n.be;
+    r.dt = n.dt;
+    r.seed = seed;
+    if (!build_layer(&r, "sosri", 0.01, train, argv[5], hp.target))
+      return 1;
+    load_params(r.model, &hp, r.params.data);
+    for (int i = 0, reps = argc > 6 ? atoi(argv[6]) : 100; i < reps; ++i)
+      layer_pass(&r);
+    free_layer(&r);
+    return 0;
+  }
 
   /* check: f and g at two states */
   {
@@ -648,7 +668,7 @@ int main(int argc, char **argv) {
   /* (b) without the layer: the training step through the `direct` sensitivity on the
      same callbacks (what the neural_sde layer drives) */
   for (int mi = 0; mi < 2; ++mi)
-    for (int ti = 0; ti < 3; ++ti)
+    for (int ti = 0; ti < (quick ? 3 : 5); ++ti)
       train_via_sensitivity(&n, &rhs, &u0, &hp, "sosri", tols[ti], mi == 0, seed, quick ? 5 : 9,
                             feval, fvjp, dname);
 
@@ -657,8 +677,8 @@ int main(int argc, char **argv) {
     for (int mi = 0; mi < 2; ++mi)
       for (int si = 0; si < 2; ++si)
         for (int ti = 0; ti < ntol; ++ti) {
-          if (train && (ti > 2 || si == 1))
-            continue; /* training: SOSRI at the three loosest tolerances */
+          if (train && (ti > 4 || si == 1))
+            continue; /* training: SOSRI, tolerances down to 0.01 */
           layer_run r;
           memset(&r, 0, sizeof r);
           r.be = n.be;

@@ -127,7 +127,7 @@ def main():
         sys.stdout.flush()
 
     ts30 = jnp.linspace(0.0, 1.0, 30, dtype=dt)
-    for tol in ([0.3] if quick else [0.3, 0.1, 3e-2]):
+    for tol in ([0.3] if quick else [0.3, 0.1, 3e-2, 1e-2]):
         ctrl = diffrax.PIDController(rtol=tol, atol=tol, dtmin=1e-5)
 
         def loss(q):

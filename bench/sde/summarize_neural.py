@@ -157,6 +157,25 @@ tt = {r["tol"]: r for r in by("torchsde", "train") if "failed" not in r}
 dtr = {r["tol"]: r for r in by("diffrax", "train")}
 if nt and (tt or dtr):
     print()
+    print("Training-step ratios at the same error: a peer's training time interpolated (log-log, "
+          "lower envelope) at nde's forward error, each training row labelled with the forward "
+          "error of its solver at that tolerance:")
+    print()
+    tenv = {}
+    for lib, d in (("torchsde", tt), ("diffrax", dtr)):
+        curve = [{"error": fwd_err[(lib, tol)], "seconds": r["seconds"]} for tol, r in d.items()
+                 if (lib, tol) in fwd_err]
+        tenv[lib] = envelope(curve)
+    for r in nt:
+        e = fwd_err.get(("nde", r["method"], r["brownian"], r["tol"]))
+        if e is None:
+            continue
+        parts = []
+        for lib in ("torchsde", "diffrax"):
+            t = time_at(tenv.get(lib, []), e)
+            parts.append(f"nde ÷ {lib} = " + ("below its smallest error" if t is None else f"{r['seconds'] / t:.3f}"))
+        print(f"- tol {r['tol']:g} (error {e:.3g}), nde {r['method']} with the {r['brownian']} path ({r.get('via')}): " + ", ".join(parts))
+    print()
     print("Training-step ratios at the same tolerance (nde's forward error at a tolerance is at or "
           "below torchsde's here, so this is not in nde's favour):")
     print()
