@@ -51,7 +51,7 @@ if "nde" in checks:
     for lib in PEERS:
         if lib in checks:
             d = max(abs(a - b) for k in ("f", "g") for a, b in zip(checks["nde"][k], checks[lib][k]))
-            print(f"Same model check: max |f, g (nde) − f, g ({lib})| at two states = {d:.2e}")
+            print(f"- Same model check: max |f, g (nde) − f, g ({lib})| at two states = {d:.2e}")
 print()
 print("One drift + diffusion evaluation on the (2, 100) state (and one VJP of both):")
 for lib, r in floors.items():
