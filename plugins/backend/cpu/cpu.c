@@ -12,6 +12,20 @@
 #include <nde/backend.h>
 #include <nde/rng.h>
 
+/*
+ * The hottest elementwise kernels (activations, bias columns) are compiled
+ * for several x86-64 levels and picked when the plugin loads (GCC function
+ * multiversioning): AVX2+FMA and AVX-512 machines get 8 and 16 float lanes
+ * from a binary built for baseline x86-64 (configure checks the compiler
+ * and passes NDE_HAVE_TARGET_CLONES).
+ */
+#if defined(NDE_HAVE_TARGET_CLONES) && defined(__x86_64__)
+#define CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+#ifndef CPU_CLONES
+#define CPU_CLONES
+#endif
+
 /* Below this many elements OpenMP's fork/join costs more than it saves. */
 #define PARALLEL_THRESHOLD 32768
 
@@ -322,7 +336,8 @@ static inline float tanh_f32(float x) {
     }                                                                            \
     return sqrt(s / (double)n);                                                  \
   }                                                                              \
-  static void add_column_##S(size_t rows, size_t cols, const T *b, T *y) {       \
+  CPU_CLONES static void add_column_##S(size_t rows, size_t cols, const T *b,    \
+                                        T *y) {                                  \
     for (size_t c = 0; c < cols; ++c)                                            \
       for (size_t r = 0; r < rows; ++r)                                          \
         y[r + c * rows] += b[r];                                                 \
@@ -335,7 +350,8 @@ static inline float tanh_f32(float x) {
       for (size_t r = 0; r < rows; ++r)                                          \
         out[r] += x[r + c * rows];                                               \
   }                                                                              \
-  static void activation_##S(nde_activation act, size_t n, const T *x, T *y) {   \
+  CPU_CLONES static void activation_##S(nde_activation act, size_t n, const T *x, \
+                                        T *y) {                                  \
     switch (act) {                                                               \
     case NDE_ACT_IDENTITY:                                                       \
       if (x != y)                                                                \
@@ -355,7 +371,8 @@ static inline float tanh_f32(float x) {
           y[i] = (T)act_value(act, (double)x[i]););                              \
     }                                                                            \
   }                                                                              \
-  static void activation_vjp_##S(nde_activation act, size_t n, const T *x,       \
+  CPU_CLONES static void activation_vjp_##S(nde_activation act, size_t n,       \
+                                            const T *x,                          \
                                  const T *y, const T *dy, T *dx) {               \
     switch (act) {                                                               \
     case NDE_ACT_IDENTITY:                                                       \
