@@ -324,6 +324,55 @@ Test(backend, activations_and_their_vjps) {
   }
 }
 
+/* Error of @p got in units in the last place of the correctly rounded tanh(x) of dtype @p dt. */
+static double tanh_ulps(nde_dtype dt, double got, double x) {
+  long double ref = tanhl((long double)x);
+  double r = dt == NDE_FLOAT32 ? (double)(float)ref : (double)ref;
+  double ulp = dt == NDE_FLOAT32 ? (double)(nextafterf((float)fabs(r), INFINITY) - (float)fabs(r))
+                                 : nextafter(fabs(r), INFINITY) - fabs(r);
+  return (double)(fabsl((long double)got - ref) / ulp);
+}
+
+Test(backend, tanh_is_accurate_to_a_few_ulps_in_both_dtypes) {
+  /* the cpu backend's own vectorizable tanh (nde's, not libm's) against long-double tanhl */
+  const size_t n = 200001;
+  double *x = malloc((n + 12) * sizeof *x);
+  cr_assert(x);
+  for (size_t i = 0; i < n; ++i)
+    x[i] = -25.0 + 50.0 * (double)i / (double)(n - 1);
+  const double special[12] = {1e-300, -1e-20, 1e-10, 3e-5, 0.01, 0.34657, 0.4, 8.99, 9.01,
+                              19.99, 20.01, 1e300};
+  memcpy(x + n, special, sizeof special);
+  for (int d = 0; d < 2; ++d) {
+    nde_dtype dt = d ? NDE_FLOAT64 : NDE_FLOAT32;
+    nde_array X = make(dt, n + 12, x), Y = make(dt, n + 12, NULL);
+    be->ops->activation(be->ctx, dt, NDE_ACT_TANH, n + 12, X.data, Y.data);
+    double *y = fetch(&Y), *xs = fetch(&X), worst = 0, at = 0;
+    for (size_t i = 0; i < n + 12; ++i) {
+      double e = tanh_ulps(dt, y[i], xs[i]);
+      if (e > worst)
+        worst = e, at = xs[i];
+    }
+    cr_expect(worst <= 4.0, "%s tanh: %.2f ulp at x = %.17g", dt == NDE_FLOAT32 ? "float32" :
+              "float64", worst, at);
+    /* signed zeros, infinities and NaN */
+    const double odd[5] = {0.0, -0.0, INFINITY, -INFINITY, NAN};
+    nde_array O = make(dt, 5, odd), T = make(dt, 5, NULL);
+    be->ops->activation(be->ctx, dt, NDE_ACT_TANH, 5, O.data, T.data);
+    double *t = fetch(&T);
+    cr_expect(t[0] == 0 && !signbit(t[0]) && t[1] == 0 && signbit(t[1]), "tanh(+-0) = +-0");
+    cr_expect(t[2] == 1 && t[3] == -1 && isnan(t[4]), "tanh(+-inf) = +-1, tanh(nan) = nan");
+    free(t);
+    free(y);
+    free(xs);
+    nde_array_destroy(&X);
+    nde_array_destroy(&Y);
+    nde_array_destroy(&O);
+    nde_array_destroy(&T);
+  }
+  free(x);
+}
+
 Test(backend, random_fills_match_the_counter_based_sequence) {
   const size_t n = 1000;
   for (int d = 0; d < 2; ++d) {
