@@ -41,15 +41,16 @@ static int reproduce_help(void) {
          "down to N steps on the first N samples of each split, and print test accuracy,\n"
          "test NFE, training time and prediction time per batch next to the thesis's.\n"
          "\n"
-         "  --steps N       training steps per row (default: the table's scaled default)\n"
-         "  --limit N       samples per split, 0 = all (default: the table's)\n"
+         "  --steps N       training steps of every row (default: the table's scaled\n"
+         "                  default, or a row's own where its model trains at another speed)\n"
+         "  --limit N       samples per split, 0 = all (default: the table's or the row's)\n"
          "  --rows TEXT     only rows whose label or pipeline contains TEXT\n"
          "  --examples DIR  where the pipelines are (default: NDE_EXAMPLES, the source\n"
          "                  tree, then the installed examples)\n"
          "  --data DIR      override data.path of every row\n"
          "  --json          print {name, scaled, notes, units, rows: [{model, pipeline,\n"
          "                  test_nfe, train_time, cpu_time, prediction_time, test_accuracy,\n"
-         "                  train_accuracy, loss, train_loss,\n"
+         "                  train_accuracy, loss, train_loss, params, steps, limit,\n"
          "                  thesis}]}\n"
          "\n"
          "Timings depend on the thread count: on a shared or small machine run with\n"
@@ -91,6 +92,21 @@ static json_t *number(double v) { return isfinite(v) ? json_real(v) : json_null(
 static double thesis_value(const json_t *thesis, const char *key) {
   const json_t *v = thesis ? json_object_get(thesis, key) : NULL;
   return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static int row_selected(const nde_repro_row *row, const char *filter) {
+  return !filter || strstr(row->model, filter) || strstr(row->pipeline, filter);
+}
+
+/* A row's steps and samples per split: --steps/--limit if given, else the row's own, else the
+   table's. */
+static void row_scaling(const nde_repro_table *t, const nde_repro_row *row, long long steps,
+                        long long limit, unsigned long long *n_steps,
+                        unsigned long long *n_limit) {
+  *n_steps = steps > 0 ? (unsigned long long)steps
+                       : row->steps ? row->steps : t->default_steps;
+  *n_limit = limit >= 0 ? (unsigned long long)limit
+                        : row->limit ? row->limit : t->default_limit;
 }
 
 int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
@@ -145,7 +161,7 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   unsigned long long n_limit = limit >= 0 ? (unsigned long long)limit : t->default_limit;
 
   json_t *out = json_object(), *rows = json_array();
-  char scaled[512];
+  char scaled[1024];
   char thesis_steps[32] = "not given"; /* 0: the thesis does not say */
   if (t->thesis_steps)
     snprintf(thesis_steps, sizeof thesis_steps, "%llu", (unsigned long long)t->thesis_steps);
@@ -156,6 +172,16 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   if (n_limit) {
     size_t len = strlen(scaled);
     snprintf(scaled + len, sizeof scaled - len, " (%llu per split)", n_limit);
+  }
+  for (size_t r = 0; r < t->n_rows; ++r) { /* rows with their own scaling say so */
+    const nde_repro_row *row = &t->rows[r];
+    unsigned long long rs, rl;
+    row_scaling(t, row, steps, limit, &rs, &rl);
+    if (!row_selected(row, rows_filter) || (rs == n_steps && rl == n_limit))
+      continue;
+    size_t len = strlen(scaled);
+    snprintf(scaled + len, sizeof scaled - len, "; %s: %llu steps, %llu samples per split%s",
+             row->model, rs, rl, rl ? "" : " (all)");
   }
   json_object_set_new(out, "name", json_string(t->name));
   json_object_set_new(out, "scaled", json_string(scaled));
@@ -177,8 +203,10 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   int rc = NDE_EXIT_OK, ran = 0;
   for (size_t r = 0; r < t->n_rows && rc == NDE_EXIT_OK; ++r) {
     const nde_repro_row *row = &t->rows[r];
-    if (rows_filter && !strstr(row->model, rows_filter) && !strstr(row->pipeline, rows_filter))
+    if (!row_selected(row, rows_filter))
       continue;
+    unsigned long long row_steps, row_limit;
+    row_scaling(t, row, steps, limit, &row_steps, &row_limit);
     char path[2048];
     if (!find_examples(examples, row->pipeline, path, sizeof path)) {
       rc = nde_cli_fail(nde_error(NDE_ENOTFOUND, "%s: pipeline paper/%s not found (give "
@@ -189,17 +217,17 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
     char buf[8][256];
     const char *sets[8 + 8];
     size_t n = 0;
-    snprintf(buf[0], sizeof buf[0], "train.steps=%llu", n_steps);
-    snprintf(buf[1], sizeof buf[1], "data.limit=%llu", n_limit);
+    snprintf(buf[0], sizeof buf[0], "train.steps=%llu", row_steps);
+    snprintf(buf[1], sizeof buf[1], "data.limit=%llu", row_limit);
     snprintf(buf[2], sizeof buf[2], "train.checkpoint=\"\"");
     snprintf(buf[3], sizeof buf[3], "train.eval_every=0");
     for (int i = 0; i < 4; ++i)
-      if (i != 1 || n_limit) /* no limit: leave data alone (not every dataset has "limit") */
+      if (i != 1 || row_limit) /* no limit: leave data alone (not every dataset has "limit") */
         sets[n++] = buf[i];
     for (size_t i = 0; i < t->n_overrides && i < 3; ++i) {
       const char *o = t->overrides[i];
       if (strstr(o, "%llu"))
-        snprintf(buf[4 + i], sizeof buf[4 + i], o, n_steps);
+        snprintf(buf[4 + i], sizeof buf[4 + i], o, row_steps);
       else
         snprintf(buf[4 + i], sizeof buf[4 + i], "%s", o);
       sets[n++] = buf[4 + i];
@@ -235,6 +263,8 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
     json_object_set_new(o, "loss", number(s.test_loss)); /* test split; the quality of mse rows */
     json_object_set_new(o, "train_loss", number(s.loss));
     json_object_set_new(o, "params", json_integer((json_int_t)s.n_params));
+    json_object_set_new(o, "steps", json_integer((json_int_t)row_steps));
+    json_object_set_new(o, "limit", json_integer((json_int_t)row_limit));
     if (!as_json) {
       printf("%-42s %9.4f %9.4f %9.3f %9.3f %10.1f %10.1f %8.1f %9.4f %9.4f %10.4g\n", row->model,
              s.test_accuracy, thesis_value(thesis, "test_accuracy"), s.test_nfe,

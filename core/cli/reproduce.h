@@ -19,6 +19,11 @@ typedef struct nde_repro_row {
      (test_accuracy as a fraction, train_time in s, prediction_time in s per batch),
      plus anything else worth printing ("source": "Table 4.1 row 1") */
   const char *thesis;
+  /* optional, 0 = the table's: this row's default training steps and samples per split
+     (a row whose model trains at another speed than the table's others); --steps and
+     --limit, when given, override every row */
+  uint64_t steps;
+  uint64_t limit;
 } nde_repro_row;
 
 /* A reproduction: rows run with common overrides. */
