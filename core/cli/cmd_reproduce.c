@@ -107,6 +107,8 @@ static void row_scaling(const nde_repro_table *t, const nde_repro_row *row, long
                        : row->steps ? row->steps : t->default_steps;
   *n_limit = limit >= 0 ? (unsigned long long)limit
                         : row->limit ? row->limit : t->default_limit;
+  if (*n_limit == NDE_REPRO_FULL_SPLITS)
+    *n_limit = 0;
 }
 
 int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
@@ -180,8 +182,11 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
     if (!row_selected(row, rows_filter) || (rs == n_steps && rl == n_limit))
       continue;
     size_t len = strlen(scaled);
-    snprintf(scaled + len, sizeof scaled - len, "; %s: %llu steps, %llu samples per split%s",
-             row->model, rs, rl, rl ? "" : " (all)");
+    if (rl)
+      snprintf(scaled + len, sizeof scaled - len, "; %s: %llu steps, %llu samples per split",
+               row->model, rs, rl);
+    else
+      snprintf(scaled + len, sizeof scaled - len, "; %s: %llu steps, full splits", row->model, rs);
   }
   json_object_set_new(out, "name", json_string(t->name));
   json_object_set_new(out, "scaled", json_string(scaled));
