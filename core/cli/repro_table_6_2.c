@@ -47,15 +47,15 @@ static const nde_repro_row rows[] = {
     {"nsde_vanilla", "table-6.2-nsde-vanilla.json",
      "{\"train_accuracy\": 0.9827, \"test_accuracy\": 0.9666, \"test_accuracy_std\": 0.0016, "
      "\"train_time\": 9720, \"prediction_time\": 0.51, \"test_nfe\": 313.86, "
-     "\"test_nfe_std\": 2.94, \"source\": \"Table 6.2\"}", NSDE_STEPS, NDE_REPRO_FULL_SPLITS},
+     "\"test_nfe_std\": 2.94, \"steps\": 4000, \"source\": \"Table 6.2\"}", NSDE_STEPS, NDE_REPRO_FULL_SPLITS},
     {"nsde_local_unbiased", "table-6.2-nsde-local-unbiased.json",
      "{\"train_accuracy\": 0.9805, \"test_accuracy\": 0.9657, \"test_accuracy_std\": 0.0013, "
      "\"train_time\": 7560, \"prediction_time\": 0.39, \"test_nfe\": 228.93, "
-     "\"test_nfe_std\": 1.77, \"source\": \"Table 6.2\"}", NSDE_STEPS, NDE_REPRO_FULL_SPLITS},
+     "\"test_nfe_std\": 1.77, \"steps\": 4000, \"source\": \"Table 6.2\"}", NSDE_STEPS, NDE_REPRO_FULL_SPLITS},
     {"nsde_local_biased", "table-6.2-nsde-local-biased.json",
      "{\"train_accuracy\": 0.9802, \"test_accuracy\": 0.9644, \"test_accuracy_std\": 0.0016, "
      "\"train_time\": 6840, \"prediction_time\": 0.36, \"test_nfe\": 230.10, "
-     "\"test_nfe_std\": 0.71, \"source\": \"Table 6.2\"}", NSDE_STEPS, NDE_REPRO_FULL_SPLITS},
+     "\"test_nfe_std\": 0.71, \"steps\": 4000, \"source\": \"Table 6.2\"}", NSDE_STEPS, NDE_REPRO_FULL_SPLITS},
 };
 
 const nde_repro_table nde_repro_table_6_2 = {
