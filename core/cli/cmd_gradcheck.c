@@ -27,11 +27,12 @@ static int gradcheck_help(void) {
   return NDE_EXIT_OK;
 }
 
-/* The sensitivity of the first neural_ode in the model ("none" without one). */
+/* The sensitivity of the first neural_ode or neural_sde in the model (NULL without one). */
 static const char *find_sensitivity(const json_t *v) {
   if (json_is_object(v)) {
     const json_t *layer = json_object_get(v, "layer");
-    if (json_is_string(layer) && !strcmp(json_string_value(layer), "neural_ode")) {
+    if (json_is_string(layer) && (!strcmp(json_string_value(layer), "neural_ode") ||
+                                  !strcmp(json_string_value(layer), "neural_sde"))) {
       const json_t *s = json_object_get(v, "sensitivity");
       if (json_is_string(s))
         return json_string_value(s);

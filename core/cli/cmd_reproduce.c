@@ -1,7 +1,8 @@
 /*
- * `nde reproduce NAME [--steps N] [--limit N] [--rows TEXT] [--json]`: run a
- * reproduction of a thesis table (core/cli/reproductions.def) scaled down,
- * and print each row next to the thesis's numbers.
+ * `nde reproduce NAME [--steps N] [--limit N] [--seeds LIST] [--rows TEXT] [--json]`:
+ * run a reproduction of a thesis table (core/cli/reproductions.def) scaled
+ * down, over one or several seeds (mean ± std), and print each row next to
+ * the thesis's numbers.
  */
 #include "config.h"
 
@@ -32,29 +33,40 @@ static const size_t n_tables = sizeof tables / sizeof *tables;
 #define NDE_EXAMPLES_INSTALLDIR ""
 #endif
 
+#define MAX_USER_SETS 8
+
 static int reproduce_help(void) {
-  printf("Usage: nde reproduce NAME [--steps N] [--limit N] [--rows TEXT] [--examples DIR]\n"
-         "                          [--data DIR] [--json]\n"
+  printf("Usage: nde reproduce NAME [--steps N] [--limit N] [--seeds LIST] [--rows TEXT]\n"
+         "                          [--set KEY=VALUE]... [--examples DIR] [--data DIR] [--json]\n"
          "       nde reproduce --list\n"
          "\n"
          "Train every row of a thesis table from its pipeline in examples/paper/, scaled\n"
-         "down to N steps on the first N samples of each split, and print test accuracy,\n"
-         "test NFE, training time and prediction time per batch next to the thesis's.\n"
+         "down to N steps on the first N samples of each split, and print test accuracy\n"
+         "(or the loss), test NFE, training time and prediction time per batch next to the\n"
+         "thesis's. With several seeds every value is the mean \u00b1 std over them.\n"
          "\n"
          "  --steps N       training steps of every row (default: the table's scaled\n"
          "                  default, or a row's own where its model trains at another speed)\n"
          "  --limit N       samples per split, 0 = all (default: the table's or the row's)\n"
+         "  --seeds LIST    comma-separated seeds, e.g. 5,35,1: every row runs once per seed\n"
+         "                  (the pipeline's \"seed\" overridden; default: the table's seeds,\n"
+         "                  else one run with the pipeline's own seed)\n"
          "  --rows TEXT     only rows whose label or pipeline contains TEXT\n"
+         "  --set KEY=VALUE override a pipeline field of every row, after the table's own\n"
+         "                  (as nde train --set; up to %d; a variant, not the thesis's setup)\n"
          "  --examples DIR  where the pipelines are (default: NDE_EXAMPLES, the source\n"
          "                  tree, then the installed examples)\n"
          "  --data DIR      override data.path of every row\n"
-         "  --json          print {name, scaled, notes, units, rows: [{model, pipeline,\n"
+         "  --json          print {name, scaled, notes, [seeds,] units, rows: [{model, pipeline,\n"
          "                  test_nfe, train_time, cpu_time, prediction_time, test_accuracy,\n"
-         "                  train_accuracy, loss, train_loss, params, steps, limit,\n"
-         "                  thesis}]}\n"
+         "                  train_accuracy, loss, train_loss, [loss_thesis_form,] params,\n"
+         "                  steps, limit,\n"
+         "                  thesis}]}; with seeds each value is the mean, KEY_std its\n"
+         "                  sample std and runs: [{seed, KEY...}] the values of each seed\n"
          "\n"
          "Timings depend on the thread count: on a shared or small machine run with\n"
-         "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (idle threads spin-wait otherwise).\n");
+         "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (idle threads spin-wait otherwise).\n",
+         MAX_USER_SETS);
   printf("\nReproductions:\n");
   for (size_t i = 0; i < n_tables; ++i)
     printf("  %-12s %s (%zu rows)\n", tables[i]->name, tables[i]->summary, tables[i]->n_rows);
@@ -94,6 +106,90 @@ static double thesis_value(const json_t *thesis, const char *key) {
   return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
+/* The measured quantities of one run, in the order of metric_keys. */
+enum { M_NFE, M_TRAIN, M_CPU, M_PRED, M_ACC, M_TACC, M_LOSS, M_TLOSS, M_LTF, N_METRICS };
+static const char *const metric_keys[N_METRICS] = {
+    "test_nfe", "train_time", "cpu_time", "prediction_time", "test_accuracy",
+    "train_accuracy", "loss", "train_loss", "loss_thesis_form"};
+
+#define MAX_SEEDS 64
+
+/* Parse "5,35,1" into seeds (1 to MAX_SEEDS non-negative integers); 0 or -1 (bad input). */
+static int parse_seeds(const char *text, uint64_t *seeds) {
+  int n = 0;
+  const char *s = text;
+  while (*s) {
+    if (n == MAX_SEEDS || *s < '0' || *s > '9')
+      return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || (*end && *end != ','))
+      return -1;
+    seeds[n++] = (uint64_t)v;
+    s = *end ? end + 1 : end;
+    if (*end && !*s)
+      return -1; /* a trailing comma */
+  }
+  return n;
+}
+
+/* Mean and sample standard deviation (n - 1, as the thesis's Julia std) of v[0..n) with
+   stride; NaN propagates, the std of one value is NaN. */
+static void mean_std(const double *v, size_t n, size_t stride, double *mean, double *std) {
+  double s = 0, ss = 0;
+  for (size_t i = 0; i < n; ++i)
+    s += v[i * stride];
+  *mean = n ? s / (double)n : NAN;
+  for (size_t i = 0; i < n; ++i)
+    ss += (v[i * stride] - *mean) * (v[i * stride] - *mean);
+  *std = n > 1 ? sqrt(ss / (double)(n - 1)) : NAN;
+}
+
+/* "m" or "m±s" right-aligned in @p width display columns (± is two bytes). */
+static void print_cell(int width, int prec, double mean, double std) {
+  char buf[64];
+  if (isnan(std))
+    snprintf(buf, sizeof buf, "%.*f", prec, mean);
+  else
+    snprintf(buf, sizeof buf, "%.*f\u00b1%.*f", prec, mean, prec, std);
+  printf(" %*s", width + (isnan(std) ? 0 : 1), buf);
+}
+
+/* The thesis's value of @p key, with its KEY_std when @p spread (our cells show one too). */
+static void print_thesis_cell(int width, int prec, int spread, const json_t *thesis,
+                              const char *key) {
+  char std_key[64];
+  snprintf(std_key, sizeof std_key, "%s_std", key);
+  print_cell(width, prec, thesis_value(thesis, key),
+             spread ? thesis_value(thesis, std_key) : NAN);
+}
+
+/* Train one row with one seed (NULL: the pipeline's) and fill v[N_METRICS]. */
+static nde_status run_row(nde_cli *cli, const char *path, const char *const *sets, size_t n_sets,
+                          double loss_factor, double *v, uint64_t *n_params) {
+  nde_pipeline *p = NULL;
+  nde_train_summary s;
+  memset(&s, 0, sizeof s);
+  nde_status st = nde_pipeline_load(cli->registry, path, sets, n_sets, &p);
+  double cpu0 = cpu_seconds();
+  if (st == NDE_OK)
+    st = nde_train(p, NULL, &s);
+  double cpu = cpu_seconds() - cpu0;
+  nde_pipeline_free(&p);
+  v[M_NFE] = s.test_nfe;
+  v[M_TRAIN] = s.wall_time;
+  v[M_CPU] = cpu;
+  v[M_PRED] = s.test_batch_time;
+  v[M_ACC] = s.test_accuracy;
+  v[M_TACC] = s.accuracy;
+  v[M_LOSS] = s.test_loss; /* test split; the quality of mse rows */
+  v[M_TLOSS] = s.loss;
+  v[M_LTF] = loss_factor > 0 ? loss_factor * s.test_loss : NAN;
+  *n_params = s.n_params;
+  return st;
+}
+
 static int row_selected(const nde_repro_row *row, const char *filter) {
   return !filter || strstr(row->model, filter) || strstr(row->pipeline, filter);
 }
@@ -114,7 +210,10 @@ static void row_scaling(const nde_repro_table *t, const nde_repro_row *row, long
 int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   const char *name = NULL, *rows_filter = NULL, *examples = NULL, *data = NULL;
   long long steps = -1, limit = -1;
-  int as_json = 0;
+  int as_json = 0, given_seeds = -1;
+  uint64_t seed_list[MAX_SEEDS];
+  const char *user_sets[MAX_USER_SETS];
+  size_t n_user_sets = 0;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "--list"))
@@ -129,6 +228,16 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
         return nde_cli_usage_error("%s: expected an integer >= %d, got '%s'", a,
                                    a[2] == 's' ? 1 : 0, argv[i]);
       *(a[2] == 's' ? &steps : &limit) = v;
+    } else if (!strcmp(a, "--seeds") && i + 1 < argc) {
+      given_seeds = parse_seeds(argv[++i], seed_list);
+      if (given_seeds < 1)
+        return nde_cli_usage_error("--seeds: expected 1 to %d comma-separated non-negative "
+                                   "integers (e.g. 5,35,1), got '%s'", MAX_SEEDS, argv[i]);
+    } else if (!strcmp(a, "--set") && i + 1 < argc) {
+      if (n_user_sets == MAX_USER_SETS || !strchr(argv[i + 1], '='))
+        return nde_cli_usage_error("--set: expected KEY=VALUE (at most %d), got '%s'",
+                                   MAX_USER_SETS, argv[i + 1]);
+      user_sets[n_user_sets++] = argv[++i];
     } else if (!strcmp(a, "--rows") && i + 1 < argc)
       rows_filter = argv[++i];
     else if (!strcmp(a, "--examples") && i + 1 < argc)
@@ -161,16 +270,31 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   }
   unsigned long long n_steps = steps > 0 ? (unsigned long long)steps : t->default_steps;
   unsigned long long n_limit = limit >= 0 ? (unsigned long long)limit : t->default_limit;
+  /* the seeds: --seeds, else the table's; none: one run with the pipeline's own seed */
+  const uint64_t *seeds = given_seeds > 0 ? seed_list : t->seeds;
+  size_t n_seeds = given_seeds > 0 ? (size_t)given_seeds : (t->seeds ? t->n_seeds : 0);
+  size_t n_runs = n_seeds ? n_seeds : 1;
+  int spread = n_seeds > 1; /* print mean ± std */
+  int loss_table = t->loss_factor > 0;
 
   json_t *out = json_object(), *rows = json_array();
-  char scaled[1024];
+  char scaled[1024], seeds_text[256] = "";
   char thesis_steps[32] = "not given"; /* 0: the thesis does not say */
   if (t->thesis_steps)
     snprintf(thesis_steps, sizeof thesis_steps, "%llu", (unsigned long long)t->thesis_steps);
-  snprintf(scaled, sizeof scaled,
-           "%llu training steps per row (thesis: %s), %s; one seed",
-           n_steps, thesis_steps,
-           n_limit ? "the first samples of each split only" : "full splits");
+  if (!n_seeds)
+    snprintf(seeds_text, sizeof seeds_text, "one seed (the pipeline's)");
+  else {
+    size_t len = (size_t)snprintf(seeds_text, sizeof seeds_text, "seed%s ", spread ? "s" : "");
+    for (size_t i = 0; i < n_seeds && len < sizeof seeds_text; ++i)
+      len += (size_t)snprintf(seeds_text + len, sizeof seeds_text - len, "%s%llu",
+                              i ? ", " : "", (unsigned long long)seeds[i]);
+    if (spread && len < sizeof seeds_text)
+      snprintf(seeds_text + len, sizeof seeds_text - len, " (mean \u00b1 std over them)");
+  }
+  snprintf(scaled, sizeof scaled, "%llu training steps per row (thesis: %s), %s; %s", n_steps,
+           thesis_steps, n_limit ? "the first samples of each split only" : "full splits",
+           seeds_text);
   if (n_limit) {
     size_t len = strlen(scaled);
     snprintf(scaled + len, sizeof scaled - len, " (%llu per split)", n_limit);
@@ -188,22 +312,51 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
     else
       snprintf(scaled + len, sizeof scaled - len, "; %s: %llu steps, full splits", row->model, rs);
   }
+  for (size_t i = 0; i < n_user_sets; ++i) { /* a variant: say so */
+    size_t len = strlen(scaled);
+    snprintf(scaled + len, sizeof scaled - len, "%s%s", i ? ", " : "; --set ", user_sets[i]);
+  }
   json_object_set_new(out, "name", json_string(t->name));
   json_object_set_new(out, "scaled", json_string(scaled));
   json_object_set_new(out, "notes", json_string(t->notes));
+  if (n_seeds) {
+    json_t *js = json_array();
+    for (size_t i = 0; i < n_seeds; ++i)
+      json_array_append_new(js, json_integer((json_int_t)seeds[i]));
+    json_object_set_new(out, "seeds", js);
+  }
   json_t *units = json_object();
   json_object_set_new(units, "test_accuracy", json_string("fraction"));
   json_object_set_new(units, "loss", json_string("the pipeline's loss on the test split"));
+  json_object_set_new(units, "train_loss", json_string("the last training step's loss, "
+                                                       "regularization terms included"));
+  if (loss_table) {
+    char text[160];
+    snprintf(text, sizeof text, "the thesis's form of the loss: %g x loss", t->loss_factor);
+    json_object_set_new(units, "loss_thesis_form", json_string(text));
+  }
   json_object_set_new(units, "train_time", json_string("s (wall, training and the final evaluation)"));
   json_object_set_new(units, "cpu_time", json_string("s (CPU of every thread, the same span)"));
   json_object_set_new(units, "prediction_time", json_string("s per test batch"));
   json_object_set_new(units, "test_nfe", json_string("evaluations of f per test batch"));
+  if (n_seeds)
+    json_object_set_new(units, "KEY_std", json_string("sample standard deviation (n - 1) of KEY "
+                                                      "over the seeds (KEY is their mean; runs "
+                                                      "holds each seed's values)"));
   json_object_set_new(out, "units", units);
+  const int w = spread ? 17 : 9; /* cell width */
   if (!as_json) {
     printf("%s: %s\nscaled: %s\nnotes: %s\n\n", t->name, t->summary, scaled, t->notes);
-    printf("%-42s %9s %9s %9s %9s %10s %10s %8s %9s %9s %10s\n", "model", "acc", "thesis", "NFE",
-           "thesis", "train s", "thesis", "CPU s", "pred s", "thesis", "test loss");
+    printf("%-42s %*s %*s %*s %*s %*s %*s %*s %*s %*s %10s\n", "model", w,
+           loss_table ? "loss" : "acc", w, "thesis", w, "NFE", w, "thesis", w, "train s", w,
+           "thesis", w, "CPU s", w, "pred s", w, "thesis", "test loss");
     fflush(stdout);
+  }
+  double *v = malloc(n_runs * N_METRICS * sizeof *v);
+  if (!v) {
+    json_decref(out);
+    json_decref(rows);
+    return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
   }
   int rc = NDE_EXIT_OK, ran = 0;
   for (size_t r = 0; r < t->n_rows && rc == NDE_EXIT_OK; ++r) {
@@ -218,9 +371,9 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
                                   "--examples DIR or set NDE_EXAMPLES)", t->name, row->pipeline));
       break;
     }
-    /* overrides: scaling, no checkpoint, the table's own, the data path */
-    char buf[8][256];
-    const char *sets[8 + 8];
+    /* overrides: scaling, no checkpoint, the table's own, the data path, --set, the seed */
+    char buf[9][256];
+    const char *sets[9 + MAX_USER_SETS];
     size_t n = 0;
     snprintf(buf[0], sizeof buf[0], "train.steps=%llu", row_steps);
     snprintf(buf[1], sizeof buf[1], "data.limit=%llu", row_limit);
@@ -241,45 +394,86 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
       snprintf(buf[7], sizeof buf[7], "data.path=%s", data);
       sets[n++] = buf[7];
     }
-    nde_pipeline *p = NULL;
-    nde_train_summary s;
-    memset(&s, 0, sizeof s);
-    nde_status st = nde_pipeline_load(cli->registry, path, sets, n, &p);
-    double cpu0 = cpu_seconds();
-    if (st == NDE_OK)
-      st = nde_train(p, NULL, &s);
-    double cpu = cpu_seconds() - cpu0;
-    nde_pipeline_free(&p);
-    if (st != NDE_OK) {
-      rc = nde_cli_fail(nde_error_prefix(st, "%s, row '%s'", t->name, row->model));
+    for (size_t i = 0; i < n_user_sets; ++i)
+      sets[n++] = user_sets[i];
+    uint64_t n_params = 0;
+    json_t *runs = json_array();
+    for (size_t k = 0; k < n_runs && rc == NDE_EXIT_OK; ++k) {
+      size_t n_sets = n;
+      if (n_seeds) {
+        snprintf(buf[8], sizeof buf[8], "seed=%llu", (unsigned long long)seeds[k]);
+        sets[n_sets++] = buf[8];
+      }
+      double *vk = v + k * N_METRICS;
+      nde_status st = run_row(cli, path, sets, n_sets, t->loss_factor, vk, &n_params);
+      if (st != NDE_OK) {
+        if (n_seeds)
+          rc = nde_cli_fail(nde_error_prefix(st, "%s, row '%s', seed %llu", t->name, row->model,
+                                             (unsigned long long)seeds[k]));
+        else
+          rc = nde_cli_fail(nde_error_prefix(st, "%s, row '%s'", t->name, row->model));
+        break;
+      }
+      json_t *one = json_object();
+      if (n_seeds)
+        json_object_set_new(one, "seed", json_integer((json_int_t)seeds[k]));
+      for (int m = 0; m < N_METRICS; ++m)
+        if (m != M_LTF || loss_table)
+          json_object_set_new(one, metric_keys[m], number(vk[m]));
+      json_array_append_new(runs, one);
+    }
+    if (rc != NDE_EXIT_OK) {
+      json_decref(runs);
       break;
     }
     ran++;
+    double mean[N_METRICS], std[N_METRICS];
+    for (int m = 0; m < N_METRICS; ++m)
+      mean_std(v + m, n_runs, N_METRICS, &mean[m], &std[m]);
     json_t *thesis = json_loads(row->thesis, 0, NULL);
     json_t *o = json_object();
     json_object_set_new(o, "model", json_string(row->model));
     json_object_set_new(o, "pipeline", json_string(row->pipeline));
-    json_object_set_new(o, "test_nfe", number(s.test_nfe));
-    json_object_set_new(o, "train_time", number(s.wall_time));
-    json_object_set_new(o, "cpu_time", number(cpu));
-    json_object_set_new(o, "prediction_time", number(s.test_batch_time));
-    json_object_set_new(o, "test_accuracy", number(s.test_accuracy));
-    json_object_set_new(o, "train_accuracy", number(s.accuracy));
-    json_object_set_new(o, "loss", number(s.test_loss)); /* test split; the quality of mse rows */
-    json_object_set_new(o, "train_loss", number(s.loss));
-    json_object_set_new(o, "params", json_integer((json_int_t)s.n_params));
+    for (int m = 0; m < N_METRICS; ++m) {
+      if (m == M_LTF && !loss_table)
+        continue;
+      json_object_set_new(o, metric_keys[m], number(mean[m]));
+      if (n_seeds) {
+        char key[64];
+        snprintf(key, sizeof key, "%s_std", metric_keys[m]);
+        json_object_set_new(o, key, number(std[m]));
+      }
+    }
+    json_object_set_new(o, "params", json_integer((json_int_t)n_params));
     json_object_set_new(o, "steps", json_integer((json_int_t)row_steps));
     json_object_set_new(o, "limit", json_integer((json_int_t)row_limit));
+    if (n_seeds)
+      json_object_set_new(o, "runs", runs);
+    else
+      json_decref(runs);
     if (!as_json) {
-      printf("%-42s %9.4f %9.4f %9.3f %9.3f %10.1f %10.1f %8.1f %9.4f %9.4f %10.4g\n", row->model,
-             s.test_accuracy, thesis_value(thesis, "test_accuracy"), s.test_nfe,
-             thesis_value(thesis, "test_nfe"), s.wall_time, thesis_value(thesis, "train_time"),
-             cpu, s.test_batch_time, thesis_value(thesis, "prediction_time"), s.test_loss);
+      printf("%-42s", row->model);
+      if (loss_table) {
+        print_cell(w, 4, mean[M_LTF], std[M_LTF]);
+        print_thesis_cell(w, 4, spread, thesis, "loss_thesis_form");
+      } else {
+        print_cell(w, 4, mean[M_ACC], std[M_ACC]);
+        print_thesis_cell(w, 4, spread, thesis, "test_accuracy");
+      }
+      print_cell(w, 2, mean[M_NFE], std[M_NFE]);
+      print_thesis_cell(w, 2, spread, thesis, "test_nfe");
+      print_cell(w, 1, mean[M_TRAIN], std[M_TRAIN]);
+      print_thesis_cell(w, 1, spread, thesis, "train_time");
+      print_cell(w, 1, mean[M_CPU], std[M_CPU]);
+      print_cell(w, 4, mean[M_PRED], std[M_PRED]);
+      print_thesis_cell(w, 4, spread, thesis, "prediction_time");
+      printf(" %10.4g\n", mean[M_LOSS]);
       fflush(stdout);
     }
     json_object_set_new(o, "thesis", thesis ? thesis : json_object());
     json_array_append_new(rows, o);
   }
+  free(v);
   json_object_set_new(out, "rows", rows);
   if (rc == NDE_EXIT_OK && !ran)
     rc = nde_cli_usage_error("reproduce: no row of %s matches '%s'", t->name,

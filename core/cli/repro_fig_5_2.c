@@ -31,4 +31,7 @@ const nde_repro_table nde_repro_table_fig_5_2 = {
     0,    /* one trajectory: no sample limit */
     NULL,
     0,
+    NULL, /* one run with the pipelines' seed */
+    0,
+    0.0,
 };

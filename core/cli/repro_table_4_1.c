@@ -58,4 +58,7 @@ const nde_repro_table nde_repro_table_4_1 = {
     0,    /* full splits (60000 / 10000) */
     overrides,
     sizeof overrides / sizeof *overrides,
+    NULL, /* one run with the pipelines' seed */
+    0,
+    0.0, /* accuracy table */
 };

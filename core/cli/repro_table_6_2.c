@@ -79,4 +79,7 @@ const nde_repro_table nde_repro_table_6_2 = {
     2048, /* 4 test batches of 512 */
     NULL,
     0,
+    NULL, /* one run with the pipelines' seed */
+    0,
+    0.0,
 };

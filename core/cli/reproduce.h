@@ -17,7 +17,8 @@ typedef struct nde_repro_row {
   const char *pipeline; /* file name under examples/paper/ */
   /* the thesis's values as a JSON object text, in the units of the output
      (test_accuracy as a fraction, train_time in s, prediction_time in s per batch),
-     plus anything else worth printing ("source": "Table 4.1 row 1") */
+     KEY_std for its spread over runs where the thesis gives one, plus anything else
+     worth printing ("source": "Table 4.1 row 1") */
   const char *thesis;
   /* optional, 0 = the table's: this row's default training steps and samples per split
      (a row whose model trains at another speed than the table's others); --steps and
@@ -42,6 +43,15 @@ typedef struct nde_repro_table {
   /* extra "--set" overrides every row gets; %llu in them is replaced by the step count */
   const char *const *overrides;
   size_t n_overrides;
+  /* appended */
+  /* seeds every row runs with (the pipeline's "seed" overridden), printed as mean ± std over
+     them; NULL: one run with the pipeline's own seed. --seeds LIST replaces them. */
+  const uint64_t *seeds;
+  size_t n_seeds;
+  /* > 0: the thesis's loss is loss_factor × the pipeline's test loss (e.g. 2 when the thesis
+     sums two means that nde's mse averages together); printed as loss_thesis_form, and the
+     text table shows that loss instead of the accuracy. 0: an accuracy table. */
+  double loss_factor;
 } nde_repro_table;
 
 #define NDE_REPRODUCTION(sym) extern const nde_repro_table sym;

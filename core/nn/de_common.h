@@ -13,6 +13,7 @@
 #include <nde/optimizer.h>
 #include <nde/regularizer.h>
 #include <nde/rng.h>
+#include <nde/sensitivity.h>
 
 #include "layer_impl.h"
 
@@ -31,6 +32,24 @@ typedef struct nde_de_reg {
 NDE_INTERNAL nde_status nde_de_plugin_spec(const json_t *spec, const char *path,
                                            const char *fallback, const char **name,
                                            json_t **options);
+
+/*
+ * Refuse keys of @p spec outside @p keys (n of them): "PATH.KEY: unknown key
+ * of a LAYER (it takes ...)", listing every key but "layer".
+ */
+NDE_INTERNAL nde_status nde_de_check_keys(const json_t *spec, const char *const *keys, size_t n,
+                                          const char *layer_path, const char *layer_name);
+
+/*
+ * The layer's "sensitivity" (default "direct"): open the plugin, check it
+ * has @p capability (NDE_SENS_ODE, NDE_SENS_SDE; @p what names the problem
+ * kind in the message) and create its state.
+ */
+NDE_INTERNAL nde_status nde_de_open_sensitivity(nde_builder *b, const json_t *spec,
+                                                const char *layer_path, unsigned capability,
+                                                const char *what,
+                                                const nde_sensitivity_ops **ops,
+                                                nde_options **options, void **state);
 
 /* Find, load and validate plugin @p name of @p kind with options @p given (not stolen). */
 NDE_INTERNAL nde_status nde_de_open_plugin(nde_builder *b, nde_plugin_kind kind, const char *name,

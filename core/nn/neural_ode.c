@@ -157,16 +157,7 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
                                    node_state *s) {
   static const char *const keys[] = {"layer",       "dynamics",    "tspan", "saveat",
                                      "solver",      "sensitivity", "regularizer"};
-  const char *key;
-  const json_t *value;
-  json_object_foreach((json_t *)spec, key, value) {
-    size_t i = 0;
-    while (i < sizeof keys / sizeof *keys && strcmp(keys[i], key))
-      ++i;
-    if (i == sizeof keys / sizeof *keys)
-      return nde_error(NDE_EINVAL, "%s.%s: unknown key of a neural_ode (it takes dynamics, "
-                       "tspan, saveat, solver, sensitivity, regularizer)", node->path, key);
-  }
+  NDE_TRY(nde_de_check_keys(spec, keys, sizeof keys / sizeof *keys, node->path, "neural_ode"));
   char path[1100];
   NDE_TRY(nde_de_parse_span(spec, node->path, 0, &s->t0, &s->t1, &s->saveat, &s->nsave));
   const json_t *sa = json_object_get(spec, "saveat");
@@ -198,24 +189,8 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
                                       &s->solver);
   json_decref(given);
   NDE_TRY(st);
-  /* sensitivity */
-  snprintf(path, sizeof path, "%s.sensitivity", node->path);
-  st = nde_de_plugin_spec(json_object_get(spec, "sensitivity"), path, "direct", &name, &given);
-  if (st != NDE_OK) {
-    json_decref(given);
-    return st;
-  }
-  const void *vt = NULL;
-  st = nde_de_open_plugin(b, NDE_KIND_SENSITIVITY, name, given, path, &vt, &s->sens_options);
-  json_decref(given);
-  NDE_TRY(st);
-  s->sens = vt;
-  if (!(s->sens->capabilities & NDE_SENS_ODE))
-    return nde_error(NDE_EINVAL, "%s: sensitivity '%s' does not differentiate ODE solves",
-                     path, name);
-  st = s->sens->create(s->sens_options, &s->sens_state);
-  if (st != NDE_OK)
-    return nde_error_prefix(st, "%s: sensitivity '%s'", path, name);
+  NDE_TRY(nde_de_open_sensitivity(b, spec, node->path, NDE_SENS_ODE, "ODE", &s->sens,
+                                  &s->sens_options, &s->sens_state));
   /* regularizers */
   NDE_TRY(nde_de_regs_build(b, json_object_get(spec, "regularizer"), node->path,
                             check_regularizer, s, &s->regs, &s->nregs));

@@ -62,6 +62,8 @@ typedef struct nsde_state {
   double *frozen_dt;   /* freeze_steps: recorded step sizes */
   size_t n_frozen;
   nde_brownian *path;  /* the latest forward's noise, re-queried by its vjp */
+  uint64_t path_key;   /* its stream and dimension */
+  size_t path_dim;
 } nsde_state;
 
 /* Drift and diffusion: the two child layers evaluated in the arena on the (F, B·K) state. */
@@ -92,54 +94,48 @@ typedef struct nsde_eval {
   void *u_reg;              /* u(t_reg), F·B·K elements */
 } nsde_eval;
 
-static nde_status eval_child(nsde_rhs *r, const nde_layer *child, double t, const nde_array *u,
-                             nde_array *out) {
+/*
+ * One child layer at (t, u): its output into @p out, or with a cotangent
+ * @p w its pullback (w_u into @p out, w_p accumulated into the child's
+ * slice of the node's gradient @p w_p), recomputing the forward.
+ */
+static nde_status run_child(nsde_rhs *r, const nde_layer *child, double t, const nde_array *u,
+                            const nde_array *w, nde_array *out, void *w_p) {
   nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
   nde_record *rec;
   nde_status st = nde_layer_forward(child, &r->lctx, u->data, t,
                                     nde_child_params(r->node, child, r->lctx.dtype, r->params),
                                     &rec);
-  if (st == NDE_OK)
+  if (st == NDE_OK && w)
+    st = nde_layer_vjp(child, &r->lctx, rec, w->data, out->data,
+                       nde_child_dparams(r->node, child, r->lctx.dtype, w_p), NULL);
+  else if (st == NDE_OK)
     st = r->lctx.backend->ops->copy(r->lctx.backend->ctx, out->data, rec->y,
                                     nde_array_bytes(out));
   nde_arena_rewind(r->lctx.arena, mark);
   return st;
 }
 
-static nde_status vjp_child(nsde_rhs *r, const nde_layer *child, double t, const nde_array *u,
-                            const nde_array *w, nde_array *w_u, void *w_p) {
-  nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
-  nde_record *rec;
-  nde_status st = nde_layer_forward(child, &r->lctx, u->data, t,
-                                    nde_child_params(r->node, child, r->lctx.dtype, r->params),
-                                    &rec);
-  if (st == NDE_OK)
-    st = nde_layer_vjp(child, &r->lctx, rec, w->data, w_u->data,
-                       nde_child_dparams(r->node, child, r->lctx.dtype, w_p), NULL);
-  nde_arena_rewind(r->lctx.arena, mark);
-  return st;
-}
-
 static nde_status drift_eval(void *ctx, double t, const nde_array *u, nde_array *out) {
   nsde_rhs *r = ctx;
-  return eval_child(r, r->drift, t, u, out);
+  return run_child(r, r->drift, t, u, NULL, out, NULL);
 }
 
 static nde_status diffusion_eval(void *ctx, double t, const nde_array *u, nde_array *out) {
   nsde_rhs *r = ctx;
-  return eval_child(r, r->diffusion, t, u, out);
+  return run_child(r, r->diffusion, t, u, NULL, out, NULL);
 }
 
 static nde_status drift_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
                             nde_array *w_u, void *w_p) {
   nsde_rhs *r = ctx;
-  return vjp_child(r, r->drift, t, u, w, w_u, w_p);
+  return run_child(r, r->drift, t, u, w, w_u, w_p);
 }
 
 static nde_status diffusion_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
                                 nde_array *w_u, void *w_p) {
   nsde_rhs *r = ctx;
-  return vjp_child(r, r->diffusion, t, u, w, w_u, w_p);
+  return run_child(r, r->diffusion, t, u, w, w_u, w_p);
 }
 
 /* ---------------------------------------------------------------- building */
@@ -243,44 +239,13 @@ static nde_status open_solver(nde_builder *b, nde_layer *node, nsde_state *s,
   return st;
 }
 
-static nde_status open_sensitivity(nde_builder *b, nde_layer *node, nsde_state *s,
-                                   const json_t *spec) {
-  char path[1100];
-  const char *name;
-  json_t *given;
-  snprintf(path, sizeof path, "%s.sensitivity", node->path);
-  nde_status st = nde_de_plugin_spec(json_object_get(spec, "sensitivity"), path, "direct",
-                                     &name, &given);
-  const void *vt = NULL;
-  if (st == NDE_OK)
-    st = nde_de_open_plugin(b, NDE_KIND_SENSITIVITY, name, given, path, &vt, &s->sens_options);
-  json_decref(given);
-  NDE_TRY(st);
-  s->sens = vt;
-  if (!(s->sens->capabilities & NDE_SENS_SDE))
-    return nde_error(NDE_EINVAL, "%s: sensitivity '%s' does not differentiate SDE solves (use "
-                     "\"direct\")", path, name);
-  st = s->sens->create(s->sens_options, &s->sens_state);
-  return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s: sensitivity '%s'", path, name);
-}
-
 static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t *spec,
                                    nsde_state *s) {
   static const char *const keys[] = {"layer",  "drift",       "diffusion",    "tspan",
                                      "saveat", "noise",       "trajectories", "eval_trajectories",
                                      "output", "solver",      "sensitivity",  "brownian",
                                      "regularizer"};
-  const char *key;
-  const json_t *value;
-  json_object_foreach((json_t *)spec, key, value) {
-    size_t i = 0;
-    while (i < sizeof keys / sizeof *keys && strcmp(keys[i], key))
-      ++i;
-    if (i == sizeof keys / sizeof *keys)
-      return nde_error(NDE_EINVAL, "%s.%s: unknown key of a neural_sde (it takes drift, "
-                       "diffusion, tspan, saveat, noise, trajectories, eval_trajectories, "
-                       "output, solver, sensitivity, brownian, regularizer)", node->path, key);
-  }
+  NDE_TRY(nde_de_check_keys(spec, keys, sizeof keys / sizeof *keys, node->path, "neural_sde"));
   NDE_TRY(nde_de_parse_span(spec, node->path, 1, &s->t0, &s->t1, &s->saveat, &s->nsave));
   NDE_TRY(count_option(spec, "trajectories", node->path, 1, &s->k_train));
   NDE_TRY(count_option(spec, "eval_trajectories", node->path, s->k_train, &s->k_eval));
@@ -292,9 +257,10 @@ static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t
   NDE_TRY(choice_option(spec, "noise", node->path, noises, 2, &choice));
   s->noise = choice ? NDE_NOISE_SCALAR : NDE_NOISE_DIAGONAL;
   NDE_TRY(choice_option(spec, "brownian", node->path, paths, 2, &s->tree));
-  if (s->mean_var && s->k_train < 2)
+  if (s->mean_var && (s->k_train < 2 || s->k_eval < 2))
     return nde_error(NDE_EINVAL, "%s.output: \"mean_var\" needs at least 2 trajectories (the "
-                     "variance divides by K - 1)", node->path);
+                     "variance divides by K - 1); got %s = 1", node->path,
+                     s->k_train < 2 ? "trajectories" : "eval_trajectories");
   /* drift and diffusion keep the state size */
   static const char *const roles[2] = {"drift", "diffusion"};
   for (int i = 0; i < 2; ++i) {
@@ -317,7 +283,8 @@ static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t
   else
     node->output = node->input;
   NDE_TRY(open_solver(b, node, s, spec));
-  NDE_TRY(open_sensitivity(b, node, s, spec));
+  NDE_TRY(nde_de_open_sensitivity(b, spec, node->path, NDE_SENS_SDE, "SDE", &s->sens,
+                                  &s->sens_options, &s->sens_state));
   NDE_TRY(nde_de_regs_build(b, json_object_get(spec, "regularizer"), node->path,
                             check_regularizer, s, &s->regs, &s->nregs));
   s->key = nde_de_layer_key(node->path);
@@ -548,12 +515,21 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   ev->f = (nde_sde_rhs){.drift = drift_eval, .diffusion = diffusion_eval, .drift_vjp = drift_vjp,
                         .diffusion_vjp = diffusion_vjp, .noise = s->noise, .ctx = &ev->rhs};
 
-  /* the noise of this pass */
-  nde_brownian_free(&s->path);
-  nde_brownian_config pc = {.seed = ctx->seed, .stream = path_stream(s, ctx), .t0 = s->t0,
-                            .t1 = s->t1, .dim = nde_sde_noise_dim(s->noise, &ev->u0),
-                            .levy_area = s->solver->ops->needs_dz, .stored = !s->tree};
-  NDE_TRY(nde_brownian_create(&pc, &s->path));
+  /* the noise of this pass. A replay (freeze_steps 2) keeps the recording pass's path: a
+     stored path's values depend on the order of first queries, and the recording solve's
+     rejected steps drew points (then bridged inside them) that a replay never queries, so a
+     new path would give the replayed steps other increments */
+  uint64_t stream = path_stream(s, ctx);
+  size_t dim = nde_sde_noise_dim(s->noise, &ev->u0);
+  if (ctx->freeze_steps != 2 || !s->path || s->path_key != stream || s->path_dim != dim) {
+    nde_brownian_free(&s->path);
+    nde_brownian_config pc = {.seed = ctx->seed, .stream = stream, .t0 = s->t0, .t1 = s->t1,
+                              .dim = dim, .levy_area = s->solver->ops->needs_dz,
+                              .stored = !s->tree};
+    NDE_TRY(nde_brownian_create(&pc, &s->path));
+    s->path_key = stream;
+    s->path_dim = dim;
+  }
   ev->problem = (nde_sde_sens_problem){.rhs = &ev->f, .solver = s->solver, .path = s->path,
                                        .t0 = t0, .t1 = t1, .saveat = ev->saveat,
                                        .nsave = ev->nsave, .u0 = &ev->u0,
