@@ -45,8 +45,9 @@ static int reproduce_help(void) {
          "(or the loss), test NFE, training time and prediction time per batch next to the\n"
          "thesis's. With several seeds every value is the mean \u00b1 std over them.\n"
          "\n"
-         "  --steps N       training steps per row (default: the table's scaled default)\n"
-         "  --limit N       samples per split, 0 = all (default: the table's)\n"
+         "  --steps N       training steps of every row (default: the table's scaled\n"
+         "                  default, or a row's own where its model trains at another speed)\n"
+         "  --limit N       samples per split, 0 = all (default: the table's or the row's)\n"
          "  --seeds LIST    comma-separated seeds, e.g. 5,35,1: every row runs once per seed\n"
          "                  (the pipeline's \"seed\" overridden; default: the table's seeds,\n"
          "                  else one run with the pipeline's own seed)\n"
@@ -59,6 +60,7 @@ static int reproduce_help(void) {
          "  --json          print {name, scaled, notes, [seeds,] units, rows: [{model, pipeline,\n"
          "                  test_nfe, train_time, cpu_time, prediction_time, test_accuracy,\n"
          "                  train_accuracy, loss, train_loss, [loss_thesis_form,] params,\n"
+         "                  steps, limit,\n"
          "                  thesis}]}; with seeds each value is the mean, KEY_std its\n"
          "                  sample std and runs: [{seed, KEY...}] the values of each seed\n"
          "\n"
@@ -188,6 +190,23 @@ static nde_status run_row(nde_cli *cli, const char *path, const char *const *set
   return st;
 }
 
+static int row_selected(const nde_repro_row *row, const char *filter) {
+  return !filter || strstr(row->model, filter) || strstr(row->pipeline, filter);
+}
+
+/* A row's steps and samples per split: --steps/--limit if given, else the row's own, else the
+   table's. */
+static void row_scaling(const nde_repro_table *t, const nde_repro_row *row, long long steps,
+                        long long limit, unsigned long long *n_steps,
+                        unsigned long long *n_limit) {
+  *n_steps = steps > 0 ? (unsigned long long)steps
+                       : row->steps ? row->steps : t->default_steps;
+  *n_limit = limit >= 0 ? (unsigned long long)limit
+                        : row->limit ? row->limit : t->default_limit;
+  if (*n_limit == NDE_REPRO_FULL_SPLITS)
+    *n_limit = 0;
+}
+
 int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   const char *name = NULL, *rows_filter = NULL, *examples = NULL, *data = NULL;
   long long steps = -1, limit = -1;
@@ -259,7 +278,7 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   int loss_table = t->loss_factor > 0;
 
   json_t *out = json_object(), *rows = json_array();
-  char scaled[512], seeds_text[256] = "";
+  char scaled[1024], seeds_text[256] = "";
   char thesis_steps[32] = "not given"; /* 0: the thesis does not say */
   if (t->thesis_steps)
     snprintf(thesis_steps, sizeof thesis_steps, "%llu", (unsigned long long)t->thesis_steps);
@@ -279,6 +298,19 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   if (n_limit) {
     size_t len = strlen(scaled);
     snprintf(scaled + len, sizeof scaled - len, " (%llu per split)", n_limit);
+  }
+  for (size_t r = 0; r < t->n_rows; ++r) { /* rows with their own scaling say so */
+    const nde_repro_row *row = &t->rows[r];
+    unsigned long long rs, rl;
+    row_scaling(t, row, steps, limit, &rs, &rl);
+    if (!row_selected(row, rows_filter) || (rs == n_steps && rl == n_limit))
+      continue;
+    size_t len = strlen(scaled);
+    if (rl)
+      snprintf(scaled + len, sizeof scaled - len, "; %s: %llu steps, %llu samples per split",
+               row->model, rs, rl);
+    else
+      snprintf(scaled + len, sizeof scaled - len, "; %s: %llu steps, full splits", row->model, rs);
   }
   for (size_t i = 0; i < n_user_sets; ++i) { /* a variant: say so */
     size_t len = strlen(scaled);
@@ -329,8 +361,10 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   int rc = NDE_EXIT_OK, ran = 0;
   for (size_t r = 0; r < t->n_rows && rc == NDE_EXIT_OK; ++r) {
     const nde_repro_row *row = &t->rows[r];
-    if (rows_filter && !strstr(row->model, rows_filter) && !strstr(row->pipeline, rows_filter))
+    if (!row_selected(row, rows_filter))
       continue;
+    unsigned long long row_steps, row_limit;
+    row_scaling(t, row, steps, limit, &row_steps, &row_limit);
     char path[2048];
     if (!find_examples(examples, row->pipeline, path, sizeof path)) {
       rc = nde_cli_fail(nde_error(NDE_ENOTFOUND, "%s: pipeline paper/%s not found (give "
@@ -341,17 +375,17 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
     char buf[9][256];
     const char *sets[9 + MAX_USER_SETS];
     size_t n = 0;
-    snprintf(buf[0], sizeof buf[0], "train.steps=%llu", n_steps);
-    snprintf(buf[1], sizeof buf[1], "data.limit=%llu", n_limit);
+    snprintf(buf[0], sizeof buf[0], "train.steps=%llu", row_steps);
+    snprintf(buf[1], sizeof buf[1], "data.limit=%llu", row_limit);
     snprintf(buf[2], sizeof buf[2], "train.checkpoint=\"\"");
     snprintf(buf[3], sizeof buf[3], "train.eval_every=0");
     for (int i = 0; i < 4; ++i)
-      if (i != 1 || n_limit) /* no limit: leave data alone (not every dataset has "limit") */
+      if (i != 1 || row_limit) /* no limit: leave data alone (not every dataset has "limit") */
         sets[n++] = buf[i];
     for (size_t i = 0; i < t->n_overrides && i < 3; ++i) {
       const char *o = t->overrides[i];
       if (strstr(o, "%llu"))
-        snprintf(buf[4 + i], sizeof buf[4 + i], o, n_steps);
+        snprintf(buf[4 + i], sizeof buf[4 + i], o, row_steps);
       else
         snprintf(buf[4 + i], sizeof buf[4 + i], "%s", o);
       sets[n++] = buf[4 + i];
@@ -411,6 +445,8 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
       }
     }
     json_object_set_new(o, "params", json_integer((json_int_t)n_params));
+    json_object_set_new(o, "steps", json_integer((json_int_t)row_steps));
+    json_object_set_new(o, "limit", json_integer((json_int_t)row_limit));
     if (n_seeds)
       json_object_set_new(o, "runs", runs);
     else

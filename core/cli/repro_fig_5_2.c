@@ -11,9 +11,9 @@
 
 static const nde_repro_row rows[] = {
     {"vanilla", "fig-5.2-vanilla.json",
-     "{\"test_nfe\": 1083.0, \"test_nfe_std\": 57.55, \"source\": \"Fig. 5.2\"}"},
+     "{\"test_nfe\": 1083.0, \"test_nfe_std\": 57.55, \"source\": \"Fig. 5.2\"}", 0, 0},
     {"ernode+srnode", "fig-5.2-regularized.json",
-     "{\"test_nfe\": 676.2, \"test_nfe_std\": 68.20, \"source\": \"Fig. 5.2\"}"},
+     "{\"test_nfe\": 676.2, \"test_nfe_std\": 68.20, \"source\": \"Fig. 5.2\"}", 0, 0},
 };
 
 const nde_repro_table nde_repro_table_fig_5_2 = {

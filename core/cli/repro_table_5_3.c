@@ -21,15 +21,15 @@ static const nde_repro_row rows[] = {
     {"vanilla NSDE", "table-5.3-vanilla.json",
      "{\"loss_thesis_form\": 0.0217, \"loss_thesis_form_std\": 0.0088, \"train_time\": 178.95, "
      "\"train_time_std\": 20.22, \"prediction_time\": 0.07553, \"prediction_time_std\": 0.0186, "
-     "\"test_nfe\": 528.67, \"test_nfe_std\": 6.11, \"source\": \"Table 5.3\"}"},
+     "\"test_nfe\": 528.67, \"test_nfe_std\": 6.11, \"source\": \"Table 5.3\"}", 0, 0},
     {"ERNSDE", "table-5.3-ernsde.json",
      "{\"loss_thesis_form\": 0.0227, \"loss_thesis_form_std\": 0.0090, \"train_time\": 173.43, "
      "\"train_time_std\": 4.18, \"prediction_time\": 0.07552, \"prediction_time_std\": 0.0008, "
-     "\"test_nfe\": 502.00, \"test_nfe_std\": 4.00, \"source\": \"Table 5.3\"}"},
+     "\"test_nfe\": 502.00, \"test_nfe_std\": 4.00, \"source\": \"Table 5.3\"}", 0, 0},
     {"SRNSDE", "table-5.3-srnsde.json",
      "{\"loss_thesis_form\": 0.0204, \"loss_thesis_form_std\": 0.0091, \"train_time\": 166.42, "
      "\"train_time_std\": 14.51, \"prediction_time\": 0.07250, \"prediction_time_std\": 0.0017, "
-     "\"test_nfe\": 502.00, \"test_nfe_std\": 4.00, \"source\": \"Table 5.3\"}"},
+     "\"test_nfe\": 502.00, \"test_nfe_std\": 4.00, \"source\": \"Table 5.3\"}", 0, 0},
 };
 
 /* the seeds of the authors' loop `for i in [5]#, 35, 1]` */

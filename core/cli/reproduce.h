@@ -20,7 +20,15 @@ typedef struct nde_repro_row {
      KEY_std for its spread over runs where the thesis gives one, plus anything else
      worth printing ("source": "Table 4.1 row 1") */
   const char *thesis;
+  /* optional, 0 = the table's: this row's default training steps and samples per split
+     (a row whose model trains at another speed than the table's others); --steps and
+     --limit, when given, override every row */
+  uint64_t steps;
+  uint64_t limit; /* NDE_REPRO_FULL_SPLITS: every sample, whatever the table's default */
 } nde_repro_row;
+
+/* nde_repro_row.limit: the full splits */
+#define NDE_REPRO_FULL_SPLITS UINT64_MAX
 
 /* A reproduction: rows run with common overrides. */
 typedef struct nde_repro_table {
