@@ -135,6 +135,11 @@ Test(neural_ode, local_regularizer_gradients_match_finite_differences) {
                "\"coef\": 10}", "seed=2");
   expect_local("model.chain[0].regularizer={\"plugin\": \"error_local_biased\", "
                "\"coef\": 10}", "seed=1");
+  /* the extra step sized by the first-step heuristic (frozen with the step sequence) */
+  expect_local("model.chain[0].regularizer={\"plugin\": \"error_local_unbiased\", "
+               "\"coef\": 10, \"step\": \"initial\"}", "seed=1");
+  expect_local("model.chain[0].regularizer={\"plugin\": \"error_local_biased\", "
+               "\"coef\": 10, \"step\": \"initial\"}", "seed=2");
 }
 
 Test(neural_ode, steer_gradient_with_frozen_end_time) {

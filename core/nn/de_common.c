@@ -280,3 +280,45 @@ nde_status nde_de_regs_evaluate(const nde_de_reg *regs, size_t n, const nde_laye
   free(we);
   return st;
 }
+
+double nde_de_pick_accepted(const double *hist, size_t n, double t0, double t1,
+                            const nde_rng *at_step, size_t i) {
+  double tdir = t1 >= t0 ? 1.0 : -1.0;
+  nde_rng pick = nde_rng_split(at_step, 1000 + i);
+  size_t nh = 0;
+  for (size_t j = 0; j < n; ++j)
+    nh += tdir * (hist[j] - t0) >= 0 && tdir * (t1 - hist[j]) > 0;
+  if (!nh)
+    return t0 + nde_rng_uniform(&pick) * (t1 - t0);
+  uint64_t k = nde_rng_below(&pick, nh);
+  for (size_t j = 0; j < n; ++j)
+    if (tdir * (hist[j] - t0) >= 0 && tdir * (t1 - hist[j]) > 0 && k-- == 0)
+      return hist[j];
+  return t0; /* not reached */
+}
+
+void nde_de_keep_history(const nde_ode_stats *stats, double **hist, size_t *n) {
+  size_t ns = stats->nsteps;
+  if (!ns)
+    return;
+  double *h = realloc(*hist, ns * sizeof *h);
+  if (!h)
+    return;
+  *hist = h;
+  *n = ns;
+  for (size_t j = 0; j < ns; ++j)
+    h[j] = stats->steps[j].t;
+}
+
+double nde_de_accepted_dt(const nde_ode_stats *stats, double t_reg, double t0, double t1) {
+  double tdir = t1 >= t0 ? 1.0 : -1.0, dt = t1 - t_reg;
+  for (size_t j = 0; j < stats->nsteps; ++j) {
+    const nde_ode_step_stats *q = &stats->steps[j];
+    if (tdir * (t_reg - q->t) >= 0 && tdir * (q->t + q->dt - t_reg) > 0) {
+      if (fabs(q->dt) < fabs(dt))
+        dt = q->dt;
+      break;
+    }
+  }
+  return dt;
+}

@@ -95,6 +95,25 @@ NDE_INTERNAL nde_status nde_de_regs_prepare(const nde_de_reg *regs, size_t n,
                                             double *t0, double *t1);
 
 /*
+ * t_reg of a local regularizer (index @p i) sampling accepted time points
+ * from an earlier solve's accepted step starts @p hist (n of them): uniform
+ * among those in [t0, t1) (either direction), uniform in the span when
+ * there are none. Draws from stream 1000 + i of @p at_step.
+ */
+NDE_INTERNAL double nde_de_pick_accepted(const double *hist, size_t n, double t0, double t1,
+                                         const nde_rng *at_step, size_t i);
+
+/* Keep the accepted step starts of @p stats in *hist (realloc'ed; unchanged when out of memory). */
+NDE_INTERNAL void nde_de_keep_history(const nde_ode_stats *stats, double **hist, size_t *n);
+
+/*
+ * Size of the extra local step at @p t_reg under NDE_REG_DT_ACCEPTED: the
+ * step of @p stats containing t_reg, cut to end at @p t1 (signed).
+ */
+NDE_INTERNAL double nde_de_accepted_dt(const nde_ode_stats *stats, double t_reg, double t0,
+                                       double t1);
+
+/*
  * Cotangent weights of a solve's per-step estimates (arena memory, NULL
  * until a regularizer weights them; w_eigen = w_eest + nsteps) and of the
  * extra local step.

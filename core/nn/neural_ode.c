@@ -45,6 +45,7 @@ typedef struct node_state {
   uint64_t generation; /* counts forward solves: a vjp must belong to the latest */
   uint64_t key;        /* hash of the layer path: its random streams */
   double *frozen_dt;   /* freeze_steps: recorded step sizes */
+  double frozen_local_dt; /* freeze_steps: the recorded size of the extra local step */
   size_t n_frozen;
   int has_local;       /* a regularizer needs the extra local step */
   double *hist_t;      /* start times of the accepted steps of the last training solve */
@@ -225,18 +226,13 @@ static nde_status arena_array(const nde_layer_ctx *ctx, const nde_array *like, n
  * returns the step's error norm in *eest and its evaluations in *nfe.
  */
 static nde_status local_step(const node_state *s, node_eval *ev, const nde_layer_ctx *ctx,
-                             const nde_array *ureg, const nde_ode_stats *stats, double *eest,
+                             const nde_array *ureg, const nde_ode_stats *stats,
+                             nde_reg_local_dt rule, const double *frozen, double *eest,
                              long *nfe) {
   const nde_rk_tableau *tb = s->solver->ops->tableau;
-  double t1 = ev->problem.t1, tdir = t1 >= ev->problem.t0 ? 1.0 : -1.0, dt = t1 - ev->t_reg;
-  for (size_t j = 0; j < stats->nsteps; ++j) {
-    const nde_ode_step_stats *q = &stats->steps[j];
-    if (tdir * (ev->t_reg - q->t) >= 0 && tdir * (q->t + q->dt - ev->t_reg) > 0) {
-      if (fabs(q->dt) < fabs(dt))
-        dt = q->dt;
-      break;
-    }
-  }
+  double t0 = ev->problem.t0, t1 = ev->problem.t1, tdir = t1 >= t0 ? 1.0 : -1.0;
+  double dt = nde_de_accepted_dt(stats, ev->t_reg, t0, t1);
+  *nfe = 0;
   ev->dt_reg = dt;
   nde_backend *be = ctx->backend;
   NDE_TRY(nde_arena_alloc_host(ctx->arena, (size_t)tb->stages * sizeof *ev->lk, (void **)&ev->lk));
@@ -251,10 +247,21 @@ static nde_status local_step(const node_state *s, node_eval *ev, const nde_layer
   NDE_TRY(arena_array(ctx, ureg, &scratch[1]));
   NDE_TRY(be->ops->copy(be->ctx, ev->lu0.data, ureg->data, nde_array_bytes(ureg)));
   NDE_TRY(ev->f.eval(ev->f.ctx, ev->t_reg, &ev->lu0, &ev->lk[0]));
+  if (rule == NDE_REG_DT_INITIAL) {
+    /* the first step of a fresh adaptive solve from (t_reg, u(t_reg)) */
+    double mag;
+    NDE_TRY(nde_initial_dt(ev->f.eval, ev->f.ctx, ev->t_reg, &ev->lu0, &ev->lk[0], tdir,
+                           s->solver->ops->order, s->solver->solve.abstol,
+                           s->solver->solve.reltol, fabs(t1 - ev->t_reg), &mag, nfe));
+    dt = tdir * fmin(mag, fabs(t1 - ev->t_reg));
+    if (frozen) /* a frozen step sequence freezes this step's size too */
+      dt = *frozen;
+    ev->dt_reg = dt;
+  }
   nde_ode_step st = {.t = ev->t_reg, .dt = dt, .u0 = &ev->lu0, .u1 = &ev->lu1, .err = &err,
                      .k = ev->lk, .nk = tb->stages, .f1 = &f1, .scratch = scratch};
   NDE_TRY(nde_rk_step(tb, &ev->f, &st));
-  *nfe = 1 + st.nfe;
+  *nfe += 1 + st.nfe;
   *eest = be->ops->wrms_norm(be->ctx, ctx->dtype, ureg->size, err.data, ev->lu0.data,
                                    ev->lu1.data, s->solver->solve.abstol,
                                    s->solver->solve.reltol);
@@ -311,30 +318,18 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
         plans[i].sampling == NDE_REG_SAMPLE_NONE)
       continue;
     if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED &&
-        (s->sens->capabilities & NDE_SENS_STEP_ESTIMATES)) {
+        (s->sens->capabilities & NDE_SENS_STEP_ESTIMATES) &&
+        plans[i].local_dt_rule == NDE_REG_DT_ACCEPTED) {
       /* exact Algorithm 6.2: the step from an accepted point t_j with the solver's own step
          size is step j itself, whose error norm the solve already has; the sensitivity
          differentiates it like error_global's (drawn after the solve) */
       ibiased = i;
       continue;
     }
-    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED) {
-      /* the solver's accepted time points, from this layer's last training solve (so that
-         u(t_reg) is a save point of this solve at no extra cost); uniform before there is one */
-      nde_rng pick = nde_rng_split(&at_step, 1000 + i);
-      size_t nh = 0;
-      for (size_t j = 0; j < s->n_hist; ++j)
-        nh += tdir * (s->hist_t[j] - t0) >= 0 && tdir * (t1 - s->hist_t[j]) > 0;
-      if (nh) {
-        uint64_t k = nde_rng_below(&pick, nh);
-        for (size_t j = 0; j < s->n_hist; ++j)
-          if (tdir * (s->hist_t[j] - t0) >= 0 && tdir * (t1 - s->hist_t[j]) > 0 && k-- == 0) {
-            plans[i].t_reg = s->hist_t[j];
-            break;
-          }
-      } else
-        plans[i].t_reg = t0 + nde_rng_uniform(&pick) * (t1 - t0);
-    }
+    /* otherwise the accepted time points of this layer's last training solve (so that
+       u(t_reg) is a save point of this solve at no extra cost) */
+    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED)
+      plans[i].t_reg = nde_de_pick_accepted(s->hist_t, s->n_hist, t0, t1, &at_step, i);
     if (isfinite(plans[i].t_reg) && tdir * (plans[i].t_reg - t0) >= 0 &&
         tdir * (t1 - plans[i].t_reg) > 0)
       ilocal = i;
@@ -416,7 +411,11 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
       ureg.data = (char *)sol.u.data + ev->reg_col * F * B * es;
       long nfe = 0;
       double eest = NAN;
-      st = local_step(s, ev, ctx, &ureg, &sol.stats, &eest, &nfe);
+      const double *frozen = ctx->freeze_steps == 2 ? &s->frozen_local_dt : NULL;
+      st = local_step(s, ev, ctx, &ureg, &sol.stats, plans[ilocal].local_dt_rule, frozen, &eest,
+                      &nfe);
+      if (ctx->freeze_steps == 1)
+        s->frozen_local_dt = ev->dt_reg;
       plans[ilocal].local_eest = eest;
       plans[ilocal].local_dt = ev->dt_reg;
       sol.stats.nfe += nfe;
@@ -426,7 +425,6 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
     nde_layer_report(ctx, "steps_rejected", (double)sol.stats.rejected);
   }
   /* regularization terms */
-  size_t ns = sol.stats.nsteps;
   if (st == NDE_OK) {
     nde_de_weights w;
     st = nde_de_regs_evaluate(s->regs, s->nregs, ctx, &at_step, node->path, &sol.stats, plans,
@@ -436,15 +434,8 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
     ev->w_local = w.w_local;
   }
   /* biased local regularization draws from the accepted time points of this solve next time */
-  if (st == NDE_OK && s->has_local && ctx->training && !ctx->freeze_steps && ns) {
-    double *h = realloc(s->hist_t, ns * sizeof *h);
-    if (h) {
-      s->hist_t = h;
-      s->n_hist = ns;
-      for (size_t j = 0; j < ns; ++j)
-        h[j] = sol.stats.steps[j].t;
-    }
-  }
+  if (st == NDE_OK && s->has_local && ctx->training && !ctx->freeze_steps)
+    nde_de_keep_history(&sol.stats, &s->hist_t, &s->n_hist);
   nde_ode_solution_free(&sol);
   return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s (neural_ode)", node->path);
 }

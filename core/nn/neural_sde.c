@@ -60,8 +60,11 @@ typedef struct nsde_state {
   uint64_t generation; /* counts forward solves: a vjp must belong to the latest */
   uint64_t key;        /* hash of the layer path: its random streams */
   double *frozen_dt;   /* freeze_steps: recorded step sizes */
+  double frozen_local_dt; /* freeze_steps: the recorded size of the extra local step */
   size_t n_frozen;
   nde_brownian *path;  /* the latest forward's noise, re-queried by its vjp */
+  double *hist_t;      /* start times of the accepted steps of the last training solve */
+  size_t n_hist;
   uint64_t path_key;   /* its stream and dimension */
   size_t path_dim;
 } nsde_state;
@@ -151,6 +154,7 @@ static void nsde_destroy(nde_layer *node) {
   nde_options_free(&s->sens_options);
   nde_de_regs_free(s->regs, s->nregs);
   free(s->frozen_dt);
+  free(s->hist_t);
   nde_brownian_free(&s->path);
   free(s);
   node->state = NULL;
@@ -341,14 +345,25 @@ static nde_status state_arrays(const nde_layer_ctx *ctx, const nsde_eval *ev, in
  * (cut to end at t1), on the layer's Brownian path. Returns its error norm.
  */
 static nde_status local_step(const nsde_state *s, nsde_eval *ev, const nde_layer_ctx *ctx,
-                             const nde_sde_stats *stats, double *eest, long *nf) {
-  double dt = s->t1 - ev->t_reg;
-  for (size_t j = 0; j < stats->nsteps; ++j) {
-    const nde_sde_step_stats *q = &stats->steps[j];
-    if (ev->t_reg >= q->t && q->t + q->dt > ev->t_reg) {
-      dt = fmin(dt, q->dt);
-      break;
-    }
+                             const nde_ode_stats *stats, nde_reg_local_dt rule,
+                             const double *frozen, double *eest, long *nf) {
+  double dt = nde_de_accepted_dt(stats, ev->t_reg, s->t0, s->t1);
+  *nf = 0;
+  if (rule == NDE_REG_DT_INITIAL) {
+    /* the first step of a fresh adaptive solve from (t_reg, u(t_reg)), as the integrator
+       chooses it (Hairer's heuristic on the drift) */
+    void *f0;
+    NDE_TRY(nde_ctx_alloc(ctx, ev->u0.size, &f0));
+    nde_array u = state_view(ev, ev->u_reg), k0 = state_view(ev, f0);
+    NDE_TRY(drift_eval(&ev->rhs, ev->t_reg, &u, &k0));
+    double mag;
+    *nf = 1;
+    NDE_TRY(nde_initial_dt(drift_eval, &ev->rhs, ev->t_reg, &u, &k0, 1.0, 2,
+                           s->solver->solve.abstol, s->solver->solve.reltol, s->t1 - ev->t_reg,
+                           &mag, nf));
+    dt = fmin(mag, s->t1 - ev->t_reg);
+    if (frozen) /* a frozen step sequence freezes this step's size too */
+      dt = *frozen;
   }
   ev->dt_reg = dt;
   const nde_sde_solver_ops *ops = s->solver->ops;
@@ -367,7 +382,7 @@ static nde_status local_step(const nsde_state *s, nsde_eval *ev, const nde_layer
                        .chi3 = ops->needs_dz ? &chi[2] : NULL, .k = a, .g = a + ns,
                        .h0 = a + 2 * ns, .nk = ns, .scratch = rest + 6};
   NDE_TRY(nde_sri_step(ops->tableau, &ev->f, &step));
-  *nf = step.nf;
+  *nf += step.nf;
   nde_backend *be = ctx->backend;
   *eest = be->ops->wrms_norm(be->ctx, ctx->dtype, u0.size, step.err->data, u0.data,
                              step.u1->data, s->solver->solve.abstol, s->solver->solve.reltol);
@@ -485,16 +500,17 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
     if (!(s->regs[i].ops->needs & NDE_REG_NEEDS_LOCAL_STEP) ||
         plans[i].sampling == NDE_REG_SAMPLE_NONE)
       continue;
-    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED) {
+    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED &&
+        (s->sens->capabilities & NDE_SENS_STEP_ESTIMATES) &&
+        plans[i].local_dt_rule == NDE_REG_DT_ACCEPTED) {
       /* Algorithm 6.2: the step from an accepted point with the solver's own step size is
          that step itself; its error norm is differentiated like error_global's terms */
-      if (!(s->sens->capabilities & NDE_SENS_STEP_ESTIMATES))
-        return nde_error(NDE_EINVAL, "%s: regularizer '%s' samples accepted steps, which needs "
-                         "a sensitivity that differentiates step estimates (direct)", node->path,
-                         s->regs[i].ops->header.name);
       ibiased = i;
       continue;
     }
+    /* otherwise the accepted points of the last training solve (u(t_reg) a save point) */
+    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED)
+      plans[i].t_reg = nde_de_pick_accepted(s->hist_t, s->n_hist, t0, t1, &at_step, i);
     if (isfinite(plans[i].t_reg) && plans[i].t_reg >= t0 && plans[i].t_reg < t1)
       ilocal = i;
   }
@@ -570,24 +586,7 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
     if (s->mean_var)
       NDE_TRY(be->ops->copy(be->ctx, (char *)ev->saved + j * n * es, col, n * es));
   }
-  long nf = sol->stats.nf;
-  if (ev->local) {
-    NDE_TRY(nde_ctx_alloc(ctx, n, &ev->u_reg));
-    NDE_TRY(be->ops->copy(be->ctx, ev->u_reg, (const char *)sol->u.data + ev->reg_col * n * es,
-                          n * es));
-    double eest = NAN;
-    long lnf = 0;
-    NDE_TRY(local_step(s, ev, ctx, &sol->stats, &eest, &lnf));
-    plans[ilocal].local_eest = eest;
-    plans[ilocal].local_dt = ev->dt_reg;
-    nf += lnf;
-  }
-  nde_layer_report(ctx, "nfe_forward", (double)nf);
-  nde_layer_report(ctx, "nfe_diffusion", (double)sol->stats.ng);
-  nde_layer_report(ctx, "steps_accepted", (double)sol->stats.accepted);
-  nde_layer_report(ctx, "steps_rejected", (double)sol->stats.rejected);
-
-  /* regularization terms, from the per-step records seen as an ODE solve's */
+  /* the per-step records seen as an ODE solve's (regularizers, the local step) */
   size_t ns = sol->stats.nsteps;
   nde_ode_step_stats *steps = NULL;
   if (ns)
@@ -595,8 +594,29 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   for (size_t j = 0; j < ns; ++j)
     steps[j] = (nde_ode_step_stats){sol->stats.steps[j].t, sol->stats.steps[j].dt,
                                     sol->stats.steps[j].eest, sol->stats.steps[j].eigen_est};
-  nde_ode_stats view = {.nfe = nf, .accepted = sol->stats.accepted,
+  nde_ode_stats view = {.nfe = sol->stats.nf, .accepted = sol->stats.accepted,
                         .rejected = sol->stats.rejected, .nsteps = ns, .steps = steps};
+  if (ev->local) {
+    NDE_TRY(nde_ctx_alloc(ctx, n, &ev->u_reg));
+    NDE_TRY(be->ops->copy(be->ctx, ev->u_reg, (const char *)sol->u.data + ev->reg_col * n * es,
+                          n * es));
+    double eest = NAN;
+    long lnf = 0;
+    NDE_TRY(local_step(s, ev, ctx, &view, plans[ilocal].local_dt_rule,
+                       ctx->freeze_steps == 2 ? &s->frozen_local_dt : NULL, &eest, &lnf));
+    if (ctx->freeze_steps == 1)
+      s->frozen_local_dt = ev->dt_reg;
+    plans[ilocal].local_eest = eest;
+    plans[ilocal].local_dt = ev->dt_reg;
+    view.nfe += lnf;
+  }
+  nde_layer_report(ctx, "nfe_forward", (double)view.nfe);
+  nde_layer_report(ctx, "nfe_diffusion", (double)sol->stats.ng);
+  nde_layer_report(ctx, "steps_accepted", (double)sol->stats.accepted);
+  nde_layer_report(ctx, "steps_rejected", (double)sol->stats.rejected);
+  /* biased local regularization draws from this solve's points next time */
+  if (s->has_local && ctx->training && !ctx->freeze_steps)
+    nde_de_keep_history(&view, &s->hist_t, &s->n_hist);
   return nde_de_regs_evaluate(s->regs, s->nregs, ctx, &at_step, node->path, &view, plans, ilocal,
                               ibiased, &ev->w);
 }

@@ -26,8 +26,11 @@
  *    span before the first), so that u(t_reg) is a save point of the
  *    current solve; the step sequence moves slowly between training steps.
  *  The extra step uses the step size the solver took at t_reg (cut to end
- *  at t1), needs an explicit RK tableau with an error estimate, and at most
- *  one local regularizer per layer is allowed.
+ *  at t1), or with the plugins' option "step": "initial" the first step a
+ *  fresh adaptive solve from t_reg would take (::nde_reg_local_dt; then
+ *  the biased draw always uses the previous training solve's points). It
+ *  needs a method with an error estimate (an explicit RK tableau; for SDEs
+ *  an SRI method), and at most one local regularizer per layer is allowed.
  *  - `steer`: during training the end time is drawn from U(t1 − b, t1 + b).
  *
  * Coefficients and their schedules are options of the layer's regularizer
@@ -67,6 +70,18 @@ typedef enum nde_reg_sampling {
   NDE_REG_SAMPLE_ACCEPTED = 2  /**< t_reg = one of the accepted time points, chosen after it */
 } nde_reg_sampling;
 
+/** The step size of the extra local step. */
+typedef enum nde_reg_local_dt {
+  /** the step size the solve itself took at t_reg (cut to end at t1) */
+  NDE_REG_DT_ACCEPTED = 0,
+  /**
+   * the step a fresh adaptive solve from (t_reg, u(t_reg)) would start with
+   * (the integrator's initial-step heuristic on the drift/right-hand side),
+   * as the thesis's code, which starts a new integrator at t_reg
+   */
+  NDE_REG_DT_INITIAL = 1
+} nde_reg_local_dt;
+
 /**
  * The plan of one forward pass, filled by `prepare` (t0, t1 arrive as the
  * layer's span; a plugin may change them during training).
@@ -77,6 +92,8 @@ typedef struct nde_reg_plan {
   double t_reg;      /**< chosen time (UNIFORM: by prepare; ACCEPTED: by the core) */
   double local_eest; /**< the extra step's error estimate (NaN when none) */
   double local_dt;   /**< the extra step's size */
+  /* appended */
+  nde_reg_local_dt local_dt_rule; /**< how the extra step's size is chosen (prepare sets it) */
 } nde_reg_plan;
 
 /** Regularizer vtable. Required: every field. */

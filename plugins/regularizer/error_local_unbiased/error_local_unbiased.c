@@ -8,12 +8,15 @@
  * t_reg.
  */
 #include <math.h>
+#include <string.h>
 
 #include <nde/regularizer.h>
 
 static nde_status prepare(const nde_options *options, int training, nde_rng *rng,
                           nde_reg_plan *plan) {
-  (void)options;
+  plan->local_dt_rule = strcmp(nde_options_string(options, "step", "accepted"), "initial")
+                            ? NDE_REG_DT_ACCEPTED
+                            : NDE_REG_DT_INITIAL;
   plan->sampling = NDE_REG_SAMPLE_NONE;
   if (!training)
     return NDE_OK;
