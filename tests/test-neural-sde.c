@@ -557,14 +557,11 @@ Test(neural_sde, invalid_specs_are_refused_with_the_json_path) {
   expect_refused(IN_CHAIN(", \"brownian\": \"bridge\""), "model.chain[0].brownian");
 }
 
-Test(neural_sde, stiffness_global_without_a_stiffness_estimate_fails_at_the_first_pass) {
-  /* sosri has no stiffness estimate: refused when the first training pass evaluates the term */
-  fixture f;
-  fixture_make(&f, NSDE(", \"regularizer\": \"stiffness_global\""), 1, 1);
-  cr_expect_neq(pass(&f, 1, 0, 1, 0, 0), NDE_OK);
-  cr_expect(strstr(nde_last_error(), "stiffness") && strstr(nde_last_error(), "model"), "%s",
-            nde_last_error());
-  fixture_free(&f);
+Test(neural_sde, stiffness_global_without_a_stiffness_estimate_is_refused_at_build) {
+  /* sosri (the default) makes no stiffness estimate; sosri2 does */
+  expect_refused(IN_CHAIN(", \"regularizer\": \"stiffness_global\""),
+                 "model.chain[0].regularizer: regularizer 'stiffness_global' reads stiffness "
+                 "estimates, which solver 'sosri' does not make (use sosri2)");
 }
 
 /* ---------------------------------------------------------------- training */

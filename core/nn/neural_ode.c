@@ -138,6 +138,11 @@ static nde_status check_regularizer(void *user, const nde_de_reg *out, const cha
   if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) && s->solver->ops->error_order == 0)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' needs a solver with an error estimate; "
                      "'%s' has none", path, name, s->solver->ops->header.name);
+  const nde_rk_tableau *tb = s->solver->ops->tableau;
+  if ((needs & NDE_REG_NEEDS_STIFFNESS) && !(tb && tb->stability_size > 0))
+    return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads stiffness estimates, which solver "
+                     "'%s' does not make (use tsit5 or dopri5)", path, name,
+                     s->solver->ops->header.name);
   if (needs & NDE_REG_NEEDS_LOCAL_STEP) {
     if (s->has_local)
       return nde_error(NDE_EINVAL, "%s: regularizer '%s': only one local regularizer per "

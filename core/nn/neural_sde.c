@@ -180,6 +180,9 @@ static nde_status check_regularizer(void *user, const nde_de_reg *reg, const cha
                      "estimates, which sensitivity '%s' cannot do; use \"sensitivity\": \"%s\"",
                      path, name, s->sens->header.name,
                      reg->ops->required_sensitivity ? reg->ops->required_sensitivity : "direct");
+  if ((needs & NDE_REG_NEEDS_STIFFNESS) && !s->solver->ops->stiffness)
+    return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads stiffness estimates, which solver "
+                     "'%s' does not make (use sosri2)", path, name, solver);
   if (needs & NDE_REG_NEEDS_LOCAL_STEP) {
     if (s->has_local)
       return nde_error(NDE_EINVAL, "%s: regularizer '%s': only one local regularizer per "

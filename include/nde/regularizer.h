@@ -60,7 +60,9 @@ enum {
   /** Needs one extra solver step at a sampled time t_reg (local regularization). */
   NDE_REG_NEEDS_LOCAL_STEP = 1u << 1,
   /** May change the integration span during training (STEER). */
-  NDE_REG_CHANGES_SPAN = 1u << 2
+  NDE_REG_CHANGES_SPAN = 1u << 2,
+  /** Reads the per-step stiffness estimates: the solver must make them (layers check it). */
+  NDE_REG_NEEDS_STIFFNESS = 1u << 3
 };
 
 /** Where a local regularizer samples t_reg. */

@@ -30,7 +30,7 @@ static nde_status evaluate(const nde_options *options, const nde_ode_stats *stat
 
 static const nde_regularizer_ops ops = {
     .header = NDE_PLUGIN_HEADER(NDE_KIND_REGULARIZER, "stiffness_global", nde_regularizer_ops),
-    .needs = NDE_REG_NEEDS_STEP_ESTIMATES,
+    .needs = NDE_REG_NEEDS_STEP_ESTIMATES | NDE_REG_NEEDS_STIFFNESS,
     .required_sensitivity = "direct",
     .prepare = prepare,
     .evaluate = evaluate,
