@@ -322,3 +322,59 @@ double nde_de_accepted_dt(const nde_ode_stats *stats, double t_reg, double t0, d
   }
   return dt;
 }
+
+void nde_de_local_plan(const nde_de_reg *regs, size_t n, nde_reg_plan *plans, unsigned sens_caps,
+                       const double *hist, size_t nhist, double t0, double t1,
+                       const nde_rng *at_step, size_t *ilocal, size_t *ibiased) {
+  double tdir = t1 >= t0 ? 1.0 : -1.0;
+  *ilocal = *ibiased = n;
+  for (size_t i = 0; i < n; ++i) {
+    if (!(regs[i].ops->needs & NDE_REG_NEEDS_LOCAL_STEP) ||
+        plans[i].sampling == NDE_REG_SAMPLE_NONE)
+      continue;
+    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED && (sens_caps & NDE_SENS_STEP_ESTIMATES) &&
+        plans[i].local_dt_rule == NDE_REG_DT_ACCEPTED) {
+      /* exact Algorithm 6.2: the step from an accepted point t_j with the solver's own step
+         size is step j itself, whose error norm the solve already has; the sensitivity
+         differentiates it like error_global's (drawn after the solve) */
+      *ibiased = i;
+      continue;
+    }
+    /* otherwise the accepted time points of the last training solve (so that u(t_reg) is a
+       save point of this solve at no extra cost) */
+    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED)
+      plans[i].t_reg = nde_de_pick_accepted(hist, nhist, t0, t1, at_step, i);
+    if (isfinite(plans[i].t_reg) && tdir * (plans[i].t_reg - t0) >= 0 &&
+        tdir * (t1 - plans[i].t_reg) > 0)
+      *ilocal = i;
+  }
+}
+
+nde_status nde_de_save_points(const nde_layer_ctx *ctx, const double *user, size_t n_user,
+                              double t0, double t1, int local, double t_reg, nde_de_saves *out) {
+  double tdir = t1 >= t0 ? 1.0 : -1.0;
+  if (!user)
+    user = &t1, n_user = 1;
+  *out = (nde_de_saves){.n_user = n_user, .local = local, .t_reg = t_reg};
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, n_user * sizeof *out->user_col,
+                               (void **)&out->user_col));
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, (n_user + 1) * sizeof *out->t, (void **)&out->t));
+  size_t m = 0;
+  int placed = !local;
+  for (size_t j = 0; j < n_user; ++j) {
+    if (!placed && tdir * (t_reg - user[j]) <= 0) {
+      if (t_reg != user[j])
+        out->t[m++] = t_reg;
+      out->reg_col = m;
+      placed = 1;
+    }
+    out->user_col[j] = m;
+    out->t[m++] = user[j];
+  }
+  if (!placed) {
+    out->reg_col = m;
+    out->t[m++] = t_reg;
+  }
+  out->n = m;
+  return NDE_OK;
+}

@@ -103,6 +103,40 @@ NDE_INTERNAL nde_status nde_de_regs_prepare(const nde_de_reg *regs, size_t n,
 NDE_INTERNAL double nde_de_pick_accepted(const double *hist, size_t n, double t0, double t1,
                                          const nde_rng *at_step, size_t i);
 
+/*
+ * Where the local regularizers act in this pass. *ilocal (n: none) is the
+ * regularizer that takes an extra step at its t_reg inside [t0, t1): a
+ * uniform draw, or (sampling accepted points) a point of @p hist, the
+ * previous training solve's accepted step starts. *ibiased (n: none) is a
+ * biased one served by a step of this very solve instead: possible when the
+ * sensitivity differentiates step estimates (@p sens_caps) and the step
+ * size rule is NDE_REG_DT_ACCEPTED.
+ */
+NDE_INTERNAL void nde_de_local_plan(const nde_de_reg *regs, size_t n, nde_reg_plan *plans,
+                                    unsigned sens_caps, const double *hist, size_t nhist,
+                                    double t0, double t1, const nde_rng *at_step,
+                                    size_t *ilocal, size_t *ibiased);
+
+/* The save points of one solve: the layer's own and, with a local step, t_reg. */
+typedef struct nde_de_saves {
+  double *t;       /* the solve's save points (arena) */
+  size_t n;
+  size_t *user_col; /* column of each of the layer's own points (arena) */
+  size_t n_user;
+  int local;       /* t_reg is among them, at column reg_col */
+  size_t reg_col;
+  double t_reg;
+} nde_de_saves;
+
+/*
+ * Merge t_reg (when @p local) into the layer's save points @p user (n_user;
+ * NULL: only t1), ordered from t0 to t1 (either direction); a t_reg equal
+ * to a point shares its column.
+ */
+NDE_INTERNAL nde_status nde_de_save_points(const nde_layer_ctx *ctx, const double *user,
+                                           size_t n_user, double t0, double t1, int local,
+                                           double t_reg, nde_de_saves *out);
+
 /* Keep the accepted step starts of @p stats in *hist (realloc'ed; unchanged when out of memory). */
 NDE_INTERNAL void nde_de_keep_history(const nde_ode_stats *stats, double **hist, size_t *n);
 

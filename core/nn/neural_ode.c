@@ -316,57 +316,19 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   nde_reg_plan *plans;
   NDE_TRY(nde_de_regs_prepare(s->regs, s->nregs, ctx, &at_step, node->path, &plans, &t0, &t1));
   /* t_reg of a local regularizer (at most one) */
-  double tdir = t1 >= t0 ? 1.0 : -1.0;
-  size_t ilocal = s->nregs, ibiased = s->nregs;
-  for (size_t i = 0; i < s->nregs; ++i) {
-    if (!(s->regs[i].ops->needs & NDE_REG_NEEDS_LOCAL_STEP) ||
-        plans[i].sampling == NDE_REG_SAMPLE_NONE)
-      continue;
-    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED &&
-        (s->sens->capabilities & NDE_SENS_STEP_ESTIMATES) &&
-        plans[i].local_dt_rule == NDE_REG_DT_ACCEPTED) {
-      /* exact Algorithm 6.2: the step from an accepted point t_j with the solver's own step
-         size is step j itself, whose error norm the solve already has; the sensitivity
-         differentiates it like error_global's (drawn after the solve) */
-      ibiased = i;
-      continue;
-    }
-    /* otherwise the accepted time points of this layer's last training solve (so that
-       u(t_reg) is a save point of this solve at no extra cost) */
-    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED)
-      plans[i].t_reg = nde_de_pick_accepted(s->hist_t, s->n_hist, t0, t1, &at_step, i);
-    if (isfinite(plans[i].t_reg) && tdir * (plans[i].t_reg - t0) >= 0 &&
-        tdir * (t1 - plans[i].t_reg) > 0)
-      ilocal = i;
-  }
-  size_t n_user = s->nsave;
-  const double *user_t = s->saveat ? s->saveat : &t1;
-  ev->n_user = n_user;
-  NDE_TRY(nde_arena_alloc_host(ctx->arena, n_user * sizeof *ev->user_col, (void **)&ev->user_col));
-  NDE_TRY(nde_arena_alloc_host(ctx->arena, (n_user + 1) * sizeof(double), (void **)&ev->saveat));
-  {
-    size_t m = 0;
-    int placed = ilocal == s->nregs;
-    double tr = placed ? 0 : plans[ilocal].t_reg;
-    for (size_t j = 0; j < n_user; ++j) {
-      if (!placed && tdir * (tr - user_t[j]) <= 0) {
-        if (tr != user_t[j])
-          ev->saveat[m++] = tr;
-        ev->reg_col = m;
-        placed = 1;
-      }
-      ev->user_col[j] = m;
-      ev->saveat[m++] = user_t[j];
-    }
-    if (!placed) {
-      ev->reg_col = m;
-      ev->saveat[m++] = tr;
-    }
-    ev->nsave = m;
-    ev->local = ilocal < s->nregs;
-    if (ev->local)
-      ev->t_reg = tr;
-  }
+  size_t ilocal, ibiased;
+  nde_de_local_plan(s->regs, s->nregs, plans, s->sens->capabilities, s->hist_t, s->n_hist, t0,
+                    t1, &at_step, &ilocal, &ibiased);
+  nde_de_saves saves;
+  NDE_TRY(nde_de_save_points(ctx, s->saveat, s->nsave, t0, t1, ilocal < s->nregs,
+                             ilocal < s->nregs ? plans[ilocal].t_reg : 0.0, &saves));
+  ev->saveat = saves.t;
+  ev->nsave = saves.n;
+  ev->user_col = saves.user_col;
+  ev->n_user = saves.n_user;
+  ev->reg_col = saves.reg_col;
+  ev->local = saves.local;
+  ev->t_reg = saves.t_reg;
 
   ev->rhs = (rhs_ctx){.dyn = dyn, .lctx = *ctx, .params = nde_child_params(node, dyn, ctx->dtype,
                                                                             rec->params)};

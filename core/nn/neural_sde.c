@@ -424,36 +424,6 @@ static uint64_t path_stream(const nsde_state *s, const nde_layer_ctx *ctx) {
   return nde_rng_u64(&r);
 }
 
-/* The save points of the solve: the layer's own, plus t_reg of a local regularizer. */
-static nde_status plan_save_points(const nsde_state *s, nsde_eval *ev, const nde_layer_ctx *ctx,
-                                   int local, double t_reg) {
-  size_t n_user = s->nsave;
-  const double *user_t = s->saveat ? s->saveat : &s->t1;
-  ev->n_user = n_user;
-  NDE_TRY(nde_arena_alloc_host(ctx->arena, n_user * sizeof *ev->user_col, (void **)&ev->user_col));
-  NDE_TRY(nde_arena_alloc_host(ctx->arena, (n_user + 1) * sizeof(double), (void **)&ev->saveat));
-  size_t m = 0;
-  int placed = !local;
-  for (size_t j = 0; j < n_user; ++j) {
-    if (!placed && t_reg <= user_t[j]) {
-      if (t_reg != user_t[j])
-        ev->saveat[m++] = t_reg;
-      ev->reg_col = m;
-      placed = 1;
-    }
-    ev->user_col[j] = m;
-    ev->saveat[m++] = user_t[j];
-  }
-  if (!placed) {
-    ev->reg_col = m;
-    ev->saveat[m++] = t_reg;
-  }
-  ev->nsave = m;
-  ev->local = local;
-  ev->t_reg = t_reg;
-  return NDE_OK;
-}
-
 /*
  * Reduce save column @p col of the solution (F·B·K) to the output's rows at
  * point @p j: the mean over the K trajectories (and the variance).
@@ -498,27 +468,19 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   nde_rng at_step = nde_rng_split(&base, ctx->step);
   nde_reg_plan *plans;
   NDE_TRY(nde_de_regs_prepare(s->regs, s->nregs, ctx, &at_step, node->path, &plans, &t0, &t1));
-  size_t ilocal = s->nregs, ibiased = s->nregs;
-  for (size_t i = 0; i < s->nregs; ++i) {
-    if (!(s->regs[i].ops->needs & NDE_REG_NEEDS_LOCAL_STEP) ||
-        plans[i].sampling == NDE_REG_SAMPLE_NONE)
-      continue;
-    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED &&
-        (s->sens->capabilities & NDE_SENS_STEP_ESTIMATES) &&
-        plans[i].local_dt_rule == NDE_REG_DT_ACCEPTED) {
-      /* Algorithm 6.2: the step from an accepted point with the solver's own step size is
-         that step itself; its error norm is differentiated like error_global's terms */
-      ibiased = i;
-      continue;
-    }
-    /* otherwise the accepted points of the last training solve (u(t_reg) a save point) */
-    if (plans[i].sampling == NDE_REG_SAMPLE_ACCEPTED)
-      plans[i].t_reg = nde_de_pick_accepted(s->hist_t, s->n_hist, t0, t1, &at_step, i);
-    if (isfinite(plans[i].t_reg) && plans[i].t_reg >= t0 && plans[i].t_reg < t1)
-      ilocal = i;
-  }
-  NDE_TRY(plan_save_points(s, ev, ctx, ilocal < s->nregs,
-                           ilocal < s->nregs ? plans[ilocal].t_reg : 0.0));
+  size_t ilocal, ibiased;
+  nde_de_local_plan(s->regs, s->nregs, plans, s->sens->capabilities, s->hist_t, s->n_hist, t0,
+                    t1, &at_step, &ilocal, &ibiased);
+  nde_de_saves saves;
+  NDE_TRY(nde_de_save_points(ctx, s->saveat, s->nsave, t0, t1, ilocal < s->nregs,
+                             ilocal < s->nregs ? plans[ilocal].t_reg : 0.0, &saves));
+  ev->saveat = saves.t;
+  ev->nsave = saves.n;
+  ev->user_col = saves.user_col;
+  ev->n_user = saves.n_user;
+  ev->reg_col = saves.reg_col;
+  ev->local = saves.local;
+  ev->t_reg = saves.t_reg;
 
   /* the state (F, B·K): K copies of the input */
   void *u0;
