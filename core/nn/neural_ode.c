@@ -67,15 +67,10 @@ typedef struct node_eval {
   nde_ode_rhs f;
   nde_sens_problem problem;
   nde_array u0;
-  double *saveat;           /* the solve's save points: the layer's, plus t_reg */
-  size_t nsave;
-  size_t *user_col;         /* column of each of the layer's own save points */
-  size_t n_user;
+  nde_de_saves saves;       /* the solve's save points: the layer's, plus t_reg */
   double *w_eest, *w_eigen; /* NULL when no regularizer weights them */
-  /* the extra local step (local error regularization) */
-  int local;                /* 1 when taken */
-  size_t reg_col;           /* save column of u(t_reg) */
-  double t_reg, dt_reg, w_local;
+  /* the extra local step (local error regularization), when saves.local */
+  double dt_reg, w_local;
   nde_array *lk;            /* its stages (solver stages arrays) */
   nde_array lu0, lu1;       /* its start and end states */
 } node_eval;
@@ -236,7 +231,7 @@ static nde_status local_step(const node_state *s, node_eval *ev, const nde_layer
                              long *nfe) {
   const nde_rk_tableau *tb = s->solver->ops->tableau;
   double t0 = ev->problem.t0, t1 = ev->problem.t1, tdir = t1 >= t0 ? 1.0 : -1.0;
-  double dt = nde_de_accepted_dt(stats, ev->t_reg, t0, t1);
+  double dt = nde_de_accepted_dt(stats, ev->saves.t_reg, t0, t1);
   *nfe = 0;
   ev->dt_reg = dt;
   nde_backend *be = ctx->backend;
@@ -251,19 +246,19 @@ static nde_status local_step(const node_state *s, node_eval *ev, const nde_layer
   NDE_TRY(arena_array(ctx, ureg, &scratch[0]));
   NDE_TRY(arena_array(ctx, ureg, &scratch[1]));
   NDE_TRY(be->ops->copy(be->ctx, ev->lu0.data, ureg->data, nde_array_bytes(ureg)));
-  NDE_TRY(ev->f.eval(ev->f.ctx, ev->t_reg, &ev->lu0, &ev->lk[0]));
+  NDE_TRY(ev->f.eval(ev->f.ctx, ev->saves.t_reg, &ev->lu0, &ev->lk[0]));
   if (rule == NDE_REG_DT_INITIAL) {
     /* the first step of a fresh adaptive solve from (t_reg, u(t_reg)) */
     double mag;
-    NDE_TRY(nde_initial_dt(ev->f.eval, ev->f.ctx, ev->t_reg, &ev->lu0, &ev->lk[0], tdir,
+    NDE_TRY(nde_initial_dt(ev->f.eval, ev->f.ctx, ev->saves.t_reg, &ev->lu0, &ev->lk[0], tdir,
                            s->solver->ops->order, s->solver->solve.abstol,
-                           s->solver->solve.reltol, fabs(t1 - ev->t_reg), &mag, nfe));
-    dt = tdir * fmin(mag, fabs(t1 - ev->t_reg));
+                           s->solver->solve.reltol, fabs(t1 - ev->saves.t_reg), &mag, nfe));
+    dt = tdir * fmin(mag, fabs(t1 - ev->saves.t_reg));
     if (frozen) /* a frozen step sequence freezes this step's size too */
       dt = *frozen;
     ev->dt_reg = dt;
   }
-  nde_ode_step st = {.t = ev->t_reg, .dt = dt, .u0 = &ev->lu0, .u1 = &ev->lu1, .err = &err,
+  nde_ode_step st = {.t = ev->saves.t_reg, .dt = dt, .u0 = &ev->lu0, .u1 = &ev->lu1, .err = &err,
                      .k = ev->lk, .nk = tb->stages, .f1 = &f1, .scratch = scratch};
   NDE_TRY(nde_rk_step(tb, &ev->f, &st));
   *nfe += 1 + st.nfe;
@@ -289,7 +284,7 @@ static nde_status local_step_vjp(const node_state *s, node_eval *ev, const nde_l
   NDE_TRY(arena_array(ctx, &ev->lu0, &du0));
   for (int i = 0; i < 4; ++i)
     NDE_TRY(arena_array(ctx, &ev->lu0, &scratch[i]));
-  nde_rk_reverse r = {.t = ev->t_reg, .dt = ev->dt_reg, .u0 = &ev->lu0, .u1 = &ev->lu1,
+  nde_rk_reverse r = {.t = ev->saves.t_reg, .dt = ev->dt_reg, .u0 = &ev->lu0, .u1 = &ev->lu1,
                       .k = ev->lk, .du1 = &zero, .dk = dk, .w_eest = ev->w_local,
                       .abstol = s->solver->solve.abstol, .reltol = s->solver->solve.reltol,
                       .du0 = &du0, .dparams = dparams, .scratch = scratch};
@@ -319,16 +314,8 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   size_t ilocal, ibiased;
   nde_de_local_plan(s->regs, s->nregs, plans, s->sens->capabilities, s->hist_t, s->n_hist, t0,
                     t1, &at_step, &ilocal, &ibiased);
-  nde_de_saves saves;
   NDE_TRY(nde_de_save_points(ctx, s->saveat, s->nsave, t0, t1, ilocal < s->nregs,
-                             ilocal < s->nregs ? plans[ilocal].t_reg : 0.0, &saves));
-  ev->saveat = saves.t;
-  ev->nsave = saves.n;
-  ev->user_col = saves.user_col;
-  ev->n_user = saves.n_user;
-  ev->reg_col = saves.reg_col;
-  ev->local = saves.local;
-  ev->t_reg = saves.t_reg;
+                             ilocal < s->nregs ? plans[ilocal].t_reg : 0.0, &ev->saves));
 
   ev->rhs = (rhs_ctx){.dyn = dyn, .lctx = *ctx, .params = nde_child_params(node, dyn, ctx->dtype,
                                                                             rec->params)};
@@ -337,7 +324,7 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   ev->u0 = (nde_array){.dtype = ctx->dtype, .ndim = 2, .shape = {F, B}, .size = F * B,
                        .data = (void *)rec->x, .backend = be, .owned = 0};
   ev->problem = (nde_sens_problem){.f = &ev->f, .solver = s->solver, .t0 = t0, .t1 = t1,
-                                   .saveat = ev->saveat, .nsave = ev->nsave, .u0 = &ev->u0,
+                                   .saveat = ev->saves.t, .nsave = ev->saves.n, .u0 = &ev->u0,
                                    .n_params = dyn->param_count};
 
   /* frozen step sequences (finite-difference checks) */
@@ -351,9 +338,9 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   nde_ode_solution sol = {0};
   nde_status st = s->sens->forward(s->sens_state, &ev->problem, &sol);
   s->solver->solve = saved_opts;
-  if (st == NDE_OK && sol.nsave != ev->nsave)
+  if (st == NDE_OK && sol.nsave != ev->saves.n)
     st = nde_error(NDE_EINTERNAL, "sensitivity returned %zu save points, expected %zu",
-                   sol.nsave, ev->nsave);
+                   sol.nsave, ev->saves.n);
   if (st == NDE_OK && ctx->freeze_steps == 1) {
     double *dts = realloc(s->frozen_dt, (sol.stats.nsteps + 1) * sizeof *dts);
     if (!dts)
@@ -369,13 +356,13 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
     st = nde_ctx_alloc(ctx, nde_shape_size(&node->output) * B, &rec->y);
   if (st == NDE_OK) {
     size_t es = nde_dtype_size(ctx->dtype);
-    for (size_t j = 0; j < ev->n_user; ++j)
+    for (size_t j = 0; j < ev->saves.n_user; ++j)
       be->ops->copy_matrix(be->ctx, ctx->dtype, F, B,
-                           (char *)sol.u.data + ev->user_col[j] * F * B * es, F,
-                           (char *)rec->y + j * F * es, F * ev->n_user);
-    if (ev->local) {
+                           (char *)sol.u.data + ev->saves.user_col[j] * F * B * es, F,
+                           (char *)rec->y + j * F * es, F * ev->saves.n_user);
+    if (ev->saves.local) {
       nde_array ureg = ev->u0;
-      ureg.data = (char *)sol.u.data + ev->reg_col * F * B * es;
+      ureg.data = (char *)sol.u.data + ev->saves.reg_col * F * B * es;
       long nfe = 0;
       double eest = NAN;
       const double *frozen = ctx->freeze_steps == 2 ? &s->frozen_local_dt : NULL;
@@ -420,14 +407,14 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   nde_backend *be = ctx->backend;
   size_t F = nde_shape_size(&node->input), B = ctx->batch, es = nde_dtype_size(ctx->dtype);
   void *dsave;
-  NDE_TRY(nde_ctx_alloc(ctx, F * B * ev->nsave, &dsave));
-  if (ev->nsave != ev->n_user)
-    be->ops->fill(be->ctx, ctx->dtype, F * B * ev->nsave, 0.0, dsave);
-  for (size_t j = 0; j < ev->n_user; ++j)
-    be->ops->copy_matrix(be->ctx, ctx->dtype, F, B, (const char *)dy + j * F * es, F * ev->n_user,
-                         (char *)dsave + ev->user_col[j] * F * B * es, F);
-  nde_array du_save = {.dtype = ctx->dtype, .ndim = 2, .shape = {F * B, ev->nsave},
-                       .size = F * B * ev->nsave, .data = dsave, .backend = be};
+  NDE_TRY(nde_ctx_alloc(ctx, F * B * ev->saves.n, &dsave));
+  if (ev->saves.n != ev->saves.n_user)
+    be->ops->fill(be->ctx, ctx->dtype, F * B * ev->saves.n, 0.0, dsave);
+  for (size_t j = 0; j < ev->saves.n_user; ++j)
+    be->ops->copy_matrix(be->ctx, ctx->dtype, F, B, (const char *)dy + j * F * es, F * ev->saves.n_user,
+                         (char *)dsave + ev->saves.user_col[j] * F * B * es, F);
+  nde_array du_save = {.dtype = ctx->dtype, .ndim = 2, .shape = {F * B, ev->saves.n},
+                       .size = F * B * ev->saves.n, .data = dsave, .backend = be};
   void *dx_data = dx;
   if (!dx_data)
     NDE_TRY(nde_ctx_alloc(ctx, F * B, &dx_data));
@@ -436,8 +423,8 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   ev->rhs.lctx = *ctx; /* temporaries of this pass come from this arena position */
   ev->rhs.lctx.metrics = NULL;
   void *dp = nde_child_dparams(node, dyn, ctx->dtype, dparams);
-  if (ev->local && ev->w_local != 0.0) {
-    nde_status st = local_step_vjp(s, ev, ctx, (char *)dsave + ev->reg_col * F * B * es, dp);
+  if (ev->saves.local && ev->w_local != 0.0) {
+    nde_status st = local_step_vjp(s, ev, ctx, (char *)dsave + ev->saves.reg_col * F * B * es, dp);
     if (st != NDE_OK)
       return nde_error_prefix(st, "%s (neural_ode) vjp of the local regularization step",
                               node->path);

@@ -84,16 +84,11 @@ typedef struct nsde_eval {
   nde_sde_rhs f;
   nde_sde_sens_problem problem;
   nde_array u0;             /* (F, B·K) */
-  double *saveat;           /* the solve's save points: the layer's, plus t_reg */
-  size_t nsave;
-  size_t *user_col;         /* save column of each of the layer's own points */
-  size_t n_user;
+  nde_de_saves saves;       /* the solve's save points: the layer's, plus t_reg */
   void *saved;              /* mean_var: the states at the user's points, (F·B·K) each */
   nde_de_weights w;
-  /* the extra local step (local error regularization) */
-  int local;
-  size_t reg_col;
-  double t_reg, dt_reg;
+  /* the extra local step (local error regularization), when saves.local */
+  double dt_reg;
   void *u_reg;              /* u(t_reg), F·B·K elements */
 } nsde_eval;
 
@@ -350,7 +345,7 @@ static nde_status state_arrays(const nde_layer_ctx *ctx, const nsde_eval *ev, in
 static nde_status local_step(const nsde_state *s, nsde_eval *ev, const nde_layer_ctx *ctx,
                              const nde_ode_stats *stats, nde_reg_local_dt rule,
                              const double *frozen, double *eest, long *nf) {
-  double dt = nde_de_accepted_dt(stats, ev->t_reg, s->t0, s->t1);
+  double dt = nde_de_accepted_dt(stats, ev->saves.t_reg, s->t0, s->t1);
   *nf = 0;
   if (rule == NDE_REG_DT_INITIAL) {
     /* the first step of a fresh adaptive solve from (t_reg, u(t_reg)), as the integrator
@@ -358,13 +353,13 @@ static nde_status local_step(const nsde_state *s, nsde_eval *ev, const nde_layer
     void *f0;
     NDE_TRY(nde_ctx_alloc(ctx, ev->u0.size, &f0));
     nde_array u = state_view(ev, ev->u_reg), k0 = state_view(ev, f0);
-    NDE_TRY(drift_eval(&ev->rhs, ev->t_reg, &u, &k0));
+    NDE_TRY(drift_eval(&ev->rhs, ev->saves.t_reg, &u, &k0));
     double mag;
     *nf = 1;
-    NDE_TRY(nde_initial_dt(drift_eval, &ev->rhs, ev->t_reg, &u, &k0, 1.0, 2,
-                           s->solver->solve.abstol, s->solver->solve.reltol, s->t1 - ev->t_reg,
+    NDE_TRY(nde_initial_dt(drift_eval, &ev->rhs, ev->saves.t_reg, &u, &k0, 1.0, 2,
+                           s->solver->solve.abstol, s->solver->solve.reltol, s->t1 - ev->saves.t_reg,
                            &mag, nf));
-    dt = fmin(mag, s->t1 - ev->t_reg);
+    dt = fmin(mag, s->t1 - ev->saves.t_reg);
     if (frozen) /* a frozen step sequence freezes this step's size too */
       dt = *frozen;
   }
@@ -377,8 +372,8 @@ static nde_status local_step(const nsde_state *s, nsde_eval *ev, const nde_layer
   NDE_TRY(state_arrays(ctx, ev, 3 * ns + 9, a));
   nde_array *rest = a + 3 * ns, *chi = rest + 3;
   nde_array u0 = state_view(ev, ev->u_reg);
-  NDE_TRY(step_noise(s, ev, ctx, ev->t_reg, dt, &rest[2], chi));
-  nde_sde_step step = {.t = ev->t_reg, .dt = dt, .u0 = &u0, .u1 = &rest[0], .err = &rest[1],
+  NDE_TRY(step_noise(s, ev, ctx, ev->saves.t_reg, dt, &rest[2], chi));
+  nde_sde_step step = {.t = ev->saves.t_reg, .dt = dt, .u0 = &u0, .u1 = &rest[0], .err = &rest[1],
                        .delta = s->solver->solve.delta >= 0 ? s->solver->solve.delta : ops->delta,
                        .dW = &rest[2], .chi1 = ops->needs_dz ? &chi[0] : NULL,
                        .chi2 = ops->needs_dz ? &chi[1] : NULL,
@@ -401,9 +396,9 @@ static nde_status local_step_vjp(const nsde_state *s, nsde_eval *ev, const nde_l
   NDE_TRY(nde_arena_alloc_host(ctx->arena, (size_t)(nwork + 5) * sizeof *a, (void **)&a));
   NDE_TRY(state_arrays(ctx, ev, nwork + 5, a));
   nde_array *dW = &a[nwork], *chi = &a[nwork + 1], *du0 = &a[nwork + 4];
-  NDE_TRY(step_noise(s, ev, ctx, ev->t_reg, ev->dt_reg, dW, chi));
+  NDE_TRY(step_noise(s, ev, ctx, ev->saves.t_reg, ev->dt_reg, dW, chi));
   nde_array u0 = state_view(ev, ev->u_reg);
-  nde_sde_reverse r = {.t = ev->t_reg, .dt = ev->dt_reg, .u0 = &u0, .dW = dW,
+  nde_sde_reverse r = {.t = ev->saves.t_reg, .dt = ev->dt_reg, .u0 = &u0, .dW = dW,
                        .chi1 = ops->needs_dz ? &chi[0] : NULL,
                        .chi2 = ops->needs_dz ? &chi[1] : NULL,
                        .chi3 = ops->needs_dz ? &chi[2] : NULL,
@@ -471,16 +466,8 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   size_t ilocal, ibiased;
   nde_de_local_plan(s->regs, s->nregs, plans, s->sens->capabilities, s->hist_t, s->n_hist, t0,
                     t1, &at_step, &ilocal, &ibiased);
-  nde_de_saves saves;
   NDE_TRY(nde_de_save_points(ctx, s->saveat, s->nsave, t0, t1, ilocal < s->nregs,
-                             ilocal < s->nregs ? plans[ilocal].t_reg : 0.0, &saves));
-  ev->saveat = saves.t;
-  ev->nsave = saves.n;
-  ev->user_col = saves.user_col;
-  ev->n_user = saves.n_user;
-  ev->reg_col = saves.reg_col;
-  ev->local = saves.local;
-  ev->t_reg = saves.t_reg;
+                             ilocal < s->nregs ? plans[ilocal].t_reg : 0.0, &ev->saves));
 
   /* the state (F, B·K): K copies of the input */
   void *u0;
@@ -512,8 +499,8 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
     s->path_dim = dim;
   }
   ev->problem = (nde_sde_sens_problem){.rhs = &ev->f, .solver = s->solver, .path = s->path,
-                                       .t0 = t0, .t1 = t1, .saveat = ev->saveat,
-                                       .nsave = ev->nsave, .u0 = &ev->u0,
+                                       .t0 = t0, .t1 = t1, .saveat = ev->saves.t,
+                                       .nsave = ev->saves.n, .u0 = &ev->u0,
                                        .n_params = node->param_count};
 
   /* frozen step sequences (finite-difference checks) */
@@ -527,9 +514,9 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   nde_status st = s->sens->sde_forward(s->sens_state, &ev->problem, sol);
   s->solver->solve = saved_opts;
   NDE_TRY(st);
-  if (sol->nsave != ev->nsave)
+  if (sol->nsave != ev->saves.n)
     return nde_error(NDE_EINTERNAL, "sensitivity returned %zu save points, expected %zu",
-                     sol->nsave, ev->nsave);
+                     sol->nsave, ev->saves.n);
   if (ctx->freeze_steps == 1) {
     double *dts = realloc(s->frozen_dt, (sol->stats.nsteps + 1) * sizeof *dts);
     if (!dts)
@@ -544,9 +531,9 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   size_t n = F * B * K;
   NDE_TRY(nde_ctx_alloc(ctx, nde_shape_size(&node->output) * B, &rec->y));
   if (s->mean_var)
-    NDE_TRY(nde_ctx_alloc(ctx, n * ev->n_user, &ev->saved));
-  for (size_t j = 0; j < ev->n_user; ++j) {
-    const char *col = (const char *)sol->u.data + ev->user_col[j] * n * es;
+    NDE_TRY(nde_ctx_alloc(ctx, n * ev->saves.n_user, &ev->saved));
+  for (size_t j = 0; j < ev->saves.n_user; ++j) {
+    const char *col = (const char *)sol->u.data + ev->saves.user_col[j] * n * es;
     NDE_TRY(reduce_point(s, ev, ctx, col, j, rec->y));
     if (s->mean_var)
       NDE_TRY(be->ops->copy(be->ctx, (char *)ev->saved + j * n * es, col, n * es));
@@ -561,9 +548,9 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
                                     sol->stats.steps[j].eest, sol->stats.steps[j].eigen_est};
   nde_ode_stats view = {.nfe = sol->stats.nf, .accepted = sol->stats.accepted,
                         .rejected = sol->stats.rejected, .nsteps = ns, .steps = steps};
-  if (ev->local) {
+  if (ev->saves.local) {
     NDE_TRY(nde_ctx_alloc(ctx, n, &ev->u_reg));
-    NDE_TRY(be->ops->copy(be->ctx, ev->u_reg, (const char *)sol->u.data + ev->reg_col * n * es,
+    NDE_TRY(be->ops->copy(be->ctx, ev->u_reg, (const char *)sol->u.data + ev->saves.reg_col * n * es,
                           n * es));
     double eest = NAN;
     long lnf = 0;
@@ -612,15 +599,15 @@ static nde_status save_cotangents(const nsde_state *s, const nsde_eval *ev,
   size_t F = ev->u0.shape[0], B = ctx->batch, K = ev->k, es = nde_dtype_size(ctx->dtype);
   size_t n = F * B * K, ld = F * s->nsave * (s->mean_var ? 2 : 1);
   size_t rows = F * (s->mean_var ? 2 : 1);
-  be->ops->fill(be->ctx, ctx->dtype, n * ev->nsave, 0.0, dsave);
+  be->ops->fill(be->ctx, ctx->dtype, n * ev->saves.n, 0.0, dsave);
   void *dmean, *dvar = NULL, *mean = NULL;
   NDE_TRY(nde_ctx_alloc(ctx, F * B, &dmean));
   if (s->mean_var) {
     NDE_TRY(nde_ctx_alloc(ctx, F * B, &dvar));
     NDE_TRY(nde_ctx_alloc(ctx, F * B, &mean));
   }
-  for (size_t j = 0; j < ev->n_user; ++j) {
-    char *col = (char *)dsave + ev->user_col[j] * n * es;
+  for (size_t j = 0; j < ev->saves.n_user; ++j) {
+    char *col = (char *)dsave + ev->saves.user_col[j] * n * es;
     be->ops->copy_matrix(be->ctx, ctx->dtype, F, B, (const char *)dy + j * rows * es, ld, dmean,
                          F);
     if (s->mean_var) {
@@ -657,15 +644,15 @@ static nde_status nsde_vjp(const nde_layer *node, const nde_layer_ctx *ctx, cons
   size_t F = ev->u0.shape[0], B = ctx->batch, K = ev->k, es = nde_dtype_size(ctx->dtype);
   size_t n = F * B * K;
   void *dsave;
-  NDE_TRY(nde_ctx_alloc(ctx, n * ev->nsave, &dsave));
+  NDE_TRY(nde_ctx_alloc(ctx, n * ev->saves.n, &dsave));
   NDE_TRY(save_cotangents(s, ev, ctx, dy, dsave));
-  nde_array du_save = {.dtype = ctx->dtype, .ndim = 2, .shape = {n, ev->nsave},
-                       .size = n * ev->nsave, .data = dsave, .backend = be};
+  nde_array du_save = {.dtype = ctx->dtype, .ndim = 2, .shape = {n, ev->saves.n},
+                       .size = n * ev->saves.n, .data = dsave, .backend = be};
   ev->rhs.lctx = *ctx; /* temporaries of this pass come from this arena position */
   ev->rhs.lctx.metrics = NULL;
   ev->rhs.lctx.batch = B * K;
-  if (ev->local && ev->w.w_local != 0.0) {
-    nde_status st = local_step_vjp(s, ev, ctx, (char *)dsave + ev->reg_col * n * es, dparams);
+  if (ev->saves.local && ev->w.w_local != 0.0) {
+    nde_status st = local_step_vjp(s, ev, ctx, (char *)dsave + ev->saves.reg_col * n * es, dparams);
     if (st != NDE_OK)
       return nde_error_prefix(st, "%s (neural_sde) vjp of the local regularization step",
                               node->path);
