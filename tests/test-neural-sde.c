@@ -188,11 +188,12 @@ Test(neural_sde, local_regularizer_gradients_on_the_same_path) {
                             "\"error_global\", \"coef\": 0.5, \"reduce\": \"mean\"}]"),
                         NULL};
   expect_gradient(both, 1e-5, 1e-5);
-  /* "step": "initial": the extra step's size from the integrator's first-step heuristic (the
-     thesis's code), frozen with the step sequence; the biased draw then uses earlier points */
-  expect_term(sosri, REG("{\"plugin\": \"error_local_unbiased\", \"coef\": 1, \"step\": "
+  /* "step": "initial": the extra step's size from StochasticDiffEq's first-step heuristic (the
+     thesis's code; a much shorter step, hence the thesis's coefficient 1000), frozen with the
+     step sequence; the biased draw then uses earlier points */
+  expect_term(sosri, REG("{\"plugin\": \"error_local_unbiased\", \"coef\": 1000, \"step\": "
                          "\"initial\"}"), 1e-4, 1e-5);
-  expect_term(sosri, REG("{\"plugin\": \"error_local_biased\", \"coef\": 1, \"step\": "
+  expect_term(sosri, REG("{\"plugin\": \"error_local_biased\", \"coef\": 1000, \"step\": "
                          "\"initial\"}"), 1e-4, 1e-5);
 }
 

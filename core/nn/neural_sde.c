@@ -348,18 +348,17 @@ static nde_status local_step(const nsde_state *s, nsde_eval *ev, const nde_layer
   double dt = nde_de_accepted_dt(stats, ev->saves.t_reg, s->t0, s->t1);
   *nf = 0;
   if (rule == NDE_REG_DT_INITIAL) {
-    /* the first step of a fresh adaptive solve from (t_reg, u(t_reg)), as the integrator
-       chooses it (Hairer's heuristic on the drift) */
-    void *f0;
-    NDE_TRY(nde_ctx_alloc(ctx, ev->u0.size, &f0));
-    nde_array u = state_view(ev, ev->u_reg), k0 = state_view(ev, f0);
-    NDE_TRY(drift_eval(&ev->rhs, ev->saves.t_reg, &u, &k0));
-    double mag;
-    *nf = 1;
-    NDE_TRY(nde_initial_dt(drift_eval, &ev->rhs, ev->saves.t_reg, &u, &k0, 1.0, 2,
-                           s->solver->solve.abstol, s->solver->solve.reltol, s->t1 - ev->saves.t_reg,
-                           &mag, nf));
-    dt = fmin(mag, s->t1 - ev->saves.t_reg);
+    /* the first step a fresh adaptive solve from (t_reg, u(t_reg)) takes in the thesis's code
+       (StochasticDiffEq's heuristic, nde_sde_initial_dt) */
+    nde_array work[NDE_SDE_INITIAL_DT_WORK];
+    NDE_TRY(state_arrays(ctx, ev, NDE_SDE_INITIAL_DT_WORK, work));
+    nde_array u = state_view(ev, ev->u_reg);
+    long ng = 0;
+    double h;
+    NDE_TRY(nde_sde_initial_dt(&ev->f, ev->saves.t_reg, &u, s->solver->ops->strong_order,
+                               s->solver->solve.abstol, s->solver->solve.reltol,
+                               s->t1 - ev->saves.t_reg, work, &h, nf, &ng));
+    dt = h;
     if (frozen) /* a frozen step sequence freezes this step's size too */
       dt = *frozen;
   }

@@ -274,6 +274,29 @@ typedef struct nde_sde_options {
   size_t n_replay;
 } nde_sde_options;
 
+/** Number of work arrays nde_sde_initial_dt() needs. */
+#define NDE_SDE_INITIAL_DT_WORK 5
+
+/**
+ * The first step of an adaptive solve from (t, u0) by the heuristic of
+ * StochasticDiffEq.jl's `sde_determine_initdt` (the thesis's code; see
+ * core/sde/initial_dt.c for the formulas): drift and diffusion (3·g) norms
+ * relative to sk = abstol + reltol·|u0|, one Euler step of size
+ * h0 = 0.01·‖u0/sk‖/‖(|f| + 3|g|)/sk‖, and
+ * dt = min(100·h0, (0.01/max(d1, d2))^(1/(order + 1/2)), dtmax). Whenever
+ * there is noise its d2 ≈ 6‖g/sk‖/h0, so this step is much shorter than
+ * the drift-only heuristic nde_sde_solve() starts with. Used by the local
+ * regularizers' "step": "initial" in neural_sde.
+ *
+ * @param order  the method's strong order (1.5 for SRI methods)
+ * @param work   NDE_SDE_INITIAL_DT_WORK arrays shaped like u0
+ * @param nf, ng incremented by the drift and diffusion evaluations (2 each)
+ * Needs the backend's max_abs operation.
+ */
+NDE_API nde_status nde_sde_initial_dt(const nde_sde_rhs *rhs, double t, const nde_array *u0,
+                                      double order, double abstol, double reltol, double dtmax,
+                                      nde_array *work, double *dt, long *nf, long *ng);
+
 /** Defaults for a method of strong order @p strong_order. */
 NDE_API void nde_sde_options_default(double strong_order, nde_sde_options *opt);
 

@@ -336,3 +336,40 @@ Test(sde_integrator, sde_controller_defaults) {
   cr_expect(!s->solve.adaptive);
   nde_sde_solver_close(&s);
 }
+
+/* nde_sde_initial_dt against the formulas of StochasticDiffEq's sde_determine_initdt,
+   evaluated here by hand for du = 0.3u dt + 0.6u dW (col_drift, col_diffusion). */
+Test(sde_integrator, initial_dt_matches_the_stochasticdiffeq_heuristic) {
+  double v[3] = {1.0, -2.0, 0.5}, atol = 0.1, rtol = 0.1, order = 1.5;
+  nde_array u = sde_state(3, 1, 0.0);
+  cr_assert_eq(nde_array_from_doubles(&u, v, 3), NDE_OK);
+  nde_array work[NDE_SDE_INITIAL_DT_WORK];
+  for (int i = 0; i < NDE_SDE_INITIAL_DT_WORK; ++i)
+    work[i] = sde_state(3, 1, 0.0);
+  nde_sde_rhs rhs = {.drift = col_drift, .diffusion = col_diffusion, .noise = NDE_NOISE_DIAGONAL};
+  double dt = 0;
+  long nf = 0, ng = 0;
+  cr_assert_eq(nde_sde_initial_dt(&rhs, 0.0, &u, order, atol, rtol, 1.0, work, &dt, &nf, &ng),
+               NDE_OK, "%s", nde_last_error());
+  /* by hand */
+  double s0 = 0, s1 = 0, s2 = 0, sk[3];
+  for (int i = 0; i < 3; ++i) {
+    sk[i] = atol + rtol * fabs(v[i]);
+    s0 += pow(v[i] / sk[i], 2);
+    s1 += pow((0.3 * fabs(v[i]) + 3 * 0.6 * fabs(v[i])) / sk[i], 2);
+  }
+  double d0 = sqrt(s0 / 3), d1 = sqrt(s1 / 3), h0 = 0.01 * d0 / d1;
+  for (int i = 0; i < 3; ++i) {
+    double u1 = v[i] + h0 * 0.3 * v[i];
+    s2 += pow((fabs(0.3 * u1 - 0.3 * v[i]) + 3 * (0.6 * fabs(v[i]) + 0.6 * fabs(u1))) / sk[i], 2);
+  }
+  double d2 = sqrt(s2 / 3) / h0;
+  double want = fmin(100 * h0, pow(10.0, -(2 + log10(fmax(d1, d2))) / (order + 0.5)));
+  cr_expect(fabs(dt - want) < 1e-12 * want, "dt %.17g, by hand %.17g", dt, want);
+  cr_expect(nf == 2 && ng == 2, "nf %ld ng %ld", nf, ng);
+  /* much shorter than the drift alone suggests: d2 ~ 6|g|/h0 */
+  cr_expect(dt < 0.05, "dt %g", dt);
+  for (int i = 0; i < NDE_SDE_INITIAL_DT_WORK; ++i)
+    nde_array_destroy(&work[i]);
+  nde_array_destroy(&u);
+}
