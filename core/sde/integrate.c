@@ -192,7 +192,14 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
     goto done;
 
   double dt = opt.dt;
-  if (opt.adaptive && !(dt > 0) && !opt.replay_dt) {
+  if (opt.adaptive && !(dt > 0) && !opt.replay_dt &&
+      opt.first_step == NDE_SDE_FIRST_STEP_STOCHASTICDIFFEQ) {
+    /* work: k[0], g[0], h0[0], scratch[0..1] (all free before the first step) */
+    nde_array iw[NDE_SDE_INITIAL_DT_WORK] = {k[0], g[0], h0[0], scratch[0], scratch[1]};
+    if ((st = nde_sde_initial_dt(rhs, t0, u, ops->strong_order, opt.abstol, opt.reltol, dtmax,
+                                 iw, &dt, &sol->stats.nf, &sol->stats.ng)))
+      goto done;
+  } else if (opt.adaptive && !(dt > 0) && !opt.replay_dt) {
     /* Hairer's heuristic on the drift (order 2: the error estimate of an
        order-1.5 method behaves like h^2 in smooth regions) */
     if ((st = rhs->drift(rhs->ctx, t0, u, &k[0])))

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <nde/registry.h>
 #include <nde/sde.h>
@@ -85,6 +86,12 @@ nde_status nde_sde_options_parse(const nde_options *op, double p, nde_sde_option
   o->adaptive = nde_options_bool(op, "adaptive", o->adaptive);
   o->maxiters = (long)nde_options_int(op, "maxiters", o->maxiters);
   o->record_steps = nde_options_bool(op, "record_steps", o->record_steps);
+  const char *first = nde_options_string(op, "first_step", "drift");
+  if (!strcmp(first, "stochasticdiffeq"))
+    o->first_step = NDE_SDE_FIRST_STEP_STOCHASTICDIFFEQ;
+  else if (strcmp(first, "drift"))
+    return nde_error(NDE_EINVAL, "first_step: expected \"drift\" or \"stochasticdiffeq\", got "
+                     "\"%s\"", first);
   if (!(o->abstol >= 0) || !(o->reltol >= 0) || o->abstol + o->reltol <= 0)
     return nde_error(NDE_EINVAL, "abstol/reltol: must be >= 0 and not both 0 (got %g, %g)",
                      o->abstol, o->reltol);

@@ -373,3 +373,44 @@ Test(sde_integrator, initial_dt_matches_the_stochasticdiffeq_heuristic) {
     nde_array_destroy(&work[i]);
   nde_array_destroy(&u);
 }
+
+/* first_step = stochasticdiffeq: the first accepted (or tried) step is nde_sde_initial_dt's. */
+Test(sde_integrator, first_step_option_uses_the_stochasticdiffeq_heuristic) {
+  double v[3] = {1.0, -2.0, 0.5};
+  nde_array u = sde_state(3, 1, 0.0);
+  cr_assert_eq(nde_array_from_doubles(&u, v, 3), NDE_OK);
+  nde_sde_rhs rhs = {.drift = col_drift, .diffusion = col_diffusion, .noise = NDE_NOISE_DIAGONAL};
+  nde_array work[NDE_SDE_INITIAL_DT_WORK];
+  for (int i = 0; i < NDE_SDE_INITIAL_DT_WORK; ++i)
+    work[i] = sde_state(3, 1, 0.0);
+  double want = 0;
+  long nf = 0, ng = 0;
+  cr_assert_eq(nde_sde_initial_dt(&rhs, 0.0, &u, 1.5, 0.1, 0.1, 1.0, work, &want, &nf, &ng),
+               NDE_OK);
+  nde_sde_solver *drift_first = sde_solver("sosri", "{\"abstol\": 0.1, \"reltol\": 0.1}");
+  nde_sde_solver *sde_first = sde_solver("sosri", "{\"abstol\": 0.1, \"reltol\": 0.1, "
+                                                  "\"first_step\": \"stochasticdiffeq\"}");
+  nde_brownian_config pc = {.seed = 3, .stream = 1, .t0 = 0, .t1 = 1, .dim = 3, .levy_area = 1,
+                            .stored = 1};
+  nde_brownian *path = NULL;
+  cr_assert_eq(nde_brownian_create(&pc, &path), NDE_OK);
+  nde_sde_solution a = {0}, b = {0};
+  cr_assert_eq(nde_sde_solve(sde_first, &rhs, NULL, 0, 1, &u, path, NULL, 0, &a), NDE_OK, "%s",
+               nde_last_error());
+  cr_assert_eq(nde_sde_solve(drift_first, &rhs, NULL, 0, 1, &u, path, NULL, 0, &b), NDE_OK, "%s",
+               nde_last_error());
+  cr_expect(a.stats.rejected > 0 || fabs(a.stats.steps[0].dt - want) < 1e-12,
+            "first step %g, heuristic %g", a.stats.steps[0].dt, want);
+  cr_expect(a.stats.steps[0].dt < b.stats.steps[0].dt, "stochasticdiffeq %g vs drift %g",
+            a.stats.steps[0].dt, b.stats.steps[0].dt);
+  cr_expect(a.stats.accepted > b.stats.accepted, "%ld vs %ld steps", a.stats.accepted,
+            b.stats.accepted);
+  nde_sde_solution_free(&a);
+  nde_sde_solution_free(&b);
+  nde_brownian_free(&path);
+  nde_sde_solver_close(&drift_first);
+  nde_sde_solver_close(&sde_first);
+  for (int i = 0; i < NDE_SDE_INITIAL_DT_WORK; ++i)
+    nde_array_destroy(&work[i]);
+  nde_array_destroy(&u);
+}
