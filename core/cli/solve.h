@@ -41,6 +41,14 @@ int nde_cli_read_plugin_spec(json_t *root, const char *key, const char *fallback
                              nde_options **given);
 
 /* The "layer" problem: a neural network as the right-hand side (solve_layer.c). */
+/*
+ * The per-step records of a solve as {"t": [...], "dt": [...], "eest": [...],
+ * "eigen_est": [... or null]}. @p steps points at @p n records of @p stride
+ * bytes that each begin with the doubles t, dt, eest, eigen_est (the layout
+ * of nde_ode_step_stats and nde_sde_step_stats).
+ */
+json_t *nde_cli_steps_json(const void *steps, size_t n, size_t stride);
+
 int nde_cli_is_layer_problem(const char *name);
 int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_json);
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,6 +161,12 @@ static json_t *max_error(const ode_run *r, const nde_ode_solution *sol, const do
   return m >= 0 ? json_real(m) : json_null();
 }
 
+/* nde_cli_steps_json() reads the records as four leading doubles */
+_Static_assert(offsetof(nde_ode_step_stats, dt) == sizeof(double) &&
+                   offsetof(nde_ode_step_stats, eest) == 2 * sizeof(double) &&
+                   offsetof(nde_ode_step_stats, eigen_est) == 3 * sizeof(double),
+               "step records begin with t, dt, eest, eigen_est");
+
 static json_t *stats_json(const nde_ode_solution *sol) {
   const nde_ode_stats *s = &sol->stats;
   json_t *o = json_object();
@@ -168,20 +175,7 @@ static json_t *stats_json(const nde_ode_solution *sol) {
   json_object_set_new(o, "rejected", json_integer(s->rejected));
   json_object_set_new(o, "steady", json_boolean(s->steady));
   json_object_set_new(o, "t_final", json_real(sol->t_final));
-  json_t *t = json_array(), *dt = json_array(), *ee = json_array(), *eig = json_array();
-  for (size_t i = 0; i < s->nsteps; ++i) {
-    json_array_append_new(t, json_real(s->steps[i].t));
-    json_array_append_new(dt, json_real(s->steps[i].dt));
-    json_array_append_new(ee, json_real(s->steps[i].eest));
-    json_array_append_new(eig, isnan(s->steps[i].eigen_est) ? json_null()
-                                                             : json_real(s->steps[i].eigen_est));
-  }
-  json_t *steps = json_object();
-  json_object_set_new(steps, "t", t);
-  json_object_set_new(steps, "dt", dt);
-  json_object_set_new(steps, "eest", ee);
-  json_object_set_new(steps, "eigen_est", eig);
-  json_object_set_new(o, "steps", steps);
+  json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps, sizeof *s->steps));
   return o;
 }
 

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "solve.h"
 
@@ -66,4 +67,22 @@ int nde_cli_read_plugin_spec(json_t *root, const char *key, const char *fallback
   }
   nde_status st = nde_cli_json_options(opts, given);
   return st == NDE_OK ? NDE_EXIT_OK : nde_cli_fail(st);
+}
+
+json_t *nde_cli_steps_json(const void *steps, size_t n, size_t stride) {
+  json_t *t = json_array(), *dt = json_array(), *ee = json_array(), *eig = json_array();
+  for (size_t i = 0; i < n; ++i) {
+    double rec[4];
+    memcpy(rec, (const char *)steps + i * stride, sizeof rec);
+    json_array_append_new(t, json_real(rec[0]));
+    json_array_append_new(dt, json_real(rec[1]));
+    json_array_append_new(ee, json_real(rec[2]));
+    json_array_append_new(eig, isnan(rec[3]) ? json_null() : json_real(rec[3]));
+  }
+  json_t *o = json_object();
+  json_object_set_new(o, "t", t);
+  json_object_set_new(o, "dt", dt);
+  json_object_set_new(o, "eest", ee);
+  json_object_set_new(o, "eigen_est", eig);
+  return o;
 }
