@@ -8,6 +8,7 @@
 #include <nde/train.h>
 
 #include "cli.h"
+#include "plot_data.h"
 
 static int train_help(void) {
   printf("Usage: nde train PIPELINE.json [--set PATH=VALUE]... [--resume] [--json]\n"
@@ -17,11 +18,18 @@ static int train_help(void) {
          "checkpoints to train.checkpoint/checkpoint.safetensors. A progress bar is\n"
          "drawn on stderr when stdout is a terminal.\n"
          "\n"
+         "The run folder is the metrics file's folder (train.checkpoint), or\n"
+         "runs/train-NAME/ for a pipeline NAME.json that names neither: it receives\n"
+         "summary.json (the --json object) and the figures loss.png and nfe.png (loss\n"
+         "and NFE against training step; nde plot DIR redraws them). The last line on\n"
+         "stderr names it: \"results in DIR/\".\n"
+         "\n"
          "  --set PATH=VALUE  override a field, e.g. --set train.steps=100 or\n"
          "                    --set model.chain[0].out=64 (VALUE is JSON, else a string)\n"
          "  --resume          continue from the checkpoint of an interrupted run\n"
          "  --json            print one final JSON object: steps, loss, accuracy,\n"
-         "                    test_loss, test_accuracy (fractions), wall_time, n_params\n");
+         "                    test_loss, test_accuracy (fractions), wall_time, n_params,\n"
+         "                    run_dir, figures\n");
   return NDE_EXIT_OK;
 }
 
@@ -38,24 +46,29 @@ static int eval_help(void) {
 
 static json_t *number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
+/* The --json object of a run or an evaluation. */
+static json_t *summary_json(const nde_train_summary *s, int training) {
+  json_t *o = json_object();
+  json_object_set_new(o, "steps", json_integer((json_int_t)s->steps));
+  if (training) {
+    json_object_set_new(o, "loss", number(s->loss));
+    json_object_set_new(o, "accuracy", number(s->accuracy));
+  }
+  json_object_set_new(o, "test_loss", number(s->test_loss));
+  json_object_set_new(o, "test_accuracy", number(s->test_accuracy));
+  if (isfinite(s->test_nfe))
+    json_object_set_new(o, "test_nfe", json_real(s->test_nfe));
+  json_object_set_new(o, "wall_time", json_real(s->wall_time));
+  json_object_set_new(o, "n_params", json_integer((json_int_t)s->n_params));
+  if (isfinite(s->test_nfe))
+    json_object_set_new(o, "test_nfe", json_real(s->test_nfe));
+  json_object_set_new(o, "test_batch_time", number(s->test_batch_time));
+  return o;
+}
+
 static void print_summary(const nde_train_summary *s, int json, int training) {
   if (json) {
-    json_t *o = json_object();
-    json_object_set_new(o, "steps", json_integer((json_int_t)s->steps));
-    if (training) {
-      json_object_set_new(o, "loss", number(s->loss));
-      json_object_set_new(o, "accuracy", number(s->accuracy));
-    }
-    json_object_set_new(o, "test_loss", number(s->test_loss));
-    json_object_set_new(o, "test_accuracy", number(s->test_accuracy));
-    if (isfinite(s->test_nfe))
-      json_object_set_new(o, "test_nfe", json_real(s->test_nfe));
-    json_object_set_new(o, "wall_time", json_real(s->wall_time));
-    json_object_set_new(o, "n_params", json_integer((json_int_t)s->n_params));
-    if (isfinite(s->test_nfe))
-      json_object_set_new(o, "test_nfe", json_real(s->test_nfe));
-    json_object_set_new(o, "test_batch_time", number(s->test_batch_time));
-    nde_cli_print_json(o);
+    nde_cli_print_json(summary_json(s, training));
     return;
   }
   if (training)
@@ -77,7 +90,7 @@ typedef struct args {
 
 static int parse(int argc, char **argv, int training, args *a) {
   memset(a, 0, sizeof *a);
-  a->sets = calloc((size_t)argc, sizeof *a->sets);
+  a->sets = calloc((size_t)argc + 1, sizeof *a->sets); /* + the run folder's metrics */
   if (!a->sets)
     return NDE_EXIT_INTERNAL;
   for (int i = 1; i < argc; ++i) {
@@ -116,6 +129,73 @@ static int parse(int argc, char **argv, int training, args *a) {
   return NDE_EXIT_OK;
 }
 
+/*
+ * The run folder of a pipeline (into dir) and its metrics file's name in it: the folder of
+ * train.metrics, else train.checkpoint. 0 when the pipeline names neither: dir is then
+ * runs/train-NAME for PIPELINE = .../NAME.json, the metrics file metrics.jsonl.
+ */
+static int run_folder(const nde_pipeline *p, const char *pipeline, char *dir, size_t dir_size,
+                      char *metrics, size_t metrics_size) {
+  json_t *root = json_loads(nde_pipeline_json(p), 0, NULL);
+  const json_t *train = json_object_get(root, "train");
+  const char *m = json_string_value(json_object_get(train, "metrics"));
+  const char *ck = json_string_value(json_object_get(train, "checkpoint"));
+  int named = 1;
+  if (m && *m) {
+    const char *slash = strrchr(m, '/');
+    snprintf(dir, dir_size, "%.*s", slash ? (int)(slash - m) : 1, slash ? m : ".");
+    snprintf(metrics, metrics_size, "%s", slash ? slash + 1 : m);
+    if (!*dir) /* "/file" */
+      snprintf(dir, dir_size, "/");
+  } else if (ck && *ck) {
+    snprintf(dir, dir_size, "%s", ck);
+    snprintf(metrics, metrics_size, "metrics.jsonl");
+  } else {
+    const char *base = strrchr(pipeline, '/');
+    base = base ? base + 1 : pipeline;
+    size_t n = strlen(base);
+    if (n > 5 && !strcmp(base + n - 5, ".json"))
+      n -= 5;
+    snprintf(dir, dir_size, "runs/train-%.*s", (int)n, base);
+    snprintf(metrics, metrics_size, "metrics.jsonl");
+    named = 0;
+  }
+  json_decref(root);
+  return named;
+}
+
+/* After a run: summary.json and the figures in the run folder, the summary printed. */
+static nde_status finish_run(const nde_train_summary *s, const char *pipeline, const char *dir,
+                             const char *metrics, int json) {
+  json_t *o = summary_json(s, 1);
+  json_t *file = json_object();
+  json_object_set_new(file, "command", json_string("train"));
+  json_object_set_new(file, "pipeline", json_string(pipeline));
+  json_object_set_new(file, "metrics", json_string(metrics));
+  json_object_update(file, o);
+  nde_status st = nde_run_write_json(dir, "summary.json", file);
+  json_decref(file);
+  if (st != NDE_OK) {
+    json_decref(o);
+    return st;
+  }
+  if (!json) { /* the summary line, then the figures and the folder's name last */
+    print_summary(s, 0, 1);
+    fflush(stdout);
+  }
+  json_t *drawn = json_array();
+  nde_run_finish(dir, drawn);
+  if (json) {
+    json_object_set_new(o, "run_dir", json_string(dir));
+    json_object_set_new(o, "figures", drawn);
+    nde_cli_print_json(o);
+  } else {
+    json_decref(drawn);
+    json_decref(o);
+  }
+  return NDE_OK;
+}
+
 int nde_cmd_train(nde_cli *cli, int argc, char **argv) {
   args a;
   int code = parse(argc, argv, 1, &a);
@@ -123,15 +203,25 @@ int nde_cmd_train(nde_cli *cli, int argc, char **argv) {
     code = train_help();
   else if (code == NDE_EXIT_OK) {
     nde_pipeline *p;
+    char dir[4096], metrics[4096], set[4200];
     nde_status st = nde_pipeline_load(cli->registry, a.pipeline, a.sets, a.n_sets, &p);
+    if (st == NDE_OK && !run_folder(p, a.pipeline, dir, sizeof dir, metrics, sizeof metrics)) {
+      /* the pipeline names no metrics file: one in the default run folder */
+      snprintf(set, sizeof set, "train.metrics=%s/%s", dir, metrics);
+      a.sets[a.n_sets++] = set;
+      nde_pipeline_free(&p);
+      st = nde_pipeline_load(cli->registry, a.pipeline, a.sets, a.n_sets, &p);
+    }
+    if (st == NDE_OK)
+      st = nde_run_make_dirs(dir);
     if (st == NDE_OK) {
       nde_train_options opt = {a.resume, nde_cli_stdout_is_tty(), a.stop_after};
       nde_train_summary s;
       st = nde_train(p, &opt, &s);
       if (st == NDE_OK)
-        print_summary(&s, a.json, 1);
-      nde_pipeline_free(&p);
+        st = finish_run(&s, a.pipeline, dir, metrics, a.json);
     }
+    nde_pipeline_free(&p);
     code = st == NDE_OK ? NDE_EXIT_OK : nde_cli_fail(st);
   }
   free(a.sets);

@@ -447,3 +447,80 @@ nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
   trainer_close(&tr);
   return st;
 }
+
+void nde_predictions_free(nde_predictions *pr) {
+  if (!pr)
+    return;
+  free(pr->inputs);
+  free(pr->targets);
+  free(pr->outputs);
+  memset(pr, 0, sizeof *pr);
+}
+
+/* Copy @p n values of @p dtype at backend memory @p src into host doubles. */
+static nde_status to_host(trainer *tr, const void *src, size_t n, double *dst) {
+  nde_array a = {.dtype = tr->p->dtype, .ndim = 1, .size = n, .data = (void *)src,
+                 .backend = tr->backend, .owned = 0};
+  a.shape[0] = n;
+  return nde_array_to_doubles(&a, dst, n);
+}
+
+nde_status nde_predict(nde_pipeline *pipeline, const char *checkpoint, size_t max_samples,
+                       nde_predictions *out) {
+  memset(out, 0, sizeof *out);
+  trainer tr;
+  nde_status st = open_common(&tr, pipeline, 0);
+  nde_run_state s;
+  memset(&s, 0, sizeof s);
+  if (st == NDE_OK)
+    st = nde_checkpoint_load(checkpoint, tr.model, tr.params.data, NULL, &s);
+  size_t count = tr.test_info.count;
+  if (max_samples && count > max_samples)
+    count = max_samples;
+  if (st == NDE_OK) {
+    out->count = count;
+    out->input_size = tr.info.input_size;
+    out->target_size = tr.info.target_size;
+    out->output_size = tr.n_out;
+    out->inputs = malloc((count * out->input_size + 1) * sizeof(double));
+    out->targets = malloc((count * out->target_size + 1) * sizeof(double));
+    out->outputs = malloc((count * out->output_size + 1) * sizeof(double));
+    if (!out->inputs || !out->targets || !out->outputs)
+      st = nde_error(NDE_ENOMEM, "out of memory");
+  }
+  size_t eb = pipeline->eval_batch_size;
+  uint64_t *idx = st == NDE_OK ? malloc(eb * sizeof *idx) : NULL;
+  if (st == NDE_OK && !idx)
+    st = nde_error(NDE_ENOMEM, "out of memory");
+  tr.state.step = s.step;
+  for (size_t start = 0; st == NDE_OK && start < count; start += eb) {
+    size_t n = count - start < eb ? count - start : eb;
+    for (size_t i = 0; i < n; ++i)
+      idx[i] = start + i;
+    nde_array x, y;
+    st = batch_views(&tr, n, &x, &y);
+    if (st == NDE_OK)
+      st = nde_dataset_batch(tr.test, idx, n, &x, &y);
+    nde_record *rec = NULL;
+    if (st == NDE_OK) {
+      nde_arena_reset(tr.arena);
+      nde_layer_metrics_clear(&tr.metrics);
+      nde_layer_ctx ctx = {tr.backend, pipeline->dtype, n, tr.arena, s.step, 0,
+                           pipeline->seed, &tr.metrics, 0};
+      st = nde_layer_forward(tr.root, &ctx, tr.xb.data, 0.0, tr.params.data, &rec);
+    }
+    if (st == NDE_OK)
+      st = to_host(&tr, tr.xb.data, n * out->input_size, out->inputs + start * out->input_size);
+    if (st == NDE_OK)
+      st = to_host(&tr, tr.yb.data, n * out->target_size,
+                   out->targets + start * out->target_size);
+    if (st == NDE_OK)
+      st = to_host(&tr, nde_record_output(rec), n * out->output_size,
+                   out->outputs + start * out->output_size);
+  }
+  free(idx);
+  trainer_close(&tr);
+  if (st != NDE_OK)
+    nde_predictions_free(out);
+  return st;
+}

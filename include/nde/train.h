@@ -122,6 +122,30 @@ typedef struct nde_gradcheck_result {
 NDE_API nde_status nde_gradcheck(nde_pipeline *pipeline, const nde_gradcheck_options *options,
                                  nde_gradcheck_result *result);
 
+/** A model's outputs on the test split, next to its inputs and targets (host doubles). */
+typedef struct nde_predictions {
+  size_t count;       /**< samples (the first ones of the test split) */
+  size_t input_size;  /**< values per input */
+  size_t target_size; /**< values per target */
+  size_t output_size; /**< values per model output */
+  double *inputs;     /**< count × input_size, sample after sample */
+  double *targets;    /**< count × target_size */
+  double *outputs;    /**< count × output_size */
+} nde_predictions;
+
+/**
+ * Run the model with the parameters of checkpoint @p checkpoint on the
+ * first @p max_samples samples of the test split (0: all) in evaluation
+ * mode (as nde_evaluate) and keep inputs, targets and outputs (the layout
+ * of the model's output, e.g. time-major states for a neural_ode with
+ * saveat). Free with nde_predictions_free().
+ */
+NDE_API nde_status nde_predict(nde_pipeline *pipeline, const char *checkpoint, size_t max_samples,
+                               nde_predictions *out);
+
+/** Free what nde_predict() allocated; zeroes @p predictions. */
+NDE_API void nde_predictions_free(nde_predictions *predictions);
+
 #ifdef __cplusplus
 }
 #endif
