@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <nde/train.h>
 
 #include "cli.h"
+#include "plot_data.h"
 #include "reproduce.h"
 
 static const nde_repro_table *const tables[] = {
@@ -37,7 +39,8 @@ static const size_t n_tables = sizeof tables / sizeof *tables;
 
 static int reproduce_help(void) {
   printf("Usage: nde reproduce NAME [--steps N] [--limit N] [--seeds LIST] [--rows TEXT]\n"
-         "                          [--set KEY=VALUE]... [--examples DIR] [--data DIR] [--json]\n"
+         "                          [--set KEY=VALUE]... [--examples DIR] [--data DIR]\n"
+         "                          [--out DIR] [--json]\n"
          "       nde reproduce --list\n"
          "\n"
          "Train every row of a thesis table from its pipeline in examples/paper/, scaled\n"
@@ -57,12 +60,20 @@ static int reproduce_help(void) {
          "  --examples DIR  where the pipelines are (default: NDE_EXAMPLES, the source\n"
          "                  tree, then the installed examples)\n"
          "  --data DIR      override data.path of every row\n"
+         "  --out DIR       the run folder (default runs/reproduce-NAME): summary.json (the\n"
+         "                  --json object), table.txt (the table), a folder per row (and\n"
+         "                  seed) with metrics.jsonl, checkpoint.safetensors and, for\n"
+         "                  time-series fits, trajectory.json; the figures loss.png and\n"
+         "                  nfe.png against training step, trajectories.png (neural ODE\n"
+         "                  fits) or sde-fit.png (neural SDE mean \u00b1 std); nde plot DIR\n"
+         "                  redraws them. stderr's last line names it: \"results in DIR/\"\n"
          "  --json          print {name, scaled, notes, [seeds,] units, rows: [{model, pipeline,\n"
          "                  test_nfe, train_time, cpu_time, prediction_time, test_accuracy,\n"
          "                  train_accuracy, loss, train_loss, [loss_thesis_form,] params,\n"
-         "                  steps, limit,\n"
-         "                  thesis}]}; with seeds each value is the mean, KEY_std its\n"
-         "                  sample std and runs: [{seed, KEY...}] the values of each seed\n"
+         "                  steps, limit, run_dir,\n"
+         "                  thesis}], run_dir, figures}; with seeds each value is the mean,\n"
+         "                  KEY_std its sample std and runs: [{seed, KEY..., run_dir}] the\n"
+         "                  values of each seed\n"
          "\n"
          "Timings depend on the thread count: on a shared or small machine run with\n"
          "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (idle threads spin-wait otherwise).\n",
@@ -100,6 +111,25 @@ static double cpu_seconds(void) {
 }
 
 static json_t *number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+/* The text table goes to stdout (unless --json) and to the run folder's table.txt. */
+static FILE *table_copy;
+static int table_to_stdout;
+
+static void tprintf(const char *fmt, ...) NDE_PRINTF(1, 2);
+static void tprintf(const char *fmt, ...) {
+  va_list ap;
+  if (table_to_stdout) {
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+  }
+  if (table_copy) {
+    va_start(ap, fmt);
+    vfprintf(table_copy, fmt, ap);
+    va_end(ap);
+  }
+}
 
 static double thesis_value(const json_t *thesis, const char *key) {
   const json_t *v = thesis ? json_object_get(thesis, key) : NULL;
@@ -153,7 +183,7 @@ static void print_cell(int width, int prec, double mean, double std) {
     snprintf(buf, sizeof buf, "%.*f", prec, mean);
   else
     snprintf(buf, sizeof buf, "%.*f\u00b1%.*f", prec, mean, prec, std);
-  printf(" %*s", width + (isnan(std) ? 0 : 1), buf);
+  tprintf(" %*s", width + (isnan(std) ? 0 : 1), buf);
 }
 
 /* The thesis's value of @p key, with its KEY_std when @p spread (our cells show one too). */
@@ -165,9 +195,11 @@ static void print_thesis_cell(int width, int prec, int spread, const json_t *the
              spread ? thesis_value(thesis, std_key) : NAN);
 }
 
-/* Train one row with one seed (NULL: the pipeline's) and fill v[N_METRICS]. */
+/* Train one row with one seed (NULL: the pipeline's) and fill v[N_METRICS]; with
+   @p trajectory_dir, a time-series fit's trajectory.json goes there (from its checkpoint). */
 static nde_status run_row(nde_cli *cli, const char *path, const char *const *sets, size_t n_sets,
-                          double loss_factor, double *v, uint64_t *n_params) {
+                          double loss_factor, const char *trajectory_dir, double *v,
+                          uint64_t *n_params) {
   nde_pipeline *p = NULL;
   nde_train_summary s;
   memset(&s, 0, sizeof s);
@@ -176,6 +208,12 @@ static nde_status run_row(nde_cli *cli, const char *path, const char *const *set
   if (st == NDE_OK)
     st = nde_train(p, NULL, &s);
   double cpu = cpu_seconds() - cpu0;
+  if (st == NDE_OK && trajectory_dir) {
+    char checkpoint[4200];
+    int written;
+    snprintf(checkpoint, sizeof checkpoint, "%s/checkpoint.safetensors", trajectory_dir);
+    st = nde_run_write_trajectory(p, checkpoint, trajectory_dir, &written);
+  }
   nde_pipeline_free(&p);
   v[M_NFE] = s.test_nfe;
   v[M_TRAIN] = s.wall_time;
@@ -188,6 +226,29 @@ static nde_status run_row(nde_cli *cli, const char *path, const char *const *set
   v[M_LTF] = loss_factor > 0 ? loss_factor * s.test_loss : NAN;
   *n_params = s.n_params;
   return st;
+}
+
+/* A run's folder inside the run folder: the pipeline's name without .json, /seed-N with seeds. */
+static void run_subfolder(const char *pipeline, const uint64_t *seed, char *out, size_t size) {
+  size_t n = strlen(pipeline);
+  if (n > 5 && !strcmp(pipeline + n - 5, ".json"))
+    n -= 5;
+  if (seed)
+    snprintf(out, size, "%.*s/seed-%llu", (int)n, pipeline, (unsigned long long)*seed);
+  else
+    snprintf(out, size, "%.*s", (int)n, pipeline);
+}
+
+/* "KEY=\"PATH SUFFIX\"": an override whose value is a JSON string (quotes escaped). */
+static void quoted_set(char *out, size_t size, const char *key, const char *path,
+                       const char *suffix) {
+  char value[2600];
+  snprintf(value, sizeof value, "%s%s", path, suffix);
+  json_t *str = json_string(value);
+  char *text = str ? json_dumps(str, JSON_ENCODE_ANY) : NULL;
+  snprintf(out, size, "%s=%s", key, text ? text : "\"\"");
+  free(text);
+  json_decref(str);
 }
 
 static int row_selected(const nde_repro_row *row, const char *filter) {
@@ -208,7 +269,7 @@ static void row_scaling(const nde_repro_table *t, const nde_repro_row *row, long
 }
 
 int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
-  const char *name = NULL, *rows_filter = NULL, *examples = NULL, *data = NULL;
+  const char *name = NULL, *rows_filter = NULL, *examples = NULL, *data = NULL, *out_dir = NULL;
   long long steps = -1, limit = -1;
   int as_json = 0, given_seeds = -1;
   uint64_t seed_list[MAX_SEEDS];
@@ -244,6 +305,8 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
       examples = argv[++i];
     else if (!strcmp(a, "--data") && i + 1 < argc)
       data = argv[++i];
+    else if (!strcmp(a, "--out") && i + 1 < argc)
+      out_dir = argv[++i];
     else if (a[0] == '-')
       return nde_cli_usage_error("reproduce: unknown or incomplete option '%s' (see nde reproduce "
                                  "--help)", a);
@@ -268,6 +331,20 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
                                     &which);
     return nde_cli_fail(st == NDE_OK ? nde_error(NDE_ENOTFOUND, "no reproduction '%s'", name) : st);
   }
+  /* the run folder: summary.json, table.txt, a folder per run, the figures */
+  char run_dir[2048];
+  snprintf(run_dir, sizeof run_dir, "%s", out_dir ? out_dir : "runs/reproduce-");
+  if (!out_dir)
+    snprintf(run_dir + strlen(run_dir), sizeof run_dir - strlen(run_dir), "%s", t->name);
+  nde_status dir_st = nde_run_make_dirs(run_dir);
+  if (dir_st != NDE_OK)
+    return nde_cli_fail(nde_error_prefix(dir_st, "reproduce: --out"));
+  char table_path[2100];
+  snprintf(table_path, sizeof table_path, "%s/table.txt", run_dir);
+  table_copy = fopen(table_path, "w");
+  if (!table_copy)
+    return nde_cli_fail(nde_error(NDE_EIO, "%s: cannot write: %s", table_path, strerror(errno)));
+  table_to_stdout = !as_json;
   unsigned long long n_steps = steps > 0 ? (unsigned long long)steps : t->default_steps;
   unsigned long long n_limit = limit >= 0 ? (unsigned long long)limit : t->default_limit;
   /* the seeds: --seeds, else the table's; none: one run with the pipeline's own seed */
@@ -345,9 +422,9 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
                                                       "holds each seed's values)"));
   json_object_set_new(out, "units", units);
   const int w = spread ? 17 : 9; /* cell width */
-  if (!as_json) {
-    printf("%s: %s\nscaled: %s\nnotes: %s\n\n", t->name, t->summary, scaled, t->notes);
-    printf("%-42s %*s %*s %*s %*s %*s %*s %*s %*s %*s %10s\n", "model", w,
+  if (!as_json || table_copy) {
+    tprintf("%s: %s\nscaled: %s\nnotes: %s\n\n", t->name, t->summary, scaled, t->notes);
+    tprintf("%-42s %*s %*s %*s %*s %*s %*s %*s %*s %*s %10s\n", "model", w,
            loss_table ? "loss" : "acc", w, "thesis", w, "NFE", w, "thesis", w, "train s", w,
            "thesis", w, "CPU s", w, "pred s", w, "thesis", "test loss");
     fflush(stdout);
@@ -373,7 +450,7 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
     }
     /* overrides: scaling, no checkpoint, the table's own, the data path, --set, the seed */
     char buf[9][256];
-    const char *sets[9 + MAX_USER_SETS];
+    const char *sets[11 + MAX_USER_SETS];
     size_t n = 0;
     snprintf(buf[0], sizeof buf[0], "train.steps=%llu", row_steps);
     snprintf(buf[1], sizeof buf[1], "data.limit=%llu", row_limit);
@@ -398,14 +475,23 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
       sets[n++] = user_sets[i];
     uint64_t n_params = 0;
     json_t *runs = json_array();
+    char sub[512], run_path[2600], ck_set[2700], metrics_set[2700];
     for (size_t k = 0; k < n_runs && rc == NDE_EXIT_OK; ++k) {
       size_t n_sets = n;
       if (n_seeds) {
         snprintf(buf[8], sizeof buf[8], "seed=%llu", (unsigned long long)seeds[k]);
         sets[n_sets++] = buf[8];
       }
+      /* this run's folder in the run folder: metrics.jsonl, its checkpoint, trajectory.json */
+      run_subfolder(row->pipeline, n_seeds ? &seeds[k] : NULL, sub, sizeof sub);
+      snprintf(run_path, sizeof run_path, "%s/%s", run_dir, sub);
+      quoted_set(ck_set, sizeof ck_set, "train.checkpoint", run_path, "");
+      quoted_set(metrics_set, sizeof metrics_set, "train.metrics", run_path, "/metrics.jsonl");
+      sets[n_sets++] = ck_set;
+      sets[n_sets++] = metrics_set;
       double *vk = v + k * N_METRICS;
-      nde_status st = run_row(cli, path, sets, n_sets, t->loss_factor, vk, &n_params);
+      nde_status st = run_row(cli, path, sets, n_sets, t->loss_factor, k == 0 ? run_path : NULL,
+                              vk, &n_params);
       if (st != NDE_OK) {
         if (n_seeds)
           rc = nde_cli_fail(nde_error_prefix(st, "%s, row '%s', seed %llu", t->name, row->model,
@@ -420,6 +506,7 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
       for (int m = 0; m < N_METRICS; ++m)
         if (m != M_LTF || loss_table)
           json_object_set_new(one, metric_keys[m], number(vk[m]));
+      json_object_set_new(one, "run_dir", json_string(sub));
       json_array_append_new(runs, one);
     }
     if (rc != NDE_EXIT_OK) {
@@ -449,10 +536,12 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
     json_object_set_new(o, "limit", json_integer((json_int_t)row_limit));
     if (n_seeds)
       json_object_set_new(o, "runs", runs);
-    else
+    else {
+      json_object_set_new(o, "run_dir", json_string(sub));
       json_decref(runs);
-    if (!as_json) {
-      printf("%-42s", row->model);
+    }
+    if (!as_json || table_copy) {
+      tprintf("%-42s", row->model);
       if (loss_table) {
         print_cell(w, 4, mean[M_LTF], std[M_LTF]);
         print_thesis_cell(w, 4, spread, thesis, "loss_thesis_form");
@@ -467,7 +556,7 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
       print_cell(w, 1, mean[M_CPU], std[M_CPU]);
       print_cell(w, 4, mean[M_PRED], std[M_PRED]);
       print_thesis_cell(w, 4, spread, thesis, "prediction_time");
-      printf(" %10.4g\n", mean[M_LOSS]);
+      tprintf(" %10.4g\n", mean[M_LOSS]);
       fflush(stdout);
     }
     json_object_set_new(o, "thesis", thesis ? thesis : json_object());
@@ -478,6 +567,24 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   if (rc == NDE_EXIT_OK && !ran)
     rc = nde_cli_usage_error("reproduce: no row of %s matches '%s'", t->name,
                              rows_filter ? rows_filter : "");
+  fclose(table_copy);
+  table_copy = NULL;
+  if (rc == NDE_EXIT_OK) {
+    json_t *file = json_object();
+    json_object_set_new(file, "command", json_string("reproduce"));
+    json_object_update(file, out);
+    nde_status st = nde_run_write_json(run_dir, "summary.json", file);
+    json_decref(file);
+    if (st != NDE_OK)
+      rc = nde_cli_fail(st);
+  }
+  if (rc == NDE_EXIT_OK) {
+    fflush(stdout);
+    json_t *drawn = json_array();
+    nde_run_finish(run_dir, drawn);
+    json_object_set_new(out, "run_dir", json_string(run_dir));
+    json_object_set_new(out, "figures", drawn);
+  }
   if (rc == NDE_EXIT_OK && as_json)
     nde_cli_print_json(out);
   else

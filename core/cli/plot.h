@@ -44,8 +44,9 @@ typedef struct nde_plot_panel {
 int nde_plot_available(void);
 
 /*
- * Draw @p n_panels panels side by side under the figure title @p title into
- * the PNG file @p path (width × height pixels). NDE_EUNSUPPORTED when nde
+ * Draw @p n_panels panels side by side (sharing one y range) under the figure title @p title into
+ * the PNG file @p path (width × height pixels; width 0: 400 pixels a panel and room for
+ * the legend). NDE_EUNSUPPORTED when nde
  * was built without PLplot; NDE_EIO when the file cannot be written;
  * NDE_EINVAL when no panel has a finite point.
  */

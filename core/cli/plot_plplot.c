@@ -22,6 +22,10 @@ static const unsigned char palette[N_PALETTE][3] = {
     {0, 114, 178},  {213, 94, 0},   {0, 158, 115},  {204, 121, 167},
     {230, 159, 0},  {86, 180, 233}, {0, 0, 0},      {240, 228, 66}};
 
+/* PLplot scales text with the page's mean side: this keeps it the size it has on a 960 × 600
+   page */
+static double text_scale = 1.0;
+
 /* the data markers: a filled circle (U+25CF), in the legend too */
 #define MARKER "\u25cf"
 #define MARKER_SCALE 0.55
@@ -121,9 +125,9 @@ static void draw_curve(const nde_plot_panel *p, const nde_plot_curve *k, double 
       continue;
     }
     if (k->style == NDE_PLOT_MARKERS && n) {
-      plschr(0.0, MARKER_SCALE);
+      plschr(0.0, MARKER_SCALE * text_scale);
       plstring((PLINT)n, xs, ys, MARKER);
-      plschr(0.0, 1.0);
+      plschr(0.0, text_scale);
     } else if (n >= 2) {
       pllsty(k->style == NDE_PLOT_DASHED ? 2 : 1);
       plwidth(2.2);
@@ -131,9 +135,9 @@ static void draw_curve(const nde_plot_panel *p, const nde_plot_curve *k, double 
       plwidth(1.0);
       pllsty(1);
     } else if (n == 1) {
-      plschr(0.0, MARKER_SCALE);
+      plschr(0.0, MARKER_SCALE * text_scale);
       plstring(1, xs, ys, MARKER);
-      plschr(0.0, 1.0);
+      plschr(0.0, text_scale);
     }
     n = 0;
   }
@@ -180,7 +184,7 @@ static void draw_legend(const nde_plot_curve *const *e, size_t n, PLINT position
     lsty[i] = k->style == NDE_PLOT_DASHED ? 2 : 1;
     lwidth[i] = 2.2;
     scol[i] = colour(k->color);
-    sscale[i] = MARKER_SCALE;
+    sscale[i] = MARKER_SCALE * text_scale;
     snum[i] = 1;
     sym[i] = MARKER;
   }
@@ -188,7 +192,7 @@ static void draw_legend(const nde_plot_curve *const *e, size_t n, PLINT position
   plcol0(1);
   pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
            position | PL_POSITION_INSIDE, margin, margin, 0.06, 0, 1, 1, 0,
-           0, (PLINT)n, opt, 1.0, 0.9, 1.8, 0.0, tcol, text, bcol, bpat, bscale, bwidth, lcol,
+           0, (PLINT)n, opt, 0.7, 0.9 * text_scale, 1.8, 0.0, tcol, text, bcol, bpat, bscale, bwidth, lcol,
            lsty, lwidth, scol, sscale, snum, sym);
 }
 
@@ -231,6 +235,19 @@ static PLINT best_corner(const nde_plot_panel *p, double w, double h) {
   return corners[best];
 }
 
+/* Characters a label shows: UTF-8 code points, less PLplot's #u / #d escapes. */
+static size_t visible_chars(const char *s) {
+  size_t n = 0;
+  for (; *s; ++s) {
+    if (s[0] == '#' && (s[1] == 'u' || s[1] == 'd')) {
+      ++s;
+      continue;
+    }
+    n += ((unsigned char)*s & 0xC0) != 0x80;
+  }
+  return n;
+}
+
 static nde_status check_writable(const char *path) {
   FILE *f = fopen(path, "wb");
   if (!f)
@@ -259,8 +276,16 @@ nde_status nde_plot_figure(const char *path, const char *title, const nde_plot_p
   size_t n_entries = legend_entries(panels, n_panels, entries, MAX_LEGEND);
   size_t label_chars = 0;
   for (size_t i = 0; i < n_entries; ++i)
-    if (strlen(entries[i]->label) > label_chars)
-      label_chars = strlen(entries[i]->label);
+    if (visible_chars(entries[i]->label) > label_chars)
+      label_chars = visible_chars(entries[i]->label);
+  /* pixels: margins, the gap between panels, the legend's room right of them */
+  const double left_px = 100, gap_px = 115, right_px = 25, panel_px = 400;
+  double legend_px = n_entries ? (double)label_chars * 9.5 + 105.0 : 0.0;
+  if (n_panels == 1)
+    legend_px = 0; /* one panel: the legend in its emptiest corner */
+  if (width <= 0) /* automatic: panels of panel_px */
+    width = (int)(left_px + (double)n_panels * panel_px + (double)(n_panels - 1) * gap_px +
+                  legend_px + right_px);
   double *xs = malloc((longest + 2) * sizeof *xs), *ys = malloc((longest + 2) * sizeof *ys);
   if (!xs || !ys) {
     free(xs);
@@ -268,6 +293,7 @@ nde_status nde_plot_figure(const char *path, const char *title, const nde_plot_p
     return nde_error(NDE_ENOMEM, "out of memory");
   }
 
+  text_scale = (960.0 + 600.0) / (double)(width + height);
   PLINT stream;
   plmkstrm(&stream); /* a fresh stream per figure */
   plsdev("pngcairo");
@@ -283,34 +309,42 @@ nde_status nde_plot_figure(const char *path, const char *title, const nde_plot_p
   }
   plinit();
   pladv(0);
-  plschr(0.0, 1.0);
+  plschr(0.0, text_scale);
 
   /* the page: panels side by side, the legend's room right of them (in page fractions) */
-  double char_w = 8.5 / (double)width; /* about one character of the legend */
-  double legend_w = n_entries ? (double)label_chars * char_w + 85.0 / (double)width : 0.0;
+  double legend_w = legend_px / (double)width;
   if (legend_w > 0.45)
     legend_w = 0.45;
-  int inside = n_panels == 1; /* one panel: the legend in its emptiest corner */
-  if (inside)
-    legend_w = 0;
-  double left = 95.0 / (double)width, right = 1.0 - 20.0 / (double)width - legend_w;
-  double gap = 95.0 / (double)width, top = title && *title ? 0.84 : 0.92, bottom = 0.12;
+  int inside = n_panels == 1;
+  double left = left_px / (double)width, right = 1.0 - right_px / (double)width - legend_w;
+  double gap = gap_px / (double)width, bottom = 75.0 / (double)height;
+  double top = 1.0 - (title && *title ? 100.0 : 50.0) / (double)height;
   double pw = (right - left - gap * (double)(n_panels - 1)) / (double)n_panels;
   if (title && *title) {
     plvpor(0.0, 1.0, 0.0, 1.0);
     plwind(0.0, 1.0, 0.0, 1.0);
     plcol0(1);
-    plschr(0.0, 1.25);
+    plschr(0.0, 1.25 * text_scale);
     plmtex("t", -1.6, 0.5, 0.5, title);
-    plschr(0.0, 1.0);
+    plschr(0.0, text_scale);
+  }
+  double sy0 = INFINITY, sy1 = -INFINITY; /* the y range the panels share */
+  for (size_t p = 0; p < n_panels; ++p) {
+    double a, b, c, d;
+    if (ranges(&panels[p], &a, &b, &c, &d)) {
+      sy0 = fmin(sy0, c);
+      sy1 = fmax(sy1, d);
+    }
   }
   for (size_t p = 0; p < n_panels; ++p) {
     const nde_plot_panel *pn = &panels[p];
     double x0, x1, y0, y1;
     if (!ranges(pn, &x0, &x1, &y0, &y1)) {
-      x0 = y0 = 0;
-      x1 = y1 = 1;
+      x0 = 0;
+      x1 = 1;
     }
+    y0 = sy0;
+    y1 = sy1;
     double vx0 = left + (double)p * (pw + gap);
     plvpor(vx0, vx0 + pw, bottom, top);
     plwind(x0, x1, y0, y1);
@@ -329,7 +363,7 @@ nde_status nde_plot_figure(const char *path, const char *title, const nde_plot_p
   }
   if (n_entries && inside) {
     double panel_w = pw * (double)width, panel_h = (top - bottom) * (double)height;
-    double w = ((double)label_chars * 8.5 + 85.0) / panel_w;
+    double w = ((double)label_chars * 9.5 + 105.0) / panel_w;
     double h = ((double)n_entries * 24.0 + 10.0) / panel_h;
     draw_legend(entries, n_entries, best_corner(&panels[0], w, h), 0.02);
   } else if (n_entries) {

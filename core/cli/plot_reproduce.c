@@ -93,10 +93,12 @@ nde_status nde_plot_reproduce_figures(const char *dir, const json_t *summary, js
   size_t n_rows = json_array_size(rows) < MAX_ROWS ? json_array_size(rows) : MAX_ROWS;
   row_series series[MAX_ROWS];
   nde_plot_curve loss[MAX_ROWS], nfe[MAX_ROWS];
-  const char *labels[MAX_ROWS], *traj[MAX_ROWS];
+  const char *labels[MAX_ROWS], *traj[MAX_ROWS], *traj_labels[MAX_ROWS];
+  char traj_label_text[MAX_ROWS][160];
   char traj_paths[MAX_ROWS][4096];
   memset(series, 0, sizeof series);
   size_t max_runs = 0;
+  json_int_t seed = -1; /* the first run's seed, when the runs have seeds */
   int any_nfe = 0;
   nde_status st = NDE_OK;
   for (size_t r = 0; r < n_rows && st == NDE_OK; ++r) {
@@ -106,6 +108,17 @@ nde_status nde_plot_reproduce_figures(const char *dir, const json_t *summary, js
     labels[r] = json_string_value(json_object_get(row, "model"));
     if (!labels[r])
       labels[r] = "?";
+    /* the fit panels show the first run: its test NFE */
+    const json_t *first = json_array_get(json_object_get(row, "runs"), 0);
+    const json_t *nfe_v = json_object_get(first ? first : row, "test_nfe");
+    if (json_is_number(nfe_v))
+      snprintf(traj_label_text[r], sizeof traj_label_text[r], "%s (NFE %.0f", labels[r],
+               json_number_value(nfe_v));
+    else
+      snprintf(traj_label_text[r], sizeof traj_label_text[r], "%s (", labels[r]);
+    if (first && json_is_integer(json_object_get(first, "seed")))
+      seed = json_integer_value(json_object_get(first, "seed"));
+    traj_labels[r] = traj_label_text[r];
     if (!n_runs) {
       st = nde_error(NDE_EPARSE, "%s/summary.json: rows[%zu]: no \"run_dir\"", dir, r);
       break;
@@ -148,8 +161,11 @@ nde_status nde_plot_reproduce_figures(const char *dir, const json_t *summary, js
     }
   }
   if (st == NDE_OK) {
-    snprintf(title, sizeof title, "nde reproduce %s", name);
-    st = nde_plot_trajectories(dir, title, traj, labels, n_rows, drawn);
+    if (seed >= 0)
+      snprintf(title, sizeof title, "nde reproduce %s, seed %lld", name, (long long)seed);
+    else
+      snprintf(title, sizeof title, "nde reproduce %s", name);
+    st = nde_plot_trajectories(dir, title, traj, traj_labels, n_rows, drawn);
   }
   for (size_t r = 0; r < n_rows; ++r) {
     free(series[r].step);

@@ -196,8 +196,9 @@ nde_status nde_plot_trajectories(const char *dir, const char *title, const char 
                                    colour};
       }
     }
-    snprintf(panel_titles[n_panels], sizeof panel_titles[n_panels], "%s (mse %.2g)", labels[r],
-             mse(t));
+    size_t ll = strlen(labels[r]); /* "row (NFE n" or "row (": the mse closes it */
+    snprintf(panel_titles[n_panels], sizeof panel_titles[n_panels], "%s%smse %.2g)", labels[r],
+             ll && labels[r][ll - 1] == '(' ? "" : ", ", mse(t));
     panels[n_panels] = (nde_plot_panel){panel_titles[n_panels], "time t (dimensionless)",
                                         t->mean_var ? "state u (dimensionless)"
                                                     : "state u (dimensionless)",
@@ -211,8 +212,7 @@ nde_status nde_plot_trajectories(const char *dir, const char *title, const char 
     snprintf(full_title, sizeof full_title, "%s: %s", title,
              mean_var ? "the neural SDE's mean \u00b1 std against the data's"
                       : "fitted trajectories against the data");
-    int width = (int)(330 * n_panels) + 330;
-    st = nde_plot_figure(path, full_title, panels, n_panels, width < 960 ? 960 : width, 560);
+    st = nde_plot_figure(path, full_title, panels, n_panels, 0, 600);
     if (st == NDE_OK && drawn)
       json_array_append_new(drawn, json_string(file));
   }
