@@ -35,7 +35,8 @@ typedef struct nde_plot_curve {
 typedef struct nde_plot_panel {
   const char *title;
   const char *xlabel, *ylabel; /* with units, e.g. "training step", "t (time units)" */
-  int log_y;                   /* y on a log10 axis (non-positive values skipped) */
+  int log_y; /* y on a log10 axis (non-positive values skipped; linear when the data span
+                less than a decade); the label then says "(log scale)" */
   const nde_plot_curve *curves;
   size_t n_curves;
 } nde_plot_panel;
@@ -45,8 +46,9 @@ int nde_plot_available(void);
 
 /*
  * Draw @p n_panels panels side by side (sharing one y range) under the figure title @p title into
- * the PNG file @p path (width × height pixels; width 0: 400 pixels a panel and room for
- * the legend). NDE_EUNSUPPORTED when nde
+ * the PNG file @p path, height pixels high and width pixels wide plus the legend's room
+ * when the legend does not go inside a single panel (more than 5 entries, or several panels);
+ * width 0: 400 pixels a panel. NDE_EUNSUPPORTED when nde
  * was built without PLplot; NDE_EIO when the file cannot be written;
  * NDE_EINVAL when no panel has a finite point.
  */

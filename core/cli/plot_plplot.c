@@ -162,6 +162,7 @@ static size_t legend_entries(const nde_plot_panel *panels, size_t n_panels,
 }
 
 #define MAX_LEGEND 32
+#define MAX_INSIDE_LEGEND 5 /* entries a legend inside a panel may have */
 
 /* The legend inside the current viewport, at corner @p position (PL_POSITION_* bits). */
 static void draw_legend(const nde_plot_curve *const *e, size_t n, PLINT position, double margin) {
@@ -256,8 +257,31 @@ static nde_status check_writable(const char *path) {
   return NDE_OK;
 }
 
-nde_status nde_plot_figure(const char *path, const char *title, const nde_plot_panel *panels,
+#define MAX_PANELS 16
+
+nde_status nde_plot_figure(const char *path, const char *title, const nde_plot_panel *given,
                            size_t n_panels, int width, int height) {
+  /* log axes that span less than a decade would have no labelled tick: linear instead */
+  nde_plot_panel panels[MAX_PANELS];
+  char ylabels[MAX_PANELS][256];
+  if (n_panels > MAX_PANELS)
+    n_panels = MAX_PANELS;
+  int all_log = n_panels > 0;
+  for (size_t p = 0; p < n_panels; ++p) {
+    double a, b, c, d;
+    panels[p] = given[p];
+    if (panels[p].log_y && ranges(&panels[p], &a, &b, &c, &d) && d - c < 1.0)
+      panels[p].log_y = 0;
+    all_log &= panels[p].log_y;
+  }
+  for (size_t p = 0; p < n_panels; ++p) { /* panels share y: one scale for all */
+    panels[p].log_y = all_log;
+    if (all_log) {
+      snprintf(ylabels[p], sizeof ylabels[p], "%s (log scale)",
+               panels[p].ylabel ? panels[p].ylabel : "");
+      panels[p].ylabel = ylabels[p];
+    }
+  }
   int any = 0;
   size_t longest = 0;
   for (size_t p = 0; p < n_panels; ++p) {
@@ -281,11 +305,16 @@ nde_status nde_plot_figure(const char *path, const char *title, const nde_plot_p
   /* pixels: margins, the gap between panels, the legend's room right of them */
   const double left_px = 100, gap_px = 115, right_px = 25, panel_px = 400;
   double legend_px = n_entries ? (double)label_chars * 9.5 + 105.0 : 0.0;
-  if (n_panels == 1)
-    legend_px = 0; /* one panel: the legend in its emptiest corner */
+  /* one panel and a short legend: the legend in the panel's emptiest corner; else right of the
+     panels, the page widened for it */
+  int inside = n_panels == 1 && n_entries <= MAX_INSIDE_LEGEND;
+  if (inside)
+    legend_px = 0;
   if (width <= 0) /* automatic: panels of panel_px */
     width = (int)(left_px + (double)n_panels * panel_px + (double)(n_panels - 1) * gap_px +
                   legend_px + right_px);
+  else
+    width += (int)legend_px;
   double *xs = malloc((longest + 2) * sizeof *xs), *ys = malloc((longest + 2) * sizeof *ys);
   if (!xs || !ys) {
     free(xs);
@@ -315,7 +344,6 @@ nde_status nde_plot_figure(const char *path, const char *title, const nde_plot_p
   double legend_w = legend_px / (double)width;
   if (legend_w > 0.45)
     legend_w = 0.45;
-  int inside = n_panels == 1;
   double left = left_px / (double)width, right = 1.0 - right_px / (double)width - legend_w;
   double gap = gap_px / (double)width, bottom = 75.0 / (double)height;
   double top = 1.0 - (title && *title ? 100.0 : 50.0) / (double)height;

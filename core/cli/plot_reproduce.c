@@ -145,7 +145,7 @@ nde_status nde_plot_reproduce_figures(const char *dir, const json_t *summary, js
     char panel_title[256];
     snprintf(panel_title, sizeof panel_title, "Training loss%s", sub);
     nde_plot_panel lp = {panel_title, "training step",
-                         "loss with regularization terms (log scale)", 1, loss, n_rows};
+                         "loss with regularization terms", 1, loss, n_rows};
     snprintf(path, sizeof path, "%s/loss.png", dir);
     st = nde_plot_figure(path, title, &lp, 1, NDE_FIG_WIDTH, NDE_FIG_HEIGHT);
     if (st == NDE_OK && drawn)

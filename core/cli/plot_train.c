@@ -26,7 +26,7 @@ nde_status nde_plot_train_figures(const char *dir, const char *metrics_path, con
   nde_plot_curve loss[2] = {
       {"training loss (with regularization)", m.step, m.loss, NULL, NULL, m.n, NDE_PLOT_LINE, 0},
       {"test loss", m.test_step, m.test_loss, NULL, NULL, m.n_test, NDE_PLOT_MARKERS, 1}};
-  nde_plot_panel lp = {"Loss during training", "training step", "loss (log scale)", 1, loss,
+  nde_plot_panel lp = {"Loss during training", "training step", "loss", 1, loss,
                        m.n_test ? 2 : 1};
   snprintf(path, sizeof path, "%s/loss.png", dir);
   nde_status st = nde_plot_figure(path, title, &lp, 1, NDE_FIG_WIDTH, NDE_FIG_HEIGHT);
