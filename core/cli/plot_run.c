@@ -23,7 +23,8 @@ nde_status nde_plot_run(const char *dir, json_t *drawn) {
         snprintf(path, sizeof path, "%s", metrics);
       else
         snprintf(path, sizeof path, "%s/%s", dir, metrics);
-      snprintf(title, sizeof title, "nde train %s", pipeline ? pipeline : "");
+      const char *base = pipeline ? strrchr(pipeline, '/') : NULL; /* the file name */
+      snprintf(title, sizeof title, "nde train %s", base ? base + 1 : pipeline ? pipeline : "");
       st = nde_plot_train_figures(dir, path, title, drawn);
     }
   } else if (command && !strcmp(command, "reproduce")) {
