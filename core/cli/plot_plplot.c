@@ -377,7 +377,7 @@ nde_status nde_plot_figure(const char *path, const char *title, const nde_plot_p
     plvpor(vx0, vx0 + pw, bottom, top);
     plwind(x0, x1, y0, y1);
     plcol0(2);
-    plbox("g", 0, 0, pn->log_y ? "g" : "g", 0, 0); /* the grid under everything */
+    plbox("g", 0, 0, "g", 0, 0); /* the grid under everything */
     for (size_t c = 0; c < pn->n_curves; ++c)
       if (pn->curves[c].style == NDE_PLOT_BAND)
         draw_curve(pn, &pn->curves[c], xs, ys);
