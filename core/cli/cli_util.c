@@ -6,10 +6,31 @@
 
 #include "cli.h"
 
+int nde_cli_exit_code(nde_status status) {
+  if (status == NDE_OK)
+    return NDE_EXIT_OK;
+  if (status == NDE_EWRITE)
+    return NDE_EXIT_WRITE;
+  if (status == NDE_EINTERRUPTED)
+    return NDE_EXIT_INTERRUPTED;
+  return nde_status_is_input_error(status) ? NDE_EXIT_INPUT : NDE_EXIT_INTERNAL;
+}
+
 int nde_cli_fail(nde_status status) {
   const char *message = nde_last_error();
   fprintf(stderr, "nde: %s\n", message[0] ? message : nde_status_describe(status));
-  return nde_status_is_input_error(status) ? NDE_EXIT_INPUT : NDE_EXIT_INTERNAL;
+  return nde_cli_exit_code(status);
+}
+
+json_t *nde_cli_failure_json(nde_status status) {
+  const char *message = nde_last_error();
+  json_t *o = json_object();
+  json_object_set_new(o, "ok", json_false());
+  json_object_set_new(o, "status", json_string(nde_status_name(status)));
+  json_object_set_new(o, "exit_code", json_integer(nde_cli_exit_code(status)));
+  json_object_set_new(o, "message",
+                      json_string(message[0] ? message : nde_status_describe(status)));
+  return o;
 }
 
 int nde_cli_usage_error(const char *fmt, ...) {
@@ -25,6 +46,7 @@ int nde_cli_usage_error(const char *fmt, ...) {
 void nde_cli_print_json(json_t *value) {
   json_dumpf(value, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
   fputc('\n', stdout);
+  fflush(stdout);
   json_decref(value);
 }
 

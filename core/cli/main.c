@@ -40,7 +40,9 @@ static void print_help(FILE *out) {
           "\n"
           "Plugins are searched in --plugin-dir folders, then NDE_PLUGIN_PATH\n"
           "(colon-separated), then %s.\n"
-          "Exit status: 0 success, 2 bad input, 1 internal failure.\n",
+          "Exit status: 0 success, 1 the run failed (a solve diverged, a limit was hit),\n"
+          "2 bad input, 3 an output could not be written (disk full, permissions),\n"
+          "130 interrupted (SIGINT/SIGTERM). See docs/reliability.md.\n",
           nde_registry_installed_dir());
 }
 
