@@ -484,7 +484,10 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
     NDE_TRY(next_batch(tr));
     size_t correct = 0;
     double lr = nde_optimizer_next_lr(tr->optimizer);
-    NDE_TRY(loss_on_batch(tr, p->batch_size, 1, &loss, &correct));
+    nde_status st_step = loss_on_batch(tr, p->batch_size, 1, &loss, &correct);
+    if (st_step != NDE_OK)
+      return nde_error_prefix(st_step, "training step %llu",
+                              (unsigned long long)tr->state.step + 1);
     if (!isfinite(loss))
       return nde_error(NDE_ENONFINITE, "step %llu: training loss is not finite",
                        (unsigned long long)tr->state.step + 1);
