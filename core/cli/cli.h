@@ -49,6 +49,13 @@ int nde_cli_exit_code(nde_status status);
  */
 json_t *nde_cli_failure_json(nde_status status);
 
+/*
+ * After a command failed with exit status @p code under --json: print the
+ * failure object (status and message of the last nde_cli_fail() or
+ * nde_cli_usage_error()) unless the command already printed JSON.
+ */
+void nde_cli_json_failure_if_silent(int code);
+
 /* Print "nde: <formatted>" to stderr and return NDE_EXIT_INPUT (usage errors). */
 int nde_cli_usage_error(const char *fmt, ...) NDE_PRINTF(1, 2);
 

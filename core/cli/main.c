@@ -97,6 +97,11 @@ int main(int argc, char **argv) {
       if (st == NDE_OK)
         st = nde_registry_scan(cli.registry);
       code = st == NDE_OK ? cmd->fn(&cli, n_rest, rest) : nde_cli_fail(st);
+      for (int i = 1; code != NDE_EXIT_OK && i < n_rest; ++i)
+        if (!strcmp(rest[i], "--json")) { /* a script always gets one JSON object */
+          nde_cli_json_failure_if_silent(code);
+          break;
+        }
     }
   }
 done:
