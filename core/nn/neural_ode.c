@@ -22,10 +22,10 @@
  * point j is element f + F·j), the layout of the spiral_ode dataset's
  * targets.
  *
- * Step-count guard: a solve may take at most max_step_growth times as many
- * steps (accepted + rejected) as the most any earlier solve of this layer
- * took (and never fewer than NODE_STEP_GUARD_FLOOR), capped by the solver's
- * own maxiters. A training step whose parameters made the dynamics stiff or
+ * Step-count guard (de_common.h): a solve may take at most max_step_growth
+ * times as many steps (accepted + rejected) as the most any earlier solve
+ * of this layer took (never fewer than 1000), capped by the solver's own
+ * maxiters. A training step whose parameters made the dynamics stiff or
  * unstable (a huge learning rate or regularization coefficient) then stops
  * with NDE_ELIMIT after a bounded amount of work, instead of grinding on to
  * maxiters. 0 turns the guard off.
@@ -41,14 +41,9 @@
 
 #include "de_common.h"
 
-/* The guard never stops a solve below this many steps. */
-#define NODE_STEP_GUARD_FLOOR 1000
-#define NODE_DEFAULT_STEP_GROWTH 100.0
-
 typedef struct node_state {
   double t0, t1;
-  double max_step_growth; /* 0: no step-count guard */
-  long most_steps;        /* the most steps (accepted + rejected) of any solve so far */
+  nde_de_step_guard guard; /* max_step_growth */
   double *saveat; /* NULL: only t1 */
   size_t nsave;
   nde_ode_solver *solver;
@@ -175,16 +170,7 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
                                      "solver",      "sensitivity", "regularizer",
                                      "max_step_growth"};
   NDE_TRY(nde_de_check_keys(spec, keys, sizeof keys / sizeof *keys, node->path, "neural_ode"));
-  const json_t *growth = json_object_get(spec, "max_step_growth");
-  s->max_step_growth = NODE_DEFAULT_STEP_GROWTH;
-  if (growth) {
-    if (!json_is_number(growth) || !(json_number_value(growth) >= 0) ||
-        !isfinite(json_number_value(growth)) ||
-        (json_number_value(growth) > 0 && json_number_value(growth) < 1))
-      return nde_error(NDE_EINVAL, "%s.max_step_growth: expected 0 (no guard) or a number >= 1",
-                       node->path);
-    s->max_step_growth = json_number_value(growth);
-  }
+  NDE_TRY(nde_de_step_guard_parse(spec, node->path, &s->guard));
   char path[1100];
   NDE_TRY(nde_de_parse_span(spec, node->path, 0, &s->t0, &s->t1, &s->saveat, &s->nsave));
   const json_t *sa = json_object_get(spec, "saveat");
@@ -361,28 +347,13 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
     s->solver->solve.replay_dt = s->frozen_dt;
     s->solver->solve.n_replay = s->n_frozen;
   }
-  long guard = 0; /* the step-count guard's limit on this solve, 0: none */
-  if (s->max_step_growth > 0 && s->most_steps > 0 && !ctx->freeze_steps) {
-    double limit = fmax(s->max_step_growth * (double)s->most_steps, NODE_STEP_GUARD_FLOOR);
-    if (limit < (double)saved_opts.maxiters) {
-      guard = (long)limit;
-      s->solver->solve.maxiters = guard;
-    }
-  }
+  s->solver->solve.maxiters =
+      nde_de_step_guard_begin(&s->guard, saved_opts.maxiters, ctx->freeze_steps);
   nde_ode_solution sol = {0};
   nde_status st = s->sens->forward(s->sens_state, &ev->problem, &sol);
   s->solver->solve = saved_opts;
-  if (st == NDE_EMAXITERS && guard)
-    st = nde_error(NDE_ELIMIT, "the solve needed more than %ld steps, over %g times the most "
-                   "any earlier solve of this layer took (%ld): the dynamics have become stiff "
-                   "or unstable (a learning rate or regularization coefficient too large?); "
-                   "set max_step_growth (0: no limit) if this growth is expected", guard,
-                   s->max_step_growth, s->most_steps);
-  if (st == NDE_OK && !ctx->freeze_steps) {
-    long steps = (long)(sol.stats.accepted + sol.stats.rejected);
-    if (steps > s->most_steps)
-      s->most_steps = steps;
-  }
+  st = nde_de_step_guard_end(&s->guard, st, sol.stats.accepted, sol.stats.rejected,
+                             ctx->freeze_steps);
   if (st == NDE_OK && sol.nsave != ev->saves.n)
     st = nde_error(NDE_EINTERNAL, "sensitivity returned %zu save points, expected %zu",
                    sol.nsave, ev->saves.n);

@@ -54,4 +54,9 @@ grep -q "maxiters (100000 steps) reached" "$tmp/lr0.out" || bad "max_step_growth
 "$NDE" train "$REG" --set 'model.chain[0].max_step_growth=0.5' > "$tmp/half.out" 2>&1
 [ $? = 2 ] && grep -q "max_step_growth: expected 0 (no guard) or a number >= 1" "$tmp/half.out" ||
   bad "max_step_growth=0.5: $(cat "$tmp/half.out")"
+# neural_sde takes the same key, checked the same way
+"$NDE" train "$SRC/../examples/paper/table-5.3-vanilla.json" \
+  --set 'model.chain[0].max_step_growth=-1' > "$tmp/sde.out" 2>&1
+[ $? = 2 ] && grep -q "model.chain\[0\].max_step_growth: expected 0 (no guard) or a number >= 1" "$tmp/sde.out" ||
+  bad "neural_sde max_step_growth=-1: $(cat "$tmp/sde.out")"
 finish
