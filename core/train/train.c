@@ -528,12 +528,11 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
       sum->test_nfe = test_nfe(tr);
       sum->test_batch_time = tr->test_batch_time;
     }
-    if (tr->state.step % p->checkpoint_every == 0 || last)
+    int sig = opt->interrupt && !last ? (int)*opt->interrupt : 0; /* read once */
+    if (tr->state.step % p->checkpoint_every == 0 || last || sig)
       NDE_TRY(save(tr));
-    else if (opt->interrupt && *opt->interrupt && !last)
-      NDE_TRY(save(tr));
-    if (opt->interrupt && *opt->interrupt && !last)
-      return interrupted(tr, (int)*opt->interrupt, sum);
+    if (sig)
+      return interrupted(tr, sig, sum);
   }
   sum->steps = tr->state.step;
   sum->loss = loss;
