@@ -7,11 +7,14 @@
 . "${NDE_TEST_SRCDIR:-$(dirname "$0")/..}/reliability/common.sh"
 
 RUN="--set train.steps=1500 --set train.checkpoint_every=7 --set train.eval_every=250"
+t0=$(date +%s%N)
 train "$tmp/ref" $RUN > /dev/null 2>&1 || bad "reference run exited $?"
+ref_s=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
 seed=${NDE_KILL_SEED:-$(date +%s)}
-echo "kill seed $seed"
-# delay K: the K-th kill delay, 0.05 .. 0.60 s
-delay() { awk -v s="$seed" -v k="$1" 'BEGIN { srand(s + 7919 * k); printf "%.3f", 0.05 + 0.55 * rand() }'; }
+echo "kill seed $seed; the uninterrupted run took $ref_s s"
+# delay K: the K-th kill delay, 2 % .. 25 % of the uninterrupted run's time (so the
+# first three kills always land before the run could finish, on any machine)
+delay() { awk -v s="$seed" -v k="$1" -v r="$ref_s" 'BEGIN { srand(s + 7919 * k); printf "%.3f", r * (0.02 + 0.23 * rand()) }'; }
 
 d="$tmp/killed"
 kills=0 intact=0 resume=""
@@ -34,7 +37,7 @@ while [ "$kills" -lt 10 ]; do
   resume=--resume
 done
 echo "$kills kills, $intact checkpoints left behind, all parse"
-[ "$kills" -ge 3 ] || bad "only $kills kills landed (the machine is too fast for the delays?)"
+[ "$kills" -ge 3 ] || bad "only $kills kills landed"
 train "$d" $RUN --resume > /dev/null 2> "$tmp/err"
 rc=$?
 # the last kill may have come after the final checkpoint: then --resume refuses (nothing to do)
