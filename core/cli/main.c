@@ -1,6 +1,7 @@
 /* nde: the command-line entry point and subcommand dispatch. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +106,13 @@ int main(int argc, char **argv) {
     }
   }
 done:
+  /* a result that never reached stdout (a full disk, a closed pipe) is a failure too */
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "nde: cannot write the output to stdout: %s\n",
+            errno ? strerror(errno) : "write error");
+    if (code == NDE_EXIT_OK)
+      code = NDE_EXIT_WRITE;
+  }
   free(rest);
   nde_registry_destroy(&cli.registry);
   return code;

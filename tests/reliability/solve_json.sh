@@ -30,6 +30,13 @@ paste "$tmp/t" "$tmp/u" | awk '{ e = 1 / sqrt(1 - 2 * $1); d = $2 - e; if (d < 0
 t_final=$(field t_final "$tmp/cube.out")
 awk -v t="$t_final" 'BEGIN { exit !(t > 0.49 && t < 0.51) }' || bad "u' = u^3: t_final $t_final"
 
+# a result that cannot be written (stdout on a full disk): exit 3, not 0
+echo '{"problem": {"name": "linear", "A": [[-1]]}, "u0": [1], "tspan": [0, 1]}' > "$tmp/ok.json"
+"$NDE" solve "$tmp/ok.json" --json > /dev/full 2> "$tmp/full.err"
+rc=$?
+[ "$rc" = 3 ] && grep -q "cannot write the output to stdout: No space left on device" "$tmp/full.err" ||
+  bad "stdout on /dev/full: exit $rc ($(cat "$tmp/full.err"))"
+
 # bad input under --json: one failure object, exit 2
 echo '{"problem": {"name": "linear"}, "u0": [1], "tspan": [0, 1]}' > "$tmp/bad.json"
 for cmd in "solve $tmp/bad.json" "solve $tmp/absent.json" "train $tmp/absent.json" \
