@@ -8,8 +8,19 @@
 
 #include <nde/nde.h>
 
-/* Exit statuses of every command. */
-enum { NDE_EXIT_OK = 0, NDE_EXIT_INTERNAL = 1, NDE_EXIT_INPUT = 2 };
+/*
+ * Exit statuses of every command: 0 success, 1 the run itself failed (a
+ * solve diverged, a limit was hit), 2 bad input (file, field, option), 3 an
+ * output could not be written (disk full, permissions), 130 stopped by
+ * SIGINT/SIGTERM (a training run checkpoints first).
+ */
+enum {
+  NDE_EXIT_OK = 0,
+  NDE_EXIT_INTERNAL = 1,
+  NDE_EXIT_INPUT = 2,
+  NDE_EXIT_WRITE = 3,
+  NDE_EXIT_INTERRUPTED = 130
+};
 
 /* What every command receives besides its own arguments. */
 typedef struct nde_cli {
@@ -26,6 +37,24 @@ typedef int (*nde_cli_command_fn)(nde_cli *cli, int argc, char **argv);
 
 /* Print "nde: <message>" for the last error and map its status to an exit status. */
 int nde_cli_fail(nde_status status);
+
+/* The exit status of a failure with @p status (see the enum above). */
+int nde_cli_exit_code(nde_status status);
+
+/*
+ * A failure as JSON: {"ok": false, "status": "NDE_E...", "exit_code": N,
+ * "message": "..."} (the last error). Commands run with --json print it on
+ * stdout (after adding what they have, e.g. a partial solution) besides the
+ * "nde: ..." line on stderr, so a script always gets one object.
+ */
+json_t *nde_cli_failure_json(nde_status status);
+
+/*
+ * After a command failed with exit status @p code under --json: print the
+ * failure object (status and message of the last nde_cli_fail() or
+ * nde_cli_usage_error()) unless the command already printed JSON.
+ */
+void nde_cli_json_failure_if_silent(int code);
 
 /* Print "nde: <formatted>" to stderr and return NDE_EXIT_INPUT (usage errors). */
 int nde_cli_usage_error(const char *fmt, ...) NDE_PRINTF(1, 2);

@@ -70,7 +70,10 @@ static int solve_help(void) {
          "  \"polyalg\", \"abstol\": 1e-8}} and print u, the residual max|F(u)|, the\n"
          "  statistics (iterations, nfe) and the status. Default solver: polyalg\n"
          "  (a polyalgorithm). docs/nonlinear.md lists the problems.\n"
-         "Exit status 2 for a bad file, 1 when the solve itself fails.\n");
+         "Exit status 2 for a bad file, 1 when the solve itself fails: a failed ODE\n"
+         "  solve (e.g. a blow-up stopping at dtmin) still prints the points saved so\n"
+         "  far, t_final, the statistics, \"status\" and \"message\"; with --json a bad\n"
+         "  file prints {\"ok\": false, \"status\", \"exit_code\", \"message\"}.\n");
   return NDE_EXIT_OK;
 }
 

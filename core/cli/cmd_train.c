@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,10 +27,19 @@ static int train_help(void) {
          "\n"
          "  --set PATH=VALUE  override a field, e.g. --set train.steps=100 or\n"
          "                    --set model.chain[0].out=64 (VALUE is JSON, else a string)\n"
-         "  --resume          continue from the checkpoint of an interrupted run\n"
+         "  --resume          continue from the checkpoint of an interrupted run (none\n"
+         "                    yet: start from step 0); refused when the checkpoint is\n"
+         "                    already at train.steps or past it\n"
          "  --json            print one final JSON object: steps, loss, accuracy,\n"
          "                    test_loss, test_accuracy (fractions), wall_time, n_params,\n"
-         "                    run_dir, figures\n");
+         "                    run_dir, figures;\n"
+         "                    on failure {ok: false, status, exit_code, message, steps}\n"
+         "\n"
+         "SIGINT (Ctrl-C) or SIGTERM: the current step finishes, a checkpoint is written,\n"
+         "and nde exits with status 130 (a second signal stops at once). Two runs on one\n"
+         "checkpoint folder: the second is refused (lock CHECKPOINT/nde-train.lock).\n"
+         "Exit status: 0 done, 1 the run failed (non-finite loss, a solve exceeded a limit),\n"
+         "2 bad input, 3 a checkpoint or metrics write failed (disk full), 130 interrupted.\n");
   return NDE_EXIT_OK;
 }
 
@@ -196,6 +206,45 @@ static nde_status finish_run(const nde_train_summary *s, const char *pipeline, c
   return NDE_OK;
 }
 
+/* The signal that asked the training run to stop (0: none yet). */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) {
+  if (stop_signal) { /* a second signal: stop now, as without the handler */
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  stop_signal = sig;
+}
+
+/*
+ * Route SIGINT and SIGTERM to on_stop_signal (restarting interrupted system
+ * calls). A signal ignored when nde started (SIGINT of a background job in
+ * a script, nohup-style launchers) stays ignored.
+ */
+static void catch_stop_signals(void) {
+  static const int sigs[2] = {SIGINT, SIGTERM};
+  for (int i = 0; i < 2; ++i) {
+    struct sigaction old, sa;
+    if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+      continue;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(sigs[i], &sa, NULL);
+  }
+}
+
+/* --json after a failure: the failure object, with the steps done when training ran. */
+static void print_failure(nde_status st, const nde_train_summary *s) {
+  json_t *o = nde_cli_failure_json(st);
+  if (s)
+    json_object_set_new(o, "steps", json_integer((json_int_t)s->steps));
+  nde_cli_print_json(o);
+}
+
 int nde_cmd_train(nde_cli *cli, int argc, char **argv) {
   args a;
   int code = parse(argc, argv, 1, &a);
@@ -204,6 +253,8 @@ int nde_cmd_train(nde_cli *cli, int argc, char **argv) {
   else if (code == NDE_EXIT_OK) {
     nde_pipeline *p;
     char dir[4096], metrics[4096], set[4200];
+    nde_train_summary s;
+    int trained = 0;
     nde_status st = nde_pipeline_load(cli->registry, a.pipeline, a.sets, a.n_sets, &p);
     if (st == NDE_OK && !run_folder(p, a.pipeline, dir, sizeof dir, metrics, sizeof metrics)) {
       /* the pipeline names no metrics file: one in the default run folder */
@@ -215,14 +266,17 @@ int nde_cmd_train(nde_cli *cli, int argc, char **argv) {
     if (st == NDE_OK)
       st = nde_run_make_dirs(dir);
     if (st == NDE_OK) {
-      nde_train_options opt = {a.resume, nde_cli_stdout_is_tty(), a.stop_after};
-      nde_train_summary s;
+      catch_stop_signals();
+      nde_train_options opt = {a.resume, nde_cli_stdout_is_tty(), a.stop_after, &stop_signal};
       st = nde_train(p, &opt, &s);
+      trained = 1;
       if (st == NDE_OK)
         st = finish_run(&s, a.pipeline, dir, metrics, a.json);
     }
     nde_pipeline_free(&p);
     code = st == NDE_OK ? NDE_EXIT_OK : nde_cli_fail(st);
+    if (st != NDE_OK && a.json)
+      print_failure(st, trained ? &s : NULL);
   }
   free(a.sets);
   return code;
@@ -244,6 +298,8 @@ int nde_cmd_eval(nde_cli *cli, int argc, char **argv) {
       nde_pipeline_free(&p);
     }
     code = st == NDE_OK ? NDE_EXIT_OK : nde_cli_fail(st);
+    if (st != NDE_OK && a.json)
+      print_failure(st, NULL);
   }
   free(a.sets);
   return code;

@@ -1,6 +1,7 @@
 /* nde: the command-line entry point and subcommand dispatch. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +41,9 @@ static void print_help(FILE *out) {
           "\n"
           "Plugins are searched in --plugin-dir folders, then NDE_PLUGIN_PATH\n"
           "(colon-separated), then %s.\n"
-          "Exit status: 0 success, 2 bad input, 1 internal failure.\n",
+          "Exit status: 0 success, 1 the run failed (a solve diverged, a limit was hit),\n"
+          "2 bad input, 3 an output could not be written (disk full, permissions),\n"
+          "130 interrupted (SIGINT/SIGTERM). See docs/reliability.md.\n",
           nde_registry_installed_dir());
 }
 
@@ -95,9 +98,21 @@ int main(int argc, char **argv) {
       if (st == NDE_OK)
         st = nde_registry_scan(cli.registry);
       code = st == NDE_OK ? cmd->fn(&cli, n_rest, rest) : nde_cli_fail(st);
+      for (int i = 1; code != NDE_EXIT_OK && i < n_rest; ++i)
+        if (!strcmp(rest[i], "--json")) { /* a script always gets one JSON object */
+          nde_cli_json_failure_if_silent(code);
+          break;
+        }
     }
   }
 done:
+  /* a result that never reached stdout (a full disk, a closed pipe) is a failure too */
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "nde: cannot write the output to stdout: %s\n",
+            errno ? strerror(errno) : "write error");
+    if (code == NDE_EXIT_OK)
+      code = NDE_EXIT_WRITE;
+  }
   free(rest);
   nde_registry_destroy(&cli.registry);
   return code;

@@ -8,6 +8,12 @@
  * blocks are named "<prefix>.<block>" with prefix such as
  * "model.chain[0].dynamics" — or, without a file, from the seeded
  * initializers.
+ *
+ * The neural_ode model checks the spec and lays out the parameters; the
+ * solve itself runs nde_ode_solve() on the dynamics alone (built as a
+ * second model over the same parameter array: a neural_ode's parameters
+ * are its dynamics'), so a failed solve (a blow-up stopping at dtmin) still
+ * reports the points saved so far, t_final and the statistics.
  */
 #include "config.h"
 
@@ -16,6 +22,7 @@
 #include <string.h>
 
 #include <nde/layer.h>
+#include <nde/ode.h>
 #include <nde/safetensors.h>
 
 #include "solve.h"
@@ -28,7 +35,10 @@ static const char *const problem_keys[] = {"name", "dynamics", "parameters", "pr
 /* Everything one run owns. */
 typedef struct layer_run {
   nde_backend *backend;
-  nde_model *model;
+  nde_model *model;     /* one neural_ode: validation and the parameter layout */
+  nde_model *dynamics;  /* the dynamics alone: the right-hand side */
+  nde_ode_solver *solver;
+  const char *solver_name;
   nde_arena *arena;
   nde_safetensors *file;
   nde_array params, u0;
@@ -42,6 +52,8 @@ static void run_free(layer_run *r) {
   nde_array_destroy(&r->u0);
   nde_safetensors_close(&r->file);
   nde_arena_destroy(&r->arena);
+  nde_ode_solver_close(&r->solver);
+  nde_model_destroy(&r->dynamics);
   nde_model_destroy(&r->model);
   nde_backend_close(&r->backend);
   free(r->saveat);
@@ -191,16 +203,52 @@ static int parse_and_build(nde_cli *cli, json_t *root, const char *file, layer_r
                          ps ? (uint64_t)json_integer_value(ps) : 0);
   if (st == NDE_OK)
     st = nde_arena_create(r->backend, &r->arena);
+  /* the dynamics alone, over the same parameters */
+  text = st == NDE_OK ? json_dumps(dynamics, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  if (st == NDE_OK && !text)
+    st = nde_error(NDE_ENOMEM, "out of memory");
+  if (st == NDE_OK)
+    st = nde_model_build(cli->registry, text, "model.dynamics", &input, r->backend, NDE_FLOAT64,
+                         &r->dynamics);
+  free(text);
+  if (st == NDE_OK && nde_model_param_count(r->dynamics) != np)
+    st = nde_error(NDE_EINTERNAL, "the dynamics have %zu parameters, the neural_ode %zu",
+                   nde_model_param_count(r->dynamics), np);
   if (st != NDE_OK)
     return nde_cli_fail(nde_error_prefix(st, "%s", file));
+  nde_options *given = NULL;
+  int rc2 = nde_cli_read_plugin_spec(root, "solver", "tsit5", "an ode_solver", file,
+                                     &r->solver_name, &given);
+  if (rc2) {
+    nde_options_free(&given);
+    return rc2;
+  }
+  char where[1100];
+  snprintf(where, sizeof where, "%s: solver", file);
+  st = nde_ode_solver_open(cli->registry, r->solver_name, given, where, &r->solver);
+  nde_options_free(&given);
+  if (st != NDE_OK)
+    return nde_cli_fail(st);
   return NDE_EXIT_OK;
 }
 
-static double metric(const nde_layer_metrics *m, const char *name) {
-  for (int i = 0; i < m->n; ++i)
-    if (!strcmp(m->names[i], name))
-      return m->values[i];
-  return 0;
+/* The right-hand side: the dynamics layer evaluated in the arena. */
+typedef struct dyn_rhs {
+  const nde_layer *root;
+  nde_layer_ctx ctx;
+  const void *params;
+} dyn_rhs;
+
+static nde_status dyn_eval(void *c, double t, const nde_array *u, nde_array *du) {
+  dyn_rhs *d = c;
+  nde_arena_mark mark = nde_arena_get_mark(d->ctx.arena);
+  nde_record *rec;
+  nde_status st = nde_layer_forward(d->root, &d->ctx, u->data, t, d->params, &rec);
+  if (st == NDE_OK)
+    st = d->ctx.backend->ops->copy(d->ctx.backend->ctx, du->data, nde_record_output(rec),
+                                   nde_array_bytes(du));
+  nde_arena_rewind(d->ctx.arena, mark);
+  return st;
 }
 
 int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_json) {
@@ -210,67 +258,71 @@ int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_jso
     run_free(&r);
     return rc;
   }
-  nde_layer_metrics metrics;
-  nde_layer_metrics_clear(&metrics);
-  nde_layer_ctx ctx = {r.backend, NDE_FLOAT64, 1, r.arena, 0, 0, 0, &metrics, 0};
-  nde_record *rec = NULL;
-  nde_status st = nde_layer_forward(nde_model_root(r.model), &ctx, r.u0.data, r.tspan[0],
-                                    r.params.data, &rec);
-  if (st != NDE_OK) {
+  dyn_rhs d = {nde_model_root(r.dynamics),
+               {r.backend, NDE_FLOAT64, 1, r.arena, 0, 0, 0, NULL, 0},
+               r.params.data};
+  nde_ode_rhs f = {dyn_eval, NULL, &d};
+  nde_ode_solution sol;
+  nde_status st = nde_ode_solve(r.solver, &f, NULL, r.tspan[0], r.tspan[1], &r.u0,
+                                r.nsave ? r.saveat : &r.tspan[1], r.nsave ? r.nsave : 1, &sol);
+  if (st != NDE_OK)
+    st = nde_error_prefix(st, "%s", file);
+  if (nde_status_is_input_error(st)) { /* e.g. saveat outside tspan: nothing was solved */
+    nde_ode_solution_free(&sol);
     run_free(&r);
-    return nde_cli_fail(nde_error_prefix(st, "%s", file));
+    return nde_cli_fail(st);
   }
-  size_t npoints = r.nsave ? r.nsave : 1;
-  double *u = malloc(npoints * r.dim * sizeof *u);
-  nde_array out;
-  size_t shape[1] = {npoints * r.dim};
-  nde_array_view(&(nde_array){.dtype = NDE_FLOAT64, .ndim = 1, .shape = {npoints * r.dim},
-                              .size = npoints * r.dim, .data = nde_record_output(rec),
-                              .backend = r.backend},
-                 0, 1, shape, &out);
-  if (u)
-    nde_array_to_doubles(&out, u, npoints * r.dim);
-  json_t *o = json_object(), *ts = json_array(), *us = json_array();
-  for (size_t j = 0; u && j < npoints; ++j) {
-    json_array_append_new(ts, json_real(r.nsave ? r.saveat[j] : r.tspan[1]));
-    json_t *row = json_array();
-    for (size_t i = 0; i < r.dim; ++i)
-      json_array_append_new(row, json_real(u[j * r.dim + i]));
-    json_array_append_new(us, row);
-  }
-  json_t *stats = json_object();
-  json_object_set_new(stats, "nfe", json_integer((json_int_t)metric(&metrics, "nfe_forward")));
-  json_object_set_new(stats, "accepted",
-                      json_integer((json_int_t)metric(&metrics, "steps_accepted")));
-  json_object_set_new(stats, "rejected",
-                      json_integer((json_int_t)metric(&metrics, "steps_rejected")));
+  char message[2048];
+  snprintf(message, sizeof message, "%s", nde_last_error());
+  size_t npoints = sol.nsave;
+  double *u = malloc((npoints * r.dim + 1) * sizeof *u);
+  if (u && npoints)
+    nde_array_to_doubles(&sol.u, u, npoints * r.dim);
   if (as_json) {
+    json_t *o = json_object(), *ts = json_array(), *us = json_array();
+    for (size_t j = 0; u && j < npoints; ++j) {
+      json_array_append_new(ts, json_real(sol.t[j]));
+      json_t *row = json_array();
+      for (size_t i = 0; i < r.dim; ++i)
+        json_array_append_new(row, json_real(u[j * r.dim + i]));
+      json_array_append_new(us, row);
+    }
+    json_t *stats = json_object();
+    json_object_set_new(stats, "nfe", json_integer(sol.stats.nfe));
+    json_object_set_new(stats, "accepted", json_integer(sol.stats.accepted));
+    json_object_set_new(stats, "rejected", json_integer(sol.stats.rejected));
+    json_object_set_new(stats, "t_final", json_real(sol.t_final));
     json_object_set_new(o, "problem", json_string("layer"));
+    json_object_set_new(o, "solver", json_string(r.solver_name));
     json_object_set_new(o, "parameters", json_integer((json_int_t)nde_model_param_count(r.model)));
     json_object_set_new(o, "t", ts);
     json_object_set_new(o, "u", us);
     json_object_set_new(o, "stats", stats);
     json_object_set_new(o, "error", json_null());
-    json_object_set_new(o, "status", json_string("NDE_OK"));
+    json_object_set_new(o, "status", json_string(nde_status_name(st)));
+    if (st != NDE_OK)
+      json_object_set_new(o, "message", json_string(message));
     nde_cli_print_json(o);
   } else {
-    printf("# problem layer (%zu parameters)\n%-24s u\n", nde_model_param_count(r.model), "t");
+    printf("# problem layer (%zu parameters), solver %s\n%-24s u\n",
+           nde_model_param_count(r.model), r.solver_name, "t");
     for (size_t j = 0; u && j < npoints; ++j) {
-      printf("%-24.17g", r.nsave ? r.saveat[j] : r.tspan[1]);
+      printf("%-24.17g", sol.t[j]);
       for (size_t i = 0; i < r.dim; ++i)
         printf(" %.17g", u[j * r.dim + i]);
       printf("\n");
     }
-    printf("# nfe %lld  accepted %lld  rejected %lld\n",
-           (long long)json_integer_value(json_object_get(stats, "nfe")),
-           (long long)json_integer_value(json_object_get(stats, "accepted")),
-           (long long)json_integer_value(json_object_get(stats, "rejected")));
-    json_decref(ts);
-    json_decref(us);
-    json_decref(stats);
-    json_decref(o);
+    printf("# nfe %ld  accepted %ld  rejected %ld\n", sol.stats.nfe, sol.stats.accepted,
+           sol.stats.rejected);
+    if (st != NDE_OK)
+      printf("# stopped at t = %.17g: %s\n", sol.t_final, message);
   }
   free(u);
+  nde_ode_solution_free(&sol);
   run_free(&r);
+  if (st != NDE_OK) {
+    nde_error(st, "%s", message);
+    return nde_cli_fail(st);
+  }
   return NDE_EXIT_OK;
 }

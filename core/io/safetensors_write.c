@@ -162,7 +162,7 @@ nde_status nde_safetensors_write(const char *path, const nde_st_tensor *tensors,
     int err = errno;
     free(header);
     free(tmp);
-    return nde_error(NDE_EIO, "%s: cannot create a temporary file beside it: %s", path,
+    return nde_error(NDE_EWRITE, "%s: cannot create a temporary file beside it: %s", path,
                      strerror(err));
   }
   unsigned char len8[8];
@@ -188,7 +188,7 @@ nde_status nde_safetensors_write(const char *path, const nde_st_tensor *tensors,
   if (failed) {
     unlink(tmp);
     free(tmp);
-    return nde_error(NDE_EIO, "%s: write failed: %s", path, strerror(err));
+    return nde_error(NDE_EWRITE, "%s: write failed: %s", path, strerror(err));
   }
   free(tmp);
   sync_parent(path);

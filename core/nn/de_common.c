@@ -378,3 +378,41 @@ nde_status nde_de_save_points(const nde_layer_ctx *ctx, const double *user, size
   out->n = m;
   return NDE_OK;
 }
+
+nde_status nde_de_step_guard_parse(const json_t *spec, const char *layer_path,
+                                   nde_de_step_guard *g) {
+  *g = (nde_de_step_guard){.growth = NDE_DE_DEFAULT_STEP_GROWTH};
+  const json_t *v = json_object_get(spec, "max_step_growth");
+  if (!v)
+    return NDE_OK;
+  double x = json_is_number(v) ? json_number_value(v) : -1;
+  if (!isfinite(x) || x < 0 || (x > 0 && x < 1))
+    return nde_error(NDE_EINVAL, "%s.max_step_growth: expected 0 (no guard) or a number >= 1",
+                     layer_path);
+  g->growth = x;
+  return NDE_OK;
+}
+
+long nde_de_step_guard_begin(nde_de_step_guard *g, long maxiters, int frozen) {
+  g->limit = 0;
+  if (g->growth <= 0 || g->most <= 0 || frozen)
+    return maxiters;
+  double limit = fmax(g->growth * (double)g->most, NDE_DE_STEP_GUARD_FLOOR);
+  if (limit >= (double)maxiters)
+    return maxiters;
+  g->limit = (long)limit;
+  return g->limit;
+}
+
+nde_status nde_de_step_guard_end(nde_de_step_guard *g, nde_status st, long accepted,
+                                 long rejected, int frozen) {
+  if (st == NDE_EMAXITERS && g->limit)
+    return nde_error(NDE_ELIMIT, "the solve needed more than %ld steps, over %g times the most "
+                     "any earlier solve of this layer took (%ld): the dynamics have become "
+                     "stiff or unstable (a learning rate or regularization coefficient too "
+                     "large?); set max_step_growth (0: no limit) if this growth is expected",
+                     g->limit, g->growth, g->most);
+  if (st == NDE_OK && !frozen && accepted + rejected > g->most)
+    g->most = accepted + rejected;
+  return st;
+}

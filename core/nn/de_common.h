@@ -173,4 +173,34 @@ NDE_INTERNAL nde_status nde_de_regs_evaluate(const nde_de_reg *regs, size_t n,
                                              nde_reg_plan *plans, size_t ilocal, size_t ibiased,
                                              nde_de_weights *w);
 
+/*
+ * The step-count guard of neural_ode and neural_sde ("max_step_growth"): a
+ * solve may take at most growth times the steps (accepted + rejected) of the
+ * largest earlier solve of the layer, never fewer than NDE_DE_STEP_GUARD_FLOOR,
+ * within the solver's maxiters. It stops a training step whose update made
+ * the dynamics stiff or unstable after bounded work.
+ */
+#define NDE_DE_STEP_GUARD_FLOOR 1000
+#define NDE_DE_DEFAULT_STEP_GROWTH 100.0
+
+typedef struct nde_de_step_guard {
+  double growth; /* 0: off */
+  long most;     /* the most steps of any solve so far (0: none yet) */
+  long limit;    /* the limit put on the current solve, 0: none */
+} nde_de_step_guard;
+
+/* Read "max_step_growth" of @p spec (default NDE_DE_DEFAULT_STEP_GROWTH). */
+NDE_INTERNAL nde_status nde_de_step_guard_parse(const json_t *spec, const char *layer_path,
+                                                nde_de_step_guard *g);
+
+/* The maxiters for the next solve (replays of frozen steps: unchanged). */
+NDE_INTERNAL long nde_de_step_guard_begin(nde_de_step_guard *g, long maxiters, int frozen);
+
+/*
+ * After the solve: learn its step count when it succeeded, and turn an
+ * NDE_EMAXITERS caused by the guard into NDE_ELIMIT with a message.
+ */
+NDE_INTERNAL nde_status nde_de_step_guard_end(nde_de_step_guard *g, nde_status st,
+                                              long accepted, long rejected, int frozen);
+
 #endif /* NDE_CORE_NN_DE_COMMON_H */

@@ -6,7 +6,8 @@
  *    "saveat": [t, ...],                        optional: a time series
  *    "solver": "tsit5" | {"plugin": "tsit5", "abstol": ..., ...},
  *    "sensitivity": "direct" | {"plugin": ..., options},     default direct
- *    "regularizer": NAME | {"plugin": NAME, "coef": SCHEDULE, options} | [...]}
+ *    "regularizer": NAME | {"plugin": NAME, "coef": SCHEDULE, options} | [...],
+ *    "max_step_growth": 100}                    optional, see below
  *
  * The dynamics become an nde_ode_rhs (eval = the layer's forward at (t, u)
  * in the evaluation arena; vjp = its pullback w.r.t. u and the dynamics'
@@ -20,6 +21,14 @@
  * one after the other (time-major within the sample: feature f of save
  * point j is element f + F·j), the layout of the spiral_ode dataset's
  * targets.
+ *
+ * Step-count guard (de_common.h): a solve may take at most max_step_growth
+ * times as many steps (accepted + rejected) as the most any earlier solve
+ * of this layer took (never fewer than 1000), capped by the solver's own
+ * maxiters. A training step whose parameters made the dynamics stiff or
+ * unstable (a huge learning rate or regularization coefficient) then stops
+ * with NDE_ELIMIT after a bounded amount of work, instead of grinding on to
+ * maxiters. 0 turns the guard off.
  */
 #include "config.h"
 
@@ -34,6 +43,7 @@
 
 typedef struct node_state {
   double t0, t1;
+  nde_de_step_guard guard; /* max_step_growth */
   double *saveat; /* NULL: only t1 */
   size_t nsave;
   nde_ode_solver *solver;
@@ -157,8 +167,10 @@ static nde_status check_regularizer(void *user, const nde_de_reg *out, const cha
 static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t *spec,
                                    node_state *s) {
   static const char *const keys[] = {"layer",       "dynamics",    "tspan", "saveat",
-                                     "solver",      "sensitivity", "regularizer"};
+                                     "solver",      "sensitivity", "regularizer",
+                                     "max_step_growth"};
   NDE_TRY(nde_de_check_keys(spec, keys, sizeof keys / sizeof *keys, node->path, "neural_ode"));
+  NDE_TRY(nde_de_step_guard_parse(spec, node->path, &s->guard));
   char path[1100];
   NDE_TRY(nde_de_parse_span(spec, node->path, 0, &s->t0, &s->t1, &s->saveat, &s->nsave));
   const json_t *sa = json_object_get(spec, "saveat");
@@ -335,9 +347,13 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
     s->solver->solve.replay_dt = s->frozen_dt;
     s->solver->solve.n_replay = s->n_frozen;
   }
+  s->solver->solve.maxiters =
+      nde_de_step_guard_begin(&s->guard, saved_opts.maxiters, ctx->freeze_steps);
   nde_ode_solution sol = {0};
   nde_status st = s->sens->forward(s->sens_state, &ev->problem, &sol);
   s->solver->solve = saved_opts;
+  st = nde_de_step_guard_end(&s->guard, st, sol.stats.accepted, sol.stats.rejected,
+                             ctx->freeze_steps);
   if (st == NDE_OK && sol.nsave != ev->saves.n)
     st = nde_error(NDE_EINTERNAL, "sensitivity returned %zu save points, expected %zu",
                    sol.nsave, ev->saves.n);

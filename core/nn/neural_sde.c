@@ -11,7 +11,8 @@
  *    "solver": "sosri" | {"plugin": "sosri", "abstol": ..., ...},
  *    "sensitivity": "direct" | {"plugin": ..., options},   default direct
  *    "brownian": "stored" | "tree",                   default stored
- *    "regularizer": NAME | {"plugin": NAME, "coef": SCHEDULE, options} | [...]}
+ *    "regularizer": NAME | {"plugin": NAME, "coef": SCHEDULE, options} | [...],
+ *    "max_step_growth": 100}     the step-count guard of de_common.h (0: off)
  *
  * The whole batch is ONE SDE system: the input (F, B) is repeated K times
  * into a state (F, B·K) (trajectory k of sample b is column k·B + b), so
@@ -51,6 +52,7 @@ typedef struct nsde_state {
   int tree;
   nde_sde_noise noise;
   nde_sde_solver *solver;
+  nde_de_step_guard guard; /* max_step_growth */
   const nde_sensitivity_ops *sens;
   nde_options *sens_options;
   void *sens_state;
@@ -246,8 +248,9 @@ static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t
   static const char *const keys[] = {"layer",  "drift",       "diffusion",    "tspan",
                                      "saveat", "noise",       "trajectories", "eval_trajectories",
                                      "output", "solver",      "sensitivity",  "brownian",
-                                     "regularizer"};
+                                     "regularizer", "max_step_growth"};
   NDE_TRY(nde_de_check_keys(spec, keys, sizeof keys / sizeof *keys, node->path, "neural_sde"));
+  NDE_TRY(nde_de_step_guard_parse(spec, node->path, &s->guard));
   NDE_TRY(nde_de_parse_span(spec, node->path, 1, &s->t0, &s->t1, &s->saveat, &s->nsave));
   NDE_TRY(count_option(spec, "trajectories", node->path, 1, &s->k_train));
   NDE_TRY(count_option(spec, "eval_trajectories", node->path, s->k_train, &s->k_eval));
@@ -510,9 +513,12 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
     s->solver->solve.replay_dt = s->frozen_dt;
     s->solver->solve.n_replay = s->n_frozen;
   }
+  s->solver->solve.maxiters =
+      nde_de_step_guard_begin(&s->guard, saved_opts.maxiters, ctx->freeze_steps);
   nde_status st = s->sens->sde_forward(s->sens_state, &ev->problem, sol);
   s->solver->solve = saved_opts;
-  NDE_TRY(st);
+  NDE_TRY(nde_de_step_guard_end(&s->guard, st, sol->stats.accepted, sol->stats.rejected,
+                                ctx->freeze_steps));
   if (sol->nsave != ev->saves.n)
     return nde_error(NDE_EINTERNAL, "sensitivity returned %zu save points, expected %zu",
                      sol->nsave, ev->saves.n);

@@ -12,13 +12,17 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nde/backend.h>
 #include <nde/dataset.h>
@@ -45,6 +49,8 @@ typedef struct trainer {
   nde_rng shuffle;
   nde_run_state state;
   FILE *metrics_file;
+  int lock_fd; /* flock()ed CHECKPOINT/nde-train.lock, -1 when none */
+  int drew_progress; /* the progress bar left the cursor mid-line */
   double start;
   double last_progress; /* when the progress bar was last drawn */
 } trainer;
@@ -66,7 +72,7 @@ static nde_status make_dirs(const char *dir) {
       char c = buf[i];
       buf[i] = 0;
       if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return nde_error(NDE_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
+        return nde_error(NDE_EWRITE, "%s: cannot create directory: %s", buf, strerror(errno));
       buf[i] = c;
     }
   }
@@ -77,8 +83,69 @@ static void checkpoint_path(const nde_pipeline *p, char *out, size_t cap) {
   snprintf(out, cap, "%s/checkpoint.safetensors", p->checkpoint_dir);
 }
 
+/*
+ * Hold an exclusive flock() on DIR/nde-train.lock until the trainer closes:
+ * a second run on the same folder is refused. flock() locks belong to the
+ * open file, so the kernel releases them when the process ends, however it
+ * ends: a kill -9 never leaves a stale lock. The file keeps the holder's pid
+ * for the message.
+ */
+static nde_status lock_folder(trainer *tr, const char *dir) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/nde-train.lock", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0)
+    return nde_error(NDE_EWRITE, "%s: cannot create the lock file: %s", path, strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    pid[n > 0 ? n : 0] = 0;
+    pid[strcspn(pid, "\n")] = 0;
+    close(fd);
+    if (err == EWOULDBLOCK)
+      return nde_error(NDE_EINVAL, "train.checkpoint: %s is in use by another nde train%s%s%s "
+                       "(lock %s); wait for it to finish or use another folder", dir,
+                       pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", path);
+    return nde_error(NDE_EWRITE, "%s: cannot lock: %s", path, strerror(err));
+  }
+  char pid[32];
+  int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+    int err = errno;
+    close(fd);
+    return nde_error(NDE_EWRITE, "%s: cannot write the lock file: %s", path, strerror(err));
+  }
+  tr->lock_fd = fd;
+  return NDE_OK;
+}
+
+/* Remove checkpoint.safetensors.tmp-* files a killed run left (we hold the lock). */
+static void remove_stale_temporaries(const char *dir) {
+  static const char prefix[] = "checkpoint.safetensors.tmp-";
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  int removed = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, prefix, sizeof prefix - 1))
+      continue;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && unlink(path) == 0)
+      removed++;
+  }
+  closedir(d);
+  if (removed)
+    fprintf(stderr, "nde: removed %d temporary checkpoint file%s left by an interrupted run in "
+            "%s\n", removed, removed == 1 ? "" : "s", dir);
+}
+
 static nde_status open_common(trainer *tr, nde_pipeline *p, int need_train) {
   memset(tr, 0, sizeof *tr);
+  tr->lock_fd = -1;
   tr->p = p;
   nde_status st = nde_backend_open(p->registry, p->backend_name, p->backend_options, &tr->backend);
   if (st != NDE_OK)
@@ -126,6 +193,8 @@ static nde_status open_common(trainer *tr, nde_pipeline *p, int need_train) {
 static void trainer_close(trainer *tr) {
   if (tr->metrics_file)
     fclose(tr->metrics_file);
+  if (tr->lock_fd >= 0)
+    close(tr->lock_fd); /* releases the flock */
   free(tr->order);
   nde_arena_destroy(&tr->arena);
   nde_array_destroy(&tr->dy);
@@ -223,16 +292,26 @@ static void put_number(json_t *obj, const char *key, double v) {
   json_object_set_new(obj, key, isfinite(v) ? json_real(v) : json_null());
 }
 
-static void write_metrics(trainer *tr, json_t *line) {
+/* Append one JSON line to the metrics file; a failed write (disk full) is NDE_EWRITE. */
+static nde_status write_metrics(trainer *tr, json_t *line) {
+  nde_status st = NDE_OK;
   if (tr->metrics_file) {
     char *text = json_dumps(line, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(17));
-    if (text) {
-      fprintf(tr->metrics_file, "%s\n", text);
-      fflush(tr->metrics_file);
+    if (!text)
+      st = nde_error(NDE_ENOMEM, "out of memory");
+    else {
+      errno = 0;
+      int bad = fprintf(tr->metrics_file, "%s\n", text) < 0;
+      bad = fflush(tr->metrics_file) != 0 || bad || ferror(tr->metrics_file);
+      if (bad)
+        st = nde_error(NDE_EWRITE, "%s: cannot write metrics at step %llu: %s",
+                       tr->p->metrics_path, (unsigned long long)tr->state.step,
+                       errno ? strerror(errno) : "write error");
       free(text);
     }
   }
   json_decref(line);
+  return st;
 }
 
 /* Keep only the lines of an existing metrics file with "step" <= @p step (resume). */
@@ -245,21 +324,29 @@ static nde_status trim_metrics(const char *path, uint64_t step) {
   FILE *out = fopen(tmp, "w");
   if (!out) {
     fclose(in);
-    return nde_error(NDE_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+    return nde_error(NDE_EWRITE, "%s: cannot write: %s", tmp, strerror(errno));
   }
   char *line = NULL;
   size_t cap = 0;
-  while (getline(&line, &cap, in) > 0) {
-    json_t *j = json_loads(line, 0, NULL);
+  ssize_t len;
+  while ((len = getline(&line, &cap, in)) > 0) {
+    json_t *j = json_loads(line, 0, NULL); /* a line a kill cut short does not parse */
     json_t *s = j ? json_object_get(j, "step") : NULL;
-    if (s && json_is_integer(s) && (uint64_t)json_integer_value(s) <= step)
+    if (s && json_is_integer(s) && (uint64_t)json_integer_value(s) <= step) {
       fputs(line, out);
+      if (line[len - 1] != '\n') /* complete but cut before its newline */
+        fputc('\n', out);
+    }
     json_decref(j);
   }
   free(line);
   fclose(in);
-  if (fclose(out) != 0 || rename(tmp, path) != 0)
-    return nde_error(NDE_EIO, "%s: cannot rewrite: %s", path, strerror(errno));
+  int bad = ferror(out);
+  if (fclose(out) != 0 || bad || rename(tmp, path) != 0) {
+    int err = errno;
+    unlink(tmp);
+    return nde_error(NDE_EWRITE, "%s: cannot rewrite: %s", path, err ? strerror(err) : "write error");
+  }
   return NDE_OK;
 }
 
@@ -273,6 +360,7 @@ static void progress(trainer *tr, double loss) {
   int fill = (int)((double)done / (double)total * width);
   fprintf(stderr, "\r[%.*s%*s] %llu/%llu loss %.4f", fill, "==============================",
           width - fill, "", (unsigned long long)done, (unsigned long long)total, loss);
+  tr->drew_progress = done != total;
   if (done == total)
     fputc('\n', stderr);
   fflush(stderr);
@@ -304,6 +392,26 @@ static nde_status save(trainer *tr) {
   return nde_checkpoint_save(path, tr->model, tr->params.data, tr->optimizer, &s);
 }
 
+/* The run stopped on signal @p sig after a finished step (and its checkpoint). */
+static nde_status interrupted(trainer *tr, int sig, nde_train_summary *sum) {
+  const nde_pipeline *p = tr->p;
+  if (tr->drew_progress)
+    fputc('\n', stderr);
+  sum->steps = tr->state.step;
+  sum->wall_time = now() - tr->start;
+  sum->n_params = tr->params.size;
+  const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+  if (!p->checkpoint_dir)
+    return nde_error(NDE_EINTERRUPTED, "interrupted by %s after step %llu of %llu; nothing saved "
+                     "(the pipeline sets no train.checkpoint)", name,
+                     (unsigned long long)tr->state.step, (unsigned long long)p->steps);
+  char path[4096];
+  checkpoint_path(p, path, sizeof path);
+  return nde_error(NDE_EINTERRUPTED, "interrupted by %s after step %llu of %llu; checkpoint "
+                   "written to %s; continue with --resume", name,
+                   (unsigned long long)tr->state.step, (unsigned long long)p->steps, path);
+}
+
 static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt,
                       nde_train_summary *sum) {
   NDE_TRY(open_common(tr, p, 1));
@@ -320,15 +428,36 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
     return nde_error(NDE_ENOMEM, "out of memory");
   tr->shuffle = nde_rng_make(p->seed, 2);
   memset(&tr->state, 0, sizeof tr->state);
-  if (p->checkpoint_dir)
+  if (p->checkpoint_dir) {
     NDE_TRY(make_dirs(p->checkpoint_dir));
-  if (opt->resume) {
+    NDE_TRY(lock_folder(tr, p->checkpoint_dir));
+    remove_stale_temporaries(p->checkpoint_dir);
+  }
+  int resume = opt->resume;
+  if (resume) {
     if (!p->checkpoint_dir)
       return nde_error(NDE_EINVAL, "%s: train.checkpoint: --resume needs a checkpoint directory",
                        p->file);
     char path[4096];
     checkpoint_path(p, path, sizeof path);
+    struct stat sb;
+    if (stat(path, &sb) != 0 && errno == ENOENT) {
+      fprintf(stderr, "nde: --resume: no checkpoint in %s yet; starting from step 0\n",
+              p->checkpoint_dir);
+      resume = 0;
+    }
+  }
+  if (resume) {
+    char path[4096];
+    checkpoint_path(p, path, sizeof path);
     NDE_TRY(nde_checkpoint_load(path, tr->model, tr->params.data, tr->optimizer, &tr->state));
+    if (tr->state.step >= p->steps)
+      return nde_error(NDE_EINVAL,
+                       "%s: --resume: %s is at step %llu, %s train.steps = %llu; nothing to "
+                       "train (raise train.steps to continue, or start afresh without --resume)",
+                       p->file, path, (unsigned long long)tr->state.step,
+                       tr->state.step == p->steps ? "the end of" : "past",
+                       (unsigned long long)p->steps);
     nde_optimizer_set_steps(tr->optimizer, tr->state.optimizer_steps);
     if (tr->state.have_epoch) { /* redraw the current epoch's order */
       tr->shuffle = tr->state.epoch_rng;
@@ -341,9 +470,10 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
     NDE_TRY(nde_model_init_params(tr->model, &init, tr->params.data));
   }
   if (p->metrics_path) {
-    tr->metrics_file = fopen(p->metrics_path, opt->resume ? "a" : "w");
+    tr->metrics_file = fopen(p->metrics_path, resume ? "a" : "w");
     if (!tr->metrics_file)
-      return nde_error(NDE_EIO, "%s: cannot write metrics: %s", p->metrics_path, strerror(errno));
+      return nde_error(NDE_EWRITE, "%s: cannot write metrics: %s", p->metrics_path,
+                       strerror(errno));
   }
   tr->start = now();
   double loss = NAN, acc = NAN;
@@ -354,7 +484,10 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
     NDE_TRY(next_batch(tr));
     size_t correct = 0;
     double lr = nde_optimizer_next_lr(tr->optimizer);
-    NDE_TRY(loss_on_batch(tr, p->batch_size, 1, &loss, &correct));
+    nde_status st_step = loss_on_batch(tr, p->batch_size, 1, &loss, &correct);
+    if (st_step != NDE_OK)
+      return nde_error_prefix(st_step, "training step %llu",
+                              (unsigned long long)tr->state.step + 1);
     if (!isfinite(loss))
       return nde_error(NDE_ENONFINITE, "step %llu: training loss is not finite",
                        (unsigned long long)tr->state.step + 1);
@@ -371,7 +504,7 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
       for (int i = 0; i < tr->metrics.n; ++i)
         put_number(line, tr->metrics.names[i], tr->metrics.values[i]);
       put_number(line, "wall_time", tr->state.wall_time + now() - tr->start);
-      write_metrics(tr, line);
+      NDE_TRY(write_metrics(tr, line));
     }
     if (opt->progress)
       progress(tr, loss);
@@ -389,14 +522,17 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
         put_number(line, key, tr->eval_metrics.values[i]);
       }
       put_number(line, "wall_time", tr->state.wall_time + now() - tr->start);
-      write_metrics(tr, line);
+      NDE_TRY(write_metrics(tr, line));
       sum->test_loss = tl;
       sum->test_accuracy = ta;
       sum->test_nfe = test_nfe(tr);
       sum->test_batch_time = tr->test_batch_time;
     }
-    if (tr->state.step % p->checkpoint_every == 0 || last)
+    int sig = opt->interrupt && !last ? (int)*opt->interrupt : 0; /* read once */
+    if (tr->state.step % p->checkpoint_every == 0 || last || sig)
       NDE_TRY(save(tr));
+    if (sig)
+      return interrupted(tr, sig, sum);
   }
   sum->steps = tr->state.step;
   sum->loss = loss;
@@ -408,7 +544,7 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
 
 nde_status nde_train(nde_pipeline *pipeline, const nde_train_options *options,
                      nde_train_summary *summary) {
-  nde_train_options defaults = {0, 0, 0};
+  nde_train_options defaults = {0, 0, 0, NULL};
   if (!options)
     options = &defaults;
   summary->steps = 0;

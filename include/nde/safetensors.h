@@ -102,7 +102,8 @@ typedef struct nde_st_tensor {
  * (metadata[2i] is a key, metadata[2i+1] its value; may be NULL when
  * n_metadata is 0) to @p path atomically. Bad arguments (duplicate or empty
  * names, invalid dtype or ndim, NULL data) are NDE_EINVAL naming the
- * tensor; I/O failures are NDE_EIO naming the file, and leave no file.
+ * tensor; write failures (no space, no permission, no such folder) are
+ * NDE_EWRITE naming the file, and leave no file, not even a temporary one.
  */
 NDE_API nde_status nde_safetensors_write(const char *path, const nde_st_tensor *tensors,
                                          size_t count, const char *const *metadata,

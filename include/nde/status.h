@@ -35,7 +35,10 @@ extern "C" {
 /**
  * X-macro of every status: X(symbol, value, is_input_error, description).
  * `is_input_error` is 1 when the cause is the caller's input (the CLI maps
- * those to exit status 2) and 0 for internal failures (exit status 1).
+ * those to exit status 2) and 0 for failures of the run itself (exit status
+ * 1). Two of those have their own exit status in the CLI: NDE_EWRITE (an
+ * output could not be written: disk full, permissions; exit 3) and
+ * NDE_EINTERRUPTED (stopped by SIGINT/SIGTERM; exit 130).
  */
 #define NDE_STATUS_LIST(X)                                                       \
   X(NDE_OK, 0, 0, "success")                                                     \
@@ -51,7 +54,10 @@ extern "C" {
   X(NDE_EMAXITERS, 10, 0, "iteration limit reached")                             \
   X(NDE_ENOCONV, 11, 0, "did not converge")                                      \
   X(NDE_ENOMEM, 12, 0, "out of memory")                                          \
-  X(NDE_EINTERNAL, 13, 0, "internal error")
+  X(NDE_EINTERNAL, 13, 0, "internal error")                                     \
+  X(NDE_EWRITE, 14, 0, "cannot write output")                                   \
+  X(NDE_EINTERRUPTED, 15, 0, "interrupted by a signal")                         \
+  X(NDE_ELIMIT, 16, 0, "resource limit exceeded")
 
 /** Result of every fallible nde call. */
 typedef enum nde_status {

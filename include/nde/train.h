@@ -25,6 +25,7 @@
 #ifndef NDE_TRAIN_H
 #define NDE_TRAIN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,9 +63,17 @@ NDE_API const char *nde_pipeline_json(const nde_pipeline *pipeline);
 
 /** How to run the training loop. */
 typedef struct nde_train_options {
-  int resume;        /**< continue from the checkpoint in train.checkpoint */
+  int resume;        /**< continue from the checkpoint in train.checkpoint (none yet: start
+                          from step 0, with a note on stderr) */
   int progress;      /**< draw a progress bar on stderr (the CLI sets it when stdout is a terminal) */
   uint64_t stop_after; /**< stop (as if killed) after this many steps of this run; 0: never */
+  /* appended */
+  /**
+   * When not NULL, read after every step: a non-zero value (the signal
+   * number, e.g. set by a SIGINT/SIGTERM handler) ends the run after that
+   * step with a checkpoint and NDE_EINTERRUPTED.
+   */
+  const volatile sig_atomic_t *interrupt;
 } nde_train_options;
 
 /** What a run or an evaluation reports. */
@@ -85,6 +94,16 @@ typedef struct nde_train_summary {
  * Train: build everything the pipeline names, run train.steps steps (or
  * resume from the checkpoint), write metrics as JSON Lines, evaluate every
  * eval_every steps and at the end, checkpoint atomically. Fills @p summary.
+ *
+ * With a checkpoint folder the run holds an flock() on FOLDER/nde-train.lock
+ * for its whole length: a second run on the same folder is refused
+ * (NDE_EINVAL naming the folder); the kernel drops the lock when a process
+ * dies, so a killed run never leaves a stale one. Temporary files of
+ * checkpoints a killed run was writing (checkpoint.safetensors.tmp-*) are
+ * removed at the start. Failures to write the checkpoint or the metrics
+ * (disk full, permissions) are NDE_EWRITE; a resume of a checkpoint at or
+ * past train.steps is NDE_EINVAL; an interrupt (options->interrupt) is
+ * NDE_EINTERRUPTED after a checkpoint of the finished steps.
  */
 NDE_API nde_status nde_train(nde_pipeline *pipeline, const nde_train_options *options,
                              nde_train_summary *summary);

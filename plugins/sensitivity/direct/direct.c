@@ -16,10 +16,12 @@
  * an SDE solve along one fixed Brownian path.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <nde/backend.h>
+#include <nde/options.h>
 #include <nde/sensitivity.h>
 
 #include "direct.h"
@@ -27,12 +29,28 @@
 #define MAX_STAGES 16
 
 static nde_status direct_create(const nde_options *options, void **state) {
-  (void)options;
+  int64_t mb = nde_options_int(options, "max_tape_mb", DIRECT_DEFAULT_MAX_TAPE_MB);
+  if (mb < 1 || (uint64_t)mb > SIZE_MAX / (1024 * 1024))
+    return nde_error(NDE_EINVAL, "max_tape_mb: must be from 1 to %zu, got %lld",
+                     SIZE_MAX / (1024 * 1024), (long long)mb);
   direct_state *s = calloc(1, sizeof *s);
   if (!s)
     return nde_error(NDE_ENOMEM, "out of memory");
+  s->max_tape_bytes = (size_t)mb * 1024 * 1024;
   *state = s;
   return NDE_OK;
+}
+
+nde_status direct_tape_check(const direct_state *s, size_t steps, size_t per_step) {
+  if (per_step == 0 || steps <= s->max_tape_bytes / per_step)
+    return NDE_OK;
+  return nde_error(NDE_ELIMIT,
+                   "direct: the recorded steps would exceed max_tape_mb = %zu MiB at step %zu "
+                   "(%.3g KiB per step): the solve takes far more steps than it should "
+                   "(stiff or unstable dynamics: a learning rate or regularization coefficient "
+                   "too large?); raise the sensitivity's max_tape_mb if this is expected, or use "
+                   "a sensitivity whose memory does not grow with the steps (backsolve_adjoint)",
+                   s->max_tape_bytes / (1024 * 1024), steps, (double)per_step / 1024.0);
 }
 
 static void direct_destroy(void *state) {
@@ -61,8 +79,9 @@ static nde_status on_step(void *user, const nde_ode_step *st, double eest) {
     s->steps = p;
     s->cap = cap;
   }
-  step_rec *r = &s->steps[s->nsteps];
   size_t want = n * (size_t)(s->stages + 1);
+  NDE_TRY(direct_tape_check(s, s->nsteps + 1, want * nde_dtype_size(u->dtype) + sizeof(step_rec)));
+  step_rec *r = &s->steps[s->nsteps];
   if (s->nsteps < s->allocated && (r->store.size != want || r->store.dtype != u->dtype ||
                                    r->store.backend != u->backend)) {
     nde_array_destroy(&r->store);

@@ -41,7 +41,11 @@ typedef struct direct_sde {
   void *user;
 } direct_sde;
 
+/* Default of the "max_tape_mb" option: the most memory the recorded steps may take. */
+#define DIRECT_DEFAULT_MAX_TAPE_MB 4096
+
 typedef struct direct_state {
+  size_t max_tape_bytes; /* the "max_tape_mb" option */
   step_rec *steps;
   size_t nsteps, cap, allocated; /* allocated: steps whose store exists (reused) */
   int stages;
@@ -59,6 +63,12 @@ nde_status direct_sde_backward(void *state, const nde_sde_sens_problem *problem,
                                const nde_array *du_save, const double *w_eest,
                                const double *w_eigen, nde_array *du0, void *dparams,
                                nde_sens_stats *stats);
+/*
+ * NDE_ELIMIT when a tape of @p steps steps of @p per_step bytes each would
+ * exceed the state's max_tape_bytes (the message names the option).
+ */
+nde_status direct_tape_check(const direct_state *s, size_t steps, size_t per_step);
+
 /* Release the SDE tape (the state itself stays). */
 void direct_sde_free(direct_sde *tape);
 

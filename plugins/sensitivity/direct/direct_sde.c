@@ -86,6 +86,7 @@ static nde_status reserve_step(direct_sde *tp, const nde_array *u) {
 static nde_status sde_on_step(void *user, const nde_sde_step *st, double eest) {
   direct_sde *tp = &((direct_state *)user)->sde;
   const nde_array *u = st->u0;
+  NDE_TRY(direct_tape_check(user, tp->nsteps + 1, nde_array_bytes(u) + 2 * sizeof(double)));
   NDE_TRY(reserve_step(tp, u));
   size_t j = tp->nsteps;
   nde_array col = stored_state(tp, u, j);
