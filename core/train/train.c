@@ -280,7 +280,7 @@ static void progress(trainer *tr, double loss) {
 
 static nde_status next_batch(trainer *tr) {
   size_t B = tr->p->batch_size, count = tr->info.count;
-  if (!tr->state.have_epoch || tr->state.epoch_pos + B > count) {
+  if (!tr->state.have_epoch || tr->state.epoch_pos > count - B) { /* B <= count: no wrap */
     tr->state.epoch_rng = tr->shuffle;
     nde_dataset_order(tr->train, &tr->shuffle, tr->order);
     tr->state.epoch_pos = 0;
@@ -288,7 +288,7 @@ static nde_status next_batch(trainer *tr) {
   }
   nde_array x, y;
   NDE_TRY(batch_views(tr, B, &x, &y));
-  NDE_TRY(nde_dataset_batch(tr->train, tr->order + tr->state.epoch_pos, B, &x, &y));
+  NDE_TRY(nde_dataset_order_batch(tr->train, tr->order, tr->state.epoch_pos, B, &x, &y));
   tr->state.epoch_pos += B;
   return NDE_OK;
 }
@@ -328,7 +328,10 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
                        p->file);
     char path[4096];
     checkpoint_path(p, path, sizeof path);
-    NDE_TRY(nde_checkpoint_load(path, tr->model, tr->params.data, tr->optimizer, &tr->state));
+    nde_checkpoint_expect expect = {tr->shuffle.seed, tr->shuffle.stream, p->steps,
+                                    tr->info.count};
+    NDE_TRY(nde_checkpoint_load(path, tr->model, tr->params.data, tr->optimizer, &expect,
+                                &tr->state));
     nde_optimizer_set_steps(tr->optimizer, tr->state.optimizer_steps);
     if (tr->state.have_epoch) { /* redraw the current epoch's order */
       tr->shuffle = tr->state.epoch_rng;
@@ -433,7 +436,7 @@ nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
   if (st == NDE_OK) {
     nde_run_state s;
     memset(&s, 0, sizeof s);
-    st = nde_checkpoint_load(checkpoint, tr.model, tr.params.data, NULL, &s);
+    st = nde_checkpoint_load(checkpoint, tr.model, tr.params.data, NULL, NULL, &s);
     summary->steps = s.step;
   }
   if (st == NDE_OK)

@@ -107,7 +107,8 @@ NDE_API void nde_dataset_sample(const nde_dataset *dataset, size_t index, double
  * indices[0..n): column j of each is sample indices[j]. Arrays must
  * already have those shapes (any ndim whose first extent is the feature
  * count and whose size is features·n). NDE_EINVAL for a wrong shape or an
- * index ≥ count; @p targets may be NULL to skip targets. Samples are
+ * index ≥ count, and for a NULL @p indices with n > 0; @p targets may be
+ * NULL to skip targets. Samples are
  * staged on the host in the arrays' dtype (in a buffer the dataset keeps
  * between calls) and uploaded once per array; several threads may batch
  * from one dataset at the same time.
@@ -120,6 +121,17 @@ NDE_API nde_status nde_dataset_batch(const nde_dataset *dataset, const uint64_t 
  * shuffling), or the identity when @p rng is NULL. @p order has count entries.
  */
 NDE_API void nde_dataset_order(const nde_dataset *dataset, nde_rng *rng, uint64_t *order);
+
+/**
+ * nde_dataset_batch() of the @p n samples at position @p position of an
+ * epoch order (count entries, as nde_dataset_order() fills): NDE_EINVAL,
+ * naming both numbers, unless position + n ≤ count, checked without
+ * overflow, so a corrupt position (e.g. from a checkpoint) is refused
+ * rather than read outside @p order.
+ */
+NDE_API nde_status nde_dataset_order_batch(const nde_dataset *dataset, const uint64_t *order,
+                                           uint64_t position, size_t n, nde_array *inputs,
+                                           nde_array *targets);
 
 #ifdef __cplusplus
 }
