@@ -95,6 +95,9 @@ static nde_status open_common(trainer *tr, nde_pipeline *p, int need_train) {
     nde_dataset_get_info(tr->train, &tr->info);
   else
     tr->info = tr->test_info;
+  if (need_train && tr->info.count < p->batch_size) /* before any buffer is sized by it */
+    return nde_error(NDE_EINVAL, "%s: data.batch_size: %zu is larger than the training set (%zu)",
+                     p->file, p->batch_size, tr->info.count);
   nde_shape in = nde_shape_vector(tr->info.input_size);
   st = nde_model_build(p->registry, p->model_json, "model", &in, tr->backend, p->dtype,
                        &tr->model);
@@ -113,7 +116,8 @@ static nde_status open_common(trainer *tr, nde_pipeline *p, int need_train) {
   size_t np = nde_model_param_count(tr->model);
   NDE_TRY(nde_array_create(tr->backend, p->dtype, 1, &np, &tr->params));
   NDE_TRY(nde_array_create(tr->backend, p->dtype, 1, &np, &tr->grads));
-  size_t b = p->batch_size > p->eval_batch_size ? p->batch_size : p->eval_batch_size;
+  size_t eb = p->eval_batch_size < tr->test_info.count ? p->eval_batch_size : tr->test_info.count;
+  size_t b = need_train && p->batch_size > eb ? p->batch_size : eb; /* evaluation: eb at most */
   size_t xs[2] = {tr->info.input_size, b}, ys[2] = {tr->info.target_size, b},
          ds[2] = {tr->n_out, b};
   NDE_TRY(nde_array_create(tr->backend, p->dtype, 2, xs, &tr->xb));
@@ -177,6 +181,8 @@ static double metric_value(const nde_layer_metrics *m, const char *name) {
 
 static nde_status evaluate(trainer *tr, double *loss, double *accuracy) {
   size_t count = tr->test_info.count, eb = tr->p->eval_batch_size;
+  if (eb > count)
+    eb = count; /* as open_common sized the batch buffers */
   uint64_t *idx = malloc(eb * sizeof *idx);
   if (!idx)
     return nde_error(NDE_ENOMEM, "out of memory");
@@ -307,9 +313,6 @@ static nde_status save(trainer *tr) {
 static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt,
                       nde_train_summary *sum) {
   NDE_TRY(open_common(tr, p, 1));
-  if (tr->info.count < p->batch_size)
-    return nde_error(NDE_EINVAL, "%s: data.batch_size: %zu is larger than the training set (%zu)",
-                     p->file, p->batch_size, tr->info.count);
   nde_status st = nde_optimizer_open(p->registry, p->optimizer_name, p->optimizer_json,
                                      tr->backend, p->dtype, tr->params.size, "optimizer",
                                      &tr->optimizer);
