@@ -10,13 +10,14 @@ mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-# Address-space cap for the runs that used to misbehave: 1 GiB, unless the
-# build cannot start under it (AddressSanitizer reserves terabytes).
+# Address-space cap for the runs that used to misbehave: 1 GiB.
 cap=""
-if (ulimit -v 1048576 && "$nde" --version >/dev/null 2>&1); then
+if (ulimit -v 1048576 && "$nde" --version) >/dev/null 2>&1; then
   cap="ulimit -v 1048576;"
-else
-  echo "note: nde does not start under ulimit -v (sanitizer build?): no memory cap"
+else # AddressSanitizer reserves terabytes of address space: cap the resident set instead
+  echo "note: nde does not start under ulimit -v (sanitizer build?): capping RSS through ASAN_OPTIONS"
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}hard_rss_limit_mb=1024"
+  export ASAN_OPTIONS
 fi
 
 python3 - "$tmp/train.csv" "$tmp/test.csv" <<'PY'
