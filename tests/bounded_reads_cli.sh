@@ -85,6 +85,11 @@ expect nz "cannot open" \
 printf '{"problem": {"name": "layer", "dynamics": {"layer": "dense", "out": 2}, "parameters": "/dev/zero"}, "u0": [1, 0], "tspan": [0, 1]}' >"$tmp/layer.json"
 expect 2 "/dev/zero: is a character device, not a regular file" solve "$tmp/layer.json"
 
+# data files too: a csv split that is a device or a directory is refused before a byte is read
+printf '{"data": {"dataset": "csv", "train": "/dev/zero", "test": "/dev/zero"}, "model": {"chain": [{"layer": "dense", "out": 1}]}, "loss": "mse", "optimizer": "sgd", "train": {"steps": 1}}' >"$tmp/csv.json"
+expect 2 "/dev/zero: is a character device, not a regular file" train "$tmp/csv.json"
+expect 2 "is a directory, not a regular file" train "$tmp/csv.json" --set "data.train=$tmp"
+
 # the bomb with data.limit: only the first 16 images are inflated, training runs
 expect 0 "" train "$tmp/p.json" --set data.limit=16
 test -f "$tmp/run/checkpoint.safetensors" || fail "no checkpoint after the limited run"
