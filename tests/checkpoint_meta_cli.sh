@@ -40,7 +40,9 @@ ck="$tmp/run/checkpoint.safetensors"
 test -f "$ck" || fail "no checkpoint written"
 cp "$ck" "$tmp/good.safetensors"
 
-# edit KEY VALUE: rewrite one metadata entry of the checkpoint (VALUE "-" deletes it)
+# edit KEY VALUE: rewrite one metadata entry of the checkpoint (VALUE "-" deletes it);
+# KEY tensor:NAME edits a tensor instead: VALUE half (keep half its elements), add (a
+# new one-element F32 tensor) or - (delete it). The data buffer is rebuilt to match.
 edit() {
   python3 - "$tmp/good.safetensors" "$ck" "$1" "$2" <<'PY'
 import json, struct, sys
@@ -48,12 +50,32 @@ src, dst, key, value = sys.argv[1:]
 raw = open(src, "rb").read()
 n = struct.unpack("<Q", raw[:8])[0]
 head = json.loads(raw[8:8 + n])
-if value == "-":
-    del head["__metadata__"][key]
+meta = head.pop("__metadata__")
+data = {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in head.items()}
+if key.startswith("tensor:"):
+    name = key[7:]
+    if value == "-":
+        del head[name]
+    elif value == "add":
+        head[name] = {"dtype": "F32", "shape": [1]}
+        data[name] = bytes(4)
+    else:
+        size = {"F32": 4, "F64": 8}[head[name]["dtype"]]
+        count = len(data[name]) // size // 2
+        head[name]["shape"] = [count]
+        data[name] = data[name][:count * size]
+elif value == "-":
+    del meta[key]
 else:
-    head["__metadata__"][key] = value
+    meta[key] = value
+at, body = 0, b""
+for k in head:
+    head[k]["data_offsets"] = [at, at + len(data[k])]
+    at += len(data[k])
+    body += data[k]
+head["__metadata__"] = meta
 text = json.dumps(head).encode()
-open(dst, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+open(dst, "wb").write(struct.pack("<Q", len(text)) + text + body)
 PY
 }
 
@@ -89,6 +111,12 @@ resume_fails wall_time - "no metadata 'wall_time'"
 resume_fails dtype float64 "'dtype' is 'float64' but the pipeline's dtype is 'float32'"
 resume_fails optimizer sgd "'optimizer' is 'sgd' but the pipeline's optimizer is 'adam'"
 resume_fails format nde-checkpoint-0 "not an nde training checkpoint"
+# tensors: optimizer state of the wrong size, missing, or foreign; an unknown block
+resume_fails tensor:optimizer.m half "tensor 'optimizer.m' is F32 with 10 elements; expected F32 with 21"
+resume_fails tensor:optimizer.v - "no tensor 'optimizer.v'"
+resume_fails tensor:optimizer.bogus add "tensor 'optimizer.bogus' is not a state buffer of optimizer 'adam'"
+resume_fails tensor:model.chain[2].weight add "tensor 'model.chain\[2\].weight' is not a parameter block of this model"
+resume_fails tensor:model.chain[0].weight half "tensor 'model.chain\[0\].weight' is F32 with 6 elements; expected F32 with 12"
 # the pipeline changed under the checkpoint
 resume_fails step 9 "'epoch_position' = 24 is beyond the training set (16 samples)" \
   --set "data.train=$tmp/test.csv"
