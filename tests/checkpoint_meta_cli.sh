@@ -12,7 +12,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 # Address-space cap for the runs that used to misbehave: 1 GiB.
 cap=""
-if (ulimit -v 1048576 && "$nde" --version) >/dev/null 2>&1; then
+if sh -c "ulimit -v 1048576; \"\$0\" --version" "$nde" >/dev/null 2>&1; then
   cap="ulimit -v 1048576;"
 else # AddressSanitizer reserves terabytes of address space: cap the resident set instead
   echo "note: nde does not start under ulimit -v (sanitizer build?): capping RSS through ASAN_OPTIONS"
