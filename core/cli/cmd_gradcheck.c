@@ -1,6 +1,7 @@
 /* `nde gradcheck PIPELINE.json`: the loss gradient against central finite differences. */
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +94,11 @@ int nde_cmd_gradcheck(nde_cli *cli, int argc, char **argv) {
         code = nde_cli_usage_error("--eps: expected a positive number, got '%s'", v);
       ++i;
     } else if (!strcmp(s, "--seed") && v) {
-      o.seed = strtoull(v, NULL, 10);
+      char *end;
+      errno = 0;
+      o.seed = strtoull(v, &end, 10);
+      if (*v < '0' || *v > '9' || *end || errno)
+        code = nde_cli_usage_error("--seed: expected a non-negative integer, got '%s'", v);
       ++i;
     } else if (s[0] == '-' && s[1])
       code = nde_cli_usage_error("gradcheck: unknown or incomplete option '%s' (see 'nde "

@@ -66,8 +66,10 @@ static int solve_object(nde_cli *cli, json_t *root, json_t *prob, const char *fi
                    "problem");
   const char *name = json_string_value(json_object_get(prob, "name"));
   json_t *num = json_object_get(prob, "number");
-  if (num && !json_is_integer(num))
-    return fail_at(nde_error(NDE_EINVAL, "must be an integer"), file, "problem.number");
+  if (num && (!json_is_integer(num) || json_integer_value(num) < 0 ||
+              json_integer_value(num) > 1000000))
+    return fail_at(nde_error(NDE_EINVAL, "must be an integer from 0 to 1000000"), file,
+                   "problem.number");
   const nde_nl_test_problem *tp;
   nde_status st = nde_nl_test_problem_find(name, num ? (int)json_integer_value(num) : 0, &tp);
   if (st != NDE_OK)

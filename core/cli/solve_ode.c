@@ -93,12 +93,18 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) 
   double t0 = r->tspan[0], t1 = r->tspan[1], dir = t1 >= t0 ? 1 : -1;
   if ((v = json_object_get(root, "saveat"))) {
     if (json_is_number(v)) {
-      double h = fabs(json_number_value(v));
+      double h = json_number_value(v);
       if (!(h > 0) || !isfinite(h))
-        return nde_cli_usage_error("%s: saveat: a spacing must be a positive number", file);
-      size_t n = (size_t)floor(fabs(t1 - t0) / h * (1 + 1e-12)) + 1;
-      if (n > 10000000)
-        return nde_cli_usage_error("%s: saveat: spacing %g gives too many points", file, h);
+        return nde_cli_usage_error("%s: saveat: a spacing must be a positive finite number, got %g",
+                                   file, h);
+      /* count in floating point and range-check before converting: (size_t) of a value
+       * beyond SIZE_MAX (a spacing of 1e-300) is undefined */
+      double points = floor(fabs(t1 - t0) / h * (1 + 1e-12)) + 1;
+      if (!(points <= 10000000))
+        return nde_cli_usage_error("%s: saveat: spacing %g over tspan [%g, %g] gives %g points "
+                                   "(at most 10000000)",
+                                   file, h, t0, t1, points);
+      size_t n = (size_t)points;
       r->saveat = calloc(n + 1, sizeof *r->saveat);
       if (!r->saveat)
         return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));

@@ -156,6 +156,8 @@ static nde_status stage_and_upload(const nde_dataset *ds, const uint64_t *indice
 nde_status nde_dataset_batch(const nde_dataset *ds, const uint64_t *indices, size_t n,
                              nde_array *inputs, nde_array *targets) {
   const nde_dataset_info *in = &ds->info;
+  if (n && !indices)
+    return nde_error(NDE_EINVAL, "dataset batch: no indices for %zu samples", n);
   NDE_TRY(check_batch_array(inputs, in->input_size, n, "inputs"));
   if (targets)
     NDE_TRY(check_batch_array(targets, in->target_size, n, "targets"));
@@ -192,4 +194,16 @@ void nde_dataset_order(const nde_dataset *dataset, nde_rng *rng, uint64_t *order
     order[i] = i;
   if (rng)
     nde_rng_shuffle(rng, order, n);
+}
+
+nde_status nde_dataset_order_batch(const nde_dataset *dataset, const uint64_t *order,
+                                   uint64_t position, size_t n, nde_array *inputs,
+                                   nde_array *targets) {
+  size_t count = dataset->info.count;
+  if (!order || n > count || position > count - n)
+    return nde_error(NDE_EINVAL,
+                     "dataset batch: %zu samples at epoch position %llu do not fit in the "
+                     "%zu-sample order",
+                     n, (unsigned long long)position, count);
+  return nde_dataset_batch(dataset, order + position, n, inputs, targets);
 }

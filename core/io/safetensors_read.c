@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nde/names.h>
 #include <nde/safetensors.h>
 
 #include "../internal.h"
+#include "regular_file.h"
 
 /* The reference implementation refuses headers above 100 MB; so do we. */
 #define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
@@ -153,19 +155,31 @@ static nde_status check_layout(nde_safetensors *f, size_t buffer_size) {
   return NDE_OK;
 }
 
+static uint64_t le64(const unsigned char *b) {
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i)
+    n = n << 8 | b[i];
+  return n;
+}
+
+/* The 8-byte header length @p n of a file of @p file_size bytes. */
+static nde_status check_header_length(const char *path, uint64_t n, uint64_t file_size) {
+  if (n < 2 || n > ST_MAX_HEADER || n > file_size - 8)
+    return nde_error(NDE_EPARSE,
+                     "%s: header length %llu is out of bounds (2 to %llu, and within the "
+                     "file's %llu bytes): not a safetensors file?",
+                     path, (unsigned long long)n, (unsigned long long)ST_MAX_HEADER,
+                     (unsigned long long)file_size);
+  return NDE_OK;
+}
+
 static nde_status parse_file(nde_safetensors *f) {
   const char *path = f->path;
   if (f->size < 8)
     return nde_error(NDE_EPARSE, "%s: %zu bytes, too short for the 8-byte header length",
                      path, f->size);
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i)
-    n = n << 8 | f->file[i];
-  if (n < 2 || n > ST_MAX_HEADER || n > f->size - 8)
-    return nde_error(NDE_EPARSE,
-                     "%s: header length %llu is out of bounds (2 to %llu, and within the "
-                     "file's %zu bytes): not a safetensors file?",
-                     path, (unsigned long long)n, (unsigned long long)ST_MAX_HEADER, f->size);
+  uint64_t n = le64(f->file);
+  NDE_TRY(check_header_length(path, n, f->size));
   const char *text = (const char *)f->file + 8;
   if (text[0] != '{')
     return nde_error(NDE_EPARSE, "%s: the header does not start with '{'", path);
@@ -201,38 +215,64 @@ static nde_status parse_file(nde_safetensors *f) {
   return NDE_OK;
 }
 
-static nde_status read_whole(const char *path, unsigned char **data, size_t *size) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp)
-    return nde_error(NDE_EIO, "%s: cannot open: %s", path, strerror(errno));
-  size_t cap = 1 << 16, used = 0;
-  unsigned char *buf = malloc(cap);
-  while (buf) {
-    if (used == cap) {
-      unsigned char *bigger = realloc(buf, cap * 2);
-      if (!bigger) {
-        free(buf);
-        buf = NULL;
-        break;
-      }
-      buf = bigger;
-      cap *= 2;
-    }
-    size_t got = fread(buf + used, 1, cap - used, fp);
-    used += got;
+/* Read exactly @p n bytes; a file that ends early changed under us. */
+static nde_status read_exact(int fd, const char *path, unsigned char *buf, size_t n,
+                             uint64_t file_size) {
+  size_t done = 0;
+  while (done < n) {
+    size_t want = n - done < ((size_t)1 << 30) ? n - done : ((size_t)1 << 30);
+    ssize_t got = read(fd, buf + done, want);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0)
+      return nde_error(NDE_EIO, "%s: read error: %s", path, strerror(errno));
     if (got == 0)
-      break;
+      return nde_error(NDE_EIO, "%s: ended before its %llu bytes were read (changed while "
+                                "being read?)",
+                       path, (unsigned long long)file_size);
+    done += (size_t)got;
   }
-  int bad = !buf || ferror(fp);
-  int err = errno;
-  fclose(fp);
-  if (bad) {
+  return NDE_OK;
+}
+
+/*
+ * A regular file, read whole once its header length is known to fit: no
+ * allocation beyond the file's size, nothing read from devices or FIFOs.
+ */
+static nde_status read_whole(const char *path, unsigned char **data, size_t *size) {
+  int fd;
+  uint64_t file_size;
+  NDE_TRY(nde_open_regular_file(path, &fd, &file_size));
+  unsigned char head[8], extra;
+  unsigned char *buf = NULL;
+  nde_status st = NDE_OK;
+  if (file_size < 8)
+    st = nde_error(NDE_EPARSE, "%s: %llu bytes, too short for the 8-byte header length", path,
+                   (unsigned long long)file_size);
+  if (st == NDE_OK)
+    st = read_exact(fd, path, head, 8, file_size);
+  if (st == NDE_OK)
+    st = check_header_length(path, le64(head), file_size);
+  if (st == NDE_OK && file_size > SIZE_MAX / 2)
+    st = nde_error(NDE_ENOMEM, "%s: %llu bytes do not fit in memory", path,
+                   (unsigned long long)file_size);
+  if (st == NDE_OK && !(buf = malloc((size_t)file_size)))
+    st = nde_error(NDE_ENOMEM, "%s: out of memory for its %llu bytes", path,
+                   (unsigned long long)file_size);
+  if (st == NDE_OK) {
+    memcpy(buf, head, 8);
+    st = read_exact(fd, path, buf + 8, (size_t)file_size - 8, file_size);
+  }
+  if (st == NDE_OK && read(fd, &extra, 1) > 0)
+    st = nde_error(NDE_EIO, "%s: grew past its %llu bytes while being read", path,
+                   (unsigned long long)file_size);
+  close(fd);
+  if (st != NDE_OK) {
     free(buf);
-    return buf ? nde_error(NDE_EIO, "%s: read error: %s", path, strerror(err))
-               : nde_error(NDE_ENOMEM, "%s: out of memory", path);
+    return st;
   }
   *data = buf;
-  *size = used;
+  *size = (size_t)file_size;
   return NDE_OK;
 }
 

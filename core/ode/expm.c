@@ -60,7 +60,12 @@ nde_status nde_expm(size_t n, const double *a, double *out) {
   double *A = w, *A2 = w + nn, *A4 = w + 2 * nn, *A6 = w + 3 * nn, *U = w + 4 * nn,
          *V = w + 5 * nn, *T = w + 6 * nn, *T2 = w + 7 * nn;
   double nrm = norm1(n, a);
-  int s = nrm > theta13 ? (int)ceil(log2(nrm / theta13)) : 0;
+  if (!isfinite(nrm)) { /* finite entries whose column sums overflow: no finite scaling */
+    free(w);
+    free(piv);
+    return nde_error(NDE_ENONFINITE, "expm: the matrix's 1-norm overflows (%g)", nrm);
+  }
+  int s = nrm > theta13 ? (int)ceil(log2(nrm / theta13)) : 0; /* at most 1024 */
   double scale = ldexp(1.0, -s);
   for (size_t i = 0; i < nn; ++i)
     A[i] = a[i] * scale;

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,21 +105,147 @@ nde_status nde_checkpoint_save(const char *path, const nde_model *model, const v
   return st;
 }
 
-static nde_status meta_u64(const nde_safetensors *f, const char *path, const char *key,
-                           uint64_t *out) {
-  const char *v = nde_safetensors_metadata(f, key);
-  char *end;
-  if (!v || !*v)
+/* Metadata @p key, required. */
+static nde_status meta_string(const nde_safetensors *f, const char *path, const char *key,
+                              const char **out) {
+  *out = nde_safetensors_metadata(f, key);
+  if (!*out)
     return nde_error(NDE_EPARSE, "%s: not an nde training checkpoint (no metadata '%s')", path,
                      key);
-  *out = strtoull(v, &end, 10);
-  if (*end)
-    return nde_error(NDE_EPARSE, "%s: metadata '%s' is not an integer: '%s'", path, key, v);
+  return NDE_OK;
+}
+
+/* An unsigned decimal integer: digits only (no sign, no blanks), no overflow. */
+static nde_status meta_u64(const nde_safetensors *f, const char *path, const char *key,
+                           uint64_t *out) {
+  const char *v;
+  NDE_TRY(meta_string(f, path, key, &v));
+  uint64_t x = 0;
+  for (const char *c = v; *c; ++c) {
+    if (*c < '0' || *c > '9')
+      return nde_error(NDE_EPARSE,
+                       "%s: checkpoint metadata '%s' is not a non-negative integer: '%s'", path,
+                       key, v);
+    unsigned d = (unsigned)(*c - '0');
+    if (x > (UINT64_MAX - d) / 10)
+      return nde_error(NDE_EPARSE, "%s: checkpoint metadata '%s' is out of range: '%s'", path,
+                       key, v);
+    x = 10 * x + d;
+  }
+  if (!*v)
+    return nde_error(NDE_EPARSE, "%s: checkpoint metadata '%s' is empty", path, key);
+  *out = x;
+  return NDE_OK;
+}
+
+static int model_has_block(const nde_model *model, const char *name) {
+  for (size_t i = 0; i < nde_model_block_count(model); ++i)
+    if (!strcmp(nde_model_block(model, i)->name, name))
+      return 1;
+  return 0;
+}
+
+static int optimizer_has_buffer(nde_optimizer *optimizer, const char *name) {
+  for (int k = 0; k < nde_optimizer_buffer_count(optimizer); ++k) {
+    const char *bname;
+    nde_array view;
+    if (nde_optimizer_buffer(optimizer, k, &bname, &view) == NDE_OK && !strcmp(bname, name))
+      return 1;
+  }
+  return 0;
+}
+
+/* The file's dtype and optimizer, and no tensor that neither the model nor the optimizer has. */
+static nde_status check_contents(const nde_safetensors *f, const char *path,
+                                 const nde_model *model, nde_optimizer *optimizer) {
+  const char *dtype;
+  NDE_TRY(meta_string(f, path, "dtype", &dtype));
+  const char *want = nde_dtype_name(nde_model_dtype(model));
+  if (strcmp(dtype, want))
+    return nde_error(NDE_EINVAL,
+                     "%s: checkpoint metadata 'dtype' is '%s' but the pipeline's dtype is '%s'",
+                     path, dtype, want);
+  if (optimizer) {
+    const char *name;
+    NDE_TRY(meta_string(f, path, "optimizer", &name));
+    if (strcmp(name, nde_optimizer_name(optimizer)))
+      return nde_error(NDE_EINVAL,
+                       "%s: checkpoint metadata 'optimizer' is '%s' but the pipeline's optimizer "
+                       "is '%s'",
+                       path, name, nde_optimizer_name(optimizer));
+  }
+  static const char prefix[] = "optimizer.";
+  for (size_t i = 0; i < nde_safetensors_count(f); ++i) {
+    const char *name = nde_safetensors_at(f, i)->name;
+    int is_opt = !strncmp(name, prefix, sizeof prefix - 1);
+    if (!is_opt && !model_has_block(model, name))
+      return nde_error(NDE_EINVAL, "%s: tensor '%s' is not a parameter block of this model",
+                       path, name);
+    if (is_opt && optimizer && !optimizer_has_buffer(optimizer, name + sizeof prefix - 1))
+      return nde_error(NDE_EINVAL, "%s: tensor '%s' is not a state buffer of optimizer '%s'",
+                       path, name, nde_optimizer_name(optimizer));
+  }
+  return NDE_OK;
+}
+
+/* The run state, each field checked against @p expect when given. */
+static nde_status read_state(const nde_safetensors *f, const char *path,
+                             const nde_checkpoint_expect *expect, nde_run_state *state) {
+  uint64_t drawn;
+  NDE_TRY(meta_u64(f, path, "rng_seed", &state->epoch_rng.seed));
+  NDE_TRY(meta_u64(f, path, "rng_stream", &state->epoch_rng.stream));
+  NDE_TRY(meta_u64(f, path, "rng_counter", &state->epoch_rng.counter));
+  NDE_TRY(meta_u64(f, path, "epoch_position", &state->epoch_pos));
+  NDE_TRY(meta_u64(f, path, "epoch_drawn", &drawn));
+  NDE_TRY(meta_u64(f, path, "optimizer_steps", &state->optimizer_steps));
+  const char *wt;
+  NDE_TRY(meta_string(f, path, "wall_time", &wt));
+  char *end;
+  state->wall_time = strtod(wt, &end);
+  if (!*wt || *end || !isfinite(state->wall_time) || state->wall_time < 0)
+    return nde_error(NDE_EPARSE,
+                     "%s: checkpoint metadata 'wall_time' is not a finite number of seconds >= "
+                     "0: '%s'",
+                     path, wt);
+  if (drawn > 1)
+    return nde_error(NDE_EPARSE, "%s: checkpoint metadata 'epoch_drawn' must be 0 or 1, got %llu",
+                     path, (unsigned long long)drawn);
+  state->have_epoch = drawn != 0;
+  if (state->optimizer_steps > state->step)
+    return nde_error(NDE_EINVAL,
+                     "%s: checkpoint metadata 'optimizer_steps' = %llu exceeds 'step' = %llu",
+                     path, (unsigned long long)state->optimizer_steps,
+                     (unsigned long long)state->step);
+  if (!expect)
+    return NDE_OK;
+  if (state->step > expect->max_step)
+    return nde_error(NDE_EINVAL,
+                     "%s: checkpoint metadata 'step' = %llu is past train.steps = %llu; nothing to "
+                     "train (raise train.steps to continue this run)",
+                     path, (unsigned long long)state->step, (unsigned long long)expect->max_step);
+  uint64_t limit = state->have_epoch ? expect->train_count : 0;
+  if (state->epoch_pos > limit)
+    return nde_error(NDE_EINVAL,
+                     "%s: checkpoint metadata 'epoch_position' = %llu is beyond %s (%llu samples)",
+                     path, (unsigned long long)state->epoch_pos,
+                     state->have_epoch ? "the training set" : "the start of the first epoch",
+                     (unsigned long long)limit);
+  if (state->have_epoch && state->epoch_rng.seed != expect->rng_seed)
+    return nde_error(NDE_EINVAL,
+                     "%s: checkpoint metadata 'rng_seed' = %llu but the pipeline's seed is %llu",
+                     path, (unsigned long long)state->epoch_rng.seed,
+                     (unsigned long long)expect->rng_seed);
+  if (state->have_epoch && state->epoch_rng.stream != expect->rng_stream)
+    return nde_error(NDE_EINVAL,
+                     "%s: checkpoint metadata 'rng_stream' = %llu is not the shuffling stream %llu",
+                     path, (unsigned long long)state->epoch_rng.stream,
+                     (unsigned long long)expect->rng_stream);
   return NDE_OK;
 }
 
 nde_status nde_checkpoint_load(const char *path, const nde_model *model, void *params,
-                               nde_optimizer *optimizer, nde_run_state *state) {
+                               nde_optimizer *optimizer, const nde_checkpoint_expect *expect,
+                               nde_run_state *state) {
   nde_safetensors *f;
   NDE_TRY(nde_safetensors_read(path, &f));
   nde_backend *be = nde_model_backend(model);
@@ -129,6 +256,12 @@ nde_status nde_checkpoint_load(const char *path, const nde_model *model, void *p
   if (!format || strcmp(format, CHECKPOINT_FORMAT))
     st = nde_error(NDE_EPARSE, "%s: not an nde training checkpoint (format '%s')", path,
                    format ? format : "none");
+  if (st == NDE_OK)
+    st = check_contents(f, path, model, optimizer);
+  if (st == NDE_OK)
+    st = meta_u64(f, path, "step", &state->step);
+  if (st == NDE_OK && optimizer)
+    st = read_state(f, path, expect, state);
   for (size_t i = 0; i < nde_model_block_count(model) && st == NDE_OK; ++i) {
     const nde_layout_entry *e = nde_model_block(model, i);
     const nde_st_tensor *t;
@@ -147,26 +280,6 @@ nde_status nde_checkpoint_load(const char *path, const nde_model *model, void *p
       st = nde_safetensors_expect(f, name, st_dtype(dt), view.size, &t);
     if (st == NDE_OK)
       st = be->ops->upload(be->ctx, view.data, t->data, view.size * es);
-  }
-  uint64_t drawn = 0;
-  if (st == NDE_OK)
-    st = meta_u64(f, path, "step", &state->step);
-  if (st == NDE_OK && optimizer) {
-    if (st == NDE_OK)
-      st = meta_u64(f, path, "rng_seed", &state->epoch_rng.seed);
-    if (st == NDE_OK)
-      st = meta_u64(f, path, "rng_stream", &state->epoch_rng.stream);
-    if (st == NDE_OK)
-      st = meta_u64(f, path, "rng_counter", &state->epoch_rng.counter);
-    if (st == NDE_OK)
-      st = meta_u64(f, path, "epoch_position", &state->epoch_pos);
-    if (st == NDE_OK)
-      st = meta_u64(f, path, "epoch_drawn", &drawn);
-    if (st == NDE_OK)
-      st = meta_u64(f, path, "optimizer_steps", &state->optimizer_steps);
-    const char *wt = nde_safetensors_metadata(f, "wall_time");
-    state->wall_time = wt ? strtod(wt, NULL) : 0.0;
-    state->have_epoch = drawn != 0;
   }
   nde_safetensors_close(&f);
   return st;

@@ -26,6 +26,14 @@ typedef struct nde_run_state {
   double wall_time;       /* seconds of training so far, over every run */
 } nde_run_state;
 
+/* What a resumed pipeline requires of its checkpoint's run state. */
+typedef struct nde_checkpoint_expect {
+  uint64_t rng_seed;    /* the shuffling generator's key (the pipeline's seed) */
+  uint64_t rng_stream;  /* the shuffling generator's stream */
+  uint64_t max_step;    /* train.steps: a checkpoint may not be past it */
+  uint64_t train_count; /* samples in the training split: bounds epoch_position */
+} nde_checkpoint_expect;
+
 /* Write @p path atomically (PATH.tmp, then rename). */
 NDE_INTERNAL nde_status nde_checkpoint_save(const char *path, const nde_model *model,
                                             const void *params, nde_optimizer *optimizer,
@@ -33,11 +41,19 @@ NDE_INTERNAL nde_status nde_checkpoint_save(const char *path, const nde_model *m
 
 /*
  * Read @p path into @p params (checked against the model's layout: every
- * block present with its shape and dtype) and, when @p optimizer is not
- * NULL, its buffers and @p state.
+ * block present with its shape, no tensor the model lacks, metadata
+ * "dtype" the model's) and, when @p optimizer is not NULL, its buffers
+ * (metadata "optimizer" its name, every buffer present with its size, no
+ * other "optimizer." tensor) and @p state. Every metadata field is parsed
+ * strictly (unsigned decimal integers without sign or overflow, a finite
+ * non-negative wall time) and, with @p expect, checked against the
+ * pipeline: step <= max_step, optimizer_steps <= step, epoch_drawn 0 or 1,
+ * epoch_position <= train_count (0 before the first epoch), the shuffling
+ * generator's seed and stream. Every failure names the file and the field.
  */
 NDE_INTERNAL nde_status nde_checkpoint_load(const char *path, const nde_model *model,
                                             void *params, nde_optimizer *optimizer,
+                                            const nde_checkpoint_expect *expect,
                                             nde_run_state *state);
 
 #endif /* NDE_CORE_TRAIN_CHECKPOINT_H */

@@ -162,6 +162,9 @@ static nde_status open_common(trainer *tr, nde_pipeline *p, int need_train) {
     nde_dataset_get_info(tr->train, &tr->info);
   else
     tr->info = tr->test_info;
+  if (need_train && tr->info.count < p->batch_size) /* before any buffer is sized by it */
+    return nde_error(NDE_EINVAL, "%s: data.batch_size: %zu is larger than the training set (%zu)",
+                     p->file, p->batch_size, tr->info.count);
   nde_shape in = nde_shape_vector(tr->info.input_size);
   st = nde_model_build(p->registry, p->model_json, "model", &in, tr->backend, p->dtype,
                        &tr->model);
@@ -180,7 +183,8 @@ static nde_status open_common(trainer *tr, nde_pipeline *p, int need_train) {
   size_t np = nde_model_param_count(tr->model);
   NDE_TRY(nde_array_create(tr->backend, p->dtype, 1, &np, &tr->params));
   NDE_TRY(nde_array_create(tr->backend, p->dtype, 1, &np, &tr->grads));
-  size_t b = p->batch_size > p->eval_batch_size ? p->batch_size : p->eval_batch_size;
+  size_t eb = p->eval_batch_size < tr->test_info.count ? p->eval_batch_size : tr->test_info.count;
+  size_t b = need_train && p->batch_size > eb ? p->batch_size : eb; /* evaluation: eb at most */
   size_t xs[2] = {tr->info.input_size, b}, ys[2] = {tr->info.target_size, b},
          ds[2] = {tr->n_out, b};
   NDE_TRY(nde_array_create(tr->backend, p->dtype, 2, xs, &tr->xb));
@@ -246,6 +250,8 @@ static double metric_value(const nde_layer_metrics *m, const char *name) {
 
 static nde_status evaluate(trainer *tr, double *loss, double *accuracy) {
   size_t count = tr->test_info.count, eb = tr->p->eval_batch_size;
+  if (eb > count)
+    eb = count; /* as open_common sized the batch buffers */
   uint64_t *idx = malloc(eb * sizeof *idx);
   if (!idx)
     return nde_error(NDE_ENOMEM, "out of memory");
@@ -368,7 +374,7 @@ static void progress(trainer *tr, double loss) {
 
 static nde_status next_batch(trainer *tr) {
   size_t B = tr->p->batch_size, count = tr->info.count;
-  if (!tr->state.have_epoch || tr->state.epoch_pos + B > count) {
+  if (!tr->state.have_epoch || tr->state.epoch_pos > count - B) { /* B <= count: no wrap */
     tr->state.epoch_rng = tr->shuffle;
     nde_dataset_order(tr->train, &tr->shuffle, tr->order);
     tr->state.epoch_pos = 0;
@@ -376,7 +382,7 @@ static nde_status next_batch(trainer *tr) {
   }
   nde_array x, y;
   NDE_TRY(batch_views(tr, B, &x, &y));
-  NDE_TRY(nde_dataset_batch(tr->train, tr->order + tr->state.epoch_pos, B, &x, &y));
+  NDE_TRY(nde_dataset_order_batch(tr->train, tr->order, tr->state.epoch_pos, B, &x, &y));
   tr->state.epoch_pos += B;
   return NDE_OK;
 }
@@ -415,9 +421,6 @@ static nde_status interrupted(trainer *tr, int sig, nde_train_summary *sum) {
 static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt,
                       nde_train_summary *sum) {
   NDE_TRY(open_common(tr, p, 1));
-  if (tr->info.count < p->batch_size)
-    return nde_error(NDE_EINVAL, "%s: data.batch_size: %zu is larger than the training set (%zu)",
-                     p->file, p->batch_size, tr->info.count);
   nde_status st = nde_optimizer_open(p->registry, p->optimizer_name, p->optimizer_json,
                                      tr->backend, p->dtype, tr->params.size, "optimizer",
                                      &tr->optimizer);
@@ -450,7 +453,10 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
   if (resume) {
     char path[4096];
     checkpoint_path(p, path, sizeof path);
-    NDE_TRY(nde_checkpoint_load(path, tr->model, tr->params.data, tr->optimizer, &tr->state));
+    nde_checkpoint_expect expect = {tr->shuffle.seed, tr->shuffle.stream, p->steps,
+                                    tr->info.count};
+    NDE_TRY(nde_checkpoint_load(path, tr->model, tr->params.data, tr->optimizer, &expect,
+                                &tr->state));
     if (tr->state.step >= p->steps)
       return nde_error(NDE_EINVAL,
                        "%s: --resume: %s is at step %llu, %s train.steps = %llu; nothing to "
@@ -569,7 +575,7 @@ nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
   if (st == NDE_OK) {
     nde_run_state s;
     memset(&s, 0, sizeof s);
-    st = nde_checkpoint_load(checkpoint, tr.model, tr.params.data, NULL, &s);
+    st = nde_checkpoint_load(checkpoint, tr.model, tr.params.data, NULL, NULL, &s);
     summary->steps = s.step;
   }
   if (st == NDE_OK)

@@ -68,6 +68,7 @@ typedef struct nde_dataset_ops {
 /**
  * For dataset plugins: read a whole file into memory, decompressing it when
  * it is gzip (zlib detects the format; plain files are read as they are).
+ * Only regular files are read (not devices, FIFOs or directories).
  * A truncated or corrupt gzip stream, a read error, or more than
  * @p max_bytes of content is an error whose message names @p path. On
  * success *data (free()) holds *size bytes followed by one extra NUL byte,
@@ -75,6 +76,34 @@ typedef struct nde_dataset_ops {
  */
 NDE_API nde_status nde_dataset_read_file(const char *path, size_t max_bytes, unsigned char **data,
                                          size_t *size);
+
+/**
+ * A data file open for streaming reads, plain or gzip (zlib detects the
+ * format), so a reader can take only the bytes a header promises (or a
+ * sample limit needs) instead of inflating a whole, possibly hostile,
+ * stream. Only regular files are opened (not devices, FIFOs, directories).
+ */
+typedef struct nde_data_file nde_data_file;
+
+/** Open @p path; errors (missing, not a regular file) name the path. */
+NDE_API nde_status nde_data_file_open(const char *path, nde_data_file **out);
+
+/**
+ * Read up to @p n bytes of content into @p buf; *got < n only at the end of
+ * the content. A read error or a corrupt or truncated gzip stream is an
+ * error naming the path.
+ */
+NDE_API nde_status nde_data_file_read(nde_data_file *file, void *buf, size_t n, size_t *got);
+
+/** The path given to nde_data_file_open() (for messages). */
+NDE_API const char *nde_data_file_path(const nde_data_file *file);
+
+/**
+ * Close the file and NULL the pointer. An error only when zlib reports at
+ * close that the last read ended inside a gzip stream (after a read that
+ * reached the end, nde_data_file_read() has already reported it).
+ */
+NDE_API nde_status nde_data_file_close(nde_data_file **file);
 
 /** An opened dataset split (plugin + data). */
 typedef struct nde_dataset nde_dataset;
@@ -107,7 +136,8 @@ NDE_API void nde_dataset_sample(const nde_dataset *dataset, size_t index, double
  * indices[0..n): column j of each is sample indices[j]. Arrays must
  * already have those shapes (any ndim whose first extent is the feature
  * count and whose size is features·n). NDE_EINVAL for a wrong shape or an
- * index ≥ count; @p targets may be NULL to skip targets. Samples are
+ * index ≥ count, and for a NULL @p indices with n > 0; @p targets may be
+ * NULL to skip targets. Samples are
  * staged on the host in the arrays' dtype (in a buffer the dataset keeps
  * between calls) and uploaded once per array; several threads may batch
  * from one dataset at the same time.
@@ -120,6 +150,17 @@ NDE_API nde_status nde_dataset_batch(const nde_dataset *dataset, const uint64_t 
  * shuffling), or the identity when @p rng is NULL. @p order has count entries.
  */
 NDE_API void nde_dataset_order(const nde_dataset *dataset, nde_rng *rng, uint64_t *order);
+
+/**
+ * nde_dataset_batch() of the @p n samples at position @p position of an
+ * epoch order (count entries, as nde_dataset_order() fills): NDE_EINVAL,
+ * naming both numbers, unless position + n ≤ count, checked without
+ * overflow, so a corrupt position (e.g. from a checkpoint) is refused
+ * rather than read outside @p order.
+ */
+NDE_API nde_status nde_dataset_order_batch(const nde_dataset *dataset, const uint64_t *order,
+                                           uint64_t position, size_t n, nde_array *inputs,
+                                           nde_array *targets);
 
 #ifdef __cplusplus
 }

@@ -113,9 +113,12 @@ NDE_API nde_status nde_safetensors_write(const char *path, const nde_st_tensor *
 typedef struct nde_safetensors nde_safetensors;
 
 /**
- * Read and validate @p path. NDE_EIO when it cannot be read, NDE_EPARSE
- * (naming the file and, where one is at fault, the tensor) when it is not
- * a valid safetensors file.
+ * Read and validate @p path. NDE_EIO when it cannot be read, NDE_EINVAL
+ * when it is not a regular file (a device such as /dev/zero, a FIFO, a
+ * directory), NDE_EPARSE (naming the file and, where one is at fault, the
+ * tensor) when it is not a valid safetensors file. The 8-byte header
+ * length is checked against the file's size before the file is read, and
+ * nothing beyond the file's size is ever allocated.
  */
 NDE_API nde_status nde_safetensors_read(const char *path, nde_safetensors **out);
 

@@ -10,11 +10,16 @@
  * array of unsigned bytes. Every inconsistency — wrong magic, unknown type,
  * a size that does not match the header, trailing bytes, different counts,
  * a label out of range — is an error naming the file.
+ *
+ * Files are streamed: after the header only the bytes it promises are read
+ * (only those of the first `limit` items when set), so a gzip bomb or a
+ * header that lies costs at most the memory of the declared shape.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include <nde/dataset.h>
@@ -25,7 +30,7 @@
 enum { SCALE_NONE, SCALE_UNIT, SCALE_SYMMETRIC };
 
 typedef struct idx_array {
-  unsigned char *file; /* whole file contents */
+  unsigned char *file; /* the data read: every item, or the first `limit` */
   size_t file_size;
   unsigned type;       /* 0x08 ubyte ... 0x0E double */
   unsigned ndim;
@@ -90,12 +95,16 @@ static double idx_value(const idx_array *a, size_t i) {
   }
 }
 
-/* Parse the header of a file held in memory and check its size against it. */
-static nde_status idx_parse(const char *path, idx_array *a) {
-  const unsigned char *b = a->file;
-  if (a->file_size < 4)
+enum { ROLE_IMAGES, ROLE_LABELS };
+
+/* Read the magic and extents, and check them against what @p role needs. */
+static nde_status idx_header(nde_data_file *f, const char *path, int role, idx_array *a) {
+  unsigned char b[4 * 8];
+  size_t got;
+  NDE_TRY(nde_data_file_read(f, b, 4, &got));
+  if (got < 4)
     return nde_error(NDE_EPARSE, "%s: not an IDX file: %zu bytes, shorter than the 4-byte magic",
-                     path, a->file_size);
+                     path, got);
   uint32_t magic = be32(b);
   a->type = b[2];
   a->ndim = b[3];
@@ -106,34 +115,98 @@ static nde_status idx_parse(const char *path, idx_array *a) {
                      "08, 09, 0B, 0C, 0D, 0E and 1 <= NN <= 8 dimensions)",
                      path, magic);
   size_t header = 4 + 4 * (size_t)a->ndim;
-  if (a->file_size < header)
+  NDE_TRY(nde_data_file_read(f, b, header - 4, &got));
+  if (got < header - 4)
     return nde_error(NDE_EPARSE, "%s: truncated: %zu bytes, shorter than the %zu-byte header",
-                     path, a->file_size, header);
+                     path, 4 + got, header);
   size_t elements = 1;
   for (unsigned d = 0; d < a->ndim; ++d) {
-    a->dims[d] = be32(b + 4 + 4 * d);
+    a->dims[d] = be32(b + 4 * d);
     if (a->dims[d] != 0 && elements > IDX_MAX_BYTES / a->dims[d])
       return nde_error(NDE_EPARSE, "%s: header extents are implausibly large", path);
     elements *= a->dims[d];
   }
   if (elements > IDX_MAX_BYTES / a->elem_size)
     return nde_error(NDE_EPARSE, "%s: header extents are implausibly large", path);
-  size_t expected = header + elements * a->elem_size;
-  if (a->file_size < expected)
+  if (role == ROLE_IMAGES && a->ndim < 2)
+    return nde_error(NDE_EPARSE, "%s: images must have at least 2 dimensions (count, features...)",
+                     path);
+  if (role == ROLE_LABELS && (a->ndim != 1 || a->type != 0x08))
     return nde_error(NDE_EPARSE,
-                     "%s: truncated: the header promises %zu bytes of data, the file holds %zu",
-                     path, expected - header, a->file_size - header);
-  if (a->file_size > expected)
-    return nde_error(NDE_EPARSE, "%s: %zu unexpected bytes after the %zu bytes of data", path,
-                     a->file_size - expected, expected - header);
-  a->data = b + header;
+                     "%s: labels must be a 1-dimensional unsigned-byte IDX array (magic 0x00000801)",
+                     path);
   return NDE_OK;
 }
 
-static nde_status idx_load(const char *path, idx_array *a) {
+/*
+ * The first @p want bytes of data, in a buffer that grows as bytes arrive
+ * (a header that promises more than the stream holds costs nothing), then,
+ * when @p whole, one more read to check that nothing follows.
+ */
+static nde_status idx_data(nde_data_file *f, const char *path, size_t want, int whole,
+                           size_t declared, idx_array *a) {
+  size_t cap = want < ((size_t)1 << 20) ? want : ((size_t)1 << 20), used = 0;
+  a->file = malloc(cap ? cap : 1);
+  if (!a->file)
+    return nde_error(NDE_ENOMEM, "%s: out of memory", path);
+  for (;;) {
+    size_t got;
+    NDE_TRY(nde_data_file_read(f, a->file + used, cap - used, &got));
+    used += got;
+    if (used < cap || cap == want)
+      break;
+    size_t grown = cap > want / 2 ? want : 2 * cap;
+    unsigned char *bigger = realloc(a->file, grown);
+    if (!bigger)
+      return nde_error(NDE_ENOMEM, "%s: out of memory reading %zu bytes", path, grown);
+    a->file = bigger;
+    cap = grown;
+  }
+  if (used < want)
+    return whole ? nde_error(NDE_EPARSE,
+                             "%s: truncated: the header promises %zu bytes of data, the file "
+                             "holds %zu",
+                             path, declared, used)
+                 : nde_error(NDE_EPARSE,
+                             "%s: truncated: the first %zu bytes of data are needed, the file "
+                             "holds %zu",
+                             path, want, used);
+  if (whole) {
+    unsigned char extra;
+    size_t got;
+    NDE_TRY(nde_data_file_read(f, &extra, 1, &got));
+    if (got)
+      return nde_error(NDE_EPARSE,
+                       "%s: unexpected bytes after the %zu bytes of data the header promises",
+                       path, declared);
+  }
+  a->file_size = used;
+  a->data = a->file;
+  return NDE_OK;
+}
+
+/*
+ * Stream one IDX file: the header, then only the data of the first
+ * @p max_items items (all when 0), so neither a lying header nor a gzip
+ * bomb makes us hold more than the header's shape (and the limit) allows.
+ */
+static nde_status idx_load(const char *path, int role, size_t max_items, idx_array *a) {
   memset(a, 0, sizeof *a);
-  NDE_TRY(nde_dataset_read_file(path, IDX_MAX_BYTES, &a->file, &a->file_size));
-  return idx_parse(path, a);
+  nde_data_file *f;
+  NDE_TRY(nde_data_file_open(path, &f));
+  nde_status st = idx_header(f, path, role, a);
+  if (st == NDE_OK) {
+    size_t item = a->elem_size; /* bytes per item: the product of the extents after the first */
+    for (unsigned d = 1; d < a->ndim; ++d)
+      item *= a->dims[d];
+    size_t items = max_items && max_items < a->dims[0] ? max_items : a->dims[0];
+    st = idx_data(f, path, items * item, items == a->dims[0], a->dims[0] * item, a);
+  }
+  if (st == NDE_OK)
+    st = nde_data_file_close(&f);
+  else
+    nde_data_file_close(&f);
+  return st;
 }
 
 static int is_file(const char *path) {
@@ -188,10 +261,6 @@ static void idx_close(void *data) {
 
 static nde_status idx_check_labels(const char *path, const idx_set *s) {
   const idx_array *l = &s->labels;
-  if (l->ndim != 1 || l->type != 0x08)
-    return nde_error(NDE_EPARSE,
-                     "%s: labels must be a 1-dimensional unsigned-byte IDX array (magic 0x00000801)",
-                     path);
   for (size_t i = 0; i < s->count; ++i)
     if (l->data[i] >= s->n_classes)
       return nde_error(NDE_EPARSE, "%s: label %u of sample %zu is not below classes = %zu", path,
@@ -214,12 +283,11 @@ static nde_status idx_open(const nde_options *o, const char *split, uint64_t see
   s->scale = !strcmp(scale, "none") ? SCALE_NONE : !strcmp(scale, "symmetric") ? SCALE_SYMMETRIC
                                                                                : SCALE_UNIT;
   s->n_classes = (size_t)nde_options_int(o, "classes", 10);
-  nde_status st = idx_load(images_path, &s->images);
+  int64_t limit = nde_options_int(o, "limit", 0);
+  size_t max_items = limit > 0 && (uint64_t)limit < SIZE_MAX ? (size_t)limit : 0;
+  nde_status st = idx_load(images_path, ROLE_IMAGES, max_items, &s->images);
   if (st == NDE_OK)
-    st = idx_load(labels_path, &s->labels);
-  if (st == NDE_OK && s->images.ndim < 2)
-    st = nde_error(NDE_EPARSE, "%s: images must have at least 2 dimensions (count, features...)",
-                   images_path);
+    st = idx_load(labels_path, ROLE_LABELS, max_items, &s->labels);
   if (st == NDE_OK && s->scale != SCALE_NONE && s->images.type != 0x08)
     st = nde_error(NDE_EINVAL,
                    "%s: scale '%s' maps bytes 0..255; these images are not unsigned bytes (use "
@@ -230,9 +298,8 @@ static nde_status idx_open(const nde_options *o, const char *split, uint64_t see
                    s->images.dims[0], labels_path, s->labels.dims[0]);
   if (st == NDE_OK) {
     s->count = s->images.dims[0];
-    int64_t limit = nde_options_int(o, "limit", 0);
-    if (limit > 0 && (size_t)limit < s->count)
-      s->count = (size_t)limit;
+    if (max_items && max_items < s->count)
+      s->count = max_items;
     s->input_size = 1;
     for (unsigned d = 1; d < s->images.ndim; ++d)
       s->input_size *= s->images.dims[d];

@@ -32,10 +32,13 @@ static nde_status rs_create(const nde_options *options, const nde_shape *input,
       infer = (int)i;
       continue;
     }
-    if (v < 1 || v != (double)(size_t)v)
+    if (!(v >= 1 && v <= 9e15) || v != (double)(size_t)v) /* range first: the cast is UB above */
       return nde_error(NDE_EINVAL, "shape[%zu]: must be a positive integer (or -1 once), got %g",
                        i, v);
     out.dims[i] = (size_t)v;
+    if (out.dims[i] > features / known) /* the product could wrap around */
+      return nde_error(NDE_EINVAL, "shape: extents up to shape[%zu] exceed the input's %zu features",
+                       i, features);
     known *= out.dims[i];
   }
   if (infer >= 0) {
