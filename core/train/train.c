@@ -615,7 +615,7 @@ nde_status nde_predict(nde_pipeline *pipeline, const char *checkpoint, size_t ma
   nde_run_state s;
   memset(&s, 0, sizeof s);
   if (st == NDE_OK)
-    st = nde_checkpoint_load(checkpoint, tr.model, tr.params.data, NULL, &s);
+    st = nde_checkpoint_load(checkpoint, tr.model, tr.params.data, NULL, NULL, &s);
   size_t count = tr.test_info.count;
   if (max_samples && count > max_samples)
     count = max_samples;
