@@ -125,7 +125,7 @@ int nde_cmd_train(nde_cli *cli, int argc, char **argv) {
     nde_pipeline *p;
     nde_status st = nde_pipeline_load(cli->registry, a.pipeline, a.sets, a.n_sets, &p);
     if (st == NDE_OK) {
-      nde_train_options opt = {a.resume, nde_cli_stdout_is_tty(), a.stop_after};
+      nde_train_options opt = {a.resume, nde_cli_stdout_is_tty(), a.stop_after, NULL};
       nde_train_summary s;
       st = nde_train(p, &opt, &s);
       if (st == NDE_OK)

@@ -65,6 +65,8 @@ typedef struct nde_train_options {
   int resume;        /**< continue from the checkpoint in train.checkpoint */
   int progress;      /**< draw a progress bar on stderr (the CLI sets it when stdout is a terminal) */
   uint64_t stop_after; /**< stop (as if killed) after this many steps of this run; 0: never */
+  /* appended */
+  const char *progress_label; /**< text drawn before the progress bar (NULL: none) */
 } nde_train_options;
 
 /** What a run or an evaluation reports. */
