@@ -24,5 +24,9 @@ for k in ("model", "test_nfe", "train_time", "prediction_time", "test_accuracy",
     assert k in r, (k, r)
 assert r["test_nfe"] >= 2 and 0 <= r["test_accuracy"] <= 1 and r["prediction_time"] > 0, r
 assert r["thesis"]["test_nfe"] == 4.001, r["thesis"]
+# no seeds: one run, no runs/std keys (the form of tables without a seed list)
+assert "runs" not in r and "test_nfe_std" not in r and "seeds" not in o, o
+assert "one seed" in o["scaled"], o["scaled"]
+assert "nfe_ratio" not in r, r  # ratios are fig-5.2's
 PY
 exit 0

@@ -63,13 +63,4 @@ a, b = r["runs"]
 assert (a["seed"], b["seed"]) == (0, 1) and a["loss"] != b["loss"], r
 assert r["loss_std"] > 0 and "loss_thesis_form" not in r, r
 PY
-# no seeds: one run, no runs/std keys (the form older tables print)
-out=$("$nde" reproduce fig-5.2 --steps 5 --rows vanilla --json) || fail "fig-5.2 one seed"
-python3 - "$out" <<'PY' || fail "fig-5.2 one-seed JSON: $out"
-import json, sys
-o = json.loads(sys.argv[1])
-r, = o["rows"]
-assert "runs" not in r and "loss_std" not in r and "seeds" not in o, o
-assert "one seed" in o["scaled"], o["scaled"]
-PY
 echo ok

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nde/train.h>
 
@@ -70,10 +71,17 @@ static int reproduce_help(void) {
          "  --json          print {name, scaled, notes, [seeds,] units, rows: [{model, pipeline,\n"
          "                  test_nfe, train_time, cpu_time, prediction_time, test_accuracy,\n"
          "                  train_accuracy, loss, train_loss, [loss_thesis_form,] params,\n"
-         "                  steps, limit, run_dir,\n"
+         "                  steps, limit, run_dir, [nfe_ratio, loss_ratio,]\n"
          "                  thesis}], run_dir, figures}; with seeds each value is the mean,\n"
          "                  KEY_std its sample std and runs: [{seed, KEY..., run_dir}] the\n"
-         "                  values of each seed\n"
+         "                  values of each seed; nfe_ratio and loss_ratio (fig-5.2): a row's\n"
+         "                  test NFE and loss over the first row's, seed by seed\n"
+         "\n"
+         "The table: train s is the wall time of training and the final evaluation, CPU s\n"
+         "the CPU time of every thread over the run (setting up the data included), pred s\n"
+         "the wall time of one test batch's forward pass, test loss the pipeline's loss on\n"
+         "the test split; thesis columns hold the thesis's numbers, - where it gives none.\n"
+         "A progress bar per run is drawn on stderr when it is a terminal.\n"
          "\n"
          "Timings depend on the thread count: on a shared or small machine run with\n"
          "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (idle threads spin-wait otherwise).\n",
@@ -176,14 +184,17 @@ static void mean_std(const double *v, size_t n, size_t stride, double *mean, dou
   *std = n > 1 ? sqrt(ss / (double)(n - 1)) : NAN;
 }
 
-/* "m" or "m±s" right-aligned in @p width display columns (± is two bytes). */
+/* "m" or "m±s" right-aligned in @p width display columns (± is two bytes); "-" for a value
+   that is not there (NaN: no accuracy in a regression, a number the thesis does not give). */
 static void print_cell(int width, int prec, double mean, double std) {
   char buf[64];
-  if (isnan(std))
+  if (isnan(mean))
+    snprintf(buf, sizeof buf, "-");
+  else if (isnan(std))
     snprintf(buf, sizeof buf, "%.*f", prec, mean);
   else
     snprintf(buf, sizeof buf, "%.*f\u00b1%.*f", prec, mean, prec, std);
-  tprintf(" %*s", width + (isnan(std) ? 0 : 1), buf);
+  tprintf(" %*s", width + (isnan(std) || isnan(mean) ? 0 : 1), buf);
 }
 
 /* The thesis's value of @p key, with its KEY_std when @p spread (our cells show one too). */
@@ -198,15 +209,17 @@ static void print_thesis_cell(int width, int prec, int spread, const json_t *the
 /* Train one row with one seed (NULL: the pipeline's) and fill v[N_METRICS]; with
    @p trajectory_dir, a time-series fit's trajectory.json goes there (from its checkpoint). */
 static nde_status run_row(nde_cli *cli, const char *path, const char *const *sets, size_t n_sets,
-                          double loss_factor, const char *trajectory_dir, double *v,
-                          uint64_t *n_params) {
+                          double loss_factor, const char *trajectory_dir, const char *label,
+                          double *v, uint64_t *n_params) {
   nde_pipeline *p = NULL;
   nde_train_summary s;
   memset(&s, 0, sizeof s);
+  /* a progress bar per run where someone watches (stderr a terminal; stdout may be the JSON) */
+  nde_train_options opt = {.progress = isatty(STDERR_FILENO), .progress_label = label};
   nde_status st = nde_pipeline_load(cli->registry, path, sets, n_sets, &p);
   double cpu0 = cpu_seconds();
   if (st == NDE_OK)
-    st = nde_train(p, NULL, &s);
+    st = nde_train(p, &opt, &s);
   double cpu = cpu_seconds() - cpu0;
   if (st == NDE_OK && trajectory_dir) {
     char checkpoint[4200];
@@ -422,14 +435,35 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
                                                       "over the seeds (KEY is their mean; runs "
                                                       "holds each seed's values)"));
   json_object_set_new(out, "units", units);
-  const int w = spread ? 17 : 9; /* cell width */
+  int regression = (t->flags & NDE_REPRO_REGRESSION) && !loss_table; /* no accuracy column */
+  int ratios = !!(t->flags & NDE_REPRO_RATIOS);
+  if (ratios)
+    json_object_set_new(units, "nfe_ratio", json_string("test_nfe over the first row's, seed by "
+                                                        "seed"));
+  if (ratios)
+    json_object_set_new(units, "loss_ratio", json_string("loss over the first row's, seed by "
+                                                         "seed"));
+  const int w = spread ? 17 : 14; /* cell width: the widest label, "thesis train s" */
+  int mw = 5;                     /* model column: the longest label of the rows run */
+  for (size_t r = 0; r < t->n_rows; ++r)
+    if (row_selected(&t->rows[r], rows_filter) && (int)strlen(t->rows[r].model) > mw)
+      mw = (int)strlen(t->rows[r].model);
   if (!as_json || table_copy) {
     tprintf("%s: %s\nscaled: %s\nnotes: %s\n\n", t->name, t->summary, scaled, t->notes);
-    tprintf("%-42s %*s %*s %*s %*s %*s %*s %*s %*s %*s %10s\n", "model", w,
-           loss_table ? "loss" : "acc", w, "thesis", w, "NFE", w, "thesis", w, "train s", w,
-           "thesis", w, "CPU s", w, "pred s", w, "thesis", "test loss");
+    tprintf("%-*s", mw, "model");
+    if (loss_table)
+      tprintf(" %*s %*s", w, "loss", w, "thesis loss");
+    else if (!regression)
+      tprintf(" %*s %*s", w, "test acc", w, "thesis acc");
+    tprintf(" %*s %*s %*s %*s %*s %*s %*s %*s", w, "NFE", w, "thesis NFE", w, "train s", w,
+           "thesis train s", w, "CPU s", w, "pred s", w, "thesis pred s", spread ? w : 10,
+           "test loss");
+    if (ratios)
+      tprintf(" %*s %*s", w, "NFE ratio", w, "loss ratio");
+    tprintf("\n");
     fflush(stdout);
   }
+  double first_nfe[MAX_SEEDS], first_loss[MAX_SEEDS]; /* the first row run, per seed */
   double *v = malloc(n_runs * N_METRICS * sizeof *v);
   if (!v) {
     json_decref(out);
@@ -477,6 +511,7 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
     uint64_t n_params = 0;
     json_t *runs = json_array();
     char sub[512], run_path[2600], ck_set[2700], metrics_set[2700];
+    double nfe_ratio[MAX_SEEDS], loss_ratio[MAX_SEEDS];
     for (size_t k = 0; k < n_runs && rc == NDE_EXIT_OK; ++k) {
       size_t n_sets = n;
       if (n_seeds) {
@@ -491,8 +526,14 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
       sets[n_sets++] = ck_set;
       sets[n_sets++] = metrics_set;
       double *vk = v + k * N_METRICS;
+      char label[128];
+      if (n_seeds)
+        snprintf(label, sizeof label, "%-*s seed %-4llu ", mw, row->model,
+                 (unsigned long long)seeds[k]);
+      else
+        snprintf(label, sizeof label, "%-*s ", mw, row->model);
       nde_status st = run_row(cli, path, sets, n_sets, t->loss_factor, k == 0 ? run_path : NULL,
-                              vk, &n_params);
+                              label, vk, &n_params);
       if (st != NDE_OK) {
         if (n_seeds)
           rc = nde_cli_fail(nde_error_prefix(st, "%s, row '%s', seed %llu", t->name, row->model,
@@ -508,13 +549,22 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
         if (m != M_LTF || loss_table)
           json_object_set_new(one, metric_keys[m], number(vk[m]));
       json_object_set_new(one, "run_dir", json_string(sub));
+      if (ratios && !ran) {
+        first_nfe[k] = vk[M_NFE];
+        first_loss[k] = vk[M_LOSS];
+      } else if (ratios) {
+        nfe_ratio[k] = vk[M_NFE] / first_nfe[k];
+        loss_ratio[k] = vk[M_LOSS] / first_loss[k];
+        json_object_set_new(one, "nfe_ratio", number(nfe_ratio[k]));
+        json_object_set_new(one, "loss_ratio", number(loss_ratio[k]));
+      }
       json_array_append_new(runs, one);
     }
     if (rc != NDE_EXIT_OK) {
       json_decref(runs);
       break;
     }
-    ran++;
+    ran++; /* 1: this is the first row run, the ratios' reference */
     double mean[N_METRICS], std[N_METRICS];
     for (int m = 0; m < N_METRICS; ++m)
       mean_std(v + m, n_runs, N_METRICS, &mean[m], &std[m]);
@@ -532,6 +582,17 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
         json_object_set_new(o, key, number(std[m]));
       }
     }
+    double ratio[2] = {NAN, NAN}, ratio_std[2] = {NAN, NAN}; /* NFE, loss: none for the first */
+    if (ratios && ran > 1) {
+      mean_std(nfe_ratio, n_runs, 1, &ratio[0], &ratio_std[0]);
+      mean_std(loss_ratio, n_runs, 1, &ratio[1], &ratio_std[1]);
+      json_object_set_new(o, "nfe_ratio", number(ratio[0]));
+      json_object_set_new(o, "loss_ratio", number(ratio[1]));
+      if (n_seeds) {
+        json_object_set_new(o, "nfe_ratio_std", number(ratio_std[0]));
+        json_object_set_new(o, "loss_ratio_std", number(ratio_std[1]));
+      }
+    }
     json_object_set_new(o, "params", json_integer((json_int_t)n_params));
     json_object_set_new(o, "steps", json_integer((json_int_t)row_steps));
     json_object_set_new(o, "limit", json_integer((json_int_t)row_limit));
@@ -542,11 +603,11 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
       json_decref(runs);
     }
     if (!as_json || table_copy) {
-      tprintf("%-42s", row->model);
+      tprintf("%-*s", mw, row->model);
       if (loss_table) {
         print_cell(w, 4, mean[M_LTF], std[M_LTF]);
         print_thesis_cell(w, 4, spread, thesis, "loss_thesis_form");
-      } else {
+      } else if (!regression) {
         print_cell(w, 4, mean[M_ACC], std[M_ACC]);
         print_thesis_cell(w, 4, spread, thesis, "test_accuracy");
       }
@@ -557,7 +618,17 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
       print_cell(w, 1, mean[M_CPU], std[M_CPU]);
       print_cell(w, 4, mean[M_PRED], std[M_PRED]);
       print_thesis_cell(w, 4, spread, thesis, "prediction_time");
-      tprintf(" %10.4g\n", mean[M_LOSS]);
+      if (spread) { /* two significant digits each: the loss spans decades */
+        char cell[64];
+        snprintf(cell, sizeof cell, "%.2e\u00b1%.1e", mean[M_LOSS], std[M_LOSS]);
+        tprintf(" %*s", w + 1, cell);
+      } else
+        tprintf(" %10.4g", mean[M_LOSS]);
+      if (ratios) {
+        print_cell(w, 2, ratio[0], spread ? ratio_std[0] : NAN);
+        print_cell(w, 2, ratio[1], spread ? ratio_std[1] : NAN);
+      }
+      tprintf("\n");
       fflush(stdout);
     }
     json_object_set_new(o, "thesis", thesis ? thesis : json_object());

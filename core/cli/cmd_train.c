@@ -267,7 +267,8 @@ int nde_cmd_train(nde_cli *cli, int argc, char **argv) {
       st = nde_run_make_dirs(dir);
     if (st == NDE_OK) {
       catch_stop_signals();
-      nde_train_options opt = {a.resume, nde_cli_stdout_is_tty(), a.stop_after, &stop_signal};
+      nde_train_options opt = {a.resume, nde_cli_stdout_is_tty(), a.stop_after, &stop_signal,
+                               NULL};
       st = nde_train(p, &opt, &s);
       trained = 1;
       if (st == NDE_OK)

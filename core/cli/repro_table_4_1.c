@@ -61,4 +61,5 @@ const nde_repro_table nde_repro_table_4_1 = {
     NULL, /* one run with the pipelines' seed */
     0,
     0.0, /* accuracy table */
+    0, /* flags */
 };

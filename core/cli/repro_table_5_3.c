@@ -61,4 +61,5 @@ const nde_repro_table nde_repro_table_5_3 = {
     seeds,
     sizeof seeds / sizeof *seeds,
     2.0, /* the thesis's loss = 2 x nde's mse */
+    0, /* flags */
 };

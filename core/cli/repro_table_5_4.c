@@ -55,4 +55,5 @@ const nde_repro_table nde_repro_table_5_4 = {
     NULL, /* one run with the pipelines' seed (1999, the code's); --seeds for more */
     0,
     0, /* an accuracy table */
+    0, /* flags */
 };

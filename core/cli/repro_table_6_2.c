@@ -82,4 +82,5 @@ const nde_repro_table nde_repro_table_6_2 = {
     NULL, /* one run with the pipelines' seed */
     0,
     0.0,
+    0, /* flags */
 };

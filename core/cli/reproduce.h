@@ -52,7 +52,17 @@ typedef struct nde_repro_table {
      sums two means that nde's mse averages together); printed as loss_thesis_form, and the
      text table shows that loss instead of the accuracy. 0: an accuracy table. */
   double loss_factor;
+  /* appended */
+  unsigned flags; /* NDE_REPRO_* below, or 0 */
 } nde_repro_table;
+
+/* nde_repro_table.flags: a regression table (no accuracy; the quality is the test loss): the
+   text table leaves the accuracy columns out */
+#define NDE_REPRO_REGRESSION 1u
+/* nde_repro_table.flags: every row after the first one run also reports its test NFE and test
+   loss over the first row's of the same seed (nfe_ratio, loss_ratio; with seeds their mean and
+   KEY_std over the seeds, each run's own in runs) */
+#define NDE_REPRO_RATIOS 2u
 
 #define NDE_REPRODUCTION(sym) extern const nde_repro_table sym;
 #include "reproductions.def"

@@ -356,7 +356,7 @@ static nde_status trim_metrics(const char *path, uint64_t step) {
   return NDE_OK;
 }
 
-static void progress(trainer *tr, double loss) {
+static void progress(trainer *tr, const char *label, double loss) {
   const int width = 30;
   uint64_t total = tr->p->steps, done = tr->state.step;
   double t = now();
@@ -364,8 +364,10 @@ static void progress(trainer *tr, double loss) {
     return;
   tr->last_progress = t;
   int fill = (int)((double)done / (double)total * width);
-  fprintf(stderr, "\r[%.*s%*s] %llu/%llu loss %.4f", fill, "==============================",
-          width - fill, "", (unsigned long long)done, (unsigned long long)total, loss);
+  /* %-10.3g: a shorter number overwrites the longer one drawn before it */
+  fprintf(stderr, "\r%s[%.*s%*s] %llu/%llu loss %-10.3g", label ? label : "", fill,
+          "==============================", width - fill, "", (unsigned long long)done,
+          (unsigned long long)total, loss);
   tr->drew_progress = done != total;
   if (done == total)
     fputc('\n', stderr);
@@ -513,7 +515,7 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
       NDE_TRY(write_metrics(tr, line));
     }
     if (opt->progress)
-      progress(tr, loss);
+      progress(tr, opt->progress_label, loss);
     int last = tr->state.step == p->steps;
     if ((p->eval_every && tr->state.step % p->eval_every == 0) || last) {
       double tl, ta;
@@ -550,7 +552,7 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
 
 nde_status nde_train(nde_pipeline *pipeline, const nde_train_options *options,
                      nde_train_summary *summary) {
-  nde_train_options defaults = {0, 0, 0, NULL};
+  nde_train_options defaults = {0, 0, 0, NULL, NULL};
   if (!options)
     options = &defaults;
   summary->steps = 0;

@@ -74,6 +74,7 @@ typedef struct nde_train_options {
    * step with a checkpoint and NDE_EINTERRUPTED.
    */
   const volatile sig_atomic_t *interrupt;
+  const char *progress_label; /**< text drawn before the progress bar (NULL: none) */
 } nde_train_options;
 
 /** What a run or an evaluation reports. */
