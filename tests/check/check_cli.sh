@@ -41,6 +41,21 @@ grep -q '"verdict": "FAIL"' "$tmp/bad.json" || bad "--json: no FAIL verdict"
 grep -q '"claimed": 3' "$tmp/bad.json" || bad "--json: no claimed order 3"
 grep -q '"failed": 0' "$tmp/bad.json" && bad "--json: claims nothing failed"
 
+# 2b. claims checked against the vtable, and the reverse step of a tableau:
+#     the same library under a manifest that also claims FSAL (its tableau is
+#     not) and a reverse step (any tableau has one through the core)
+mkdir "$tmp/claims"
+ln -s "$lib" "$tmp/claims/ode_solver_bad_rk3.so"
+sed -e 's/"fsal": false/"fsal": true/' -e 's/"reverse_step": false/"reverse_step": true/' \
+  "$srcdir/plugins/bad_rk3.json" > "$tmp/claims/bad_rk3.json"
+grep -q '"reverse_step": true' "$tmp/claims/bad_rk3.json" || bad "could not edit the manifest"
+"$NDE" --plugin-dir "$tmp/claims" check bad_rk3 > "$tmp/claims.txt" 2>&1
+cat "$tmp/claims.txt"
+grep -q '^FAIL  ode_solver  *bad_rk3  *claims .*tableau fsal 0 vs manifest true' "$tmp/claims.txt" ||
+  bad "an FSAL claim the tableau does not make was not caught"
+grep -q '^PASS  ode_solver  *bad_rk3  *reverse step .*relative error' "$tmp/claims.txt" ||
+  bad "reverse step of a tableau not checked"
+
 # 3. a correct solver of the same order passes
 "$NDE" check bs3 > "$tmp/good.txt" 2>&1 || bad "nde check bs3 exited $?"
 grep -q '^PASS  ode_solver  *bs3  *order (linear) ' "$tmp/good.txt" || bad "bs3 order line"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Each plugin folder owns its build fragment: every plugins/<kind>/<name>/
-# with a manifest has a Makemodule.am that builds and installs that
-# manifest's library and the manifest itself, no kind-wide fragment is left,
+# with a manifest has a Makemodule.am that installs the manifest and builds
+# its library (when it names one: a plugin may be data only), no kind-wide
+# fragment is left,
 # and plugins/Makemodule.am is exactly what plugins/fragments.sh makes from
 # the folders (the Makefile regenerates it; a hand edit would be lost).
 set -u
@@ -24,7 +25,7 @@ for m in "$top"/plugins/*/*/*.json; do
   grep -q "^dist_plugin_DATA += $rel/$(basename "$m")\$" "$frag" ||
     bad "$rel/Makemodule.am does not install $(basename "$m")"
   lib=$(sed -n 's/^ *"library": *"\([^"]*\)\.so".*/\1/p' "$m")
-  grep -q "^plugin_LTLIBRARIES += $rel/$lib.la\$" "$frag" ||
+  [ -z "$lib" ] || grep -q "^plugin_LTLIBRARIES += $rel/$lib.la\$" "$frag" ||
     bad "$rel/Makemodule.am does not build $lib.la (the manifest's library)"
   grep -q "^include $rel/Makemodule.am\$" "$top/plugins/Makemodule.am" ||
     bad "plugins/Makemodule.am does not include $rel/Makemodule.am"
