@@ -65,6 +65,10 @@ static kind_check_fn kind_check(nde_plugin_kind kind) {
     return nde_check_backend;
   case NDE_KIND_DATASET:
     return nde_check_dataset;
+  case NDE_KIND_SENSITIVITY:
+    return nde_check_sensitivity;
+  case NDE_KIND_REGULARIZER:
+    return nde_check_regularizer;
   default:
     return NULL;
   }

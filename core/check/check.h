@@ -75,6 +75,19 @@ nde_status nde_check_optimizer(nde_check_run *run, const void *vtable);
 nde_status nde_check_backend(nde_check_run *run, const void *vtable);
 nde_status nde_check_dataset(nde_check_run *run, const void *vtable);
 
+nde_status nde_check_sensitivity(nde_check_run *run, const void *vtable);
+nde_status nde_check_regularizer(nde_check_run *run, const void *vtable);
+
+/*
+ * Build @p model_json (4 input features, batch 3, float64, cpu) and record
+ * check @p what: dx and dparams of <c, y> (+ the layers' auxiliary loss when
+ * @p with_aux) from the model's vjp against central differences, with the
+ * solvers' accepted steps recorded by the vjp's forward pass and replayed by
+ * every difference. Passes when the relative error is <= @p tol.
+ */
+void nde_check_model_gradient(nde_check_run *run, const char *what, const char *model_json,
+                              double tol, int with_aux);
+
 /* ode_solver "reverse_step": the adjoint of one step against central differences. */
 void nde_check_ode_reverse(nde_check_run *run, const nde_ode_solver_ops *ops);
 

@@ -7,6 +7,9 @@
  *        (step 1e-6·(1 + |v|), relative error ≤ 1e-6);
  *   jvp (where the manifest claims it): the pushforward of random tangents
  *        of x and p against the central difference of f along them.
+ * The same gradient check serves the sensitivity and regularizer kinds
+ * (nde_check_model_gradient(): a model that uses the plugin, solver steps
+ * frozen for the differences).
  */
 #include "config.h"
 
@@ -31,6 +34,7 @@ typedef struct fx {
   nde_arena *arena;
   nde_layer_ctx ctx;
   nde_layer_metrics metrics;
+  int with_aux; /* add metrics.aux_loss to the probe (regularizers) */
 } fx;
 
 static void fx_free(fx *f) {
@@ -110,9 +114,10 @@ static nde_status fx_make(nde_check_run *run, const char *json, fx *f) {
   return st;
 }
 
-/* y = f(x, t; p) into f->y */
+/* y = f(x, t; p) into f->y (metrics cleared first: aux terms are per evaluation) */
 static nde_status fx_eval(fx *f, const double *x, const double *p) {
   nde_arena_reset(f->arena);
+  nde_layer_metrics_clear(&f->metrics);
   nde_record *rec;
   nde_status st = nde_layer_forward(f->root, &f->ctx, x, 0.4, p, &rec);
   if (st == NDE_OK)
@@ -120,9 +125,10 @@ static nde_status fx_eval(fx *f, const double *x, const double *p) {
   return st;
 }
 
+/* L = <c, f(x, t; p)> (+ the auxiliary loss the layers added, with_aux) */
 static nde_status fx_probe(fx *f, const double *x, const double *p, double *L) {
   nde_status st = fx_eval(f, x, p);
-  double s = 0;
+  double s = f->with_aux ? f->metrics.aux_loss : 0;
   for (size_t i = 0; i < f->nout; ++i)
     s += f->c[i] * f->y[i];
   *L = s;
@@ -147,27 +153,38 @@ static nde_status fd_compare(fx *f, double *v, size_t n, const double *g, int is
   return NDE_OK;
 }
 
-static void check_vjp(nde_check_run *run, fx *f) {
+/*
+ * dx and dparams of the probe from the vjp against central differences.
+ * With freeze, the forward pass of the vjp records the solvers' accepted
+ * steps and every difference replays them (adaptive solvers inside the
+ * model then give a smooth function of x and p).
+ */
+static void check_vjp(nde_check_run *run, fx *f, const char *what, double tol, int freeze) {
   double *dx = malloc(f->nin * sizeof *dx), *dp = calloc(f->np + 1, sizeof *dp), worst = 0;
   nde_status st = dx && dp ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
   nde_arena_reset(f->arena);
+  nde_layer_metrics_clear(&f->metrics);
   nde_record *rec = NULL;
+  f->ctx.freeze_steps = freeze ? 1 : 0;
   if (st == NDE_OK)
     st = nde_layer_forward(f->root, &f->ctx, f->x, 0.4, f->p, &rec);
+  double aux = f->metrics.aux_loss;
   if (st == NDE_OK)
     st = nde_layer_vjp(f->root, &f->ctx, rec, f->c, dx, dp, NULL);
+  f->ctx.freeze_steps = freeze ? 2 : 0;
   if (st == NDE_OK)
     st = fd_compare(f, f->x, f->nin, dx, 1, &worst);
   if (st == NDE_OK)
     st = fd_compare(f, f->p, f->np, dp, 0, &worst);
+  f->ctx.freeze_steps = 0;
   if (st != NDE_OK)
-    nde_check_record(run, "vjp", NDE_CHECK_FAIL, NAN, 0, FD_TOL, "%s", nde_last_error());
+    nde_check_record(run, what, NDE_CHECK_FAIL, NAN, 0, tol, "%s", nde_last_error());
   else
-    nde_check_record(run, "vjp", worst <= FD_TOL ? NDE_CHECK_PASS : NDE_CHECK_FAIL, worst, 0,
-                     FD_TOL,
-                     "dx (%zu) and dparams (%zu) vs central differences, float64: relative "
-                     "error %.2g (want <= %g)",
-                     f->nin, f->np, worst, FD_TOL);
+    nde_check_record(run, what, worst <= tol ? NDE_CHECK_PASS : NDE_CHECK_FAIL, worst, 0, tol,
+                     "dx (%zu) and dparams (%zu) vs central differences, float64%s%.3g: "
+                     "relative error %.2g (want <= %g)",
+                     f->nin, f->np, f->with_aux ? ", loss + regularization term " : "",
+                     f->with_aux ? aux : 0.0, worst, tol);
   free(dx);
   free(dp);
 }
@@ -235,10 +252,24 @@ nde_status nde_check_layer(nde_check_run *run, const void *vtable) {
     nde_check_record(run, "build", NDE_CHECK_FAIL, NAN, NAN, NAN, "%s: %s", json,
                      nde_last_error());
   } else {
-    check_vjp(run, &f);
+    check_vjp(run, &f, "vjp", FD_TOL, 0);
     check_jvp(run, &f);
   }
   fx_free(&f);
   free(json);
   return NDE_OK;
+}
+
+void nde_check_model_gradient(nde_check_run *run, const char *what, const char *model_json,
+                              double tol, int with_aux) {
+  fx f;
+  nde_status st = fx_make(run, model_json, &f);
+  if (st != NDE_OK) {
+    nde_check_record(run, what, NDE_CHECK_FAIL, NAN, 0, tol, "building %s: %s", model_json,
+                     nde_last_error());
+  } else {
+    f.with_aux = with_aux;
+    check_vjp(run, &f, what, tol, 1);
+  }
+  fx_free(&f);
 }

@@ -27,7 +27,7 @@ loads=$(grep -c '^PASS  [a-z_]* *[a-z0-9_]* *load ' "$tmp/out.txt")
 for pair in "ode_solver:order (linear)" "ode_solver:order (nonlinear)" \
             "sde_solver:strong order" "nonlinear_solver:converges (deq_tanh, float64)" \
             "linear_solver:solves (6x6, float64)" "layer:vjp" "optimizer:quadratic" \
-            "backend:arrays (float64)"; do
+            "backend:arrays (float64)" "regularizer:gradient (neural_ode)"; do
   kind=${pair%%:*}
   check=${pair#*:}
   n_kind=$(grep -c "^PASS  $kind  *[a-z0-9_]*  *load " "$tmp/out.txt")
