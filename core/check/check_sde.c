@@ -30,8 +30,9 @@ static nde_status open_solver(nde_registry *reg, const char *name, const char *j
 /* Mean over NPATHS paths of |u(1) - exact(1)| for GBM with fixed step dt. */
 static nde_status gbm_error(nde_registry *reg, const char *name, double dt, double *err) {
   const double a = 1.01, b = 0.87, u0 = 0.5, T = 1.0;
-  char json[128];
+  char json[128], gbm[96];
   snprintf(json, sizeof json, "{\"adaptive\": false, \"dt\": %.17g}", dt);
+  snprintf(gbm, sizeof gbm, "{\"a\": %.17g, \"b\": %.17g}", a, b);
   nde_options *params = NULL;
   nde_sde_problem *p = NULL;
   nde_sde_solver *s = NULL;
@@ -43,7 +44,7 @@ static nde_status gbm_error(nde_registry *reg, const char *name, double dt, doub
   nde_backend *be = nde_check_cpu_backend(reg);
   nde_status st = !w ? nde_error(NDE_ENOMEM, "out of memory")
                   : !be ? NDE_EPLUGIN
-                        : nde_options_parse("{\"a\": 1.01, \"b\": 0.87}", &params);
+                        : nde_options_parse(gbm, &params);
   if (st == NDE_OK)
     st = nde_sde_problem_create("gbm", params, &p);
   nde_options_free(&params);
@@ -76,7 +77,6 @@ static nde_status gbm_error(nde_registry *reg, const char *name, double dt, doub
       e += fabs(un[i] - ex[i]);
     *err = e / NPATHS;
   }
-  (void)a, (void)b;
   nde_sde_solution_free(&sol);
   nde_brownian_free(&path);
   nde_array_destroy(&u);

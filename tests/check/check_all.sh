@@ -16,7 +16,7 @@ cat "$tmp/out.txt"
 [ "$code" -eq 0 ] || bad "nde check --all exited $code"
 grep -q '^FAIL' "$tmp/out.txt" && bad "a check failed"
 
-listed=$("$NDE" plugins --no-load | sed -n 's/^\([0-9][0-9]*\) plugins\{0,1\} .*/\1/p')
+listed=$("$NDE" plugins --no-load --json | grep -c '"name":')
 checked=$(sed -n 's/^\([0-9][0-9]*\) plugins\{0,1\} checked:.*/\1/p' "$tmp/out.txt")
 [ -n "$listed" ] && [ "$listed" -gt 0 ] || bad "nde plugins listed no plugins"
 [ "$checked" = "$listed" ] || bad "checked $checked plugins, nde plugins lists $listed"
