@@ -85,17 +85,4 @@ static inline nde_status test_solve(const char *name, const char *json, nde_ode_
   return st;
 }
 
-/* Least-squares slope of log(err) against log(h). */
-static inline double test_slope(const double *h, const double *err, int n) {
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (int i = 0; i < n; ++i) {
-    double x = log(h[i]), y = log(err[i]);
-    sx += x;
-    sy += y;
-    sxx += x * x;
-    sxy += x * y;
-  }
-  return (n * sxy - sx * sy) / (n * sxx - sx * sx);
-}
-
 #endif

@@ -250,14 +250,24 @@ static void one_step_check(const char *solver, int spiral) {
   nde_sde_solver_close(&s);
 }
 
-Test(sde_reverse, one_step_gbm_euler_maruyama) { one_step_check("euler_maruyama", 0); }
-Test(sde_reverse, one_step_gbm_sri_w1) { one_step_check("sri_w1", 0); }
-Test(sde_reverse, one_step_gbm_sosri) { one_step_check("sosri", 0); }
-Test(sde_reverse, one_step_gbm_sosri2) { one_step_check("sosri2", 0); }
-Test(sde_reverse, one_step_spiral_euler_maruyama) { one_step_check("euler_maruyama", 1); }
-Test(sde_reverse, one_step_spiral_sri_w1) { one_step_check("sri_w1", 1); }
-Test(sde_reverse, one_step_spiral_sosri) { one_step_check("sosri", 1); }
-Test(sde_reverse, one_step_spiral_sosri2) { one_step_check("sosri2", 1); }
+/* Call @p fn(name, spiral) on GBM and the spiral for every sde_solver claiming "reverse_step". */
+static void each_reversible(void (*fn)(const char *solver, int spiral)) {
+  nde_registry *reg = nde_registry_default();
+  cr_assert_not_null(reg, "%s", nde_last_error());
+  int n = 0;
+  for (size_t i = 0; i < nde_registry_count(reg); ++i) {
+    const nde_plugin *p = nde_registry_at(reg, i);
+    if (nde_plugin_kind_of(p) != NDE_KIND_SDE_SOLVER ||
+        !nde_options_bool(nde_plugin_capabilities(p), "reverse_step", 0))
+      continue;
+    fn(nde_plugin_name(p), 0);
+    fn(nde_plugin_name(p), 1);
+    ++n;
+  }
+  cr_expect_gt(n, 0, "no sde_solver claims reverse_step");
+}
+
+Test(sde_reverse, one_step_every_reversible_solver) { each_reversible(one_step_check); }
 
 /* ---- a whole fixed-step solve on one Brownian path ---- */
 
@@ -413,14 +423,7 @@ static void whole_solve_check(const char *solver, int spiral) {
   nde_sde_solver_close(&s);
 }
 
-Test(sde_reverse, solve_gbm_euler_maruyama) { whole_solve_check("euler_maruyama", 0); }
-Test(sde_reverse, solve_gbm_sri_w1) { whole_solve_check("sri_w1", 0); }
-Test(sde_reverse, solve_gbm_sosri) { whole_solve_check("sosri", 0); }
-Test(sde_reverse, solve_gbm_sosri2) { whole_solve_check("sosri2", 0); }
-Test(sde_reverse, solve_spiral_euler_maruyama) { whole_solve_check("euler_maruyama", 1); }
-Test(sde_reverse, solve_spiral_sri_w1) { whole_solve_check("sri_w1", 1); }
-Test(sde_reverse, solve_spiral_sosri) { whole_solve_check("sosri", 1); }
-Test(sde_reverse, solve_spiral_sosri2) { whole_solve_check("sosri2", 1); }
+Test(sde_reverse, solve_every_reversible_solver) { each_reversible(whole_solve_check); }
 
 /* ---- error paths ---- */
 

@@ -104,14 +104,4 @@ static inline nde_status sde_gbm_solve(const char *name, const char *json, doubl
   return st;
 }
 
-/* Least-squares slope of log(err) against log(dt). */
-static inline double sde_fit_order(const double *dt, const double *err, int n) {
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (int i = 0; i < n; ++i) {
-    double x = log(dt[i]), y = log(err[i]);
-    sx += x, sy += y, sxx += x * x, sxy += x * y;
-  }
-  return (n * sxy - sx * sy) / (n * sxx - sx * sx);
-}
-
 #endif /* NDE_TEST_SDE_UTIL_H */
