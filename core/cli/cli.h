@@ -33,6 +33,16 @@ int nde_cli_usage_error(const char *fmt, ...) NDE_PRINTF(1, 2);
 /* Dump a JSON value to stdout, pretty-printed, with a trailing newline; steals the reference. */
 void nde_cli_print_json(json_t *value);
 
+/*
+ * Built-in layers (chain, neural_ode, deq, ...): append a row for each to
+ * @p array (JSON) or, with @p array NULL, print each with @p row_format
+ * (name, kind, version, status, summary). Returns how many.
+ */
+size_t nde_cli_builtin_list(json_t *array, const char *row_format);
+
+/* `nde plugin NAME` for built-in layer @p index: its summary and keys. */
+int nde_cli_builtin_show(size_t index, int as_json);
+
 /* True when stdout is a terminal (progress bars, colours). */
 int nde_cli_stdout_is_tty(void);
 

@@ -33,12 +33,20 @@ NDE_INTERNAL nde_status nde_de_plugin_spec(const json_t *spec, const char *path,
                                            const char *fallback, const char **name,
                                            json_t **options);
 
-/*
- * Refuse keys of @p spec outside @p keys (n of them): "PATH.KEY: unknown key
- * of a LAYER (it takes ...)", listing every key but "layer".
- */
-NDE_INTERNAL nde_status nde_de_check_keys(const json_t *spec, const char *const *keys, size_t n,
-                                          const char *layer_path, const char *layer_name);
+/* The sensitivity of a neural_ode / neural_sde without a "sensitivity" key. */
+#define NDE_DE_DEFAULT_SENSITIVITY "direct"
+
+/* Key-table entries (nde_core_key) both differential-equation layers share. */
+#define NDE_DE_KEY_SAVEAT                                                                      \
+  {"saveat", "array", 0, NULL,                                                                 \
+   "times from t0 to t1 to output the state at (stacked, time-major); absent: only t1", NULL}
+#define NDE_DE_KEY_SENSITIVITY                                                                 \
+  {"sensitivity", "plugin", 0, NDE_JSON_STR(NDE_DE_DEFAULT_SENSITIVITY),                       \
+   "sensitivity plugin: NAME or {\"plugin\": NAME, options...}", NULL}
+#define NDE_DE_KEY_REGULARIZER                                                                 \
+  {"regularizer", "plugin", 0, NDE_JSON_STR("none"),                                           \
+   "regularizer plugin(s): NAME, {\"plugin\": NAME, \"coef\": SCHEDULE, options...}, an "      \
+   "array of them, or \"none\"", NULL}
 
 /*
  * The layer's "sensitivity" (default "direct"): open the plugin, check it
