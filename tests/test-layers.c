@@ -57,7 +57,9 @@ static void fixture_make(fixture *f, const char *json, nde_shape in, size_t batc
   for (size_t i = 0; i < f->nout * batch; ++i)
     f->dy[i] = nde_rng_normal(&rng);
   cr_assert_eq(nde_arena_create(backend, &f->arena), NDE_OK);
-  f->ctx = (nde_layer_ctx){backend, NDE_FLOAT64, batch, f->arena, 0, 1, seed, &f->metrics};
+  f->ctx = (nde_layer_ctx){.backend = backend, .dtype = NDE_FLOAT64, .batch = batch,
+                           .arena = f->arena, .step = 0, .training = 1, .seed = seed,
+                           .metrics = &f->metrics};
 }
 
 static void fixture_free(fixture *f) {
@@ -399,7 +401,8 @@ Test(layers, float32_forward_matches_float64) {
     x32[i] = (float)(x64[i] = nde_rng_normal(&rng));
   nde_arena *arena;
   cr_assert_eq(nde_arena_create(backend, &arena), NDE_OK);
-  nde_layer_ctx c64 = {backend, NDE_FLOAT64, 2, arena, 0, 0, 0, NULL}, c32 = c64;
+  nde_layer_ctx c64 = {.backend = backend, .dtype = NDE_FLOAT64, .batch = 2, .arena = arena},
+                c32 = c64;
   c32.dtype = NDE_FLOAT32;
   nde_record *r64, *r32;
   cr_assert_eq(nde_layer_forward(nde_model_root(m64), &c64, x64, 0, p64, &r64), NDE_OK);
