@@ -43,6 +43,14 @@ size_t nde_cli_builtin_list(json_t *array, const char *row_format);
 /* `nde plugin NAME` for built-in layer @p index: its summary and keys. */
 int nde_cli_builtin_show(size_t index, int as_json);
 
+/*
+ * The folders nde reproduce searches for paper/PIPELINE.json, in order:
+ * @p given (--examples; may be NULL), $NDE_EXAMPLES, the build tree's
+ * staged examples (only for the uninstalled program), the installed
+ * examples. Fills @p dirs (room for 4) and returns how many.
+ */
+size_t nde_cli_examples_search(const char *given, const char **dirs);
+
 /* True when stdout is a terminal (progress bars, colours). */
 int nde_cli_stdout_is_tty(void);
 
