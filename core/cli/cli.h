@@ -30,8 +30,18 @@ int nde_cli_fail(nde_status status);
 /* Print "nde: <formatted>" to stderr and return NDE_EXIT_INPUT (usage errors). */
 int nde_cli_usage_error(const char *fmt, ...) NDE_PRINTF(1, 2);
 
-/* Dump a JSON value to stdout, pretty-printed, with a trailing newline; steals the reference. */
+/*
+ * Dump a JSON value to stdout, pretty-printed, with a trailing newline;
+ * steals the reference. Reals print in their shortest form that reads back
+ * exactly (1e-06, not 9.9999999999999995e-07).
+ */
 void nde_cli_print_json(json_t *value);
+
+/* @p value as JSON text (malloc'ed; NULL when out of memory): compact, or pretty as above. */
+char *nde_cli_json_text(const json_t *value, int pretty);
+
+/* @p v in the fewest significant digits (1 to 17) that read back as exactly @p v; returns buf. */
+const char *nde_cli_format_double(char *buf, size_t size, double v);
 
 /*
  * Built-in layers (chain, neural_ode, deq, ...): append a row for each to

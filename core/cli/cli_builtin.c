@@ -43,7 +43,7 @@ size_t nde_cli_builtin_list(json_t *array, const char *row_format) {
 
 static void print_key(const char *name, json_t *spec) {
   json_t *def = json_object_get(spec, "default");
-  char *def_text = def ? json_dumps(def, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+  char *def_text = def ? nde_cli_json_text(def, 0) : NULL;
   const char *shown = json_is_true(json_object_get(spec, "required")) ? "required"
                       : def_text                                      ? def_text
                                                                       : "(none)";
@@ -52,7 +52,7 @@ static void print_key(const char *name, json_t *spec) {
          json_string_value(json_object_get(spec, "doc")));
   json_t *choices = json_object_get(spec, "choices");
   if (choices) {
-    char *c = json_dumps(choices, JSON_COMPACT);
+    char *c = nde_cli_json_text(choices, 0);
     printf("      choices: %s\n", c ? c : "?");
     free(c);
   }

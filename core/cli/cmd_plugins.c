@@ -141,16 +141,16 @@ int nde_cmd_plugins(nde_cli *cli, int argc, char **argv) {
 
 static void print_option_text(const char *name, json_t *spec) {
   json_t *def = json_object_get(spec, "default");
-  char *def_text = def ? json_dumps(def, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+  char *def_text = def ? nde_cli_json_text(def, 0) : NULL;
   json_t *range = json_object_get(spec, "range");
-  char *range_text = range ? json_dumps(range, JSON_COMPACT) : NULL;
+  char *range_text = range ? nde_cli_json_text(range, 0) : NULL;
   printf("  %-18s %-8s default %-12s%s%s\n      %s\n", name,
          json_string_value(json_object_get(spec, "type")), def_text ? def_text : "(none)",
          range_text ? " range " : "", range_text ? range_text : "",
          json_string_value(json_object_get(spec, "doc")));
   json_t *choices = json_object_get(spec, "choices");
   if (choices) {
-    char *c = json_dumps(choices, JSON_COMPACT);
+    char *c = nde_cli_json_text(choices, 0);
     printf("      choices: %s\n", c ? c : "?");
     free(c);
   }
@@ -185,7 +185,7 @@ static void print_manifest_text(const nde_plugin *p, const char *status) {
   if (json_object_size(caps) == 0)
     printf("  (none)\n");
   json_object_foreach(caps, key, value) {
-    char *v = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *v = nde_cli_json_text(value, 0);
     printf("  %-18s %s\n", key, v ? v : "?");
     free(v);
   }
