@@ -63,6 +63,24 @@ grep -q "default 1e-06 " "$tmp/t.txt" || fail "abstol default: $(grep abstol "$t
 grep -q '"default": 1e-06,' "$tmp/t.json" || fail "abstol default in JSON"
 grep -q '9999999' "$tmp/t.txt" "$tmp/t.json" && fail "a default prints with 17 digits"
 
+# after --resume the summary's wall_time counts as metrics.jsonl does (since step 0)
+run_train() {
+  "$nde" train "$src/examples/paper/fig-5.2-vanilla.json" --set train.steps=40 \
+    --set "train.checkpoint=\"$tmp/run\"" --set train.checkpoint_every=5 --set train.eval_every=0 \
+    --json "$@"
+}
+run_train --stop-after=30 >"$tmp/first.json" || fail "train --stop-after=30: exit $?"
+run_train --resume >"$tmp/second.json" || fail "train --resume: exit $?"
+python3 - "$tmp/first.json" "$tmp/second.json" "$tmp/run/metrics.jsonl" <<'PY' || fail "wall_time after resume"
+import json, sys
+first, second = (json.load(open(p)) for p in sys.argv[1:3])
+lines = [json.loads(l) for l in open(sys.argv[3])]
+last = lines[-1]["wall_time"]
+assert second["steps"] == 40 and lines[-1]["step"] == 40, (second, lines[-1])
+# the summary is taken after the last metrics line: not before it, and not much after
+assert last <= second["wall_time"] < last + 5, (second["wall_time"], last)
+PY
+
 # the user guide names every reproduction
 for name in $("$nde" reproduce --list | awk '{print $1}' | grep -E '^(table|fig)-'); do
   grep -q "\`$name\`" "$src/docs/user-guide.md" || fail "docs/user-guide.md omits $name"
