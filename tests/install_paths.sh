@@ -40,12 +40,22 @@ mkdir "$tmp/bin" && cp "$prog" "$tmp/bin/nde" || fail "copy"
 search=$(LD_LIBRARY_PATH="$build/core/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
          NDE_EXAMPLES= "$tmp/bin/nde" reproduce --help | sed -n '/^Pipelines are searched/,/^$/p')
 echo "$search" | grep -qxF "  $NDE_TEST_EXAMPLESDIR" || fail "installed copy: $search"
-echo "$search" | grep -qF "$src" && fail "an installed nde searches the source tree: $search"
-echo "$search" | grep -qF "$build" && fail "an installed nde searches the build tree: $search"
+# (the installation prefix may itself lie inside the tree, as in make distcheck: drop the
+# configured folders before looking for source and build paths)
+without_installed() {
+  awk -v a="$NDE_TEST_EXAMPLESDIR" -v b="$NDE_TEST_PLUGINDIR" '{
+    for (;;) { i = index($0, a); if (!i) break; $0 = substr($0, 1, i - 1) substr($0, i + length(a)) }
+    for (;;) { i = index($0, b); if (!i) break; $0 = substr($0, 1, i - 1) substr($0, i + length(b)) }
+    print }'
+}
+echo "$search" | without_installed | grep -qF "$src/" &&
+  fail "an installed nde searches the source tree: $search"
+echo "$search" | without_installed | grep -qF "$build/" &&
+  fail "an installed nde searches the build tree: $search"
 if command -v readelf >/dev/null 2>&1; then
   for f in "$prog" "$build/core/.libs/libnde.so"; do
     for section in .rodata .data; do
-      readelf -p "$section" "$f" 2>/dev/null | grep -F "$src/" &&
+      readelf -p "$section" "$f" 2>/dev/null | without_installed | grep -F "$src/" &&
         fail "$f ($section) holds a source-tree path"
     done
   done
