@@ -206,6 +206,12 @@ Test(cli, builtin_layers_are_listed_and_shown_with_their_keys) {
   free(out);
   free(err);
 
+  /* a typo of a built-in name is suggested */
+  cr_expect_eq(run("plugin neural_od", &out, &err), 2);
+  cr_expect(strstr(err, "did you mean the built-in layer 'neural_ode'?") != NULL, "%s", err);
+  free(out);
+  free(err);
+
   /* --kind other than layer: not the built-in */
   cr_expect_eq(run("plugin neural_ode --kind ode_solver", &out, &err), 2);
   free(out);

@@ -50,6 +50,9 @@ const char *nde_cli_format_double(char *buf, size_t size, double v);
  */
 size_t nde_cli_builtin_list(json_t *array, const char *row_format);
 
+/* The built-in layer name nearest to @p name if it is a plausible typo, else NULL. */
+const char *nde_cli_builtin_near(const char *name);
+
 /* `nde plugin NAME` for built-in layer @p index: its summary and keys. */
 int nde_cli_builtin_show(size_t index, int as_json);
 

@@ -59,6 +59,16 @@ static void print_key(const char *name, json_t *spec) {
   free(def_text);
 }
 
+const char *nde_cli_builtin_near(const char *name) {
+  const char *names[64];
+  size_t n = nde_builtin_layer_count();
+  if (n > 64)
+    n = 64;
+  for (size_t i = 0; i < n; ++i)
+    names[i] = nde_builtin_layer_name(i);
+  return nde_suggest_name(name, names, n);
+}
+
 int nde_cli_builtin_show(size_t index, int as_json) {
   json_t *keys = keys_of(index);
   if (as_json) {

@@ -225,6 +225,14 @@ int nde_cmd_plugin(nde_cli *cli, int argc, char **argv) {
   nde_status st = kind_filter >= 0
                       ? nde_registry_find(cli->registry, (nde_plugin_kind)kind_filter, name, &p)
                       : nde_registry_find_any(cli->registry, name, &p);
+  const char *near = st == NDE_ENOTFOUND && (kind_filter < 0 || kind_filter == NDE_KIND_LAYER)
+                         ? nde_cli_builtin_near(name)
+                         : NULL;
+  if (near && strstr(nde_last_error(), "did you mean"))
+    st = nde_error(st, "%s (or the built-in layer '%s'?)", nde_last_error(), near);
+  else if (near)
+    st = nde_error(st, "no plugin or built-in layer named '%s'; did you mean the built-in layer "
+                   "'%s'?", name, near);
   if (st != NDE_OK)
     return nde_cli_fail(st);
   const void *vtable;
