@@ -50,4 +50,14 @@ NDE_INTERNAL nde_status nde_json_object_parse(const char *text, const char *wher
 /* The type name of a JSON value ("string", "number", ...). */
 NDE_INTERNAL const char *nde_json_type_name(const json_t *value);
 
+/*
+ * The end of fixed step k (1, 2, ...) of size |dt| from t0 toward t1 (either
+ * direction): t0 + k·dt exactly, a product rather than a running sum so that
+ * rounding does not drift, and t1 itself (*last = 1) when that passes t1 or
+ * leaves less than 1e-9·|dt| to go. The ODE and SDE integrators share it: a
+ * span of a whole number of steps takes exactly that many (0.005 on [0, 2]:
+ * 400, not a 401st step of 2e-14).
+ */
+NDE_INTERNAL double nde_fixed_step_end(double t0, double t1, double dt, size_t k, int *last);
+
 #endif /* NDE_CORE_INTERNAL_H */

@@ -8,11 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "nde_paths.h"
 #include "registry_impl.h"
-
-#ifndef NDE_PLUGIN_DIR
-#define NDE_PLUGIN_DIR "/usr/local/lib/nde/plugins"
-#endif
 
 const char *nde_registry_installed_dir(void) { return NDE_PLUGIN_DIR; }
 

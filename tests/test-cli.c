@@ -146,3 +146,93 @@ Test(cli, usage_errors_exit_2_and_help_exits_0) {
   free(out);
   free(err);
 }
+
+/* The layers built into libnde: listed, shown with their keys, found by `nde plugin`. */
+Test(cli, builtin_layers_are_listed_and_shown_with_their_keys) {
+  static const char *const builtins[] = {"chain",      "parallel", "skip_connection",
+                                         "neural_ode", "neural_sde", "deq",
+                                         "skip_deq",   "skip_reg_deq", "continuous_deq"};
+  char *out, *err;
+  cr_expect_eq(run("plugins", &out, &err), 0);
+  for (size_t i = 0; i < sizeof builtins / sizeof *builtins; ++i) {
+    char row[64];
+    snprintf(row, sizeof row, "\n%-24s %-16s", builtins[i], "layer");
+    cr_expect(strstr(out, row) != NULL, "%s not listed: %s", builtins[i], out);
+  }
+  cr_expect(strstr(out, "9 built-in layers") != NULL, "%s", out);
+  free(out);
+  free(err);
+
+  cr_expect_eq(run("plugins --json --kind layer", &out, &err), 0);
+  json_t *root = json_loads(out, 0, NULL);
+  cr_assert(json_is_array(root), "%s", out);
+  size_t i, n_builtin = 0;
+  json_t *o;
+  json_array_foreach(root, i, o) {
+    if (!json_is_true(json_object_get(o, "builtin")))
+      continue;
+    n_builtin++;
+    cr_expect_str_eq(json_string_value(json_object_get(o, "status")), "built-in");
+    cr_expect_str_eq(json_string_value(json_object_get(o, "kind")), "layer");
+    cr_expect(json_is_null(json_object_get(o, "manifest")));
+  }
+  cr_expect_eq(n_builtin, sizeof builtins / sizeof *builtins);
+  json_decref(root);
+  free(out);
+  free(err);
+  /* another kind: no built-in layers */
+  cr_expect_eq(run("plugins --kind backend", &out, &err), 0);
+  cr_expect(strstr(out, "built-in ") == NULL, "%s", out);
+  free(out);
+  free(err);
+
+  cr_expect_eq(run("plugin neural_ode", &out, &err), 0, "%s", err);
+  cr_expect(strstr(out, "built-in layer") != NULL, "%s", out);
+  cr_expect(strstr(out, "tspan") != NULL && strstr(out, "dynamics") != NULL, "%s", out);
+  cr_expect(strstr(out, "default \"tsit5\"") != NULL, "%s", out);
+  free(out);
+  free(err);
+
+  cr_expect_eq(run("plugin continuous_deq --json", &out, &err), 0, "%s", err);
+  root = json_loads(out, 0, NULL);
+  cr_assert_not_null(root, "%s", out);
+  json_t *opts = json_object_get(root, "options");
+  cr_expect_eq(json_number_value(json_object_get(json_object_get(opts, "t1"), "default")), 1000.0);
+  cr_expect_str_eq(json_string_value(json_object_get(
+                       json_object_get(json_object_get(opts, "solver"), "default"), "plugin")),
+                   "tsit5");
+  cr_expect(json_is_true(json_object_get(json_object_get(opts, "dynamics"), "required")));
+  json_decref(root);
+  free(out);
+  free(err);
+
+  /* a typo of a built-in name is suggested */
+  cr_expect_eq(run("plugin neural_od", &out, &err), 2);
+  cr_expect(strstr(err, "did you mean the built-in layer 'neural_ode'?") != NULL, "%s", err);
+  free(out);
+  free(err);
+
+  /* --kind other than layer: not the built-in */
+  cr_expect_eq(run("plugin neural_ode --kind ode_solver", &out, &err), 2);
+  free(out);
+  free(err);
+}
+
+/* `nde plugins` with nothing on the search path says how to point it at plugins. */
+Test(cli, plugins_hints_at_the_search_path_when_it_finds_none) {
+  const char *build = getenv("NDE_TEST_BUILDDIR") ? getenv("NDE_TEST_BUILDDIR") : NDE_TEST_BUILDDIR;
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "NDE_PLUGIN_PATH='%s/empty-nowhere' '%s/nde' plugins >'%s' 2>'%s'",
+           dir, build, out_path, err_path);
+  int status = system(cmd);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  char *out = slurp(out_path), *err = slurp(err_path);
+  /* (an installed nde on this machine would make the count non-zero: then no hint is due) */
+  if (strstr(out, "\n0 plugins "))
+    cr_expect(strstr(err, "NDE_PLUGIN_PATH") != NULL && strstr(err, "--plugin-dir") != NULL,
+              "no hint: %s", err);
+  else
+    cr_expect(strstr(err, "no plugin manifests found") == NULL, "%s", err);
+  free(out);
+  free(err);
+}

@@ -287,7 +287,9 @@ static void fixture_make(fixture *f, const char *json, size_t nin, size_t batch,
   for (size_t i = 0; i < f->nout * batch; ++i)
     f->dy[i] = nde_rng_normal(&rng);
   cr_assert_eq(nde_arena_create(backend, &f->arena), NDE_OK);
-  f->ctx = (nde_layer_ctx){backend, NDE_FLOAT64, batch, f->arena, 3, 1, seed, &f->metrics};
+  f->ctx = (nde_layer_ctx){.backend = backend, .dtype = NDE_FLOAT64, .batch = batch,
+                           .arena = f->arena, .step = 3, .training = 1, .seed = seed,
+                           .metrics = &f->metrics};
 }
 
 static void fixture_free(fixture *f) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include <nde/layer.h>
 #include <nde/nde.h>
@@ -56,7 +57,9 @@ static void fixture_make(fixture *f, const char *json, nde_shape in, size_t batc
   for (size_t i = 0; i < f->nout * batch; ++i)
     f->dy[i] = nde_rng_normal(&rng);
   cr_assert_eq(nde_arena_create(backend, &f->arena), NDE_OK);
-  f->ctx = (nde_layer_ctx){backend, NDE_FLOAT64, batch, f->arena, 0, 1, seed, &f->metrics};
+  f->ctx = (nde_layer_ctx){.backend = backend, .dtype = NDE_FLOAT64, .batch = batch,
+                           .arena = f->arena, .step = 0, .training = 1, .seed = seed,
+                           .metrics = &f->metrics};
 }
 
 static void fixture_free(fixture *f) {
@@ -398,7 +401,8 @@ Test(layers, float32_forward_matches_float64) {
     x32[i] = (float)(x64[i] = nde_rng_normal(&rng));
   nde_arena *arena;
   cr_assert_eq(nde_arena_create(backend, &arena), NDE_OK);
-  nde_layer_ctx c64 = {backend, NDE_FLOAT64, 2, arena, 0, 0, 0, NULL}, c32 = c64;
+  nde_layer_ctx c64 = {.backend = backend, .dtype = NDE_FLOAT64, .batch = 2, .arena = arena},
+                c32 = c64;
   c32.dtype = NDE_FLOAT32;
   nde_record *r64, *r32;
   cr_assert_eq(nde_layer_forward(nde_model_root(m64), &c64, x64, 0, p64, &r64), NDE_OK);
@@ -607,4 +611,59 @@ Test(layers, float32_tanh_accuracy) {
   cr_expect(out[2] == 1.0f && out[3] == -1.0f && isnan(out[4]));
   free(x);
   free(y);
+}
+
+/*
+ * Every built-in layer: the keys it lists (nde plugin NAME) are the keys
+ * its builder accepts. An unknown key is refused with exactly that list,
+ * and each listed key gets past the key check (whatever else is wrong).
+ */
+Test(layers, builtin_layer_keys_are_the_keys_the_builder_accepts) {
+  size_t n = nde_builtin_layer_count();
+  cr_assert_geq(n, 9);
+  cr_expect_eq(nde_builtin_layer_find("neural_ode") >= 0, 1);
+  cr_expect_eq(nde_builtin_layer_find("no_such_layer"), -1);
+  cr_expect_null(nde_builtin_layer_name(n));
+  for (size_t i = 0; i < n; ++i) {
+    const char *name = nde_builtin_layer_name(i);
+    cr_assert_not_null(name);
+    cr_expect_gt(strlen(nde_builtin_layer_summary(i)), 10, "%s: no summary", name);
+    char *text = nde_builtin_layer_keys_json(i);
+    cr_assert_not_null(text, "%s: keys are not JSON (a bad default or choices text)", name);
+    json_t *keys = json_loads(text, 0, NULL);
+    free(text);
+    cr_assert(json_is_object(keys) && json_object_size(keys) > 0, "%s", name);
+    char expected[800] = "", spec[300];
+    const char *key;
+    json_t *k;
+    json_object_foreach(keys, key, k) {
+      snprintf(expected + strlen(expected), sizeof expected - strlen(expected), "%s%s",
+               *expected ? ", " : "", key);
+      cr_expect(json_is_string(json_object_get(k, "doc")), "%s.%s: no doc", name, key);
+      /* a listed key is not refused as unknown */
+      nde_model *m = NULL;
+      nde_shape in = nde_shape_vector(2);
+      snprintf(spec, sizeof spec, "{\"layer\": \"%s\", \"%s\": 12345}", name, key);
+      if (nde_model_build(NULL, spec, "model", &in, backend, NDE_FLOAT64, &m) != NDE_OK)
+        cr_expect(strstr(nde_last_error(), "unknown key") == NULL, "%s: %s", spec,
+                  nde_last_error());
+      nde_model_destroy(&m);
+    }
+    nde_model *m = NULL;
+    nde_shape in = nde_shape_vector(2);
+    snprintf(spec, sizeof spec, "{\"layer\": \"%s\", \"bogus_key\": 1}", name);
+    cr_expect_neq(nde_model_build(NULL, spec, "model", &in, backend, NDE_FLOAT64, &m), NDE_OK);
+    char want[1000];
+    snprintf(want, sizeof want, "model.bogus_key: unknown key of a %s (it takes %s)", name,
+             expected);
+    cr_expect(strstr(nde_last_error(), want) != NULL, "%s\n  got: %s", want, nde_last_error());
+    json_decref(keys);
+  }
+  /* a near miss gets a suggestion */
+  nde_model *m = NULL;
+  nde_shape in = nde_shape_vector(2);
+  cr_expect_neq(nde_model_build(NULL, "{\"layer\": \"neural_ode\", \"tspam\": [0, 1]}", "model",
+                                &in, backend, NDE_FLOAT64, &m),
+                NDE_OK);
+  cr_expect(strstr(nde_last_error(), "did you mean 'tspan'?") != NULL, "%s", nde_last_error());
 }

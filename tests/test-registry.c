@@ -5,6 +5,7 @@
  * and concurrent loading.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>

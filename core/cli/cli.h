@@ -59,8 +59,39 @@ void nde_cli_json_failure_if_silent(int code);
 /* Print "nde: <formatted>" to stderr and return NDE_EXIT_INPUT (usage errors). */
 int nde_cli_usage_error(const char *fmt, ...) NDE_PRINTF(1, 2);
 
-/* Dump a JSON value to stdout, pretty-printed, with a trailing newline; steals the reference. */
+/*
+ * Dump a JSON value to stdout, pretty-printed, with a trailing newline;
+ * steals the reference. Reals print in their shortest form that reads back
+ * exactly (1e-06, not 9.9999999999999995e-07).
+ */
 void nde_cli_print_json(json_t *value);
+
+/* @p value as JSON text (malloc'ed; NULL when out of memory): compact, or pretty as above. */
+char *nde_cli_json_text(const json_t *value, int pretty);
+
+/* @p v in the fewest significant digits (1 to 17) that read back as exactly @p v; returns buf. */
+const char *nde_cli_format_double(char *buf, size_t size, double v);
+
+/*
+ * Built-in layers (chain, neural_ode, deq, ...): append a row for each to
+ * @p array (JSON) or, with @p array NULL, print each with @p row_format
+ * (name, kind, version, status, summary). Returns how many.
+ */
+size_t nde_cli_builtin_list(json_t *array, const char *row_format);
+
+/* The built-in layer name nearest to @p name if it is a plausible typo, else NULL. */
+const char *nde_cli_builtin_near(const char *name);
+
+/* `nde plugin NAME` for built-in layer @p index: its summary and keys. */
+int nde_cli_builtin_show(size_t index, int as_json);
+
+/*
+ * The folders nde reproduce searches for paper/PIPELINE.json, in order:
+ * @p given (--examples; may be NULL), $NDE_EXAMPLES, the build tree's
+ * staged examples (only for the uninstalled program), the installed
+ * examples. Fills @p dirs (room for 4) and returns how many.
+ */
+size_t nde_cli_examples_search(const char *given, const char **dirs);
 
 /* True when stdout is a terminal (progress bars, colours). */
 int nde_cli_stdout_is_tty(void);

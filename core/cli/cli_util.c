@@ -1,7 +1,10 @@
 /* Helpers shared by the nde commands. */
 #include "config.h"
 
+#include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -57,9 +60,107 @@ void nde_cli_json_failure_if_silent(int code) {
   nde_cli_print_json(o);
 }
 
+const char *nde_cli_format_double(char *buf, size_t size, double v) {
+  if (!isfinite(v)) {
+    snprintf(buf, size, "%s", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+    return buf;
+  }
+  for (int digits = 1; digits <= 17; ++digits) {
+    snprintf(buf, size, "%.*g", digits, v);
+    if (strtod(buf, NULL) == v)
+      break;
+  }
+  return buf;
+}
+
+/* One value; pretty: indent by 2 per level, one element per line (as JSON_INDENT(2)). */
+static void emit_json(FILE *out, const json_t *v, int pretty, int depth) {
+  const char *sep = pretty ? ",\n" : ",";
+  switch (json_typeof(v)) {
+  case JSON_OBJECT: {
+    if (json_object_size(v) == 0) {
+      fputs("{}", out);
+      return;
+    }
+    fputc('{', out);
+    const char *key;
+    json_t *child;
+    int first = 1;
+    json_object_foreach((json_t *)v, key, child) {
+      fputs(first ? (pretty ? "\n" : "") : sep, out);
+      first = 0;
+      if (pretty)
+        fprintf(out, "%*s", 2 * (depth + 1), "");
+      json_t *k = json_string(key);
+      char *kt = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
+      fputs(kt ? kt : "\"?\"", out);
+      free(kt);
+      json_decref(k);
+      fputs(pretty ? ": " : ":", out);
+      emit_json(out, child, pretty, depth + 1);
+    }
+    if (pretty)
+      fprintf(out, "\n%*s", 2 * depth, "");
+    fputc('}', out);
+    return;
+  }
+  case JSON_ARRAY: {
+    if (json_array_size(v) == 0) {
+      fputs("[]", out);
+      return;
+    }
+    fputc('[', out);
+    for (size_t i = 0; i < json_array_size(v); ++i) {
+      fputs(i ? sep : (pretty ? "\n" : ""), out);
+      if (pretty)
+        fprintf(out, "%*s", 2 * (depth + 1), "");
+      emit_json(out, json_array_get(v, i), pretty, depth + 1);
+    }
+    if (pretty)
+      fprintf(out, "\n%*s", 2 * depth, "");
+    fputc(']', out);
+    return;
+  }
+  case JSON_REAL: {
+    char buf[40];
+    nde_cli_format_double(buf, sizeof buf, json_real_value(v));
+    /* keep it a real when read back: 1 -> 1.0, 1e+20 stays */
+    if (!strpbrk(buf, ".eEn"))
+      strcat(buf, ".0");
+    fputs(buf, out);
+    return;
+  }
+  default: {
+    char *text = json_dumps(v, JSON_ENCODE_ANY);
+    fputs(text ? text : "null", out);
+    free(text);
+    return;
+  }
+  }
+}
+
+char *nde_cli_json_text(const json_t *value, int pretty) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&text, &len);
+  if (!out)
+    return NULL;
+  emit_json(out, value, pretty, 0);
+  if (fclose(out) != 0) {
+    free(text);
+    return NULL;
+  }
+  return text;
+}
+
 void nde_cli_print_json(json_t *value) {
-  json_dumpf(value, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+  char *text = value ? nde_cli_json_text(value, 1) : NULL;
+  if (text)
+    fputs(text, stdout);
+  else
+    json_dumpf(value, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
   fputc('\n', stdout);
+  free(text);
   fflush(stdout);
   json_decref(value);
   printed_json = 1;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nde/layer.h>
+
 #include "cli.h"
 
 /* Optionally load (verify) a plugin, then name its state. */
@@ -43,14 +45,16 @@ static int plugins_help(void) {
   printf("Usage: nde plugins [--kind KIND] [--json] [--no-load]\n"
          "\n"
          "List every plugin found on the search path, one line each: name, kind,\n"
-         "version, status and summary. Each library is loaded to verify it unless\n"
-         "--no-load is given. Refused manifests and broken libraries are reported on\n"
+         "version, status and summary, then the layers built into libnde (chain,\n"
+         "neural_ode, deq, ...; status 'built-in'). Each library is loaded to verify\n"
+         "it unless --no-load is given. Refused manifests and broken libraries are reported on\n"
          "stderr, one line each naming the file and the problem; they never hide\n"
          "other plugins.\n"
          "\n"
          "  --kind KIND  only plugins of this kind (backend, layer, ode_solver, ...)\n"
          "  --json       print a JSON array of {name, kind, version, abi, summary,\n"
-         "               status, manifest, library} (and message when broken)\n"
+         "               status, manifest, library} (and message when broken; built-in\n"
+         "               layers have \"builtin\": true and null manifest and library)\n"
          "  --no-load    do not load libraries (status 'available')\n");
   return NDE_EXIT_OK;
 }
@@ -90,8 +94,9 @@ int nde_cmd_plugins(nde_cli *cli, int argc, char **argv) {
   nde_registry *r = cli->registry;
   json_t *array = as_json ? json_array() : NULL;
   size_t shown = 0, broken = 0;
+  static const char row_format[] = "%-24s %-16s %-9s %-10s %s\n";
   if (!as_json)
-    printf("%-24s %-16s %-9s %-10s %s\n", "NAME", "KIND", "VERSION", "STATUS", "SUMMARY");
+    printf(row_format, "NAME", "KIND", "VERSION", "STATUS", "SUMMARY");
   for (size_t i = 0; i < nde_registry_count(r); ++i) {
     const nde_plugin *p = nde_registry_at(r, i);
     if (kind_filter >= 0 && (int)nde_plugin_kind_of(p) != kind_filter)
@@ -102,17 +107,27 @@ int nde_cmd_plugins(nde_cli *cli, int argc, char **argv) {
     if (as_json)
       json_array_append_new(array, plugin_json(p, status));
     else
-      printf("%-24s %-16s %-9s %-10s %s\n", nde_plugin_name(p),
-             nde_plugin_kind_name(nde_plugin_kind_of(p)), nde_plugin_version(p), status,
-             nde_plugin_summary(p));
+      printf(row_format, nde_plugin_name(p), nde_plugin_kind_name(nde_plugin_kind_of(p)),
+             nde_plugin_version(p), status, nde_plugin_summary(p));
   }
+  size_t builtin = 0;
+  if (kind_filter < 0 || kind_filter == NDE_KIND_LAYER)
+    builtin = nde_cli_builtin_list(array, row_format);
   size_t refused = nde_registry_problem_count(r);
-  if (as_json)
+  if (as_json) {
     nde_cli_print_json(array);
-  else
-    printf("\n%zu plugin%s (%zu broken), %zu manifest%s refused\n", shown, shown == 1 ? "" : "s",
-           broken, refused, refused == 1 ? "" : "s");
+  } else {
+    char also[64] = "";
+    if (builtin)
+      snprintf(also, sizeof also, ", %zu built-in layer%s", builtin, builtin == 1 ? "" : "s");
+    printf("\n%zu plugin%s (%zu broken)%s, %zu manifest%s refused\n", shown,
+           shown == 1 ? "" : "s", broken, also, refused, refused == 1 ? "" : "s");
+  }
   fflush(stdout);
+  if (nde_registry_count(r) == 0)
+    fprintf(stderr, "nde: no plugin manifests found: set NDE_PLUGIN_PATH (colon-separated "
+            "folders) or pass --plugin-dir DIR; the installed folder is %s\n",
+            nde_registry_installed_dir());
   for (size_t i = 0; i < refused; ++i)
     fprintf(stderr, "nde: refused manifest: %s\n", nde_registry_problem_message(r, i));
   for (size_t i = 0; load && i < nde_registry_count(r); ++i) {
@@ -126,16 +141,16 @@ int nde_cmd_plugins(nde_cli *cli, int argc, char **argv) {
 
 static void print_option_text(const char *name, json_t *spec) {
   json_t *def = json_object_get(spec, "default");
-  char *def_text = def ? json_dumps(def, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+  char *def_text = def ? nde_cli_json_text(def, 0) : NULL;
   json_t *range = json_object_get(spec, "range");
-  char *range_text = range ? json_dumps(range, JSON_COMPACT) : NULL;
+  char *range_text = range ? nde_cli_json_text(range, 0) : NULL;
   printf("  %-18s %-8s default %-12s%s%s\n      %s\n", name,
          json_string_value(json_object_get(spec, "type")), def_text ? def_text : "(none)",
          range_text ? " range " : "", range_text ? range_text : "",
          json_string_value(json_object_get(spec, "doc")));
   json_t *choices = json_object_get(spec, "choices");
   if (choices) {
-    char *c = json_dumps(choices, JSON_COMPACT);
+    char *c = nde_cli_json_text(choices, 0);
     printf("      choices: %s\n", c ? c : "?");
     free(c);
   }
@@ -148,7 +163,9 @@ static int plugin_help(void) {
          "\n"
          "Show a plugin's manifest: kind, version, ABI, library, capabilities and every\n"
          "option with its type, default, range and documentation. The library is loaded\n"
-         "to verify it; exit status 2 if the plugin is unknown or unusable.\n"
+         "to verify it; exit status 2 if the plugin is unknown or unusable. For a layer\n"
+         "built into libnde (chain, neural_ode, deq, ...) it shows the keys of its JSON\n"
+         "object (\"options\" in --json), the same the pipeline builder accepts.\n"
          "\n"
          "  --kind KIND  disambiguate a name used by several kinds\n"
          "  --json       print the manifest as JSON, with \"status\" added\n");
@@ -168,7 +185,7 @@ static void print_manifest_text(const nde_plugin *p, const char *status) {
   if (json_object_size(caps) == 0)
     printf("  (none)\n");
   json_object_foreach(caps, key, value) {
-    char *v = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *v = nde_cli_json_text(value, 0);
     printf("  %-18s %s\n", key, v ? v : "?");
     free(v);
   }
@@ -201,10 +218,21 @@ int nde_cmd_plugin(nde_cli *cli, int argc, char **argv) {
   }
   if (!name)
     return nde_cli_usage_error("plugin: which plugin? ('nde plugins' lists them)");
+  long builtin = nde_builtin_layer_find(name);
+  if (builtin >= 0 && (kind_filter < 0 || kind_filter == NDE_KIND_LAYER))
+    return nde_cli_builtin_show((size_t)builtin, as_json);
   const nde_plugin *p;
   nde_status st = kind_filter >= 0
                       ? nde_registry_find(cli->registry, (nde_plugin_kind)kind_filter, name, &p)
                       : nde_registry_find_any(cli->registry, name, &p);
+  const char *near = st == NDE_ENOTFOUND && (kind_filter < 0 || kind_filter == NDE_KIND_LAYER)
+                         ? nde_cli_builtin_near(name)
+                         : NULL;
+  if (near && strstr(nde_last_error(), "did you mean"))
+    st = nde_error(st, "%s (or the built-in layer '%s'?)", nde_last_error(), near);
+  else if (near)
+    st = nde_error(st, "no plugin or built-in layer named '%s'; did you mean the built-in layer "
+                   "'%s'?", name, near);
   if (st != NDE_OK)
     return nde_cli_fail(st);
   const void *vtable;

@@ -29,13 +29,6 @@ static const nde_repro_table *const tables[] = {
 };
 static const size_t n_tables = sizeof tables / sizeof *tables;
 
-#ifndef NDE_EXAMPLES_SRCDIR
-#define NDE_EXAMPLES_SRCDIR ""
-#endif
-#ifndef NDE_EXAMPLES_INSTALLDIR
-#define NDE_EXAMPLES_INSTALLDIR ""
-#endif
-
 #define MAX_USER_SETS 8
 
 static int reproduce_help(void) {
@@ -58,8 +51,8 @@ static int reproduce_help(void) {
          "  --rows TEXT     only rows whose label or pipeline contains TEXT\n"
          "  --set KEY=VALUE override a pipeline field of every row, after the table's own\n"
          "                  (as nde train --set; up to %d; a variant, not the thesis's setup)\n"
-         "  --examples DIR  where the pipelines are (default: NDE_EXAMPLES, the source\n"
-         "                  tree, then the installed examples)\n"
+         "  --examples DIR  where the pipelines are (default: NDE_EXAMPLES, then the\n"
+         "                  folders below)\n"
          "  --data DIR      override data.path of every row\n"
          "  --out DIR       the run folder (default runs/reproduce-NAME): summary.json (the\n"
          "                  --json object), table.txt (the table), a folder per row (and\n"
@@ -86,6 +79,11 @@ static int reproduce_help(void) {
          "Timings depend on the thread count: on a shared or small machine run with\n"
          "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (idle threads spin-wait otherwise).\n",
          MAX_USER_SETS);
+  const char *dirs[4];
+  size_t n_dirs = nde_cli_examples_search(NULL, dirs);
+  printf("\nPipelines are searched in paper/ under:%s", n_dirs ? "\n" : " (nothing)\n");
+  for (size_t i = 0; i < n_dirs; ++i)
+    printf("  %s\n", dirs[i]);
   printf("\nReproductions:\n");
   for (size_t i = 0; i < n_tables; ++i)
     printf("  %-12s %s (%zu rows)\n", tables[i]->name, tables[i]->summary, tables[i]->n_rows);
@@ -99,11 +97,9 @@ static int file_exists(const char *path) {
 
 /* The directory holding examples/paper/FILE (the first candidate that has it). */
 static const char *find_examples(const char *given, const char *file, char *path, size_t size) {
-  const char *candidates[4] = {given, getenv("NDE_EXAMPLES"), NDE_EXAMPLES_SRCDIR,
-                               NDE_EXAMPLES_INSTALLDIR};
-  for (int i = 0; i < 4; ++i) {
-    if (!candidates[i] || !*candidates[i])
-      continue;
+  const char *candidates[4];
+  size_t n = nde_cli_examples_search(given, candidates);
+  for (size_t i = 0; i < n; ++i) {
     snprintf(path, size, "%s/paper/%s", candidates[i], file);
     if (file_exists(path))
       return candidates[i];

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <nde/nonlinear.h>
+#include <nde/train.h>
 
 #include "solve.h"
 
@@ -28,7 +29,7 @@ static const solve_family families[] = {
 };
 
 static int solve_help(void) {
-  printf("Usage: nde solve PROBLEM.json [--json]\n"
+  printf("Usage: nde solve PROBLEM.json [--set PATH=VALUE]... [--json [--step-records]]\n"
          "\n"
          "Solve a problem described in a JSON file, e.g.\n"
          "  {\"problem\": \"lorenz\", \"u0\": [1, 0, 0], \"tspan\": [0, 1],\n"
@@ -47,7 +48,13 @@ static int solve_help(void) {
          "\n"
          "Prints a table of t and u, the statistics (nfe, accepted, rejected) and,\n"
          "when the problem has an exact solution, the max-norm error against it.\n"
-         "  --json   print {\"t\", \"u\", \"stats\", \"error\", ...} instead\n"
+         "  --set PATH=VALUE  override a field of the file (as nde train --set; the\n"
+         "                   value is JSON, else a string), e.g. --set tspan=[0,5]\n"
+         "                   --set solver.abstol=1e-10 (repeatable, applied in order)\n"
+         "  --json           print {\"t\", \"u\", \"stats\", \"error\", ...} instead\n"
+         "  --step-records   with --json (ODE and SDE problems): add the per-step\n"
+         "                   records stats.steps = {\"t\", \"dt\", \"eest\",\n"
+         "                   \"eigen_est\"} (one entry per accepted step)\n"
          "\n"
          "SDE problems (gbm, spiral_sde) take instead\n"
          "  {\"problem\": {\"name\": \"gbm\", \"a\": 1.01, \"b\": 0.87}, \"u0\": [0.5],\n"
@@ -117,36 +124,84 @@ static int unknown_problem(const char *file, const char *name) {
   return rc;
 }
 
-int nde_cmd_solve(nde_cli *cli, int argc, char **argv) {
-  const char *file = NULL;
-  int as_json = 0;
+/* The command line; *file stays NULL after --help (rc 0). */
+static int solve_args(int argc, char **argv, const char **file, int *as_json, int *step_records,
+                      const char **sets, size_t *n_sets) {
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--json"))
-      as_json = 1;
+      *as_json = NDE_SOLVE_JSON;
+    else if (!strcmp(argv[i], "--step-records"))
+      *step_records = 1;
+    else if (!strcmp(argv[i], "--set") && i + 1 < argc)
+      sets[(*n_sets)++] = argv[++i];
+    else if (!strncmp(argv[i], "--set=", 6))
+      sets[(*n_sets)++] = argv[i] + 6;
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
       return solve_help();
     else if (argv[i][0] == '-' && argv[i][1])
-      return nde_cli_usage_error("solve: unknown option '%s' (see nde solve --help)", argv[i]);
-    else if (file)
+      return nde_cli_usage_error("solve: unknown or incomplete option '%s' (see nde solve "
+                                 "--help)", argv[i]);
+    else if (*file)
       return nde_cli_usage_error("solve: one problem file at a time");
     else
-      file = argv[i];
+      *file = argv[i];
   }
-  if (!file)
+  if (*step_records && !*as_json)
+    return nde_cli_usage_error("solve: --step-records goes with --json");
+  if (!*file)
     return nde_cli_usage_error("solve: missing PROBLEM.json (see nde solve --help)");
+  return NDE_EXIT_OK;
+}
+
+/* Apply the --set overrides to @p root (nde_pipeline_override: train's semantics). */
+static int apply_sets(json_t **root, const char *file, const char *const *sets, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    char *text = json_dumps(*root, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *out = NULL;
+    nde_status st = text ? nde_pipeline_override(text, sets[i], &out)
+                         : nde_error(NDE_ENOMEM, "out of memory");
+    free(text);
+    if (st != NDE_OK)
+      return nde_cli_fail(nde_error_prefix(st, "%s", file));
+    json_t *next = json_loads(out, 0, NULL);
+    free(out);
+    if (!next)
+      return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
+    json_decref(*root);
+    *root = next;
+  }
+  return NDE_EXIT_OK;
+}
+
+int nde_cmd_solve(nde_cli *cli, int argc, char **argv) {
+  const char *file = NULL;
+  int as_json = 0, step_records = 0;
+  const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+  size_t n_sets = 0;
+  if (!sets)
+    return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
+  int rc = solve_args(argc, argv, &file, &as_json, &step_records, sets, &n_sets);
+  if (rc != NDE_EXIT_OK || !file) {
+    free(sets);
+    return rc;
+  }
   json_error_t jerr;
   json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
   if (!root) {
+    free(sets);
     if (jerr.line < 0)
       return nde_cli_usage_error("%s: %s", file, jerr.text);
     return nde_cli_usage_error("%s:%d:%d: invalid JSON: %s", file, jerr.line, jerr.column,
                                jerr.text);
   }
-  int rc;
+  rc = json_is_object(root) ? apply_sets(&root, file, sets, n_sets) : NDE_EXIT_OK;
+  free(sets);
+  if (as_json && step_records)
+    as_json |= NDE_SOLVE_STEP_RECORDS;
   const char *name = NULL;
-  if (!json_is_object(root))
+  if (rc == NDE_EXIT_OK && !json_is_object(root))
     rc = nde_cli_usage_error("%s: the top level must be an object", file);
-  else if ((rc = problem_name(root, file, &name)) == NDE_EXIT_OK) {
+  else if (rc == NDE_EXIT_OK && (rc = problem_name(root, file, &name)) == NDE_EXIT_OK) {
     size_t i, n = sizeof families / sizeof families[0];
     for (i = 0; i < n; ++i)
       if (families[i].accepts(name))

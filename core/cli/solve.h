@@ -8,6 +8,13 @@
 
 #include "cli.h"
 
+/*
+ * The output flags a family's solve receives in its as_json argument:
+ * NDE_SOLVE_JSON (--json) and NDE_SOLVE_STEP_RECORDS (--step-records: the
+ * per-step records t, dt, eest, eigen_est in stats.steps).
+ */
+enum { NDE_SOLVE_JSON = 1, NDE_SOLVE_STEP_RECORDS = 2 };
+
 /* 1 if @p name is a problem of the ODE library (nde/ode_problem.h). */
 int nde_cli_is_ode_problem(const char *name);
 

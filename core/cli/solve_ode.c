@@ -173,7 +173,7 @@ _Static_assert(offsetof(nde_ode_step_stats, dt) == sizeof(double) &&
                    offsetof(nde_ode_step_stats, eigen_est) == 3 * sizeof(double),
                "step records begin with t, dt, eest, eigen_est");
 
-static json_t *stats_json(const nde_ode_solution *sol) {
+static json_t *stats_json(const nde_ode_solution *sol, int with_steps) {
   const nde_ode_stats *s = &sol->stats;
   json_t *o = json_object();
   json_object_set_new(o, "nfe", json_integer(s->nfe));
@@ -181,7 +181,8 @@ static json_t *stats_json(const nde_ode_solution *sol) {
   json_object_set_new(o, "rejected", json_integer(s->rejected));
   json_object_set_new(o, "steady", json_boolean(s->steady));
   json_object_set_new(o, "t_final", json_real(sol->t_final));
-  json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps, sizeof *s->steps));
+  if (with_steps)
+    json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps, sizeof *s->steps));
   return o;
 }
 
@@ -260,7 +261,7 @@ int nde_cli_solve_ode(nde_cli *cli, json_t *root, const char *file, int as_json)
     }
     json_object_set_new(o, "t", ts);
     json_object_set_new(o, "u", us);
-    json_object_set_new(o, "stats", stats_json(&sol));
+    json_object_set_new(o, "stats", stats_json(&sol, as_json & NDE_SOLVE_STEP_RECORDS));
     json_object_set_new(o, "error", json_incref(err));
     json_object_set_new(o, "status", json_string(nde_status_name(st)));
     if (st != NDE_OK)

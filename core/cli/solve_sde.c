@@ -202,7 +202,7 @@ _Static_assert(offsetof(nde_sde_step_stats, dt) == sizeof(double) &&
                    offsetof(nde_sde_step_stats, eigen_est) == 3 * sizeof(double),
                "step records begin with t, dt, eest, eigen_est");
 
-static json_t *stats_json(const nde_sde_solution *sol) {
+static json_t *stats_json(const nde_sde_solution *sol, int with_steps) {
   const nde_sde_stats *s = &sol->stats;
   json_t *o = json_object();
   json_object_set_new(o, "nf", json_integer(s->nf));
@@ -210,7 +210,8 @@ static json_t *stats_json(const nde_sde_solution *sol) {
   json_object_set_new(o, "accepted", json_integer(s->accepted));
   json_object_set_new(o, "rejected", json_integer(s->rejected));
   json_object_set_new(o, "t_final", isfinite(sol->t_final) ? json_real(sol->t_final) : json_null());
-  json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps, sizeof *s->steps));
+  if (with_steps)
+    json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps, sizeof *s->steps));
   return o;
 }
 
@@ -283,7 +284,7 @@ int nde_cli_solve_sde(nde_cli *cli, json_t *root, const char *file, int as_json)
       json_object_set_new(o, "variance_at", vs);
       free(all), free(m), free(v);
     }
-    json_object_set_new(o, "stats", stats_json(&sol));
+    json_object_set_new(o, "stats", stats_json(&sol, as_json & NDE_SOLVE_STEP_RECORDS));
     json_object_set_new(o, "error", json_incref(err));
     json_object_set_new(o, "status", json_string(nde_status_name(st)));
     if (st != NDE_OK)

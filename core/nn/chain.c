@@ -15,13 +15,6 @@ static nde_status chain_build(nde_builder *b, nde_layer *node, const json_t *spe
   if (!json_is_array(list))
     return nde_error(NDE_EINVAL, "%s.chain: expected an array of layers, got %s", node->path,
                      list ? nde_json_type_name(list) : "nothing");
-  const char *key;
-  const json_t *value;
-  json_object_foreach((json_t *)spec, key, value) {
-    if (strcmp(key, "chain") && strcmp(key, "layer"))
-      return nde_error(NDE_EINVAL, "%s.%s: unknown key of a chain (it takes only \"chain\")",
-                       node->path, key);
-  }
   nde_shape shape = node->input;
   for (size_t i = 0; i < json_array_size(list); ++i) {
     char path[1024];
@@ -116,5 +109,17 @@ static nde_status chain_jvp(const nde_layer *node, const nde_layer_ctx *ctx,
   return NDE_OK;
 }
 
-const nde_core_layer_type nde_core_layer_chain = {"chain",   chain_build, chain_forward,
-                                                  chain_vjp, NULL,        chain_jvp};
+static const nde_core_key chain_keys[] = {
+    {"chain", "layers", 1, NULL, "the layers, applied in order (an empty chain is the identity)",
+     NULL},
+};
+
+const nde_core_layer_type nde_core_layer_chain = {
+    .name = "chain",
+    .build = chain_build,
+    .forward = chain_forward,
+    .vjp = chain_vjp,
+    .jvp = chain_jvp,
+    .summary = "layers in sequence: y = f_n(... f_1(x))",
+    NDE_CORE_KEYS(chain_keys),
+};

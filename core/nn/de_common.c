@@ -30,27 +30,6 @@ nde_status nde_de_plugin_spec(const json_t *spec, const char *path, const char *
   return NDE_OK;
 }
 
-nde_status nde_de_check_keys(const json_t *spec, const char *const *keys, size_t n,
-                             const char *layer_path, const char *layer_name) {
-  const char *key;
-  const json_t *value;
-  json_object_foreach((json_t *)spec, key, value) {
-    size_t i = 0;
-    while (i < n && strcmp(keys[i], key))
-      ++i;
-    if (i < n)
-      continue;
-    char list[600] = "";
-    for (size_t j = 0; j < n; ++j)
-      if (strcmp(keys[j], "layer"))
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", *list ? ", " : "",
-                 keys[j]);
-    return nde_error(NDE_EINVAL, "%s.%s: unknown key of a %s (it takes %s)", layer_path, key,
-                     layer_name, list);
-  }
-  return NDE_OK;
-}
-
 nde_status nde_de_open_sensitivity(nde_builder *b, const json_t *spec, const char *layer_path,
                                    unsigned capability, const char *what,
                                    const nde_sensitivity_ops **ops, nde_options **options,
@@ -59,7 +38,7 @@ nde_status nde_de_open_sensitivity(nde_builder *b, const json_t *spec, const cha
   const char *name;
   json_t *given;
   snprintf(path, sizeof path, "%s.sensitivity", layer_path);
-  nde_status st = nde_de_plugin_spec(json_object_get(spec, "sensitivity"), path, "direct", &name,
+  nde_status st = nde_de_plugin_spec(json_object_get(spec, "sensitivity"), path, NDE_DE_DEFAULT_SENSITIVITY, &name,
                                      &given);
   const void *vt = NULL;
   if (st == NDE_OK)

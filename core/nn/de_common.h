@@ -33,12 +33,26 @@ NDE_INTERNAL nde_status nde_de_plugin_spec(const json_t *spec, const char *path,
                                            const char *fallback, const char **name,
                                            json_t **options);
 
-/*
- * Refuse keys of @p spec outside @p keys (n of them): "PATH.KEY: unknown key
- * of a LAYER (it takes ...)", listing every key but "layer".
- */
-NDE_INTERNAL nde_status nde_de_check_keys(const json_t *spec, const char *const *keys, size_t n,
-                                          const char *layer_path, const char *layer_name);
+/* The sensitivity of a neural_ode / neural_sde without a "sensitivity" key. */
+#define NDE_DE_DEFAULT_SENSITIVITY "direct"
+
+/* Key-table entries (nde_core_key) both differential-equation layers share. */
+#define NDE_DE_KEY_SAVEAT                                                                      \
+  {"saveat", "array", 0, NULL,                                                                 \
+   "times from t0 to t1 to output the state at (stacked, time-major); absent: only t1", NULL}
+#define NDE_DE_KEY_SENSITIVITY                                                                 \
+  {"sensitivity", "plugin", 0, NDE_JSON_STR(NDE_DE_DEFAULT_SENSITIVITY),                       \
+   "sensitivity plugin: NAME or {\"plugin\": NAME, options...}", NULL}
+#define NDE_DE_KEY_REGULARIZER                                                                 \
+  {"regularizer", "plugin", 0, NDE_JSON_STR("none"),                                           \
+   "regularizer plugin(s): NAME, {\"plugin\": NAME, \"coef\": SCHEDULE, options...}, an "      \
+   "array of them, or \"none\"", NULL}
+#define NDE_DE_STR_(x) #x
+#define NDE_DE_STR(x) NDE_DE_STR_(x)
+#define NDE_DE_KEY_MAX_STEP_GROWTH                                                             \
+  {"max_step_growth", "number", 0, NDE_DE_STR(NDE_DE_DEFAULT_STEP_GROWTH),                     \
+   "a solve may take at most this many times the steps of the layer's largest earlier solve "  \
+   "(never fewer than 1000); 0: no limit", NULL}
 
 /*
  * The layer's "sensitivity" (default "direct"): open the plugin, check it
@@ -181,7 +195,7 @@ NDE_INTERNAL nde_status nde_de_regs_evaluate(const nde_de_reg *regs, size_t n,
  * the dynamics stiff or unstable after bounded work.
  */
 #define NDE_DE_STEP_GUARD_FLOOR 1000
-#define NDE_DE_DEFAULT_STEP_GROWTH 100.0
+#define NDE_DE_DEFAULT_STEP_GROWTH 100
 
 typedef struct nde_de_step_guard {
   double growth; /* 0: off */

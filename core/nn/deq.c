@@ -53,6 +53,22 @@
 
 typedef enum deq_init { DEQ_INIT_ZEROS = 0, DEQ_INIT_SKIP, DEQ_INIT_F0 } deq_init;
 
+/* Defaults, shared by the builder and the key tables at the end of this file. */
+#define DEQ_STR_(x) #x
+#define DEQ_STR(x) DEQ_STR_(x)
+/* the thesis's code: L-Broyden, memory 27, B₀ = −I, rel. tol 5e-3 over the whole batch
+   (Euclidean norm), 50 iterations, best iterate returned */
+#define DEQ_SOLVER "lbroyden"
+#define DEQ_SOLVER_OPTIONS                                                                     \
+  "\"memory\": 27, \"alpha\": -1.0, \"abstol\": 5e-3, \"reltol\": 5e-3, \"maxiters\": 50, "      \
+  "\"termination\": \"rel\", \"norm\": \"l2\", \"keep_best\": true, \"history\": false"
+#define CDEQ_SOLVER "tsit5"
+#define CDEQ_SOLVER_OPTIONS "\"abstol\": 5e-3, \"reltol\": 5e-3"
+#define DEQ_SENSITIVITY "steady_state"
+#define DEQ_SKIP_COEF 0.01 /* thesis text λ_skip = 0.01 (0 with initial guess zeros) */
+#define DEQ_STEADY_RELTOL 5e-3
+#define DEQ_T1 1000.0
+
 typedef struct deq_state {
   int continuous;
   deq_init init;
@@ -128,7 +144,7 @@ static nde_status open_sensitivity(nde_builder *b, deq_state *s, const json_t *v
                                    const char *where) {
   char name[128];
   char *text = NULL;
-  NDE_TRY(plugin_ref(v, where, "steady_state", "{}", name, sizeof name, &text));
+  NDE_TRY(plugin_ref(v, where, DEQ_SENSITIVITY, "{}", name, sizeof name, &text));
   nde_options *given = NULL;
   nde_status st = nde_options_parse(text, &given);
   free(text);
@@ -157,8 +173,8 @@ static nde_status open_solver(nde_builder *b, const nde_layer *node, deq_state *
   snprintf(where, sizeof where, "%s.solver", node->path);
   char *text = NULL;
   if (s->continuous) {
-    NDE_TRY(plugin_ref(v, where, "tsit5", "{\"abstol\": 5e-3, \"reltol\": 5e-3}", name,
-                       sizeof name, &text));
+    NDE_TRY(plugin_ref(v, where, CDEQ_SOLVER, "{" CDEQ_SOLVER_OPTIONS "}", name, sizeof name,
+                       &text));
     nde_options *given = NULL;
     nde_status st = nde_options_parse(text, &given);
     free(text);
@@ -167,13 +183,8 @@ static nde_status open_solver(nde_builder *b, const nde_layer *node, deq_state *
     nde_options_free(&given);
     return st;
   }
-  /* defaults of the thesis's code: L-Broyden, memory 27, B₀ = −I, rel. tol 5e-3 over the whole
-     batch (Euclidean norm), 50 iterations, best iterate returned */
-  NDE_TRY(plugin_ref(v, where, "lbroyden",
-                     "{\"memory\": 27, \"alpha\": -1.0, \"abstol\": 5e-3, \"reltol\": 5e-3, "
-                     "\"maxiters\": 50, \"termination\": \"rel\", \"norm\": \"l2\", "
-                     "\"keep_best\": true, \"history\": false}",
-                     name, sizeof name, &text));
+  NDE_TRY(plugin_ref(v, where, DEQ_SOLVER, "{" DEQ_SOLVER_OPTIONS "}", name, sizeof name,
+                     &text));
   nde_status st =
       nde_nonlinear_solver_open(nde_builder_registry(b), name, text, where, &s->nl);
   free(text);
@@ -222,27 +233,9 @@ static nde_status deq_build_common(nde_builder *b, nde_layer *node, const json_t
   s->continuous = continuous;
   s->init = init;
   s->i_dyn = s->i_inj = s->i_skip = -1;
-  s->skip_coef = init == DEQ_INIT_ZEROS ? 0.0 : 0.01; /* thesis text λ_skip = 0.01 */
-  s->steady_reltol = 5e-3;
-  s->t1 = 1000.0;
-  static const char *const common[] = {"layer", "dynamics", "injection", "skip", "solver",
-                                       "sensitivity", "skip_coef", "regularizer",
-                                       "initial_guess"};
-  static const char *const cont_only[] = {"steady_reltol", "t1"};
-  const char *key;
-  const json_t *value;
-  json_object_foreach((json_t *)spec, key, value) {
-    int known = 0;
-    for (size_t i = 0; i < sizeof common / sizeof *common; ++i)
-      known |= !strcmp(key, common[i]);
-    for (size_t i = 0; continuous && i < 2; ++i)
-      known |= !strcmp(key, cont_only[i]);
-    if (!known)
-      return nde_error(NDE_EINVAL, "%s.%s: unknown key of a %s layer (it takes dynamics, "
-                       "injection, skip, solver, sensitivity, skip_coef, regularizer, "
-                       "initial_guess%s)", node->path, key, node->name,
-                       continuous ? ", steady_reltol, t1" : "");
-  }
+  s->skip_coef = init == DEQ_INIT_ZEROS ? 0.0 : DEQ_SKIP_COEF;
+  s->steady_reltol = DEQ_STEADY_RELTOL;
+  s->t1 = DEQ_T1;
   const json_t *v;
   if ((v = json_object_get(spec, "initial_guess"))) {
     static const char *const inits[] = {"zeros", "skip", "f0"};
@@ -255,7 +248,7 @@ static nde_status deq_build_common(nde_builder *b, nde_layer *node, const json_t
       return nde_error_prefix(st, "%s.initial_guess", node->path);
     s->init = (deq_init)which;
     if (s->init != DEQ_INIT_ZEROS && !json_object_get(spec, "skip_coef"))
-      s->skip_coef = 0.01;
+      s->skip_coef = DEQ_SKIP_COEF;
   }
   if ((v = json_object_get(spec, "skip_coef"))) {
     if (!json_is_number(v) || json_number_value(v) < 0)
@@ -712,12 +705,59 @@ static nde_status deq_vjp(const nde_layer *node, const nde_layer_ctx *ctx, const
   return NDE_OK;
 }
 
+/* The keys of every variant; they differ in defaults only (continuous_deq adds two). */
+#define DEQ_KEYS(solver_default, solver_doc, skip_coef_default, initial_guess_default)          \
+  {"dynamics", "layer", 1, NULL, "g of f(z, x) = g(z) + h(x): F features to F", NULL},         \
+  {"injection", "layer", 0, NULL, "h: input features to F; absent: h(x) = x", NULL},           \
+  {"skip", "layer", 0, NULL,                                                                   \
+   "the network predicting the initial guess from x (needed by initial_guess \"skip\")", NULL}, \
+  {"solver", "plugin", 0, solver_default, solver_doc, NULL},                                   \
+  {"sensitivity", "plugin", 0, NDE_JSON_STR(DEQ_SENSITIVITY),                                  \
+   "sensitivity plugin that differentiates a fixed point: steady_state or jfb", NULL},          \
+  {"skip_coef", "number", 0, skip_coef_default,                                                \
+   "weight of the skip term mean|z0 - y| added to the loss (>= 0)", NULL},                      \
+  {"regularizer", "plugin", 0, NDE_JSON_STR("none"),                                           \
+   "\"none\", \"jacobian_frobenius\" or {\"plugin\": \"jacobian_frobenius\", \"coef\": c}", NULL},  \
+  {"initial_guess", "string", 0, NDE_JSON_STR(initial_guess_default),                          \
+   "z0: zeros, the skip network, or f(0, x)", "[\"zeros\", \"skip\", \"f0\"]"}
+#define DEQ_DISCRETE_SOLVER "{\"plugin\": " NDE_JSON_STR(DEQ_SOLVER) ", " DEQ_SOLVER_OPTIONS "}"
+#define DEQ_DISCRETE_SOLVER_DOC "nonlinear_solver plugin: NAME or {\"plugin\": NAME, options...}"
+
+static const nde_core_key deq_keys[] = {
+    DEQ_KEYS(DEQ_DISCRETE_SOLVER, DEQ_DISCRETE_SOLVER_DOC, "0", "zeros")};
+static const nde_core_key skip_deq_keys[] = {
+    DEQ_KEYS(DEQ_DISCRETE_SOLVER, DEQ_DISCRETE_SOLVER_DOC, DEQ_STR(DEQ_SKIP_COEF), "skip")};
+static const nde_core_key skip_reg_deq_keys[] = {
+    DEQ_KEYS(DEQ_DISCRETE_SOLVER, DEQ_DISCRETE_SOLVER_DOC, DEQ_STR(DEQ_SKIP_COEF), "f0")};
+static const nde_core_key continuous_deq_keys[] = {
+    DEQ_KEYS("{\"plugin\": " NDE_JSON_STR(CDEQ_SOLVER) ", " CDEQ_SOLVER_OPTIONS "}",
+             "ode_solver plugin integrating dz/dt = f(z, x) - z: NAME or {\"plugin\": NAME, "
+             "options...}",
+             "0", "zeros"),
+    {"steady_reltol", "number", 0, DEQ_STR(DEQ_STEADY_RELTOL),
+     "stop when |dz/dt| <= steady_reltol * |dz/dt + z| (Euclidean norms; > 0)", NULL},
+    {"t1", "number", 0, DEQ_STR(DEQ_T1), "integrate at most to this time (> 0)", NULL},
+};
+
 /* No jvp yet (a pushforward would solve (I − J) dz = ∂f/∂θ·t with JVPs): NULL = unsupported. */
-const nde_core_layer_type nde_core_layer_deq = {"deq", deq_build, deq_forward, deq_vjp,
-                                                deq_destroy, NULL};
-const nde_core_layer_type nde_core_layer_skip_deq = {"skip_deq", skip_deq_build, deq_forward,
-                                                     deq_vjp, deq_destroy, NULL};
-const nde_core_layer_type nde_core_layer_skip_reg_deq = {
-    "skip_reg_deq", skip_reg_deq_build, deq_forward, deq_vjp, deq_destroy, NULL};
-const nde_core_layer_type nde_core_layer_continuous_deq = {
-    "continuous_deq", continuous_deq_build, deq_forward, deq_vjp, deq_destroy, NULL};
+#define DEQ_TYPE(type_name, build_fn, line, table)                                             \
+  {.name = type_name,                                                                          \
+   .build = build_fn,                                                                          \
+   .forward = deq_forward,                                                                     \
+   .vjp = deq_vjp,                                                                             \
+   .destroy = deq_destroy,                                                                     \
+   .summary = line,                                                                            \
+   NDE_CORE_KEYS(table)}
+const nde_core_layer_type nde_core_layer_deq =
+    DEQ_TYPE("deq", deq_build, "deep equilibrium layer: z* = f(z*, x) by a nonlinear solver",
+             deq_keys);
+const nde_core_layer_type nde_core_layer_skip_deq =
+    DEQ_TYPE("skip_deq", skip_deq_build,
+             "DEQ whose initial guess is predicted by a skip network", skip_deq_keys);
+const nde_core_layer_type nde_core_layer_skip_reg_deq =
+    DEQ_TYPE("skip_reg_deq", skip_reg_deq_build,
+             "DEQ started from f(0, x), with the skip term as a regularizer", skip_reg_deq_keys);
+const nde_core_layer_type nde_core_layer_continuous_deq =
+    DEQ_TYPE("continuous_deq", continuous_deq_build,
+             "DEQ as the steady state of dz/dt = f(z, x) - z by an ODE solver",
+             continuous_deq_keys);

@@ -54,6 +54,23 @@ struct nde_record {
 };
 
 /*
+ * One key of a core layer's JSON object. The table of a type's keys is
+ * the one place they are listed: the builder refuses any other key
+ * (nde_core_layer_check_keys) and `nde plugin NAME` prints them.
+ */
+typedef struct nde_core_key {
+  const char *name;
+  const char *type;    /* what the value is: "layer", "layers", "plugin", "number", ... */
+  int required;        /* 1: the layer needs it */
+  const char *def;     /* the default as JSON text; NULL: none (absent means absent) */
+  const char *doc;     /* one line */
+  const char *choices; /* JSON array text of the allowed strings, or NULL */
+} nde_core_key;
+
+/* A JSON string literal of a C string literal macro: NDE_JSON_STR("tsit5") is "\"tsit5\"". */
+#define NDE_JSON_STR(text) "\"" text "\""
+
+/*
  * A core layer type. `build` parses the layer's JSON object (path and input
  * shape already set in node), creates children with nde_builder_child(),
  * may add its own parameter blocks with nde_builder_add_block(), and sets
@@ -72,7 +89,15 @@ struct nde_core_layer_type {
   /* Optional (NULL: NDE_EUNSUPPORTED): nde_layer_jvp()'s contract for its node. */
   nde_status (*jvp)(const nde_layer *node, const nde_layer_ctx *ctx, const nde_record *rec,
                     const void *tx, const void *tparams, double tt, void *ty);
+  /* One line for listings (`nde plugins`). */
+  const char *summary;
+  /* Every key its JSON object takes besides "layer" (checked before `build` runs). */
+  const nde_core_key *keys;
+  size_t n_keys;
 };
+
+/* Declare a type's key table in its initializer: .keys = T, .n_keys = count. */
+#define NDE_CORE_KEYS(table) .keys = (table), .n_keys = sizeof(table) / sizeof *(table)
 
 /* The table of core layer types (core_layers.def). */
 #define NDE_CORE_LAYER(sym) extern const nde_core_layer_type sym;
@@ -85,6 +110,15 @@ NDE_INTERNAL const nde_core_layer_type *nde_core_layer_find(const char *name);
 /* Number of core layer types and type @p i (for messages and listings). */
 NDE_INTERNAL size_t nde_core_layer_count(void);
 NDE_INTERNAL const nde_core_layer_type *nde_core_layer_at(size_t i);
+
+/*
+ * Refuse a key of the layer object @p spec (at JSON path @p path) that is
+ * neither "layer" nor in type->keys: "PATH.KEY: unknown key of a NAME (it
+ * takes ...); did you mean ...?". A non-object @p spec passes (build
+ * reports what is missing).
+ */
+NDE_INTERNAL nde_status nde_core_layer_check_keys(const nde_core_layer_type *type,
+                                                  const json_t *spec, const char *path);
 
 /*
  * Build the child layer described by @p spec at JSON path @p path with

@@ -201,7 +201,9 @@ static nde_status build_layer(nde_builder *b, const json_t *spec, const char *pa
   const nde_core_layer_type *type = st == NDE_OK ? nde_core_layer_find(name) : NULL;
   if (st == NDE_OK && type) {
     node->type = type;
-    st = type->build(b, node, spec);
+    st = nde_core_layer_check_keys(type, spec, path);
+    if (st == NDE_OK)
+      st = type->build(b, node, spec);
   } else if (st == NDE_OK) {
     st = build_leaf(b, node, spec);
   }

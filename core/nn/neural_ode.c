@@ -41,6 +41,9 @@
 
 #include "de_common.h"
 
+/* The solver without a "solver" key. */
+#define NODE_DEFAULT_SOLVER "tsit5"
+
 typedef struct node_state {
   double t0, t1;
   nde_de_step_guard guard; /* max_step_growth */
@@ -166,10 +169,6 @@ static nde_status check_regularizer(void *user, const nde_de_reg *out, const cha
 
 static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t *spec,
                                    node_state *s) {
-  static const char *const keys[] = {"layer",       "dynamics",    "tspan", "saveat",
-                                     "solver",      "sensitivity", "regularizer",
-                                     "max_step_growth"};
-  NDE_TRY(nde_de_check_keys(spec, keys, sizeof keys / sizeof *keys, node->path, "neural_ode"));
   NDE_TRY(nde_de_step_guard_parse(spec, node->path, &s->guard));
   char path[1100];
   NDE_TRY(nde_de_parse_span(spec, node->path, 0, &s->t0, &s->t1, &s->saveat, &s->nsave));
@@ -193,7 +192,8 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
   const char *name;
   json_t *given;
   snprintf(path, sizeof path, "%s.solver", node->path);
-  nde_status st = nde_de_plugin_spec(json_object_get(spec, "solver"), path, "tsit5", &name, &given);
+  nde_status st =
+      nde_de_plugin_spec(json_object_get(spec, "solver"), path, NODE_DEFAULT_SOLVER, &name, &given);
   if (st != NDE_OK) {
     json_decref(given);
     return st;
@@ -455,5 +455,25 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   return NDE_OK;
 }
 
-const nde_core_layer_type nde_core_layer_neural_ode = {"neural_ode", node_build, node_forward,
-                                                       node_vjp, node_destroy, NULL};
+static const nde_core_key node_keys[] = {
+    {"dynamics", "layer", 1, NULL, "the layer f giving du/dt = f(t, u); keeps the state size",
+     NULL},
+    {"tspan", "array", 1, NULL, "[t0, t1]: finite and different (t1 < t0 integrates backwards)",
+     NULL},
+    NDE_DE_KEY_SAVEAT,
+    {"solver", "plugin", 0, NDE_JSON_STR(NODE_DEFAULT_SOLVER),
+     "ode_solver plugin: NAME or {\"plugin\": NAME, \"abstol\": ..., options...}", NULL},
+    NDE_DE_KEY_SENSITIVITY,
+    NDE_DE_KEY_REGULARIZER,
+    NDE_DE_KEY_MAX_STEP_GROWTH,
+};
+
+const nde_core_layer_type nde_core_layer_neural_ode = {
+    .name = "neural_ode",
+    .build = node_build,
+    .forward = node_forward,
+    .vjp = node_vjp,
+    .destroy = node_destroy,
+    .summary = "neural ODE: y = u(t1) of du/dt = f(t, u; p), u(t0) = x",
+    NDE_CORE_KEYS(node_keys),
+};

@@ -43,6 +43,9 @@
 
 #include "de_common.h"
 
+/* The solver without a "solver" key. */
+#define NSDE_DEFAULT_SOLVER "sosri"
+
 typedef struct nsde_state {
   double t0, t1;
   double *saveat; /* NULL: only t1 */
@@ -234,8 +237,8 @@ static nde_status open_solver(nde_builder *b, nde_layer *node, nsde_state *s,
   const char *name;
   json_t *given;
   snprintf(path, sizeof path, "%s.solver", node->path);
-  nde_status st = nde_de_plugin_spec(json_object_get(spec, "solver"), path, "sosri", &name,
-                                     &given);
+  nde_status st = nde_de_plugin_spec(json_object_get(spec, "solver"), path, NSDE_DEFAULT_SOLVER,
+                                     &name, &given);
   if (st == NDE_OK)
     st = nde_sde_solver_open(nde_builder_registry(b), name, nde_options_wrap(given), path,
                              &s->solver);
@@ -245,11 +248,6 @@ static nde_status open_solver(nde_builder *b, nde_layer *node, nsde_state *s,
 
 static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t *spec,
                                    nsde_state *s) {
-  static const char *const keys[] = {"layer",  "drift",       "diffusion",    "tspan",
-                                     "saveat", "noise",       "trajectories", "eval_trajectories",
-                                     "output", "solver",      "sensitivity",  "brownian",
-                                     "regularizer", "max_step_growth"};
-  NDE_TRY(nde_de_check_keys(spec, keys, sizeof keys / sizeof *keys, node->path, "neural_sde"));
   NDE_TRY(nde_de_step_guard_parse(spec, node->path, &s->guard));
   NDE_TRY(nde_de_parse_span(spec, node->path, 1, &s->t0, &s->t1, &s->saveat, &s->nsave));
   NDE_TRY(count_option(spec, "trajectories", node->path, 1, &s->k_train));
@@ -680,5 +678,38 @@ static nde_status nsde_vjp(const nde_layer *node, const nde_layer_ctx *ctx, cons
   return NDE_OK;
 }
 
-const nde_core_layer_type nde_core_layer_neural_sde = {"neural_sde", nsde_build, nsde_forward,
-                                                       nsde_vjp, nsde_destroy, NULL};
+static const nde_core_key nsde_keys[] = {
+    {"drift", "layer", 1, NULL, "the layer giving the drift f(t, u); keeps the state size", NULL},
+    {"diffusion", "layer", 1, NULL, "the layer giving the noise amplitude g(t, u); keeps the state "
+     "size", NULL},
+    {"tspan", "array", 1, NULL, "[t0, t1] with t0 < t1 (forward only)", NULL},
+    NDE_DE_KEY_SAVEAT,
+    {"noise", "string", 0, NDE_JSON_STR("diagonal"),
+     "diagonal: one Brownian motion per state variable; scalar: one for all",
+     "[\"diagonal\", \"scalar\"]"},
+    {"trajectories", "integer", 0, "1", "trajectories per sample in training (1 to 1000000)",
+     NULL},
+    {"eval_trajectories", "integer", 0, NULL,
+     "trajectories per sample at evaluation (1 to 1000000); absent: = trajectories", NULL},
+    {"output", "string", 0, NDE_JSON_STR("mean"),
+     "the trajectories' mean, or means then unbiased variances (needs 2+ trajectories)",
+     "[\"mean\", \"mean_var\"]"},
+    {"solver", "plugin", 0, NDE_JSON_STR(NSDE_DEFAULT_SOLVER),
+     "sde_solver plugin: NAME or {\"plugin\": NAME, \"abstol\": ..., options...}", NULL},
+    NDE_DE_KEY_SENSITIVITY,
+    {"brownian", "string", 0, NDE_JSON_STR("stored"),
+     "Brownian path: stored increments, or a re-queryable Brownian tree",
+     "[\"stored\", \"tree\"]"},
+    NDE_DE_KEY_REGULARIZER,
+    NDE_DE_KEY_MAX_STEP_GROWTH,
+};
+
+const nde_core_layer_type nde_core_layer_neural_sde = {
+    .name = "neural_sde",
+    .build = nsde_build,
+    .forward = nsde_forward,
+    .vjp = nsde_vjp,
+    .destroy = nsde_destroy,
+    .summary = "neural SDE: mean (and variance) over K trajectories of du = f dt + g dW",
+    NDE_CORE_KEYS(nsde_keys),
+};

@@ -25,14 +25,8 @@ static nde_status parallel_build(nde_builder *b, nde_layer *node, const json_t *
   if (!state)
     return nde_error(NDE_ENOMEM, "out of memory");
   node->state = state;
-  const char *key;
-  const json_t *value;
-  json_object_foreach((json_t *)spec, key, value) {
-    if (!strcmp(key, "parallel") || !strcmp(key, "layer"))
-      continue;
-    if (strcmp(key, "combine"))
-      return nde_error(NDE_EINVAL, "%s.%s: unknown key of a parallel layer (it takes "
-                       "\"parallel\" and \"combine\")", node->path, key);
+  const json_t *value = json_object_get(spec, "combine");
+  if (value) {
     static const char *const modes[] = {"concat", "add"};
     int mode;
     if (!json_is_string(value))
@@ -144,6 +138,20 @@ static nde_status parallel_jvp(const nde_layer *node, const nde_layer_ctx *ctx,
 
 static void parallel_destroy(nde_layer *node) { free(node->state); }
 
-const nde_core_layer_type nde_core_layer_parallel = {"parallel",       parallel_build,
-                                                     parallel_forward, parallel_vjp,
-                                                     parallel_destroy, parallel_jvp};
+static const nde_core_key parallel_keys[] = {
+    {"parallel", "layers", 1, NULL, "the branches; each gets the same input", NULL},
+    {"combine", "string", 0, NDE_JSON_STR("concat"),
+     "concatenate the branches' outputs along the features, or add them (equal sizes)",
+     "[\"concat\", \"add\"]"},
+};
+
+const nde_core_layer_type nde_core_layer_parallel = {
+    .name = "parallel",
+    .build = parallel_build,
+    .forward = parallel_forward,
+    .vjp = parallel_vjp,
+    .destroy = parallel_destroy,
+    .jvp = parallel_jvp,
+    .summary = "branches on the same input, concatenated or added",
+    NDE_CORE_KEYS(parallel_keys),
+};

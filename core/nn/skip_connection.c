@@ -14,14 +14,6 @@ static nde_status skip_build(nde_builder *b, nde_layer *node, const json_t *spec
   const json_t *inner = json_is_object(spec) ? json_object_get(spec, "skip_connection") : NULL;
   if (!inner)
     return nde_error(NDE_EINVAL, "%s.skip_connection: missing (the layer to wrap)", node->path);
-  const char *key;
-  const json_t *value;
-  json_object_foreach((json_t *)spec, key, value) {
-    if (strcmp(key, "skip_connection") && strcmp(key, "layer"))
-      return nde_error(NDE_EINVAL,
-                       "%s.%s: unknown key of a skip_connection (it takes only \"skip_connection\")",
-                       node->path, key);
-  }
   char path[1024];
   snprintf(path, sizeof path, "%s.skip_connection", node->path);
   nde_layer *child;
@@ -73,5 +65,17 @@ static nde_status skip_jvp(const nde_layer *node, const nde_layer_ctx *ctx,
   return NDE_OK;
 }
 
+static const nde_core_key skip_keys[] = {
+    {"skip_connection", "layer", 1, NULL,
+     "the wrapped layer f (keeps the number of features)", NULL},
+};
+
 const nde_core_layer_type nde_core_layer_skip_connection = {
-    "skip_connection", skip_build, skip_forward, skip_vjp, NULL, skip_jvp};
+    .name = "skip_connection",
+    .build = skip_build,
+    .forward = skip_forward,
+    .vjp = skip_vjp,
+    .jvp = skip_jvp,
+    .summary = "a residual block: y = f(x) + x",
+    NDE_CORE_KEYS(skip_keys),
+};

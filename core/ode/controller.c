@@ -6,6 +6,15 @@
 #include <nde/backend.h>
 #include <nde/controller.h>
 
+#include "../internal.h"
+
+double nde_fixed_step_end(double t0, double t1, double dt, size_t k, int *last) {
+  double tdir = t1 >= t0 ? 1.0 : -1.0;
+  double tnext = t0 + (double)k * tdir * fabs(dt);
+  *last = tdir * (t1 - tnext) < 1e-9 * fabs(dt);
+  return *last ? t1 : tnext;
+}
+
 void nde_pi_controller_init(nde_pi_controller *c, int order) {
   /* OrdinaryDiffEq alg_utils.jl: beta2 = 2/(5p), beta1 = 7/(10p), gamma = 9/10,
      qmin = 1/5, qmax = 10, qsteady = [1, 1], qoldinit = 1e-4. */

@@ -14,6 +14,8 @@
 #include <nde/backend.h>
 #include <nde/ode.h>
 
+#include "../internal.h"
+
 /* Everything one solve allocates. */
 typedef struct ode_work {
   const nde_ode_solver_ops *ops;
@@ -214,6 +216,10 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
   nde_pi_controller ctl = o->controller;
   nde_pi_controller_reset(&ctl);
   long iters = 0;
+  /* fixed steps end at t0 + k·dt (nde_fixed_step_end), not at a running sum */
+  int fixed = !adaptive && !o->replay_dt;
+  size_t nfixed = 0;
+  double tfixed = t0;
   while (tdir * (t1 - t) > 0) {
     double dtmin = o->dtmin > 0 ? o->dtmin : 1e-14 * fmax(1.0, fabs(t));
     if (iters >= o->maxiters)
@@ -238,6 +244,9 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
         h = rem;
         last = 1;
       }
+    } else if (fixed) {
+      tfixed = nde_fixed_step_end(t0, t1, dt, nfixed + 1, &last);
+      h = tfixed - t;
     } else if (tdir * (h - rem) >=
                -1e-12 * fabs(rem) - 4 * DBL_EPSILON * fmax(fabs(t), fabs(t1))) {
       h = rem;
@@ -293,7 +302,8 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
       NDE_TRY(record_step(w, stats, t, h, eest, st.eigen_est));
     if (o->on_step)
       NDE_TRY(o->on_step(o->user, &st, eest));
-    double tnew = last ? t1 : t + h;
+    double tnew = last ? t1 : fixed ? tfixed : t + h;
+    nfixed += fixed;
     if (nsave) {
       while (isave < nsave && tdir * (saveat[isave] - tnew) <= 0) {
         double sv = saveat[isave++];

@@ -25,6 +25,8 @@
 #include <nde/backend.h>
 #include <nde/sde.h>
 
+#include "../internal.h"
+
 typedef struct work {
   nde_array *arrays; /* every backend array, for cleanup */
   int narrays;
@@ -265,9 +267,8 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
         tnext = t1;
     } else {
       /* fixed steps at t0 + k·dt exactly (the last one shortened to t1) */
-      tnext = t0 + (double)(sol->stats.accepted + 1) * dt;
-      if (tnext >= t1 || t1 - tnext < 1e-9 * dt)
-        tnext = t1;
+      int last;
+      tnext = nde_fixed_step_end(t0, t1, dt, (size_t)sol->stats.accepted + 1, &last);
     }
     h = tnext - t;
     if ((st = nde_brownian_increment(path, t, tnext, hdw, ops->needs_dz ? hdz : NULL)))

@@ -150,8 +150,15 @@ static nde_status get_uint(const nde_pipeline *p, const json_t *obj, const char 
     *out = fallback;
     return NDE_OK;
   }
-  if (!json_is_integer(v) || json_integer_value(v) < 0)
-    return FAIL(path, "expected a non-negative integer, got %s", nde_json_type_name(v));
+  if (!json_is_integer(v) || json_integer_value(v) < 0) {
+    /* say the value: "got -5", "got 2.5", "got \"ten\"" */
+    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    nde_status st = FAIL(path, "expected a non-negative integer, got %.80s%s",
+                         text ? text : nde_json_type_name(v),
+                         text && strlen(text) > 80 ? "..." : "");
+    free(text);
+    return st;
+  }
   if ((uint64_t)json_integer_value(v) < lo)
     return FAIL(path, "must be >= %llu, got %lld", (unsigned long long)lo,
                 (long long)json_integer_value(v));

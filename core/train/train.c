@@ -545,7 +545,8 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
   sum->steps = tr->state.step;
   sum->loss = loss;
   sum->accuracy = acc;
-  sum->wall_time = now() - tr->start;
+  /* the whole run, as metrics.jsonl counts it (a resumed run includes the time before) */
+  sum->wall_time = tr->state.wall_time + now() - tr->start;
   sum->n_params = tr->params.size;
   return NDE_OK;
 }

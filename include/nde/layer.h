@@ -296,6 +296,36 @@ NDE_API nde_status nde_model_build(struct nde_registry *registry, const char *mo
 /** Destroy a model; NULLs the pointer. */
 NDE_API void nde_model_destroy(nde_model **model);
 
+/* ------------------------------------------------------------------------ */
+/* Built-in layers                                                           */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * The layer types built into libnde (chain, parallel, skip_connection,
+ * neural_ode, neural_sde, deq, ...): they own child layers and have no
+ * manifest. A name here wins over a layer plugin of the same name.
+ */
+NDE_API size_t nde_builtin_layer_count(void);
+
+/** Name of built-in layer @p index (as the pipeline JSON names it), or NULL past the end. */
+NDE_API const char *nde_builtin_layer_name(size_t index);
+
+/** One-line summary of built-in layer @p index, or NULL past the end. */
+NDE_API const char *nde_builtin_layer_summary(size_t index);
+
+/** Index of the built-in layer named @p name, or -1. */
+NDE_API long nde_builtin_layer_find(const char *name);
+
+/**
+ * The keys the JSON object of built-in layer @p index takes (besides
+ * "layer"), in a manifest's "options" form: {"KEY": {"type": T, "doc":
+ * DOC, "default": VALUE, "required": true, "choices": [...]}, ...} (default
+ * and choices when it has them, required when it is). These are exactly
+ * the keys the model builder accepts. JSON text the caller frees with
+ * free(); NULL past the end or out of memory.
+ */
+NDE_API char *nde_builtin_layer_keys_json(size_t index);
+
 /** The root layer. */
 NDE_API const nde_layer *nde_model_root(const nde_model *model);
 

@@ -84,7 +84,8 @@ typedef struct nde_train_summary {
   double accuracy;       /**< last training batch accuracy (fraction; NaN for mse) */
   double test_loss;      /**< loss on the test split */
   double test_accuracy;  /**< accuracy on the test split (fraction; NaN for mse) */
-  double wall_time;      /**< seconds of this run */
+  double wall_time;      /**< seconds of the run (training: since step 0, including the time
+                              before a resumed checkpoint, as metrics.jsonl counts it) */
   uint64_t n_params;     /**< model parameters */
   /* appended */
   double test_nfe;       /**< forward NFE per test batch at the last evaluation (NaN: no solves) */
