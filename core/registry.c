@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "plugin_kind.h"
 #include "registry_impl.h"
 
 #ifndef NDE_PLUGIN_DIR
@@ -21,6 +22,7 @@ void nde_plugin_free(nde_plugin *p) {
     return;
   if (p->handle)
     dlclose(p->handle);
+  free(p->vtable);
   json_decref(p->capabilities);
   json_decref(p->options);
   json_decref(p->manifest);
@@ -406,12 +408,14 @@ static nde_status load_locked(nde_plugin *p, const void **vtable) {
   if (h->size < sizeof(nde_plugin_header))
     return mark_broken(p, NDE_EPLUGIN, "the vtable of '%s' reports an impossible size %u",
                        p->name, h->size);
-  nde_status st = nde_vtable_check(p->kind, h);
+  nde_status st = nde_vtable_validate(p->kind, h);
   if (st != NDE_OK)
     return mark_broken(p, st, "%s", nde_last_error());
-  p->vtable = h;
+  /* the core reads libnde's copy: slots past the plugin's size are NULL there */
+  if (!(p->vtable = nde_kind_vtable_copy(p->kind, h)))
+    return nde_error(NDE_ENOMEM, "out of memory");
   p->state = NDE_PLUGIN_LOADED;
-  *vtable = h;
+  *vtable = p->vtable;
   return NDE_OK;
 }
 

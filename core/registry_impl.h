@@ -25,7 +25,7 @@ struct nde_plugin {
   nde_plugin_state state;
   char *message;
   void *handle;
-  const void *vtable;
+  void *vtable; /* libnde's copy of the plugin's vtable, zero past its header.size */
 };
 
 typedef struct nde_registry_problem {
@@ -53,7 +53,5 @@ NDE_INTERNAL nde_status nde_manifest_read(const char *path, nde_plugin **out);
 /* Free a plugin record (closing its library if loaded). */
 NDE_INTERNAL void nde_plugin_free(nde_plugin *plugin);
 
-/* Kind-specific check of a freshly loaded vtable (required operations present). */
-NDE_INTERNAL nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable);
 
 #endif /* NDE_CORE_REGISTRY_IMPL_H */

@@ -135,12 +135,10 @@ static nde_status open_sensitivity(nde_builder *b, deq_state *s, const json_t *v
   const nde_plugin *plugin = NULL;
   if (st == NDE_OK)
     st = nde_registry_find(nde_builder_registry(b), NDE_KIND_SENSITIVITY, name, &plugin);
-  if (st == NDE_OK)
-    st = nde_plugin_options(plugin, given, where, &s->sens_options);
-  nde_options_free(&given);
   const void *vt = NULL;
   if (st == NDE_OK)
-    st = nde_plugin_load(plugin, &vt);
+    st = nde_plugin_open(plugin, given, where, &vt, &s->sens_options);
+  nde_options_free(&given);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s", where);
   s->sens = vt;

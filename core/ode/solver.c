@@ -7,24 +7,6 @@
 #include <nde/ode.h>
 #include <nde/registry.h>
 
-nde_status nde_ode_solver_ops_validate(const nde_ode_solver_ops *ops) {
-  const char *name = ops->header.name ? ops->header.name : "?";
-  if (ops->header.size < offsetof(nde_ode_solver_ops, restart) + sizeof(ops->restart))
-    return nde_error(NDE_EPLUGIN, "ode_solver '%s': vtable is %u bytes, smaller than ABI %d's",
-                     name, ops->header.size, NDE_ABI_VERSION);
-  if (ops->order < 1)
-    return nde_error(NDE_EPLUGIN, "ode_solver '%s': order must be >= 1", name);
-  if (ops->stages < 1)
-    return nde_error(NDE_EPLUGIN, "ode_solver '%s': stages must be >= 1", name);
-  if (ops->tableau) {
-    NDE_TRY(nde_rk_tableau_validate(ops->tableau, name));
-    if (ops->tableau->stages > ops->stages)
-      return nde_error(NDE_EPLUGIN, "ode_solver '%s': stages smaller than the tableau's", name);
-  } else if (!ops->step)
-    return nde_error(NDE_EPLUGIN, "ode_solver '%s': needs a tableau or a step function", name);
-  return NDE_OK;
-}
-
 void nde_ode_options_default(int order, nde_ode_options *o) {
   *o = (nde_ode_options){0};
   o->abstol = 1e-6;
@@ -86,7 +68,7 @@ static nde_status finish_open(const nde_ode_solver_ops *ops, nde_options *owned,
 nde_status nde_ode_solver_open_ops(const nde_ode_solver_ops *ops, const nde_options *options,
                                    nde_ode_solver **out) {
   *out = NULL;
-  NDE_TRY(nde_ode_solver_ops_validate(ops));
+  NDE_TRY(nde_vtable_validate(NDE_KIND_ODE_SOLVER, ops));
   nde_options *copy = NULL;
   NDE_TRY(nde_options_copy(options, &copy));
   return finish_open(ops, copy, out);

@@ -32,28 +32,6 @@ size_t nde_sde_noise_dim(nde_sde_noise noise, const nde_array *u) {
   return 0;
 }
 
-nde_status nde_sde_solver_ops_validate(const nde_sde_solver_ops *ops) {
-  const char *name = ops->header.name ? ops->header.name : "?";
-  if (ops->header.size < offsetof(nde_sde_solver_ops, step) + sizeof(ops->step))
-    return nde_error(NDE_EPLUGIN, "sde_solver '%s': vtable is %u bytes, smaller than ABI %d's",
-                     name, ops->header.size, NDE_ABI_VERSION);
-  if (!(ops->strong_order > 0) || !(ops->weak_order > 0))
-    return nde_error(NDE_EPLUGIN, "sde_solver '%s': strong and weak orders must be > 0", name);
-  if (ops->stages < 1)
-    return nde_error(NDE_EPLUGIN, "sde_solver '%s': stages must be >= 1", name);
-  if (ops->tableau) {
-    NDE_TRY(nde_sri_tableau_validate(ops->tableau, name));
-    if (ops->tableau->stages > ops->stages)
-      return nde_error(NDE_EPLUGIN, "sde_solver '%s': stages smaller than the tableau's", name);
-    if (!ops->needs_dz)
-      return nde_error(NDE_EPLUGIN, "sde_solver '%s': SRI methods need dZ (set needs_dz)", name);
-  } else if (!ops->step)
-    return nde_error(NDE_EPLUGIN, "sde_solver '%s': needs a tableau or a step function", name);
-  if (ops->adaptive && !(ops->delta >= 0))
-    return nde_error(NDE_EPLUGIN, "sde_solver '%s': delta must be >= 0", name);
-  return NDE_OK;
-}
-
 void nde_sde_options_default(double p, nde_sde_options *o) {
   *o = (nde_sde_options){0};
   o->abstol = 1e-2;
@@ -135,7 +113,7 @@ static nde_status finish_open(const nde_sde_solver_ops *ops, nde_options *owned,
 nde_status nde_sde_solver_open_ops(const nde_sde_solver_ops *ops, const nde_options *options,
                                    nde_sde_solver **out) {
   *out = NULL;
-  NDE_TRY(nde_sde_solver_ops_validate(ops));
+  NDE_TRY(nde_vtable_validate(NDE_KIND_SDE_SOLVER, ops));
   nde_options *copy = NULL;
   NDE_TRY(nde_options_copy(options, &copy));
   return finish_open(ops, copy, out);

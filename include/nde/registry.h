@@ -105,10 +105,13 @@ NDE_API nde_status nde_registry_find_any(nde_registry *registry, const char *nam
                                          const nde_plugin **out);
 
 /**
- * Load a plugin's library (once), resolve its entry symbol, call it and
- * check the vtable header (ABI major, kind, name, size). On failure the
- * plugin becomes NDE_PLUGIN_BROKEN and keeps the message; other plugins
- * are unaffected. Returns the plugin's vtable in *vtable.
+ * Load a plugin's library (once), resolve its entry symbol, call it, check
+ * the header's name against the manifest and the vtable against its kind's
+ * descriptor (nde_vtable_validate()). On failure the plugin becomes
+ * NDE_PLUGIN_BROKEN and keeps the message; other plugins are unaffected.
+ * Returns libnde's copy of the vtable in *vtable (zero past the plugin's
+ * header.size). Instantiating code should call nde_plugin_open(), which
+ * checks the options first.
  */
 NDE_API nde_status nde_plugin_load(const nde_plugin *plugin, const void **vtable);
 
@@ -149,12 +152,23 @@ NDE_API nde_status nde_plugin_options(const nde_plugin *plugin, const nde_option
                                       const char *where, nde_options **out);
 
 /**
+ * The one open path of every plugin: validate @p given options against the
+ * plugin's manifest (defaults filled in, the kind's common options
+ * included) and only then load the library and check its vtable against the
+ * kind's descriptor (nde_vtable_validate()). Bad options never dlopen
+ * anything. On success *vtable is libnde's copy of the plugin's vtable
+ * (slots past the plugin's size read as NULL) and *options the caller's to
+ * free with nde_options_free(); on failure both are NULL. Load failures are
+ * prefixed with @p where (option messages already name it; may be NULL).
+ */
+NDE_API nde_status nde_plugin_open(const nde_plugin *plugin, const nde_options *given,
+                                   const char *where, const void **vtable,
+                                   nde_options **options);
+
+/**
  * The usual way to instantiate a plugin named in a pipeline: find it by kind
- * and name, load it, and validate @p given options against its manifest
- * (defaults filled in). On success *vtable is the plugin's vtable and
- * *options the caller's to free with nde_options_free(). Every message is
- * prefixed with @p where (a JSON path such as "model.chain[1].solver"; may
- * be NULL).
+ * and name, then nde_plugin_open(). Every message is prefixed with @p where
+ * (a JSON path such as "model.chain[1].solver"; may be NULL).
  */
 NDE_API nde_status nde_registry_open_plugin(nde_registry *registry, nde_plugin_kind kind,
                                             const char *name, const nde_options *given,
