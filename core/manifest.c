@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "plugin_kind.h"
 #include "registry_impl.h"
 
 static const char *const top_level_keys[] = {
@@ -154,6 +155,57 @@ static nde_status check_option_spec(const char *path, const char *option, const 
   return NDE_OK;
 }
 
+/*
+ * The plugin's options: its kind's common options (core/plugin_kind.c)
+ * with the manifest's entries merged in. An entry naming a common option
+ * overrides keys of its spec (default, doc, range, ...; never its type);
+ * any other entry is a complete spec of an option of the plugin's own.
+ */
+static nde_status merge_options(const char *path, nde_plugin_kind kind, const json_t *own,
+                                json_t **out) {
+  const json_t *common = nde_kind_common_options(kind);
+  json_t *merged = common ? json_deep_copy(common) : NULL;
+  if (!merged)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  nde_status st = NDE_OK;
+  const char *key;
+  json_t *value;
+  if (own)
+    json_object_foreach((json_t *)own, key, value) {
+      json_t *base = json_object_get(merged, key);
+      if (!is_identifier(key))
+        st = refuse(path, "option name '%s' is not an identifier", key);
+      else if (!json_is_object(value))
+        st = refuse(path, "options.%s must be an object, got %s", key, nde_json_type_name(value));
+      else if (base && json_object_get(value, "type") &&
+               !json_equal(json_object_get(value, "type"), json_object_get(base, "type")))
+        st = refuse(path,
+                    "options.%s.type: '%s' is a common %s option of type %s; a manifest may "
+                    "override its default, doc, range or choices, not its type",
+                    key, key, nde_plugin_kind_name(kind),
+                    json_string_value(json_object_get(base, "type")));
+      else if (base)
+        st = json_object_update(base, value) ? nde_error(NDE_ENOMEM, "out of memory") : NDE_OK;
+      else
+        st = json_object_set_new(merged, key, json_deep_copy(value))
+                 ? nde_error(NDE_ENOMEM, "out of memory")
+                 : NDE_OK;
+      if (st != NDE_OK)
+        break;
+    }
+  if (st == NDE_OK)
+    json_object_foreach(merged, key, value) {
+      if ((st = check_option_spec(path, key, value)) != NDE_OK)
+        break;
+    }
+  if (st != NDE_OK) {
+    json_decref(merged);
+    return st;
+  }
+  *out = merged;
+  return NDE_OK;
+}
+
 static char *dir_of(const char *path) {
   const char *slash = strrchr(path, '/');
   if (!slash)
@@ -228,13 +280,9 @@ static nde_status validate(const char *path, json_t *root, nde_plugin *p) {
   json_t *opts = json_object_get(root, "options");
   if (opts && !json_is_object(opts))
     return refuse(path, "field 'options' must be an object, got %s", nde_json_type_name(opts));
-  if (opts) {
-    json_object_foreach(opts, key, value) {
-      if (!is_identifier(key))
-        return refuse(path, "option name '%s' is not an identifier", key);
-      NDE_TRY(check_option_spec(path, key, value));
-    }
-  }
+  json_t *merged = NULL;
+  NDE_TRY(merge_options(path, p->kind, opts, &merged));
+  p->options = merged;
 
   char *dir = dir_of(path);
   if (!dir)
@@ -259,7 +307,6 @@ static nde_status validate(const char *path, json_t *root, nde_plugin *p) {
   p->entry = strdup(entry);
   p->abi = (int)json_integer_value(abi);
   p->capabilities = caps ? json_incref(caps) : json_object();
-  p->options = opts ? json_incref(opts) : json_object();
   if (!p->name || !p->version || !p->summary || !p->entry || !p->capabilities || !p->options)
     return nde_error(NDE_ENOMEM, "out of memory");
   return NDE_OK;

@@ -13,6 +13,8 @@
  */
 #include "config.h"
 
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +97,184 @@ static nde_status check_regularizer(const void *vtable, const char *name) {
   return NDE_OK;
 }
 
+/* ---------------------------------------------------------------- claimed capabilities */
+
+/*
+ * What a manifest's "capabilities" claim is checked against the library's
+ * vtable at load, so `nde plugins`, solver selection and conformance checks
+ * (which read the manifest alone) can trust it.
+ */
+static nde_status claim_error(const char *name, const char *key, const char *fmt, ...)
+    NDE_PRINTF(3, 4);
+static nde_status claim_error(const char *name, const char *key, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  nde_verror(NDE_EPLUGIN, fmt, ap);
+  va_end(ap);
+  return nde_error_prefix(NDE_EPLUGIN, "'%s': manifest capabilities.%s", name, key);
+}
+
+/* A claimed number that must equal the library's @have (absent: nothing claimed). */
+static nde_status claim_number(const json_t *caps, const char *key, double have,
+                               const char *name) {
+  const json_t *v = json_object_get(caps, key);
+  if (!v)
+    return NDE_OK;
+  if (!json_is_number(v))
+    return claim_error(name, key, "must be a number, got %s", nde_json_type_name(v));
+  if (json_number_value(v) != have)
+    return claim_error(name, key, "is %g, but the library's is %g", json_number_value(v), have);
+  return NDE_OK;
+}
+
+/* A claimed boolean; true must be backed by @have, false must not hide @must_match_false. */
+static nde_status claim_true(const json_t *caps, const char *key, int have, const char *what,
+                             const char *name) {
+  const json_t *v = json_object_get(caps, key);
+  if (!v)
+    return NDE_OK;
+  if (!json_is_boolean(v))
+    return claim_error(name, key, "must be true or false, got %s", nde_json_type_name(v));
+  if (json_is_true(v) && !have)
+    return claim_error(name, key, "is true, but the library has no %s", what);
+  return NDE_OK;
+}
+
+static nde_status caps_ode_solver(const void *vtable, const json_t *caps, const char *name) {
+  const nde_ode_solver_ops *ops = vtable;
+  const nde_rk_tableau *tb = ops->tableau;
+  NDE_TRY(claim_number(caps, "order", ops->order, name));
+  NDE_TRY(claim_number(caps, "embedded_order", ops->error_order, name));
+  /* a multistep method's "stages" counts evaluations per step, at most the k arrays it asks for */
+  const json_t *stages = json_object_get(caps, "stages");
+  if (json_is_true(json_object_get(caps, "multistep")) && json_is_number(stages)) {
+    if (!(json_number_value(stages) >= 1 && json_number_value(stages) <= ops->stages))
+      return claim_error(name, "stages", "is %g, but a multistep library with %d stage arrays "
+                         "makes 1 to %d evaluations per step", json_number_value(stages),
+                         ops->stages, ops->stages);
+  } else
+    NDE_TRY(claim_number(caps, "stages", ops->stages, name));
+  NDE_TRY(claim_true(caps, "adaptive", ops->error_order > 0, "error estimate (error_order 0)",
+                     name));
+  NDE_TRY(claim_true(caps, "error_estimate", ops->error_order > 0,
+                     "error estimate (error_order 0)", name));
+  NDE_TRY(claim_true(caps, "fsal", tb && tb->fsal, "FSAL tableau", name));
+  NDE_TRY(claim_true(caps, "stiffness_estimate", tb && tb->stability_size > 0,
+                     "stiffness estimate (tableau stability_size 0)", name));
+  NDE_TRY(claim_true(caps, "reverse_step", tb != NULL,
+                     "reverse step (only a tableau method has the core's reverse step)", name));
+  const json_t *dense = json_object_get(caps, "dense_output");
+  if (dense && json_is_string(dense) && !strncmp(json_string_value(dense), "order", 5) &&
+      !(tb && tb->interp_degree > 0) && !ops->dense)
+    return claim_error(name, "dense_output",
+                       "is \"%s\", but the library has neither a continuous extension nor a "
+                       "dense slot (cubic Hermite: say \"hermite\")",
+                       json_string_value(dense));
+  return NDE_OK;
+}
+
+static nde_status caps_sde_solver(const void *vtable, const json_t *caps, const char *name) {
+  const nde_sde_solver_ops *ops = vtable;
+  NDE_TRY(claim_number(caps, "strong_order", ops->strong_order, name));
+  NDE_TRY(claim_number(caps, "weak_order", ops->weak_order, name));
+  NDE_TRY(claim_true(caps, "adaptive", ops->adaptive, "error estimate (adaptive 0)", name));
+  NDE_TRY(claim_true(caps, "error_estimate", ops->adaptive, "error estimate (adaptive 0)", name));
+  NDE_TRY(claim_true(caps, "stiffness_estimate", ops->stiffness, "stiffness estimate", name));
+  NDE_TRY(claim_true(caps, "reverse_step", ops->tableau || ops->step_reverse,
+                     "reverse step (neither an SRI tableau nor a step_reverse slot)", name));
+  return NDE_OK;
+}
+
+static nde_status caps_sensitivity(const void *vtable, const json_t *caps, const char *name) {
+  const nde_sensitivity_ops *ops = vtable;
+  static const struct {
+    const char *problem;
+    unsigned flag;
+  } problems[] = {{"ode", NDE_SENS_ODE}, {"sde", NDE_SENS_SDE},
+                  {"fixed_point", NDE_SENS_FIXED_POINT}};
+  const json_t *list = json_object_get(caps, "problems");
+  if (list) {
+    if (!json_is_array(list))
+      return claim_error(name, "problems", "must be an array of strings");
+    unsigned claimed = 0;
+    size_t i;
+    const json_t *v;
+    json_array_foreach(list, i, v) {
+      size_t k = 0;
+      while (k < 3 && !(json_is_string(v) && !strcmp(json_string_value(v), problems[k].problem)))
+        ++k;
+      if (k == 3)
+        return claim_error(name, "problems", "[%zu] must be \"ode\", \"sde\" or \"fixed_point\"",
+                           i);
+      claimed |= problems[k].flag;
+    }
+    for (size_t k = 0; k < 3; ++k)
+      if ((claimed & problems[k].flag) != (ops->capabilities & problems[k].flag))
+        return claim_error(name, "problems", "%s \"%s\", but the library %s",
+                           claimed & problems[k].flag ? "lists" : "omits", problems[k].problem,
+                           ops->capabilities & problems[k].flag ? "serves it" : "does not");
+  }
+  NDE_TRY(claim_true(caps, "step_estimates", ops->capabilities & NDE_SENS_STEP_ESTIMATES,
+                     "NDE_SENS_STEP_ESTIMATES flag", name));
+  NDE_TRY(claim_true(caps, "discrete_exact", ops->capabilities & NDE_SENS_DISCRETE_EXACT,
+                     "NDE_SENS_DISCRETE_EXACT flag", name));
+  return NDE_OK;
+}
+
+static nde_status caps_layer(const void *vtable, const json_t *caps, const char *name) {
+  const nde_layer_ops *ops = vtable;
+  return claim_true(caps, "jvp", ops->jvp != NULL, "jvp slot", name);
+}
+
+/* ---------------------------------------------------------------- common options */
+
+/*
+ * The options every plugin of a kind shares, stated once here: a manifest
+ * inherits them and carries only its own (overrides of a default or doc, and
+ * extra options). The defaults are also the solver's defaults when no
+ * manifest is involved (nde_ode_options_default(), nde_sde_options_default()).
+ */
+static const char ode_solver_options[] =
+    "{"
+    "\"abstol\": {\"type\": \"number\", \"default\": 1e-06, \"range\": [0, null], \"doc\": \"absolute tolerance of the local error estimate\"},"
+    "\"reltol\": {\"type\": \"number\", \"default\": 0.001, \"range\": [0, null], \"doc\": \"relative tolerance of the local error estimate\"},"
+    "\"dt\": {\"type\": \"number\", \"default\": 0, \"range\": [0, null], \"doc\": \"initial step (adaptive) or fixed step; 0 = Hairer's automatic initial step\"},"
+    "\"adaptive\": {\"type\": \"boolean\", \"default\": true, \"doc\": \"adapt the step with the PI controller\"},"
+    "\"dtmin\": {\"type\": \"number\", \"default\": 0, \"range\": [0, null], \"doc\": \"smallest step before failing with NDE_EDTMIN; 0 = 1e-14*max(1,|t|)\"},"
+    "\"dtmax\": {\"type\": \"number\", \"default\": 0, \"range\": [0, null], \"doc\": \"largest step; 0 = |t1 - t0|\"},"
+    "\"maxiters\": {\"type\": \"integer\", \"default\": 100000, \"range\": [1, null], \"doc\": \"largest number of steps (accepted + rejected) before NDE_EMAXITERS\"},"
+    "\"steady_state\": {\"type\": \"boolean\", \"default\": false, \"doc\": \"stop early when ||f(t,u)||_2 <= abstol + reltol*||u||_2\"},"
+    "\"save_everystep\": {\"type\": \"boolean\", \"default\": true, \"doc\": \"without saveat: save every accepted step (false: only t0 and the end)\"},"
+    "\"record_steps\": {\"type\": \"boolean\", \"default\": true, \"doc\": \"keep per-step statistics (t, dt, error norm, stiffness estimate)\"},"
+    "\"beta1\": {\"type\": \"number\", \"default\": 0, \"range\": [0, null], \"doc\": \"PI controller integral gain; 0 = 7/(10p) for order p\"},"
+    "\"beta2\": {\"type\": \"number\", \"default\": 0, \"range\": [0, null], \"doc\": \"PI controller proportional gain; 0 = 2/(5p) for order p\"},"
+    "\"gamma\": {\"type\": \"number\", \"default\": 0.9, \"range\": [0, 1], \"doc\": \"safety factor of the step-size controller\"},"
+    "\"qmin\": {\"type\": \"number\", \"default\": 0.2, \"range\": [0, 1], \"doc\": \"smallest step ratio dt_new/dt\"},"
+    "\"qmax\": {\"type\": \"number\", \"default\": 10.0, \"range\": [1, null], \"doc\": \"largest step ratio dt_new/dt\"},"
+    "\"qsteady_min\": {\"type\": \"number\", \"default\": 1.0, \"range\": [0, null], \"doc\": \"keep dt when qsteady_min <= dt/dt_new <= qsteady_max\"},"
+    "\"qsteady_max\": {\"type\": \"number\", \"default\": 1.0, \"range\": [0, null], \"doc\": \"see qsteady_min\"},"
+    "\"qoldinit\": {\"type\": \"number\", \"default\": 0.0001, \"range\": [0, null], \"doc\": \"initial previous error norm of the PI controller\"}"
+    "}";
+
+static const char sde_solver_options[] =
+    "{"
+    "\"abstol\": {\"type\": \"number\", \"default\": 0.01, \"range\": [0, null], \"doc\": \"absolute tolerance of the local error estimate\"},"
+    "\"reltol\": {\"type\": \"number\", \"default\": 0.01, \"range\": [0, null], \"doc\": \"relative tolerance of the local error estimate\"},"
+    "\"dt\": {\"type\": \"number\", \"default\": 0, \"range\": [0, null], \"doc\": \"fixed step, or the first step when adaptive (0 = Hairer's heuristic on the drift)\"},"
+    "\"adaptive\": {\"type\": \"boolean\", \"default\": true, \"doc\": \"adapt the step with the PI controller along one Brownian path (RSwM)\"},"
+    "\"delta\": {\"type\": \"number\", \"default\": -1, \"range\": [-1, null], \"doc\": \"weight of the drift part of the error estimate; < 0 = the method's default\"},"
+    "\"dtmin\": {\"type\": \"number\", \"default\": 0, \"range\": [0, null], \"doc\": \"smallest step before failing with NDE_EDTMIN; 0 = 1e-14*max(1,|t|)\"},"
+    "\"dtmax\": {\"type\": \"number\", \"default\": 0, \"range\": [0, null], \"doc\": \"largest step; 0 = t1 - t0\"},"
+    "\"maxiters\": {\"type\": \"integer\", \"default\": 100000, \"range\": [1, null], \"doc\": \"largest number of steps (accepted + rejected) before NDE_EMAXITERS\"},"
+    "\"record_steps\": {\"type\": \"boolean\", \"default\": true, \"doc\": \"keep per-step statistics (t, dt, error norm, stiffness estimate)\"},"
+    "\"first_step\": {\"type\": \"string\", \"default\": \"drift\", \"choices\": [\"drift\", \"stochasticdiffeq\"], \"doc\": \"first step of an adaptive solve without dt: Hairer's heuristic on the drift, or StochasticDiffEq's noise-aware one (much shorter; the thesis's setting)\"},"
+    "\"beta1\": {\"type\": \"number\", \"default\": 0, \"range\": [0, null], \"doc\": \"PI controller integral gain; 0 = 7/(10p), p the strong order\"},"
+    "\"beta2\": {\"type\": \"number\", \"default\": 0, \"range\": [0, null], \"doc\": \"PI controller proportional gain; 0 = 2/(5p)\"},"
+    "\"gamma\": {\"type\": \"number\", \"default\": 0.9, \"range\": [0, 1], \"doc\": \"safety factor of the step-size controller\"},"
+    "\"qmin\": {\"type\": \"number\", \"default\": 0.2, \"range\": [0, 1], \"doc\": \"smallest step ratio dt_new/dt\"},"
+    "\"qmax\": {\"type\": \"number\", \"default\": 1.125, \"range\": [1, null], \"doc\": \"largest step ratio dt_new/dt (9/8 for SDEs, StochasticDiffEq)\"}"
+    "}";
+
 /* ---------------------------------------------------------------- the table */
 
 #define SLOT(type, field) {#field, offsetof(type, field)}
@@ -140,30 +320,34 @@ static const nde_kind_slot linear_slots[] = {SLOT(nde_linear_solver_ops, solve)}
  */
 static const nde_kind_desc kinds[NDE_KIND_COUNT] = {
     [NDE_KIND_BACKEND] = {NDE_KIND_BACKEND, NDE_VTABLE_END(nde_backend_ops, convert),
-                          sizeof(nde_backend_ops), SLOTS(backend_slots), NULL},
+                          sizeof(nde_backend_ops), SLOTS(backend_slots), NULL, NULL, NULL},
     [NDE_KIND_LAYER] = {NDE_KIND_LAYER, NDE_VTABLE_END(nde_layer_ops, vjp), sizeof(nde_layer_ops),
-                        SLOTS(layer_slots), NULL},
+                        SLOTS(layer_slots), NULL, caps_layer, NULL},
     [NDE_KIND_ODE_SOLVER] = {NDE_KIND_ODE_SOLVER, NDE_VTABLE_END(nde_ode_solver_ops, restart),
-                             sizeof(nde_ode_solver_ops), NO_SLOTS, check_ode_solver},
+                             sizeof(nde_ode_solver_ops), NO_SLOTS, check_ode_solver,
+                             caps_ode_solver, ode_solver_options},
     [NDE_KIND_SDE_SOLVER] = {NDE_KIND_SDE_SOLVER, NDE_VTABLE_END(nde_sde_solver_ops, step),
-                             sizeof(nde_sde_solver_ops), NO_SLOTS, check_sde_solver},
+                             sizeof(nde_sde_solver_ops), NO_SLOTS, check_sde_solver,
+                             caps_sde_solver, sde_solver_options},
     [NDE_KIND_NONLINEAR_SOLVER] = {NDE_KIND_NONLINEAR_SOLVER,
                                    NDE_VTABLE_END(nde_nonlinear_solver_ops, solve),
-                                   sizeof(nde_nonlinear_solver_ops), SLOTS(nonlinear_slots), NULL},
+                                   sizeof(nde_nonlinear_solver_ops), SLOTS(nonlinear_slots), NULL,
+                                   NULL, NULL},
     [NDE_KIND_LINEAR_SOLVER] = {NDE_KIND_LINEAR_SOLVER,
                                 NDE_VTABLE_END(nde_linear_solver_ops, solve),
-                                sizeof(nde_linear_solver_ops), SLOTS(linear_slots), NULL},
+                                sizeof(nde_linear_solver_ops), SLOTS(linear_slots), NULL, NULL,
+                                NULL},
     [NDE_KIND_SENSITIVITY] = {NDE_KIND_SENSITIVITY, NDE_VTABLE_END(nde_sensitivity_ops, backward),
                               sizeof(nde_sensitivity_ops), SLOTS(sensitivity_slots),
-                              check_sensitivity},
+                              check_sensitivity, caps_sensitivity, NULL},
     [NDE_KIND_REGULARIZER] = {NDE_KIND_REGULARIZER,
                               NDE_VTABLE_END(nde_regularizer_ops, evaluate),
                               sizeof(nde_regularizer_ops), SLOTS(regularizer_slots),
-                              check_regularizer},
+                              check_regularizer, NULL, NULL},
     [NDE_KIND_OPTIMIZER] = {NDE_KIND_OPTIMIZER, NDE_VTABLE_END(nde_optimizer_ops, step),
-                            sizeof(nde_optimizer_ops), SLOTS(optimizer_slots), NULL},
+                            sizeof(nde_optimizer_ops), SLOTS(optimizer_slots), NULL, NULL, NULL},
     [NDE_KIND_DATASET] = {NDE_KIND_DATASET, NDE_VTABLE_END(nde_dataset_ops, sample),
-                          sizeof(nde_dataset_ops), SLOTS(dataset_slots), NULL},
+                          sizeof(nde_dataset_ops), SLOTS(dataset_slots), NULL, NULL, NULL},
 };
 
 const nde_kind_desc *nde_kind_descriptor(nde_plugin_kind kind) {
@@ -216,4 +400,48 @@ void *nde_kind_vtable_copy(nde_plugin_kind kind, const void *vtable) {
   if (copy)
     memcpy(copy, vtable, h->size < d->current_size ? h->size : d->current_size);
   return copy;
+}
+
+nde_status nde_kind_check_capabilities(nde_plugin_kind kind, const void *vtable,
+                                       const json_t *caps) {
+  const nde_kind_desc *d = nde_kind_descriptor(kind);
+  const nde_plugin_header *h = vtable;
+  if (!d || !d->check_capabilities || !caps)
+    return NDE_OK;
+  return d->check_capabilities(vtable, caps, h->name ? h->name : "?");
+}
+
+/* The common options of every kind, parsed once. */
+static pthread_once_t options_once = PTHREAD_ONCE_INIT;
+static json_t *common_options[NDE_KIND_COUNT];
+static json_t *common_defaults[NDE_KIND_COUNT];
+
+static void parse_common_options(void) {
+  for (int k = 0; k < NDE_KIND_COUNT; ++k) {
+    json_error_t error;
+    common_options[k] = kinds[k].options ? json_loads(kinds[k].options, 0, &error) : json_object();
+    common_defaults[k] = json_object();
+    const char *key;
+    json_t *spec;
+    if (common_options[k] && common_defaults[k])
+      json_object_foreach(common_options[k], key, spec) {
+        json_t *def = json_object_get(spec, "default");
+        if (def)
+          json_object_set(common_defaults[k], key, def);
+      }
+  }
+}
+
+const json_t *nde_kind_common_options(nde_plugin_kind kind) {
+  if ((int)kind < 0 || kind >= NDE_KIND_COUNT)
+    return NULL;
+  pthread_once(&options_once, parse_common_options);
+  return common_options[kind];
+}
+
+const nde_options *nde_kind_option_defaults(nde_plugin_kind kind) {
+  if ((int)kind < 0 || kind >= NDE_KIND_COUNT)
+    return NULL;
+  pthread_once(&options_once, parse_common_options);
+  return nde_options_wrap(common_defaults[kind]);
 }

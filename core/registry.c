@@ -414,6 +414,12 @@ static nde_status load_locked(nde_plugin *p, const void **vtable) {
   /* the core reads libnde's copy: slots past the plugin's size are NULL there */
   if (!(p->vtable = nde_kind_vtable_copy(p->kind, h)))
     return nde_error(NDE_ENOMEM, "out of memory");
+  st = nde_kind_check_capabilities(p->kind, p->vtable, p->capabilities);
+  if (st != NDE_OK) {
+    free(p->vtable);
+    p->vtable = NULL;
+    return mark_broken(p, st, "%s", nde_last_error());
+  }
   p->state = NDE_PLUGIN_LOADED;
   *vtable = p->vtable;
   return NDE_OK;
@@ -462,5 +468,13 @@ const nde_options *nde_plugin_option_specs(const nde_plugin *p) {
 }
 
 char *nde_plugin_manifest_json(const nde_plugin *p) {
-  return json_dumps(p->manifest, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  /* the manifest as written, but with the full option list (the kind's common options merged) */
+  json_t *m = json_copy(p->manifest);
+  if (!m || json_object_set(m, "options", p->options)) {
+    json_decref(m);
+    return NULL;
+  }
+  char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(m);
+  return text;
 }

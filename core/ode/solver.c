@@ -7,14 +7,22 @@
 #include <nde/ode.h>
 #include <nde/registry.h>
 
+#include "../plugin_kind.h"
+
+/* The defaults are the ode_solver kind's common options (core/plugin_kind.c), stated once there. */
 void nde_ode_options_default(int order, nde_ode_options *o) {
+  const nde_options *d = nde_kind_option_defaults(NDE_KIND_ODE_SOLVER);
   *o = (nde_ode_options){0};
-  o->abstol = 1e-6;
-  o->reltol = 1e-3;
-  o->adaptive = 1;
-  o->maxiters = 100000;
-  o->save_everystep = 1;
-  o->record_steps = 1;
+  o->abstol = nde_options_number(d, "abstol", 0);
+  o->reltol = nde_options_number(d, "reltol", 0);
+  o->dt = nde_options_number(d, "dt", 0);
+  o->dtmin = nde_options_number(d, "dtmin", 0);
+  o->dtmax = nde_options_number(d, "dtmax", 0);
+  o->adaptive = nde_options_bool(d, "adaptive", 1);
+  o->maxiters = (long)nde_options_int(d, "maxiters", 1);
+  o->steady_state = nde_options_bool(d, "steady_state", 0);
+  o->save_everystep = nde_options_bool(d, "save_everystep", 1);
+  o->record_steps = nde_options_bool(d, "record_steps", 1);
   nde_pi_controller_init(&o->controller, order);
 }
 

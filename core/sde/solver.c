@@ -8,6 +8,8 @@
 #include <nde/registry.h>
 #include <nde/sde.h>
 
+#include "../plugin_kind.h"
+
 const char *nde_sde_noise_name(nde_sde_noise noise) {
   switch (noise) {
   case NDE_NOISE_DIAGONAL:
@@ -32,14 +34,19 @@ size_t nde_sde_noise_dim(nde_sde_noise noise, const nde_array *u) {
   return 0;
 }
 
+/* The defaults are the sde_solver kind's common options (core/plugin_kind.c), stated once there. */
 void nde_sde_options_default(double p, nde_sde_options *o) {
+  const nde_options *d = nde_kind_option_defaults(NDE_KIND_SDE_SOLVER);
   *o = (nde_sde_options){0};
-  o->abstol = 1e-2;
-  o->reltol = 1e-2;
-  o->delta = -1;
-  o->adaptive = 1;
-  o->maxiters = 100000;
-  o->record_steps = 1;
+  o->abstol = nde_options_number(d, "abstol", 0);
+  o->reltol = nde_options_number(d, "reltol", 0);
+  o->dt = nde_options_number(d, "dt", 0);
+  o->delta = nde_options_number(d, "delta", -1);
+  o->dtmin = nde_options_number(d, "dtmin", 0);
+  o->dtmax = nde_options_number(d, "dtmax", 0);
+  o->adaptive = nde_options_bool(d, "adaptive", 1);
+  o->maxiters = (long)nde_options_int(d, "maxiters", 1);
+  o->record_steps = nde_options_bool(d, "record_steps", 1);
   nde_pi_controller_init(&o->controller, 1);
   /* StochasticDiffEq alg_utils.jl (numerics.md §4): qmax = 9/8, qmin = 1/5,
      γ = 9/10, β1 = 7/(10p), β2 = 2/(5p) with p the strong order */
