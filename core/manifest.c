@@ -215,6 +215,36 @@ static char *dir_of(const char *path) {
   return strndup(path, (size_t)(slash - path));
 }
 
+/*
+ * The library, with every symlink resolved, must stay inside the manifest's
+ * (resolved) folder: a symlink, or a symlinked subfolder, pointing elsewhere
+ * is refused before anything is loaded. p->library_path becomes the
+ * resolved path, which is what gets dlopen'ed.
+ */
+static nde_status resolve_inside(const char *path, nde_plugin *p) {
+  char *dir = dir_of(path);
+  if (!dir)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  char real_dir[PATH_MAX], real_lib[PATH_MAX];
+  int ok_dir = realpath(dir, real_dir) != NULL;
+  free(dir);
+  if (!ok_dir || !realpath(p->library_path, real_lib))
+    return refuse(path, "cannot resolve library '%s' (%s)", p->library_path, strerror(errno));
+  size_t n = strlen(real_dir);
+  int inside = !strncmp(real_lib, real_dir, n) && (real_lib[n] == '/' || n == 1);
+  if (!inside)
+    return refuse(path,
+                  "library '%s' resolves to '%s', outside the manifest's folder '%s' (through a "
+                  "symbolic link); refused without loading it",
+                  p->library_path, real_lib, real_dir);
+  char *resolved = strdup(real_lib);
+  if (!resolved)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  free(p->library_path);
+  p->library_path = resolved;
+  return NDE_OK;
+}
+
 static nde_status validate(const char *path, json_t *root, nde_plugin *p) {
   if (!json_is_object(root))
     return refuse(path, "a manifest must be a JSON object, got %s", nde_json_type_name(root));
@@ -300,6 +330,7 @@ static nde_status validate(const char *path, json_t *root, nde_plugin *p) {
     return refuse(path, "library '%s' not found (%s)", p->library_path, strerror(errno));
   if (!S_ISREG(st.st_mode))
     return refuse(path, "library '%s' is not a regular file", p->library_path);
+  NDE_TRY(resolve_inside(path, p));
 
   p->name = strdup(name);
   p->version = strdup(version);

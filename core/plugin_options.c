@@ -162,6 +162,7 @@ nde_status nde_plugin_open(const nde_plugin *plugin, const nde_options *given, c
   *vtable = NULL;
   *options = NULL;
   NDE_TRY(nde_plugin_options(plugin, given, where, options));
+  nde_plugin_warn_shadowed(plugin);
   nde_status st = nde_plugin_load(plugin, vtable);
   if (st != NDE_OK) {
     nde_options_free(options);

@@ -23,6 +23,9 @@ void nde_plugin_free(nde_plugin *p) {
   if (p->handle)
     dlclose(p->handle);
   free(p->vtable);
+  for (size_t i = 0; i < p->n_shadows; ++i)
+    free(p->shadows[i]);
+  free(p->shadows);
   json_decref(p->capabilities);
   json_decref(p->options);
   json_decref(p->manifest);
@@ -106,6 +109,9 @@ nde_status nde_registry_add_default_dirs(nde_registry *r) {
 }
 
 static nde_status add_problem(nde_registry *r, const char *path, const char *message) {
+  for (size_t i = 0; i < r->n_problems; ++i)
+    if (!strcmp(r->problems[i].path, path))
+      return NDE_OK; /* the same file reached twice (a folder listed twice) */
   nde_registry_problem *pr = realloc(r->problems, (r->n_problems + 1) * sizeof *pr);
   if (!pr)
     return nde_error(NDE_ENOMEM, "out of memory");
@@ -133,12 +139,27 @@ static nde_status consider_manifest(nde_registry *r, const char *path) {
   if (st != NDE_OK)
     return add_problem(r, path, nde_last_error());
   nde_plugin *earlier = find_exact(r, p->kind, p->name);
+  if (earlier && !strcmp(earlier->manifest_path, p->manifest_path)) {
+    nde_plugin_free(p); /* the same file reached twice (a folder listed twice): not a copy */
+    return NDE_OK;
+  }
+  for (size_t i = 0; earlier && i < earlier->n_shadows; ++i)
+    if (!strcmp(earlier->shadows[i], p->manifest_path)) {
+      nde_plugin_free(p);
+      return NDE_OK;
+    }
   if (earlier) {
-    char message[4096];
-    snprintf(message, sizeof message, "%s: duplicate %s '%s' (already provided by %s); ignored",
-             path, nde_plugin_kind_name(p->kind), p->name, earlier->manifest_path);
+    /* the first on the search path wins; a later copy is shadowed, not refused */
+    char **grown = realloc(earlier->shadows, (earlier->n_shadows + 1) * sizeof *grown);
+    if (grown)
+      earlier->shadows = grown;
+    char *shadow = grown ? p->manifest_path : NULL;
+    if (shadow) {
+      p->manifest_path = NULL;
+      grown[earlier->n_shadows++] = shadow;
+    }
     nde_plugin_free(p);
-    return add_problem(r, path, message);
+    return shadow ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
   }
   nde_plugin **plugins = realloc(r->plugins, (r->n_plugins + 1) * sizeof *plugins);
   if (!plugins) {
@@ -458,6 +479,30 @@ nde_plugin_state nde_plugin_state_of(const nde_plugin *p) {
 }
 
 const char *nde_plugin_message(const nde_plugin *p) { return p->message ? p->message : ""; }
+
+size_t nde_plugin_shadow_count(const nde_plugin *p) { return p->n_shadows; }
+
+const char *nde_plugin_shadow_path(const nde_plugin *p, size_t i) {
+  return i < p->n_shadows ? p->shadows[i] : NULL;
+}
+
+int nde_plugin_warn_shadowed(const nde_plugin *plugin) {
+  nde_plugin *p = (nde_plugin *)plugin;
+  if (p->n_shadows == 0)
+    return 0;
+  pthread_mutex_lock(&p->registry->lock);
+  int first = !p->warned;
+  p->warned = 1;
+  pthread_mutex_unlock(&p->registry->lock);
+  if (!first)
+    return 0;
+  fprintf(stderr, "nde: warning: %zu copies of %s '%s' on the plugin path; using %s", p->n_shadows + 1,
+          nde_plugin_kind_name(p->kind), p->name, p->manifest_path);
+  for (size_t i = 0; i < p->n_shadows; ++i)
+    fprintf(stderr, "%s%s", i ? ", " : " (shadows ", p->shadows[i]);
+  fprintf(stderr, ")\n");
+  return 1;
+}
 
 const nde_options *nde_plugin_capabilities(const nde_plugin *p) {
   return nde_options_wrap(p->capabilities);

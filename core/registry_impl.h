@@ -20,7 +20,10 @@ struct nde_plugin {
   int abi;
   json_t *manifest;     /* the whole manifest */
   json_t *capabilities; /* a reference into manifest (or an owned empty object) */
-  json_t *options;      /* a reference into manifest (or an owned empty object) */
+  json_t *options;      /* the kind's common options merged with the manifest's own (owned) */
+  char **shadows;       /* manifests of the same kind and name later on the search path */
+  size_t n_shadows;
+  int warned;           /* the one-time "shadows" warning was printed (guarded by lock) */
   /* load state, guarded by registry->lock */
   nde_plugin_state state;
   char *message;

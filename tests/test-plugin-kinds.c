@@ -13,6 +13,8 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include "copy_file.h"
+
 #include <nde/nde.h>
 
 static char dir[256];
@@ -37,15 +39,7 @@ static void copy_library(const char *file) {
   char src[512], dst[512];
   snprintf(src, sizeof src, "%s/_plugins/%s", builddir(), file);
   snprintf(dst, sizeof dst, "%s/%s", dir, file);
-  unlink(dst); /* a loaded copy stays mapped (RTLD_NODELETE): never truncate it in place */
-  FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
-  cr_assert(in && out, "cannot copy %s", src);
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-    cr_assert_eq(fwrite(buf, 1, n, out), n);
-  fclose(in);
-  fclose(out);
+  cr_assert_eq(test_copy_file(src, dst), 0, "cannot copy %s", src);
 }
 
 static void write_manifest(const char *name, const char *kind, const char *caps,

@@ -7,8 +7,10 @@
  * without loading any library, validates it (docs/manifest.md lists the
  * checks) and records either a plugin or a problem. A broken manifest never
  * hides other plugins. When two manifests declare the same kind and name,
- * the first on the search path wins and the later one is recorded as a
- * problem naming both files.
+ * the first on the search path wins and the later ones are recorded as the
+ * plugins it shadows (nde_plugin_shadow_path()); a shadowed copy is not a
+ * refused one. The first instantiation of a plugin that shadows others
+ * prints a one-time warning naming the copy used (nde_plugin_warn_shadowed()).
  *
  * The default search path, in order: directories added with
  * nde_registry_add_dir() (the CLI's --plugin-dir), the colon-separated
@@ -129,6 +131,21 @@ NDE_API const char *nde_plugin_library_path(const nde_plugin *plugin);  /**< res
 NDE_API nde_plugin_state nde_plugin_state_of(const nde_plugin *plugin);
 /** Why the plugin is broken ("" otherwise). */
 NDE_API const char *nde_plugin_message(const nde_plugin *plugin);
+
+/** Number of later manifests of the same kind and name that this plugin shadows. */
+NDE_API size_t nde_plugin_shadow_count(const nde_plugin *plugin);
+
+/** Absolute path of shadowed manifest @p index (< nde_plugin_shadow_count()), else NULL. */
+NDE_API const char *nde_plugin_shadow_path(const nde_plugin *plugin, size_t index);
+
+/**
+ * When other copies of this plugin exist on the search path, print once per
+ * plugin and process, on stderr, which copy is used and which it shadows:
+ * "nde: warning: 2 copies of ode_solver 'tsit5' on the plugin path; using
+ * A.json (shadows B.json)". Returns 1 when it printed, else 0.
+ * nde_plugin_open() calls it.
+ */
+NDE_API int nde_plugin_warn_shadowed(const nde_plugin *plugin);
 
 /** The manifest's "capabilities" object (borrowed; empty object if absent). */
 NDE_API const nde_options *nde_plugin_capabilities(const nde_plugin *plugin);
