@@ -14,10 +14,11 @@
 
 #include "plugin_kind.h"
 #include "registry_impl.h"
+#include "tableau_plugin.h"
 
 static const char *const top_level_keys[] = {
     "nde_manifest", "name",    "kind",         "version", "abi",     "library",  "entry",
-    "summary",      "capabilities", "options", "license", "authors", "homepage"};
+    "summary",      "capabilities", "options", "license", "authors", "homepage", "tableau"};
 #define N_TOP_LEVEL_KEYS (sizeof top_level_keys / sizeof top_level_keys[0])
 
 static const char *const option_types[] = {"number", "integer", "boolean",
@@ -291,14 +292,26 @@ static nde_status validate(const char *path, json_t *root, nde_plugin *p) {
   if (json_integer_value(abi) != NDE_ABI_VERSION)
     return refuse(path, "plugin '%s' is built for ABI %lld, but this nde has ABI %d", name,
                   (long long)json_integer_value(abi), NDE_ABI_VERSION);
-  NDE_TRY(require_string(path, root, "library", &library));
-  if (!library_path_is_contained(library))
-    return refuse(path,
-                  "library '%s' must be a path relative to the manifest's folder, without '..'",
-                  library);
-  NDE_TRY(require_string(path, root, "entry", &entry));
-  if (!is_identifier(entry))
-    return refuse(path, "entry '%s' is not a C identifier", entry);
+  /* a data-only plugin: an RK tableau instead of a library */
+  const json_t *tableau = json_object_get(root, "tableau");
+  if (tableau) {
+    if (p->kind != NDE_KIND_ODE_SOLVER)
+      return refuse(path, "field 'tableau' is for ode_solver plugins, not %s", kind);
+    if (json_object_get(root, "library") || json_object_get(root, "entry"))
+      return refuse(path, "a tableau plugin has no 'library' or 'entry': the tableau is the "
+                    "plugin (libnde's generic Runge-Kutta stepper runs it)");
+    NDE_TRY(nde_tableau_manifest_check(path, tableau));
+    library = entry = NULL;
+  } else {
+    NDE_TRY(require_string(path, root, "library", &library));
+    if (!library_path_is_contained(library))
+      return refuse(path,
+                    "library '%s' must be a path relative to the manifest's folder, without '..'",
+                    library);
+    NDE_TRY(require_string(path, root, "entry", &entry));
+    if (!is_identifier(entry))
+      return refuse(path, "entry '%s' is not a C identifier", entry);
+  }
   NDE_TRY(require_string(path, root, "summary", &summary));
   if (strchr(summary, '\n'))
     return refuse(path, "summary must be one line");
@@ -313,6 +326,18 @@ static nde_status validate(const char *path, json_t *root, nde_plugin *p) {
   json_t *merged = NULL;
   NDE_TRY(merge_options(path, p->kind, opts, &merged));
   p->options = merged;
+
+  p->name = strdup(name);
+  p->version = strdup(version);
+  p->summary = strdup(summary);
+  p->abi = (int)json_integer_value(abi);
+  p->capabilities = caps ? json_deep_copy(caps) : json_object();
+  if (!p->name || !p->version || !p->summary || !p->capabilities)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  if (tableau) {
+    p->tableau = tableau;
+    return nde_tableau_capabilities(tableau, p->capabilities);
+  }
 
   char *dir = dir_of(path);
   if (!dir)
@@ -332,13 +357,8 @@ static nde_status validate(const char *path, json_t *root, nde_plugin *p) {
     return refuse(path, "library '%s' is not a regular file", p->library_path);
   NDE_TRY(resolve_inside(path, p));
 
-  p->name = strdup(name);
-  p->version = strdup(version);
-  p->summary = strdup(summary);
   p->entry = strdup(entry);
-  p->abi = (int)json_integer_value(abi);
-  p->capabilities = caps ? json_incref(caps) : json_object();
-  if (!p->name || !p->version || !p->summary || !p->entry || !p->capabilities || !p->options)
+  if (!p->entry)
     return nde_error(NDE_ENOMEM, "out of memory");
   return NDE_OK;
 }

@@ -10,6 +10,7 @@
 
 #include "plugin_kind.h"
 #include "registry_impl.h"
+#include "tableau_plugin.h"
 
 #ifndef NDE_PLUGIN_DIR
 #define NDE_PLUGIN_DIR "/usr/local/lib/nde/plugins"
@@ -383,6 +384,24 @@ static nde_status mark_broken(nde_plugin *p, nde_status st, const char *fmt, ...
   return st;
 }
 
+/* A data-only plugin: build its vtable from the manifest's tableau; nothing is dlopen'ed. */
+static nde_status load_tableau(nde_plugin *p, const void **vtable) {
+  void *built = NULL;
+  nde_status st = nde_tableau_plugin_build(p->manifest_path, p->name, p->tableau, &built);
+  if (st == NDE_OK)
+    st = nde_vtable_validate(p->kind, built);
+  if (st == NDE_OK)
+    st = nde_kind_check_capabilities(p->kind, built, p->capabilities);
+  if (st != NDE_OK) {
+    free(built);
+    return st == NDE_ENOMEM ? st : mark_broken(p, st, "%s", nde_last_error());
+  }
+  p->vtable = built;
+  p->state = NDE_PLUGIN_LOADED;
+  *vtable = built;
+  return NDE_OK;
+}
+
 static nde_status load_locked(nde_plugin *p, const void **vtable) {
   if (p->state == NDE_PLUGIN_LOADED) {
     *vtable = p->vtable;
@@ -390,6 +409,8 @@ static nde_status load_locked(nde_plugin *p, const void **vtable) {
   }
   if (p->state == NDE_PLUGIN_BROKEN)
     return nde_error(NDE_EPLUGIN, "%s", p->message);
+  if (p->tableau)
+    return load_tableau(p, vtable);
   dlerror();
   /*
    * RTLD_NODELETE: a plugin (and what it pulled in, such as the OpenMP

@@ -21,6 +21,7 @@ struct nde_plugin {
   json_t *manifest;     /* the whole manifest */
   json_t *capabilities; /* a reference into manifest (or an owned empty object) */
   json_t *options;      /* the kind's common options merged with the manifest's own (owned) */
+  const json_t *tableau; /* data-only ode_solver: the manifest's "tableau" (borrowed), else NULL */
   char **shadows;       /* manifests of the same kind and name later on the search path */
   size_t n_shadows;
   int warned;           /* the one-time "shadows" warning was printed (guarded by lock) */

@@ -252,3 +252,150 @@ Test(kinds, shipped_plugins_claim_only_provided_devices) {
   cr_expect_gt(checked, 10);
   json_decref(provided);
 }
+
+/* ---------------------------------------------------------------- data-only tableau plugins */
+
+static void write_tableau(const char *file, const char *name, const char *tableau,
+                          const char *extra) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fprintf(f,
+          "{\"nde_manifest\": 1, \"name\": \"%s\", \"kind\": \"ode_solver\", \"version\": \"1\", "
+          "\"abi\": 1, \"summary\": \"test tableau\", \"tableau\": %s%s}\n",
+          name, tableau, extra ? extra : "");
+  fclose(f);
+}
+
+/* Heun's method 2(1), as data: the same coefficients as plugins/ode_solver/heun/heun.c */
+#define HEUN_TABLEAU                                                                        \
+  "{\"c\": [0, 1], \"a\": [[], [1]], \"b\": [\"1/2\", \"1/2\"], \"bhat\": [1, 0], "         \
+  "\"order\": 2, \"embedded_order\": 1}"
+
+static double solve_decay(nde_registry *r, const char *name, const char *opts, long *nfe) {
+  nde_backend *be = NULL;
+  cr_assert_eq(nde_backend_open(r, "cpu", NULL, &be), NDE_OK, "%s", nde_last_error());
+  nde_options *given = NULL;
+  cr_assert_eq(nde_options_parse(opts, &given), NDE_OK);
+  nde_ode_solver *s = NULL;
+  cr_assert_eq(nde_ode_solver_open(r, name, given, "solver", &s), NDE_OK, "%s",
+               nde_last_error());
+  nde_options_free(&given);
+  nde_array u0 = {0};
+  size_t shape[1] = {2};
+  double x0[2] = {1.0, 0.5};
+  cr_assert_eq(nde_array_create(be, NDE_FLOAT64, 1, shape, &u0), NDE_OK);
+  cr_assert_eq(nde_array_from_doubles(&u0, x0, 2), NDE_OK);
+  nde_ode_problem *p = NULL;
+  cr_assert_eq(nde_ode_problem_create("lotka_volterra", NULL, &p), NDE_OK, "%s",
+               nde_last_error());
+  nde_ode_rhs f = nde_ode_problem_rhs(p);
+  nde_ode_solution sol;
+  cr_assert_eq(nde_ode_solve(s, &f, NULL, 0, 2, &u0, NULL, 0, &sol), NDE_OK, "%s",
+               nde_last_error());
+  double u1[2];
+  cr_assert_eq(nde_array_to_doubles(&sol.u_final, u1, 2), NDE_OK);
+  *nfe = sol.stats.nfe;
+  nde_ode_solution_free(&sol);
+  nde_ode_problem_destroy(&p);
+  nde_array_destroy(&u0);
+  nde_ode_solver_close(&s);
+  nde_backend_close(&be);
+  return u1[0] + 1e3 * u1[1];
+}
+
+/* A tableau in a manifest, no library: the generic RK stepper runs it exactly like heun.so. */
+Test(kinds, a_tableau_manifest_is_a_plugin) {
+  make_dir();
+  write_tableau("heun_data.json", "heun_data", HEUN_TABLEAU, NULL);
+  copy_library("ode_solver_heun.so");
+  write_manifest("heun", "ode_solver", "{}", "{}");
+  copy_library("backend_cpu.so");
+  write_manifest("cpu", "backend", "{}", "{}");
+  nde_registry *r = scan_dir();
+  cr_expect_eq(nde_registry_problem_count(r), 0, "%s", nde_registry_problem_message(r, 0));
+  const nde_plugin *p;
+  cr_assert_eq(nde_registry_find(r, NDE_KIND_ODE_SOLVER, "heun_data", &p), NDE_OK);
+  cr_expect_null(nde_plugin_library_path(p));
+  /* capabilities come from the tableau */
+  cr_expect_eq(nde_options_int(nde_plugin_capabilities(p), "order", 0), 2);
+  cr_expect_eq(nde_options_int(nde_plugin_capabilities(p), "embedded_order", 0), 1);
+  cr_expect_eq(nde_options_bool(nde_plugin_capabilities(p), "adaptive", 0), 1);
+  /* and the kind's common options */
+  cr_expect_float_eq(spec_default(p, "abstol"), 1e-6, 1e-20);
+  const void *vt;
+  cr_assert_eq(nde_plugin_load(p, &vt), NDE_OK, "%s", nde_last_error());
+  const nde_ode_solver_ops *ops = vt;
+  cr_expect_eq(ops->order, 2);
+  cr_expect_eq(ops->error_order, 1);
+  cr_assert_not_null(ops->tableau);
+  cr_expect_float_eq(ops->tableau->btilde[0], -0.5, 1e-16);
+  /* same steps and the same answer as the compiled plugin, fixed step and adaptive */
+  for (int adaptive = 0; adaptive < 2; ++adaptive) {
+    const char *opts = adaptive ? "{\"abstol\": 1e-8, \"reltol\": 1e-8}"
+                                : "{\"adaptive\": false, \"dt\": 0.01}";
+    long nfe_data = 0, nfe_so = 0;
+    double data = solve_decay(r, "heun_data", opts, &nfe_data);
+    double so = solve_decay(r, "heun", opts, &nfe_so);
+    cr_expect_eq(data, so, "%s: data-only %.17g vs compiled %.17g", opts, data, so);
+    cr_expect_eq(nfe_data, nfe_so);
+    cr_expect_gt(nfe_data, 100);
+  }
+  nde_registry_destroy(&r);
+  remove_dir();
+}
+
+/* Every inconsistency is refused when the manifest is read, naming the file and the JSON path. */
+Test(kinds, a_wrong_tableau_is_refused_with_its_json_path) {
+  static const struct {
+    const char *tableau, *extra, *want;
+  } cases[] = {
+      {"{\"c\": [0, 0.9], \"a\": [[], [1]], \"b\": [0.5, 0.5], \"order\": 2}", NULL,
+       "tableau.a[1]: the row sums to 1, but tableau.c[1] is 0.9"},
+      {"{\"c\": [0, 1], \"a\": [[], [1]], \"b\": [0.5, 0.6], \"order\": 2}", NULL,
+       "tableau.b: the weights sum to 1.1"},
+      {"{\"c\": [0, 1], \"a\": [[], [1]], \"b\": [0.5, 0.5], \"bhat\": [0.9, 0], \"order\": 2, "
+       "\"embedded_order\": 1}",
+       NULL, "tableau.bhat: the embedded weights sum to 0.9"},
+      {"{\"c\": [0, 1], \"a\": [[], [1]], \"b\": [0.5, 0.5], \"order\": 3}", NULL,
+       "tableau.b: claims order 3, but the order condition sum_i b_i c_i^2 = 1/3 fails"},
+      {"{\"c\": [0, 1], \"a\": [[], [1, 2]], \"b\": [0.5, 0.5], \"order\": 2}", NULL,
+       "tableau.a[1][1] is 2: an explicit method has a_ij = 0 for j >= i"},
+      {"{\"c\": [0, 1], \"a\": [[], [1]], \"b\": [\"1/x\", 0.5], \"order\": 2}", NULL,
+       "tableau.b[0] must be a finite number"},
+      {"{\"c\": [0, 1], \"a\": [[], [1]], \"b\": [0.5, 0.5], \"order\": 2, \"fsal\": true}", NULL,
+       "tableau.fsal: FSAL needs the last row a[1] to equal b"},
+      {"{\"c\": [0, 1], \"a\": [[], [1]], \"b\": [0.5, 0.5], \"order\": 2, \"ordr\": 2}", NULL,
+       "tableau.ordr: unknown key"},
+      {HEUN_TABLEAU, ", \"library\": \"x.so\", \"entry\": \"e\"",
+       "a tableau plugin has no 'library' or 'entry'"},
+  };
+  make_dir();
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    char file[64];
+    snprintf(file, sizeof file, "bad%zu.json", i);
+    write_tableau(file, "bad", cases[i].tableau, cases[i].extra);
+    nde_registry *r = scan_dir();
+    const char *why = problem(r, file);
+    cr_expect_not_null(why, "case %zu was accepted", i);
+    if (why) {
+      cr_expect(strstr(why, file) != NULL, "message does not name the manifest: %s", why);
+      cr_expect(strstr(why, cases[i].want) != NULL, "case %zu: want '%s' in: %s", i,
+                cases[i].want, why);
+    }
+    nde_registry_destroy(&r);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    unlink(path);
+  }
+  /* a claim the tableau does not back is a broken plugin, like for a library */
+  write_tableau("claims.json", "claims", HEUN_TABLEAU, ", \"capabilities\": {\"order\": 3}");
+  nde_registry *r = scan_dir();
+  const void *vt;
+  cr_expect_eq(nde_registry_load(r, NDE_KIND_ODE_SOLVER, "claims", &vt), NDE_EPLUGIN);
+  cr_expect(strstr(nde_last_error(), "capabilities.order: is 3, but the library's is 2"), "%s",
+            nde_last_error());
+  nde_registry_destroy(&r);
+  remove_dir();
+}

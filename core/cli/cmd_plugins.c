@@ -69,7 +69,8 @@ static json_t *plugin_json(const nde_plugin *p, const char *status) {
   if (!strcmp(status, "broken"))
     json_object_set_new(o, "message", json_string(nde_plugin_message(p)));
   json_object_set_new(o, "manifest", json_string(nde_plugin_manifest_path(p)));
-  json_object_set_new(o, "library", json_string(nde_plugin_library_path(p)));
+  const char *library = nde_plugin_library_path(p); /* NULL: a data-only (tableau) plugin */
+  json_object_set_new(o, "library", library ? json_string(library) : json_null());
   if (nde_plugin_shadow_count(p) > 0) {
     json_t *shadows = json_array();
     for (size_t i = 0; i < nde_plugin_shadow_count(p); ++i)
@@ -174,7 +175,9 @@ static void print_manifest_text(const nde_plugin *p, const char *status) {
          nde_plugin_kind_name(nde_plugin_kind_of(p)), nde_plugin_version(p), nde_plugin_abi(p),
          nde_plugin_summary(p));
   printf("Manifest:  %s\nLibrary:   %s\nStatus:    %s\n", nde_plugin_manifest_path(p),
-         nde_plugin_library_path(p), status);
+         nde_plugin_library_path(p) ? nde_plugin_library_path(p)
+                                    : "(none: a Runge-Kutta tableau in the manifest)",
+         status);
   for (size_t i = 0; i < nde_plugin_shadow_count(p); ++i)
     printf("Shadows:   %s\n", nde_plugin_shadow_path(p, i));
   const char *key;

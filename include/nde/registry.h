@@ -127,7 +127,8 @@ NDE_API const char *nde_plugin_version(const nde_plugin *plugin);       /**< man
 NDE_API int nde_plugin_abi(const nde_plugin *plugin);                   /**< manifest "abi" */
 NDE_API const char *nde_plugin_summary(const nde_plugin *plugin);       /**< manifest "summary" */
 NDE_API const char *nde_plugin_manifest_path(const nde_plugin *plugin); /**< absolute manifest path */
-NDE_API const char *nde_plugin_library_path(const nde_plugin *plugin);  /**< resolved library path */
+/** Resolved library path; NULL for a data-only plugin (an RK "tableau" in its manifest). */
+NDE_API const char *nde_plugin_library_path(const nde_plugin *plugin);
 NDE_API nde_plugin_state nde_plugin_state_of(const nde_plugin *plugin);
 /** Why the plugin is broken ("" otherwise). */
 NDE_API const char *nde_plugin_message(const nde_plugin *plugin);
