@@ -364,6 +364,38 @@ nde_status nde_registry_find_any(nde_registry *r, const char *name, const nde_pl
   return NDE_OK;
 }
 
+const char *nde_registry_capable_names(nde_registry *r, int kind, const char *key,
+                                       const char *value, char *buf, size_t size) {
+  if (!r)
+    r = nde_registry_default();
+  const nde_plugin *found[64];
+  size_t n = 0;
+  for (size_t i = 0; r && i < r->n_plugins && n < 64; ++i) {
+    const nde_plugin *p = r->plugins[i];
+    const json_t *cap = json_object_get(p->capabilities, key);
+    int match = 0;
+    if (p->kind != (nde_plugin_kind)kind || !cap)
+      continue;
+    if (!value)
+      match = json_is_true(cap);
+    else if (json_is_array(cap)) {
+      size_t k;
+      const json_t *v;
+      json_array_foreach(cap, k, v) { match |= json_is_string(v) && !strcmp(json_string_value(v), value); }
+    }
+    if (match)
+      found[n++] = p;
+  }
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < n && used < size; ++i)
+    used += (size_t)snprintf(buf + used, size - used, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+                             found[i]->name);
+  if (n == 0)
+    snprintf(buf, size, "none on the plugin path");
+  return buf;
+}
+
 /* ---------------------------------------------------------------- loading */
 
 static nde_status mark_broken(nde_plugin *p, nde_status st, const char *fmt, ...)

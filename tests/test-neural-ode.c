@@ -246,7 +246,7 @@ Test(neural_ode, invalid_combinations_are_refused_with_the_json_path) {
                                "\"error_local_unbiased\""), &m), NDE_OK, "%s", nde_last_error());
   expect_refused(reg, NODE(", \"solver\": \"bs3\", \"regularizer\": \"stiffness_global\""),
                  "regularizer 'stiffness_global' reads stiffness estimates, which solver 'bs3' "
-                 "does not make");
+                 "does not make (solvers that do: dopri5 or tsit5)");
   expect_refused(reg, NODE(", \"regularizer\": [\"error_local_unbiased\", "
                            "\"error_local_biased\"]"),
                  "only one local regularizer");

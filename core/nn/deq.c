@@ -142,9 +142,12 @@ static nde_status open_sensitivity(nde_builder *b, deq_state *s, const json_t *v
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s", where);
   s->sens = vt;
+  char names[512];
   if (!(s->sens->capabilities & NDE_SENS_FIXED_POINT))
     return nde_error(NDE_EINVAL, "%s: sensitivity '%s' cannot differentiate a fixed point (use "
-                     "steady_state or jfb)", where, name);
+                     "%s)", where, name,
+                     nde_registry_capable_names(nde_builder_registry(b), NDE_KIND_SENSITIVITY,
+                                                "problems", "fixed_point", names, sizeof names));
   st = s->sens->create(s->sens_options, &s->sens_state);
   return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s", where);
 }
