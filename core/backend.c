@@ -7,30 +7,10 @@
 #include <nde/backend.h>
 #include <nde/registry.h>
 
-nde_status nde_backend_ops_validate(const nde_backend_ops *ops) {
-  /* Fields appended after `convert` are optional: an older plugin's smaller vtable is fine. */
-  size_t required = offsetof(nde_backend_ops, convert) + sizeof ops->convert;
-  if (ops->header.size < required)
-    return nde_error(NDE_EPLUGIN, "backend vtable is %u bytes, smaller than ABI %d's %zu",
-                     ops->header.size, NDE_ABI_VERSION, required);
-#define REQUIRE(field)                                                           \
-  if (!ops->field)                                                               \
-    return nde_error(NDE_EPLUGIN, "backend '%s' lacks required operation '%s'",  \
-                     ops->header.name ? ops->header.name : "?", #field);
-  REQUIRE(create) REQUIRE(destroy) REQUIRE(alloc) REQUIRE(release) REQUIRE(copy)
-  REQUIRE(upload) REQUIRE(download) REQUIRE(fill) REQUIRE(scale) REQUIRE(axpy)
-  REQUIRE(axpby) REQUIRE(lincomb) REQUIRE(mul) REQUIRE(dot) REQUIRE(norm2)
-  REQUIRE(norm_inf) REQUIRE(sum) REQUIRE(wrms_norm) REQUIRE(gemm) REQUIRE(add_column)
-  REQUIRE(sum_columns) REQUIRE(activation) REQUIRE(activation_vjp) REQUIRE(random_normal)
-  REQUIRE(random_uniform) REQUIRE(all_finite) REQUIRE(convert)
-#undef REQUIRE
-  return NDE_OK;
-}
-
 nde_status nde_backend_open_ops(const nde_backend_ops *ops, const nde_options *options,
                                 nde_backend **out) {
   *out = NULL;
-  NDE_TRY(nde_backend_ops_validate(ops));
+  NDE_TRY(nde_vtable_validate(NDE_KIND_BACKEND, ops));
   nde_backend *be = calloc(1, sizeof *be);
   if (!be)
     return nde_error(NDE_ENOMEM, "out of memory");
@@ -50,10 +30,9 @@ nde_status nde_backend_open(struct nde_registry *registry, const char *name,
   const nde_plugin *plugin;
   NDE_TRY(nde_registry_find(registry, NDE_KIND_BACKEND, name, &plugin));
   const void *vtable;
-  NDE_TRY(nde_plugin_load(plugin, &vtable));
   nde_options *given = NULL, *options = NULL;
   NDE_TRY(nde_options_parse(options_json, &given));
-  nde_status st = nde_plugin_options(plugin, given, "backend", &options);
+  nde_status st = nde_plugin_open(plugin, given, "backend", &vtable, &options);
   nde_options_free(&given);
   if (st == NDE_OK)
     st = nde_backend_open_ops(vtable, options, out);

@@ -47,6 +47,19 @@ NDE_INTERNAL nde_status nde_json_load_file(const char *path, json_t **out);
  */
 NDE_INTERNAL nde_status nde_json_object_parse(const char *text, const char *where, json_t **out);
 
+struct nde_registry;
+
+/*
+ * Names of the plugins of @kind (int: an nde_plugin_kind) in @registry (NULL:
+ * the default) whose manifest capability @key is true (@value NULL) or is an
+ * array holding the string @value, as "a, b or c" in @buf; "none on the
+ * plugin path" when there is none. Core messages derive their suggestions
+ * from it instead of naming plugins. Returns @buf.
+ */
+NDE_INTERNAL const char *nde_registry_capable_names(struct nde_registry *registry, int kind,
+                                                    const char *key, const char *value,
+                                                    char *buf, size_t size);
+
 /* The type name of a JSON value ("string", "number", ...). */
 NDE_INTERNAL const char *nde_json_type_name(const json_t *value);
 

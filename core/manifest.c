@@ -12,11 +12,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "plugin_kind.h"
 #include "registry_impl.h"
+#include "tableau_plugin.h"
 
 static const char *const top_level_keys[] = {
     "nde_manifest", "name",    "kind",         "version", "abi",     "library",  "entry",
-    "summary",      "capabilities", "options", "license", "authors", "homepage"};
+    "summary",      "capabilities", "options", "license", "authors", "homepage", "tableau"};
 #define N_TOP_LEVEL_KEYS (sizeof top_level_keys / sizeof top_level_keys[0])
 
 static const char *const option_types[] = {"number", "integer", "boolean",
@@ -154,6 +156,57 @@ static nde_status check_option_spec(const char *path, const char *option, const 
   return NDE_OK;
 }
 
+/*
+ * The plugin's options: its kind's common options (core/plugin_kind.c)
+ * with the manifest's entries merged in. An entry naming a common option
+ * overrides keys of its spec (default, doc, range, ...; never its type);
+ * any other entry is a complete spec of an option of the plugin's own.
+ */
+static nde_status merge_options(const char *path, nde_plugin_kind kind, const json_t *own,
+                                json_t **out) {
+  const json_t *common = nde_kind_common_options(kind);
+  json_t *merged = common ? json_deep_copy(common) : NULL;
+  if (!merged)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  nde_status st = NDE_OK;
+  const char *key;
+  json_t *value;
+  if (own)
+    json_object_foreach((json_t *)own, key, value) {
+      json_t *base = json_object_get(merged, key);
+      if (!is_identifier(key))
+        st = refuse(path, "option name '%s' is not an identifier", key);
+      else if (!json_is_object(value))
+        st = refuse(path, "options.%s must be an object, got %s", key, nde_json_type_name(value));
+      else if (base && json_object_get(value, "type") &&
+               !json_equal(json_object_get(value, "type"), json_object_get(base, "type")))
+        st = refuse(path,
+                    "options.%s.type: '%s' is a common %s option of type %s; a manifest may "
+                    "override its default, doc, range or choices, not its type",
+                    key, key, nde_plugin_kind_name(kind),
+                    json_string_value(json_object_get(base, "type")));
+      else if (base)
+        st = json_object_update(base, value) ? nde_error(NDE_ENOMEM, "out of memory") : NDE_OK;
+      else
+        st = json_object_set_new(merged, key, json_deep_copy(value))
+                 ? nde_error(NDE_ENOMEM, "out of memory")
+                 : NDE_OK;
+      if (st != NDE_OK)
+        break;
+    }
+  if (st == NDE_OK)
+    json_object_foreach(merged, key, value) {
+      if ((st = check_option_spec(path, key, value)) != NDE_OK)
+        break;
+    }
+  if (st != NDE_OK) {
+    json_decref(merged);
+    return st;
+  }
+  *out = merged;
+  return NDE_OK;
+}
+
 static char *dir_of(const char *path) {
   const char *slash = strrchr(path, '/');
   if (!slash)
@@ -161,6 +214,36 @@ static char *dir_of(const char *path) {
   if (slash == path)
     return strdup("/");
   return strndup(path, (size_t)(slash - path));
+}
+
+/*
+ * The library, with every symlink resolved, must stay inside the manifest's
+ * (resolved) folder: a symlink, or a symlinked subfolder, pointing elsewhere
+ * is refused before anything is loaded. p->library_path becomes the
+ * resolved path, which is what gets dlopen'ed.
+ */
+static nde_status resolve_inside(const char *path, nde_plugin *p) {
+  char *dir = dir_of(path);
+  if (!dir)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  char real_dir[PATH_MAX], real_lib[PATH_MAX];
+  int ok_dir = realpath(dir, real_dir) != NULL;
+  free(dir);
+  if (!ok_dir || !realpath(p->library_path, real_lib))
+    return refuse(path, "cannot resolve library '%s' (%s)", p->library_path, strerror(errno));
+  size_t n = strlen(real_dir);
+  int inside = !strncmp(real_lib, real_dir, n) && (real_lib[n] == '/' || n == 1);
+  if (!inside)
+    return refuse(path,
+                  "library '%s' resolves to '%s', outside the manifest's folder '%s' (through a "
+                  "symbolic link); refused without loading it",
+                  p->library_path, real_lib, real_dir);
+  char *resolved = strdup(real_lib);
+  if (!resolved)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  free(p->library_path);
+  p->library_path = resolved;
+  return NDE_OK;
 }
 
 static nde_status validate(const char *path, json_t *root, nde_plugin *p) {
@@ -209,14 +292,26 @@ static nde_status validate(const char *path, json_t *root, nde_plugin *p) {
   if (json_integer_value(abi) != NDE_ABI_VERSION)
     return refuse(path, "plugin '%s' is built for ABI %lld, but this nde has ABI %d", name,
                   (long long)json_integer_value(abi), NDE_ABI_VERSION);
-  NDE_TRY(require_string(path, root, "library", &library));
-  if (!library_path_is_contained(library))
-    return refuse(path,
-                  "library '%s' must be a path relative to the manifest's folder, without '..'",
-                  library);
-  NDE_TRY(require_string(path, root, "entry", &entry));
-  if (!is_identifier(entry))
-    return refuse(path, "entry '%s' is not a C identifier", entry);
+  /* a data-only plugin: an RK tableau instead of a library */
+  const json_t *tableau = json_object_get(root, "tableau");
+  if (tableau) {
+    if (p->kind != NDE_KIND_ODE_SOLVER)
+      return refuse(path, "field 'tableau' is for ode_solver plugins, not %s", kind);
+    if (json_object_get(root, "library") || json_object_get(root, "entry"))
+      return refuse(path, "a tableau plugin has no 'library' or 'entry': the tableau is the "
+                    "plugin (libnde's generic Runge-Kutta stepper runs it)");
+    NDE_TRY(nde_tableau_manifest_check(path, tableau));
+    library = entry = NULL;
+  } else {
+    NDE_TRY(require_string(path, root, "library", &library));
+    if (!library_path_is_contained(library))
+      return refuse(path,
+                    "library '%s' must be a path relative to the manifest's folder, without '..'",
+                    library);
+    NDE_TRY(require_string(path, root, "entry", &entry));
+    if (!is_identifier(entry))
+      return refuse(path, "entry '%s' is not a C identifier", entry);
+  }
   NDE_TRY(require_string(path, root, "summary", &summary));
   if (strchr(summary, '\n'))
     return refuse(path, "summary must be one line");
@@ -228,12 +323,20 @@ static nde_status validate(const char *path, json_t *root, nde_plugin *p) {
   json_t *opts = json_object_get(root, "options");
   if (opts && !json_is_object(opts))
     return refuse(path, "field 'options' must be an object, got %s", nde_json_type_name(opts));
-  if (opts) {
-    json_object_foreach(opts, key, value) {
-      if (!is_identifier(key))
-        return refuse(path, "option name '%s' is not an identifier", key);
-      NDE_TRY(check_option_spec(path, key, value));
-    }
+  json_t *merged = NULL;
+  NDE_TRY(merge_options(path, p->kind, opts, &merged));
+  p->options = merged;
+
+  p->name = strdup(name);
+  p->version = strdup(version);
+  p->summary = strdup(summary);
+  p->abi = (int)json_integer_value(abi);
+  p->capabilities = caps ? json_deep_copy(caps) : json_object();
+  if (!p->name || !p->version || !p->summary || !p->capabilities)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  if (tableau) {
+    p->tableau = tableau;
+    return nde_tableau_capabilities(tableau, p->capabilities);
   }
 
   char *dir = dir_of(path);
@@ -252,15 +355,10 @@ static nde_status validate(const char *path, json_t *root, nde_plugin *p) {
     return refuse(path, "library '%s' not found (%s)", p->library_path, strerror(errno));
   if (!S_ISREG(st.st_mode))
     return refuse(path, "library '%s' is not a regular file", p->library_path);
+  NDE_TRY(resolve_inside(path, p));
 
-  p->name = strdup(name);
-  p->version = strdup(version);
-  p->summary = strdup(summary);
   p->entry = strdup(entry);
-  p->abi = (int)json_integer_value(abi);
-  p->capabilities = caps ? json_incref(caps) : json_object();
-  p->options = opts ? json_incref(opts) : json_object();
-  if (!p->name || !p->version || !p->summary || !p->entry || !p->capabilities || !p->options)
+  if (!p->entry)
     return nde_error(NDE_ENOMEM, "out of memory");
   return NDE_OK;
 }

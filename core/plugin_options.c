@@ -152,6 +152,26 @@ nde_status nde_plugin_options(const nde_plugin *p, const nde_options *given, con
   return NDE_OK;
 }
 
+/*
+ * The one open path (manifest first, as in LV2): the options are checked
+ * against the manifest before the library is touched, so a typo in a
+ * pipeline never runs a plugin's constructors.
+ */
+nde_status nde_plugin_open(const nde_plugin *plugin, const nde_options *given, const char *where,
+                           const void **vtable, nde_options **options) {
+  *vtable = NULL;
+  *options = NULL;
+  NDE_TRY(nde_plugin_options(plugin, given, where, options));
+  nde_plugin_warn_shadowed(plugin);
+  nde_status st = nde_plugin_load(plugin, vtable);
+  if (st != NDE_OK) {
+    nde_options_free(options);
+    *vtable = NULL;
+    return where && *where ? nde_error_prefix(st, "%s", where) : st;
+  }
+  return NDE_OK;
+}
+
 nde_status nde_registry_open_plugin(nde_registry *registry, nde_plugin_kind kind,
                                     const char *name, const nde_options *given,
                                     const char *where, const void **vtable,
@@ -160,12 +180,7 @@ nde_status nde_registry_open_plugin(nde_registry *registry, nde_plugin_kind kind
   *options = NULL;
   const nde_plugin *plugin;
   nde_status st = nde_registry_find(registry, kind, name, &plugin);
-  if (st == NDE_OK)
-    st = nde_plugin_load(plugin, vtable);
   if (st != NDE_OK)
     return where && *where ? nde_error_prefix(st, "%s", where) : st;
-  st = nde_plugin_options(plugin, given, where, options);
-  if (st != NDE_OK)
-    *vtable = NULL;
-  return st;
+  return nde_plugin_open(plugin, given, where, vtable, options);
 }

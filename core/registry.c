@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 
 #include "nde_paths.h"
+#include "plugin_kind.h"
 #include "registry_impl.h"
+#include "tableau_plugin.h"
 
 const char *nde_registry_installed_dir(void) { return NDE_PLUGIN_DIR; }
 
@@ -18,6 +20,10 @@ void nde_plugin_free(nde_plugin *p) {
     return;
   if (p->handle)
     dlclose(p->handle);
+  free(p->vtable);
+  for (size_t i = 0; i < p->n_shadows; ++i)
+    free(p->shadows[i]);
+  free(p->shadows);
   json_decref(p->capabilities);
   json_decref(p->options);
   json_decref(p->manifest);
@@ -101,6 +107,9 @@ nde_status nde_registry_add_default_dirs(nde_registry *r) {
 }
 
 static nde_status add_problem(nde_registry *r, const char *path, const char *message) {
+  for (size_t i = 0; i < r->n_problems; ++i)
+    if (!strcmp(r->problems[i].path, path))
+      return NDE_OK; /* the same file reached twice (a folder listed twice) */
   nde_registry_problem *pr = realloc(r->problems, (r->n_problems + 1) * sizeof *pr);
   if (!pr)
     return nde_error(NDE_ENOMEM, "out of memory");
@@ -128,12 +137,27 @@ static nde_status consider_manifest(nde_registry *r, const char *path) {
   if (st != NDE_OK)
     return add_problem(r, path, nde_last_error());
   nde_plugin *earlier = find_exact(r, p->kind, p->name);
+  if (earlier && !strcmp(earlier->manifest_path, p->manifest_path)) {
+    nde_plugin_free(p); /* the same file reached twice (a folder listed twice): not a copy */
+    return NDE_OK;
+  }
+  for (size_t i = 0; earlier && i < earlier->n_shadows; ++i)
+    if (!strcmp(earlier->shadows[i], p->manifest_path)) {
+      nde_plugin_free(p);
+      return NDE_OK;
+    }
   if (earlier) {
-    char message[4096];
-    snprintf(message, sizeof message, "%s: duplicate %s '%s' (already provided by %s); ignored",
-             path, nde_plugin_kind_name(p->kind), p->name, earlier->manifest_path);
+    /* the first on the search path wins; a later copy is shadowed, not refused */
+    char **grown = realloc(earlier->shadows, (earlier->n_shadows + 1) * sizeof *grown);
+    if (grown)
+      earlier->shadows = grown;
+    char *shadow = grown ? p->manifest_path : NULL;
+    if (shadow) {
+      p->manifest_path = NULL;
+      grown[earlier->n_shadows++] = shadow;
+    }
     nde_plugin_free(p);
-    return add_problem(r, path, message);
+    return shadow ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
   }
   nde_plugin **plugins = realloc(r->plugins, (r->n_plugins + 1) * sizeof *plugins);
   if (!plugins) {
@@ -337,6 +361,38 @@ nde_status nde_registry_find_any(nde_registry *r, const char *name, const nde_pl
   return NDE_OK;
 }
 
+const char *nde_registry_capable_names(nde_registry *r, int kind, const char *key,
+                                       const char *value, char *buf, size_t size) {
+  if (!r)
+    r = nde_registry_default();
+  const nde_plugin *found[64];
+  size_t n = 0;
+  for (size_t i = 0; r && i < r->n_plugins && n < 64; ++i) {
+    const nde_plugin *p = r->plugins[i];
+    const json_t *cap = json_object_get(p->capabilities, key);
+    int match = 0;
+    if (p->kind != (nde_plugin_kind)kind || !cap)
+      continue;
+    if (!value)
+      match = json_is_true(cap);
+    else if (json_is_array(cap)) {
+      size_t k;
+      const json_t *v;
+      json_array_foreach(cap, k, v) { match |= json_is_string(v) && !strcmp(json_string_value(v), value); }
+    }
+    if (match)
+      found[n++] = p;
+  }
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < n && used < size; ++i)
+    used += (size_t)snprintf(buf + used, size - used, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+                             found[i]->name);
+  if (n == 0)
+    snprintf(buf, size, "none on the plugin path");
+  return buf;
+}
+
 /* ---------------------------------------------------------------- loading */
 
 static nde_status mark_broken(nde_plugin *p, nde_status st, const char *fmt, ...)
@@ -357,6 +413,24 @@ static nde_status mark_broken(nde_plugin *p, nde_status st, const char *fmt, ...
   return st;
 }
 
+/* A data-only plugin: build its vtable from the manifest's tableau; nothing is dlopen'ed. */
+static nde_status load_tableau(nde_plugin *p, const void **vtable) {
+  void *built = NULL;
+  nde_status st = nde_tableau_plugin_build(p->manifest_path, p->name, p->tableau, &built);
+  if (st == NDE_OK)
+    st = nde_vtable_validate(p->kind, built);
+  if (st == NDE_OK)
+    st = nde_kind_check_capabilities(p->kind, built, p->capabilities);
+  if (st != NDE_OK) {
+    free(built);
+    return st == NDE_ENOMEM ? st : mark_broken(p, st, "%s", nde_last_error());
+  }
+  p->vtable = built;
+  p->state = NDE_PLUGIN_LOADED;
+  *vtable = built;
+  return NDE_OK;
+}
+
 static nde_status load_locked(nde_plugin *p, const void **vtable) {
   if (p->state == NDE_PLUGIN_LOADED) {
     *vtable = p->vtable;
@@ -364,6 +438,8 @@ static nde_status load_locked(nde_plugin *p, const void **vtable) {
   }
   if (p->state == NDE_PLUGIN_BROKEN)
     return nde_error(NDE_EPLUGIN, "%s", p->message);
+  if (p->tableau)
+    return load_tableau(p, vtable);
   dlerror();
   /*
    * RTLD_NODELETE: a plugin (and what it pulled in, such as the OpenMP
@@ -403,12 +479,20 @@ static nde_status load_locked(nde_plugin *p, const void **vtable) {
   if (h->size < sizeof(nde_plugin_header))
     return mark_broken(p, NDE_EPLUGIN, "the vtable of '%s' reports an impossible size %u",
                        p->name, h->size);
-  nde_status st = nde_vtable_check(p->kind, h);
+  nde_status st = nde_vtable_validate(p->kind, h);
   if (st != NDE_OK)
     return mark_broken(p, st, "%s", nde_last_error());
-  p->vtable = h;
+  /* the core reads libnde's copy: slots past the plugin's size are NULL there */
+  if (!(p->vtable = nde_kind_vtable_copy(p->kind, h)))
+    return nde_error(NDE_ENOMEM, "out of memory");
+  st = nde_kind_check_capabilities(p->kind, p->vtable, p->capabilities);
+  if (st != NDE_OK) {
+    free(p->vtable);
+    p->vtable = NULL;
+    return mark_broken(p, st, "%s", nde_last_error());
+  }
   p->state = NDE_PLUGIN_LOADED;
-  *vtable = h;
+  *vtable = p->vtable;
   return NDE_OK;
 }
 
@@ -446,6 +530,30 @@ nde_plugin_state nde_plugin_state_of(const nde_plugin *p) {
 
 const char *nde_plugin_message(const nde_plugin *p) { return p->message ? p->message : ""; }
 
+size_t nde_plugin_shadow_count(const nde_plugin *p) { return p->n_shadows; }
+
+const char *nde_plugin_shadow_path(const nde_plugin *p, size_t i) {
+  return i < p->n_shadows ? p->shadows[i] : NULL;
+}
+
+int nde_plugin_warn_shadowed(const nde_plugin *plugin) {
+  nde_plugin *p = (nde_plugin *)plugin;
+  if (p->n_shadows == 0)
+    return 0;
+  pthread_mutex_lock(&p->registry->lock);
+  int first = !p->warned;
+  p->warned = 1;
+  pthread_mutex_unlock(&p->registry->lock);
+  if (!first)
+    return 0;
+  fprintf(stderr, "nde: warning: %zu copies of %s '%s' on the plugin path; using %s", p->n_shadows + 1,
+          nde_plugin_kind_name(p->kind), p->name, p->manifest_path);
+  for (size_t i = 0; i < p->n_shadows; ++i)
+    fprintf(stderr, "%s%s", i ? ", " : " (shadows ", p->shadows[i]);
+  fprintf(stderr, ")\n");
+  return 1;
+}
+
 const nde_options *nde_plugin_capabilities(const nde_plugin *p) {
   return nde_options_wrap(p->capabilities);
 }
@@ -455,5 +563,13 @@ const nde_options *nde_plugin_option_specs(const nde_plugin *p) {
 }
 
 char *nde_plugin_manifest_json(const nde_plugin *p) {
-  return json_dumps(p->manifest, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  /* the manifest as written, but with the full option list (the kind's common options merged) */
+  json_t *m = json_copy(p->manifest);
+  if (!m || json_object_set(m, "options", p->options)) {
+    json_decref(m);
+    return NULL;
+  }
+  char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(m);
+  return text;
 }

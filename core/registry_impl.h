@@ -20,12 +20,16 @@ struct nde_plugin {
   int abi;
   json_t *manifest;     /* the whole manifest */
   json_t *capabilities; /* a reference into manifest (or an owned empty object) */
-  json_t *options;      /* a reference into manifest (or an owned empty object) */
+  json_t *options;      /* the kind's common options merged with the manifest's own (owned) */
+  const json_t *tableau; /* data-only ode_solver: the manifest's "tableau" (borrowed), else NULL */
+  char **shadows;       /* manifests of the same kind and name later on the search path */
+  size_t n_shadows;
+  int warned;           /* the one-time "shadows" warning was printed (guarded by lock) */
   /* load state, guarded by registry->lock */
   nde_plugin_state state;
   char *message;
   void *handle;
-  const void *vtable;
+  void *vtable; /* libnde's copy of the plugin's vtable, zero past its header.size */
 };
 
 typedef struct nde_registry_problem {
@@ -53,7 +57,5 @@ NDE_INTERNAL nde_status nde_manifest_read(const char *path, nde_plugin **out);
 /* Free a plugin record (closing its library if loaded). */
 NDE_INTERNAL void nde_plugin_free(nde_plugin *plugin);
 
-/* Kind-specific check of a freshly loaded vtable (required operations present). */
-NDE_INTERNAL nde_status nde_vtable_check(nde_plugin_kind kind, const void *vtable);
 
 #endif /* NDE_CORE_REGISTRY_IMPL_H */

@@ -15,7 +15,7 @@ nde_status nde_reg_step_sum(const nde_ode_stats *stats, nde_reg_step_quantity q,
     double x = q == NDE_REG_STEP_EIGEN ? stats->steps[j].eigen_est : stats->steps[j].eest;
     if (isnan(x))
       return nde_error(NDE_EINVAL, "step %zu has no %s estimate (the solver does not make one; "
-                       "stiffness estimates come from tsit5, dopri5 and sosri2)", j,
+                       "solvers whose manifest claims \"stiffness_estimate\": true make them)", j,
                        q == NDE_REG_STEP_EIGEN ? "stiffness" : "error");
     double h = fabs(stats->steps[j].dt) * scale;
     r += x * h;

@@ -8,6 +8,8 @@
 
 #include <criterion/criterion.h>
 
+#include "copy_file.h"
+
 static char dir[512];
 
 const fixture_problem fixture_scan_problems[] = {
@@ -23,7 +25,8 @@ const fixture_problem fixture_scan_problems[] = {
     {"missing-library.json", "not found"},
     {"typo-field.json", "did you mean 'entry'"},
     {"bad-option.json", "options.abstol: missing one-line string field 'doc'"},
-    {"zz-duplicate-cpu.json", "duplicate backend 'cpu'"},
+    {"outside-link.json", "outside the manifest's folder"},
+    {"linked-folder.json", "outside the manifest's folder"},
 };
 const size_t fixture_n_scan_problems = sizeof fixture_scan_problems / sizeof *fixture_scan_problems;
 
@@ -62,9 +65,16 @@ const char *fixture_create(void) {
   char target[1024], link[1024];
   snprintf(target, sizeof target, "%s/plugins/backend/cpu/.libs/backend_cpu.so", build);
   snprintf(link, sizeof link, "%s/backend_cpu.so", dir);
-  cr_assert_eq(symlink(target, link), 0, "symlink %s", target);
+  cr_assert_eq(test_copy_file(target, link), 0, "copy %s", target);
   snprintf(target, sizeof target, "%s/tests/plugins/.libs/test_bad_abi.so", build);
   snprintf(link, sizeof link, "%s/test_bad_abi.so", dir);
+  cr_assert_eq(test_copy_file(target, link), 0, "copy %s", target);
+  /* symbolic links that leave the folder: to a library, and to a folder of libraries */
+  snprintf(target, sizeof target, "%s/plugins/backend/cpu/.libs/backend_cpu.so", build);
+  snprintf(link, sizeof link, "%s/outside.so", dir);
+  cr_assert_eq(symlink(target, link), 0, "symlink %s", target);
+  snprintf(target, sizeof target, "%s/plugins/backend/cpu/.libs", build);
+  snprintf(link, sizeof link, "%s/linked", dir);
   cr_assert_eq(symlink(target, link), 0, "symlink %s", target);
 
   /* the good one */
@@ -102,6 +112,12 @@ const char *fixture_create(void) {
   manifest("typo-field.json", "typo", "backend", "backend_cpu.so", "e", ", \"entyr\": \"x\"");
   manifest("bad-option.json", "badopt", "backend", "backend_cpu.so", "e",
            ", \"options\": {\"abstol\": {\"type\": \"number\", \"default\": 1}}");
+  manifest("outside-link.json", "outside", "backend", "outside.so", "nde_plugin_backend_cpu",
+           NULL);
+  manifest("linked-folder.json", "linked", "backend", "linked/backend_cpu.so",
+           "nde_plugin_backend_cpu", NULL);
+
+  /* a second copy of cpu, later on the path: shadowed, not refused */
   manifest("zz-duplicate-cpu.json", "cpu", "backend", "backend_cpu.so", "nde_plugin_backend_cpu",
            NULL);
 

@@ -63,6 +63,25 @@ Test(cli, plugins_lists_good_ones_and_one_line_per_broken_manifest) {
     cr_expect(strstr(err, fixture_scan_problems[i].file) != NULL, "%s not reported",
               fixture_scan_problems[i].file);
   cr_expect_eq(count_lines_with(err, "broken plugin: "), fixture_n_load_problems, "%s", err);
+  /* the second copy of cpu is listed once, on the winner's line, not as a refusal */
+  cr_expect_eq(count_lines_with(err, "duplicate"), 0, "%s", err);
+  cr_expect_eq(count_lines_with(err, "zz-duplicate-cpu.json"), 0, "%s", err);
+  cr_expect_eq(count_lines_with(out, "zz-duplicate-cpu.json)"), 1, "%s", out);
+  const char *line = strstr(out, "\ncpu ");
+  cr_expect(line && strstr(line, "(shadows ") && strstr(line, "(shadows ") < strchr(line + 1, '\n'),
+            "%s", out);
+  cr_expect_eq(count_lines_with(err, "warning:"), 0, "%s", err);
+  free(out);
+  free(err);
+}
+
+Test(cli, plugin_warns_once_which_copy_is_used) {
+  char *out, *err;
+  cr_expect_eq(run("plugin cpu", &out, &err), 0);
+  cr_expect_eq(count_lines_with(err, "nde: warning: 2 copies of backend 'cpu'"), 1, "%s", err);
+  cr_expect(strstr(err, "/cpu.json (shadows ") && strstr(err, "zz-duplicate-cpu.json)"), "%s",
+            err);
+  cr_expect(strstr(out, "Shadows:") != NULL, "%s", out);
   free(out);
   free(err);
 }

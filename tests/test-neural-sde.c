@@ -531,6 +531,10 @@ Test(neural_sde, invalid_specs_are_refused_with_the_json_path) {
   expect_refused(IN_CHAIN(", \"output\": \"variance\""), "model.chain[0].output: expected one of");
   expect_refused(IN_CHAIN(", \"noise\": \"general\""), "model.chain[0].noise: expected one of");
   expect_refused(IN_CHAIN(", \"trajectories\": 0"), "model.chain[0].trajectories");
+  /* suggestions come from the manifests' capabilities, not from names in the core */
+  expect_refused(IN_CHAIN(", \"sensitivity\": \"backsolve_adjoint\""),
+                 "model.chain[0].sensitivity: sensitivity 'backsolve_adjoint' does not "
+                 "differentiate SDE solves (ones that do: direct)");
   expect_refused(IN_CHAIN(", \"solver\": {\"plugin\": \"euler_maruyama\", \"dt\": 0.1}, "
                           "\"regularizer\": \"error_global\""),
                  "model.chain[0].regularizer: regularizer 'error_global' needs a solver with an "
@@ -562,7 +566,7 @@ Test(neural_sde, stiffness_global_without_a_stiffness_estimate_is_refused_at_bui
   /* sosri (the default) makes no stiffness estimate; sosri2 does */
   expect_refused(IN_CHAIN(", \"regularizer\": \"stiffness_global\""),
                  "model.chain[0].regularizer: regularizer 'stiffness_global' reads stiffness "
-                 "estimates, which solver 'sosri' does not make (use sosri2)");
+                 "estimates, which solver 'sosri' does not make (solvers that do: sosri2)");
 }
 
 /* ---------------------------------------------------------------- training */

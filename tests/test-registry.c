@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -184,7 +185,7 @@ Test(registry, concurrent_loads_are_safe) {
 }
 
 Test(registry, search_path_order_and_rescan) {
-  /* the same folder twice: every manifest of the second pass is a duplicate */
+  /* the same folder twice: the same files again, neither shadows nor new refusals */
   const char *dir = nde_plugin_manifest_path(nde_registry_at(reg, 0));
   char folder[1024];
   snprintf(folder, sizeof folder, "%s", dir);
@@ -192,10 +193,72 @@ Test(registry, search_path_order_and_rescan) {
   cr_assert_eq(nde_registry_add_dir(reg, folder), NDE_OK);
   cr_assert_eq(nde_registry_scan(reg), NDE_OK);
   cr_expect_eq(nde_registry_count(reg), 4);
-  cr_expect_eq(nde_registry_problem_count(reg), 2 * fixture_n_scan_problems + 4);
+  cr_expect_eq(nde_registry_problem_count(reg), fixture_n_scan_problems);
   /* a missing folder on the path is not an error */
   cr_assert_eq(nde_registry_add_dir(reg, "/nonexistent/nde/plugins"), NDE_OK);
   cr_expect_eq(nde_registry_scan(reg), NDE_OK);
+}
+
+/* The first copy on the search path wins; the later one is shadowed (not refused), warned once. */
+Test(registry, a_duplicate_is_shadowed_not_refused) {
+  const nde_plugin *cpu;
+  cr_assert_eq(nde_registry_find(reg, NDE_KIND_BACKEND, "cpu", &cpu), NDE_OK);
+  cr_expect(strstr(nde_plugin_manifest_path(cpu), "/cpu.json") != NULL);
+  cr_assert_eq(nde_plugin_shadow_count(cpu), 1);
+  cr_expect(strstr(nde_plugin_shadow_path(cpu, 0), "zz-duplicate-cpu.json") != NULL);
+  cr_expect_null(nde_plugin_shadow_path(cpu, 1));
+  cr_expect_null(problem_for("zz-duplicate-cpu.json"), "a shadowed copy was reported refused");
+  cr_expect_eq(nde_plugin_warn_shadowed(cpu), 1);
+  cr_expect_eq(nde_plugin_warn_shadowed(cpu), 0, "the warning is printed once");
+  /* the open path (nde train, solve, eval) warns on first use */
+  nde_registry *r2 = NULL;
+  cr_assert_eq(nde_registry_create(&r2), NDE_OK);
+  const char *m = nde_plugin_manifest_path(cpu);
+  char d[1024];
+  snprintf(d, sizeof d, "%.*s", (int)(strrchr(m, '/') - m), m);
+  cr_assert_eq(nde_registry_add_dir(r2, d), NDE_OK);
+  cr_assert_eq(nde_registry_scan(r2), NDE_OK);
+  const nde_plugin *cpu2;
+  cr_assert_eq(nde_registry_find(r2, NDE_KIND_BACKEND, "cpu", &cpu2), NDE_OK);
+  const void *vt;
+  nde_options *opts = NULL;
+  cr_assert_eq(nde_plugin_open(cpu2, NULL, "backend", &vt, &opts), NDE_OK, "%s",
+               nde_last_error());
+  nde_options_free(&opts);
+  cr_expect_eq(nde_plugin_warn_shadowed(cpu2), 0, "nde_plugin_open did not warn");
+  nde_registry_destroy(&r2);
+  /* the same folder twice on the path is one copy, not a shadow */
+  const char *manifest = nde_plugin_manifest_path(cpu);
+  char folder[1024];
+  snprintf(folder, sizeof folder, "%.*s", (int)(strrchr(manifest, '/') - manifest), manifest);
+  cr_assert_eq(nde_registry_add_dir(reg, folder), NDE_OK);
+  cr_assert_eq(nde_registry_scan(reg), NDE_OK);
+  cr_assert_eq(nde_registry_find(reg, NDE_KIND_BACKEND, "cpu", &cpu), NDE_OK);
+  cr_expect_eq(nde_plugin_shadow_count(cpu), 1);
+}
+
+/* A symbolic link that stays inside the manifest's folder is fine; the library path is resolved. */
+Test(registry, a_symlink_inside_the_folder_is_accepted) {
+  const nde_plugin *cpu;
+  cr_assert_eq(nde_registry_find(reg, NDE_KIND_BACKEND, "cpu", &cpu), NDE_OK);
+  const char *manifest = nde_plugin_manifest_path(cpu);
+  char folder[1024], link[1200], path[1200];
+  snprintf(folder, sizeof folder, "%.*s", (int)(strrchr(manifest, '/') - manifest), manifest);
+  snprintf(link, sizeof link, "%s/alias.so", folder);
+  cr_assert_eq(symlink("backend_cpu.so", link), 0);
+  snprintf(path, sizeof path, "%s/alias.json", folder);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs("{\"nde_manifest\": 1, \"name\": \"alias\", \"kind\": \"backend\", \"version\": \"1\", "
+        "\"abi\": 1, \"library\": \"alias.so\", \"entry\": \"e\", \"summary\": \"s\"}",
+        f);
+  fclose(f);
+  cr_assert_eq(nde_registry_scan(reg), NDE_OK);
+  cr_expect_null(problem_for("alias.json"), "%s", problem_for("alias.json"));
+  const nde_plugin *alias;
+  cr_assert_eq(nde_registry_find(reg, NDE_KIND_BACKEND, "alias", &alias), NDE_OK);
+  const char *lib = nde_plugin_library_path(alias);
+  cr_expect(strlen(lib) > 15 && !strcmp(lib + strlen(lib) - 15, "/backend_cpu.so"), "%s", lib);
 }
 
 Test(names, kinds_dtypes_and_activations_round_trip) {

@@ -1,8 +1,9 @@
 /*
- * Kind-specific vtable checks (core/vtable_check.c) for optimizers and
- * datasets: a plugin missing a required operation or with a vtable too
- * small for the ABI is refused at load with a message naming it, and the
- * other plugins stay usable.
+ * The one vtable rule (nde_vtable_validate, core/plugin_kind.c): a plugin
+ * missing a required operation or with a vtable smaller than its kind's
+ * baseline is refused at load with a message naming it, the other plugins
+ * stay usable, and a plugin built against an older, shorter vtable loads
+ * and works with the slots it never had reading as absent.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,10 @@
 
 #include <criterion/criterion.h>
 
+#include "copy_file.h"
+
+#include <nde/backend.h>
+#include <nde/layer.h>
 #include <nde/registry.h>
 
 static char dir[256];
@@ -28,17 +33,17 @@ static void write_manifest(const char *kind, const char *name) {
   fclose(f);
 }
 
-Test(vtable, broken_optimizer_and_dataset_are_refused) {
+static void make_dir(void) {
   snprintf(dir, sizeof dir, "%s/nde-vtable-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   cr_assert_not_null(mkdtemp(dir));
   char lib[512], link[512];
   snprintf(lib, sizeof lib, "%s/tests/plugins/.libs/broken.so",
            getenv("NDE_TEST_BUILDDIR") ? getenv("NDE_TEST_BUILDDIR") : NDE_TEST_BUILDDIR);
   snprintf(link, sizeof link, "%s/broken.so", dir);
-  cr_assert_eq(symlink(lib, link), 0);
-  write_manifest("optimizer", "stepless");
-  write_manifest("dataset", "truncated");
+  cr_assert_eq(test_copy_file(lib, link), 0);
+}
 
+static nde_registry *make_registry(void) {
   nde_registry *r = NULL;
   cr_assert_eq(nde_registry_create(&r), NDE_OK);
   cr_assert_eq(nde_registry_add_dir(r, dir), NDE_OK);
@@ -46,13 +51,29 @@ Test(vtable, broken_optimizer_and_dataset_are_refused) {
   if (plugins)
     cr_assert_eq(nde_registry_add_dir(r, plugins), NDE_OK);
   cr_assert_eq(nde_registry_scan(r), NDE_OK);
+  return r;
+}
+
+static void remove_dir(void) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_expect_eq(system(cmd), 0);
+}
+
+Test(vtable, broken_optimizer_and_dataset_are_refused) {
+  make_dir();
+  write_manifest("optimizer", "stepless");
+  write_manifest("dataset", "truncated");
+  nde_registry *r = make_registry();
+  const char *plugins = getenv("NDE_PLUGIN_PATH");
 
   const void *vt = NULL;
   cr_expect_eq(nde_registry_load(r, NDE_KIND_OPTIMIZER, "stepless", &vt), NDE_EPLUGIN);
   cr_expect(strstr(nde_last_error(), "lacks required operation 'step'") != NULL, "%s",
             nde_last_error());
   cr_expect_eq(nde_registry_load(r, NDE_KIND_DATASET, "truncated", &vt), NDE_EPLUGIN);
-  cr_expect(strstr(nde_last_error(), "smaller than ABI") != NULL, "%s", nde_last_error());
+  cr_expect(strstr(nde_last_error(), "smaller than ABI 1's baseline") != NULL, "%s",
+            nde_last_error());
   if (plugins) { /* the real ones still load */
     cr_expect_eq(nde_registry_load(r, NDE_KIND_OPTIMIZER, "adam", &vt), NDE_OK, "%s",
                  nde_last_error());
@@ -60,7 +81,99 @@ Test(vtable, broken_optimizer_and_dataset_are_refused) {
                  nde_last_error());
   }
   nde_registry_destroy(&r);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  cr_expect_eq(system(cmd), 0);
+  remove_dir();
+}
+
+/* An older plugin (layer vtable ending at vjp, before jvp was appended) loads and works. */
+Test(vtable, older_shorter_vtable_loads_and_works) {
+  make_dir();
+  write_manifest("layer", "twice");
+  write_manifest("layer", "too_short");
+  nde_registry *r = make_registry();
+
+  const void *vt = NULL;
+  cr_assert_eq(nde_registry_load(r, NDE_KIND_LAYER, "twice", &vt), NDE_OK, "%s",
+               nde_last_error());
+  const nde_layer_ops *ops = vt;
+  cr_expect_eq(ops->header.size, NDE_VTABLE_END(nde_layer_ops, vjp));
+  cr_expect_lt(ops->header.size, sizeof(nde_layer_ops));
+  cr_expect_eq(ops->header.size, nde_plugin_kind_baseline_size(NDE_KIND_LAYER));
+  /* the plugin's memory holds a non-NULL word where jvp sits today: it must read as absent */
+  cr_expect_null(ops->jvp);
+  cr_expect(!NDE_VTABLE_HAS(ops, nde_layer_ops, jvp));
+
+  /* it works in a model: forward is y = 2x, vjp dx = 2dy, jvp is reported unsupported */
+  if (getenv("NDE_PLUGIN_PATH")) {
+    nde_backend *be = NULL;
+    cr_assert_eq(nde_backend_open(r, "cpu", NULL, &be), NDE_OK, "%s", nde_last_error());
+    nde_shape in = {1, {3}};
+    nde_model *m = NULL;
+    cr_assert_eq(nde_model_build(r, "{\"layer\": \"twice\"}", "model", &in, be, NDE_FLOAT64,
+                                 &m),
+                 NDE_OK, "%s", nde_last_error());
+    nde_arena *arena = NULL;
+    cr_assert_eq(nde_arena_create(be, &arena), NDE_OK);
+    nde_layer_ctx ctx = {be, NDE_FLOAT64, 2, arena, 0, 1, 0, NULL, 0};
+    double x[6] = {1, -2, 3, 0.5, 4, -1}, dy[6] = {1, 1, 1, 2, 2, 2}, dx[6], ty[6];
+    double p[1] = {0};
+    nde_record *rec = NULL;
+    cr_assert_eq(nde_layer_forward(nde_model_root(m), &ctx, x, 0.0, p, &rec), NDE_OK, "%s",
+                 nde_last_error());
+    const double *y = nde_record_output(rec);
+    for (int i = 0; i < 6; ++i)
+      cr_expect_float_eq(y[i], 2 * x[i], 1e-15);
+    cr_assert_eq(nde_layer_vjp(nde_model_root(m), &ctx, rec, dy, dx, NULL, NULL), NDE_OK, "%s",
+                 nde_last_error());
+    for (int i = 0; i < 6; ++i)
+      cr_expect_float_eq(dx[i], 2 * dy[i], 1e-15);
+    cr_expect_eq(nde_layer_jvp(nde_model_root(m), &ctx, rec, x, NULL, 0.0, ty), NDE_EUNSUPPORTED);
+    nde_arena_destroy(&arena);
+    nde_model_destroy(&m);
+    nde_backend_close(&be);
+  }
+
+  /* one shorter than the kind's baseline is refused, saying which */
+  cr_expect_eq(nde_registry_load(r, NDE_KIND_LAYER, "too_short", &vt), NDE_EPLUGIN);
+  char want[128];
+  snprintf(want, sizeof want, "layer vtable of 'too_short' is %zu bytes, smaller than ABI 1's "
+           "baseline of %zu bytes", NDE_VTABLE_END(nde_layer_ops, forward),
+           NDE_VTABLE_END(nde_layer_ops, vjp));
+  cr_expect(strstr(nde_last_error(), want) != NULL, "%s", nde_last_error());
+  nde_registry_destroy(&r);
+  remove_dir();
+}
+
+/* The rule is the same for vtables handed to libnde directly (no registry). */
+Test(vtable, validate_applies_the_size_rule) {
+  nde_layer_ops ops = {.header = NDE_PLUGIN_HEADER(NDE_KIND_LAYER, "x", nde_layer_ops)};
+  cr_expect_eq(nde_vtable_validate(NDE_KIND_LAYER, &ops), NDE_EPLUGIN);
+  cr_expect(strstr(nde_last_error(), "lacks required operation 'create'") != NULL, "%s",
+            nde_last_error());
+  cr_expect_eq(nde_vtable_validate(NDE_KIND_OPTIMIZER, &ops), NDE_EPLUGIN);
+  cr_expect(strstr(nde_last_error(), "implements kind layer, not optimizer") != NULL, "%s",
+            nde_last_error());
+}
+
+/* One open path, manifest first: bad options are refused before the library is loaded. */
+Test(vtable, options_are_checked_before_the_library_loads) {
+  make_dir();
+  write_manifest("optimizer", "stepless");
+  nde_registry *r = make_registry();
+  const nde_plugin *p = NULL;
+  cr_assert_eq(nde_registry_find(r, NDE_KIND_OPTIMIZER, "stepless", &p), NDE_OK);
+  nde_options *given = NULL, *opts = NULL;
+  cr_assert_eq(nde_options_parse("{\"momentum\": 0.9}", &given), NDE_OK);
+  const void *vt = (const void *)1;
+  cr_expect_eq(nde_plugin_open(p, given, "optimizer", &vt, &opts), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "optimizer.momentum") != NULL, "%s", nde_last_error());
+  cr_expect_null(vt);
+  cr_expect_null(opts);
+  cr_expect_eq(nde_plugin_state_of(p), NDE_PLUGIN_AVAILABLE, "the library was loaded");
+  /* valid options: now it loads, and the vtable check refuses it */
+  cr_expect_eq(nde_plugin_open(p, NULL, "optimizer", &vt, &opts), NDE_EPLUGIN);
+  cr_expect(strstr(nde_last_error(), "optimizer: ") == nde_last_error(), "%s", nde_last_error());
+  cr_expect_eq(nde_plugin_state_of(p), NDE_PLUGIN_BROKEN);
+  nde_options_free(&given);
+  nde_registry_destroy(&r);
+  remove_dir();
 }

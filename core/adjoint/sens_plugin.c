@@ -45,6 +45,7 @@ nde_status nde_adjoint_sens_backward(void *state, const nde_sens_problem *proble
   if (w_eest || w_eigen)
     return nde_error(NDE_EINVAL,
                      "continuous adjoints cannot differentiate per-step error or stiffness "
-                     "estimates; use the 'direct' sensitivity");
+                     "estimates; use a sensitivity whose manifest claims \"step_estimates\": "
+                     "true (`nde plugins --kind sensitivity`)");
   return nde_adjoint_backward(state, problem, du_save, du0, dparams, stats);
 }

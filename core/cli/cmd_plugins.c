@@ -55,7 +55,10 @@ static int plugins_help(void) {
          "  --json       print a JSON array of {name, kind, version, abi, summary,\n"
          "               status, manifest, library} (and message when broken; built-in\n"
          "               layers have \"builtin\": true and null manifest and library)\n"
-         "  --no-load    do not load libraries (status 'available')\n");
+         "  --no-load    do not load libraries (status 'available')\n"
+         "\n"
+         "When two folders on the search path provide the same kind and name, the\n"
+         "first wins; its line ends with \"(shadows PATH)\" naming the other copies.\n");
   return NDE_EXIT_OK;
 }
 
@@ -70,7 +73,14 @@ static json_t *plugin_json(const nde_plugin *p, const char *status) {
   if (!strcmp(status, "broken"))
     json_object_set_new(o, "message", json_string(nde_plugin_message(p)));
   json_object_set_new(o, "manifest", json_string(nde_plugin_manifest_path(p)));
-  json_object_set_new(o, "library", json_string(nde_plugin_library_path(p)));
+  const char *library = nde_plugin_library_path(p); /* NULL: a data-only (tableau) plugin */
+  json_object_set_new(o, "library", library ? json_string(library) : json_null());
+  if (nde_plugin_shadow_count(p) > 0) {
+    json_t *shadows = json_array();
+    for (size_t i = 0; i < nde_plugin_shadow_count(p); ++i)
+      json_array_append_new(shadows, json_string(nde_plugin_shadow_path(p, i)));
+    json_object_set_new(o, "shadows", shadows);
+  }
   return o;
 }
 
@@ -106,9 +116,15 @@ int nde_cmd_plugins(nde_cli *cli, int argc, char **argv) {
     broken += !strcmp(status, "broken");
     if (as_json)
       json_array_append_new(array, plugin_json(p, status));
-    else
-      printf(row_format, nde_plugin_name(p), nde_plugin_kind_name(nde_plugin_kind_of(p)),
-             nde_plugin_version(p), status, nde_plugin_summary(p));
+    else {
+      printf("%-24s %-16s %-9s %-10s %s", nde_plugin_name(p),
+             nde_plugin_kind_name(nde_plugin_kind_of(p)), nde_plugin_version(p), status,
+             nde_plugin_summary(p));
+      /* a later copy on the search path is shadowed, not refused: name it once, here */
+      for (size_t k = 0; k < nde_plugin_shadow_count(p); ++k)
+        printf("%s%s", k ? ", " : " (shadows ", nde_plugin_shadow_path(p, k));
+      printf("%s\n", nde_plugin_shadow_count(p) ? ")" : "");
+    }
   }
   size_t builtin = 0;
   if (kind_filter < 0 || kind_filter == NDE_KIND_LAYER)
@@ -177,7 +193,11 @@ static void print_manifest_text(const nde_plugin *p, const char *status) {
          nde_plugin_kind_name(nde_plugin_kind_of(p)), nde_plugin_version(p), nde_plugin_abi(p),
          nde_plugin_summary(p));
   printf("Manifest:  %s\nLibrary:   %s\nStatus:    %s\n", nde_plugin_manifest_path(p),
-         nde_plugin_library_path(p), status);
+         nde_plugin_library_path(p) ? nde_plugin_library_path(p)
+                                    : "(none: a Runge-Kutta tableau in the manifest)",
+         status);
+  for (size_t i = 0; i < nde_plugin_shadow_count(p); ++i)
+    printf("Shadows:   %s\n", nde_plugin_shadow_path(p, i));
   const char *key;
   json_t *value;
   json_t *caps = options_json(nde_plugin_capabilities(p));
@@ -235,6 +255,7 @@ int nde_cmd_plugin(nde_cli *cli, int argc, char **argv) {
                    "'%s'?", name, near);
   if (st != NDE_OK)
     return nde_cli_fail(st);
+  nde_plugin_warn_shadowed(p);
   const void *vtable;
   nde_status load_status = nde_plugin_load(p, &vtable);
   const char *status = load_status == NDE_OK ? "ok" : "broken";

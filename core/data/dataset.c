@@ -64,10 +64,9 @@ nde_status nde_dataset_open(struct nde_registry *registry, const char *name,
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s", where);
   const void *vtable;
-  NDE_TRY(nde_plugin_load(plugin, &vtable));
   nde_options *given = NULL, *options = NULL;
   NDE_TRY(plugin_options_from(options_json, where, &given));
-  st = nde_plugin_options(plugin, given, where, &options);
+  st = nde_plugin_open(plugin, given, where, &vtable, &options);
   nde_options_free(&given);
   if (st != NDE_OK)
     return st;

@@ -46,9 +46,16 @@ nde_status nde_de_open_sensitivity(nde_builder *b, const json_t *spec, const cha
   json_decref(given);
   NDE_TRY(st);
   *ops = vt;
-  if (!((*ops)->capabilities & capability))
-    return nde_error(NDE_EINVAL, "%s: sensitivity '%s' does not differentiate %s solves%s", path,
-                     name, what, capability == NDE_SENS_SDE ? " (use \"direct\")" : "");
+  if (!((*ops)->capabilities & capability)) {
+    char names[512];
+    const char *problem = capability == NDE_SENS_SDE ? "sde"
+                          : capability == NDE_SENS_ODE ? "ode"
+                                                       : "fixed_point";
+    return nde_error(NDE_EINVAL, "%s: sensitivity '%s' does not differentiate %s solves (ones "
+                     "that do: %s)", path, name, what,
+                     nde_registry_capable_names(nde_builder_registry(b), NDE_KIND_SENSITIVITY,
+                                                "problems", problem, names, sizeof names));
+  }
   st = (*ops)->create(*options, state);
   return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s: sensitivity '%s'", path, name);
 }

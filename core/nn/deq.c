@@ -151,18 +151,19 @@ static nde_status open_sensitivity(nde_builder *b, deq_state *s, const json_t *v
   const nde_plugin *plugin = NULL;
   if (st == NDE_OK)
     st = nde_registry_find(nde_builder_registry(b), NDE_KIND_SENSITIVITY, name, &plugin);
-  if (st == NDE_OK)
-    st = nde_plugin_options(plugin, given, where, &s->sens_options);
-  nde_options_free(&given);
   const void *vt = NULL;
   if (st == NDE_OK)
-    st = nde_plugin_load(plugin, &vt);
+    st = nde_plugin_open(plugin, given, where, &vt, &s->sens_options);
+  nde_options_free(&given);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s", where);
   s->sens = vt;
+  char names[512];
   if (!(s->sens->capabilities & NDE_SENS_FIXED_POINT))
     return nde_error(NDE_EINVAL, "%s: sensitivity '%s' cannot differentiate a fixed point (use "
-                     "steady_state or jfb)", where, name);
+                     "%s)", where, name,
+                     nde_registry_capable_names(nde_builder_registry(b), NDE_KIND_SENSITIVITY,
+                                                "problems", "fixed_point", names, sizeof names));
   st = s->sens->create(s->sens_options, &s->sens_state);
   return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s", where);
 }

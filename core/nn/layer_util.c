@@ -62,19 +62,3 @@ void nde_layer_report(const nde_layer_ctx *ctx, const char *name, double value) 
   if (ctx->metrics)
     metrics_add(ctx->metrics, name, value);
 }
-
-nde_status nde_layer_ops_validate(const nde_layer_ops *ops) {
-  if (ops->header.size < offsetof(nde_layer_ops, jvp))
-    return nde_error(NDE_EPLUGIN, "layer vtable is %u bytes, too small for ABI %d",
-                     ops->header.size, NDE_ABI_VERSION);
-  const char *name = ops->header.name ? ops->header.name : "?";
-  if (!ops->create)
-    return nde_error(NDE_EPLUGIN, "layer '%s' lacks required operation 'create'", name);
-  if (!ops->destroy)
-    return nde_error(NDE_EPLUGIN, "layer '%s' lacks required operation 'destroy'", name);
-  if (!ops->forward)
-    return nde_error(NDE_EPLUGIN, "layer '%s' lacks required operation 'forward'", name);
-  if (!ops->vjp)
-    return nde_error(NDE_EPLUGIN, "layer '%s' lacks required operation 'vjp'", name);
-  return NDE_OK;
-}

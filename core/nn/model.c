@@ -156,20 +156,17 @@ static nde_status build_leaf(nde_builder *b, nde_layer *node, const json_t *spec
   nde_status st = nde_registry_find(b->registry, NDE_KIND_LAYER, node->name, &plugin);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s", node->path);
-  const void *vtable;
-  st = nde_plugin_load(plugin, &vtable);
-  if (st != NDE_OK)
-    return nde_error_prefix(st, "%s", node->path);
-  node->ops = vtable;
   json_t *given = json_is_object(spec) ? json_deep_copy(spec) : json_object();
   if (!given)
     return nde_error(NDE_ENOMEM, "out of memory");
   json_object_del(given, "layer");
+  const void *vtable;
   nde_options *options = NULL;
-  st = nde_plugin_options(plugin, nde_options_wrap(given), node->path, &options);
+  st = nde_plugin_open(plugin, nde_options_wrap(given), node->path, &vtable, &options);
   json_decref(given);
   if (st != NDE_OK)
     return st;
+  node->ops = vtable;
   memset(&node->spec, 0, sizeof node->spec);
   st = node->ops->create(options, &node->input, &node->spec, &node->self);
   nde_options_free(&options);

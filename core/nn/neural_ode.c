@@ -63,6 +63,7 @@ typedef struct node_state {
   int has_local;       /* a regularizer needs the extra local step */
   double *hist_t;      /* start times of the accepted steps of the last training solve */
   size_t n_hist;
+  struct nde_registry *registry; /* where the layer found its plugins (for suggestions) */
 } node_state;
 
 /* The right-hand side: the dynamics layer evaluated in the arena. */
@@ -136,21 +137,28 @@ static nde_status check_regularizer(void *user, const nde_de_reg *out, const cha
   node_state *s = user;
   const char *name = out->ops->header.name;
   unsigned needs = out->ops->needs;
+  char names[512];
   if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) &&
       !(s->sens->capabilities & NDE_SENS_STEP_ESTIMATES))
     return nde_error(NDE_EINVAL,
                      "%s: regularizer '%s' differentiates the per-step error/stiffness "
                      "estimates, which sensitivity '%s' cannot do; use \"sensitivity\": \"%s\"",
                      path, name, s->sens->header.name,
-                     out->ops->required_sensitivity ? out->ops->required_sensitivity : "direct");
+                     out->ops->required_sensitivity
+                         ? out->ops->required_sensitivity
+                         : nde_registry_capable_names(s->registry, NDE_KIND_SENSITIVITY,
+                                                      "step_estimates", NULL, names,
+                                                      sizeof names));
   if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) && s->solver->ops->error_order == 0)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' needs a solver with an error estimate; "
                      "'%s' has none", path, name, s->solver->ops->header.name);
   const nde_rk_tableau *tb = s->solver->ops->tableau;
   if ((needs & NDE_REG_NEEDS_STIFFNESS) && !(tb && tb->stability_size > 0))
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads stiffness estimates, which solver "
-                     "'%s' does not make (use tsit5 or dopri5)", path, name,
-                     s->solver->ops->header.name);
+                     "'%s' does not make (solvers that do: %s)", path, name,
+                     s->solver->ops->header.name,
+                     nde_registry_capable_names(s->registry, NDE_KIND_ODE_SOLVER,
+                                                "stiffness_estimate", NULL, names, sizeof names));
   if (needs & NDE_REG_NEEDS_LOCAL_STEP) {
     if (s->has_local)
       return nde_error(NDE_EINVAL, "%s: regularizer '%s': only one local regularizer per "
@@ -198,6 +206,7 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
     json_decref(given);
     return st;
   }
+  s->registry = nde_builder_registry(b);
   st = nde_ode_solver_open(nde_builder_registry(b), name, nde_options_wrap(given), path,
                                       &s->solver);
   json_decref(given);

@@ -72,6 +72,7 @@ typedef struct nsde_state {
   size_t n_hist;
   uint64_t path_key;   /* its stream and dimension */
   size_t path_dim;
+  struct nde_registry *registry; /* where the layer found its plugins (for suggestions) */
 } nsde_state;
 
 /* Drift and diffusion: the two child layers evaluated in the arena on the (F, B·K) state. */
@@ -165,10 +166,13 @@ static nde_status check_regularizer(void *user, const nde_de_reg *reg, const cha
   nsde_state *s = user;
   const char *name = reg->ops->header.name, *solver = s->solver->ops->header.name;
   unsigned needs = reg->ops->needs;
+  char names[512];
   if ((needs & (NDE_REG_NEEDS_STEP_ESTIMATES | NDE_REG_NEEDS_LOCAL_STEP)) &&
       !s->solver->ops->adaptive)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' needs a solver with an error estimate; "
-                     "'%s' has none (use sosri, sosri2 or sri_w1)", path, name, solver);
+                     "'%s' has none (solvers that do: %s)", path, name, solver,
+                     nde_registry_capable_names(s->registry, NDE_KIND_SDE_SOLVER, "error_estimate",
+                                                NULL, names, sizeof names));
   if ((needs & (NDE_REG_NEEDS_STEP_ESTIMATES | NDE_REG_NEEDS_LOCAL_STEP)) &&
       !s->solver->solve.adaptive)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads the error estimates of adaptive "
@@ -179,10 +183,16 @@ static nde_status check_regularizer(void *user, const nde_de_reg *reg, const cha
                      "%s: regularizer '%s' differentiates the per-step error/stiffness "
                      "estimates, which sensitivity '%s' cannot do; use \"sensitivity\": \"%s\"",
                      path, name, s->sens->header.name,
-                     reg->ops->required_sensitivity ? reg->ops->required_sensitivity : "direct");
+                     reg->ops->required_sensitivity
+                         ? reg->ops->required_sensitivity
+                         : nde_registry_capable_names(s->registry, NDE_KIND_SENSITIVITY,
+                                                      "step_estimates", NULL, names,
+                                                      sizeof names));
   if ((needs & NDE_REG_NEEDS_STIFFNESS) && !s->solver->ops->stiffness)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads stiffness estimates, which solver "
-                     "'%s' does not make (use sosri2)", path, name, solver);
+                     "'%s' does not make (solvers that do: %s)", path, name, solver,
+                     nde_registry_capable_names(s->registry, NDE_KIND_SDE_SOLVER,
+                                                "stiffness_estimate", NULL, names, sizeof names));
   if (needs & NDE_REG_NEEDS_LOCAL_STEP) {
     if (s->has_local)
       return nde_error(NDE_EINVAL, "%s: regularizer '%s': only one local regularizer per "
@@ -239,6 +249,7 @@ static nde_status open_solver(nde_builder *b, nde_layer *node, nsde_state *s,
   snprintf(path, sizeof path, "%s.solver", node->path);
   nde_status st = nde_de_plugin_spec(json_object_get(spec, "solver"), path, NSDE_DEFAULT_SOLVER,
                                      &name, &given);
+  s->registry = nde_builder_registry(b);
   if (st == NDE_OK)
     st = nde_sde_solver_open(nde_builder_registry(b), name, nde_options_wrap(given), path,
                              &s->solver);

@@ -25,7 +25,6 @@ nde_status nde_linear_solver_open(struct nde_registry *registry, const char *nam
   const nde_plugin *plugin;
   NDE_TRY(nde_registry_find(registry, NDE_KIND_LINEAR_SOLVER, name, &plugin));
   const void *vtable;
-  NDE_TRY(nde_plugin_load(plugin, &vtable));
   nde_options *given = NULL;
   NDE_TRY(nde_options_parse(options_json, &given));
   nde_linear_solver *s = calloc(1, sizeof *s);
@@ -33,7 +32,7 @@ nde_status nde_linear_solver_open(struct nde_registry *registry, const char *nam
     nde_options_free(&given);
     return nde_error(NDE_ENOMEM, "out of memory");
   }
-  nde_status st = nde_plugin_options(plugin, given, where, &s->options);
+  nde_status st = nde_plugin_open(plugin, given, where, &vtable, &s->options);
   nde_options_free(&given);
   if (st != NDE_OK) {
     free(s);

@@ -101,24 +101,23 @@ nde_status nde_nl_solver_configure(struct nde_registry *registry, const char *na
   *out = NULL;
   const nde_plugin *plugin;
   NDE_TRY(nde_registry_find(registry, NDE_KIND_NONLINEAR_SOLVER, name, &plugin));
-  const void *vtable;
-  NDE_TRY(nde_plugin_load(plugin, &vtable));
+  const void *vtable = NULL;
   nde_nonlinear_solver *s = calloc(1, sizeof *s);
   if (!s)
     return nde_error(NDE_ENOMEM, "out of memory");
   s->settings = base ? *base : nde_nonlinear_settings_default();
-  s->ops = vtable;
   s->registry = registry;
   snprintf(s->name, sizeof s->name, "%s", name);
   json_t *rest = NULL;
   nde_status st = nde_nl_settings_split(given, where, &s->settings, &rest);
   if (st == NDE_OK)
-    st = nde_plugin_options(plugin, nde_options_wrap(rest), where, &s->options);
+    st = nde_plugin_open(plugin, nde_options_wrap(rest), where, &vtable, &s->options);
   json_decref(rest);
   if (st != NDE_OK) {
     free(s);
     return st;
   }
+  s->ops = vtable;
   *out = s;
   return NDE_OK;
 }

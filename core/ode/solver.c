@@ -7,32 +7,22 @@
 #include <nde/ode.h>
 #include <nde/registry.h>
 
-nde_status nde_ode_solver_ops_validate(const nde_ode_solver_ops *ops) {
-  const char *name = ops->header.name ? ops->header.name : "?";
-  if (ops->header.size < offsetof(nde_ode_solver_ops, restart) + sizeof(ops->restart))
-    return nde_error(NDE_EPLUGIN, "ode_solver '%s': vtable is %u bytes, smaller than ABI %d's",
-                     name, ops->header.size, NDE_ABI_VERSION);
-  if (ops->order < 1)
-    return nde_error(NDE_EPLUGIN, "ode_solver '%s': order must be >= 1", name);
-  if (ops->stages < 1)
-    return nde_error(NDE_EPLUGIN, "ode_solver '%s': stages must be >= 1", name);
-  if (ops->tableau) {
-    NDE_TRY(nde_rk_tableau_validate(ops->tableau, name));
-    if (ops->tableau->stages > ops->stages)
-      return nde_error(NDE_EPLUGIN, "ode_solver '%s': stages smaller than the tableau's", name);
-  } else if (!ops->step)
-    return nde_error(NDE_EPLUGIN, "ode_solver '%s': needs a tableau or a step function", name);
-  return NDE_OK;
-}
+#include "../plugin_kind.h"
 
+/* The defaults are the ode_solver kind's common options (core/plugin_kind.c), stated once there. */
 void nde_ode_options_default(int order, nde_ode_options *o) {
+  const nde_options *d = nde_kind_option_defaults(NDE_KIND_ODE_SOLVER);
   *o = (nde_ode_options){0};
-  o->abstol = 1e-6;
-  o->reltol = 1e-3;
-  o->adaptive = 1;
-  o->maxiters = 100000;
-  o->save_everystep = 1;
-  o->record_steps = 1;
+  o->abstol = nde_options_number(d, "abstol", 0);
+  o->reltol = nde_options_number(d, "reltol", 0);
+  o->dt = nde_options_number(d, "dt", 0);
+  o->dtmin = nde_options_number(d, "dtmin", 0);
+  o->dtmax = nde_options_number(d, "dtmax", 0);
+  o->adaptive = nde_options_bool(d, "adaptive", 1);
+  o->maxiters = (long)nde_options_int(d, "maxiters", 1);
+  o->steady_state = nde_options_bool(d, "steady_state", 0);
+  o->save_everystep = nde_options_bool(d, "save_everystep", 1);
+  o->record_steps = nde_options_bool(d, "record_steps", 1);
   nde_pi_controller_init(&o->controller, order);
 }
 
@@ -86,7 +76,7 @@ static nde_status finish_open(const nde_ode_solver_ops *ops, nde_options *owned,
 nde_status nde_ode_solver_open_ops(const nde_ode_solver_ops *ops, const nde_options *options,
                                    nde_ode_solver **out) {
   *out = NULL;
-  NDE_TRY(nde_ode_solver_ops_validate(ops));
+  NDE_TRY(nde_vtable_validate(NDE_KIND_ODE_SOLVER, ops));
   nde_options *copy = NULL;
   NDE_TRY(nde_options_copy(options, &copy));
   return finish_open(ops, copy, out);

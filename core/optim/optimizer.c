@@ -79,9 +79,7 @@ nde_status nde_optimizer_open(struct nde_registry *registry, const char *name,
   nde_status st = nde_registry_find(registry, NDE_KIND_OPTIMIZER, name, &plugin);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s", where);
-  const void *vtable;
-  NDE_TRY(nde_plugin_load(plugin, &vtable));
-
+  const void *vtable = NULL;
   json_t *lr = NULL;
   nde_options *given = NULL;
   NDE_TRY(split_options(options_json, where, &lr, &given));
@@ -91,12 +89,12 @@ nde_status nde_optimizer_open(struct nde_registry *registry, const char *name,
     nde_options_free(&given);
     return nde_error(NDE_ENOMEM, "out of memory");
   }
-  opt->ops = vtable;
   opt->backend = backend;
   opt->dt = dt;
   opt->n = n;
-  st = nde_plugin_options(plugin, given, where, &opt->options);
+  st = nde_plugin_open(plugin, given, where, &vtable, &opt->options);
   nde_options_free(&given);
+  opt->ops = vtable;
   if (st == NDE_OK)
     st = parse_lr(lr, opt->options, where, &opt->lr);
   json_decref(lr);

@@ -8,6 +8,8 @@
 #include <nde/registry.h>
 #include <nde/sde.h>
 
+#include "../plugin_kind.h"
+
 const char *nde_sde_noise_name(nde_sde_noise noise) {
   switch (noise) {
   case NDE_NOISE_DIAGONAL:
@@ -32,36 +34,19 @@ size_t nde_sde_noise_dim(nde_sde_noise noise, const nde_array *u) {
   return 0;
 }
 
-nde_status nde_sde_solver_ops_validate(const nde_sde_solver_ops *ops) {
-  const char *name = ops->header.name ? ops->header.name : "?";
-  if (ops->header.size < offsetof(nde_sde_solver_ops, step) + sizeof(ops->step))
-    return nde_error(NDE_EPLUGIN, "sde_solver '%s': vtable is %u bytes, smaller than ABI %d's",
-                     name, ops->header.size, NDE_ABI_VERSION);
-  if (!(ops->strong_order > 0) || !(ops->weak_order > 0))
-    return nde_error(NDE_EPLUGIN, "sde_solver '%s': strong and weak orders must be > 0", name);
-  if (ops->stages < 1)
-    return nde_error(NDE_EPLUGIN, "sde_solver '%s': stages must be >= 1", name);
-  if (ops->tableau) {
-    NDE_TRY(nde_sri_tableau_validate(ops->tableau, name));
-    if (ops->tableau->stages > ops->stages)
-      return nde_error(NDE_EPLUGIN, "sde_solver '%s': stages smaller than the tableau's", name);
-    if (!ops->needs_dz)
-      return nde_error(NDE_EPLUGIN, "sde_solver '%s': SRI methods need dZ (set needs_dz)", name);
-  } else if (!ops->step)
-    return nde_error(NDE_EPLUGIN, "sde_solver '%s': needs a tableau or a step function", name);
-  if (ops->adaptive && !(ops->delta >= 0))
-    return nde_error(NDE_EPLUGIN, "sde_solver '%s': delta must be >= 0", name);
-  return NDE_OK;
-}
-
+/* The defaults are the sde_solver kind's common options (core/plugin_kind.c), stated once there. */
 void nde_sde_options_default(double p, nde_sde_options *o) {
+  const nde_options *d = nde_kind_option_defaults(NDE_KIND_SDE_SOLVER);
   *o = (nde_sde_options){0};
-  o->abstol = 1e-2;
-  o->reltol = 1e-2;
-  o->delta = -1;
-  o->adaptive = 1;
-  o->maxiters = 100000;
-  o->record_steps = 1;
+  o->abstol = nde_options_number(d, "abstol", 0);
+  o->reltol = nde_options_number(d, "reltol", 0);
+  o->dt = nde_options_number(d, "dt", 0);
+  o->delta = nde_options_number(d, "delta", -1);
+  o->dtmin = nde_options_number(d, "dtmin", 0);
+  o->dtmax = nde_options_number(d, "dtmax", 0);
+  o->adaptive = nde_options_bool(d, "adaptive", 1);
+  o->maxiters = (long)nde_options_int(d, "maxiters", 1);
+  o->record_steps = nde_options_bool(d, "record_steps", 1);
   nde_pi_controller_init(&o->controller, 1);
   /* StochasticDiffEq alg_utils.jl (numerics.md §4): qmax = 9/8, qmin = 1/5,
      γ = 9/10, β1 = 7/(10p), β2 = 2/(5p) with p the strong order */
@@ -135,7 +120,7 @@ static nde_status finish_open(const nde_sde_solver_ops *ops, nde_options *owned,
 nde_status nde_sde_solver_open_ops(const nde_sde_solver_ops *ops, const nde_options *options,
                                    nde_sde_solver **out) {
   *out = NULL;
-  NDE_TRY(nde_sde_solver_ops_validate(ops));
+  NDE_TRY(nde_vtable_validate(NDE_KIND_SDE_SOLVER, ops));
   nde_options *copy = NULL;
   NDE_TRY(nde_options_copy(options, &copy));
   return finish_open(ops, copy, out);

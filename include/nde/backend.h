@@ -247,8 +247,6 @@ NDE_API nde_status nde_backend_open_ops(const nde_backend_ops *ops, const nde_op
 /** Destroy a backend instance and NULL the pointer. */
 NDE_API void nde_backend_close(nde_backend **backend);
 
-/** Check that every required operation of a backend vtable is present. */
-NDE_API nde_status nde_backend_ops_validate(const nde_backend_ops *ops);
 
 #ifdef __cplusplus
 }

@@ -262,8 +262,6 @@ typedef struct nde_layer_ops {
                     const void *tparams, double tt, void *dy, void *scratch);
 } nde_layer_ops;
 
-/** Check that a layer vtable has its required operations. */
-NDE_API nde_status nde_layer_ops_validate(const nde_layer_ops *ops);
 
 /* ------------------------------------------------------------------------ */
 /* The model tree                                                            */

@@ -196,8 +196,6 @@ typedef struct nde_ode_solver_ops {
   void (*restart)(void *state);
 } nde_ode_solver_ops;
 
-/** Check an ode_solver vtable (used by the registry when the plugin loads). */
-NDE_API nde_status nde_ode_solver_ops_validate(const nde_ode_solver_ops *ops);
 
 /** Called after every accepted step with the step's data (k holds its stages). */
 typedef nde_status (*nde_ode_step_hook)(void *user, const nde_ode_step *step, double eest);

@@ -24,9 +24,11 @@
  *  - ::NDE_ABI_VERSION is the major ABI. The core refuses a plugin whose header
  *    carries another major, with a message that names both numbers.
  *  - Within one major the core only ever appends fields to a vtable. The
- *    header's `size` is the plugin's sizeof(vtable); slots beyond it are
- *    treated as NULL (absent optional operations), so an old plugin keeps
- *    working with a newer core.
+ *    header's `size` is the plugin's sizeof(vtable). One rule for every kind
+ *    (nde_vtable_validate()): the size must be at least the kind's baseline
+ *    (the first published vtable) and every required slot non-NULL; slots
+ *    beyond the plugin's size read as NULL (absent optional operations), so
+ *    an old plugin keeps working with a newer core.
  *  - Everything in a plugin is `static` except its entry symbol, which is
  *    marked ::NDE_PLUGIN_EXPORT.
  */
@@ -102,6 +104,28 @@ typedef struct nde_plugin_header {
 #define NDE_VTABLE_HAS(vtable, type, field)                                      \
   ((vtable)->header.size >= offsetof(type, field) + sizeof(((type *)0)->field) && \
    (vtable)->field != NULL)
+
+/**
+ * Bytes of a vtable of @p type up to and including @p field:
+ * `NDE_VTABLE_END(nde_ode_solver_ops, restart)`. A plugin built against an
+ * older, shorter vtable sets its header's size with it (docs/plugin-guide.md).
+ */
+#define NDE_VTABLE_END(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+
+/**
+ * Check a vtable against its kind's descriptor, the one rule for every kind:
+ * the header's ABI major and kind match, header.size is at least the kind's
+ * baseline size (the size of the first published version of that vtable),
+ * every required slot is non-NULL, and the kind's own checks pass (an
+ * ode_solver's tableau, a sensitivity's capability flags, ...). Slots past
+ * header.size are optional operations the plugin does not have.
+ * NDE_EPLUGIN (NDE_EABI for another major) with a message naming the plugin
+ * and what is wrong. The registry runs it on every library it loads.
+ */
+NDE_API nde_status nde_vtable_validate(nde_plugin_kind kind, const void *vtable);
+
+/** The baseline vtable size of @p kind (the smallest header.size accepted); 0 for an invalid kind. */
+NDE_API size_t nde_plugin_kind_baseline_size(nde_plugin_kind kind);
 
 /** Type of the entry symbol a manifest names: returns the plugin's static vtable. */
 typedef const void *(*nde_plugin_entry_fn)(void);

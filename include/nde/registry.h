@@ -7,8 +7,10 @@
  * without loading any library, validates it (docs/manifest.md lists the
  * checks) and records either a plugin or a problem. A broken manifest never
  * hides other plugins. When two manifests declare the same kind and name,
- * the first on the search path wins and the later one is recorded as a
- * problem naming both files.
+ * the first on the search path wins and the later ones are recorded as the
+ * plugins it shadows (nde_plugin_shadow_path()); a shadowed copy is not a
+ * refused one. The first instantiation of a plugin that shadows others
+ * prints a one-time warning naming the copy used (nde_plugin_warn_shadowed()).
  *
  * The default search path, in order: directories added with
  * nde_registry_add_dir() (the CLI's --plugin-dir), the colon-separated
@@ -105,10 +107,13 @@ NDE_API nde_status nde_registry_find_any(nde_registry *registry, const char *nam
                                          const nde_plugin **out);
 
 /**
- * Load a plugin's library (once), resolve its entry symbol, call it and
- * check the vtable header (ABI major, kind, name, size). On failure the
- * plugin becomes NDE_PLUGIN_BROKEN and keeps the message; other plugins
- * are unaffected. Returns the plugin's vtable in *vtable.
+ * Load a plugin's library (once), resolve its entry symbol, call it, check
+ * the header's name against the manifest and the vtable against its kind's
+ * descriptor (nde_vtable_validate()). On failure the plugin becomes
+ * NDE_PLUGIN_BROKEN and keeps the message; other plugins are unaffected.
+ * Returns libnde's copy of the vtable in *vtable (zero past the plugin's
+ * header.size). Instantiating code should call nde_plugin_open(), which
+ * checks the options first.
  */
 NDE_API nde_status nde_plugin_load(const nde_plugin *plugin, const void **vtable);
 
@@ -122,10 +127,26 @@ NDE_API const char *nde_plugin_version(const nde_plugin *plugin);       /**< man
 NDE_API int nde_plugin_abi(const nde_plugin *plugin);                   /**< manifest "abi" */
 NDE_API const char *nde_plugin_summary(const nde_plugin *plugin);       /**< manifest "summary" */
 NDE_API const char *nde_plugin_manifest_path(const nde_plugin *plugin); /**< absolute manifest path */
-NDE_API const char *nde_plugin_library_path(const nde_plugin *plugin);  /**< resolved library path */
+/** Resolved library path; NULL for a data-only plugin (an RK "tableau" in its manifest). */
+NDE_API const char *nde_plugin_library_path(const nde_plugin *plugin);
 NDE_API nde_plugin_state nde_plugin_state_of(const nde_plugin *plugin);
 /** Why the plugin is broken ("" otherwise). */
 NDE_API const char *nde_plugin_message(const nde_plugin *plugin);
+
+/** Number of later manifests of the same kind and name that this plugin shadows. */
+NDE_API size_t nde_plugin_shadow_count(const nde_plugin *plugin);
+
+/** Absolute path of shadowed manifest @p index (< nde_plugin_shadow_count()), else NULL. */
+NDE_API const char *nde_plugin_shadow_path(const nde_plugin *plugin, size_t index);
+
+/**
+ * When other copies of this plugin exist on the search path, print once per
+ * plugin and process, on stderr, which copy is used and which it shadows:
+ * "nde: warning: 2 copies of ode_solver 'tsit5' on the plugin path; using
+ * A.json (shadows B.json)". Returns 1 when it printed, else 0.
+ * nde_plugin_open() calls it.
+ */
+NDE_API int nde_plugin_warn_shadowed(const nde_plugin *plugin);
 
 /** The manifest's "capabilities" object (borrowed; empty object if absent). */
 NDE_API const nde_options *nde_plugin_capabilities(const nde_plugin *plugin);
@@ -149,12 +170,23 @@ NDE_API nde_status nde_plugin_options(const nde_plugin *plugin, const nde_option
                                       const char *where, nde_options **out);
 
 /**
+ * The one open path of every plugin: validate @p given options against the
+ * plugin's manifest (defaults filled in, the kind's common options
+ * included) and only then load the library and check its vtable against the
+ * kind's descriptor (nde_vtable_validate()). Bad options never dlopen
+ * anything. On success *vtable is libnde's copy of the plugin's vtable
+ * (slots past the plugin's size read as NULL) and *options the caller's to
+ * free with nde_options_free(); on failure both are NULL. Load failures are
+ * prefixed with @p where (option messages already name it; may be NULL).
+ */
+NDE_API nde_status nde_plugin_open(const nde_plugin *plugin, const nde_options *given,
+                                   const char *where, const void **vtable,
+                                   nde_options **options);
+
+/**
  * The usual way to instantiate a plugin named in a pipeline: find it by kind
- * and name, load it, and validate @p given options against its manifest
- * (defaults filled in). On success *vtable is the plugin's vtable and
- * *options the caller's to free with nde_options_free(). Every message is
- * prefixed with @p where (a JSON path such as "model.chain[1].solver"; may
- * be NULL).
+ * and name, then nde_plugin_open(). Every message is prefixed with @p where
+ * (a JSON path such as "model.chain[1].solver"; may be NULL).
  */
 NDE_API nde_status nde_registry_open_plugin(nde_registry *registry, nde_plugin_kind kind,
                                             const char *name, const nde_options *given,

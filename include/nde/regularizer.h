@@ -147,8 +147,6 @@ typedef enum nde_reg_step_quantity {
 NDE_API nde_status nde_reg_step_sum(const nde_ode_stats *stats, nde_reg_step_quantity q, int mean,
                                     double *value, double *w);
 
-/** Check a regularizer vtable's required operations. */
-NDE_API nde_status nde_regularizer_ops_validate(const nde_regularizer_ops *ops);
 
 #ifdef __cplusplus
 }

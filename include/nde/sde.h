@@ -233,8 +233,6 @@ typedef struct nde_sde_solver_ops {
   nde_status (*step_reverse)(const nde_sde_rhs *rhs, struct nde_sde_reverse *reverse);
 } nde_sde_solver_ops;
 
-/** Check an sde_solver vtable (used by the registry when the plugin loads). */
-NDE_API nde_status nde_sde_solver_ops_validate(const nde_sde_solver_ops *ops);
 
 /** Called after every accepted step (u1 is the new state). */
 typedef nde_status (*nde_sde_step_hook)(void *user, const nde_sde_step *step, double eest);

@@ -232,8 +232,6 @@ typedef struct nde_sensitivity_ops {
                              nde_sens_stats *stats);
 } nde_sensitivity_ops;
 
-/** Check a sensitivity vtable's required operations. */
-NDE_API nde_status nde_sensitivity_ops_validate(const nde_sensitivity_ops *ops);
 
 #ifdef __cplusplus
 }

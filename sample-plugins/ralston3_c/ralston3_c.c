@@ -1,6 +1,9 @@
 /*
- * ralston3: a third-party ode_solver plugin for nde, built only against the
- * installed headers (see README.md, the plugin-author tutorial).
+ * ralston3_c: a third-party ode_solver plugin for nde, built only against the
+ * installed headers (see README.md, the plugin-author tutorial). The same
+ * method ships as data alone in ../ralston3/ralston3.json: a plain
+ * Runge-Kutta method needs no library; this folder shows how to write one
+ * for methods that do (a custom step, a state, dense output of its own).
  *
  * Ralston's third-order method: A. Ralston, "Runge–Kutta methods with
  * minimum error bounds", Math. Comp. 16(80), 431–437 (1962). Three stages,
@@ -38,7 +41,7 @@ static const nde_rk_tableau tableau = {
 };
 
 static const nde_ode_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_ODE_SOLVER, "ralston3", nde_ode_solver_ops),
+    .header = NDE_PLUGIN_HEADER(NDE_KIND_ODE_SOLVER, "ralston3_c", nde_ode_solver_ops),
     .tableau = &tableau,
     .order = 3,
     .error_order = 2,
@@ -46,5 +49,5 @@ static const nde_ode_solver_ops ops = {
 };
 
 /* The only exported symbol; the manifest's "entry" names it. */
-NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_ralston3(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_ralston3(void) { return &ops; }
+NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_ralston3_c(void);
+NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_ralston3_c(void) { return &ops; }
