@@ -15,7 +15,7 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 plplot=${NDE_TEST_PLPLOT:-yes}
 
-out=$("$nde" reproduce fig-5.2 --steps 20 --out "$tmp/fig" --json 2>"$tmp/err") \
+out=$("$nde" reproduce fig-5.2 --steps 20 --seeds 0 --out "$tmp/fig" --json 2>"$tmp/err") \
   || fail "fig-5.2 exit status $?: $(cat "$tmp/err")"
 tail -n 1 "$tmp/err" | grep -qx "results in $tmp/fig/" || fail "stderr: $(cat "$tmp/err")"
 python3 - "$out" "$tmp/fig" "$plplot" <<'PY' || fail "fig-5.2 run folder"
@@ -26,10 +26,11 @@ want = ["loss.png", "nfe.png", "trajectories.png"] if plplot else []
 assert o["figures"] == want, o["figures"]
 s = json.load(open(d + "/summary.json"))
 assert s["command"] == "reproduce" and s["name"] == "fig-5.2", s
-assert [r["run_dir"] for r in s["rows"]] == ["fig-5.2-vanilla", "fig-5.2-regularized"], s["rows"]
+runs = [r["runs"][0] for r in s["rows"]]  # one seed: one run per row
+assert [r["run_dir"] for r in runs] == ["fig-5.2-vanilla/seed-0", "fig-5.2-regularized/seed-0"], runs
 table = open(d + "/table.txt").read()
 assert table.startswith("fig-5.2: ") and "ernode+srnode" in table and "676.2" in table, table
-for r in s["rows"]:
+for r in runs:
     run = os.path.join(d, r["run_dir"])
     assert os.path.getsize(run + "/checkpoint.safetensors") > 0, run
     lines = [json.loads(l) for l in open(run + "/metrics.jsonl")]
@@ -86,8 +87,8 @@ rm "$tmp/sde/table-5.3-ernsde/seed-35/metrics.jsonl"
 "$nde" plot "$tmp/sde" 2>"$tmp/err" && fail "a missing metrics file should fail"
 grep -q "$tmp/sde/table-5.3-ernsde/seed-35/metrics.jsonl: cannot read" "$tmp/err" \
   || fail "missing metrics: $(cat "$tmp/err")"
-echo '{"layout": "states", "state_size": 2, "t": [0, 1]}' > "$tmp/fig/fig-5.2-vanilla/trajectory.json"
+echo '{"layout": "states", "state_size": 2, "t": [0, 1]}' > "$tmp/fig/fig-5.2-vanilla/seed-0/trajectory.json"
 "$nde" plot "$tmp/fig" 2>"$tmp/err" && fail "a malformed trajectory should fail"
-grep -q "$tmp/fig/fig-5.2-vanilla/trajectory.json: \"target\"" "$tmp/err" \
+grep -q "$tmp/fig/fig-5.2-vanilla/seed-0/trajectory.json: \"target\"" "$tmp/err" \
   || fail "bad trajectory: $(cat "$tmp/err")"
 echo ok

@@ -52,7 +52,7 @@ if echo 'int main(void) { return 0; }' > "$tmp/t.c" && $CC -c "$tmp/t.c" -o "$tm
   for case in plain known; do
     t="$tmp/calls-$case"
     from=registry
-    [ $case = known ] && from=vtable_check
+    [ $case = known ] && from=plugin_kind
     plant "$t/core/$from.c" '/* calls ode */'
     plant "$t/core/ode/solver.c" '/* calls core */'
     plant "$t/include/nde/nde.h" '/* */'
@@ -67,7 +67,7 @@ if echo 'int main(void) { return 0; }' > "$tmp/t.c" && $CC -c "$tmp/t.c" -o "$tm
         { cat "$tmp/c-$case.txt"; bad "call circle not named"; }
       grep -q 'core/registry.c:ode_validate' "$tmp/c-$case.txt" || bad "call circle: edge not explained"
     else
-      [ $code -eq 0 ] || { cat "$tmp/c-$case.txt"; bad "the known edge core/vtable_check.c -> core/ode was not left out"; }
+      [ $code -eq 0 ] || { cat "$tmp/c-$case.txt"; bad "the known edge core/plugin_kind.c -> core/ode was not left out"; }
     fi
   done
 else
