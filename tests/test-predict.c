@@ -30,6 +30,8 @@ static void teardown(void) {
   snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
   unlink(path);
   unlink(checkpoint);
+  snprintf(path, sizeof path, "%s/nde-train.lock", dir); /* the run's folder lock */
+  unlink(path);
   rmdir(dir);
 }
 
