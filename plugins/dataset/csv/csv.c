@@ -219,8 +219,7 @@ static nde_status check_classes(const char *path, const nde_options *o, csv_set 
 static nde_status csv_open(const nde_options *o, const char *split, uint64_t seed, void **data) {
   (void)seed;
   *data = NULL;
-  if (strcmp(split, "train") != 0 && strcmp(split, "test") != 0)
-    return nde_error(NDE_EINVAL, "unknown split '%s' (csv has \"train\" and \"test\")", split);
+  NDE_TRY(nde_dataset_split_index("csv", split, NULL));
   const char *path = nde_options_string(o, split, "");
   if (!path[0])
     return nde_error(NDE_EINVAL, "%s: no file given for the %s split", split, split);
