@@ -81,8 +81,13 @@ nde_status nde_check_plugin(nde_check_run *run) {
     nde_check_record(run, "load", NDE_CHECK_FAIL, NAN, NAN, NAN, "%s", nde_last_error());
     return NDE_OK;
   }
-  nde_check_record(run, "load", NDE_CHECK_PASS, NAN, NAN, NAN,
-                   "library loaded, vtable accepted (%s)", nde_plugin_library_path(run->plugin));
+  const char *library = nde_plugin_library_path(run->plugin);
+  if (library)
+    nde_check_record(run, "load", NDE_CHECK_PASS, NAN, NAN, NAN,
+                     "library loaded, vtable accepted (%s)", library);
+  else
+    nde_check_record(run, "load", NDE_CHECK_PASS, NAN, NAN, NAN,
+                     "tableau read from the manifest, vtable built and accepted (no library)");
   nde_plugin_kind kind = nde_plugin_kind_of(run->plugin);
   kind_check_fn fn = kind_check(kind);
   if (!fn) {

@@ -78,6 +78,14 @@ NDE_API nde_status nde_dataset_read_file(const char *path, size_t max_bytes, uns
                                          size_t *size);
 
 /**
+ * For dataset plugins with the splits "train" and "test": *which = 0 for
+ * "train", 1 for "test" (@p which may be NULL: only the check); any other
+ * @p split is NDE_EINVAL, "unknown split 'SPLIT' (PLUGIN has "train" and
+ * "test")".
+ */
+NDE_API nde_status nde_dataset_split_index(const char *plugin, const char *split, int *which);
+
+/**
  * A data file open for streaming reads, plain or gzip (zlib detects the
  * format), so a reader can take only the bytes a header promises (or a
  * sample limit needs) instead of inflating a whole, possibly hostile,

@@ -66,6 +66,39 @@ typedef struct nde_optimizer_ops {
  */
 NDE_API nde_status nde_optimizer_check_backend(const nde_backend *backend, const char *who);
 
+/**
+ * The Adam family's moments (adam, adamw, adabelief: one implementation for
+ * the three plugins). @p belief = 0 is Adam's second moment of g;
+ * @p belief = 1 is AdaBelief's of g − m (the freshly updated m) with ε added
+ * to it at every step.
+ */
+typedef struct nde_adam_settings {
+  double b1;  /**< β₁, first-moment decay (option "b1", default 0.9) */
+  double b2;  /**< β₂, second-moment decay (option "b2", default 0.999) */
+  double eps; /**< ε in the denominator (option "eps") */
+  int belief; /**< 1: AdaBelief's centred second moment */
+} nde_adam_settings;
+
+/**
+ * The settings from an Adam-family plugin's validated options: "b1", "b2"
+ * and "eps", with @p eps_default where the options lack "eps".
+ */
+NDE_API nde_adam_settings nde_adam_settings_read(const nde_options *options, double eps_default,
+                                                 int belief);
+
+/**
+ * One Adam-family update of @p n elements of dtype @p dt on @p backend
+ * (which must pass nde_optimizer_check_backend()), step number @p step
+ * (1-based):
+ *     m ← β₁·m + (1 − β₁)·g
+ *     v ← β₂·v + (1 − β₂)·g²               (belief: (1 − β₂)·(g − m)² + ε)
+ *     θ ← θ − lr·m̂ / (√v̂ + ε),   m̂ = m/(1 − β₁ᵗ),  v̂ = v/(1 − β₂ᵗ)
+ * @p m and @p v are the plugin's two state buffers; @p params is updated in place.
+ */
+NDE_API void nde_adam_update(nde_backend *backend, nde_dtype dt, size_t n, double lr,
+                             uint64_t step, const nde_adam_settings *settings, const void *grads,
+                             void *m, void *v, void *params);
+
 /** Kind of schedule. */
 typedef enum nde_schedule_kind {
   NDE_SCHEDULE_CONSTANT,      /**< value */

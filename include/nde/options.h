@@ -61,6 +61,14 @@ NDE_API size_t nde_options_array_size(const nde_options *options, const char *ke
 NDE_API double nde_options_array_number(const nde_options *options, const char *key, size_t index,
                                         double fallback);
 
+/**
+ * Exactly @p n finite numbers from the array option @p key into @p out;
+ * otherwise NDE_EINVAL, "KEY: expected N numbers" (absent, another length
+ * or type) or "KEY: expected N finite numbers".
+ */
+NDE_API nde_status nde_options_numbers(const nde_options *options, const char *key, size_t n,
+                                       double *out);
+
 /** A nested object option (borrowed), or NULL if absent or not an object. */
 NDE_API const nde_options *nde_options_object(const nde_options *options, const char *key);
 

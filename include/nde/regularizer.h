@@ -147,6 +147,42 @@ typedef enum nde_reg_step_quantity {
 NDE_API nde_status nde_reg_step_sum(const nde_ode_stats *stats, nde_reg_step_quantity q, int mean,
                                     double *value, double *w);
 
+/**
+ * The global term of a plugin whose option "reduce" ("sum", the default,
+ * or "mean") chooses nde_reg_step_sum()'s @p mean: error_global and
+ * stiffness_global.
+ */
+NDE_API nde_status nde_reg_global_term(const nde_options *options, const nde_ode_stats *stats,
+                                       nde_reg_step_quantity q, double *value, double *w);
+
+/**
+ * A `prepare` slot for a regularizer that plans nothing (no extra step, no
+ * change of span): sets plan->sampling to NDE_REG_SAMPLE_NONE.
+ */
+NDE_API nde_status nde_reg_prepare_nothing(const nde_options *options, int training, nde_rng *rng,
+                                           nde_reg_plan *plan);
+
+/**
+ * The plan of a local error regularizer: plan->local_dt_rule from the
+ * option "step" ("accepted", the default, or "initial") and
+ * plan->sampling = @p sampling while @p training, NDE_REG_SAMPLE_NONE
+ * otherwise. A plugin sampling NDE_REG_SAMPLE_UNIFORM then sets t_reg.
+ */
+NDE_API void nde_reg_local_plan(const nde_options *options, int training,
+                                nde_reg_sampling sampling, nde_reg_plan *plan);
+
+/**
+ * An `evaluate` slot for the local error term R = E·|dt| of the extra step
+ * (E = plan->local_eest, dt = plan->local_dt; ∂R/∂E = |dt| into *w_local):
+ * 0 when nothing was sampled or the step has no estimate (NaN).
+ * error_local_unbiased and error_local_biased use it.
+ */
+NDE_API nde_status nde_reg_local_error_evaluate(const nde_options *options,
+                                                const nde_ode_stats *stats,
+                                                const nde_reg_plan *plan, double *value,
+                                                double *w_eest, double *w_eigen,
+                                                double *w_local);
+
 
 #ifdef __cplusplus
 }

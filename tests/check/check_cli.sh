@@ -67,6 +67,10 @@ grep -q '^PASS  ode_solver  *bad_rk3  *reverse step .*relative error' "$tmp/reve
 # 3. a correct solver of the same order passes
 "$NDE" check bs3 > "$tmp/good.txt" 2>&1 || bad "nde check bs3 exited $?"
 grep -q '^PASS  ode_solver  *bs3  *order (linear) ' "$tmp/good.txt" || bad "bs3 order line"
+# bs3 is a tableau in its manifest: its load line says so (no library path, no "(null)")
+grep -q '^PASS  ode_solver  *bs3  *load  *tableau read from the manifest.*(no library)$' "$tmp/good.txt" ||
+  bad "bs3 load line does not say it has no library"
+grep -q '(null)' "$tmp/good.txt" && bad "a data-only plugin's load line prints (null)"
 grep -q '^FAIL' "$tmp/good.txt" && bad "bs3 failed a check"
 "$NDE" check bs3 --json > "$tmp/good.json" || bad "nde check bs3 --json exited $?"
 grep -q '"failed": 0' "$tmp/good.json" || bad "bs3 --json: failures"

@@ -58,6 +58,28 @@ static int is_skipped(const char *line, const char *end) {
   return line == end || *line == '#';
 }
 
+/* A reader of the data rows: lines that are not blank, not comments and not the header. */
+typedef struct row_reader {
+  char *p;
+  size_t lineno;
+  int header_left; /* 1 while the header line (option "header") is still to be skipped */
+} row_reader;
+
+/* Next data row: [*line, *end), its line number in rr->lineno; 0 at the end of the text. */
+static int next_row(row_reader *rr, char **line, char **end) {
+  while (next_line(&rr->p, line, end)) {
+    ++rr->lineno;
+    if (is_skipped(*line, *end))
+      continue;
+    if (rr->header_left) {
+      rr->header_left = 0;
+      continue;
+    }
+    return 1;
+  }
+  return 0;
+}
+
 static size_t count_fields(const char *line, const char *end, char delim) {
   size_t n = 1;
   for (const char *c = line; c < end; ++c)
@@ -109,23 +131,16 @@ static nde_status parse_text(const char *path, char *text, const nde_options *o,
   char delim = delims[0];
   int header = nde_options_bool(o, "header", 0);
   /* First pass: count rows and fix the column count. */
-  char *p = text, *line, *end;
-  size_t lineno = 0, rows = 0, cols = 0;
-  int header_seen = 0;
-  while (next_line(&p, &line, &end)) {
-    ++lineno;
-    if (is_skipped(line, end))
-      continue;
-    if (header && !header_seen) {
-      header_seen = 1;
-      continue;
-    }
+  char *line, *end;
+  size_t rows = 0, cols = 0;
+  row_reader rr = {text, 0, header};
+  while (next_row(&rr, &line, &end)) {
     size_t n = count_fields(line, end, delim);
     if (cols == 0)
       cols = n;
     else if (n != cols)
-      return nde_error(NDE_EPARSE, "%s:%zu: %zu fields, but earlier rows have %zu", path, lineno,
-                       n, cols);
+      return nde_error(NDE_EPARSE, "%s:%zu: %zu fields, but earlier rows have %zu", path,
+                       rr.lineno, n, cols);
     ++rows;
   }
   if (rows == 0)
@@ -136,19 +151,10 @@ static nde_status parse_text(const char *path, char *text, const nde_options *o,
   if (!s->values)
     return nde_error(NDE_ENOMEM, "%s: out of memory for %zu x %zu values", path, rows, cols);
   /* Second pass: parse. */
-  p = text;
-  lineno = 0;
-  header_seen = 0;
+  rr = (row_reader){text, 0, header};
   size_t r = 0;
-  while (next_line(&p, &line, &end)) {
-    ++lineno;
-    if (is_skipped(line, end))
-      continue;
-    if (header && !header_seen) {
-      header_seen = 1;
-      continue;
-    }
-    NDE_TRY(parse_row(path, lineno, line, end, delim, cols, s->values + r * cols));
+  while (next_row(&rr, &line, &end)) {
+    NDE_TRY(parse_row(path, rr.lineno, line, end, delim, cols, s->values + r * cols));
     ++r;
   }
   return NDE_OK;
@@ -219,8 +225,7 @@ static nde_status check_classes(const char *path, const nde_options *o, csv_set 
 static nde_status csv_open(const nde_options *o, const char *split, uint64_t seed, void **data) {
   (void)seed;
   *data = NULL;
-  if (strcmp(split, "train") != 0 && strcmp(split, "test") != 0)
-    return nde_error(NDE_EINVAL, "unknown split '%s' (csv has \"train\" and \"test\")", split);
+  NDE_TRY(nde_dataset_split_index("csv", split, NULL));
   const char *path = nde_options_string(o, split, "");
   if (!path[0])
     return nde_error(NDE_EINVAL, "%s: no file given for the %s split", split, split);

@@ -271,8 +271,7 @@ static nde_status idx_check_labels(const char *path, const idx_set *s) {
 static nde_status idx_open(const nde_options *o, const char *split, uint64_t seed, void **data) {
   (void)seed;
   *data = NULL;
-  if (strcmp(split, "train") != 0 && strcmp(split, "test") != 0)
-    return nde_error(NDE_EINVAL, "unknown split '%s' (idx has \"train\" and \"test\")", split);
+  NDE_TRY(nde_dataset_split_index("idx", split, NULL));
   char images_path[4096], labels_path[4096];
   NDE_TRY(find_file(o, split, "images", "idx3-ubyte", images_path, sizeof images_path));
   NDE_TRY(find_file(o, split, "labels", "idx1-ubyte", labels_path, sizeof labels_path));

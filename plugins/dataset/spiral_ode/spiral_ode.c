@@ -63,14 +63,9 @@ static void spiral_close(void *data) {
 static nde_status spiral_open(const nde_options *o, const char *split, uint64_t seed,
                               void **data) {
   *data = NULL;
-  uint64_t stream;
-  if (!strcmp(split, "train"))
-    stream = 0x5350495241ull; /* distinct Philox streams per split */
-  else if (!strcmp(split, "test"))
-    stream = 0x5350495242ull;
-  else
-    return nde_error(NDE_EINVAL, "unknown split '%s' (spiral_ode has \"train\" and \"test\")",
-                     split);
+  int which;
+  NDE_TRY(nde_dataset_split_index("spiral_ode", split, &which));
+  uint64_t stream = which ? 0x5350495242ull : 0x5350495241ull; /* distinct Philox streams */
   size_t points = (size_t)nde_options_int(o, "points", 1000);
   size_t window = (size_t)nde_options_int(o, "window", 10);
   size_t trajectories = (size_t)nde_options_int(o, "trajectories", 1);
@@ -78,12 +73,8 @@ static nde_status spiral_open(const nde_options *o, const char *split, uint64_t 
   double t1 = nde_options_number(o, "t1", 25.0);
   double ic_std = nde_options_number(o, "ic_std", 0.0);
   double noise = nde_options_number(o, "noise", 0.0);
-  if (nde_options_array_size(o, "u0") != 2)
-    return nde_error(NDE_EINVAL, "u0: expected 2 numbers");
-  double u0[2] = {nde_options_array_number(o, "u0", 0, NAN),
-                  nde_options_array_number(o, "u0", 1, NAN)};
-  if (!isfinite(u0[0]) || !isfinite(u0[1]))
-    return nde_error(NDE_EINVAL, "u0: expected 2 finite numbers");
+  double u0[2];
+  NDE_TRY(nde_options_numbers(o, "u0", 2, u0));
   if (window > points)
     return nde_error(NDE_EINVAL, "window = %zu is longer than points = %zu", window, points);
   if (points > ((size_t)1 << 26) / trajectories)

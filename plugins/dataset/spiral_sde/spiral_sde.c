@@ -175,23 +175,15 @@ done:
 static nde_status spiral_open(const nde_options *o, const char *split, uint64_t seed,
                               void **data) {
   *data = NULL;
-  uint64_t stream;
-  if (!strcmp(split, "train"))
-    stream = 0x5344450000000000ull; /* distinct Philox streams per split ("SDE"), chunks add */
-  else if (!strcmp(split, "test"))
-    stream = 0x5344460000000000ull;
-  else
-    return nde_error(NDE_EINVAL, "unknown split '%s' (spiral_sde has \"train\" and \"test\")",
-                     split);
+  int which;
+  NDE_TRY(nde_dataset_split_index("spiral_sde", split, &which));
+  /* distinct Philox streams per split ("SDE"), chunks add */
+  uint64_t stream = which ? 0x5344460000000000ull : 0x5344450000000000ull;
   size_t points = (size_t)nde_options_int(o, "points", 30);
   size_t substeps = (size_t)nde_options_int(o, "substeps", 32);
   double t1 = nde_options_number(o, "t1", 1.0);
-  if (nde_options_array_size(o, "u0") != 2)
-    return nde_error(NDE_EINVAL, "u0: expected 2 numbers");
-  double u0[2] = {nde_options_array_number(o, "u0", 0, NAN),
-                  nde_options_array_number(o, "u0", 1, NAN)};
-  if (!isfinite(u0[0]) || !isfinite(u0[1]))
-    return nde_error(NDE_EINVAL, "u0: expected 2 finite numbers");
+  double u0[2];
+  NDE_TRY(nde_options_numbers(o, "u0", 2, u0));
   if ((points - 1) > (size_t)10000000 / substeps)
     return nde_error(NDE_EINVAL, "(points - 1) x substeps = %zu x %zu steps is too many",
                      points - 1, substeps);

@@ -73,6 +73,14 @@ upload:
 }
 
 /* y = op(B)·x */
+/* Start again from B = J(u)⁻¹, at most max_resets times in a solve: NDE_ENOCONV beyond. */
+static nde_status reset_inverse(state *s, const void *u, const void *F, double alpha,
+                                int *resets, int max_resets, const char *what) {
+  if ((*resets)++ >= max_resets)
+    return nde_error(NDE_ENOCONV, "%s after %d resets", what, max_resets);
+  return init_inverse(s, u, F, 1, alpha);
+}
+
 static void apply(state *s, nde_transpose t, const void *x, void *y) {
   s->o->gemm(s->bc, s->dt, t, NDE_NO_TRANS, s->n, 1, s->n, 1.0, s->B, s->n, x, s->n, 0.0, y,
              s->n);
@@ -121,11 +129,8 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
         goto out;
     }
     if (!ls.accepted && line_search) {
-      if (resets++ >= max_resets) {
-        st = nde_error(NDE_ENOCONV, "line search failed after %d resets", max_resets);
-        goto out;
-      }
-      if ((st = init_inverse(&s, u, F, 1, alpha)) != NDE_OK)
+      if ((st = reset_inverse(&s, u, F, alpha, &resets, max_resets, "line search failed")) !=
+          NDE_OK)
         goto out;
       continue;
     }
@@ -144,11 +149,8 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
     double den = s.o->dot(s.bc, s.dt, n, w, dF);
     double scale = s.o->norm2(s.bc, s.dt, n, du) * s.o->norm2(s.bc, s.dt, n, d);
     if (!(fabs(den) > 1e-12 * scale) || !isfinite(den)) {
-      if (resets++ >= max_resets) {
-        st = nde_error(NDE_ENOCONV, "update broke down after %d resets", max_resets);
-        goto out;
-      }
-      if ((st = init_inverse(&s, u, F, 1, alpha)) != NDE_OK)
+      if ((st = reset_inverse(&s, u, F, alpha, &resets, max_resets, "update broke down")) !=
+          NDE_OK)
         goto out;
       continue;
     }

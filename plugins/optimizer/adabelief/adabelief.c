@@ -7,8 +7,6 @@
  * (m in (g − m)² is the freshly updated one). Defaults lr = 1e-3,
  * β₁ = 0.9, β₂ = 0.999, ε = 1e-16 (the authors' adabelief-pytorch ≥ 0.1).
  */
-#include <math.h>
-
 #include <nde/optimizer.h>
 
 static int adabelief_n_buffers(const nde_options *options) {
@@ -25,15 +23,8 @@ static nde_status adabelief_step(const nde_options *options, nde_backend *be, nd
                                  size_t n, double lr, uint64_t step, void *params,
                                  const void *grads, void *const *buffers) {
   NDE_TRY(nde_optimizer_check_backend(be, "adabelief"));
-  double b1 = nde_options_number(options, "b1", 0.9);
-  double b2 = nde_options_number(options, "b2", 0.999);
-  double eps = nde_options_number(options, "eps", 1e-16);
-  double t = (double)step;
-  void *m = buffers[0], *s = buffers[1];
-  be->ops->axpby(be->ctx, dt, n, 1 - b1, grads, b1, m);
-  be->ops->sq_axpby(be->ctx, dt, n, 1 - b2, grads, m, b2, eps, s);
-  be->ops->div_axpy(be->ctx, dt, n, -lr / (1 - pow(b1, t)), m, 1 / (1 - pow(b2, t)), s, eps, 1,
-                    params);
+  nde_adam_settings s = nde_adam_settings_read(options, 1e-16, 1);
+  nde_adam_update(be, dt, n, lr, step, &s, grads, buffers[0], buffers[1], params);
   return NDE_OK;
 }
 

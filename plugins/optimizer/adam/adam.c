@@ -6,8 +6,6 @@
  *     θ ← θ − lr·m̂ / (√v̂ + ε),   m̂ = m/(1 − β₁ᵗ),  v̂ = v/(1 − β₂ᵗ)
  * Defaults lr = 1e-3, β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (the paper's).
  */
-#include <math.h>
-
 #include <nde/optimizer.h>
 
 static int adam_n_buffers(const nde_options *options) {
@@ -24,15 +22,8 @@ static nde_status adam_step(const nde_options *options, nde_backend *be, nde_dty
                             double lr, uint64_t step, void *params, const void *grads,
                             void *const *buffers) {
   NDE_TRY(nde_optimizer_check_backend(be, "adam"));
-  double b1 = nde_options_number(options, "b1", 0.9);
-  double b2 = nde_options_number(options, "b2", 0.999);
-  double eps = nde_options_number(options, "eps", 1e-8);
-  double t = (double)step;
-  void *m = buffers[0], *v = buffers[1];
-  be->ops->axpby(be->ctx, dt, n, 1 - b1, grads, b1, m);
-  be->ops->sq_axpby(be->ctx, dt, n, 1 - b2, grads, NULL, b2, 0, v);
-  be->ops->div_axpy(be->ctx, dt, n, -lr / (1 - pow(b1, t)), m, 1 / (1 - pow(b2, t)), v, eps, 1,
-                    params);
+  nde_adam_settings s = nde_adam_settings_read(options, 1e-8, 0);
+  nde_adam_update(be, dt, n, lr, step, &s, grads, buffers[0], buffers[1], params);
   return NDE_OK;
 }
 

@@ -6,8 +6,6 @@
  * with Adam's moments m, v. The decay does not enter the moments.
  * Defaults: Adam's, and λ = 1e-4 (Optax).
  */
-#include <math.h>
-
 #include <nde/optimizer.h>
 
 static int adamw_n_buffers(const nde_options *options) {
@@ -24,19 +22,13 @@ static nde_status adamw_step(const nde_options *options, nde_backend *be, nde_dt
                              size_t n, double lr, uint64_t step, void *params, const void *grads,
                              void *const *buffers) {
   NDE_TRY(nde_optimizer_check_backend(be, "adamw"));
-  double b1 = nde_options_number(options, "b1", 0.9);
-  double b2 = nde_options_number(options, "b2", 0.999);
-  double eps = nde_options_number(options, "eps", 1e-8);
+  nde_adam_settings s = nde_adam_settings_read(options, 1e-8, 0);
   double wd = nde_options_number(options, "weight_decay", 1e-4);
-  double t = (double)step;
-  void *m = buffers[0], *v = buffers[1];
-  be->ops->axpby(be->ctx, dt, n, 1 - b1, grads, b1, m);
-  be->ops->sq_axpby(be->ctx, dt, n, 1 - b2, grads, NULL, b2, 0, v);
-  /* The Adam direction does not depend on θ, so decaying first is exact. */
+  /* The Adam direction does not depend on θ (nor do the moments), so
+   * decaying first is exact. */
   if (wd != 0)
     be->ops->scale(be->ctx, dt, n, 1 - lr * wd, params);
-  be->ops->div_axpy(be->ctx, dt, n, -lr / (1 - pow(b1, t)), m, 1 / (1 - pow(b2, t)), v, eps, 1,
-                    params);
+  nde_adam_update(be, dt, n, lr, step, &s, grads, buffers[0], buffers[1], params);
   return NDE_OK;
 }
 

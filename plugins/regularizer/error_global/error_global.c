@@ -7,31 +7,21 @@
  *
  * Option "reduce": "mean" divides the sum by the number of steps.
  */
-#include <string.h>
-
 #include <nde/regularizer.h>
-
-static nde_status prepare(const nde_options *options, int training, nde_rng *rng,
-                          nde_reg_plan *plan) {
-  (void)options, (void)training, (void)rng;
-  plan->sampling = NDE_REG_SAMPLE_NONE;
-  return NDE_OK;
-}
 
 static nde_status evaluate(const nde_options *options, const nde_ode_stats *stats,
                            const nde_reg_plan *plan, double *value, double *w_eest,
                            double *w_eigen, double *w_local) {
   (void)plan, (void)w_eigen;
-  int mean = !strcmp(nde_options_string(options, "reduce", "sum"), "mean");
   *w_local = 0;
-  return nde_reg_step_sum(stats, NDE_REG_STEP_EEST, mean, value, w_eest);
+  return nde_reg_global_term(options, stats, NDE_REG_STEP_EEST, value, w_eest);
 }
 
 static const nde_regularizer_ops ops = {
     .header = NDE_PLUGIN_HEADER(NDE_KIND_REGULARIZER, "error_global", nde_regularizer_ops),
     .needs = NDE_REG_NEEDS_STEP_ESTIMATES,
     .required_sensitivity = "direct",
-    .prepare = prepare,
+    .prepare = nde_reg_prepare_nothing,
     .evaluate = evaluate,
 };
 

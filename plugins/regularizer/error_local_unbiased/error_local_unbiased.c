@@ -7,34 +7,14 @@
  * (nde_rk_step_reverse) and its cotangent enters the main backward pass at
  * t_reg.
  */
-#include <math.h>
-#include <string.h>
-
 #include <nde/regularizer.h>
 
 static nde_status prepare(const nde_options *options, int training, nde_rng *rng,
                           nde_reg_plan *plan) {
-  plan->local_dt_rule = strcmp(nde_options_string(options, "step", "accepted"), "initial")
-                            ? NDE_REG_DT_ACCEPTED
-                            : NDE_REG_DT_INITIAL;
-  plan->sampling = NDE_REG_SAMPLE_NONE;
+  nde_reg_local_plan(options, training, NDE_REG_SAMPLE_UNIFORM, plan);
   if (!training)
     return NDE_OK;
-  plan->sampling = NDE_REG_SAMPLE_UNIFORM;
   plan->t_reg = plan->t0 + nde_rng_uniform(rng) * (plan->t1 - plan->t0);
-  return NDE_OK;
-}
-
-static nde_status evaluate(const nde_options *options, const nde_ode_stats *stats,
-                           const nde_reg_plan *plan, double *value, double *w_eest,
-                           double *w_eigen, double *w_local) {
-  (void)options, (void)stats, (void)w_eest, (void)w_eigen;
-  *value = 0;
-  *w_local = 0;
-  if (plan->sampling == NDE_REG_SAMPLE_NONE || isnan(plan->local_eest))
-    return NDE_OK;
-  *value = plan->local_eest * fabs(plan->local_dt);
-  *w_local = fabs(plan->local_dt);
   return NDE_OK;
 }
 
@@ -43,7 +23,7 @@ static const nde_regularizer_ops ops = {
     .needs = NDE_REG_NEEDS_LOCAL_STEP,
     .required_sensitivity = NULL,
     .prepare = prepare,
-    .evaluate = evaluate,
+    .evaluate = nde_reg_local_error_evaluate,
 };
 
 NDE_PLUGIN_EXPORT const void *nde_plugin_regularizer_error_local_unbiased(void);

@@ -8,31 +8,21 @@
  * Option "reduce": "mean" divides the sum by the number of steps. SDEs:
  * sosri2 has a stiffness estimate too.
  */
-#include <string.h>
-
 #include <nde/regularizer.h>
-
-static nde_status prepare(const nde_options *options, int training, nde_rng *rng,
-                          nde_reg_plan *plan) {
-  (void)options, (void)training, (void)rng;
-  plan->sampling = NDE_REG_SAMPLE_NONE;
-  return NDE_OK;
-}
 
 static nde_status evaluate(const nde_options *options, const nde_ode_stats *stats,
                            const nde_reg_plan *plan, double *value, double *w_eest,
                            double *w_eigen, double *w_local) {
   (void)plan, (void)w_eest;
-  int mean = !strcmp(nde_options_string(options, "reduce", "sum"), "mean");
   *w_local = 0;
-  return nde_reg_step_sum(stats, NDE_REG_STEP_EIGEN, mean, value, w_eigen);
+  return nde_reg_global_term(options, stats, NDE_REG_STEP_EIGEN, value, w_eigen);
 }
 
 static const nde_regularizer_ops ops = {
     .header = NDE_PLUGIN_HEADER(NDE_KIND_REGULARIZER, "stiffness_global", nde_regularizer_ops),
     .needs = NDE_REG_NEEDS_STEP_ESTIMATES | NDE_REG_NEEDS_STIFFNESS,
     .required_sensitivity = "direct",
-    .prepare = prepare,
+    .prepare = nde_reg_prepare_nothing,
     .evaluate = evaluate,
 };
 
