@@ -55,20 +55,28 @@ static void say(const char *s) {
   (void)r;
 }
 
+/* Write the input now running to fuzz-crash-NAME. */
+static void save_current(void) {
+  int fd = open("fuzz-crash-" NDE_FUZZ_TARGET, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0)
+    return;
+  size_t off = 0;
+  while (off < current_size) {
+    ssize_t w = write(fd, current_data + off, current_size - off);
+    if (w <= 0)
+      break;
+    off += (size_t)w;
+  }
+  close(fd);
+}
+
 static void report_crash(void) {
   say("\nreplay-" NDE_FUZZ_TARGET ": crashed on ");
   say(current_label[0] ? current_label : current_name);
-  say("\nreplay-" NDE_FUZZ_TARGET ": input written to fuzz-crash-" NDE_FUZZ_TARGET "\n");
-  int fd = open("fuzz-crash-" NDE_FUZZ_TARGET, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd >= 0) {
-    size_t off = 0;
-    while (off < current_size) {
-      ssize_t w = write(fd, current_data + off, current_size - off);
-      if (w <= 0)
-        break;
-      off += (size_t)w;
-    }
-    close(fd);
+  say("\n");
+  if (current_data) {
+    save_current();
+    say("replay-" NDE_FUZZ_TARGET ": input written to fuzz-crash-" NDE_FUZZ_TARGET "\n");
   }
 }
 
@@ -264,6 +272,9 @@ int main(int argc, char **argv) {
         add_file(argv[i]);
     for (size_t i = 0; i < n_inputs; ++i)
       run_one(inputs[i].name, inputs[i].data, inputs[i].size);
+    current_name = "one of the inputs (a leak found at exit)";
+    current_data = NULL;
+    current_size = 0;
     fprintf(stderr, "replay-%s: %zu inputs: ok\n", NDE_FUZZ_TARGET, n_inputs);
     return 0;
   }
@@ -280,7 +291,10 @@ int main(int argc, char **argv) {
   }
   snprintf(dir, sizeof dir, "%s/fuzz/crashers/%s", src, NDE_FUZZ_TARGET);
   long crashers = add_dir(dir);
-  for (size_t i = 0; i < n_inputs; ++i)
+  /* NDE_FUZZ_ONLY=K: run mutation K alone and keep it in fuzz-crash-NAME (to chase a leak,
+   * which is reported only at exit: bisect NDE_FUZZ_MUTATIONS, then look at that one) */
+  long only = env_long("NDE_FUZZ_ONLY", -1);
+  for (size_t i = 0; i < n_inputs && only < 0; ++i)
     run_one(inputs[i].name, inputs[i].data, inputs[i].size);
 
   long mutations = env_long("NDE_FUZZ_MUTATIONS", NDE_FUZZ_MUTATIONS);
@@ -295,11 +309,25 @@ int main(int argc, char **argv) {
   for (long m = 0; m < mutations; ++m) {
     const input *in = &inputs[(size_t)m % n_inputs];
     size_t n = mutate(&rng, in->data, in->size, buf, cap);
+    if (only >= 0 && m != only)
+      continue;
+    if (only >= 0) {
+      current_data = buf;
+      current_size = n;
+      save_current();
+      fprintf(stderr, "replay-%s: mutation %ld of %s written to fuzz-crash-%s\n",
+              NDE_FUZZ_TARGET, m, in->name, NDE_FUZZ_TARGET);
+    }
     snprintf(current_label, sizeof current_label, "mutation %ld of %s (NDE_FUZZ_SEED=%ld)", m,
              in->name, env_long("NDE_FUZZ_SEED", 2026));
     run_one(in->name, buf, n);
   }
-  current_label[0] = '\0';
+  /* what a sanitizer reports from here on (leaks, at exit) belongs to no single input */
+  snprintf(current_label, sizeof current_label,
+           "one of the inputs (a leak found at exit: bisect with NDE_FUZZ_MUTATIONS, "
+           "then NDE_FUZZ_ONLY)");
+  current_data = NULL;
+  current_size = 0;
   fprintf(stderr, "replay-%s: %ld corpus inputs, %ld crashers, %ld mutations: ok\n", NDE_FUZZ_TARGET,
          corpus, crashers < 0 ? 0 : crashers, mutations);
   free(buf);
