@@ -96,9 +96,10 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) 
       double h = fabs(json_number_value(v));
       if (!(h > 0) || !isfinite(h))
         return nde_cli_usage_error("%s: saveat: a spacing must be a positive number", file);
-      size_t n = (size_t)floor(fabs(t1 - t0) / h * (1 + 1e-12)) + 1;
-      if (n > 10000000)
+      double points = floor(fabs(t1 - t0) / h * (1 + 1e-12)) + 1;
+      if (!(points <= 10000000)) /* checked as a double: (size_t)1e300 is undefined */
         return nde_cli_usage_error("%s: saveat: spacing %g gives too many points", file, h);
+      size_t n = (size_t)points;
       r->saveat = calloc(n + 1, sizeof *r->saveat);
       if (!r->saveat)
         return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));

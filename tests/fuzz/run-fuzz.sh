@@ -24,11 +24,19 @@ rm -rf "$build/dist"
 cd "$build/src"
 cc="$FUZZ_CC"
 if command -v ccache >/dev/null 2>&1; then cc="ccache $FUZZ_CC"; fi
+log=$(pwd)/../build.log
+echo "fuzz: building the instrumented tree in $build/src (log: $build/build.log)"
 if [ ! -f config.status ] || [ configure -nt config.status ]; then
-  ./configure -q CC="$cc" CFLAGS="-g -O1 -fno-omit-frame-pointer" \
-    --enable-sanitizers --enable-libfuzzer --without-cuda --without-mpi
+  if ! ./configure CC="$cc" CFLAGS="-g -O1 -fno-omit-frame-pointer -Wno-unknown-warning-option" \
+         --enable-sanitizers --enable-libfuzzer --without-cuda --without-mpi >"$log" 2>&1; then
+    tail -n 20 "$log"
+    exit 1
+  fi
 fi
-"$MAKE" -j2 >/dev/null
+if ! "$MAKE" -j2 >>"$log" 2>&1; then
+  grep -E 'error|Error' "$log" | tail -n 20
+  exit 1
+fi
 cd ../..
 
 plugins="$(pwd)/$build/src/_plugins"
