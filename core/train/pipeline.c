@@ -229,10 +229,11 @@ static nde_status check_pipeline(nde_pipeline *p) {
   const json_t *ds = json_object_get(data, "dataset");
   if (!ds)
     return FAIL("data.dataset", "required field is missing (a dataset plugin name)");
-  char *ds_options = NULL;
-  NDE_TRY(plugin_ref(p, ds, "data.dataset", "plugin", NDE_KIND_DATASET, &p->dataset_name,
-                     &ds_options));
+  char *ds_options = NULL; /* not kept: the dataset reads "data" whole */
+  nde_status ds_st = plugin_ref(p, ds, "data.dataset", "plugin", NDE_KIND_DATASET,
+                                &p->dataset_name, &ds_options);
   free(ds_options);
+  NDE_TRY(ds_st);
   uint64_t bs, ebs;
   NDE_TRY(get_uint(p, data, "batch_size", "data.batch_size", 1, 32, 0, &bs));
   p->batch_size = (size_t)bs;
