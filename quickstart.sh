@@ -77,6 +77,9 @@ if kind == "ode":
     print("converged (test mse < 1e-3): %d of %d fits%s" % (ok, n, "; NOT: " + "; ".join(bad)
                                                              if bad else ""))
 print("mean\u00b1std over seeds %s; %d training steps per run" % (seeds, o["rows"][0]["steps"]))
+figures = ["%s/%s" % (o["run_dir"], f) for f in o.get("figures", [])]
+print("figures: " + (", ".join(figures) if figures else
+                     "none (nde was built without PLplot); data in %s/" % o["run_dir"]))
 PY
 }
 
