@@ -106,7 +106,11 @@ Test(kinds, common_options_are_inherited_once) {
   cr_expect_float_eq(spec_default(tsit5, "abstol"), 1e-6, 1e-20);
   cr_expect_float_eq(spec_default(dopri5, "abstol"), 1e-6, 1e-20);
   cr_expect_float_eq(spec_default(dopri5, "beta1"), 0.17, 1e-15);
-  cr_expect_float_eq(spec_default(tsit5, "beta1"), 0.0, 1e-15);
+  cr_expect_float_eq(spec_default(tsit5, "beta1"), 0.17, 1e-15);
+  /* a solver without an override keeps the kind's default (0: from the order) */
+  const nde_plugin *bs3;
+  cr_assert_eq(nde_registry_find(NULL, NDE_KIND_ODE_SOLVER, "bs3", &bs3), NDE_OK);
+  cr_expect_float_eq(spec_default(bs3, "beta1"), 0.0, 1e-15);
   nde_options *o = NULL;
   cr_assert_eq(nde_plugin_options(euler, NULL, "solver", &o), NDE_OK);
   cr_expect_eq(nde_options_bool(o, "adaptive", 1), 0, "euler overrides adaptive's default");

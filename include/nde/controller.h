@@ -31,8 +31,9 @@ extern "C" {
 /**
  * PI controller parameters and state.
  *
- * @var beta1        integral gain; default 7/(10p) for a method of order p
- * @var beta2        proportional gain; default 2/(5p)
+ * @var beta1        integral gain; default 7/(10p) for a method of order p (a solver's
+ *                   manifest may set its own: tsit5 and dopri5 use 0.17)
+ * @var beta2        proportional gain; default 2/(5p) (tsit5, dopri5: 0.04)
  * @var gamma        safety factor; default 0.9
  * @var qmin         smallest step ratio dt_new/dt is qmin; default 0.2
  * @var qmax         largest step ratio dt_new/dt is qmax; default 10

@@ -37,17 +37,22 @@ grep -q "training step 1: model.chain\[1\] (neural_ode): .*direct: the recorded 
 rc=$?
 [ "$rc" = 2 ] && grep -q "max_tape_mb" "$tmp/zero.out" || bad "max_tape_mb=0: exit $rc ($(cat "$tmp/zero.out"))"
 
-# 2. a learning rate of 1000: the second step's solve explodes
+# 2. a learning rate of 1000: a later step's solve explodes
 REG="$SRC/../examples/paper/fig-5.2-regularized.json"
 limited "$tmp/lr.out" "$NDE" train "$REG" --set optimizer.lr=1000 --set train.steps=30
 rc=$?
 [ "$rc" = 1 ] || bad "lr=1000: exit $rc ($(cat "$tmp/lr.out"))"
-grep -q "training step [0-9]*: model.chain\[0\] (neural_ode): the solve needed more than 1100 steps, over 100 times the most any earlier solve of this layer took (11)" "$tmp/lr.out" ||
-  bad "lr=1000: $(cat "$tmp/lr.out")"
+# guard N FILE: the message says "more than L steps, over N times ... took (K)" with L = N·K
+# (K, the most an earlier solve took, depends on the solver's step-size control)
+guard() {
+  k=$(sed -n "s/.*training step [0-9]*: model.chain\[0\] (neural_ode): the solve needed more than [0-9]* steps, over $1 times the most any earlier solve of this layer took (\([0-9]*\)).*/\1/p" "$2" | head -n 1)
+  [ -n "$k" ] && grep -q "more than $(($1 * k)) steps, over $1 times" "$2"
+}
+guard 100 "$tmp/lr.out" || bad "lr=1000: $(cat "$tmp/lr.out")"
 # a larger max_step_growth moves the limit; 0 turns the guard off (maxiters applies)
 limited "$tmp/lr2.out" "$NDE" train "$REG" --set optimizer.lr=1000 --set train.steps=30 \
   --set 'model.chain[0].max_step_growth=200'
-grep -q "more than 2200 steps, over 200 times" "$tmp/lr2.out" || bad "max_step_growth=200: $(cat "$tmp/lr2.out")"
+guard 200 "$tmp/lr2.out" || bad "max_step_growth=200: $(cat "$tmp/lr2.out")"
 limited "$tmp/lr0.out" "$NDE" train "$REG" --set optimizer.lr=1000 --set train.steps=30 \
   --set 'model.chain[0].max_step_growth=0'
 grep -q "maxiters (100000 steps) reached" "$tmp/lr0.out" || bad "max_step_growth=0: $(cat "$tmp/lr0.out")"
