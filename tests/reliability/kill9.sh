@@ -25,6 +25,8 @@ while [ "$kills" -lt 10 ]; do
   wait "$pid"
   rc=$?
   [ "$rc" = 0 ] && break # finished before the kill
+  # the previous kill came after the final checkpoint: this --resume had nothing to do
+  [ "$rc" = 2 ] && grep -q "nothing to train" "$tmp/err" && break
   [ "$rc" = 137 ] || bad "run $kills exited $rc: $(cat "$tmp/err")"
   kills=$((kills + 1))
   if [ -f "$d/checkpoint.safetensors" ]; then
