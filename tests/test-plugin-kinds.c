@@ -187,8 +187,23 @@ Test(kinds, capabilities_are_checked_against_the_vtable) {
                        "'tsit5': manifest capabilities.order: is 4, but the library's is 5");
   expect_refused_claim("heun", "ode_solver", "{\"dense_output\": \"order 3\"}",
                        "capabilities.dense_output");
-  expect_refused_claim("euler", "ode_solver", "{\"adaptive\": true}",
-                       "capabilities.adaptive: is true, but the library has no error estimate");
+  /* euler is a tableau without embedded weights: claiming adaptive is refused the same way */
+  char path[512];
+  snprintf(path, sizeof path, "%s/euler.json", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs("{\"nde_manifest\": 1, \"name\": \"euler\", \"kind\": \"ode_solver\", \"version\": "
+        "\"0.0.1\", \"abi\": 1, \"summary\": \"test\", \"tableau\": {\"c\": [0], \"a\": [[]], "
+        "\"b\": [1], \"order\": 1}, \"capabilities\": {\"adaptive\": true}, \"options\": {}}\n",
+        f);
+  fclose(f);
+  nde_registry *r = scan_dir();
+  const void *vt;
+  cr_expect_eq(nde_registry_load(r, NDE_KIND_ODE_SOLVER, "euler", &vt), NDE_EPLUGIN,
+               "a tableau without bhat claiming adaptive loaded");
+  cr_expect(strstr(nde_last_error(), "capabilities.adaptive: is true") != NULL, "%s",
+            nde_last_error());
+  nde_registry_destroy(&r);
   expect_refused_claim("heun", "ode_solver", "{\"stiffness_estimate\": true}",
                        "capabilities.stiffness_estimate");
   expect_refused_claim("euler_maruyama", "sde_solver", "{\"strong_order\": 1.5}",
