@@ -6,6 +6,8 @@
 #ifndef NDE_CLI_SOLVE_H
 #define NDE_CLI_SOLVE_H
 
+#include <nde/integrator.h>
+
 #include "cli.h"
 
 /*
@@ -49,12 +51,10 @@ int nde_cli_read_plugin_spec(json_t *root, const char *key, const char *fallback
 
 /* The "layer" problem: a neural network as the right-hand side (solve_layer.c). */
 /*
- * The per-step records of a solve as {"t": [...], "dt": [...], "eest": [...],
- * "eigen_est": [... or null]}. @p steps points at @p n records of @p stride
- * bytes that each begin with the doubles t, dt, eest, eigen_est (the layout
- * of nde_ode_step_stats and nde_sde_step_stats).
+ * The @p n per-step records of a solve, ODE or SDE (nde/integrator.h), as
+ * {"t": [...], "dt": [...], "eest": [...], "eigen_est": [... or null]}.
  */
-json_t *nde_cli_steps_json(const void *steps, size_t n, size_t stride);
+json_t *nde_cli_steps_json(const nde_step_record *steps, size_t n);
 
 int nde_cli_is_layer_problem(const char *name);
 int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_json);

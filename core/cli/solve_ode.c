@@ -167,12 +167,6 @@ static json_t *max_error(const ode_run *r, const nde_ode_solution *sol, const do
   return m >= 0 ? json_real(m) : json_null();
 }
 
-/* nde_cli_steps_json() reads the records as four leading doubles */
-_Static_assert(offsetof(nde_ode_step_stats, dt) == sizeof(double) &&
-                   offsetof(nde_ode_step_stats, eest) == 2 * sizeof(double) &&
-                   offsetof(nde_ode_step_stats, eigen_est) == 3 * sizeof(double),
-               "step records begin with t, dt, eest, eigen_est");
-
 static json_t *stats_json(const nde_ode_solution *sol, int with_steps) {
   const nde_ode_stats *s = &sol->stats;
   json_t *o = json_object();
@@ -182,7 +176,7 @@ static json_t *stats_json(const nde_ode_solution *sol, int with_steps) {
   json_object_set_new(o, "steady", json_boolean(s->steady));
   json_object_set_new(o, "t_final", json_real(sol->t_final));
   if (with_steps)
-    json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps, sizeof *s->steps));
+    json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps));
   return o;
 }
 

@@ -196,12 +196,6 @@ static json_t *numbers(const double *x, size_t n) {
   return a;
 }
 
-/* nde_cli_steps_json() reads the records as four leading doubles */
-_Static_assert(offsetof(nde_sde_step_stats, dt) == sizeof(double) &&
-                   offsetof(nde_sde_step_stats, eest) == 2 * sizeof(double) &&
-                   offsetof(nde_sde_step_stats, eigen_est) == 3 * sizeof(double),
-               "step records begin with t, dt, eest, eigen_est");
-
 static json_t *stats_json(const nde_sde_solution *sol, int with_steps) {
   const nde_sde_stats *s = &sol->stats;
   json_t *o = json_object();
@@ -211,7 +205,7 @@ static json_t *stats_json(const nde_sde_solution *sol, int with_steps) {
   json_object_set_new(o, "rejected", json_integer(s->rejected));
   json_object_set_new(o, "t_final", isfinite(sol->t_final) ? json_real(sol->t_final) : json_null());
   if (with_steps)
-    json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps, sizeof *s->steps));
+    json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps));
   return o;
 }
 

@@ -69,15 +69,14 @@ int nde_cli_read_plugin_spec(json_t *root, const char *key, const char *fallback
   return st == NDE_OK ? NDE_EXIT_OK : nde_cli_fail(st);
 }
 
-json_t *nde_cli_steps_json(const void *steps, size_t n, size_t stride) {
+json_t *nde_cli_steps_json(const nde_step_record *steps, size_t n) {
   json_t *t = json_array(), *dt = json_array(), *ee = json_array(), *eig = json_array();
   for (size_t i = 0; i < n; ++i) {
-    double rec[4];
-    memcpy(rec, (const char *)steps + i * stride, sizeof rec);
-    json_array_append_new(t, json_real(rec[0]));
-    json_array_append_new(dt, json_real(rec[1]));
-    json_array_append_new(ee, json_real(rec[2]));
-    json_array_append_new(eig, isnan(rec[3]) ? json_null() : json_real(rec[3]));
+    const nde_step_record *r = &steps[i];
+    json_array_append_new(t, json_real(r->t));
+    json_array_append_new(dt, json_real(r->dt));
+    json_array_append_new(ee, json_real(r->eest));
+    json_array_append_new(eig, isnan(r->eigen_est) ? json_null() : json_real(r->eigen_est));
   }
   json_t *o = json_object();
   json_object_set_new(o, "t", t);

@@ -213,7 +213,7 @@ static nde_status weights_ready(const nde_layer_ctx *ctx, size_t ns, nde_de_weig
 
 nde_status nde_de_regs_evaluate(const nde_de_reg *regs, size_t n, const nde_layer_ctx *ctx,
                                 const nde_rng *at_step, const char *layer_path,
-                                const nde_ode_stats *stats, nde_reg_plan *plans, size_t ilocal,
+                                const nde_solve_stats *stats, nde_reg_plan *plans, size_t ilocal,
                                 size_t ibiased, nde_de_weights *w) {
   *w = (nde_de_weights){0};
   size_t ns = stats->nsteps;
@@ -283,7 +283,7 @@ double nde_de_pick_accepted(const double *hist, size_t n, double t0, double t1,
   return t0; /* not reached */
 }
 
-void nde_de_keep_history(const nde_ode_stats *stats, double **hist, size_t *n) {
+void nde_de_keep_history(const nde_solve_stats *stats, double **hist, size_t *n) {
   size_t ns = stats->nsteps;
   if (!ns)
     return;
@@ -296,10 +296,10 @@ void nde_de_keep_history(const nde_ode_stats *stats, double **hist, size_t *n) {
     h[j] = stats->steps[j].t;
 }
 
-double nde_de_accepted_dt(const nde_ode_stats *stats, double t_reg, double t0, double t1) {
+double nde_de_accepted_dt(const nde_solve_stats *stats, double t_reg, double t0, double t1) {
   double tdir = t1 >= t0 ? 1.0 : -1.0, dt = t1 - t_reg;
   for (size_t j = 0; j < stats->nsteps; ++j) {
-    const nde_ode_step_stats *q = &stats->steps[j];
+    const nde_step_record *q = &stats->steps[j];
     if (tdir * (t_reg - q->t) >= 0 && tdir * (q->t + q->dt - t_reg) > 0) {
       if (fabs(q->dt) < fabs(dt))
         dt = q->dt;

@@ -152,13 +152,13 @@ NDE_INTERNAL nde_status nde_de_save_points(const nde_layer_ctx *ctx, const doubl
                                            double t_reg, nde_de_saves *out);
 
 /* Keep the accepted step starts of @p stats in *hist (realloc'ed; unchanged when out of memory). */
-NDE_INTERNAL void nde_de_keep_history(const nde_ode_stats *stats, double **hist, size_t *n);
+NDE_INTERNAL void nde_de_keep_history(const nde_solve_stats *stats, double **hist, size_t *n);
 
 /*
  * Size of the extra local step at @p t_reg under NDE_REG_DT_ACCEPTED: the
  * step of @p stats containing t_reg, cut to end at @p t1 (signed).
  */
-NDE_INTERNAL double nde_de_accepted_dt(const nde_ode_stats *stats, double t_reg, double t0,
+NDE_INTERNAL double nde_de_accepted_dt(const nde_solve_stats *stats, double t_reg, double t0,
                                        double t1);
 
 /*
@@ -183,7 +183,7 @@ typedef struct nde_de_weights {
  */
 NDE_INTERNAL nde_status nde_de_regs_evaluate(const nde_de_reg *regs, size_t n,
                                              const nde_layer_ctx *ctx, const nde_rng *at_step,
-                                             const char *layer_path, const nde_ode_stats *stats,
+                                             const char *layer_path, const nde_solve_stats *stats,
                                              nde_reg_plan *plans, size_t ilocal, size_t ibiased,
                                              nde_de_weights *w);
 

@@ -247,7 +247,7 @@ static nde_status arena_array(const nde_layer_ctx *ctx, const nde_array *like, n
  * returns the step's error norm in *eest and its evaluations in *nfe.
  */
 static nde_status local_step(const node_state *s, node_eval *ev, const nde_layer_ctx *ctx,
-                             const nde_array *ureg, const nde_ode_stats *stats,
+                             const nde_array *ureg, const nde_solve_stats *stats,
                              nde_reg_local_dt rule, const double *frozen, double *eest,
                              long *nfe) {
   const nde_rk_tableau *tb = s->solver->ops->tableau;

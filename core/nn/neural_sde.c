@@ -355,7 +355,7 @@ static nde_status state_arrays(const nde_layer_ctx *ctx, const nsde_eval *ev, in
  * (cut to end at t1), on the layer's Brownian path. Returns its error norm.
  */
 static nde_status local_step(const nsde_state *s, nsde_eval *ev, const nde_layer_ctx *ctx,
-                             const nde_ode_stats *stats, nde_reg_local_dt rule,
+                             const nde_solve_stats *stats, nde_reg_local_dt rule,
                              const double *frozen, double *eest, long *nf) {
   double dt = nde_de_accepted_dt(stats, ev->saves.t_reg, s->t0, s->t1);
   *nf = 0;
@@ -552,16 +552,10 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
     if (s->mean_var)
       NDE_TRY(be->ops->copy(be->ctx, (char *)ev->saved + j * n * es, col, n * es));
   }
-  /* the per-step records seen as an ODE solve's (regularizers, the local step) */
-  size_t ns = sol->stats.nsteps;
-  nde_ode_step_stats *steps = NULL;
-  if (ns)
-    NDE_TRY(nde_arena_alloc_host(ctx->arena, ns * sizeof *steps, (void **)&steps));
-  for (size_t j = 0; j < ns; ++j)
-    steps[j] = (nde_ode_step_stats){sol->stats.steps[j].t, sol->stats.steps[j].dt,
-                                    sol->stats.steps[j].eest, sol->stats.steps[j].eigen_est};
-  nde_ode_stats view = {.nfe = sol->stats.nf, .accepted = sol->stats.accepted,
-                        .rejected = sol->stats.rejected, .nsteps = ns, .steps = steps};
+  /* the solve as regularizers and the local step read it: the step records are shared */
+  nde_solve_stats view = {.nfe = sol->stats.nf, .accepted = sol->stats.accepted,
+                          .rejected = sol->stats.rejected, .nsteps = sol->stats.nsteps,
+                          .steps = sol->stats.steps};
   if (ev->saves.local) {
     NDE_TRY(nde_ctx_alloc(ctx, n, &ev->u_reg));
     NDE_TRY(be->ops->copy(be->ctx, ev->u_reg, (const char *)sol->u.data + ev->saves.reg_col * n * es,

@@ -43,6 +43,7 @@
 
 #include <stddef.h>
 
+#include <nde/integrator.h>
 #include <nde/ode.h>
 #include <nde/options.h>
 #include <nde/plugin.h>
@@ -125,7 +126,7 @@ typedef struct nde_regularizer_ops {
    * step (arrays of stats->nsteps, zero on entry; only with
    * NDE_REG_NEEDS_STEP_ESTIMATES) and *w_local = ∂R/∂local_eest.
    */
-  nde_status (*evaluate)(const nde_options *options, const nde_ode_stats *stats,
+  nde_status (*evaluate)(const nde_options *options, const nde_solve_stats *stats,
                          const nde_reg_plan *plan, double *value, double *w_eest,
                          double *w_eigen, double *w_local);
 } nde_regularizer_ops;
@@ -144,7 +145,7 @@ typedef enum nde_reg_step_quantity {
  * NDE_EINVAL (with a message) when @p q is the stiffness estimate and a
  * step has none. R = 0 without steps.
  */
-NDE_API nde_status nde_reg_step_sum(const nde_ode_stats *stats, nde_reg_step_quantity q, int mean,
+NDE_API nde_status nde_reg_step_sum(const nde_solve_stats *stats, nde_reg_step_quantity q, int mean,
                                     double *value, double *w);
 
 
