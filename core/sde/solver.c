@@ -2,12 +2,14 @@
 #include "config.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <nde/registry.h>
 #include <nde/sde.h>
 
+#include "../integrator.h"
 #include "../plugin_kind.h"
 
 const char *nde_sde_noise_name(nde_sde_noise noise) {
@@ -77,13 +79,7 @@ nde_status nde_sde_options_parse(const nde_options *op, double p, nde_sde_option
   else if (strcmp(first, "drift"))
     return nde_error(NDE_EINVAL, "first_step: expected \"drift\" or \"stochasticdiffeq\", got "
                      "\"%s\"", first);
-  if (!(o->abstol >= 0) || !(o->reltol >= 0) || o->abstol + o->reltol <= 0)
-    return nde_error(NDE_EINVAL, "abstol/reltol: must be >= 0 and not both 0 (got %g, %g)",
-                     o->abstol, o->reltol);
-  if (!(o->dt >= 0) || !(o->dtmin >= 0) || !(o->dtmax >= 0))
-    return nde_error(NDE_EINVAL, "dt, dtmin, dtmax: must be >= 0 (0 = automatic)");
-  if (o->maxiters < 1)
-    return nde_error(NDE_EINVAL, "maxiters: must be >= 1, got %ld", o->maxiters);
+  NDE_TRY(nde_step_options_check(o->abstol, o->reltol, o->dt, o->dtmin, o->dtmax, o->maxiters));
   NDE_TRY(nde_pi_controller_from_options(op, 1, &o->controller));
   /* keys that are absent (or a beta of 0) keep the SDE defaults */
   static const char *keys[] = {"beta1", "beta2", "gamma", "qmin", "qmax"};
@@ -97,59 +93,45 @@ nde_status nde_sde_options_parse(const nde_options *op, double p, nde_sde_option
   return NDE_OK;
 }
 
-static nde_status finish_open(const nde_sde_solver_ops *ops, nde_options *owned,
-                              nde_sde_solver **out) {
-  nde_sde_solver *s = calloc(1, sizeof *s);
-  if (!s) {
-    nde_options_free(&owned);
-    return nde_error(NDE_ENOMEM, "out of memory");
-  }
-  s->ops = ops;
-  s->options = owned;
-  nde_status st = nde_sde_options_parse(owned, ops->strong_order, &s->solve);
-  if (st == NDE_OK && s->solve.adaptive && !ops->adaptive)
+static nde_status finish_open(void *solver) {
+  nde_sde_solver *s = solver;
+  nde_status st = nde_sde_options_parse(s->options, s->ops->strong_order, &s->solve);
+  if (st == NDE_OK && s->solve.adaptive && !s->ops->adaptive)
     s->solve.adaptive = 0; /* no error estimate: fixed step whatever the default says */
-  if (st != NDE_OK) {
-    nde_sde_solver_close(&s);
-    return nde_error_prefix(st, "%s", ops->header.name);
-  }
-  *out = s;
-  return NDE_OK;
+  return st;
 }
+
+static const nde_solver_type sde_solver_type = {
+    NDE_KIND_SDE_SOLVER, sizeof(nde_sde_solver), offsetof(nde_sde_solver, ops),
+    offsetof(nde_sde_solver, options), finish_open};
 
 nde_status nde_sde_solver_open_ops(const nde_sde_solver_ops *ops, const nde_options *options,
                                    nde_sde_solver **out) {
-  *out = NULL;
-  NDE_TRY(nde_vtable_validate(NDE_KIND_SDE_SOLVER, ops));
-  nde_options *copy = NULL;
-  NDE_TRY(nde_options_copy(options, &copy));
-  return finish_open(ops, copy, out);
+  void *s;
+  nde_status st = nde_solver_open_as(&sde_solver_type, ops, NULL, NULL, options, NULL, &s);
+  *out = s;
+  return st;
 }
 
 nde_status nde_sde_solver_open(struct nde_registry *registry, const char *name,
                                const nde_options *given, const char *where,
                                nde_sde_solver **out) {
-  *out = NULL;
-  const void *vtable;
-  nde_options *opts = NULL;
-  NDE_TRY(nde_registry_open_plugin(registry, NDE_KIND_SDE_SOLVER, name, given, where, &vtable, &opts));
-  return finish_open(vtable, opts, out);
+  void *s;
+  nde_status st = nde_solver_open_as(&sde_solver_type, NULL, registry, name, given, where, &s);
+  *out = s;
+  return st;
 }
 
 void nde_sde_solver_close(nde_sde_solver **s) {
-  if (!s || !*s)
+  if (!s)
     return;
-  nde_options_free(&(*s)->options);
-  free(*s);
+  nde_solver_close_as(&sde_solver_type, *s);
   *s = NULL;
 }
 
 void nde_sde_solution_free(nde_sde_solution *sol) {
   if (!sol)
     return;
-  free(sol->t);
-  nde_array_destroy(&sol->u);
-  nde_array_destroy(&sol->u_final);
-  free(sol->stats.steps);
+  nde_solution_release(sol->t, &sol->u, &sol->u_final, sol->stats.steps);
   *sol = (nde_sde_solution){0};
 }
