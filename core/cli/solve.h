@@ -56,6 +56,33 @@ int nde_cli_read_plugin_spec(json_t *root, const char *key, const char *fallback
  */
 json_t *nde_cli_steps_json(const nde_step_record *steps, size_t n);
 
+/*
+ * Every key of @p obj must be one of the @p n @p keys (did-you-mean
+ * otherwise; messages start "FILE" or, with @p where, "FILE: WHERE").
+ */
+int nde_cli_check_keys(json_t *obj, const char *const *keys, size_t n, const char *file,
+                       const char *where);
+
+/*
+ * Open the file's "solver" entry (a name or {"plugin": NAME, options...};
+ * @p fallback when absent) as an ODE solver into *ode, or, with @p ode
+ * NULL, as an SDE solver into *sde; *name is the plugin's name.
+ */
+int nde_cli_open_solver(nde_cli *cli, json_t *root, const char *file, const char *fallback,
+                        const char **name, nde_ode_solver **ode, nde_sde_solver **sde);
+
+/* Set "t" (the @p n times) and "u" (@p n rows of @p dim values) on @p o. */
+void nde_cli_set_points(json_t *o, const double *t, const double *u, size_t n, size_t dim);
+
+/*
+ * The end of every family's --json output: set "error" (@p error, borrowed),
+ * "status" and, on failure, "message" on @p o, then print it (and free it).
+ */
+void nde_cli_print_result(json_t *o, json_t *error, nde_status st, const char *message);
+
+/* A solve's exit status: 0, or @p message set again as the error of @p st. */
+int nde_cli_solve_exit(nde_status st, const char *message);
+
 int nde_cli_is_layer_problem(const char *name);
 int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_json);
 

@@ -60,17 +60,8 @@ static int parse_problem(json_t *root, const char *file, ode_run *r) {
 }
 
 static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) {
-  const char *key;
-  json_t *val;
-  json_object_foreach(root, key, val) {
-    int idx;
-    nde_status st = nde_lookup_name("key", top_keys, sizeof top_keys / sizeof *top_keys, key,
-                                    &idx);
-    if (st != NDE_OK)
-      return nde_cli_fail(nde_error_prefix(st, "%s", file));
-  }
-  int rc = parse_problem(root, file, r);
-  if (rc)
+  int rc = nde_cli_check_keys(root, top_keys, sizeof top_keys / sizeof *top_keys, file, NULL);
+  if (rc || (rc = parse_problem(root, file, r)))
     return rc;
   json_t *v;
   if ((v = json_object_get(root, "u0"))) {
@@ -124,18 +115,9 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) 
   }
   if ((rc = nde_cli_read_dtype(root, file, &r->dtype)))
     return rc;
-  nde_options *given = NULL;
-  rc = nde_cli_read_plugin_spec(root, "solver", "tsit5", "an ode_solver", file, &r->solver_name,
-                                &given);
-  if (rc)
+  if ((rc = nde_cli_open_solver(cli, root, file, "tsit5", &r->solver_name, &r->solver, NULL)))
     return rc;
-  char where[1024];
-  snprintf(where, sizeof where, "%s: solver", file);
-  nde_status st = nde_ode_solver_open(cli->registry, r->solver_name, given, where, &r->solver);
-  nde_options_free(&given);
-  if (st != NDE_OK)
-    return nde_cli_fail(st);
-  st = nde_backend_open(cli->registry, "cpu", NULL, &r->backend);
+  nde_status st = nde_backend_open(cli->registry, "cpu", NULL, &r->backend);
   size_t shape[1] = {r->dim};
   if (st == NDE_OK)
     st = nde_array_create(r->backend, r->dtype, 1, shape, &r->state);
@@ -245,31 +227,14 @@ int nde_cli_solve_ode(nde_cli *cli, json_t *root, const char *file, int as_json)
     json_t *o = json_object();
     json_object_set_new(o, "problem", json_string(nde_ode_problem_name(r.problem)));
     json_object_set_new(o, "solver", json_string(r.solver_name));
-    json_t *ts = json_array(), *us = json_array();
-    for (size_t j = 0; j < sol.nsave; ++j) {
-      json_array_append_new(ts, json_real(sol.t[j]));
-      json_t *row = json_array();
-      for (size_t i = 0; i < r.dim; ++i)
-        json_array_append_new(row, json_real(u[j * r.dim + i]));
-      json_array_append_new(us, row);
-    }
-    json_object_set_new(o, "t", ts);
-    json_object_set_new(o, "u", us);
+    nde_cli_set_points(o, sol.t, u, sol.nsave, r.dim);
     json_object_set_new(o, "stats", stats_json(&sol, as_json & NDE_SOLVE_STEP_RECORDS));
-    json_object_set_new(o, "error", json_incref(err));
-    json_object_set_new(o, "status", json_string(nde_status_name(st)));
-    if (st != NDE_OK)
-      json_object_set_new(o, "message", json_string(message));
-    nde_cli_print_json(o);
+    nde_cli_print_result(o, err, st, message);
   } else
     print_table(&r, &sol, u, err, st);
   json_decref(err);
   free(u);
   nde_ode_solution_free(&sol);
   run_free(&r);
-  if (st != NDE_OK) {
-    nde_error(st, "%s", message);
-    return nde_cli_fail(st);
-  }
-  return NDE_EXIT_OK;
+  return nde_cli_solve_exit(st, message);
 }

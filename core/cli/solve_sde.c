@@ -59,15 +59,9 @@ static int read_count(json_t *root, const char *key, const char *file, double lo
 }
 
 static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) {
-  const char *key;
-  json_t *val;
-  json_object_foreach(root, key, val) {
-    int idx;
-    nde_status st =
-        nde_lookup_name("key", top_keys, sizeof top_keys / sizeof *top_keys, key, &idx);
-    if (st != NDE_OK)
-      return nde_cli_fail(nde_error_prefix(st, "%s", file));
-  }
+  int rc = nde_cli_check_keys(root, top_keys, sizeof top_keys / sizeof *top_keys, file, NULL);
+  if (rc)
+    return rc;
   json_t *p = json_object_get(root, "problem");
   const char *name = json_is_string(p) ? json_string_value(p)
                                        : json_string_value(json_object_get(p, "name"));
@@ -84,7 +78,6 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
   if (!r->u0)
     return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
   nde_sde_problem_defaults(r->problem, r->u0, r->tspan);
-  int rc;
   json_t *v;
   if ((v = json_object_get(root, "u0"))) {
     double *u0 = NULL;
@@ -129,17 +122,8 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
   }
   if ((rc = nde_cli_read_dtype(root, file, &r->dtype)))
     return rc;
-  nde_options *given = NULL;
-  rc = nde_cli_read_plugin_spec(root, "solver", "sosri", "an sde_solver", file, &r->solver_name,
-                                &given);
-  if (rc)
+  if ((rc = nde_cli_open_solver(cli, root, file, "sosri", &r->solver_name, NULL, &r->solver)))
     return rc;
-  char where[1024];
-  snprintf(where, sizeof where, "%s: solver", file);
-  st = nde_sde_solver_open(cli->registry, r->solver_name, given, where, &r->solver);
-  nde_options_free(&given);
-  if (st != NDE_OK)
-    return nde_cli_fail(st);
   /* the state: K columns of u0 */
   size_t n = r->dim * r->K;
   double *u = malloc(n * sizeof *u);
@@ -279,11 +263,7 @@ int nde_cli_solve_sde(nde_cli *cli, json_t *root, const char *file, int as_json)
       free(all), free(m), free(v);
     }
     json_object_set_new(o, "stats", stats_json(&sol, as_json & NDE_SOLVE_STEP_RECORDS));
-    json_object_set_new(o, "error", json_incref(err));
-    json_object_set_new(o, "status", json_string(nde_status_name(st)));
-    if (st != NDE_OK)
-      json_object_set_new(o, "message", json_string(message));
-    nde_cli_print_json(o);
+    nde_cli_print_result(o, err, st, message);
   } else {
     printf("# %s, %zu trajectories, %s, seed %llu\n", nde_sde_problem_name(r.problem), r.K, r.solver_name,
            (unsigned long long)r.seed);
@@ -304,9 +284,5 @@ int nde_cli_solve_sde(nde_cli *cli, json_t *root, const char *file, int as_json)
   free(uf), free(mean), free(var);
   nde_sde_solution_free(&sol);
   run_free(&r);
-  if (st != NDE_OK) {
-    nde_error(st, "%s", message);
-    return nde_cli_fail(st);
-  }
-  return NDE_EXIT_OK;
+  return nde_cli_solve_exit(st, message);
 }
