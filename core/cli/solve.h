@@ -57,6 +57,23 @@ int nde_cli_read_plugin_spec(json_t *root, const char *key, const char *fallback
 json_t *nde_cli_steps_json(const nde_step_record *steps, size_t n);
 
 /*
+ * The file's "problem": a name, or an object {"name": ..., parameters...}
+ * whose members become *params (owned; empty for a bare name).
+ */
+nde_status nde_cli_problem_spec(json_t *root, const char **name, nde_options **params);
+
+/*
+ * When @p root has @p key, its numbers (nde_cli_read_numbers(); *n > 0
+ * demands that count) replace the owned array *x and *n is their count;
+ * without the key nothing changes.
+ */
+int nde_cli_read_numbers_at(json_t *root, const char *key, const char *file, int allow_empty,
+                            double **x, size_t *n);
+
+/* The file's "tspan", when present, into @p tspan (exactly two numbers). */
+int nde_cli_read_tspan(json_t *root, const char *file, int allow_empty, double tspan[2]);
+
+/*
  * Every key of @p obj must be one of the @p n @p keys (did-you-mean
  * otherwise; messages start "FILE" or, with @p where, "FILE: WHERE").
  */

@@ -41,11 +41,9 @@ static void run_free(ode_run *r) {
 }
 
 static int parse_problem(json_t *root, const char *file, ode_run *r) {
-  json_t *p = json_object_get(root, "problem");
-  const char *name = json_is_string(p) ? json_string_value(p)
-                                       : json_string_value(json_object_get(p, "name"));
+  const char *name;
   nde_options *params = NULL;
-  nde_status st = nde_cli_json_options(json_is_object(p) ? p : NULL, &params);
+  nde_status st = nde_cli_problem_spec(root, &name, &params);
   if (st == NDE_OK)
     st = nde_ode_problem_create(name, params, &r->problem);
   nde_options_free(&params);
@@ -63,24 +61,11 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) 
   int rc = nde_cli_check_keys(root, top_keys, sizeof top_keys / sizeof *top_keys, file, NULL);
   if (rc || (rc = parse_problem(root, file, r)))
     return rc;
+  size_t n0 = r->dim;
+  if ((rc = nde_cli_read_numbers_at(root, "u0", file, 1, &r->u0, &n0)) ||
+      (rc = nde_cli_read_tspan(root, file, 1, r->tspan)))
+    return rc;
   json_t *v;
-  if ((v = json_object_get(root, "u0"))) {
-    double *u0 = NULL;
-    size_t n = r->dim;
-    if ((rc = nde_cli_read_numbers(v, file, "u0", 1, &u0, &n)))
-      return rc;
-    free(r->u0);
-    r->u0 = u0;
-  }
-  if ((v = json_object_get(root, "tspan"))) {
-    double *ts = NULL;
-    size_t n = 2;
-    if ((rc = nde_cli_read_numbers(v, file, "tspan", 1, &ts, &n)))
-      return rc;
-    r->tspan[0] = ts[0];
-    r->tspan[1] = ts[1];
-    free(ts);
-  }
   double t0 = r->tspan[0], t1 = r->tspan[1], dir = t1 >= t0 ? 1 : -1;
   if ((v = json_object_get(root, "saveat"))) {
     if (json_is_number(v)) {
@@ -106,12 +91,8 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) 
         r->saveat[r->nsave++] = t1;
       else
         r->saveat[n - 1] = t1;
-    } else {
-      size_t n = 0;
-      if ((rc = nde_cli_read_numbers(v, file, "saveat", 1, &r->saveat, &n)))
-        return rc;
-      r->nsave = n;
-    }
+    } else if ((rc = nde_cli_read_numbers_at(root, "saveat", file, 1, &r->saveat, &r->nsave)))
+      return rc;
   }
   if ((rc = nde_cli_read_dtype(root, file, &r->dtype)))
     return rc;

@@ -62,11 +62,9 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
   int rc = nde_cli_check_keys(root, top_keys, sizeof top_keys / sizeof *top_keys, file, NULL);
   if (rc)
     return rc;
-  json_t *p = json_object_get(root, "problem");
-  const char *name = json_is_string(p) ? json_string_value(p)
-                                       : json_string_value(json_object_get(p, "name"));
+  const char *name;
   nde_options *params = NULL;
-  nde_status st = nde_cli_json_options(json_is_object(p) ? p : NULL, &params);
+  nde_status st = nde_cli_problem_spec(root, &name, &params);
   if (st == NDE_OK)
     st = nde_sde_problem_create(name, params, &r->problem);
   nde_options_free(&params);
@@ -78,32 +76,18 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
   if (!r->u0)
     return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
   nde_sde_problem_defaults(r->problem, r->u0, r->tspan);
+  size_t n0 = d; /* 0: any length (gbm) */
+  if ((rc = nde_cli_read_numbers_at(root, "u0", file, 0, &r->u0, &n0)))
+    return rc;
+  if (n0)
+    r->dim = n0;
+  if ((rc = nde_cli_read_tspan(root, file, 0, r->tspan)))
+    return rc;
+  if (json_object_get(root, "tspan") && !(r->tspan[1] > r->tspan[0]))
+    return nde_cli_usage_error("%s: tspan: SDEs are solved forward, need t0 < t1", file);
+  if ((rc = nde_cli_read_numbers_at(root, "saveat", file, 0, &r->saveat, &r->nsave)))
+    return rc;
   json_t *v;
-  if ((v = json_object_get(root, "u0"))) {
-    double *u0 = NULL;
-    size_t n = d; /* 0: any length (gbm) */
-    if ((rc = nde_cli_read_numbers(v, file, "u0", 0, &u0, &n)))
-      return rc;
-    free(r->u0);
-    r->u0 = u0;
-    r->dim = n;
-  }
-  if ((v = json_object_get(root, "tspan"))) {
-    double *ts = NULL;
-    size_t n = 2;
-    if ((rc = nde_cli_read_numbers(v, file, "tspan", 0, &ts, &n)))
-      return rc;
-    r->tspan[0] = ts[0], r->tspan[1] = ts[1];
-    free(ts);
-    if (!(r->tspan[1] > r->tspan[0]))
-      return nde_cli_usage_error("%s: tspan: SDEs are solved forward, need t0 < t1", file);
-  }
-  if ((v = json_object_get(root, "saveat"))) {
-    size_t n = 0;
-    if ((rc = nde_cli_read_numbers(v, file, "saveat", 0, &r->saveat, &n)))
-      return rc;
-    r->nsave = n;
-  }
   double K = 1, seed = 0;
   if ((rc = read_count(root, "trajectories", file, 1, 1e7, &K)) ||
       (rc = read_count(root, "seed", file, 0, 9007199254740992.0, &seed)))

@@ -145,3 +145,36 @@ int nde_cli_solve_exit(nde_status st, const char *message) {
   nde_error(st, "%s", message);
   return nde_cli_fail(st);
 }
+
+nde_status nde_cli_problem_spec(json_t *root, const char **name, nde_options **params) {
+  json_t *p = json_object_get(root, "problem");
+  *name = json_is_string(p) ? json_string_value(p)
+                            : json_string_value(json_object_get(p, "name"));
+  return nde_cli_json_options(json_is_object(p) ? p : NULL, params);
+}
+
+int nde_cli_read_numbers_at(json_t *root, const char *key, const char *file, int allow_empty,
+                            double **x, size_t *n) {
+  json_t *v = json_object_get(root, key);
+  if (!v)
+    return NDE_EXIT_OK;
+  double *values = NULL;
+  int rc = nde_cli_read_numbers(v, file, key, allow_empty, &values, n);
+  if (rc)
+    return rc;
+  free(*x);
+  *x = values;
+  return NDE_EXIT_OK;
+}
+
+int nde_cli_read_tspan(json_t *root, const char *file, int allow_empty, double tspan[2]) {
+  double *ts = NULL;
+  size_t n = 2;
+  int rc = nde_cli_read_numbers_at(root, "tspan", file, allow_empty, &ts, &n);
+  if (!rc && ts) {
+    tspan[0] = ts[0];
+    tspan[1] = ts[1];
+  }
+  free(ts);
+  return rc;
+}
