@@ -402,3 +402,26 @@ nde_status nde_de_step_guard_end(nde_de_step_guard *g, nde_status st, long accep
     g->most = accepted + rejected;
   return st;
 }
+
+void nde_de_state_release(nde_de_state *de) {
+  free(de->saveat);
+  if (de->sens && de->sens_state)
+    de->sens->destroy(de->sens_state);
+  nde_options_free(&de->sens_options);
+  nde_de_regs_free(de->regs, de->nregs);
+  free(de->frozen_dt);
+  free(de->hist_t);
+}
+
+nde_status nde_de_build_rest(nde_builder *b, const nde_layer *node, const json_t *spec,
+                             unsigned capability, const char *what,
+                             nde_status (*check)(void *user, const nde_de_reg *reg,
+                                                 const char *path),
+                             void *user, nde_de_state *de) {
+  NDE_TRY(nde_de_open_sensitivity(b, spec, node->path, capability, what, &de->sens,
+                                  &de->sens_options, &de->sens_state));
+  NDE_TRY(nde_de_regs_build(b, json_object_get(spec, "regularizer"), node->path, check, user,
+                            &de->regs, &de->nregs));
+  de->key = nde_de_layer_key(node->path);
+  return NDE_OK;
+}

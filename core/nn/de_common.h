@@ -217,4 +217,44 @@ NDE_INTERNAL long nde_de_step_guard_begin(nde_de_step_guard *g, long maxiters, i
 NDE_INTERNAL nde_status nde_de_step_guard_end(nde_de_step_guard *g, nde_status st,
                                               long accepted, long rejected, int frozen);
 
+/*
+ * What the states of a neural_ode and a neural_sde layer share (their first
+ * member, de): span and save points, sensitivity, regularizers, the frozen
+ * step sequence and the accepted-step history of the local regularizers.
+ */
+typedef struct nde_de_state {
+  double t0, t1;
+  nde_de_step_guard guard; /* max_step_growth */
+  double *saveat;          /* NULL: only t1 */
+  size_t nsave;
+  const nde_sensitivity_ops *sens;
+  nde_options *sens_options;
+  void *sens_state;
+  nde_de_reg *regs;
+  size_t nregs;
+  int has_local;          /* a regularizer needs the extra local step */
+  uint64_t generation;    /* counts forward solves: a vjp must belong to the latest */
+  uint64_t key;           /* hash of the layer path: its random streams */
+  double *frozen_dt;      /* freeze_steps: recorded step sizes */
+  double frozen_local_dt; /* freeze_steps: the recorded size of the extra local step */
+  size_t n_frozen;
+  double *hist_t;         /* start times of the accepted steps of the last training solve */
+  size_t n_hist;
+  struct nde_registry *registry; /* where the layer found its plugins (for suggestions) */
+} nde_de_state;
+
+/* Free what @p de owns (not @p de itself). */
+NDE_INTERNAL void nde_de_state_release(nde_de_state *de);
+
+/*
+ * The end of both layers' build, once the solver is open: the sensitivity
+ * (needing @p capability, @p what naming the problem kind), the regularizers
+ * (each checked by @p check on @p user) and the layer's stream key.
+ */
+NDE_INTERNAL nde_status nde_de_build_rest(nde_builder *b, const nde_layer *node, const json_t *spec,
+                                          unsigned capability, const char *what,
+                                          nde_status (*check)(void *user, const nde_de_reg *reg,
+                                                              const char *path),
+                                          void *user, nde_de_state *de);
+
 #endif /* NDE_CORE_NN_DE_COMMON_H */

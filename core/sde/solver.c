@@ -13,15 +13,8 @@
 #include "../plugin_kind.h"
 
 const char *nde_sde_noise_name(nde_sde_noise noise) {
-  switch (noise) {
-  case NDE_NOISE_DIAGONAL:
-    return "diagonal";
-  case NDE_NOISE_SCALAR:
-    return "scalar";
-  case NDE_NOISE_GENERAL:
-    return "general";
-  }
-  return NULL;
+  static const char *const names[] = {"diagonal", "scalar", "general"}; /* by enum value */
+  return (unsigned)noise < sizeof names / sizeof *names ? names[noise] : NULL;
 }
 
 size_t nde_sde_noise_dim(nde_sde_noise noise, const nde_array *u) {
