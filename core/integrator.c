@@ -22,6 +22,18 @@ nde_status nde_step_record_push(nde_step_record **steps, size_t *n, size_t *cap,
   return NDE_OK;
 }
 
+void nde_step_options_read(const nde_options *options, double *abstol, double *reltol,
+                           double *dt, double *dtmin, double *dtmax, int *adaptive, long *maxiters,
+                           int *record_steps) {
+  static const char *const keys[] = {"abstol", "reltol", "dt", "dtmin", "dtmax"};
+  double *values[] = {abstol, reltol, dt, dtmin, dtmax};
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; ++i)
+    *values[i] = nde_options_number(options, keys[i], *values[i]);
+  *adaptive = nde_options_bool(options, "adaptive", *adaptive);
+  *maxiters = (long)nde_options_int(options, "maxiters", *maxiters);
+  *record_steps = nde_options_bool(options, "record_steps", *record_steps);
+}
+
 nde_status nde_step_options_check(double abstol, double reltol, double dt, double dtmin,
                                   double dtmax, long maxiters) {
   if (!(abstol >= 0) || !(reltol >= 0) || abstol + reltol <= 0)

@@ -23,6 +23,15 @@ NDE_INTERNAL nde_status nde_step_record_push(nde_step_record **steps, size_t *n,
                                              nde_step_record r);
 
 /*
+ * Read the options both kinds have (abstol, reltol, dt, dtmin, dtmax,
+ * adaptive, maxiters, record_steps) from @p options; absent keys keep the
+ * values in place.
+ */
+NDE_INTERNAL void nde_step_options_read(const nde_options *options, double *abstol,
+                                        double *reltol, double *dt, double *dtmin, double *dtmax,
+                                        int *adaptive, long *maxiters, int *record_steps);
+
+/*
  * The abstol/reltol/dt/dtmin/dtmax/maxiters checks both kinds' options
  * parsers make; NDE_EINVAL with a message naming the option.
  */

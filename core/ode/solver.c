@@ -11,35 +11,25 @@
 #include "../integrator.h"
 #include "../plugin_kind.h"
 
+/* Every option of nde_ode_options in @p op; absent keys keep the values in place. */
+static void read_options(const nde_options *op, nde_ode_options *o) {
+  nde_step_options_read(op, &o->abstol, &o->reltol, &o->dt, &o->dtmin, &o->dtmax, &o->adaptive,
+                        &o->maxiters, &o->record_steps);
+  o->steady_state = nde_options_bool(op, "steady_state", o->steady_state);
+  o->save_everystep = nde_options_bool(op, "save_everystep", o->save_everystep);
+}
+
 /* The defaults are the ode_solver kind's common options (core/plugin_kind.c), stated once there. */
 void nde_ode_options_default(int order, nde_ode_options *o) {
   const nde_options *d = nde_kind_option_defaults(NDE_KIND_ODE_SOLVER);
-  *o = (nde_ode_options){0};
-  o->abstol = nde_options_number(d, "abstol", 0);
-  o->reltol = nde_options_number(d, "reltol", 0);
-  o->dt = nde_options_number(d, "dt", 0);
-  o->dtmin = nde_options_number(d, "dtmin", 0);
-  o->dtmax = nde_options_number(d, "dtmax", 0);
-  o->adaptive = nde_options_bool(d, "adaptive", 1);
-  o->maxiters = (long)nde_options_int(d, "maxiters", 1);
-  o->steady_state = nde_options_bool(d, "steady_state", 0);
-  o->save_everystep = nde_options_bool(d, "save_everystep", 1);
-  o->record_steps = nde_options_bool(d, "record_steps", 1);
+  *o = (nde_ode_options){.adaptive = 1, .maxiters = 1, .save_everystep = 1, .record_steps = 1};
+  read_options(d, o);
   nde_pi_controller_init(&o->controller, order);
 }
 
 nde_status nde_ode_options_parse(const nde_options *op, int order, nde_ode_options *o) {
   nde_ode_options_default(order, o);
-  o->abstol = nde_options_number(op, "abstol", o->abstol);
-  o->reltol = nde_options_number(op, "reltol", o->reltol);
-  o->dt = nde_options_number(op, "dt", o->dt);
-  o->dtmin = nde_options_number(op, "dtmin", o->dtmin);
-  o->dtmax = nde_options_number(op, "dtmax", o->dtmax);
-  o->adaptive = nde_options_bool(op, "adaptive", o->adaptive);
-  o->maxiters = (long)nde_options_int(op, "maxiters", o->maxiters);
-  o->steady_state = nde_options_bool(op, "steady_state", o->steady_state);
-  o->save_everystep = nde_options_bool(op, "save_everystep", o->save_everystep);
-  o->record_steps = nde_options_bool(op, "record_steps", o->record_steps);
+  read_options(op, o);
   NDE_TRY(nde_step_options_check(o->abstol, o->reltol, o->dt, o->dtmin, o->dtmax, o->maxiters));
   return nde_pi_controller_from_options(op, order, &o->controller);
 }

@@ -29,19 +29,18 @@ size_t nde_sde_noise_dim(nde_sde_noise noise, const nde_array *u) {
   return 0;
 }
 
+/* Every option of nde_sde_options but first_step in @p op; absent keys keep the values in place. */
+static void read_options(const nde_options *op, nde_sde_options *o) {
+  nde_step_options_read(op, &o->abstol, &o->reltol, &o->dt, &o->dtmin, &o->dtmax, &o->adaptive,
+                        &o->maxiters, &o->record_steps);
+  o->delta = nde_options_number(op, "delta", o->delta);
+}
+
 /* The defaults are the sde_solver kind's common options (core/plugin_kind.c), stated once there. */
 void nde_sde_options_default(double p, nde_sde_options *o) {
   const nde_options *d = nde_kind_option_defaults(NDE_KIND_SDE_SOLVER);
-  *o = (nde_sde_options){0};
-  o->abstol = nde_options_number(d, "abstol", 0);
-  o->reltol = nde_options_number(d, "reltol", 0);
-  o->dt = nde_options_number(d, "dt", 0);
-  o->delta = nde_options_number(d, "delta", -1);
-  o->dtmin = nde_options_number(d, "dtmin", 0);
-  o->dtmax = nde_options_number(d, "dtmax", 0);
-  o->adaptive = nde_options_bool(d, "adaptive", 1);
-  o->maxiters = (long)nde_options_int(d, "maxiters", 1);
-  o->record_steps = nde_options_bool(d, "record_steps", 1);
+  *o = (nde_sde_options){.delta = -1, .adaptive = 1, .maxiters = 1, .record_steps = 1};
+  read_options(d, o);
   nde_pi_controller_init(&o->controller, 1);
   /* StochasticDiffEq alg_utils.jl (numerics.md §4): qmax = 9/8, qmin = 1/5,
      γ = 9/10, β1 = 7/(10p), β2 = 2/(5p) with p the strong order */
@@ -57,15 +56,7 @@ void nde_sde_options_default(double p, nde_sde_options *o) {
 nde_status nde_sde_options_parse(const nde_options *op, double p, nde_sde_options *o) {
   nde_sde_options_default(p, o);
   nde_pi_controller defaults = o->controller;
-  o->abstol = nde_options_number(op, "abstol", o->abstol);
-  o->reltol = nde_options_number(op, "reltol", o->reltol);
-  o->dt = nde_options_number(op, "dt", o->dt);
-  o->delta = nde_options_number(op, "delta", o->delta);
-  o->dtmin = nde_options_number(op, "dtmin", o->dtmin);
-  o->dtmax = nde_options_number(op, "dtmax", o->dtmax);
-  o->adaptive = nde_options_bool(op, "adaptive", o->adaptive);
-  o->maxiters = (long)nde_options_int(op, "maxiters", o->maxiters);
-  o->record_steps = nde_options_bool(op, "record_steps", o->record_steps);
+  read_options(op, o);
   const char *first = nde_options_string(op, "first_step", "drift");
   if (!strcmp(first, "stochasticdiffeq"))
     o->first_step = NDE_SDE_FIRST_STEP_STOCHASTICDIFFEQ;
