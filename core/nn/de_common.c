@@ -425,3 +425,33 @@ nde_status nde_de_build_rest(nde_builder *b, const nde_layer *node, const json_t
   de->key = nde_de_layer_key(node->path);
   return NDE_OK;
 }
+
+nde_status nde_de_check_reg_sensitivity(const nde_de_state *de, const nde_de_reg *reg,
+                                        const char *path) {
+  char names[512];
+  if ((reg->ops->needs & NDE_REG_NEEDS_STEP_ESTIMATES) &&
+      !(de->sens->capabilities & NDE_SENS_STEP_ESTIMATES))
+    return nde_error(NDE_EINVAL,
+                     "%s: regularizer '%s' differentiates the per-step error/stiffness "
+                     "estimates, which sensitivity '%s' cannot do; use \"sensitivity\": \"%s\"",
+                     path, reg->ops->header.name, de->sens->header.name,
+                     reg->ops->required_sensitivity
+                         ? reg->ops->required_sensitivity
+                         : nde_registry_capable_names(de->registry, NDE_KIND_SENSITIVITY,
+                                                      "step_estimates", NULL, names,
+                                                      sizeof names));
+  return NDE_OK;
+}
+
+nde_status nde_de_check_reg_stiffness(const nde_de_state *de, const nde_de_reg *reg,
+                                      const char *path, nde_plugin_kind kind, const char *solver,
+                                      int solver_has_stiffness) {
+  char names[512];
+  if ((reg->ops->needs & NDE_REG_NEEDS_STIFFNESS) && !solver_has_stiffness)
+    return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads stiffness estimates, which solver "
+                     "'%s' does not make (solvers that do: %s)", path, reg->ops->header.name,
+                     solver,
+                     nde_registry_capable_names(de->registry, kind, "stiffness_estimate", NULL,
+                                                names, sizeof names));
+  return NDE_OK;
+}

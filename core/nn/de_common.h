@@ -257,4 +257,16 @@ NDE_INTERNAL nde_status nde_de_build_rest(nde_builder *b, const nde_layer *node,
                                                               const char *path),
                                           void *user, nde_de_state *de);
 
+/*
+ * The requirements of regularizer @p reg both layers check alike (messages
+ * start with its JSON @p path): a sensitivity that differentiates step
+ * estimates when it needs them; when it reads stiffness estimates, a solver
+ * (@p solver, of @p kind) that makes them (@p solver_has_stiffness).
+ */
+NDE_INTERNAL nde_status nde_de_check_reg_sensitivity(const nde_de_state *de, const nde_de_reg *reg,
+                                                     const char *path);
+NDE_INTERNAL nde_status nde_de_check_reg_stiffness(const nde_de_state *de, const nde_de_reg *reg,
+                                                   const char *path, nde_plugin_kind kind,
+                                                   const char *solver, int solver_has_stiffness);
+
 #endif /* NDE_CORE_NN_DE_COMMON_H */

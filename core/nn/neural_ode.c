@@ -114,28 +114,13 @@ static nde_status check_regularizer(void *user, const nde_de_reg *out, const cha
   node_state *s = user;
   const char *name = out->ops->header.name;
   unsigned needs = out->ops->needs;
-  char names[512];
-  if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) &&
-      !(s->de.sens->capabilities & NDE_SENS_STEP_ESTIMATES))
-    return nde_error(NDE_EINVAL,
-                     "%s: regularizer '%s' differentiates the per-step error/stiffness "
-                     "estimates, which sensitivity '%s' cannot do; use \"sensitivity\": \"%s\"",
-                     path, name, s->de.sens->header.name,
-                     out->ops->required_sensitivity
-                         ? out->ops->required_sensitivity
-                         : nde_registry_capable_names(s->de.registry, NDE_KIND_SENSITIVITY,
-                                                      "step_estimates", NULL, names,
-                                                      sizeof names));
+  NDE_TRY(nde_de_check_reg_sensitivity(&s->de, out, path));
   if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) && s->solver->ops->error_order == 0)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' needs a solver with an error estimate; "
                      "'%s' has none", path, name, s->solver->ops->header.name);
   const nde_rk_tableau *tb = s->solver->ops->tableau;
-  if ((needs & NDE_REG_NEEDS_STIFFNESS) && !(tb && tb->stability_size > 0))
-    return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads stiffness estimates, which solver "
-                     "'%s' does not make (solvers that do: %s)", path, name,
-                     s->solver->ops->header.name,
-                     nde_registry_capable_names(s->de.registry, NDE_KIND_ODE_SOLVER,
-                                                "stiffness_estimate", NULL, names, sizeof names));
+  NDE_TRY(nde_de_check_reg_stiffness(&s->de, out, path, NDE_KIND_ODE_SOLVER,
+                                     s->solver->ops->header.name, tb && tb->stability_size > 0));
   if (needs & NDE_REG_NEEDS_LOCAL_STEP) {
     if (s->de.has_local)
       return nde_error(NDE_EINVAL, "%s: regularizer '%s': only one local regularizer per "

@@ -154,22 +154,9 @@ static nde_status check_regularizer(void *user, const nde_de_reg *reg, const cha
       !s->solver->solve.adaptive)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads the error estimates of adaptive "
                      "steps; solver '%s' runs with adaptive = false", path, name, solver);
-  if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) &&
-      !(s->de.sens->capabilities & NDE_SENS_STEP_ESTIMATES))
-    return nde_error(NDE_EINVAL,
-                     "%s: regularizer '%s' differentiates the per-step error/stiffness "
-                     "estimates, which sensitivity '%s' cannot do; use \"sensitivity\": \"%s\"",
-                     path, name, s->de.sens->header.name,
-                     reg->ops->required_sensitivity
-                         ? reg->ops->required_sensitivity
-                         : nde_registry_capable_names(s->de.registry, NDE_KIND_SENSITIVITY,
-                                                      "step_estimates", NULL, names,
-                                                      sizeof names));
-  if ((needs & NDE_REG_NEEDS_STIFFNESS) && !s->solver->ops->stiffness)
-    return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads stiffness estimates, which solver "
-                     "'%s' does not make (solvers that do: %s)", path, name, solver,
-                     nde_registry_capable_names(s->de.registry, NDE_KIND_SDE_SOLVER,
-                                                "stiffness_estimate", NULL, names, sizeof names));
+  NDE_TRY(nde_de_check_reg_sensitivity(&s->de, reg, path));
+  NDE_TRY(nde_de_check_reg_stiffness(&s->de, reg, path, NDE_KIND_SDE_SOLVER, solver,
+                                     s->solver->ops->stiffness));
   if (needs & NDE_REG_NEEDS_LOCAL_STEP) {
     if (s->de.has_local)
       return nde_error(NDE_EINVAL, "%s: regularizer '%s': only one local regularizer per "
