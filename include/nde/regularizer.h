@@ -121,7 +121,9 @@ typedef struct nde_regularizer_ops {
                         nde_reg_plan *plan);
 
   /**
-   * After the forward solve (and the local step, if planned): the term's
+   * After the forward solve (and the local step, if planned), which @p stats
+   * describes whether it solved an ODE or an SDE (nde/integrator.h: the
+   * step records are the solver's own, nfe the drift evaluations): the term's
    * unscaled value, and its cotangents: w_eest[j], w_eigen[j] per accepted
    * step (arrays of stats->nsteps, zero on entry; only with
    * NDE_REG_NEEDS_STEP_ESTIMATES) and *w_local = ∂R/∂local_eest.
