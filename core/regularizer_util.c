@@ -7,7 +7,7 @@
 
 #include <nde/regularizer.h>
 
-nde_status nde_reg_step_sum(const nde_ode_stats *stats, nde_reg_step_quantity q, int mean,
+nde_status nde_reg_step_sum(const nde_solve_stats *stats, nde_reg_step_quantity q, int mean,
                             double *value, double *w) {
   size_t n = stats->nsteps;
   double scale = mean && n ? 1.0 / (double)n : 1.0, r = 0;

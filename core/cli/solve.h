@@ -6,6 +6,8 @@
 #ifndef NDE_CLI_SOLVE_H
 #define NDE_CLI_SOLVE_H
 
+#include <nde/integrator.h>
+
 #include "cli.h"
 
 /*
@@ -49,12 +51,54 @@ int nde_cli_read_plugin_spec(json_t *root, const char *key, const char *fallback
 
 /* The "layer" problem: a neural network as the right-hand side (solve_layer.c). */
 /*
- * The per-step records of a solve as {"t": [...], "dt": [...], "eest": [...],
- * "eigen_est": [... or null]}. @p steps points at @p n records of @p stride
- * bytes that each begin with the doubles t, dt, eest, eigen_est (the layout
- * of nde_ode_step_stats and nde_sde_step_stats).
+ * The @p n per-step records of a solve, ODE or SDE (nde/integrator.h), as
+ * {"t": [...], "dt": [...], "eest": [...], "eigen_est": [... or null]}.
  */
-json_t *nde_cli_steps_json(const void *steps, size_t n, size_t stride);
+json_t *nde_cli_steps_json(const nde_step_record *steps, size_t n);
+
+/*
+ * The file's "problem": a name, or an object {"name": ..., parameters...}
+ * whose members become *params (owned; empty for a bare name).
+ */
+nde_status nde_cli_problem_spec(json_t *root, const char **name, nde_options **params);
+
+/*
+ * When @p root has @p key, its numbers (nde_cli_read_numbers(); *n > 0
+ * demands that count) replace the owned array *x and *n is their count;
+ * without the key nothing changes.
+ */
+int nde_cli_read_numbers_at(json_t *root, const char *key, const char *file, int allow_empty,
+                            double **x, size_t *n);
+
+/* The file's "tspan", when present, into @p tspan (exactly two numbers). */
+int nde_cli_read_tspan(json_t *root, const char *file, int allow_empty, double tspan[2]);
+
+/*
+ * Every key of @p obj must be one of the @p n @p keys (did-you-mean
+ * otherwise; messages start "FILE" or, with @p where, "FILE: WHERE").
+ */
+int nde_cli_check_keys(json_t *obj, const char *const *keys, size_t n, const char *file,
+                       const char *where);
+
+/*
+ * Open the file's "solver" entry (a name or {"plugin": NAME, options...};
+ * @p fallback when absent) as an ODE solver into *ode, or, with @p ode
+ * NULL, as an SDE solver into *sde; *name is the plugin's name.
+ */
+int nde_cli_open_solver(nde_cli *cli, json_t *root, const char *file, const char *fallback,
+                        const char **name, nde_ode_solver **ode, nde_sde_solver **sde);
+
+/* Set "t" (the @p n times) and "u" (@p n rows of @p dim values) on @p o. */
+void nde_cli_set_points(json_t *o, const double *t, const double *u, size_t n, size_t dim);
+
+/*
+ * The end of every family's --json output: set "error" (@p error, borrowed),
+ * "status" and, on failure, "message" on @p o, then print it (and free it).
+ */
+void nde_cli_print_result(json_t *o, json_t *error, nde_status st, const char *message);
+
+/* A solve's exit status: 0, or @p message set again as the error of @p st. */
+int nde_cli_solve_exit(nde_status st, const char *message);
 
 int nde_cli_is_layer_problem(const char *name);
 int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_json);

@@ -59,20 +59,6 @@ static void run_free(layer_run *r) {
   free(r->saveat);
 }
 
-static int check_keys(json_t *obj, const char *const *keys, size_t n, const char *file,
-                      const char *where) {
-  const char *key;
-  json_t *val;
-  json_object_foreach(obj, key, val) {
-    int idx;
-    (void)val;
-    nde_status st = nde_lookup_name("key", keys, n, key, &idx);
-    if (st != NDE_OK)
-      return nde_cli_fail(nde_error_prefix(st, "%s: %s", file, where));
-  }
-  return NDE_EXIT_OK;
-}
-
 /* Fill the parameters: from the file's "<prefix><suffix>" tensors, or seeded defaults. */
 static nde_status load_parameters(layer_run *r, const char *path, const char *prefix,
                                   uint64_t seed) {
@@ -125,13 +111,13 @@ static nde_status load_parameters(layer_run *r, const char *path, const char *pr
 }
 
 static int parse_and_build(nde_cli *cli, json_t *root, const char *file, layer_run *r) {
-  int rc = check_keys(root, layer_keys, sizeof layer_keys / sizeof *layer_keys, file, "");
+  int rc = nde_cli_check_keys(root, layer_keys, sizeof layer_keys / sizeof *layer_keys, file, "");
   json_t *p = json_object_get(root, "problem");
   if (!rc && !json_is_object(p))
     return nde_cli_usage_error("%s: problem: the layer problem needs an object with "
                                "\"dynamics\"", file);
   if (!rc)
-    rc = check_keys(p, problem_keys, sizeof problem_keys / sizeof *problem_keys, file,
+    rc = nde_cli_check_keys(p, problem_keys, sizeof problem_keys / sizeof *problem_keys, file,
                     "problem");
   if (rc)
     return rc;
@@ -216,20 +202,7 @@ static int parse_and_build(nde_cli *cli, json_t *root, const char *file, layer_r
                    nde_model_param_count(r->dynamics), np);
   if (st != NDE_OK)
     return nde_cli_fail(nde_error_prefix(st, "%s", file));
-  nde_options *given = NULL;
-  int rc2 = nde_cli_read_plugin_spec(root, "solver", "tsit5", "an ode_solver", file,
-                                     &r->solver_name, &given);
-  if (rc2) {
-    nde_options_free(&given);
-    return rc2;
-  }
-  char where[1100];
-  snprintf(where, sizeof where, "%s: solver", file);
-  st = nde_ode_solver_open(cli->registry, r->solver_name, given, where, &r->solver);
-  nde_options_free(&given);
-  if (st != NDE_OK)
-    return nde_cli_fail(st);
-  return NDE_EXIT_OK;
+  return nde_cli_open_solver(cli, root, file, "tsit5", &r->solver_name, &r->solver, NULL);
 }
 
 /* The right-hand side: the dynamics layer evaluated in the arena. */
@@ -279,14 +252,7 @@ int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_jso
   if (u && npoints)
     nde_array_to_doubles(&sol.u, u, npoints * r.dim);
   if (as_json) {
-    json_t *o = json_object(), *ts = json_array(), *us = json_array();
-    for (size_t j = 0; u && j < npoints; ++j) {
-      json_array_append_new(ts, json_real(sol.t[j]));
-      json_t *row = json_array();
-      for (size_t i = 0; i < r.dim; ++i)
-        json_array_append_new(row, json_real(u[j * r.dim + i]));
-      json_array_append_new(us, row);
-    }
+    json_t *o = json_object();
     json_t *stats = json_object();
     json_object_set_new(stats, "nfe", json_integer(sol.stats.nfe));
     json_object_set_new(stats, "accepted", json_integer(sol.stats.accepted));
@@ -295,14 +261,9 @@ int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_jso
     json_object_set_new(o, "problem", json_string("layer"));
     json_object_set_new(o, "solver", json_string(r.solver_name));
     json_object_set_new(o, "parameters", json_integer((json_int_t)nde_model_param_count(r.model)));
-    json_object_set_new(o, "t", ts);
-    json_object_set_new(o, "u", us);
+    nde_cli_set_points(o, sol.t, u, u ? npoints : 0, r.dim);
     json_object_set_new(o, "stats", stats);
-    json_object_set_new(o, "error", json_null());
-    json_object_set_new(o, "status", json_string(nde_status_name(st)));
-    if (st != NDE_OK)
-      json_object_set_new(o, "message", json_string(message));
-    nde_cli_print_json(o);
+    nde_cli_print_result(o, json_null(), st, message);
   } else {
     printf("# problem layer (%zu parameters), solver %s\n%-24s u\n",
            nde_model_param_count(r.model), r.solver_name, "t");
@@ -320,9 +281,5 @@ int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_jso
   free(u);
   nde_ode_solution_free(&sol);
   run_free(&r);
-  if (st != NDE_OK) {
-    nde_error(st, "%s", message);
-    return nde_cli_fail(st);
-  }
-  return NDE_EXIT_OK;
+  return nde_cli_solve_exit(st, message);
 }

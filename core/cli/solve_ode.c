@@ -41,11 +41,9 @@ static void run_free(ode_run *r) {
 }
 
 static int parse_problem(json_t *root, const char *file, ode_run *r) {
-  json_t *p = json_object_get(root, "problem");
-  const char *name = json_is_string(p) ? json_string_value(p)
-                                       : json_string_value(json_object_get(p, "name"));
+  const char *name;
   nde_options *params = NULL;
-  nde_status st = nde_cli_json_options(json_is_object(p) ? p : NULL, &params);
+  nde_status st = nde_cli_problem_spec(root, &name, &params);
   if (st == NDE_OK)
     st = nde_ode_problem_create(name, params, &r->problem);
   nde_options_free(&params);
@@ -60,36 +58,14 @@ static int parse_problem(json_t *root, const char *file, ode_run *r) {
 }
 
 static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) {
-  const char *key;
-  json_t *val;
-  json_object_foreach(root, key, val) {
-    int idx;
-    nde_status st = nde_lookup_name("key", top_keys, sizeof top_keys / sizeof *top_keys, key,
-                                    &idx);
-    if (st != NDE_OK)
-      return nde_cli_fail(nde_error_prefix(st, "%s", file));
-  }
-  int rc = parse_problem(root, file, r);
-  if (rc)
+  int rc = nde_cli_check_keys(root, top_keys, sizeof top_keys / sizeof *top_keys, file, NULL);
+  if (rc || (rc = parse_problem(root, file, r)))
+    return rc;
+  size_t n0 = r->dim;
+  if ((rc = nde_cli_read_numbers_at(root, "u0", file, 1, &r->u0, &n0)) ||
+      (rc = nde_cli_read_tspan(root, file, 1, r->tspan)))
     return rc;
   json_t *v;
-  if ((v = json_object_get(root, "u0"))) {
-    double *u0 = NULL;
-    size_t n = r->dim;
-    if ((rc = nde_cli_read_numbers(v, file, "u0", 1, &u0, &n)))
-      return rc;
-    free(r->u0);
-    r->u0 = u0;
-  }
-  if ((v = json_object_get(root, "tspan"))) {
-    double *ts = NULL;
-    size_t n = 2;
-    if ((rc = nde_cli_read_numbers(v, file, "tspan", 1, &ts, &n)))
-      return rc;
-    r->tspan[0] = ts[0];
-    r->tspan[1] = ts[1];
-    free(ts);
-  }
   double t0 = r->tspan[0], t1 = r->tspan[1], dir = t1 >= t0 ? 1 : -1;
   if ((v = json_object_get(root, "saveat"))) {
     if (json_is_number(v)) {
@@ -115,27 +91,14 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) 
         r->saveat[r->nsave++] = t1;
       else
         r->saveat[n - 1] = t1;
-    } else {
-      size_t n = 0;
-      if ((rc = nde_cli_read_numbers(v, file, "saveat", 1, &r->saveat, &n)))
-        return rc;
-      r->nsave = n;
-    }
+    } else if ((rc = nde_cli_read_numbers_at(root, "saveat", file, 1, &r->saveat, &r->nsave)))
+      return rc;
   }
   if ((rc = nde_cli_read_dtype(root, file, &r->dtype)))
     return rc;
-  nde_options *given = NULL;
-  rc = nde_cli_read_plugin_spec(root, "solver", "tsit5", "an ode_solver", file, &r->solver_name,
-                                &given);
-  if (rc)
+  if ((rc = nde_cli_open_solver(cli, root, file, "tsit5", &r->solver_name, &r->solver, NULL)))
     return rc;
-  char where[1024];
-  snprintf(where, sizeof where, "%s: solver", file);
-  nde_status st = nde_ode_solver_open(cli->registry, r->solver_name, given, where, &r->solver);
-  nde_options_free(&given);
-  if (st != NDE_OK)
-    return nde_cli_fail(st);
-  st = nde_backend_open(cli->registry, "cpu", NULL, &r->backend);
+  nde_status st = nde_backend_open(cli->registry, "cpu", NULL, &r->backend);
   size_t shape[1] = {r->dim};
   if (st == NDE_OK)
     st = nde_array_create(r->backend, r->dtype, 1, shape, &r->state);
@@ -167,12 +130,6 @@ static json_t *max_error(const ode_run *r, const nde_ode_solution *sol, const do
   return m >= 0 ? json_real(m) : json_null();
 }
 
-/* nde_cli_steps_json() reads the records as four leading doubles */
-_Static_assert(offsetof(nde_ode_step_stats, dt) == sizeof(double) &&
-                   offsetof(nde_ode_step_stats, eest) == 2 * sizeof(double) &&
-                   offsetof(nde_ode_step_stats, eigen_est) == 3 * sizeof(double),
-               "step records begin with t, dt, eest, eigen_est");
-
 static json_t *stats_json(const nde_ode_solution *sol, int with_steps) {
   const nde_ode_stats *s = &sol->stats;
   json_t *o = json_object();
@@ -182,7 +139,7 @@ static json_t *stats_json(const nde_ode_solution *sol, int with_steps) {
   json_object_set_new(o, "steady", json_boolean(s->steady));
   json_object_set_new(o, "t_final", json_real(sol->t_final));
   if (with_steps)
-    json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps, sizeof *s->steps));
+    json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps));
   return o;
 }
 
@@ -251,31 +208,14 @@ int nde_cli_solve_ode(nde_cli *cli, json_t *root, const char *file, int as_json)
     json_t *o = json_object();
     json_object_set_new(o, "problem", json_string(nde_ode_problem_name(r.problem)));
     json_object_set_new(o, "solver", json_string(r.solver_name));
-    json_t *ts = json_array(), *us = json_array();
-    for (size_t j = 0; j < sol.nsave; ++j) {
-      json_array_append_new(ts, json_real(sol.t[j]));
-      json_t *row = json_array();
-      for (size_t i = 0; i < r.dim; ++i)
-        json_array_append_new(row, json_real(u[j * r.dim + i]));
-      json_array_append_new(us, row);
-    }
-    json_object_set_new(o, "t", ts);
-    json_object_set_new(o, "u", us);
+    nde_cli_set_points(o, sol.t, u, sol.nsave, r.dim);
     json_object_set_new(o, "stats", stats_json(&sol, as_json & NDE_SOLVE_STEP_RECORDS));
-    json_object_set_new(o, "error", json_incref(err));
-    json_object_set_new(o, "status", json_string(nde_status_name(st)));
-    if (st != NDE_OK)
-      json_object_set_new(o, "message", json_string(message));
-    nde_cli_print_json(o);
+    nde_cli_print_result(o, err, st, message);
   } else
     print_table(&r, &sol, u, err, st);
   json_decref(err);
   free(u);
   nde_ode_solution_free(&sol);
   run_free(&r);
-  if (st != NDE_OK) {
-    nde_error(st, "%s", message);
-    return nde_cli_fail(st);
-  }
-  return NDE_EXIT_OK;
+  return nde_cli_solve_exit(st, message);
 }

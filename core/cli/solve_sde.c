@@ -59,20 +59,12 @@ static int read_count(json_t *root, const char *key, const char *file, double lo
 }
 
 static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) {
-  const char *key;
-  json_t *val;
-  json_object_foreach(root, key, val) {
-    int idx;
-    nde_status st =
-        nde_lookup_name("key", top_keys, sizeof top_keys / sizeof *top_keys, key, &idx);
-    if (st != NDE_OK)
-      return nde_cli_fail(nde_error_prefix(st, "%s", file));
-  }
-  json_t *p = json_object_get(root, "problem");
-  const char *name = json_is_string(p) ? json_string_value(p)
-                                       : json_string_value(json_object_get(p, "name"));
+  int rc = nde_cli_check_keys(root, top_keys, sizeof top_keys / sizeof *top_keys, file, NULL);
+  if (rc)
+    return rc;
+  const char *name;
   nde_options *params = NULL;
-  nde_status st = nde_cli_json_options(json_is_object(p) ? p : NULL, &params);
+  nde_status st = nde_cli_problem_spec(root, &name, &params);
   if (st == NDE_OK)
     st = nde_sde_problem_create(name, params, &r->problem);
   nde_options_free(&params);
@@ -84,33 +76,18 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
   if (!r->u0)
     return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
   nde_sde_problem_defaults(r->problem, r->u0, r->tspan);
-  int rc;
+  size_t n0 = d; /* 0: any length (gbm) */
+  if ((rc = nde_cli_read_numbers_at(root, "u0", file, 0, &r->u0, &n0)))
+    return rc;
+  if (n0)
+    r->dim = n0;
+  if ((rc = nde_cli_read_tspan(root, file, 0, r->tspan)))
+    return rc;
+  if (json_object_get(root, "tspan") && !(r->tspan[1] > r->tspan[0]))
+    return nde_cli_usage_error("%s: tspan: SDEs are solved forward, need t0 < t1", file);
+  if ((rc = nde_cli_read_numbers_at(root, "saveat", file, 0, &r->saveat, &r->nsave)))
+    return rc;
   json_t *v;
-  if ((v = json_object_get(root, "u0"))) {
-    double *u0 = NULL;
-    size_t n = d; /* 0: any length (gbm) */
-    if ((rc = nde_cli_read_numbers(v, file, "u0", 0, &u0, &n)))
-      return rc;
-    free(r->u0);
-    r->u0 = u0;
-    r->dim = n;
-  }
-  if ((v = json_object_get(root, "tspan"))) {
-    double *ts = NULL;
-    size_t n = 2;
-    if ((rc = nde_cli_read_numbers(v, file, "tspan", 0, &ts, &n)))
-      return rc;
-    r->tspan[0] = ts[0], r->tspan[1] = ts[1];
-    free(ts);
-    if (!(r->tspan[1] > r->tspan[0]))
-      return nde_cli_usage_error("%s: tspan: SDEs are solved forward, need t0 < t1", file);
-  }
-  if ((v = json_object_get(root, "saveat"))) {
-    size_t n = 0;
-    if ((rc = nde_cli_read_numbers(v, file, "saveat", 0, &r->saveat, &n)))
-      return rc;
-    r->nsave = n;
-  }
   double K = 1, seed = 0;
   if ((rc = read_count(root, "trajectories", file, 1, 1e7, &K)) ||
       (rc = read_count(root, "seed", file, 0, 9007199254740992.0, &seed)))
@@ -129,17 +106,8 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
   }
   if ((rc = nde_cli_read_dtype(root, file, &r->dtype)))
     return rc;
-  nde_options *given = NULL;
-  rc = nde_cli_read_plugin_spec(root, "solver", "sosri", "an sde_solver", file, &r->solver_name,
-                                &given);
-  if (rc)
+  if ((rc = nde_cli_open_solver(cli, root, file, "sosri", &r->solver_name, NULL, &r->solver)))
     return rc;
-  char where[1024];
-  snprintf(where, sizeof where, "%s: solver", file);
-  st = nde_sde_solver_open(cli->registry, r->solver_name, given, where, &r->solver);
-  nde_options_free(&given);
-  if (st != NDE_OK)
-    return nde_cli_fail(st);
   /* the state: K columns of u0 */
   size_t n = r->dim * r->K;
   double *u = malloc(n * sizeof *u);
@@ -196,12 +164,6 @@ static json_t *numbers(const double *x, size_t n) {
   return a;
 }
 
-/* nde_cli_steps_json() reads the records as four leading doubles */
-_Static_assert(offsetof(nde_sde_step_stats, dt) == sizeof(double) &&
-                   offsetof(nde_sde_step_stats, eest) == 2 * sizeof(double) &&
-                   offsetof(nde_sde_step_stats, eigen_est) == 3 * sizeof(double),
-               "step records begin with t, dt, eest, eigen_est");
-
 static json_t *stats_json(const nde_sde_solution *sol, int with_steps) {
   const nde_sde_stats *s = &sol->stats;
   json_t *o = json_object();
@@ -211,7 +173,7 @@ static json_t *stats_json(const nde_sde_solution *sol, int with_steps) {
   json_object_set_new(o, "rejected", json_integer(s->rejected));
   json_object_set_new(o, "t_final", isfinite(sol->t_final) ? json_real(sol->t_final) : json_null());
   if (with_steps)
-    json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps, sizeof *s->steps));
+    json_object_set_new(o, "steps", nde_cli_steps_json(s->steps, s->nsteps));
   return o;
 }
 
@@ -285,11 +247,7 @@ int nde_cli_solve_sde(nde_cli *cli, json_t *root, const char *file, int as_json)
       free(all), free(m), free(v);
     }
     json_object_set_new(o, "stats", stats_json(&sol, as_json & NDE_SOLVE_STEP_RECORDS));
-    json_object_set_new(o, "error", json_incref(err));
-    json_object_set_new(o, "status", json_string(nde_status_name(st)));
-    if (st != NDE_OK)
-      json_object_set_new(o, "message", json_string(message));
-    nde_cli_print_json(o);
+    nde_cli_print_result(o, err, st, message);
   } else {
     printf("# %s, %zu trajectories, %s, seed %llu\n", nde_sde_problem_name(r.problem), r.K, r.solver_name,
            (unsigned long long)r.seed);
@@ -310,9 +268,5 @@ int nde_cli_solve_sde(nde_cli *cli, json_t *root, const char *file, int as_json)
   free(uf), free(mean), free(var);
   nde_sde_solution_free(&sol);
   run_free(&r);
-  if (st != NDE_OK) {
-    nde_error(st, "%s", message);
-    return nde_cli_fail(st);
-  }
-  return NDE_EXIT_OK;
+  return nde_cli_solve_exit(st, message);
 }

@@ -213,7 +213,7 @@ static nde_status weights_ready(const nde_layer_ctx *ctx, size_t ns, nde_de_weig
 
 nde_status nde_de_regs_evaluate(const nde_de_reg *regs, size_t n, const nde_layer_ctx *ctx,
                                 const nde_rng *at_step, const char *layer_path,
-                                const nde_ode_stats *stats, nde_reg_plan *plans, size_t ilocal,
+                                const nde_solve_stats *stats, nde_reg_plan *plans, size_t ilocal,
                                 size_t ibiased, nde_de_weights *w) {
   *w = (nde_de_weights){0};
   size_t ns = stats->nsteps;
@@ -283,7 +283,7 @@ double nde_de_pick_accepted(const double *hist, size_t n, double t0, double t1,
   return t0; /* not reached */
 }
 
-void nde_de_keep_history(const nde_ode_stats *stats, double **hist, size_t *n) {
+void nde_de_keep_history(const nde_solve_stats *stats, double **hist, size_t *n) {
   size_t ns = stats->nsteps;
   if (!ns)
     return;
@@ -296,10 +296,10 @@ void nde_de_keep_history(const nde_ode_stats *stats, double **hist, size_t *n) {
     h[j] = stats->steps[j].t;
 }
 
-double nde_de_accepted_dt(const nde_ode_stats *stats, double t_reg, double t0, double t1) {
+double nde_de_accepted_dt(const nde_solve_stats *stats, double t_reg, double t0, double t1) {
   double tdir = t1 >= t0 ? 1.0 : -1.0, dt = t1 - t_reg;
   for (size_t j = 0; j < stats->nsteps; ++j) {
-    const nde_ode_step_stats *q = &stats->steps[j];
+    const nde_step_record *q = &stats->steps[j];
     if (tdir * (t_reg - q->t) >= 0 && tdir * (q->t + q->dt - t_reg) > 0) {
       if (fabs(q->dt) < fabs(dt))
         dt = q->dt;
@@ -401,4 +401,57 @@ nde_status nde_de_step_guard_end(nde_de_step_guard *g, nde_status st, long accep
   if (st == NDE_OK && !frozen && accepted + rejected > g->most)
     g->most = accepted + rejected;
   return st;
+}
+
+void nde_de_state_release(nde_de_state *de) {
+  free(de->saveat);
+  if (de->sens && de->sens_state)
+    de->sens->destroy(de->sens_state);
+  nde_options_free(&de->sens_options);
+  nde_de_regs_free(de->regs, de->nregs);
+  free(de->frozen_dt);
+  free(de->hist_t);
+}
+
+nde_status nde_de_build_rest(nde_builder *b, const nde_layer *node, const json_t *spec,
+                             unsigned capability, const char *what,
+                             nde_status (*check)(void *user, const nde_de_reg *reg,
+                                                 const char *path),
+                             void *user, nde_de_state *de) {
+  NDE_TRY(nde_de_open_sensitivity(b, spec, node->path, capability, what, &de->sens,
+                                  &de->sens_options, &de->sens_state));
+  NDE_TRY(nde_de_regs_build(b, json_object_get(spec, "regularizer"), node->path, check, user,
+                            &de->regs, &de->nregs));
+  de->key = nde_de_layer_key(node->path);
+  return NDE_OK;
+}
+
+nde_status nde_de_check_reg_sensitivity(const nde_de_state *de, const nde_de_reg *reg,
+                                        const char *path) {
+  char names[512];
+  if ((reg->ops->needs & NDE_REG_NEEDS_STEP_ESTIMATES) &&
+      !(de->sens->capabilities & NDE_SENS_STEP_ESTIMATES))
+    return nde_error(NDE_EINVAL,
+                     "%s: regularizer '%s' differentiates the per-step error/stiffness "
+                     "estimates, which sensitivity '%s' cannot do; use \"sensitivity\": \"%s\"",
+                     path, reg->ops->header.name, de->sens->header.name,
+                     reg->ops->required_sensitivity
+                         ? reg->ops->required_sensitivity
+                         : nde_registry_capable_names(de->registry, NDE_KIND_SENSITIVITY,
+                                                      "step_estimates", NULL, names,
+                                                      sizeof names));
+  return NDE_OK;
+}
+
+nde_status nde_de_check_reg_stiffness(const nde_de_state *de, const nde_de_reg *reg,
+                                      const char *path, nde_plugin_kind kind, const char *solver,
+                                      int solver_has_stiffness) {
+  char names[512];
+  if ((reg->ops->needs & NDE_REG_NEEDS_STIFFNESS) && !solver_has_stiffness)
+    return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads stiffness estimates, which solver "
+                     "'%s' does not make (solvers that do: %s)", path, reg->ops->header.name,
+                     solver,
+                     nde_registry_capable_names(de->registry, kind, "stiffness_estimate", NULL,
+                                                names, sizeof names));
+  return NDE_OK;
 }

@@ -152,13 +152,13 @@ NDE_INTERNAL nde_status nde_de_save_points(const nde_layer_ctx *ctx, const doubl
                                            double t_reg, nde_de_saves *out);
 
 /* Keep the accepted step starts of @p stats in *hist (realloc'ed; unchanged when out of memory). */
-NDE_INTERNAL void nde_de_keep_history(const nde_ode_stats *stats, double **hist, size_t *n);
+NDE_INTERNAL void nde_de_keep_history(const nde_solve_stats *stats, double **hist, size_t *n);
 
 /*
  * Size of the extra local step at @p t_reg under NDE_REG_DT_ACCEPTED: the
  * step of @p stats containing t_reg, cut to end at @p t1 (signed).
  */
-NDE_INTERNAL double nde_de_accepted_dt(const nde_ode_stats *stats, double t_reg, double t0,
+NDE_INTERNAL double nde_de_accepted_dt(const nde_solve_stats *stats, double t_reg, double t0,
                                        double t1);
 
 /*
@@ -183,7 +183,7 @@ typedef struct nde_de_weights {
  */
 NDE_INTERNAL nde_status nde_de_regs_evaluate(const nde_de_reg *regs, size_t n,
                                              const nde_layer_ctx *ctx, const nde_rng *at_step,
-                                             const char *layer_path, const nde_ode_stats *stats,
+                                             const char *layer_path, const nde_solve_stats *stats,
                                              nde_reg_plan *plans, size_t ilocal, size_t ibiased,
                                              nde_de_weights *w);
 
@@ -216,5 +216,57 @@ NDE_INTERNAL long nde_de_step_guard_begin(nde_de_step_guard *g, long maxiters, i
  */
 NDE_INTERNAL nde_status nde_de_step_guard_end(nde_de_step_guard *g, nde_status st,
                                               long accepted, long rejected, int frozen);
+
+/*
+ * What the states of a neural_ode and a neural_sde layer share (their first
+ * member, de): span and save points, sensitivity, regularizers, the frozen
+ * step sequence and the accepted-step history of the local regularizers.
+ */
+typedef struct nde_de_state {
+  double t0, t1;
+  nde_de_step_guard guard; /* max_step_growth */
+  double *saveat;          /* NULL: only t1 */
+  size_t nsave;
+  const nde_sensitivity_ops *sens;
+  nde_options *sens_options;
+  void *sens_state;
+  nde_de_reg *regs;
+  size_t nregs;
+  int has_local;          /* a regularizer needs the extra local step */
+  uint64_t generation;    /* counts forward solves: a vjp must belong to the latest */
+  uint64_t key;           /* hash of the layer path: its random streams */
+  double *frozen_dt;      /* freeze_steps: recorded step sizes */
+  double frozen_local_dt; /* freeze_steps: the recorded size of the extra local step */
+  size_t n_frozen;
+  double *hist_t;         /* start times of the accepted steps of the last training solve */
+  size_t n_hist;
+  struct nde_registry *registry; /* where the layer found its plugins (for suggestions) */
+} nde_de_state;
+
+/* Free what @p de owns (not @p de itself). */
+NDE_INTERNAL void nde_de_state_release(nde_de_state *de);
+
+/*
+ * The end of both layers' build, once the solver is open: the sensitivity
+ * (needing @p capability, @p what naming the problem kind), the regularizers
+ * (each checked by @p check on @p user) and the layer's stream key.
+ */
+NDE_INTERNAL nde_status nde_de_build_rest(nde_builder *b, const nde_layer *node, const json_t *spec,
+                                          unsigned capability, const char *what,
+                                          nde_status (*check)(void *user, const nde_de_reg *reg,
+                                                              const char *path),
+                                          void *user, nde_de_state *de);
+
+/*
+ * The requirements of regularizer @p reg both layers check alike (messages
+ * start with its JSON @p path): a sensitivity that differentiates step
+ * estimates when it needs them; when it reads stiffness estimates, a solver
+ * (@p solver, of @p kind) that makes them (@p solver_has_stiffness).
+ */
+NDE_INTERNAL nde_status nde_de_check_reg_sensitivity(const nde_de_state *de, const nde_de_reg *reg,
+                                                     const char *path);
+NDE_INTERNAL nde_status nde_de_check_reg_stiffness(const nde_de_state *de, const nde_de_reg *reg,
+                                                   const char *path, nde_plugin_kind kind,
+                                                   const char *solver, int solver_has_stiffness);
 
 #endif /* NDE_CORE_NN_DE_COMMON_H */

@@ -45,25 +45,8 @@
 #define NODE_DEFAULT_SOLVER "tsit5"
 
 typedef struct node_state {
-  double t0, t1;
-  nde_de_step_guard guard; /* max_step_growth */
-  double *saveat; /* NULL: only t1 */
-  size_t nsave;
+  nde_de_state de;
   nde_ode_solver *solver;
-  const nde_sensitivity_ops *sens;
-  nde_options *sens_options;
-  void *sens_state;
-  nde_de_reg *regs;
-  size_t nregs;
-  uint64_t generation; /* counts forward solves: a vjp must belong to the latest */
-  uint64_t key;        /* hash of the layer path: its random streams */
-  double *frozen_dt;   /* freeze_steps: recorded step sizes */
-  double frozen_local_dt; /* freeze_steps: the recorded size of the extra local step */
-  size_t n_frozen;
-  int has_local;       /* a regularizer needs the extra local step */
-  double *hist_t;      /* start times of the accepted steps of the last training solve */
-  size_t n_hist;
-  struct nde_registry *registry; /* where the layer found its plugins (for suggestions) */
 } node_state;
 
 /* The right-hand side: the dynamics layer evaluated in the arena. */
@@ -120,14 +103,8 @@ static void node_destroy(nde_layer *node) {
   node_state *s = node->state;
   if (!s)
     return;
-  free(s->saveat);
   nde_ode_solver_close(&s->solver);
-  if (s->sens && s->sens_state)
-    s->sens->destroy(s->sens_state);
-  nde_options_free(&s->sens_options);
-  nde_de_regs_free(s->regs, s->nregs);
-  free(s->frozen_dt);
-  free(s->hist_t);
+  nde_de_state_release(&s->de);
   free(s);
   node->state = NULL;
 }
@@ -137,39 +114,24 @@ static nde_status check_regularizer(void *user, const nde_de_reg *out, const cha
   node_state *s = user;
   const char *name = out->ops->header.name;
   unsigned needs = out->ops->needs;
-  char names[512];
-  if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) &&
-      !(s->sens->capabilities & NDE_SENS_STEP_ESTIMATES))
-    return nde_error(NDE_EINVAL,
-                     "%s: regularizer '%s' differentiates the per-step error/stiffness "
-                     "estimates, which sensitivity '%s' cannot do; use \"sensitivity\": \"%s\"",
-                     path, name, s->sens->header.name,
-                     out->ops->required_sensitivity
-                         ? out->ops->required_sensitivity
-                         : nde_registry_capable_names(s->registry, NDE_KIND_SENSITIVITY,
-                                                      "step_estimates", NULL, names,
-                                                      sizeof names));
+  NDE_TRY(nde_de_check_reg_sensitivity(&s->de, out, path));
   if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) && s->solver->ops->error_order == 0)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' needs a solver with an error estimate; "
                      "'%s' has none", path, name, s->solver->ops->header.name);
   const nde_rk_tableau *tb = s->solver->ops->tableau;
-  if ((needs & NDE_REG_NEEDS_STIFFNESS) && !(tb && tb->stability_size > 0))
-    return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads stiffness estimates, which solver "
-                     "'%s' does not make (solvers that do: %s)", path, name,
-                     s->solver->ops->header.name,
-                     nde_registry_capable_names(s->registry, NDE_KIND_ODE_SOLVER,
-                                                "stiffness_estimate", NULL, names, sizeof names));
+  NDE_TRY(nde_de_check_reg_stiffness(&s->de, out, path, NDE_KIND_ODE_SOLVER,
+                                     s->solver->ops->header.name, tb && tb->stability_size > 0));
   if (needs & NDE_REG_NEEDS_LOCAL_STEP) {
-    if (s->has_local)
+    if (s->de.has_local)
       return nde_error(NDE_EINVAL, "%s: regularizer '%s': only one local regularizer per "
                        "neural_ode", path, name);
     if (!s->solver->ops->tableau || !s->solver->ops->tableau->btilde)
       return nde_error(NDE_EINVAL, "%s: regularizer '%s' takes one extra step of the solver "
                        "and needs an explicit Runge-Kutta method with an error estimate; '%s' "
                        "is not one", path, name, s->solver->ops->header.name);
-    s->has_local = 1;
+    s->de.has_local = 1;
   }
-  if ((needs & NDE_REG_CHANGES_SPAN) && s->saveat)
+  if ((needs & NDE_REG_CHANGES_SPAN) && s->de.saveat)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' changes the end time during training; "
                      "it cannot be combined with saveat", path, name);
   return NDE_OK;
@@ -177,9 +139,9 @@ static nde_status check_regularizer(void *user, const nde_de_reg *out, const cha
 
 static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t *spec,
                                    node_state *s) {
-  NDE_TRY(nde_de_step_guard_parse(spec, node->path, &s->guard));
+  NDE_TRY(nde_de_step_guard_parse(spec, node->path, &s->de.guard));
   char path[1100];
-  NDE_TRY(nde_de_parse_span(spec, node->path, 0, &s->t0, &s->t1, &s->saveat, &s->nsave));
+  NDE_TRY(nde_de_parse_span(spec, node->path, 0, &s->de.t0, &s->de.t1, &s->de.saveat, &s->de.nsave));
   const json_t *sa = json_object_get(spec, "saveat");
   /* dynamics */
   const json_t *dyn = json_object_get(spec, "dynamics");
@@ -193,7 +155,7 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
                      "must keep the state size", path, nde_shape_size(&node->input),
                      nde_shape_size(&child->output));
   if (sa)
-    node->output = nde_shape_vector(nde_shape_size(&node->input) * s->nsave);
+    node->output = nde_shape_vector(nde_shape_size(&node->input) * s->de.nsave);
   else
     node->output = node->input;
   /* solver */
@@ -206,18 +168,12 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
     json_decref(given);
     return st;
   }
-  s->registry = nde_builder_registry(b);
+  s->de.registry = nde_builder_registry(b);
   st = nde_ode_solver_open(nde_builder_registry(b), name, nde_options_wrap(given), path,
                                       &s->solver);
   json_decref(given);
   NDE_TRY(st);
-  NDE_TRY(nde_de_open_sensitivity(b, spec, node->path, NDE_SENS_ODE, "ODE", &s->sens,
-                                  &s->sens_options, &s->sens_state));
-  /* regularizers */
-  NDE_TRY(nde_de_regs_build(b, json_object_get(spec, "regularizer"), node->path,
-                            check_regularizer, s, &s->regs, &s->nregs));
-  s->key = nde_de_layer_key(node->path);
-  return NDE_OK;
+  return nde_de_build_rest(b, node, spec, NDE_SENS_ODE, "ODE", check_regularizer, s, &s->de);
 }
 
 static nde_status node_build(nde_builder *b, nde_layer *node, const json_t *spec) {
@@ -247,7 +203,7 @@ static nde_status arena_array(const nde_layer_ctx *ctx, const nde_array *like, n
  * returns the step's error norm in *eest and its evaluations in *nfe.
  */
 static nde_status local_step(const node_state *s, node_eval *ev, const nde_layer_ctx *ctx,
-                             const nde_array *ureg, const nde_ode_stats *stats,
+                             const nde_array *ureg, const nde_solve_stats *stats,
                              nde_reg_local_dt rule, const double *frozen, double *eest,
                              long *nfe) {
   const nde_rk_tableau *tb = s->solver->ops->tableau;
@@ -323,20 +279,20 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   node_eval *ev;
   NDE_TRY(nde_arena_alloc_host(ctx->arena, sizeof *ev, (void **)&ev));
   rec->data = ev;
-  ev->generation = ++s->generation;
+  ev->generation = ++s->de.generation;
 
   /* the regularizers' plans (random draws replayable from seed, step and layer) */
-  double t0 = s->t0, t1 = s->t1;
-  nde_rng base = nde_rng_make(ctx->seed, s->key);
+  double t0 = s->de.t0, t1 = s->de.t1;
+  nde_rng base = nde_rng_make(ctx->seed, s->de.key);
   nde_rng at_step = nde_rng_split(&base, ctx->step);
   nde_reg_plan *plans;
-  NDE_TRY(nde_de_regs_prepare(s->regs, s->nregs, ctx, &at_step, node->path, &plans, &t0, &t1));
+  NDE_TRY(nde_de_regs_prepare(s->de.regs, s->de.nregs, ctx, &at_step, node->path, &plans, &t0, &t1));
   /* t_reg of a local regularizer (at most one) */
   size_t ilocal, ibiased;
-  nde_de_local_plan(s->regs, s->nregs, plans, s->sens->capabilities, s->hist_t, s->n_hist, t0,
+  nde_de_local_plan(s->de.regs, s->de.nregs, plans, s->de.sens->capabilities, s->de.hist_t, s->de.n_hist, t0,
                     t1, &at_step, &ilocal, &ibiased);
-  NDE_TRY(nde_de_save_points(ctx, s->saveat, s->nsave, t0, t1, ilocal < s->nregs,
-                             ilocal < s->nregs ? plans[ilocal].t_reg : 0.0, &ev->saves));
+  NDE_TRY(nde_de_save_points(ctx, s->de.saveat, s->de.nsave, t0, t1, ilocal < s->de.nregs,
+                             ilocal < s->de.nregs ? plans[ilocal].t_reg : 0.0, &ev->saves));
 
   ev->rhs = (rhs_ctx){.dyn = dyn, .lctx = *ctx, .params = nde_child_params(node, dyn, ctx->dtype,
                                                                             rec->params)};
@@ -351,28 +307,28 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   /* frozen step sequences (finite-difference checks) */
   nde_ode_options saved_opts = s->solver->solve;
   if (ctx->freeze_steps == 2) {
-    if (!s->frozen_dt)
+    if (!s->de.frozen_dt)
       return nde_error(NDE_EINVAL, "%s: no recorded step sequence to replay", node->path);
-    s->solver->solve.replay_dt = s->frozen_dt;
-    s->solver->solve.n_replay = s->n_frozen;
+    s->solver->solve.replay_dt = s->de.frozen_dt;
+    s->solver->solve.n_replay = s->de.n_frozen;
   }
   s->solver->solve.maxiters =
-      nde_de_step_guard_begin(&s->guard, saved_opts.maxiters, ctx->freeze_steps);
+      nde_de_step_guard_begin(&s->de.guard, saved_opts.maxiters, ctx->freeze_steps);
   nde_ode_solution sol = {0};
-  nde_status st = s->sens->forward(s->sens_state, &ev->problem, &sol);
+  nde_status st = s->de.sens->forward(s->de.sens_state, &ev->problem, &sol);
   s->solver->solve = saved_opts;
-  st = nde_de_step_guard_end(&s->guard, st, sol.stats.accepted, sol.stats.rejected,
+  st = nde_de_step_guard_end(&s->de.guard, st, sol.stats.accepted, sol.stats.rejected,
                              ctx->freeze_steps);
   if (st == NDE_OK && sol.nsave != ev->saves.n)
     st = nde_error(NDE_EINTERNAL, "sensitivity returned %zu save points, expected %zu",
                    sol.nsave, ev->saves.n);
   if (st == NDE_OK && ctx->freeze_steps == 1) {
-    double *dts = realloc(s->frozen_dt, (sol.stats.nsteps + 1) * sizeof *dts);
+    double *dts = realloc(s->de.frozen_dt, (sol.stats.nsteps + 1) * sizeof *dts);
     if (!dts)
       st = nde_error(NDE_ENOMEM, "out of memory");
     else {
-      s->frozen_dt = dts;
-      s->n_frozen = sol.stats.nsteps;
+      s->de.frozen_dt = dts;
+      s->de.n_frozen = sol.stats.nsteps;
       for (size_t j = 0; j < sol.stats.nsteps; ++j)
         dts[j] = sol.stats.steps[j].dt;
     }
@@ -390,11 +346,11 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
       ureg.data = (char *)sol.u.data + ev->saves.reg_col * F * B * es;
       long nfe = 0;
       double eest = NAN;
-      const double *frozen = ctx->freeze_steps == 2 ? &s->frozen_local_dt : NULL;
+      const double *frozen = ctx->freeze_steps == 2 ? &s->de.frozen_local_dt : NULL;
       st = local_step(s, ev, ctx, &ureg, &sol.stats, plans[ilocal].local_dt_rule, frozen, &eest,
                       &nfe);
       if (ctx->freeze_steps == 1)
-        s->frozen_local_dt = ev->dt_reg;
+        s->de.frozen_local_dt = ev->dt_reg;
       plans[ilocal].local_eest = eest;
       plans[ilocal].local_dt = ev->dt_reg;
       sol.stats.nfe += nfe;
@@ -406,15 +362,15 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   /* regularization terms */
   if (st == NDE_OK) {
     nde_de_weights w;
-    st = nde_de_regs_evaluate(s->regs, s->nregs, ctx, &at_step, node->path, &sol.stats, plans,
+    st = nde_de_regs_evaluate(s->de.regs, s->de.nregs, ctx, &at_step, node->path, &sol.stats, plans,
                               ilocal, ibiased, &w);
     ev->w_eest = w.w_eest;
     ev->w_eigen = w.w_eigen;
     ev->w_local = w.w_local;
   }
   /* biased local regularization draws from the accepted time points of this solve next time */
-  if (st == NDE_OK && s->has_local && ctx->training && !ctx->freeze_steps)
-    nde_de_keep_history(&sol.stats, &s->hist_t, &s->n_hist);
+  if (st == NDE_OK && s->de.has_local && ctx->training && !ctx->freeze_steps)
+    nde_de_keep_history(&sol.stats, &s->de.hist_t, &s->de.n_hist);
   nde_ode_solution_free(&sol);
   return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s (neural_ode)", node->path);
 }
@@ -426,7 +382,7 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   node_state *s = node->state;
   node_eval *ev = rec->data;
   const nde_layer *dyn = node->children[0];
-  if (ev->generation != s->generation)
+  if (ev->generation != s->de.generation)
     return nde_error(NDE_EINVAL, "%s: the vjp of a neural_ode must follow its latest forward "
                      "pass (the sensitivity keeps only the last solve)", node->path);
   nde_backend *be = ctx->backend;
@@ -455,7 +411,7 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
                               node->path);
   }
   nde_sens_stats stats = {0};
-  nde_status st = s->sens->backward(s->sens_state, &ev->problem, &du_save, ev->w_eest,
+  nde_status st = s->de.sens->backward(s->de.sens_state, &ev->problem, &du_save, ev->w_eest,
                                     ev->w_eigen, &du0, dp, &stats);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s (neural_ode) vjp", node->path);

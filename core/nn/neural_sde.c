@@ -47,32 +47,15 @@
 #define NSDE_DEFAULT_SOLVER "sosri"
 
 typedef struct nsde_state {
-  double t0, t1;
-  double *saveat; /* NULL: only t1 */
-  size_t nsave;
+  nde_de_state de;
   size_t k_train, k_eval;
   int mean_var;
   int tree;
   nde_sde_noise noise;
   nde_sde_solver *solver;
-  nde_de_step_guard guard; /* max_step_growth */
-  const nde_sensitivity_ops *sens;
-  nde_options *sens_options;
-  void *sens_state;
-  nde_de_reg *regs;
-  size_t nregs;
-  int has_local;
-  uint64_t generation; /* counts forward solves: a vjp must belong to the latest */
-  uint64_t key;        /* hash of the layer path: its random streams */
-  double *frozen_dt;   /* freeze_steps: recorded step sizes */
-  double frozen_local_dt; /* freeze_steps: the recorded size of the extra local step */
-  size_t n_frozen;
   nde_brownian *path;  /* the latest forward's noise, re-queried by its vjp */
-  double *hist_t;      /* start times of the accepted steps of the last training solve */
-  size_t n_hist;
   uint64_t path_key;   /* its stream and dimension */
   size_t path_dim;
-  struct nde_registry *registry; /* where the layer found its plugins (for suggestions) */
 } nsde_state;
 
 /* Drift and diffusion: the two child layers evaluated in the arena on the (F, B·K) state. */
@@ -148,14 +131,8 @@ static void nsde_destroy(nde_layer *node) {
   nsde_state *s = node->state;
   if (!s)
     return;
-  free(s->saveat);
   nde_sde_solver_close(&s->solver);
-  if (s->sens && s->sens_state)
-    s->sens->destroy(s->sens_state);
-  nde_options_free(&s->sens_options);
-  nde_de_regs_free(s->regs, s->nregs);
-  free(s->frozen_dt);
-  free(s->hist_t);
+  nde_de_state_release(&s->de);
   nde_brownian_free(&s->path);
   free(s);
   node->state = NULL;
@@ -171,37 +148,24 @@ static nde_status check_regularizer(void *user, const nde_de_reg *reg, const cha
       !s->solver->ops->adaptive)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' needs a solver with an error estimate; "
                      "'%s' has none (solvers that do: %s)", path, name, solver,
-                     nde_registry_capable_names(s->registry, NDE_KIND_SDE_SOLVER, "error_estimate",
+                     nde_registry_capable_names(s->de.registry, NDE_KIND_SDE_SOLVER, "error_estimate",
                                                 NULL, names, sizeof names));
   if ((needs & (NDE_REG_NEEDS_STEP_ESTIMATES | NDE_REG_NEEDS_LOCAL_STEP)) &&
       !s->solver->solve.adaptive)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads the error estimates of adaptive "
                      "steps; solver '%s' runs with adaptive = false", path, name, solver);
-  if ((needs & NDE_REG_NEEDS_STEP_ESTIMATES) &&
-      !(s->sens->capabilities & NDE_SENS_STEP_ESTIMATES))
-    return nde_error(NDE_EINVAL,
-                     "%s: regularizer '%s' differentiates the per-step error/stiffness "
-                     "estimates, which sensitivity '%s' cannot do; use \"sensitivity\": \"%s\"",
-                     path, name, s->sens->header.name,
-                     reg->ops->required_sensitivity
-                         ? reg->ops->required_sensitivity
-                         : nde_registry_capable_names(s->registry, NDE_KIND_SENSITIVITY,
-                                                      "step_estimates", NULL, names,
-                                                      sizeof names));
-  if ((needs & NDE_REG_NEEDS_STIFFNESS) && !s->solver->ops->stiffness)
-    return nde_error(NDE_EINVAL, "%s: regularizer '%s' reads stiffness estimates, which solver "
-                     "'%s' does not make (solvers that do: %s)", path, name, solver,
-                     nde_registry_capable_names(s->registry, NDE_KIND_SDE_SOLVER,
-                                                "stiffness_estimate", NULL, names, sizeof names));
+  NDE_TRY(nde_de_check_reg_sensitivity(&s->de, reg, path));
+  NDE_TRY(nde_de_check_reg_stiffness(&s->de, reg, path, NDE_KIND_SDE_SOLVER, solver,
+                                     s->solver->ops->stiffness));
   if (needs & NDE_REG_NEEDS_LOCAL_STEP) {
-    if (s->has_local)
+    if (s->de.has_local)
       return nde_error(NDE_EINVAL, "%s: regularizer '%s': only one local regularizer per "
                        "neural_sde", path, name);
     if (!s->solver->ops->tableau)
       return nde_error(NDE_EINVAL, "%s: regularizer '%s' takes one extra step of the solver "
                        "and needs an SRI method with an error estimate; '%s' is not one", path,
                        name, solver);
-    s->has_local = 1;
+    s->de.has_local = 1;
   }
   if (needs & NDE_REG_CHANGES_SPAN)
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' changes the span during training; a "
@@ -249,7 +213,7 @@ static nde_status open_solver(nde_builder *b, nde_layer *node, nsde_state *s,
   snprintf(path, sizeof path, "%s.solver", node->path);
   nde_status st = nde_de_plugin_spec(json_object_get(spec, "solver"), path, NSDE_DEFAULT_SOLVER,
                                      &name, &given);
-  s->registry = nde_builder_registry(b);
+  s->de.registry = nde_builder_registry(b);
   if (st == NDE_OK)
     st = nde_sde_solver_open(nde_builder_registry(b), name, nde_options_wrap(given), path,
                              &s->solver);
@@ -259,8 +223,8 @@ static nde_status open_solver(nde_builder *b, nde_layer *node, nsde_state *s,
 
 static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t *spec,
                                    nsde_state *s) {
-  NDE_TRY(nde_de_step_guard_parse(spec, node->path, &s->guard));
-  NDE_TRY(nde_de_parse_span(spec, node->path, 1, &s->t0, &s->t1, &s->saveat, &s->nsave));
+  NDE_TRY(nde_de_step_guard_parse(spec, node->path, &s->de.guard));
+  NDE_TRY(nde_de_parse_span(spec, node->path, 1, &s->de.t0, &s->de.t1, &s->de.saveat, &s->de.nsave));
   NDE_TRY(count_option(spec, "trajectories", node->path, 1, &s->k_train));
   NDE_TRY(count_option(spec, "eval_trajectories", node->path, s->k_train, &s->k_eval));
   static const char *const outputs[] = {"mean", "mean_var"}, *const noises[] = {"diagonal",
@@ -292,17 +256,12 @@ static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t
                        nde_shape_size(&child->output), roles[i], noises[choice]);
   }
   size_t per_point = nde_shape_size(&node->input) * (s->mean_var ? 2 : 1);
-  if (s->saveat || s->mean_var)
-    node->output = nde_shape_vector(per_point * s->nsave);
+  if (s->de.saveat || s->mean_var)
+    node->output = nde_shape_vector(per_point * s->de.nsave);
   else
     node->output = node->input;
   NDE_TRY(open_solver(b, node, s, spec));
-  NDE_TRY(nde_de_open_sensitivity(b, spec, node->path, NDE_SENS_SDE, "SDE", &s->sens,
-                                  &s->sens_options, &s->sens_state));
-  NDE_TRY(nde_de_regs_build(b, json_object_get(spec, "regularizer"), node->path,
-                            check_regularizer, s, &s->regs, &s->nregs));
-  s->key = nde_de_layer_key(node->path);
-  return NDE_OK;
+  return nde_de_build_rest(b, node, spec, NDE_SENS_SDE, "SDE", check_regularizer, s, &s->de);
 }
 
 static nde_status nsde_build(nde_builder *b, nde_layer *node, const json_t *spec) {
@@ -355,9 +314,9 @@ static nde_status state_arrays(const nde_layer_ctx *ctx, const nsde_eval *ev, in
  * (cut to end at t1), on the layer's Brownian path. Returns its error norm.
  */
 static nde_status local_step(const nsde_state *s, nsde_eval *ev, const nde_layer_ctx *ctx,
-                             const nde_ode_stats *stats, nde_reg_local_dt rule,
+                             const nde_solve_stats *stats, nde_reg_local_dt rule,
                              const double *frozen, double *eest, long *nf) {
-  double dt = nde_de_accepted_dt(stats, ev->saves.t_reg, s->t0, s->t1);
+  double dt = nde_de_accepted_dt(stats, ev->saves.t_reg, s->de.t0, s->de.t1);
   *nf = 0;
   if (rule == NDE_REG_DT_INITIAL) {
     /* the first step a fresh adaptive solve from (t_reg, u(t_reg)) takes in the thesis's code
@@ -369,7 +328,7 @@ static nde_status local_step(const nsde_state *s, nsde_eval *ev, const nde_layer
     double h;
     NDE_TRY(nde_sde_initial_dt(&ev->f, ev->saves.t_reg, &u, s->solver->ops->strong_order,
                                s->solver->solve.abstol, s->solver->solve.reltol,
-                               s->t1 - ev->saves.t_reg, work, &h, nf, &ng));
+                               s->de.t1 - ev->saves.t_reg, work, &h, nf, &ng));
     dt = h;
     if (frozen) /* a frozen step sequence freezes this step's size too */
       dt = *frozen;
@@ -425,7 +384,7 @@ static nde_status local_step_vjp(const nsde_state *s, nsde_eval *ev, const nde_l
 
 /* A stream of this layer's noise for (step, training): the same in a pass's vjp and FD checks. */
 static uint64_t path_stream(const nsde_state *s, const nde_layer_ctx *ctx) {
-  nde_rng base = nde_rng_make(ctx->seed, s->key ^ 0x5deull);
+  nde_rng base = nde_rng_make(ctx->seed, s->de.key ^ 0x5deull);
   nde_rng r = nde_rng_split(&base, 2 * ctx->step + (ctx->training ? 1 : 0));
   return nde_rng_u64(&r);
 }
@@ -438,7 +397,7 @@ static nde_status reduce_point(const nsde_state *s, const nsde_eval *ev, const n
                                const void *col, size_t j, void *y) {
   nde_backend *be = ctx->backend;
   size_t F = ev->u0.shape[0], B = ctx->batch, K = ev->k, es = nde_dtype_size(ctx->dtype);
-  size_t ld = F * s->nsave * (s->mean_var ? 2 : 1), rows = F * (s->mean_var ? 2 : 1);
+  size_t ld = F * s->de.nsave * (s->mean_var ? 2 : 1), rows = F * (s->mean_var ? 2 : 1);
   void *mean, *var = NULL;
   NDE_TRY(nde_ctx_alloc(ctx, F * B, &mean));
   double *c;
@@ -469,16 +428,16 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   size_t F = nde_shape_size(&node->input), B = ctx->batch, K = ev->k, es = nde_dtype_size(ctx->dtype);
 
   /* the regularizers' plans (random draws replayable from seed, step and layer) */
-  double t0 = s->t0, t1 = s->t1;
-  nde_rng base = nde_rng_make(ctx->seed, s->key);
+  double t0 = s->de.t0, t1 = s->de.t1;
+  nde_rng base = nde_rng_make(ctx->seed, s->de.key);
   nde_rng at_step = nde_rng_split(&base, ctx->step);
   nde_reg_plan *plans;
-  NDE_TRY(nde_de_regs_prepare(s->regs, s->nregs, ctx, &at_step, node->path, &plans, &t0, &t1));
+  NDE_TRY(nde_de_regs_prepare(s->de.regs, s->de.nregs, ctx, &at_step, node->path, &plans, &t0, &t1));
   size_t ilocal, ibiased;
-  nde_de_local_plan(s->regs, s->nregs, plans, s->sens->capabilities, s->hist_t, s->n_hist, t0,
+  nde_de_local_plan(s->de.regs, s->de.nregs, plans, s->de.sens->capabilities, s->de.hist_t, s->de.n_hist, t0,
                     t1, &at_step, &ilocal, &ibiased);
-  NDE_TRY(nde_de_save_points(ctx, s->saveat, s->nsave, t0, t1, ilocal < s->nregs,
-                             ilocal < s->nregs ? plans[ilocal].t_reg : 0.0, &ev->saves));
+  NDE_TRY(nde_de_save_points(ctx, s->de.saveat, s->de.nsave, t0, t1, ilocal < s->de.nregs,
+                             ilocal < s->de.nregs ? plans[ilocal].t_reg : 0.0, &ev->saves));
 
   /* the state (F, B·K): K copies of the input */
   void *u0;
@@ -502,7 +461,7 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   size_t dim = nde_sde_noise_dim(s->noise, &ev->u0);
   if (ctx->freeze_steps != 2 || !s->path || s->path_key != stream || s->path_dim != dim) {
     nde_brownian_free(&s->path);
-    nde_brownian_config pc = {.seed = ctx->seed, .stream = stream, .t0 = s->t0, .t1 = s->t1,
+    nde_brownian_config pc = {.seed = ctx->seed, .stream = stream, .t0 = s->de.t0, .t1 = s->de.t1,
                               .dim = dim, .levy_area = s->solver->ops->needs_dz,
                               .stored = !s->tree};
     NDE_TRY(nde_brownian_create(&pc, &s->path));
@@ -517,26 +476,26 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   /* frozen step sequences (finite-difference checks) */
   nde_sde_options saved_opts = s->solver->solve;
   if (ctx->freeze_steps == 2) {
-    if (!s->frozen_dt)
+    if (!s->de.frozen_dt)
       return nde_error(NDE_EINVAL, "%s: no recorded step sequence to replay", node->path);
-    s->solver->solve.replay_dt = s->frozen_dt;
-    s->solver->solve.n_replay = s->n_frozen;
+    s->solver->solve.replay_dt = s->de.frozen_dt;
+    s->solver->solve.n_replay = s->de.n_frozen;
   }
   s->solver->solve.maxiters =
-      nde_de_step_guard_begin(&s->guard, saved_opts.maxiters, ctx->freeze_steps);
-  nde_status st = s->sens->sde_forward(s->sens_state, &ev->problem, sol);
+      nde_de_step_guard_begin(&s->de.guard, saved_opts.maxiters, ctx->freeze_steps);
+  nde_status st = s->de.sens->sde_forward(s->de.sens_state, &ev->problem, sol);
   s->solver->solve = saved_opts;
-  NDE_TRY(nde_de_step_guard_end(&s->guard, st, sol->stats.accepted, sol->stats.rejected,
+  NDE_TRY(nde_de_step_guard_end(&s->de.guard, st, sol->stats.accepted, sol->stats.rejected,
                                 ctx->freeze_steps));
   if (sol->nsave != ev->saves.n)
     return nde_error(NDE_EINTERNAL, "sensitivity returned %zu save points, expected %zu",
                      sol->nsave, ev->saves.n);
   if (ctx->freeze_steps == 1) {
-    double *dts = realloc(s->frozen_dt, (sol->stats.nsteps + 1) * sizeof *dts);
+    double *dts = realloc(s->de.frozen_dt, (sol->stats.nsteps + 1) * sizeof *dts);
     if (!dts)
       return nde_error(NDE_ENOMEM, "out of memory");
-    s->frozen_dt = dts;
-    s->n_frozen = sol->stats.nsteps;
+    s->de.frozen_dt = dts;
+    s->de.n_frozen = sol->stats.nsteps;
     for (size_t j = 0; j < sol->stats.nsteps; ++j)
       dts[j] = sol->stats.steps[j].dt;
   }
@@ -552,16 +511,10 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
     if (s->mean_var)
       NDE_TRY(be->ops->copy(be->ctx, (char *)ev->saved + j * n * es, col, n * es));
   }
-  /* the per-step records seen as an ODE solve's (regularizers, the local step) */
-  size_t ns = sol->stats.nsteps;
-  nde_ode_step_stats *steps = NULL;
-  if (ns)
-    NDE_TRY(nde_arena_alloc_host(ctx->arena, ns * sizeof *steps, (void **)&steps));
-  for (size_t j = 0; j < ns; ++j)
-    steps[j] = (nde_ode_step_stats){sol->stats.steps[j].t, sol->stats.steps[j].dt,
-                                    sol->stats.steps[j].eest, sol->stats.steps[j].eigen_est};
-  nde_ode_stats view = {.nfe = sol->stats.nf, .accepted = sol->stats.accepted,
-                        .rejected = sol->stats.rejected, .nsteps = ns, .steps = steps};
+  /* the solve as regularizers and the local step read it: the step records are shared */
+  nde_solve_stats view = {.nfe = sol->stats.nf, .accepted = sol->stats.accepted,
+                          .rejected = sol->stats.rejected, .nsteps = sol->stats.nsteps,
+                          .steps = sol->stats.steps};
   if (ev->saves.local) {
     NDE_TRY(nde_ctx_alloc(ctx, n, &ev->u_reg));
     NDE_TRY(be->ops->copy(be->ctx, ev->u_reg, (const char *)sol->u.data + ev->saves.reg_col * n * es,
@@ -569,9 +522,9 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
     double eest = NAN;
     long lnf = 0;
     NDE_TRY(local_step(s, ev, ctx, &view, plans[ilocal].local_dt_rule,
-                       ctx->freeze_steps == 2 ? &s->frozen_local_dt : NULL, &eest, &lnf));
+                       ctx->freeze_steps == 2 ? &s->de.frozen_local_dt : NULL, &eest, &lnf));
     if (ctx->freeze_steps == 1)
-      s->frozen_local_dt = ev->dt_reg;
+      s->de.frozen_local_dt = ev->dt_reg;
     plans[ilocal].local_eest = eest;
     plans[ilocal].local_dt = ev->dt_reg;
     view.nfe += lnf;
@@ -581,9 +534,9 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   nde_layer_report(ctx, "steps_accepted", (double)sol->stats.accepted);
   nde_layer_report(ctx, "steps_rejected", (double)sol->stats.rejected);
   /* biased local regularization draws from this solve's points next time */
-  if (s->has_local && ctx->training && !ctx->freeze_steps)
-    nde_de_keep_history(&view, &s->hist_t, &s->n_hist);
-  return nde_de_regs_evaluate(s->regs, s->nregs, ctx, &at_step, node->path, &view, plans, ilocal,
+  if (s->de.has_local && ctx->training && !ctx->freeze_steps)
+    nde_de_keep_history(&view, &s->de.hist_t, &s->de.n_hist);
+  return nde_de_regs_evaluate(s->de.regs, s->de.nregs, ctx, &at_step, node->path, &view, plans, ilocal,
                               ibiased, &ev->w);
 }
 
@@ -595,7 +548,7 @@ static nde_status nsde_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   NDE_TRY(nde_arena_alloc_host(ctx->arena, sizeof *ev, (void **)&ev));
   memset(ev, 0, sizeof *ev);
   rec->data = ev;
-  ev->generation = ++s->generation;
+  ev->generation = ++s->de.generation;
   ev->k = ctx->training ? s->k_train : s->k_eval;
   if (s->mean_var && ev->k < 2)
     return nde_error(NDE_EINVAL, "%s: \"mean_var\" needs at least 2 trajectories (got "
@@ -611,7 +564,7 @@ static nde_status save_cotangents(const nsde_state *s, const nsde_eval *ev,
                                   const nde_layer_ctx *ctx, const void *dy, void *dsave) {
   nde_backend *be = ctx->backend;
   size_t F = ev->u0.shape[0], B = ctx->batch, K = ev->k, es = nde_dtype_size(ctx->dtype);
-  size_t n = F * B * K, ld = F * s->nsave * (s->mean_var ? 2 : 1);
+  size_t n = F * B * K, ld = F * s->de.nsave * (s->mean_var ? 2 : 1);
   size_t rows = F * (s->mean_var ? 2 : 1);
   be->ops->fill(be->ctx, ctx->dtype, n * ev->saves.n, 0.0, dsave);
   void *dmean, *dvar = NULL, *mean = NULL;
@@ -651,7 +604,7 @@ static nde_status nsde_vjp(const nde_layer *node, const nde_layer_ctx *ctx, cons
   (void)dt; /* the output does not depend on the layer's input time */
   nsde_state *s = node->state;
   nsde_eval *ev = rec->data;
-  if (ev->generation != s->generation)
+  if (ev->generation != s->de.generation)
     return nde_error(NDE_EINVAL, "%s: the vjp of a neural_sde must follow its latest forward "
                      "pass (the sensitivity keeps only the last solve)", node->path);
   nde_backend *be = ctx->backend;
@@ -675,7 +628,7 @@ static nde_status nsde_vjp(const nde_layer *node, const nde_layer_ctx *ctx, cons
   NDE_TRY(nde_ctx_alloc(ctx, n, &du0_data));
   nde_array du0 = state_view(ev, du0_data);
   nde_sens_stats stats = {0};
-  nde_status st = s->sens->sde_backward(s->sens_state, &ev->problem, &du_save, ev->w.w_eest,
+  nde_status st = s->de.sens->sde_backward(s->de.sens_state, &ev->problem, &du_save, ev->w.w_eest,
                                         ev->w.w_eigen, &du0, dparams, &stats);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s (neural_sde) vjp", node->path);

@@ -14,6 +14,7 @@
 #include <nde/backend.h>
 #include <nde/ode.h>
 
+#include "../integrator.h"
 #include "../internal.h"
 
 /* Everything one solve allocates. */
@@ -73,20 +74,6 @@ static nde_status save_copy(ode_work *w, const nde_array *u, double t) {
   nde_array col;
   NDE_TRY(save_column(w, u, t, &col));
   return w->be->copy(w->bc, col.data, u->data, nde_array_bytes(u));
-}
-
-static nde_status record_step(ode_work *w, nde_ode_stats *s, double t, double dt, double eest,
-                              double eig) {
-  if (s->nsteps == w->step_cap) {
-    size_t cap = w->step_cap ? 2 * w->step_cap : 64;
-    nde_ode_step_stats *p = realloc(s->steps, cap * sizeof *p);
-    if (!p)
-      return nde_error(NDE_ENOMEM, "out of memory recording step statistics");
-    s->steps = p;
-    w->step_cap = cap;
-  }
-  s->steps[s->nsteps++] = (nde_ode_step_stats){t, dt, eest, eig};
-  return NDE_OK;
 }
 
 static void swap_arrays(nde_array *a, nde_array *b) {
@@ -299,7 +286,8 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
     }
     stats->accepted++;
     if (o->record_steps)
-      NDE_TRY(record_step(w, stats, t, h, eest, st.eigen_est));
+      NDE_TRY(nde_step_record_push(&stats->steps, &stats->nsteps, &w->step_cap,
+                                   (nde_step_record){t, h, eest, st.eigen_est}));
     if (o->on_step)
       NDE_TRY(o->on_step(o->user, &st, eest));
     double tnew = last ? t1 : fixed ? tfixed : t + h;

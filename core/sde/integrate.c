@@ -25,6 +25,7 @@
 #include <nde/backend.h>
 #include <nde/sde.h>
 
+#include "../integrator.h"
 #include "../internal.h"
 
 typedef struct work {
@@ -38,20 +39,6 @@ static nde_status make(work *w, const nde_array *like, nde_array **out) {
   NDE_TRY(nde_array_create(like->backend, like->dtype, like->ndim, like->shape, a));
   w->narrays++;
   *out = a;
-  return NDE_OK;
-}
-
-static nde_status push_step(nde_sde_stats *s, size_t *cap, double t, double dt, double eest,
-                            double eig) {
-  if (s->nsteps == *cap) {
-    size_t nc = *cap ? 2 * *cap : 64;
-    nde_sde_step_stats *p = realloc(s->steps, nc * sizeof *p);
-    if (!p)
-      return nde_error(NDE_ENOMEM, "out of memory for step statistics");
-    s->steps = p;
-    *cap = nc;
-  }
-  s->steps[s->nsteps++] = (nde_sde_step_stats){t, dt, eest, eig};
   return NDE_OK;
 }
 
@@ -302,7 +289,9 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
       goto done;
     }
     sol->stats.accepted++;
-    if (opt.record_steps && (st = push_step(&sol->stats, &cap, t, h, eest, step.eigen_est)))
+    if (opt.record_steps &&
+        (st = nde_step_record_push(&sol->stats.steps, &sol->stats.nsteps, &cap,
+                                   (nde_step_record){t, h, eest, step.eigen_est})))
       goto done;
     if ((st = save_points(sol, saveat, nsave, &next_save, t, h, tnext, u, u1, tnext >= t1)))
       goto done;

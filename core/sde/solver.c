@@ -2,24 +2,19 @@
 #include "config.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <nde/registry.h>
 #include <nde/sde.h>
 
+#include "../integrator.h"
 #include "../plugin_kind.h"
 
 const char *nde_sde_noise_name(nde_sde_noise noise) {
-  switch (noise) {
-  case NDE_NOISE_DIAGONAL:
-    return "diagonal";
-  case NDE_NOISE_SCALAR:
-    return "scalar";
-  case NDE_NOISE_GENERAL:
-    return "general";
-  }
-  return NULL;
+  static const char *const names[] = {"diagonal", "scalar", "general"}; /* by enum value */
+  return (unsigned)noise < sizeof names / sizeof *names ? names[noise] : NULL;
 }
 
 size_t nde_sde_noise_dim(nde_sde_noise noise, const nde_array *u) {
@@ -34,19 +29,18 @@ size_t nde_sde_noise_dim(nde_sde_noise noise, const nde_array *u) {
   return 0;
 }
 
+/* Every option of nde_sde_options but first_step in @p op; absent keys keep the values in place. */
+static void read_options(const nde_options *op, nde_sde_options *o) {
+  nde_step_options_read(op, &o->abstol, &o->reltol, &o->dt, &o->dtmin, &o->dtmax, &o->adaptive,
+                        &o->maxiters, &o->record_steps);
+  o->delta = nde_options_number(op, "delta", o->delta);
+}
+
 /* The defaults are the sde_solver kind's common options (core/plugin_kind.c), stated once there. */
 void nde_sde_options_default(double p, nde_sde_options *o) {
   const nde_options *d = nde_kind_option_defaults(NDE_KIND_SDE_SOLVER);
-  *o = (nde_sde_options){0};
-  o->abstol = nde_options_number(d, "abstol", 0);
-  o->reltol = nde_options_number(d, "reltol", 0);
-  o->dt = nde_options_number(d, "dt", 0);
-  o->delta = nde_options_number(d, "delta", -1);
-  o->dtmin = nde_options_number(d, "dtmin", 0);
-  o->dtmax = nde_options_number(d, "dtmax", 0);
-  o->adaptive = nde_options_bool(d, "adaptive", 1);
-  o->maxiters = (long)nde_options_int(d, "maxiters", 1);
-  o->record_steps = nde_options_bool(d, "record_steps", 1);
+  *o = (nde_sde_options){.delta = -1, .adaptive = 1, .maxiters = 1, .record_steps = 1};
+  read_options(d, o);
   nde_pi_controller_init(&o->controller, 1);
   /* StochasticDiffEq alg_utils.jl (numerics.md §4): qmax = 9/8, qmin = 1/5,
      γ = 9/10, β1 = 7/(10p), β2 = 2/(5p) with p the strong order */
@@ -62,28 +56,14 @@ void nde_sde_options_default(double p, nde_sde_options *o) {
 nde_status nde_sde_options_parse(const nde_options *op, double p, nde_sde_options *o) {
   nde_sde_options_default(p, o);
   nde_pi_controller defaults = o->controller;
-  o->abstol = nde_options_number(op, "abstol", o->abstol);
-  o->reltol = nde_options_number(op, "reltol", o->reltol);
-  o->dt = nde_options_number(op, "dt", o->dt);
-  o->delta = nde_options_number(op, "delta", o->delta);
-  o->dtmin = nde_options_number(op, "dtmin", o->dtmin);
-  o->dtmax = nde_options_number(op, "dtmax", o->dtmax);
-  o->adaptive = nde_options_bool(op, "adaptive", o->adaptive);
-  o->maxiters = (long)nde_options_int(op, "maxiters", o->maxiters);
-  o->record_steps = nde_options_bool(op, "record_steps", o->record_steps);
+  read_options(op, o);
   const char *first = nde_options_string(op, "first_step", "drift");
   if (!strcmp(first, "stochasticdiffeq"))
     o->first_step = NDE_SDE_FIRST_STEP_STOCHASTICDIFFEQ;
   else if (strcmp(first, "drift"))
     return nde_error(NDE_EINVAL, "first_step: expected \"drift\" or \"stochasticdiffeq\", got "
                      "\"%s\"", first);
-  if (!(o->abstol >= 0) || !(o->reltol >= 0) || o->abstol + o->reltol <= 0)
-    return nde_error(NDE_EINVAL, "abstol/reltol: must be >= 0 and not both 0 (got %g, %g)",
-                     o->abstol, o->reltol);
-  if (!(o->dt >= 0) || !(o->dtmin >= 0) || !(o->dtmax >= 0))
-    return nde_error(NDE_EINVAL, "dt, dtmin, dtmax: must be >= 0 (0 = automatic)");
-  if (o->maxiters < 1)
-    return nde_error(NDE_EINVAL, "maxiters: must be >= 1, got %ld", o->maxiters);
+  NDE_TRY(nde_step_options_check(o->abstol, o->reltol, o->dt, o->dtmin, o->dtmax, o->maxiters));
   NDE_TRY(nde_pi_controller_from_options(op, 1, &o->controller));
   /* keys that are absent (or a beta of 0) keep the SDE defaults */
   static const char *keys[] = {"beta1", "beta2", "gamma", "qmin", "qmax"};
@@ -97,59 +77,45 @@ nde_status nde_sde_options_parse(const nde_options *op, double p, nde_sde_option
   return NDE_OK;
 }
 
-static nde_status finish_open(const nde_sde_solver_ops *ops, nde_options *owned,
-                              nde_sde_solver **out) {
-  nde_sde_solver *s = calloc(1, sizeof *s);
-  if (!s) {
-    nde_options_free(&owned);
-    return nde_error(NDE_ENOMEM, "out of memory");
-  }
-  s->ops = ops;
-  s->options = owned;
-  nde_status st = nde_sde_options_parse(owned, ops->strong_order, &s->solve);
-  if (st == NDE_OK && s->solve.adaptive && !ops->adaptive)
+static nde_status finish_open(void *solver) {
+  nde_sde_solver *s = solver;
+  nde_status st = nde_sde_options_parse(s->options, s->ops->strong_order, &s->solve);
+  if (st == NDE_OK && s->solve.adaptive && !s->ops->adaptive)
     s->solve.adaptive = 0; /* no error estimate: fixed step whatever the default says */
-  if (st != NDE_OK) {
-    nde_sde_solver_close(&s);
-    return nde_error_prefix(st, "%s", ops->header.name);
-  }
-  *out = s;
-  return NDE_OK;
+  return st;
 }
+
+static const nde_solver_type sde_solver_type = {
+    NDE_KIND_SDE_SOLVER, sizeof(nde_sde_solver), offsetof(nde_sde_solver, ops),
+    offsetof(nde_sde_solver, options), finish_open};
 
 nde_status nde_sde_solver_open_ops(const nde_sde_solver_ops *ops, const nde_options *options,
                                    nde_sde_solver **out) {
-  *out = NULL;
-  NDE_TRY(nde_vtable_validate(NDE_KIND_SDE_SOLVER, ops));
-  nde_options *copy = NULL;
-  NDE_TRY(nde_options_copy(options, &copy));
-  return finish_open(ops, copy, out);
+  void *s;
+  nde_status st = nde_solver_open_as(&sde_solver_type, ops, NULL, NULL, options, NULL, &s);
+  *out = s;
+  return st;
 }
 
 nde_status nde_sde_solver_open(struct nde_registry *registry, const char *name,
                                const nde_options *given, const char *where,
                                nde_sde_solver **out) {
-  *out = NULL;
-  const void *vtable;
-  nde_options *opts = NULL;
-  NDE_TRY(nde_registry_open_plugin(registry, NDE_KIND_SDE_SOLVER, name, given, where, &vtable, &opts));
-  return finish_open(vtable, opts, out);
+  void *s;
+  nde_status st = nde_solver_open_as(&sde_solver_type, NULL, registry, name, given, where, &s);
+  *out = s;
+  return st;
 }
 
 void nde_sde_solver_close(nde_sde_solver **s) {
-  if (!s || !*s)
+  if (!s)
     return;
-  nde_options_free(&(*s)->options);
-  free(*s);
+  nde_solver_close_as(&sde_solver_type, *s);
   *s = NULL;
 }
 
 void nde_sde_solution_free(nde_sde_solution *sol) {
   if (!sol)
     return;
-  free(sol->t);
-  nde_array_destroy(&sol->u);
-  nde_array_destroy(&sol->u_final);
-  free(sol->stats.steps);
+  nde_solution_release(sol->t, &sol->u, &sol->u_final, sol->stats.steps);
   *sol = (nde_sde_solution){0};
 }

@@ -26,6 +26,7 @@
 
 #include <nde/array.h>
 #include <nde/controller.h>
+#include <nde/integrator.h>
 #include <nde/options.h>
 #include <nde/plugin.h>
 #include <nde/status.h>
@@ -249,23 +250,11 @@ NDE_API void nde_ode_options_default(int order, nde_ode_options *opt);
 NDE_API nde_status nde_ode_options_parse(const nde_options *options, int order,
                                          nde_ode_options *opt);
 
-/** Statistics of one accepted step. eigen_est is NaN when the method has none. */
-typedef struct nde_ode_step_stats {
-  double t;         /**< start of the step */
-  double dt;        /**< signed step size */
-  double eest;      /**< controller error norm (0 without an error estimate) */
-  double eigen_est; /**< stiffness estimate ‖Δk‖₂/‖Δg‖₂ (≈ dominant |λ|), or NaN */
-} nde_ode_step_stats;
+/** Statistics of one accepted step: the solver-neutral record (nde/integrator.h). */
+typedef nde_step_record nde_ode_step_stats;
 
-/** Counters of a solve. */
-typedef struct nde_ode_stats {
-  long nfe;                   /**< right-hand-side evaluations */
-  long accepted;              /**< accepted steps */
-  long rejected;              /**< rejected steps */
-  int steady;                 /**< 1 if it stopped on the steady-state condition */
-  size_t nsteps;              /**< entries of steps (== accepted when recorded) */
-  nde_ode_step_stats *steps;  /**< per accepted step, when record_steps */
-} nde_ode_stats;
+/** Counters of a solve: the solver-neutral ::nde_solve_stats (nde/integrator.h). */
+typedef nde_solve_stats nde_ode_stats;
 
 /**
  * The result of nde_ode_solve(). Release with nde_ode_solution_free().

@@ -43,6 +43,7 @@
 
 #include <stddef.h>
 
+#include <nde/integrator.h>
 #include <nde/ode.h>
 #include <nde/options.h>
 #include <nde/plugin.h>
@@ -120,12 +121,14 @@ typedef struct nde_regularizer_ops {
                         nde_reg_plan *plan);
 
   /**
-   * After the forward solve (and the local step, if planned): the term's
+   * After the forward solve (and the local step, if planned), which @p stats
+   * describes whether it solved an ODE or an SDE (nde/integrator.h: the
+   * step records are the solver's own, nfe the drift evaluations): the term's
    * unscaled value, and its cotangents: w_eest[j], w_eigen[j] per accepted
    * step (arrays of stats->nsteps, zero on entry; only with
    * NDE_REG_NEEDS_STEP_ESTIMATES) and *w_local = ∂R/∂local_eest.
    */
-  nde_status (*evaluate)(const nde_options *options, const nde_ode_stats *stats,
+  nde_status (*evaluate)(const nde_options *options, const nde_solve_stats *stats,
                          const nde_reg_plan *plan, double *value, double *w_eest,
                          double *w_eigen, double *w_local);
 } nde_regularizer_ops;
@@ -144,7 +147,7 @@ typedef enum nde_reg_step_quantity {
  * NDE_EINVAL (with a message) when @p q is the stiffness estimate and a
  * step has none. R = 0 without steps.
  */
-NDE_API nde_status nde_reg_step_sum(const nde_ode_stats *stats, nde_reg_step_quantity q, int mean,
+NDE_API nde_status nde_reg_step_sum(const nde_solve_stats *stats, nde_reg_step_quantity q, int mean,
                                     double *value, double *w);
 
 /**

@@ -38,6 +38,7 @@
 #include <nde/array.h>
 #include <nde/brownian.h>
 #include <nde/controller.h>
+#include <nde/integrator.h>
 #include <nde/options.h>
 #include <nde/plugin.h>
 #include <nde/status.h>
@@ -325,13 +326,8 @@ NDE_API void nde_sde_options_default(double strong_order, nde_sde_options *opt);
 NDE_API nde_status nde_sde_options_parse(const nde_options *options, double strong_order,
                                          nde_sde_options *opt);
 
-/** Statistics of one accepted step. */
-typedef struct nde_sde_step_stats {
-  double t;         /**< start of the step */
-  double dt;        /**< step size */
-  double eest;      /**< controller error norm (0 without an estimate) */
-  double eigen_est; /**< stiffness estimate, or NaN */
-} nde_sde_step_stats;
+/** Statistics of one accepted step: the solver-neutral record (nde/integrator.h). */
+typedef nde_step_record nde_sde_step_stats;
 
 /** Counters of a solve. */
 typedef struct nde_sde_stats {

@@ -84,6 +84,21 @@ static void rswm_bookkeeping(int stored) {
     t += sol.stats.steps[i].dt;
   }
   cr_expect(fabs(t - 2.0) < 1e-12);
+  /* the records are the solver-neutral ones regularizers read, without a copy */
+  nde_solve_stats view = {.nfe = sol.stats.nf, .accepted = sol.stats.accepted,
+                          .rejected = sol.stats.rejected, .nsteps = sol.stats.nsteps,
+                          .steps = sol.stats.steps};
+  double r = -1, expect = 0;
+  for (size_t i = 0; i < sol.stats.nsteps; ++i)
+    expect += sol.stats.steps[i].eest * fabs(sol.stats.steps[i].dt);
+  cr_assert_eq(nde_reg_step_sum(&view, NDE_REG_STEP_EEST, 0, &r, NULL), NDE_OK);
+  cr_expect(expect > 0 && fabs(r - expect) <= 1e-15 * expect, "R = %.17g, expected %.17g", r,
+            expect);
+  cr_expect_eq(nde_reg_step_sum(&view, NDE_REG_STEP_EIGEN, 0, &r, NULL), NDE_EINVAL,
+               "SOSRI records no stiffness estimate: the stiffness sum is refused");
+  cr_expect(!strcmp(nde_sde_noise_name(NDE_NOISE_SCALAR), "scalar"));
+  cr_expect(!strcmp(nde_sde_noise_name(NDE_NOISE_GENERAL), "general"));
+  cr_expect_null(nde_sde_noise_name((nde_sde_noise)7));
   cr_expect_eq(sol.stats.nf, 4 * (sol.stats.accepted + sol.stats.rejected));
   cr_expect_eq(sol.stats.ng, 4 * (sol.stats.accepted + sol.stats.rejected));
   nde_sde_solution_free(&sol);
