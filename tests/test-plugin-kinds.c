@@ -187,7 +187,7 @@ Test(kinds, capabilities_are_checked_against_the_vtable) {
                        "'tsit5': manifest capabilities.order: is 4, but the library's is 5");
   expect_refused_claim("heun", "ode_solver", "{\"dense_output\": \"order 3\"}",
                        "capabilities.dense_output");
-  /* euler is a tableau without embedded weights: claiming adaptive is refused the same way */
+  { /* euler is a tableau without embedded weights: claiming adaptive is refused the same way */
   char path[512];
   snprintf(path, sizeof path, "%s/euler.json", dir);
   FILE *f = fopen(path, "w");
@@ -204,6 +204,7 @@ Test(kinds, capabilities_are_checked_against_the_vtable) {
   cr_expect(strstr(nde_last_error(), "capabilities.adaptive: is true") != NULL, "%s",
             nde_last_error());
   nde_registry_destroy(&r);
+  }
   expect_refused_claim("heun", "ode_solver", "{\"stiffness_estimate\": true}",
                        "capabilities.stiffness_estimate");
   expect_refused_claim("euler_maruyama", "sde_solver", "{\"strong_order\": 1.5}",
