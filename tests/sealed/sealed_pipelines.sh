@@ -1,5 +1,6 @@
 #!/bin/sh
-# The neural ODE, neural SDE, DEQ and training pipelines of examples/paper/ on
+# The neural ODE, neural SDE, DEQ and training pipelines of examples/paper/
+# (and the other sensitivities and regularizers swapped into them) on
 # the `sealed` test backend (tests/plugins/sealed.c: its memory faults when
 # the host touches it outside the backend's own operations) give exactly the
 # cpu backend's numbers: nde train (metrics, checkpoint tensors), nde eval and
@@ -102,6 +103,13 @@ train nsde-ernsde table-5.3-ernsde
 train deq-discrete table-4.1-discrete-skip-reg $mnist
 train deq-continuous table-4.1-continuous-vanilla-jac $mnist
 train node-local table-6.2-local-unbiased $mnist
+# the adjoint sensitivities, STEER and the stiffness regularizer, JFB
+for s in backsolve_adjoint interpolating_adjoint quadrature_adjoint; do
+  train "node-$s" fig-5.2-vanilla --set "model.chain[0].sensitivity=\"$s\""
+done
+train node-steer table-5.1-steer $mnist --set train.steps=1
+train node-srnode table-5.1-srnode $mnist --set train.steps=1
+train deq-jfb table-4.1-discrete-vanilla $mnist --set 'model.chain[2].sensitivity="jfb"'
 
 both gradcheck-node gradcheck "$examples/fig-5.2-regularized.json" --params 5 --json
 both gradcheck-nsde gradcheck "$examples/table-5.3-ernsde.json" --params 5 --json
