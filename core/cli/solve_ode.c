@@ -17,7 +17,8 @@ int nde_cli_is_ode_problem(const char *name) {
 
 /* JSON value → nde_options (parsed from its text). */
 /* Read an array of numbers; *n in: expected count (0 = any), out: count. */
-static const char *const top_keys[] = {"problem", "u0", "tspan", "saveat", "solver", "dtype", "backend"};
+static const char *const top_keys[] = {"problem", "u0",    "tspan",  "saveat",
+                                       "solver",  "dtype", "backend"};
 
 /* Everything one `nde solve` run of an ODE owns. */
 typedef struct ode_run {

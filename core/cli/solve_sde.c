@@ -21,7 +21,8 @@ int nde_cli_is_sde_problem(const char *name) {
 }
 
 static const char *const top_keys[] = {"problem", "u0",     "tspan", "trajectories",
-                                       "seed",    "solver", "dtype", "saveat", "brownian", "backend"};
+                                       "seed",    "solver", "dtype", "saveat", "brownian",
+                                       "backend"};
 
 typedef struct sde_run {
   nde_sde_problem *problem;

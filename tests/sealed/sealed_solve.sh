@@ -78,4 +78,9 @@ done
 # a backend that is not there: exit 2 naming the key
 nde solve "$tmp/lorenz.json" --set backend=\"no_such\" > "$tmp/nb.out" 2>&1
 [ $? -eq 2 ] && grep -q "backend" "$tmp/nb.out" || bad "unknown backend: $(cat "$tmp/nb.out")"
+for f in lorenz gbm layer; do
+  nde solve "$tmp/$f.json" --set backend=3 > "$tmp/nb.out" 2>&1
+  [ $? -eq 2 ] && grep -q "backend: expected a backend plugin name" "$tmp/nb.out" ||
+    bad "$f: a backend that is not a name: $(cat "$tmp/nb.out")"
+done
 exit $fail
