@@ -47,3 +47,10 @@ void nde_backend_close(nde_backend **backend) {
   free(*backend);
   *backend = NULL;
 }
+
+int nde_backend_host_readable(const nde_backend *backend) {
+  const nde_backend_ops *ops = backend->ops;
+  if (ops->header.size >= NDE_VTABLE_END(nde_backend_ops, host_readable))
+    return ops->host_readable != 0;
+  return ops->device == NDE_DEVICE_CPU;
+}

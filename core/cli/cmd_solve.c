@@ -45,6 +45,7 @@ static int solve_help(void) {
          "  solver   an ode_solver plugin name or {\"plugin\": NAME, options...}\n"
          "           (`nde plugin tsit5` lists the options); default tsit5\n"
          "  dtype    float64 (default) or float32\n"
+         "  backend  the backend plugin to solve on (default cpu; every problem family)\n"
          "\n"
          "Prints a table of t and u, the statistics (nfe, accepted, rejected) and,\n"
          "when the problem has an exact solution, the max-norm error against it.\n"

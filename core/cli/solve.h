@@ -37,6 +37,13 @@ nde_status nde_cli_json_options(const json_t *value, nde_options **out);
 int nde_cli_read_numbers(const json_t *value, const char *file, const char *path, int allow_empty,
                          double **out, size_t *n);
 
+/*
+ * "backend": the backend plugin to solve on ("cpu" when absent), opened from
+ * the CLI's registry. Prints the message (file and JSON path) and returns the
+ * exit status on error.
+ */
+int nde_cli_open_backend(nde_cli *cli, json_t *root, const char *file, nde_backend **out);
+
 /* "dtype": float64 when absent; prints the message and returns the exit status on error. */
 int nde_cli_read_dtype(json_t *root, const char *file, nde_dtype *dtype);
 

@@ -29,7 +29,8 @@
 
 int nde_cli_is_layer_problem(const char *name) { return name && !strcmp(name, "layer"); }
 
-static const char *const layer_keys[] = {"problem", "u0", "tspan", "saveat", "solver", "dtype"};
+static const char *const layer_keys[] = {"problem", "u0",    "tspan",  "saveat",
+                                         "solver",  "dtype", "backend"};
 static const char *const problem_keys[] = {"name", "dynamics", "parameters", "prefix", "seed"};
 
 /* Everything one run owns. */
@@ -157,6 +158,10 @@ static int parse_and_build(nde_cli *cli, json_t *root, const char *file, layer_r
     free(u0);
     return rc;
   }
+  if ((rc = nde_cli_open_backend(cli, root, file, &r->backend))) {
+    free(u0);
+    return rc;
+  }
   /* the model: one neural_ode layer with these dynamics, solver, span and save points */
   json_t *layer = json_object();
   json_object_set_new(layer, "layer", json_string("neural_ode"));
@@ -169,10 +174,8 @@ static int parse_and_build(nde_cli *cli, json_t *root, const char *file, layer_r
   char *text = json_dumps(layer, JSON_COMPACT);
   json_decref(layer);
   nde_shape input = nde_shape_vector(r->dim);
-  nde_status st = nde_backend_open(cli->registry, "cpu", NULL, &r->backend);
-  if (st == NDE_OK)
-    st = nde_model_build(cli->registry, text, "model", &input, r->backend, NDE_FLOAT64,
-                         &r->model);
+  nde_status st = nde_model_build(cli->registry, text, "model", &input, r->backend,
+                                  NDE_FLOAT64, &r->model);
   free(text);
   size_t np = st == NDE_OK ? nde_model_param_count(r->model) : 0, one = 1;
   size_t pshape[1] = {np ? np : 1}, ushape[2] = {r->dim, one};

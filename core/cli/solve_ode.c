@@ -17,7 +17,8 @@ int nde_cli_is_ode_problem(const char *name) {
 
 /* JSON value → nde_options (parsed from its text). */
 /* Read an array of numbers; *n in: expected count (0 = any), out: count. */
-static const char *const top_keys[] = {"problem", "u0", "tspan", "saveat", "solver", "dtype"};
+static const char *const top_keys[] = {"problem", "u0",    "tspan",  "saveat",
+                                       "solver",  "dtype", "backend"};
 
 /* Everything one `nde solve` run of an ODE owns. */
 typedef struct ode_run {
@@ -98,10 +99,11 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, ode_run *r) 
     return rc;
   if ((rc = nde_cli_open_solver(cli, root, file, "tsit5", &r->solver_name, &r->solver, NULL)))
     return rc;
-  nde_status st = nde_backend_open(cli->registry, "cpu", NULL, &r->backend);
+  if ((rc = nde_cli_open_backend(cli, root, file, &r->backend)))
+    return rc;
+  nde_status st;
   size_t shape[1] = {r->dim};
-  if (st == NDE_OK)
-    st = nde_array_create(r->backend, r->dtype, 1, shape, &r->state);
+  st = nde_array_create(r->backend, r->dtype, 1, shape, &r->state);
   if (st == NDE_OK)
     st = nde_array_from_doubles(&r->state, r->u0, r->dim);
   if (st != NDE_OK)

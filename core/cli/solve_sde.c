@@ -21,7 +21,8 @@ int nde_cli_is_sde_problem(const char *name) {
 }
 
 static const char *const top_keys[] = {"problem", "u0",     "tspan", "trajectories",
-                                       "seed",    "solver", "dtype", "saveat", "brownian"};
+                                       "seed",    "solver", "dtype", "saveat", "brownian",
+                                       "backend"};
 
 typedef struct sde_run {
   nde_sde_problem *problem;
@@ -108,6 +109,8 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
     return rc;
   if ((rc = nde_cli_open_solver(cli, root, file, "sosri", &r->solver_name, NULL, &r->solver)))
     return rc;
+  if ((rc = nde_cli_open_backend(cli, root, file, &r->backend)))
+    return rc;
   /* the state: K columns of u0 */
   size_t n = r->dim * r->K;
   double *u = malloc(n * sizeof *u);
@@ -115,10 +118,8 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
     return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
   for (size_t k = 0; k < r->K; ++k)
     memcpy(u + k * r->dim, r->u0, r->dim * sizeof *u);
-  st = nde_backend_open(cli->registry, "cpu", NULL, &r->backend);
   size_t shape[2] = {r->dim, r->K};
-  if (st == NDE_OK)
-    st = nde_array_create(r->backend, r->dtype, 2, shape, &r->state);
+  st = nde_array_create(r->backend, r->dtype, 2, shape, &r->state);
   if (st == NDE_OK)
     st = nde_array_from_doubles(&r->state, u, n);
   free(u);

@@ -38,6 +38,15 @@ int nde_cli_read_numbers(const json_t *value, const char *file, const char *path
   return NDE_EXIT_OK;
 }
 
+int nde_cli_open_backend(nde_cli *cli, json_t *root, const char *file, nde_backend **out) {
+  *out = NULL;
+  json_t *v = json_object_get(root, "backend");
+  const char *name = v ? json_string_value(v) : "cpu";
+  nde_status st = !name ? nde_error(NDE_EINVAL, "expected a backend plugin name, e.g. \"cpu\"")
+                        : nde_backend_open(cli->registry, name, NULL, out);
+  return st == NDE_OK ? NDE_EXIT_OK : nde_cli_fail(nde_error_prefix(st, "%s: backend", file));
+}
+
 int nde_cli_read_dtype(json_t *root, const char *file, nde_dtype *dtype) {
   *dtype = NDE_FLOAT64;
   json_t *v = json_object_get(root, "dtype");

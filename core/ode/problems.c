@@ -157,7 +157,7 @@ static nde_status problem_rhs_eval(void *ctx, double t, const nde_array *u, nde_
   if (n % dim)
     return nde_error(NDE_EINVAL, "problem '%s': state has %zu elements, not a multiple of %zu",
                      p->def->name, n, dim);
-  if (u->dtype == NDE_FLOAT64 && u->backend->ops->device == NDE_DEVICE_CPU) {
+  if (u->dtype == NDE_FLOAT64 && nde_backend_host_readable(u->backend)) {
     const double *x = u->data;
     double *y = du->data;
     for (size_t c = 0; c < n; c += dim)

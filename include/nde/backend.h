@@ -218,6 +218,17 @@ typedef struct nde_backend_ops {
   void (*wrms_norm_vjp)(void *ctx, nde_dtype dt, size_t n, const void *e, const void *u0,
                         const void *u1, double abstol, double reltol, double norm, double w,
                         void *de, void *du0, void *du1);
+  /* ---- Appended for backends whose memory the host cannot read. ---- */
+  /**
+   * Nonzero when the host may read and write this backend's memory through
+   * its pointers (the `cpu` backend). The core then reads array elements in
+   * place; otherwise every host read or write goes through upload/download.
+   * Leave it 0 unless that is true: a GPU's memory, or memory that faults
+   * outside the backend's own operations, is not host-readable. A vtable
+   * built before this field existed counts as host-readable exactly when
+   * its device is NDE_DEVICE_CPU (see nde_backend_host_readable()).
+   */
+  int host_readable;
 } nde_backend_ops;
 
 /**
@@ -246,6 +257,16 @@ NDE_API nde_status nde_backend_open_ops(const nde_backend_ops *ops, const nde_op
 
 /** Destroy a backend instance and NULL the pointer. */
 NDE_API void nde_backend_close(nde_backend **backend);
+
+/**
+ * 1 when the host may dereference @p backend's memory directly (its
+ * `host_readable` field; for a vtable without that field, whether its
+ * device is NDE_DEVICE_CPU), else 0. Code that reads or writes array
+ * elements on the host takes the in-place path only when this is 1 and
+ * goes through upload/download (nde_array_to_doubles() and friends)
+ * otherwise.
+ */
+NDE_API int nde_backend_host_readable(const nde_backend *backend);
 
 
 #ifdef __cplusplus

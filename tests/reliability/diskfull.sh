@@ -12,7 +12,10 @@ SHIM="${NDE_TEST_BUILDDIR:-.}/tests/reliability/.libs/failio.so"
 failing() {
   spec=$1 dir=$2
   shift 2
-  env NDE_FAILIO="$spec" LD_PRELOAD="$SHIM" "$NDE" train "$PIPELINE" \
+  # in a sanitizer build ASan must come first in the library list; the shim
+  # only wraps libc calls, so let it come first instead
+  env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+    NDE_FAILIO="$spec" LD_PRELOAD="$SHIM" "$NDE" train "$PIPELINE" \
     --set train.checkpoint="$dir" "$@"
 }
 

@@ -798,6 +798,7 @@ static const nde_backend_ops cpu_ops = {
     .fill_matrix = cpu_fill_matrix,
     .softmax_cross_entropy = cpu_softmax_cross_entropy,
     .wrms_norm_vjp = cpu_wrms_vjp,
+    .host_readable = 1,
 };
 
 NDE_PLUGIN_EXPORT const void *nde_plugin_backend_cpu(void);
