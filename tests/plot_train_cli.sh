@@ -77,7 +77,7 @@ grep -q "$tmp/bad/summary.json:" "$tmp/err" || fail "malformed summary: $(cat "$
 "$nde" plot >/dev/null 2>&1; test $? -eq 2 || fail "nde plot without a folder should exit 2"
 
 # a pipeline that names no folder: runs/train-NAME/ in the working directory
-(cd "$tmp" && "$nde" train "$pipeline" --set train.steps=3 >/dev/null 2>"$tmp/err") \
+(cd "$tmp" && env -u NDE_RUNS_DIR "$nde" train "$pipeline" --set train.steps=3 >/dev/null 2>"$tmp/err") \
   || fail "train without a checkpoint folder: $(cat "$tmp/err")"
 grep -qx "results in runs/train-fig-5.2-regularized/" "$tmp/err" || fail "default folder: $(cat "$tmp/err")"
 test -s "$tmp/runs/train-fig-5.2-regularized/metrics.jsonl" || fail "default folder has no metrics"

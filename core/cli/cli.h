@@ -96,6 +96,10 @@ size_t nde_cli_examples_search(const char *given, const char **dirs);
 /* True when stdout is a terminal (progress bars, colours). */
 int nde_cli_stdout_is_tty(void);
 
+/* The folder default run folders go in: $NDE_RUNS_DIR when set and not empty, else "runs"
+   (relative to the working directory). */
+const char *nde_cli_runs_dir(void);
+
 /* 1 when @p name names a problem of the nonlinear test library (or is "test23"). */
 int nde_cli_is_nonlinear_problem(const char *name);
 

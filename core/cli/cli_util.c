@@ -167,3 +167,8 @@ void nde_cli_print_json(json_t *value) {
 }
 
 int nde_cli_stdout_is_tty(void) { return isatty(STDOUT_FILENO); }
+
+const char *nde_cli_runs_dir(void) {
+  const char *d = getenv("NDE_RUNS_DIR");
+  return d && *d ? d : "runs";
+}

@@ -54,7 +54,8 @@ static int reproduce_help(void) {
          "  --examples DIR  where the pipelines are (default: NDE_EXAMPLES, then the\n"
          "                  folders below)\n"
          "  --data DIR      override data.path of every row\n"
-         "  --out DIR       the run folder (default runs/reproduce-NAME): summary.json (the\n"
+         "  --out DIR       the run folder (default runs/reproduce-NAME, or\n"
+         "                  $NDE_RUNS_DIR/reproduce-NAME when set): summary.json (the\n"
          "                  --json object), table.txt (the table), a folder per row (and\n"
          "                  seed) with metrics.jsonl, checkpoint.safetensors and, for\n"
          "                  time-series fits, trajectory.json; the figures loss.png and\n"
@@ -343,9 +344,10 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   }
   /* the run folder: summary.json, table.txt, a folder per run, the figures */
   char run_dir[2048];
-  snprintf(run_dir, sizeof run_dir, "%s", out_dir ? out_dir : "runs/reproduce-");
-  if (!out_dir)
-    snprintf(run_dir + strlen(run_dir), sizeof run_dir - strlen(run_dir), "%s", t->name);
+  if (out_dir)
+    snprintf(run_dir, sizeof run_dir, "%s", out_dir);
+  else
+    snprintf(run_dir, sizeof run_dir, "%s/reproduce-%s", nde_cli_runs_dir(), t->name);
   nde_status dir_st = nde_run_make_dirs(run_dir);
   if (dir_st != NDE_OK)
     return nde_cli_fail(nde_error_prefix(dir_st, "reproduce: --out"));

@@ -20,7 +20,8 @@ static int train_help(void) {
          "drawn on stderr when stdout is a terminal.\n"
          "\n"
          "The run folder is the metrics file's folder (train.checkpoint), or\n"
-         "runs/train-NAME/ for a pipeline NAME.json that names neither: it receives\n"
+         "runs/train-NAME/ for a pipeline NAME.json that names neither ($NDE_RUNS_DIR\n"
+         "instead of runs when set): it receives\n"
          "summary.json (the --json object) and the figures loss.png and nfe.png (loss\n"
          "and NFE against training step; nde plot DIR redraws them). The last line on\n"
          "stderr names it: \"results in DIR/\".\n"
@@ -166,7 +167,7 @@ static int run_folder(const nde_pipeline *p, const char *pipeline, char *dir, si
     size_t n = strlen(base);
     if (n > 5 && !strcmp(base + n - 5, ".json"))
       n -= 5;
-    snprintf(dir, dir_size, "runs/train-%.*s", (int)n, base);
+    snprintf(dir, dir_size, "%s/train-%.*s", nde_cli_runs_dir(), (int)n, base);
     snprintf(metrics, metrics_size, "metrics.jsonl");
     named = 0;
   }
