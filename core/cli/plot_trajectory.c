@@ -95,16 +95,20 @@ static double *column(const double *v, size_t n, size_t stride, size_t offset) {
   return c;
 }
 
-/* The columns a panel draws (freed together). */
+/* The columns the panels draw (freed together): at most 8 per state of each row. */
 typedef struct columns {
-  double *v[MAX_STATES * 8];
+  double *v[MAX_ROWS * MAX_STATES * 8];
   size_t n;
 } columns;
 
+/* Keep @p v for freeing; NULL (and v freed) when it cannot be kept. */
 static double *keep(columns *c, double *v) {
-  if (c->n < sizeof c->v / sizeof *c->v)
+  if (v && c->n < sizeof c->v / sizeof *c->v) {
     c->v[c->n++] = v;
-  return v;
+    return v;
+  }
+  free(v);
+  return NULL;
 }
 
 /* Mean ± std columns from a mean_var series: mean, lo, hi. */
