@@ -54,7 +54,7 @@ Test(sealed, operations_agree_with_cpu) {
 
 /* In a sanitizer build, let the SIGSEGV this suite expects reach Criterion
    instead of AddressSanitizer's report (read once, at start-up). */
-const char *__asan_default_options(void);
+__attribute__((visibility("default"), used)) const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "handle_segv=0"; }
 
 Test(sealed, host_read_faults, .signal = SIGSEGV) {
