@@ -29,14 +29,14 @@ static const char *const option_spec_keys[] = {"type",    "default",  "doc",    
                                                "choices", "required", "exclusive_min"};
 #define N_OPTION_SPEC_KEYS (sizeof option_spec_keys / sizeof option_spec_keys[0])
 
-static nde_status refuse(const char *path, const char *fmt, ...) NDE_PRINTF(2, 3);
-static nde_status refuse(const char *path, const char *fmt, ...) {
+nde_status nde_manifest_refuse(const char *path, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   nde_verror(NDE_EPLUGIN, fmt, ap);
   va_end(ap);
   return nde_error_prefix(NDE_EPLUGIN, "%s", path);
 }
+#define refuse nde_manifest_refuse
 
 static int is_identifier(const char *s) {
   if (!s || !*s || isdigit((unsigned char)s[0]))

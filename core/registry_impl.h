@@ -54,6 +54,13 @@ struct nde_registry {
  */
 NDE_INTERNAL nde_status nde_manifest_read(const char *path, nde_plugin **out);
 
+/*
+ * Refuse a manifest: record NDE_EPLUGIN with the message fmt, prefixed by the
+ * manifest's path (and JSON path, where the caller puts it in fmt).
+ */
+NDE_INTERNAL nde_status nde_manifest_refuse(const char *path, const char *fmt, ...)
+    NDE_PRINTF(2, 3);
+
 /* Free a plugin record (closing its library if loaded). */
 NDE_INTERNAL void nde_plugin_free(nde_plugin *plugin);
 

@@ -17,6 +17,7 @@
 
 #include <nde/ode.h>
 
+#include "registry_impl.h"
 #include "tableau_plugin.h"
 
 #define TOL 1e-12
@@ -25,14 +26,7 @@ static const char *const tableau_keys[] = {"c", "a", "b", "bhat", "order", "embe
                                            "fsal", "source"};
 #define N_TABLEAU_KEYS (sizeof tableau_keys / sizeof tableau_keys[0])
 
-static nde_status refuse(const char *path, const char *fmt, ...) NDE_PRINTF(2, 3);
-static nde_status refuse(const char *path, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  nde_verror(NDE_EPLUGIN, fmt, ap);
-  va_end(ap);
-  return nde_error_prefix(NDE_EPLUGIN, "%s", path);
-}
+#define refuse nde_manifest_refuse
 
 /* A coefficient: a JSON number, or a string holding a decimal or a fraction "p/q". */
 static int coefficient(const json_t *v, double *out) {
