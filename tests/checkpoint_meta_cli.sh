@@ -11,14 +11,8 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 # Address-space cap for the runs that used to misbehave: 1 GiB.
-cap=""
-if sh -c "ulimit -v 1048576; \"\$0\" --version" "$nde" >/dev/null 2>&1; then
-  cap="ulimit -v 1048576;"
-else # AddressSanitizer reserves terabytes of address space: cap the resident set instead
-  echo "note: nde does not start under ulimit -v (sanitizer build?): capping RSS through ASAN_OPTIONS"
-  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}hard_rss_limit_mb=1024"
-  export ASAN_OPTIONS
-fi
+cap_nde=$nde
+. "${NDE_TEST_SRCDIR:-$(dirname "$0")}/memory_cap.sh"
 
 python3 - "$tmp/train.csv" "$tmp/test.csv" <<'PY'
 import sys

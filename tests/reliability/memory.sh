@@ -6,26 +6,16 @@
 # the neural_ode's step-count guard (max_step_growth) instead of grinding on
 # to maxiters = 100000. Each must exit 1 with its message, in bounded time.
 . "${NDE_TEST_SRCDIR:-$(dirname "$0")/..}/reliability/common.sh"
-LIMIT_KB=1048576
 
-# limited OUT CMD...: run CMD under the address-space limit and a 120 s timeout
-# AddressSanitizer reserves terabytes of address space and cannot start under
-# ulimit -v: in a sanitizer build, cap the resident set through ASan instead
-if sh -c "ulimit -v $LIMIT_KB; \"\$0\" --version" "$NDE" > /dev/null 2>&1; then
-  limited() {
-    out=$1
-    shift
-    (ulimit -v "$LIMIT_KB" && exec timeout 120 "$@") > "$out" 2>&1
-  }
-else
-  echo "note: nde does not start under ulimit -v (sanitizer build?): capping RSS through ASAN_OPTIONS"
-  limited() {
-    out=$1
-    shift
-    env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}hard_rss_limit_mb=$((LIMIT_KB / 1024))" \
-      timeout 120 "$@" > "$out" 2>&1
-  }
-fi
+cap_nde=$NDE
+. "${NDE_TEST_SRCDIR:-$(dirname "$0")/..}/memory_cap.sh"
+
+# limited OUT CMD...: run CMD under the 1 GiB memory cap and a 120 s timeout
+limited() {
+  out=$1
+  shift
+  timeout 120 sh -c "$cap exec \"\$@\"" nde "$@" > "$out" 2>&1
+}
 
 # 1. a fixed-step solve of 100000 steps on a 1024-wide state: 6.4 GB of recorded steps
 cat > "$tmp/wide.json" <<'JSON'
