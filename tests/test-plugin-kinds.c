@@ -1,5 +1,5 @@
 /*
- * Kind descriptors (core/plugin_kind.c): a kind's common options live once
+ * Kind descriptors (core/registry/plugin_kind.c): a kind's common options live once
  * in libnde and every manifest inherits them (overriding only what is its
  * own); the default tolerances the solvers use are those options' defaults;
  * capabilities a manifest claims are checked against the library's vtable

@@ -1,5 +1,5 @@
 /*
- * The one vtable rule (nde_vtable_validate, core/plugin_kind.c): a plugin
+ * The one vtable rule (nde_vtable_validate, core/registry/plugin_kind.c): a plugin
  * missing a required operation or with a vtable smaller than its kind's
  * baseline is refused at load with a message naming it, the other plugins
  * stay usable, and a plugin built against an older, shorter vtable loads

@@ -11,7 +11,7 @@
 #include <nde/dataset.h>
 #include <nde/registry.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 struct nde_dataset {
   const nde_dataset_ops *ops;

@@ -13,7 +13,7 @@
 #include <nde/names.h>
 #include <nde/safetensors.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 #include "regular_file.h"
 
 /* The reference implementation refuses headers above 100 MB; so do we. */

@@ -15,7 +15,7 @@
 #include <nde/layer.h>
 #include <nde/registry.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 typedef struct nde_core_layer_type nde_core_layer_type;
 typedef struct nde_builder nde_builder;

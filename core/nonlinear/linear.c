@@ -10,7 +10,7 @@
 #include <nde/linear.h>
 #include <nde/registry.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 struct nde_linear_solver {
   const nde_linear_solver_ops *ops;

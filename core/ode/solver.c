@@ -8,8 +8,8 @@
 #include <nde/ode.h>
 #include <nde/registry.h>
 
-#include "../integrator.h"
-#include "../plugin_kind.h"
+#include "../integrator/integrator.h"
+#include "../registry/plugin_kind.h"
 
 /* Every option of nde_ode_options in @p op; absent keys keep the values in place. */
 static void read_options(const nde_options *op, nde_ode_options *o) {
@@ -19,7 +19,7 @@ static void read_options(const nde_options *op, nde_ode_options *o) {
   o->save_everystep = nde_options_bool(op, "save_everystep", o->save_everystep);
 }
 
-/* The defaults are the ode_solver kind's common options (core/plugin_kind.c), stated once there. */
+/* The defaults are the ode_solver kind's common options (core/registry/plugin_kind.c), stated once there. */
 void nde_ode_options_default(int order, nde_ode_options *o) {
   const nde_options *d = nde_kind_option_defaults(NDE_KIND_ODE_SOLVER);
   *o = (nde_ode_options){.adaptive = 1, .maxiters = 1, .save_everystep = 1, .record_steps = 1};

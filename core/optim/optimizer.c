@@ -12,7 +12,7 @@
 #include <nde/optimizer.h>
 #include <nde/registry.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 struct nde_optimizer {
   const nde_optimizer_ops *ops;

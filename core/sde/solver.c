@@ -9,8 +9,8 @@
 #include <nde/registry.h>
 #include <nde/sde.h>
 
-#include "../integrator.h"
-#include "../plugin_kind.h"
+#include "../integrator/integrator.h"
+#include "../registry/plugin_kind.h"
 
 const char *nde_sde_noise_name(nde_sde_noise noise) {
   static const char *const names[] = {"diagonal", "scalar", "general"}; /* by enum value */
@@ -36,7 +36,7 @@ static void read_options(const nde_options *op, nde_sde_options *o) {
   o->delta = nde_options_number(op, "delta", o->delta);
 }
 
-/* The defaults are the sde_solver kind's common options (core/plugin_kind.c), stated once there. */
+/* The defaults are the sde_solver kind's common options (core/registry/plugin_kind.c), stated once there. */
 void nde_sde_options_default(double p, nde_sde_options *o) {
   const nde_options *d = nde_kind_option_defaults(NDE_KIND_SDE_SOLVER);
   *o = (nde_sde_options){.delta = -1, .adaptive = 1, .maxiters = 1, .record_steps = 1};

@@ -14,7 +14,7 @@
 #include <nde/optimizer.h>
 #include <nde/rng.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 /* The loop's position, besides parameters and optimizer buffers. */
 typedef struct nde_run_state {

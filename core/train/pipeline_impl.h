@@ -8,7 +8,7 @@
 #include <nde/registry.h>
 #include <nde/train.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 struct nde_pipeline {
   char *file;          /* the pipeline file, for messages */

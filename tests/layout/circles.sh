@@ -2,7 +2,7 @@
 # circles.sh ROOT [BUILDDIR]: fail when the core has a circle.
 #
 # Nodes are the files under ROOT/core and ROOT/include/nde (.c, .h, .def)
-# and their folders: core/ (its loose files), each core/<sub>/, and
+# and their folders: core/ (its loose files, if any), each core/<sub>/, and
 # include/nde/.
 #
 # 1. File includes. `#include "p"` resolves to the including file's folder
@@ -28,13 +28,11 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/nde-circles.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT
 
 # Known call circles, "source-file target-folder  reason", one per line. The
-# kind descriptors (core/plugin_kind.c) check a solver plugin's tableau with
-# the validator that lives with the kind's code in core/ode and core/sde,
-# which in turn use core's utilities (status, arrays) from the same folder.
-# To go when core/ is split into plugin machinery and utilities (issue 12,
-# item 7): the edges then run machinery -> kinds -> utilities, with no circle.
-KNOWN='core/plugin_kind.c core/ode   nde_rk_tableau_validate
-core/plugin_kind.c core/sde   nde_sri_tableau_validate'
+# kind descriptors (core/registry/plugin_kind.c) check a solver plugin's
+# tableau with the validator that lives with the kind's code in core/ode and
+# core/sde, which open their solvers through core/registry.
+KNOWN='core/registry/plugin_kind.c core/ode   nde_rk_tableau_validate
+core/registry/plugin_kind.c core/sde   nde_sri_tableau_validate'
 
 # cycles: read "from to label" edges on stdin, print every cycle the DFS
 # closes (one per back edge) with the labels of its edges.

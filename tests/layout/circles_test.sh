@@ -40,7 +40,7 @@ sh "$script" "$t" > "$tmp/f.txt" 2>&1 && bad "folder circle not found"
 grep -q 'circle: core -> include/nde -> core/ode -> core' "$tmp/f.txt" ||
   { cat "$tmp/f.txt"; bad "folder circle not named"; }
 
-# 4. calls: core/registry.c calls into core/ode, core/ode calls back (objects
+# 4. calls: core/registry/registry.c calls into core/ode, core/ode calls back (objects
 #    compiled here, described by libtool .lo files as in the build tree)
 CC="${CC:-cc}"
 if echo 'int main(void) { return 0; }' > "$tmp/t.c" && $CC -c "$tmp/t.c" -o "$tmp/t.o" 2> /dev/null; then
@@ -53,21 +53,21 @@ if echo 'int main(void) { return 0; }' > "$tmp/t.c" && $CC -c "$tmp/t.c" -o "$tm
     t="$tmp/calls-$case"
     from=registry
     [ $case = known ] && from=plugin_kind
-    plant "$t/core/$from.c" '/* calls ode */'
+    plant "$t/core/registry/$from.c" '/* calls ode */'
     plant "$t/core/ode/solver.c" '/* calls core */'
     plant "$t/include/nde/nde.h" '/* */'
-    obj "$t" core "$from" 'int ode_validate(void); int registry_find(void) { return ode_validate(); }'
+    obj "$t" core/registry "$from" 'int ode_validate(void); int registry_find(void) { return ode_validate(); }'
     obj "$t" core/ode solver 'int registry_find(void); int ode_validate(void) { return 0; } int ode_open(void) { return registry_find(); }'
     : > "$t/core/libnde.la"
     sh "$script" "$t" "$t" > "$tmp/c-$case.txt" 2>&1
     code=$?
     if [ $case = plain ]; then
       [ $code -eq 1 ] || bad "call circle not found (exit $code)"
-      grep -q 'circle: core -> core/ode -> core' "$tmp/c-$case.txt" ||
+      grep -q 'circle: core/ode -> core/registry -> core/ode' "$tmp/c-$case.txt" ||
         { cat "$tmp/c-$case.txt"; bad "call circle not named"; }
-      grep -q 'core/registry.c:ode_validate' "$tmp/c-$case.txt" || bad "call circle: edge not explained"
+      grep -q 'core/registry/registry.c:ode_validate' "$tmp/c-$case.txt" || bad "call circle: edge not explained"
     else
-      [ $code -eq 0 ] || { cat "$tmp/c-$case.txt"; bad "the known edge core/plugin_kind.c -> core/ode was not left out"; }
+      [ $code -eq 0 ] || { cat "$tmp/c-$case.txt"; bad "the known edge core/registry/plugin_kind.c -> core/ode was not left out"; }
     fi
   done
 else

@@ -6,7 +6,7 @@
 
 #include <nde/registry.h>
 
-#include "internal.h"
+#include "../util/internal.h"
 
 struct nde_plugin {
   struct nde_registry *registry;

@@ -1,4 +1,4 @@
-/* The integrator skeleton shared by the ODE and SDE solvers (core/integrator.h). */
+/* The integrator skeleton shared by the ODE and SDE solvers (core/integrator/integrator.h). */
 #include "config.h"
 
 #include <stdlib.h>

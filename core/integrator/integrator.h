@@ -13,7 +13,7 @@
 #include <nde/plugin.h>
 #include <nde/status.h>
 
-#include "internal.h"
+#include "../util/internal.h"
 
 /*
  * Append @p r to the growing array *steps of *n records (capacity *cap,

@@ -157,7 +157,7 @@ static nde_status check_option_spec(const char *path, const char *option, const 
 }
 
 /*
- * The plugin's options: its kind's common options (core/plugin_kind.c)
+ * The plugin's options: its kind's common options (core/registry/plugin_kind.c)
  * with the manifest's entries merged in. An entry naming a common option
  * overrides keys of its spec (default, doc, range, ...; never its type);
  * any other entry is a complete spec of an option of the plugin's own.
