@@ -15,6 +15,8 @@
 #include <criterion/criterion.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/nde.h>
 #include <nde/registry.h>
 #include <nde/sensitivity.h>

@@ -13,6 +13,8 @@
 #include <jansson.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/nde.h>
 
 static nde_backend *backend;

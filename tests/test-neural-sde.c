@@ -31,6 +31,7 @@
 
 #include <nde/backend.h>
 #include <nde/layer.h>
+#include <nde/model.h>
 #include <nde/registry.h>
 #include <nde/rng.h>
 #include <nde/train.h>

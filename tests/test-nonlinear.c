@@ -10,6 +10,7 @@
 
 #include <nde/linear.h>
 #include <nde/nonlinear.h>
+#include <nde/nonlinear_problem.h>
 #include <nde/registry.h>
 #include <nde/rng.h>
 

@@ -16,6 +16,7 @@
 
 #include <nde/backend.h>
 #include <nde/layer.h>
+#include <nde/model.h>
 #include <nde/registry.h>
 
 static char dir[256];

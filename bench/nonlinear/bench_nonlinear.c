@@ -29,6 +29,7 @@
 #endif
 
 #include <nde/nonlinear.h>
+#include <nde/nonlinear_problem.h>
 #include <nde/registry.h>
 
 static double now(void) {

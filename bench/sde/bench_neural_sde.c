@@ -49,6 +49,8 @@
 #include <time.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/nde.h>
 
 #define K 100

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include <nde/layer.h>
+#include <nde/model.h>
 #include <nde/ode.h>
 #include <nde/safetensors.h>
 

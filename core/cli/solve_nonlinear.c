@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <nde/nonlinear.h>
+#include <nde/nonlinear_problem.h>
 
 #include "cli.h"
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <nde/model.h>
 #include <nde/optimizer.h>
 #include <nde/regularizer.h>
 #include <nde/rng.h>

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nde/model.h>
 #include <nde/nonlinear.h>
 #include <nde/ode.h>
 #include <nde/registry.h>

@@ -13,6 +13,8 @@
 #include <jansson.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/registry.h>
 
 #include "../util/internal.h"

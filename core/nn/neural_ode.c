@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nde/model.h>
 #include <nde/sensitivity.h>
 
 #include "de_common.h"

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include <nde/brownian.h>
+#include <nde/model.h>
 #include <nde/sde.h>
 #include <nde/sensitivity.h>
 

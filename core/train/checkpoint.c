@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nde/model.h>
 #include <nde/safetensors.h>
 
 #include "checkpoint.h"

@@ -11,6 +11,7 @@
 #define NDE_CORE_TRAIN_CHECKPOINT_H
 
 #include <nde/layer.h>
+#include <nde/model.h>
 #include <nde/optimizer.h>
 #include <nde/rng.h>
 

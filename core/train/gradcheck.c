@@ -11,6 +11,8 @@
 
 #include <nde/backend.h>
 #include <nde/dataset.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 
 #include "pipeline_impl.h"
 

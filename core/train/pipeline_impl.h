@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
 #include <nde/registry.h>
 #include <nde/train.h>
 

@@ -26,6 +26,8 @@
 
 #include <nde/backend.h>
 #include <nde/dataset.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/optimizer.h>
 
 #include "checkpoint.h"

@@ -37,6 +37,10 @@
 #ifndef NDE_ADJOINT_H
 #define NDE_ADJOINT_H
 
+#ifdef NDE_PLUGIN_ABI_ONLY
+#error "nde/adjoint.h is application API, not plugin ABI (docs/headers.md)"
+#endif
+
 #include <stddef.h>
 
 #include <nde/array.h>

@@ -23,6 +23,10 @@
 #ifndef NDE_REGISTRY_H
 #define NDE_REGISTRY_H
 
+#ifdef NDE_PLUGIN_ABI_ONLY
+#error "nde/registry.h is application API, not plugin ABI (docs/headers.md)"
+#endif
+
 #include <stddef.h>
 
 #include <nde/options.h>

@@ -28,6 +28,10 @@
 #ifndef NDE_SAFETENSORS_H
 #define NDE_SAFETENSORS_H
 
+#ifdef NDE_PLUGIN_ABI_ONLY
+#error "nde/safetensors.h is application API, not plugin ABI (docs/headers.md)"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

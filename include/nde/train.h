@@ -25,6 +25,10 @@
 #ifndef NDE_TRAIN_H
 #define NDE_TRAIN_H
 
+#ifdef NDE_PLUGIN_ABI_ONLY
+#error "nde/train.h is application API, not plugin ABI (docs/headers.md)"
+#endif
+
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
