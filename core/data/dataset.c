@@ -86,12 +86,7 @@ nde_status nde_dataset_open(struct nde_registry *registry, const char *name,
   }
   ds->ops->info(ds->data, &ds->info);
   st = check_info(&ds->info, name, split, where);
-  if (st != NDE_OK) {
-    nde_dataset_close(&ds);
-    return st;
-  }
-  *out = ds;
-  return NDE_OK;
+  return NDE_HAND_OVER(st, ds, out, nde_dataset_close);
 }
 
 void nde_dataset_close(nde_dataset **dataset) {

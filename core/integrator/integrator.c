@@ -10,14 +10,8 @@
 
 nde_status nde_step_record_push(nde_step_record **steps, size_t *n, size_t *cap,
                                 nde_step_record r) {
-  if (*n == *cap) {
-    size_t nc = *cap ? 2 * *cap : 64;
-    nde_step_record *p = realloc(*steps, nc * sizeof *p);
-    if (!p)
-      return nde_error(NDE_ENOMEM, "out of memory recording step statistics");
-    *steps = p;
-    *cap = nc;
-  }
+  if (nde_grow(steps, *n, cap, sizeof **steps, 64) != NDE_OK)
+    return nde_error(NDE_ENOMEM, "out of memory recording step statistics");
   (*steps)[(*n)++] = r;
   return NDE_OK;
 }

@@ -289,12 +289,7 @@ nde_status nde_safetensors_read(const char *path, nde_safetensors **out) {
   nde_status st = read_whole(path, &f->file, &f->size);
   if (st == NDE_OK)
     st = parse_file(f);
-  if (st != NDE_OK) {
-    nde_safetensors_close(&f);
-    return st;
-  }
-  *out = f;
-  return NDE_OK;
+  return NDE_HAND_OVER(st, f, out, nde_safetensors_close);
 }
 
 void nde_safetensors_close(nde_safetensors **file) {

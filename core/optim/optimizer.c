@@ -114,12 +114,7 @@ nde_status nde_optimizer_open(struct nde_registry *registry, const char *name,
         backend->ops->fill(backend->ctx, dt, n, 0.0, opt->buffers[i]);
     }
   }
-  if (st != NDE_OK) {
-    nde_optimizer_close(&opt);
-    return st;
-  }
-  *out = opt;
-  return NDE_OK;
+  return NDE_HAND_OVER(st, opt, out, nde_optimizer_close);
 }
 
 void nde_optimizer_close(nde_optimizer **optimizer) {
