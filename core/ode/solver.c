@@ -51,33 +51,6 @@ static const nde_solver_type ode_solver_type = {
     NDE_KIND_ODE_SOLVER, sizeof(nde_ode_solver), offsetof(nde_ode_solver, ops),
     offsetof(nde_ode_solver, options), finish_open};
 
-nde_status nde_ode_solver_open_ops(const nde_ode_solver_ops *ops, const nde_options *options,
-                                   nde_ode_solver **out) {
-  void *s;
-  nde_status st = nde_solver_open_as(&ode_solver_type, ops, NULL, NULL, options, NULL, &s);
-  *out = s;
-  return st;
-}
-
-nde_status nde_ode_solver_open(struct nde_registry *registry, const char *name,
-                               const nde_options *given, const char *where,
-                               nde_ode_solver **out) {
-  void *s;
-  nde_status st = nde_solver_open_as(&ode_solver_type, NULL, registry, name, given, where, &s);
-  *out = s;
-  return st;
-}
-
-void nde_ode_solver_close(nde_ode_solver **s) {
-  if (!s)
-    return;
-  nde_solver_close_as(&ode_solver_type, *s);
-  *s = NULL;
-}
-
-void nde_ode_solution_free(nde_ode_solution *sol) {
-  if (!sol)
-    return;
-  nde_solution_release(sol->t, &sol->u, &sol->u_final, sol->stats.steps);
-  *sol = (nde_ode_solution){0};
-}
+NDE_SOLVER_ENTRY_POINTS(ode_solver_type, nde_ode_solver, nde_ode_solver_ops, nde_ode_solution,
+                        nde_ode_solver_open_ops, nde_ode_solver_open, nde_ode_solver_close,
+                        nde_ode_solution_free)

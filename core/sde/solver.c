@@ -89,33 +89,6 @@ static const nde_solver_type sde_solver_type = {
     NDE_KIND_SDE_SOLVER, sizeof(nde_sde_solver), offsetof(nde_sde_solver, ops),
     offsetof(nde_sde_solver, options), finish_open};
 
-nde_status nde_sde_solver_open_ops(const nde_sde_solver_ops *ops, const nde_options *options,
-                                   nde_sde_solver **out) {
-  void *s;
-  nde_status st = nde_solver_open_as(&sde_solver_type, ops, NULL, NULL, options, NULL, &s);
-  *out = s;
-  return st;
-}
-
-nde_status nde_sde_solver_open(struct nde_registry *registry, const char *name,
-                               const nde_options *given, const char *where,
-                               nde_sde_solver **out) {
-  void *s;
-  nde_status st = nde_solver_open_as(&sde_solver_type, NULL, registry, name, given, where, &s);
-  *out = s;
-  return st;
-}
-
-void nde_sde_solver_close(nde_sde_solver **s) {
-  if (!s)
-    return;
-  nde_solver_close_as(&sde_solver_type, *s);
-  *s = NULL;
-}
-
-void nde_sde_solution_free(nde_sde_solution *sol) {
-  if (!sol)
-    return;
-  nde_solution_release(sol->t, &sol->u, &sol->u_final, sol->stats.steps);
-  *sol = (nde_sde_solution){0};
-}
+NDE_SOLVER_ENTRY_POINTS(sde_solver_type, nde_sde_solver, nde_sde_solver_ops, nde_sde_solution,
+                        nde_sde_solver_open_ops, nde_sde_solver_open, nde_sde_solver_close,
+                        nde_sde_solution_free)
