@@ -7,7 +7,7 @@
 
 #include "../util/internal.h"
 
-/* Most stages of a tableau (the generic stepper's limit, core/ode/rk.c). */
+/* Most stages of a tableau, RK or SRI (the steppers' limit: core/ode/rk.c, core/sde/sri.c). */
 #define NDE_TABLEAU_MAX_STAGES 16
 
 /*
