@@ -134,6 +134,6 @@ int main(int argc, char **argv) {
   nde_array_destroy(&labels);
   nde_array_destroy(&dy);
   nde_model_destroy(&model);
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
   return 0;
 }

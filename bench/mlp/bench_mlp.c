@@ -113,6 +113,6 @@ int main(int argc, char **argv) {
   nde_array_destroy(&grads);
   nde_array_destroy(&params);
   nde_model_destroy(&model);
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
   return 0;
 }

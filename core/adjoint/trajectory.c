@@ -66,7 +66,7 @@ nde_status nde_ode_trajectory_create(const nde_ode_solver *solver, const nde_ode
   return NDE_OK;
 }
 
-void nde_ode_trajectory_free(nde_ode_trajectory **traj) {
+void nde_ode_trajectory_destroy(nde_ode_trajectory **traj) {
   if (!traj || !*traj)
     return;
   nde_ode_trajectory *tr = *traj;
@@ -79,7 +79,7 @@ void nde_ode_trajectory_free(nde_ode_trajectory **traj) {
   *traj = NULL;
 }
 
-void nde_ode_trajectory_clear(nde_ode_trajectory *traj) {
+void nde_ode_trajectory_reset(nde_ode_trajectory *traj) {
   traj->count = 0;
   traj->hint = 0;
 }

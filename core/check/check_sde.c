@@ -23,7 +23,7 @@ static nde_status open_solver(nde_registry *reg, const char *name, const char *j
   nde_status st = nde_options_parse(json, &given);
   if (st == NDE_OK)
     st = nde_sde_solver_open(reg, name, given, "check", out);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   return st;
 }
 
@@ -47,7 +47,7 @@ static nde_status gbm_error(nde_registry *reg, const char *name, double dt, doub
                         : nde_options_parse(gbm, &params);
   if (st == NDE_OK)
     st = nde_sde_problem_create("gbm", params, &p);
-  nde_options_free(&params);
+  nde_options_destroy(&params);
   if (st == NDE_OK)
     st = open_solver(reg, name, json, &s);
   size_t shape[2] = {1, NPATHS};
@@ -77,10 +77,10 @@ static nde_status gbm_error(nde_registry *reg, const char *name, double dt, doub
       e += fabs(un[i] - ex[i]);
     *err = e / NPATHS;
   }
-  nde_sde_solution_free(&sol);
-  nde_brownian_free(&path);
+  nde_sde_solution_clear(&sol);
+  nde_brownian_destroy(&path);
   nde_array_destroy(&u);
-  nde_sde_solver_close(&s);
+  nde_sde_solver_destroy(&s);
   nde_sde_problem_destroy(&p);
   free(w);
   return st;

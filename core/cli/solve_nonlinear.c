@@ -211,7 +211,7 @@ done:
   }
   free(host);
   nde_nl_test_problem_unbind(&p);
-  nde_backend_close(&be);
-  nde_nonlinear_solver_close(&solver);
+  nde_backend_destroy(&be);
+  nde_nonlinear_solver_destroy(&solver);
   return code;
 }

@@ -54,7 +54,7 @@ nde_status nde_solver_open_as(const nde_solver_type *type, const void *ops,
   }
   char *s = calloc(1, type->size);
   if (!s) {
-    nde_options_free(&owned);
+    nde_options_destroy(&owned);
     return nde_error(NDE_ENOMEM, "out of memory");
   }
   memcpy(s + type->ops_at, &vtable, sizeof vtable);
@@ -73,7 +73,7 @@ void nde_solver_close_as(const nde_solver_type *type, void *solver) {
     return;
   nde_options *owned;
   memcpy(&owned, (char *)solver + type->options_at, sizeof owned);
-  nde_options_free(&owned);
+  nde_options_destroy(&owned);
   free(solver);
 }
 

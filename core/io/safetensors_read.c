@@ -289,10 +289,10 @@ nde_status nde_safetensors_read(const char *path, nde_safetensors **out) {
   nde_status st = read_whole(path, &f->file, &f->size);
   if (st == NDE_OK)
     st = parse_file(f);
-  return NDE_HAND_OVER(st, f, out, nde_safetensors_close);
+  return NDE_HAND_OVER(st, f, out, nde_safetensors_destroy);
 }
 
-void nde_safetensors_close(nde_safetensors **file) {
+void nde_safetensors_destroy(nde_safetensors **file) {
   if (!file || !*file)
     return;
   nde_safetensors *f = *file;

@@ -162,7 +162,7 @@ static nde_status build_leaf(nde_builder *b, nde_layer *node, const json_t *spec
   node->ops = vtable;
   memset(&node->spec, 0, sizeof node->spec);
   st = node->ops->create(options, &node->input, &node->spec, &node->self);
-  nde_options_free(&options);
+  nde_options_destroy(&options);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s: layer '%s'", node->path, node->name);
   node->output = node->spec.output;

@@ -52,5 +52,5 @@ static const nde_solver_type ode_solver_type = {
     offsetof(nde_ode_solver, options), finish_open};
 
 NDE_SOLVER_ENTRY_POINTS(ode_solver_type, nde_ode_solver, nde_ode_solver_ops, nde_ode_solution,
-                        nde_ode_solver_open_ops, nde_ode_solver_open, nde_ode_solver_close,
-                        nde_ode_solution_free)
+                        nde_ode_solver_open_ops, nde_ode_solver_open, nde_ode_solver_destroy,
+                        nde_ode_solution_clear)

@@ -356,7 +356,7 @@ nde_status nde_manifest_read(const char *path, nde_plugin **out) {
   p->manifest_path = strdup(realpath(path, resolved) ? resolved : path);
   p->message = strdup("");
   if (!p->manifest_path || !p->message) {
-    nde_plugin_free(p);
+    nde_plugin_destroy(p);
     return nde_error(NDE_ENOMEM, "out of memory");
   }
   json_t *root = NULL;
@@ -366,7 +366,7 @@ nde_status nde_manifest_read(const char *path, nde_plugin **out) {
     st = validate(path, root, p);
   }
   if (st != NDE_OK) {
-    nde_plugin_free(p);
+    nde_plugin_destroy(p);
     return st;
   }
   p->state = NDE_PLUGIN_AVAILABLE;

@@ -165,7 +165,7 @@ nde_status nde_plugin_open(const nde_plugin *plugin, const nde_options *given, c
   nde_plugin_warn_shadowed(plugin);
   nde_status st = nde_plugin_load(plugin, vtable);
   if (st != NDE_OK) {
-    nde_options_free(options);
+    nde_options_destroy(options);
     *vtable = NULL;
     return where && *where ? nde_error_prefix(st, "%s", where) : st;
   }

@@ -70,7 +70,7 @@ NDE_INTERNAL nde_status nde_manifest_refuse(const char *path, const char *fmt, .
     NDE_PRINTF(2, 3);
 
 /* Free a plugin record (closing its library if loaded). */
-NDE_INTERNAL void nde_plugin_free(nde_plugin *plugin);
+NDE_INTERNAL void nde_plugin_destroy(nde_plugin *plugin);
 
 
 #endif /* NDE_CORE_REGISTRY_IMPL_H */

@@ -90,5 +90,5 @@ static const nde_solver_type sde_solver_type = {
     offsetof(nde_sde_solver, options), finish_open};
 
 NDE_SOLVER_ENTRY_POINTS(sde_solver_type, nde_sde_solver, nde_sde_solver_ops, nde_sde_solution,
-                        nde_sde_solver_open_ops, nde_sde_solver_open, nde_sde_solver_close,
-                        nde_sde_solution_free)
+                        nde_sde_solver_open_ops, nde_sde_solver_open, nde_sde_solver_destroy,
+                        nde_sde_solution_clear)

@@ -282,6 +282,6 @@ nde_status nde_checkpoint_load(const char *path, const nde_model *model, void *p
     if (st == NDE_OK)
       st = be->ops->upload(be->ctx, view.data, t->data, view.size * es);
   }
-  nde_safetensors_close(&f);
+  nde_safetensors_destroy(&f);
   return st;
 }

@@ -316,10 +316,10 @@ nde_status nde_pipeline_load(nde_registry *registry, const char *path,
   p->registry = registry ? registry : nde_registry_default();
   p->text = json_dumps(root, JSON_PRESERVE_ORDER | JSON_INDENT(2) | JSON_REAL_PRECISION(17));
   nde_status st = check_pipeline(p);
-  return NDE_HAND_OVER(st, p, out, nde_pipeline_free);
+  return NDE_HAND_OVER(st, p, out, nde_pipeline_destroy);
 }
 
-void nde_pipeline_free(nde_pipeline **pipeline) {
+void nde_pipeline_destroy(nde_pipeline **pipeline) {
   if (!pipeline || !*pipeline)
     return;
   nde_pipeline *p = *pipeline;

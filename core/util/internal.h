@@ -32,7 +32,7 @@ static inline const nde_options *nde_options_wrap(const json_t *object) {
 static inline const json_t *nde_options_json(const nde_options *options) {
   return (const json_t *)options;
 }
-/* Transfer ownership of a jansson object into an owned nde_options (freed by nde_options_free). */
+/* Transfer ownership of a jansson object into an owned nde_options (freed by nde_options_destroy). */
 static inline nde_options *nde_options_adopt(json_t *object) { return (nde_options *)object; }
 
 /* A message for a jansson parse error: "SOURCE:LINE:COL: invalid JSON: TEXT". */

@@ -163,7 +163,7 @@ NDE_API nde_status nde_nonlinear_solver_open(struct nde_registry *registry, cons
                                              nde_nonlinear_solver **out);
 
 /** Release a solver; NULLs the pointer. */
-NDE_API void nde_nonlinear_solver_close(nde_nonlinear_solver **solver);
+NDE_API void nde_nonlinear_solver_destroy(nde_nonlinear_solver **solver);
 
 /**
  * Keep the work memory (Krylov bases, Broyden updates, scratch vectors)

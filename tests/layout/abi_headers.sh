@@ -3,6 +3,8 @@
 # nde/plugin_abi.h and every header it includes compile on their own, and
 # every other public header refuses to compile with a message. A header
 # added to include/nde must be put on one side (plugin_abi.h, or the guard).
+# One lifecycle verb pair (docs/headers.md): no public function is named
+# nde_*_close or nde_*_free (release is nde_*_destroy, or nde_*_clear).
 set -u
 top="${NDE_TEST_SRCDIR:?}/.."
 builddir="${NDE_TEST_BUILDDIR:?}"
@@ -36,5 +38,14 @@ for path in "$top"/include/nde/*.h; do
   $CC -std=c11 -Wall -Wextra -Werror $inc -c "$tmp/t.c" -o "$tmp/t.o" > "$tmp/err.txt" 2>&1 ||
     { cat "$tmp/err.txt"; bad "nde/$h does not compile on its own"; }
 done
+# the lifecycle verbs: declarations span lines, so join each header first
+for path in "$top"/include/nde/*.h; do
+  tr '\n' ' ' < "$path" | grep -oE 'NDE_API[^;{]*\bnde_[a-z0-9_]+_(close|free)[[:space:]]*\(' |
+    sed "s|^|$(basename "$path"): |" >> "$tmp/verbs.txt"
+done
+if [ -s "$tmp/verbs.txt" ]; then
+  cat "$tmp/verbs.txt"
+  bad "public functions named _close/_free (the release verb is _destroy, or _clear for a caller-owned struct)"
+fi
 echo "$(echo $abi | wc -w) ABI headers, $n application headers checked"
 exit $fail
