@@ -20,7 +20,7 @@ static void setup(void) {
   cr_assert_eq(st, NDE_OK, "cannot open cpu backend: %s", nde_last_error());
 }
 
-static void teardown(void) { nde_backend_close(&be); }
+static void teardown(void) { nde_backend_destroy(&be); }
 
 TestSuite(backend, .init = setup, .fini = teardown);
 

@@ -112,14 +112,14 @@ Test(idx, reads_plain_files) {
   nde_dataset *ds = NULL;
   cr_assert_eq(open_idx(NULL, "train", &ds), NDE_OK, "%s", nde_last_error());
   check_good_set(ds, "unit");
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
   cr_expect_null(ds);
   cr_assert_eq(open_idx("\"scale\": \"none\"", "train", &ds), NDE_OK, "%s", nde_last_error());
   check_good_set(ds, "none");
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
   cr_assert_eq(open_idx("\"scale\": \"symmetric\"", "train", &ds), NDE_OK, "%s", nde_last_error());
   check_good_set(ds, "symmetric");
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
 }
 
 Test(idx, reads_gzip_files_and_the_test_split) {
@@ -127,7 +127,7 @@ Test(idx, reads_gzip_files_and_the_test_split) {
   nde_dataset *ds = NULL;
   cr_assert_eq(open_idx(NULL, "test", &ds), NDE_OK, "%s", nde_last_error());
   check_good_set(ds, "unit");
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
   /* no train files here */
   cr_expect_eq(open_idx(NULL, "train", &ds), NDE_EIO);
   cr_expect(strstr(nde_last_error(), "train-images-idx3-ubyte") != NULL, "%s", nde_last_error());
@@ -144,7 +144,7 @@ Test(idx, explicit_files_and_limit) {
   nde_dataset_info info;
   nde_dataset_get_info(ds, &info);
   cr_expect_eq(info.count, 3);
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
 }
 
 /* Open must fail with a message containing every needle. */
@@ -158,7 +158,7 @@ static void expect_open_fails(const char *extra, const char *needle1, const char
   if (needle2)
     cr_expect(strstr(nde_last_error(), needle2) != NULL, "message lacks '%s': %s", needle2,
               nde_last_error());
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
 }
 
 Test(idx, truncated_files_are_errors) {
@@ -260,7 +260,7 @@ Test(idx, fuzzed_files_never_crash) {
       double x[256], y;
       for (size_t i = 0; i < info.count; ++i)
         nde_dataset_sample(ds, i, x, &y);
-      nde_dataset_close(&ds);
+      nde_dataset_destroy(&ds);
     } else {
       ++failures;
       cr_assert_null(ds);
@@ -303,7 +303,7 @@ Test(idx, real_fashion_mnist_if_installed) {
   /* The first test image of Fashion-MNIST is an ankle boot (class 9). */
   nde_dataset_sample(ds, 0, x, &y);
   cr_expect_eq(y, 9);
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
 }
 
 /* ------------------------------------------------------------------ csv */
@@ -331,7 +331,7 @@ Test(csv, regression_with_header_comments_and_crlf) {
   cr_expect_eq(x[0], -4);
   cr_expect_eq(x[1], 0.5);
   cr_expect_eq(y, 6);
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
 }
 
 Test(csv, several_targets_anywhere_and_gzip) {
@@ -345,7 +345,7 @@ Test(csv, several_targets_anywhere_and_gzip) {
   double x[2], y[2];
   nde_dataset_sample(ds, 1, x, y);
   cr_expect(x[0] == 6 && x[1] == 8 && y[0] == 5 && y[1] == 7);
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
 }
 
 Test(csv, classification) {
@@ -355,7 +355,7 @@ Test(csv, classification) {
   nde_dataset_info info;
   nde_dataset_get_info(ds, &info);
   cr_expect_eq(info.n_classes, 3);
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
   cr_expect_neq(open_csv("0.1,0.2,2.5\n", "\"task\": \"classification\"", 0, &ds), NDE_OK);
   cr_expect(strstr(nde_last_error(), "not a non-negative integer") != NULL, "%s", nde_last_error());
   cr_expect_neq(open_csv("0.1,0.2,3\n", "\"task\": \"classification\", \"classes\": 3", 0, &ds),
@@ -424,8 +424,8 @@ static void check_batch(nde_dtype dt) {
   cr_expect_eq(nde_dataset_batch(ds, idx, 2, &x, &y), NDE_EINVAL);
   nde_array_destroy(&x);
   nde_array_destroy(&y);
-  nde_backend_close(&be);
-  nde_dataset_close(&ds);
+  nde_backend_destroy(&be);
+  nde_dataset_destroy(&ds);
 }
 
 Test(batch, float64_columns_are_samples) { check_batch(NDE_FLOAT64); }
@@ -458,7 +458,7 @@ Test(batch, seeded_shuffle_is_a_reproducible_permutation) {
   /* the next epoch continues the stream: a new order */
   nde_dataset_order(ds, &r1, b);
   cr_expect(memcmp(a, b, sizeof a) != 0);
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
 }
 
 /* ------------------------------------------------------------ spiral_ode */
@@ -518,7 +518,7 @@ Test(spiral, solves_the_cubic_spiral) {
   }
   cr_expect_gt(turned, 4 * M_PI, "turned %g rad", turned);
   free(u);
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
 }
 
 static double spiral_difference(const char *json_a, const char *json_b) {
@@ -528,8 +528,8 @@ static double spiral_difference(const char *json_a, const char *json_b) {
     worst = fmax(worst, fabs(ua[i] - ub[i]));
   free(ua);
   free(ub);
-  nde_dataset_close(&a);
-  nde_dataset_close(&b);
+  nde_dataset_destroy(&a);
+  nde_dataset_destroy(&b);
   return worst;
 }
 
@@ -569,10 +569,10 @@ Test(spiral, windows_and_seeded_randomness) {
   cr_expect(same_split, "same seed and split gave different data");
   cr_expect(differ_test, "train and test share their noise");
   cr_expect(differ_seed, "seed has no effect");
-  nde_dataset_close(&a);
-  nde_dataset_close(&b);
-  nde_dataset_close(&c);
-  nde_dataset_close(&d);
+  nde_dataset_destroy(&a);
+  nde_dataset_destroy(&b);
+  nde_dataset_destroy(&c);
+  nde_dataset_destroy(&d);
   nde_dataset *bad = NULL;
   cr_expect_neq(nde_dataset_open(NULL, "spiral_ode", "{\"window\": 20, \"points\": 10}", "train", 0,
                                  "data", &bad),

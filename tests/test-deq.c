@@ -15,6 +15,8 @@
 #include <criterion/criterion.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/nde.h>
 #include <nde/registry.h>
 #include <nde/sensitivity.h>
@@ -24,7 +26,7 @@ static nde_backend *backend;
 static void setup(void) {
   cr_assert_eq(nde_backend_open(NULL, "cpu", NULL, &backend), NDE_OK, "%s", nde_last_error());
 }
-static void teardown(void) { nde_backend_close(&backend); }
+static void teardown(void) { nde_backend_destroy(&backend); }
 
 TestSuite(deq, .init = setup, .fini = teardown);
 
@@ -126,8 +128,8 @@ static void run_sensitivity(const char *name, const char *options, cell *c, cons
   nde_array_destroy(&dz);
   nde_array_destroy(&dxa);
   ops->destroy(state);
-  nde_options_free(&given);
-  nde_options_free(&opts);
+  nde_options_destroy(&given);
+  nde_options_destroy(&opts);
 }
 
 static double loss_at_equilibrium(const cell *c, const double *cvec) {
@@ -244,8 +246,8 @@ Test(deq, steady_state_rejects_unknown_linear_solver) {
   nde_status st = ops->create(opts, &state);
   cr_assert_eq(st, NDE_ENOTFOUND);
   cr_assert(strstr(nde_last_error(), "gmres"), "%s", nde_last_error());
-  nde_options_free(&given);
-  nde_options_free(&opts);
+  nde_options_destroy(&given);
+  nde_options_destroy(&opts);
 }
 
 /* ------------------------------------------------------------------------ */

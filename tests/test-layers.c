@@ -13,6 +13,8 @@
 #include <jansson.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/nde.h>
 
 static nde_backend *backend;
@@ -20,7 +22,7 @@ static nde_backend *backend;
 static void setup(void) {
   cr_assert_eq(nde_backend_open(NULL, "cpu", NULL, &backend), NDE_OK, "%s", nde_last_error());
 }
-static void teardown(void) { nde_backend_close(&backend); }
+static void teardown(void) { nde_backend_destroy(&backend); }
 
 TestSuite(layers, .init = setup, .fini = teardown);
 
@@ -254,7 +256,7 @@ Test(layers, jvp_is_adjoint_of_vjp) {
     void *self;
     nde_shape in = nde_shape_vector(4);
     cr_assert_eq(ops->create(opt, &in, &spec, &self), NDE_OK, "%s", nde_last_error());
-    nde_options_free(&opt);
+    nde_options_destroy(&opt);
     size_t B = 2, nin = 4 * B, nout = nde_shape_size(&spec.output) * B, np = 0;
     for (int i = 0; i < spec.n_blocks; ++i) {
       size_t s = 1;

@@ -14,7 +14,7 @@ static nde_backend *be;
 static void setup(void) {
   cr_assert_eq(nde_backend_open(NULL, "cpu", NULL, &be), NDE_OK, "%s", nde_last_error());
 }
-static void teardown(void) { nde_backend_close(&be); }
+static void teardown(void) { nde_backend_destroy(&be); }
 TestSuite(linear, .init = setup, .fini = teardown);
 
 typedef struct mat {
@@ -109,7 +109,7 @@ static void gmres_case(const char *options, int precond, double diag, int64_t *i
   if (precond)
     cr_assert(r.nprecond > 0);
   *iters = r.iterations;
-  nde_linear_solver_close(&s);
+  nde_linear_solver_destroy(&s);
   free(m.a);
 }
 
@@ -141,7 +141,7 @@ Test(linear, gmres_reaches_the_iteration_limit_with_a_status) {
   cr_assert_eq(nde_linear_solve(s, &p, b, x, &r), NDE_EMAXITERS);
   cr_assert_eq(r.iterations, 6);
   cr_assert(isfinite(r.residual) && r.residual < sqrt((double)n));
-  nde_linear_solver_close(&s);
+  nde_linear_solver_destroy(&s);
   free(m.a);
 }
 
@@ -161,7 +161,7 @@ Test(linear, gmres_float32) {
   for (size_t i = 0; i < n; ++i)
     xd[i] = x[i];
   cr_assert(max_diff(n, xd, ref) < 1e-4, "%g", max_diff(n, xd, ref));
-  nde_linear_solver_close(&s);
+  nde_linear_solver_destroy(&s);
   free(m.a);
 }
 
@@ -190,7 +190,7 @@ Test(linear, dense_lu_from_matrix_and_from_products) {
   p.dense = z;
   cr_assert_eq(nde_linear_solve(s, &p, b, x, &r), NDE_ENOCONV);
   free(z);
-  nde_linear_solver_close(&s);
+  nde_linear_solver_destroy(&s);
   free(m.a);
 }
 
@@ -203,5 +203,5 @@ Test(linear, bad_input_is_refused) {
   nde_linear_problem p = {.backend = be, .dtype = NDE_FLOAT64, .n = 3};
   double b[3] = {0}, x[3] = {0};
   cr_assert_eq(nde_linear_solve(s, &p, b, x, NULL), NDE_EINVAL);
-  nde_linear_solver_close(&s);
+  nde_linear_solver_destroy(&s);
 }

@@ -19,6 +19,7 @@
 
 #include <nde/backend.h>
 #include <nde/layer.h>
+#include <nde/model.h>
 #include <nde/registry.h>
 #include <nde/train.h>
 
@@ -42,7 +43,7 @@ static nde_gradcheck_result check(const char *const *sets, size_t n_check, doubl
   nde_gradcheck_options o = {.n_check = n_check, .eps = eps, .seed = 3};
   nde_gradcheck_result r;
   cr_assert_eq(nde_gradcheck(p, &o, &r), NDE_OK, "%s", nde_last_error());
-  nde_pipeline_free(&p);
+  nde_pipeline_destroy(&p);
   cr_assert_eq(r.checked, n_check);
   cr_assert(isfinite(r.loss) && r.loss > 0);
   return r;
@@ -157,7 +158,7 @@ Test(neural_ode, steer_gradient_with_frozen_end_time) {
   nde_gradcheck_options o = {.n_check = 30, .eps = 1e-5, .seed = 1};
   nde_gradcheck_result r;
   cr_assert_eq(nde_gradcheck(p, &o, &r), NDE_OK, "%s", nde_last_error());
-  nde_pipeline_free(&p);
+  nde_pipeline_destroy(&p);
   cr_expect(r.max_rel_error < 2e-4, "max_rel_error %g", r.max_rel_error);
 }
 
@@ -196,7 +197,7 @@ static nde_status build(nde_registry *reg, const char *model, nde_model **out) {
   nde_status st = nde_model_build(reg, model, "model", &in, be, NDE_FLOAT64, out);
   if (st == NDE_OK)
     nde_model_destroy(out);
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
   return st;
 }
 
@@ -281,7 +282,7 @@ static nde_train_summary train(const char *regularizer) {
   cr_assert_eq(nde_pipeline_load(NULL, vanilla, sets, 2, &p), NDE_OK, "%s", nde_last_error());
   nde_train_summary s;
   cr_assert_eq(nde_train(p, NULL, &s), NDE_OK, "%s", nde_last_error());
-  nde_pipeline_free(&p);
+  nde_pipeline_destroy(&p);
   return s;
 }
 

@@ -31,6 +31,7 @@
 
 #include <nde/backend.h>
 #include <nde/layer.h>
+#include <nde/model.h>
 #include <nde/registry.h>
 #include <nde/rng.h>
 #include <nde/train.h>
@@ -45,7 +46,7 @@ static void setup(void) {
   cr_assert_eq(nde_backend_open(NULL, "cpu", NULL, &backend), NDE_OK, "%s", nde_last_error());
 }
 
-static void teardown(void) { nde_backend_close(&backend); }
+static void teardown(void) { nde_backend_destroy(&backend); }
 
 TestSuite(neural_sde, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -76,7 +77,7 @@ static nde_gradcheck_result check(const char *const *sets, double eps) {
   nde_gradcheck_options o = {.n_check = 100000, .eps = eps, .seed = 3};
   nde_gradcheck_result r;
   cr_assert_eq(nde_gradcheck(p, &o, &r), NDE_OK, "%s", nde_last_error());
-  nde_pipeline_free(&p);
+  nde_pipeline_destroy(&p);
   cr_assert(r.checked >= 48, "checked %zu parameters", r.checked);
   cr_assert(isfinite(r.loss) && r.loss > 0);
   return r;
@@ -580,7 +581,7 @@ static nde_train_summary train(const char *seed, const char *regularizer) {
   cr_assert_eq(nde_pipeline_load(NULL, vanilla, sets, 5, &p), NDE_OK, "%s", nde_last_error());
   nde_train_summary s;
   cr_assert_eq(nde_train(p, NULL, &s), NDE_OK, "%s", nde_last_error());
-  nde_pipeline_free(&p);
+  nde_pipeline_destroy(&p);
   return s;
 }
 

@@ -10,6 +10,7 @@
 
 #include <nde/linear.h>
 #include <nde/nonlinear.h>
+#include <nde/nonlinear_problem.h>
 #include <nde/registry.h>
 #include <nde/rng.h>
 
@@ -18,7 +19,7 @@ static nde_backend *be;
 static void setup(void) {
   cr_assert_eq(nde_backend_open(NULL, "cpu", NULL, &be), NDE_OK, "%s", nde_last_error());
 }
-static void teardown(void) { nde_backend_close(&be); }
+static void teardown(void) { nde_backend_destroy(&be); }
 
 TestSuite(nonlinear, .init = setup, .fini = teardown);
 
@@ -48,7 +49,7 @@ static double solve_problem(const char *solver_name, const char *options, int k,
     r = INFINITY;
   free(x);
   nde_array_destroy(&u);
-  nde_nonlinear_solver_close(&s);
+  nde_nonlinear_solver_destroy(&s);
   nde_nl_test_problem_unbind(&p);
   return r;
 }
@@ -228,8 +229,8 @@ Test(nonlinear, lbroyden_batched_fixed_point_minus_identity) {
             (long long)res2.nfe, (long long)res.nfe);
   nde_nonlinear_result_clear(&res);
   nde_nonlinear_result_clear(&res2);
-  nde_nonlinear_solver_close(&s);
-  nde_nonlinear_solver_close(&fp);
+  nde_nonlinear_solver_destroy(&s);
+  nde_nonlinear_solver_destroy(&fp);
   nde_array_destroy(&z);
   free(f);
   free(q.W);
@@ -255,7 +256,7 @@ Test(nonlinear, anderson_and_newton_krylov_on_fixed_point_form) {
     cr_expect_eq(res.status, NDE_OK, "%s: %s", names[i], nde_last_error());
     cr_expect(res.residual <= 1e-10, "%s: %g", names[i], res.residual);
     nde_nonlinear_result_clear(&res);
-    nde_nonlinear_solver_close(&s);
+    nde_nonlinear_solver_destroy(&s);
   }
   nde_array_destroy(&z);
   free(q.W);
@@ -294,7 +295,7 @@ Test(nonlinear, nonconvergence_returns_best_iterate_with_status) {
   nde_nonlinear_result_clear(&res);
 
   /* the iteration limit: newton with maxiters 2 on Wood */
-  nde_nonlinear_solver_close(&s);
+  nde_nonlinear_solver_destroy(&s);
   nde_nl_test_problem_unbind(&p);
   nde_array_destroy(&u);
   double rr = solve_problem("newton", "{\"maxiters\": 2}", 4, NDE_FLOAT64, &res);
@@ -330,7 +331,7 @@ Test(nonlinear, options_are_validated) {
                NDE_OK, "%s", nde_last_error());
   cr_assert_float_eq(nde_nonlinear_solver_settings(s)->reltol, 1e-3, 1e-18);
   cr_assert_eq(nde_nonlinear_solver_settings(s)->termination, NDE_NL_TERM_ABS_REL);
-  nde_nonlinear_solver_close(&s);
+  nde_nonlinear_solver_destroy(&s);
 }
 
 /* ---- a problem with an analytic Jacobian and JVP: Broyden tridiagonal ---- */
@@ -403,7 +404,7 @@ Test(nonlinear, analytic_jacobian_and_jvp_are_used) {
     cr_assert(fabs(xa[i] - xf[i]) < 1e-10);
   nde_nonlinear_result_clear(&rfd);
   nde_nonlinear_result_clear(&res);
-  nde_nonlinear_solver_close(&s);
+  nde_nonlinear_solver_destroy(&s);
   cr_assert_eq(nde_nonlinear_solver_open(NULL, "newton_krylov", "{\"abstol\": 1e-12}", NULL, &s),
                NDE_OK);
   for (int i = 0; i < 10; ++i)
@@ -412,14 +413,14 @@ Test(nonlinear, analytic_jacobian_and_jvp_are_used) {
   cr_assert(res.njvp > 0 && res.nlinear > 0);
   cr_assert_eq(res.nfe, res.iterations + 1, "JVPs by callback, none by differences");
   nde_nonlinear_result_clear(&res);
-  nde_nonlinear_solver_close(&s);
+  nde_nonlinear_solver_destroy(&s);
   /* a failing callback is a hard error, returned as is */
   p.residual = bt_fail;
   cr_assert_eq(nde_nonlinear_solver_open(NULL, "polyalg", NULL, NULL, &s), NDE_OK);
   cr_assert_eq(nde_nonlinear_solve(s, &p, x, &res), NDE_EINVAL);
   cr_assert(strstr(nde_last_error(), "model exploded"), "%s", nde_last_error());
   nde_nonlinear_result_clear(&res);
-  nde_nonlinear_solver_close(&s);
+  nde_nonlinear_solver_destroy(&s);
 }
 
 /* Per-sample L-Broyden: each column of a batch follows exactly the iterates of
@@ -461,8 +462,8 @@ Test(nonlinear, lbroyden_per_sample_columns_are_independent) {
   for (size_t i = 0; i < n; ++i)
     diff = fmax(diff, fabs(zw[i] - zb[i]));
   cr_assert(diff > 1e-8, "whole-batch and per-sample iterates should differ (%g)", diff);
-  nde_nonlinear_solver_close(&s);
-  nde_nonlinear_solver_close(&sw);
+  nde_nonlinear_solver_destroy(&s);
+  nde_nonlinear_solver_destroy(&sw);
   free(zb);
   free(z1);
   free(zw);
@@ -509,7 +510,7 @@ Test(nonlinear, lbroyden_float32_batch_relative_l2) {
   }
   cr_assert(sqrt(num / den) <= 1.0001e-4, "relative residual %g", sqrt(num / den));
   nde_nonlinear_result_clear(&res);
-  nde_nonlinear_solver_close(&s);
+  nde_nonlinear_solver_destroy(&s);
   free(z);
   free(f);
   free(q.W);
@@ -546,8 +547,8 @@ Test(nonlinear, workspace_reuse_is_transparent) {
       nde_nonlinear_result_clear(&r2);
     }
     nde_nonlinear_result_clear(&r1);
-    nde_nonlinear_solver_close(&fresh);
-    nde_nonlinear_solver_close(&reuse);
+    nde_nonlinear_solver_destroy(&fresh);
+    nde_nonlinear_solver_destroy(&reuse);
   }
   free(a);
   free(b);

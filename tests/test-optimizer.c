@@ -59,9 +59,9 @@ static void run_case(const opt_case *c, nde_dtype dt, double tol) {
   cr_expect_eq(nde_optimizer_steps(opt), 3);
   nde_array_destroy(&p);
   nde_array_destroy(&g);
-  nde_optimizer_close(&opt);
+  nde_optimizer_destroy(&opt);
   cr_expect_null(opt);
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
 }
 
 Test(optimizer, first_three_steps_float64) {
@@ -106,9 +106,9 @@ Test(optimizer, buffers_are_named_and_resumable) {
   cr_assert_eq(nde_optimizer_update(a, pa, grads[1]), NDE_OK);
   cr_assert_eq(nde_optimizer_update(b, pb, grads[1]), NDE_OK);
   cr_expect(memcmp(pa, pb, sizeof pa) == 0, "resumed optimizer diverged");
-  nde_optimizer_close(&a);
-  nde_optimizer_close(&b);
-  nde_backend_close(&be);
+  nde_optimizer_destroy(&a);
+  nde_optimizer_destroy(&b);
+  nde_backend_destroy(&be);
 }
 
 Test(optimizer, lr_schedule_drives_updates) {
@@ -127,13 +127,13 @@ Test(optimizer, lr_schedule_drives_updates) {
     expect -= lrs[t];
     cr_expect_float_eq(p, expect, 1e-15);
   }
-  nde_optimizer_close(&o);
+  nde_optimizer_destroy(&o);
 
   /* Without lr, the manifest's default applies: adamax's 2e-3 (Kingma & Ba). */
   cr_assert_eq(nde_optimizer_open(NULL, "adamax", NULL, be, NDE_FLOAT64, 1, NULL, &o), NDE_OK);
   cr_expect_float_eq(nde_optimizer_next_lr(o), 2e-3, 1e-18);
-  nde_optimizer_close(&o);
-  nde_backend_close(&be);
+  nde_optimizer_destroy(&o);
+  nde_backend_destroy(&be);
 }
 
 Test(optimizer, bad_options_name_the_path) {
@@ -164,5 +164,5 @@ Test(optimizer, bad_options_name_the_path) {
                NDE_ENOTFOUND);
   cr_expect(strstr(nde_last_error(), "adam") != NULL, "%s", nde_last_error());
   cr_expect_null(o);
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
 }

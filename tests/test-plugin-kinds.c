@@ -1,5 +1,5 @@
 /*
- * Kind descriptors (core/plugin_kind.c): a kind's common options live once
+ * Kind descriptors (core/registry/plugin_kind.c): a kind's common options live once
  * in libnde and every manifest inherits them (overriding only what is its
  * own); the default tolerances the solvers use are those options' defaults;
  * capabilities a manifest claims are checked against the library's vtable
@@ -115,7 +115,7 @@ Test(kinds, common_options_are_inherited_once) {
   cr_assert_eq(nde_plugin_options(euler, NULL, "solver", &o), NDE_OK);
   cr_expect_eq(nde_options_bool(o, "adaptive", 1), 0, "euler overrides adaptive's default");
   cr_expect_float_eq(nde_options_number(o, "reltol", 0), 1e-3, 1e-18);
-  nde_options_free(&o);
+  nde_options_destroy(&o);
   /* nde plugin NAME --json prints the merged list */
   char *json = nde_plugin_manifest_json(dopri5);
   cr_assert_not_null(json);
@@ -301,7 +301,7 @@ static double solve_decay(nde_registry *r, const char *name, const char *opts, l
   nde_ode_solver *s = NULL;
   cr_assert_eq(nde_ode_solver_open(r, name, given, "solver", &s), NDE_OK, "%s",
                nde_last_error());
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   nde_array u0 = {0};
   size_t shape[1] = {2};
   double x0[2] = {1.0, 0.5};
@@ -317,11 +317,11 @@ static double solve_decay(nde_registry *r, const char *name, const char *opts, l
   double u1[2];
   cr_assert_eq(nde_array_to_doubles(&sol.u_final, u1, 2), NDE_OK);
   *nfe = sol.stats.nfe;
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_ode_problem_destroy(&p);
   nde_array_destroy(&u0);
-  nde_ode_solver_close(&s);
-  nde_backend_close(&be);
+  nde_ode_solver_destroy(&s);
+  nde_backend_destroy(&be);
   return u1[0] + 1e3 * u1[1];
 }
 

@@ -71,17 +71,17 @@ Test(predict, outputs_of_a_checkpoint_match_its_test_loss) {
             evaluated.test_loss);
   cr_expect(fabs(mse - trained.test_loss) <= 1e-12 * fmax(1.0, trained.test_loss),
             "mse %.17g, nde_train's test loss %.17g", mse, trained.test_loss);
-  nde_predictions_free(&pr);
+  nde_predictions_clear(&pr);
   cr_expect_null(pr.outputs);
 
   /* max_samples 1 of 1, and a checkpoint that is not there */
   cr_assert_eq(nde_predict(p, checkpoint, 1, &pr), NDE_OK, "%s", nde_last_error());
   cr_expect_eq(pr.count, 1);
-  nde_predictions_free(&pr);
+  nde_predictions_clear(&pr);
   char missing[4300];
   snprintf(missing, sizeof missing, "%s/none.safetensors", dir);
   cr_expect_neq(nde_predict(p, missing, 0, &pr), NDE_OK);
   cr_expect(strstr(nde_last_error(), "none.safetensors") != NULL, "%s", nde_last_error());
   cr_expect_null(pr.outputs);
-  nde_pipeline_free(&p);
+  nde_pipeline_destroy(&p);
 }

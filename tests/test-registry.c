@@ -124,7 +124,7 @@ static nde_status options_from(const char *text, nde_options **out) {
   nde_options *given = NULL;
   cr_assert_eq(nde_options_parse(text, &given), NDE_OK);
   nde_status st = nde_plugin_options(p, given, "model.solver", out);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   return st;
 }
 
@@ -137,7 +137,7 @@ Test(registry, options_are_validated_and_defaults_filled) {
   cr_expect_str_eq(nde_options_string(o, "method", NULL), "fast");
   cr_expect_eq(nde_options_bool(o, "verbose", 1), 0);
   cr_expect(!nde_options_has(o, "plugin"));
-  nde_options_free(&o);
+  nde_options_destroy(&o);
   cr_expect_null(o);
 
   struct {
@@ -224,7 +224,7 @@ Test(registry, a_duplicate_is_shadowed_not_refused) {
   nde_options *opts = NULL;
   cr_assert_eq(nde_plugin_open(cpu2, NULL, "backend", &vt, &opts), NDE_OK, "%s",
                nde_last_error());
-  nde_options_free(&opts);
+  nde_options_destroy(&opts);
   cr_expect_eq(nde_plugin_warn_shadowed(cpu2), 0, "nde_plugin_open did not warn");
   nde_registry_destroy(&r2);
   /* the same folder twice on the path is one copy, not a shadow */

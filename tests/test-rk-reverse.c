@@ -61,7 +61,7 @@ static void teardown(void) {
   for (int i = 0; i < narr; ++i)
     nde_array_destroy(&arr[i]);
   narr = 0;
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
 }
 TestSuite(rk_reverse, .init = setup, .fini = teardown);
 

@@ -106,7 +106,7 @@ Test(safetensors, round_trip) {
   cr_expect_eq(nde_safetensors_expect(f, "model.bias", NDE_ST_F32, 4, &t), NDE_EINVAL);
   cr_expect(strstr(nde_last_error(), "'model.bias' is F64 with 4 elements; expected F32") != NULL,
             "%s", nde_last_error());
-  nde_safetensors_close(&f);
+  nde_safetensors_destroy(&f);
   cr_expect_null(f);
 
   /* The data buffer starts 8-byte aligned. */
@@ -139,7 +139,7 @@ Test(safetensors, writes_replace_atomically_and_failures_leave_nothing) {
   nde_safetensors *f = NULL;
   cr_assert_eq(nde_safetensors_read(path, &f), NDE_OK);
   cr_expect_eq(nde_safetensors_count(f), 1);
-  nde_safetensors_close(&f);
+  nde_safetensors_destroy(&f);
   cr_expect_eq(count_entries(), 1, "temporary files left behind");
   /* bad tensors: refused, old file intact */
   nde_st_tensor two[2] = {t, t};
@@ -152,7 +152,7 @@ Test(safetensors, writes_replace_atomically_and_failures_leave_nothing) {
   cr_expect_eq(nde_safetensors_write(path, &reserved, 1, NULL, 0), NDE_EINVAL);
   cr_assert_eq(nde_safetensors_read(path, &f), NDE_OK);
   cr_expect_eq(nde_safetensors_count(f), 1);
-  nde_safetensors_close(&f);
+  nde_safetensors_destroy(&f);
   /* unwritable destination: an error naming it, nothing created */
   const char *nowhere = in_dir("no/such/folder/x.safetensors");
   cr_expect_eq(nde_safetensors_write(nowhere, &t, 1, NULL, 0), NDE_EWRITE);
@@ -242,7 +242,7 @@ Test(safetensors, corrupt_files_are_rejected_by_name) {
   nde_safetensors *f = NULL;
   cr_expect_eq(nde_safetensors_read(raw_file("{}      ", NULL, 0), &f), NDE_OK, "%s", nde_last_error());
   cr_expect_eq(nde_safetensors_count(f), 0);
-  nde_safetensors_close(&f);
+  nde_safetensors_destroy(&f);
   /* a truncated valid file */
   const char *good = in_dir("good.safetensors");
   write_sample(good);
@@ -286,7 +286,7 @@ Test(safetensors, fuzzed_files_never_crash) {
           sink ^= ((const unsigned char *)t->data)[b];
         (void)sink;
       }
-      nde_safetensors_close(&f);
+      nde_safetensors_destroy(&f);
     } else {
       cr_assert_null(f);
       cr_assert(strstr(nde_last_error(), "raw.safetensors") != NULL, "%s", nde_last_error());
@@ -328,7 +328,7 @@ Test(safetensors, nde_reads_what_python_writes) {
   for (int i = 0; i < 6; ++i)
     cr_expect_eq(m[i], i + 1); /* row-major */
   cr_expect_str_eq(nde_safetensors_metadata(f, "writer"), "python");
-  nde_safetensors_close(&f);
+  nde_safetensors_destroy(&f);
   /* and the tensors nde writes itself, after the python round trip */
   cr_assert_eq(nde_safetensors_read(path, &f), NDE_OK);
   nde_st_tensor want[5];
@@ -339,5 +339,5 @@ Test(safetensors, nde_reads_what_python_writes) {
     if (t->nbytes)
       cr_expect(memcmp(t->data, want[i].data, t->nbytes) == 0, "%s", want[i].name);
   }
-  nde_safetensors_close(&f);
+  nde_safetensors_destroy(&f);
 }

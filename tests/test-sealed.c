@@ -48,8 +48,8 @@ Test(sealed, operations_agree_with_cpu) {
   cr_assert_eq(dot, cpu->ops->dot(cpu->ctx, NDE_FLOAT64, 5, x, ref));
   be->ops->release(be->ctx, dx);
   be->ops->release(be->ctx, dy);
-  nde_backend_close(&be);
-  nde_backend_close(&cpu);
+  nde_backend_destroy(&be);
+  nde_backend_destroy(&cpu);
 }
 
 /* In a sanitizer build, let the SIGSEGV this suite expects reach Criterion
@@ -93,6 +93,6 @@ Test(sealed, host_readable_flag) {
   cr_assert_eq(nde_backend_host_readable(&wrapped), 1);
   old.device = NDE_DEVICE_CUDA;
   cr_assert_eq(nde_backend_host_readable(&wrapped), 0);
-  nde_backend_close(&be);
-  nde_backend_close(&cpu);
+  nde_backend_destroy(&be);
+  nde_backend_destroy(&cpu);
 }

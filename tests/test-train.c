@@ -134,7 +134,7 @@ Test(train, mlp_reaches_84_percent_on_fashion_mnist_and_eval_agrees) {
   cr_expect_str_eq(nde_safetensors_metadata(st, "step"), "1000");
   cr_expect_str_eq(nde_safetensors_metadata(st, "optimizer"), "adam");
   cr_expect_not_null(nde_safetensors_metadata(st, "rng_counter"));
-  nde_safetensors_close(&st);
+  nde_safetensors_destroy(&st);
   /* metrics: one JSON object per line with step, loss, accuracy, wall_time */
   char path[8192];
   snprintf(path, sizeof path, "%s/fashion/metrics.jsonl", workdir);

@@ -1,5 +1,5 @@
 /*
- * The one vtable rule (nde_vtable_validate, core/plugin_kind.c): a plugin
+ * The one vtable rule (nde_vtable_validate, core/registry/plugin_kind.c): a plugin
  * missing a required operation or with a vtable smaller than its kind's
  * baseline is refused at load with a message naming it, the other plugins
  * stay usable, and a plugin built against an older, shorter vtable loads
@@ -16,6 +16,7 @@
 
 #include <nde/backend.h>
 #include <nde/layer.h>
+#include <nde/model.h>
 #include <nde/registry.h>
 
 static char dir[256];
@@ -129,7 +130,7 @@ Test(vtable, older_shorter_vtable_loads_and_works) {
     cr_expect_eq(nde_layer_jvp(nde_model_root(m), &ctx, rec, x, NULL, 0.0, ty), NDE_EUNSUPPORTED);
     nde_arena_destroy(&arena);
     nde_model_destroy(&m);
-    nde_backend_close(&be);
+    nde_backend_destroy(&be);
   }
 
   /* one shorter than the kind's baseline is refused, saying which */
@@ -173,7 +174,7 @@ Test(vtable, options_are_checked_before_the_library_loads) {
   cr_expect_eq(nde_plugin_open(p, NULL, "optimizer", &vt, &opts), NDE_EPLUGIN);
   cr_expect(strstr(nde_last_error(), "optimizer: ") == nde_last_error(), "%s", nde_last_error());
   cr_expect_eq(nde_plugin_state_of(p), NDE_PLUGIN_BROKEN);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   nde_registry_destroy(&r);
   remove_dir();
 }

@@ -169,7 +169,7 @@ static int run_nde(const char *method, const char *opts, double tol, size_t ns, 
   nde_ode_solver *solver = NULL;
   if (nde_options_parse(js, &given) || nde_ode_solver_open(NULL, "tsit5", given, "s", &solver))
     return fprintf(stderr, "%s\n", nde_last_error()), 1;
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   const nde_plugin *pl;
   const void *vt;
   if (nde_registry_find(NULL, NDE_KIND_SENSITIVITY, method, &pl) ||
@@ -211,7 +211,7 @@ static int run_nde(const char *method, const char *opts, double tol, size_t ns, 
     if (n_vjp != st.nvjp)
       return fprintf(stderr, "VJP count mismatch: %ld counted, %ld reported\n", n_vjp, st.nvjp), 1;
     r->peak = st.peak_bytes;
-    nde_ode_solution_free(&sol);
+    nde_ode_solution_clear(&sol);
   }
   r->time = best;
   memcpy(r->du0, d0.data, sizeof r->du0); /* the first sample's */
@@ -221,9 +221,9 @@ static int run_nde(const char *method, const char *opts, double tol, size_t ns, 
   nde_array_destroy(&d0);
   nde_array_destroy(&dp);
   ops->destroy(state);
-  nde_options_free(&given);
-  nde_options_free(&o);
-  nde_ode_solver_close(&solver);
+  nde_options_destroy(&given);
+  nde_options_destroy(&o);
+  nde_ode_solver_destroy(&solver);
   return 0;
 }
 
@@ -366,7 +366,7 @@ int main(void) {
              "relative gradient difference %.2g\n", rel_err(&r, &ref));
     }
   }
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
   free(G);
   free(U0B);
   return 0;

@@ -20,6 +20,8 @@
 #include <time.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/nde.h>
 
 #define CHECK(expr)                                                              \
@@ -132,6 +134,6 @@ int main(int argc, char **argv) {
   nde_array_destroy(&labels);
   nde_array_destroy(&dy);
   nde_model_destroy(&model);
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
   return 0;
 }

@@ -18,6 +18,8 @@
 #include <time.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/nde.h>
 
 #define CHECK(expr)                                                              \
@@ -111,6 +113,6 @@ int main(int argc, char **argv) {
   nde_array_destroy(&grads);
   nde_array_destroy(&params);
   nde_model_destroy(&model);
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
   return 0;
 }

@@ -33,6 +33,8 @@
 #include <time.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/nde.h>
 
 #define CHECK(expr)                                                              \
@@ -275,6 +277,6 @@ int main(int argc, char **argv) {
   nde_array_destroy(&params);
   nde_model_destroy(&dyn);
   nde_model_destroy(&model);
-  nde_backend_close(&r.be);
+  nde_backend_destroy(&r.be);
   return 0;
 }

@@ -29,6 +29,7 @@
 #endif
 
 #include <nde/nonlinear.h>
+#include <nde/nonlinear_problem.h>
 #include <nde/registry.h>
 
 static double now(void) {
@@ -266,11 +267,11 @@ int main(int argc, char **argv) {
 #endif
   }
   for (size_t i = 0; i < NDE_COUNT; ++i)
-    nde_nonlinear_solver_close(&cfgs[i].solver);
+    nde_nonlinear_solver_destroy(&cfgs[i].solver);
   SUNContext_Free(&sun);
 #ifdef HAVE_PETSC
   PetscFinalize();
 #endif
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
   return 0;
 }

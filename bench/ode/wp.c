@@ -105,7 +105,7 @@ static void nde_setup(const char *name, double tol, const double *u0) {
     fprintf(stderr, "%s\n", nde_last_error());
     exit(1);
   }
-  nde_options_free(&o);
+  nde_options_destroy(&o);
   size_t shape[1] = {dim};
   nde_array_create(backend, NDE_FLOAT64, 1, shape, &nde_u);
   nde_array_from_doubles(&nde_u, u0, dim);
@@ -113,7 +113,7 @@ static void nde_setup(const char *name, double tol, const double *u0) {
 
 static void nde_teardown(void) {
   nde_array_destroy(&nde_u);
-  nde_ode_solver_close(&nde_solver);
+  nde_ode_solver_destroy(&nde_solver);
 }
 
 /* one solve: the integrator allocates its work arrays per solve, as GSL and ARKODE do */
@@ -124,7 +124,7 @@ static int solve_nde(double t0, double t1, double *y1, long *nfe) {
   if (st == NDE_OK)
     nde_array_to_doubles(&sol.u_final, y1, dim);
   *nfe = sol.stats.nfe;
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   return st == NDE_OK ? 0 : -1;
 }
 
@@ -262,6 +262,6 @@ int main(void) {
   for (size_t m = 0; m < nm; ++m)
     printf("| %s | %.0f |\n", methods[m].label, 1e9 * ovh_sum[m] / (ovh_n[m] ? ovh_n[m] : 1));
   SUNContext_Free(&sunctx);
-  nde_backend_close(&backend);
+  nde_backend_destroy(&backend);
   return 0;
 }

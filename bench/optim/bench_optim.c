@@ -56,10 +56,10 @@ int main(int argc, char **argv) {
       best = us < best ? us : best;
     }
     printf("nde   %-10s %s n=%zu: %9.1f us/update\n", names[k], nde_dtype_name(dt), n, best);
-    nde_optimizer_close(&opt);
+    nde_optimizer_destroy(&opt);
   }
   nde_array_destroy(&p);
   nde_array_destroy(&g);
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
   return 0;
 }

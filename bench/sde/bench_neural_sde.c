@@ -49,6 +49,8 @@
 #include <time.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/nde.h>
 
 #define K 100
@@ -228,7 +230,7 @@ static nde_sde_solver *open_solver(const char *name, const char *json) {
   CHECK(nde_options_parse(json, &o));
   nde_sde_solver *s = NULL;
   CHECK(nde_sde_solver_open(NULL, name, o, "solver", &s));
-  nde_options_free(&o);
+  nde_options_destroy(&o);
   return s;
 }
 
@@ -386,8 +388,8 @@ static void train_via_sensitivity(nets *n, const nde_sde_rhs *rhs, const nde_arr
   if (!NDE_VTABLE_HAS(sens, nde_sensitivity_ops, sde_forward) ||
       !NDE_VTABLE_HAS(sens, nde_sensitivity_ops, sde_backward)) {
     printf("{\"lib\": \"nde\", \"kind\": \"sensitivity_unavailable\"}\n");
-    nde_options_free(&so);
-    nde_sde_solver_close(&solver);
+    nde_options_destroy(&so);
+    nde_sde_solver_destroy(&solver);
     return;
   }
   void *state = NULL;
@@ -421,8 +423,8 @@ static void train_via_sensitivity(nets *n, const nde_sde_rhs *rhs, const nde_arr
     double t = now() - t0;
     fs = sol.stats;
     fs.steps = NULL;
-    nde_sde_solution_free(&sol);
-    nde_brownian_free(&path);
+    nde_sde_solution_clear(&sol);
+    nde_brownian_destroy(&path);
     if (r >= 0)
       times[r] = t;
   }
@@ -447,8 +449,8 @@ static void train_via_sensitivity(nets *n, const nde_sde_rhs *rhs, const nde_arr
   nde_array_destroy(&du_save);
   nde_array_destroy(&grads);
   sens->destroy(state);
-  nde_options_free(&so);
-  nde_sde_solver_close(&solver);
+  nde_options_destroy(&so);
+  nde_sde_solver_destroy(&solver);
 }
 
 int main(int argc, char **argv) {
@@ -590,7 +592,7 @@ int main(int argc, char **argv) {
         double times[16];
         int reps = quick ? 5 : 9;
         for (int r = -1; r < reps; ++r) { /* r = −1: warm-up */
-          nde_brownian_free(&path);
+          nde_brownian_destroy(&path);
           double t0 = now();
           CHECK(nde_brownian_create(&bc, &path));
           CHECK(nde_sde_solve(s, &rhs, NULL, 0, 1, &u0, path, NULL, 0, &sol));
@@ -600,12 +602,12 @@ int main(int argc, char **argv) {
           CHECK(nde_array_to_doubles(&sol.u_final, fin, 2 * K));
           st = sol.stats;
           st.steps = NULL;
-          nde_sde_solution_free(&sol);
+          nde_sde_solution_clear(&sol);
         }
         double med = median(times, reps), best = times[0];
         CHECK(nde_sde_solve(fine, &rhs, NULL, 0, 1, &u0, path, NULL, 0, &sol));
         CHECK(nde_array_to_doubles(&sol.u_final, ref, 2 * K));
-        nde_sde_solution_free(&sol);
+        nde_sde_solution_clear(&sol);
         double err = 0;
         for (int k = 0; k < K; ++k)
           err += fmax(fabs(fin[2 * k] - ref[2 * k]), fabs(fin[2 * k + 1] - ref[2 * k + 1]));
@@ -617,8 +619,8 @@ int main(int argc, char **argv) {
                dname, solvers[si], modes[mi], tols[ti], med, best, err, st.nf, st.ng,
                st.accepted, st.rejected, med / ((double)st.nf * feval));
         fflush(stdout);
-        nde_brownian_free(&path);
-        nde_sde_solver_close(&s);
+        nde_brownian_destroy(&path);
+        nde_sde_solver_destroy(&s);
       }
   /* fixed steps too (SOSRI2, stored path): the convergence order on this model */
   for (int k = 4; k <= (quick ? 6 : 8); ++k) {
@@ -633,7 +635,7 @@ int main(int argc, char **argv) {
     double times[16];
     int reps = quick ? 5 : 9;
     for (int r = -1; r < reps; ++r) {
-      nde_brownian_free(&path);
+      nde_brownian_destroy(&path);
       double t0 = now();
       CHECK(nde_brownian_create(&bc, &path));
       CHECK(nde_sde_solve(s, &rhs, NULL, 0, 1, &u0, path, NULL, 0, &sol));
@@ -643,12 +645,12 @@ int main(int argc, char **argv) {
       CHECK(nde_array_to_doubles(&sol.u_final, fin, 2 * K));
       st = sol.stats;
       st.steps = NULL;
-      nde_sde_solution_free(&sol);
+      nde_sde_solution_clear(&sol);
     }
     double med = median(times, reps);
     CHECK(nde_sde_solve(fine, &rhs, NULL, 0, 1, &u0, path, NULL, 0, &sol));
     CHECK(nde_array_to_doubles(&sol.u_final, ref, 2 * K));
-    nde_sde_solution_free(&sol);
+    nde_sde_solution_clear(&sol);
     double err = 0;
     for (int q = 0; q < K; ++q)
       err += fmax(fabs(fin[2 * q] - ref[2 * q]), fabs(fin[2 * q + 1] - ref[2 * q + 1]));
@@ -660,10 +662,10 @@ int main(int argc, char **argv) {
            dname, ldexp(1.0, -k), ldexp(1.0, -k), med, times[0], err, st.nf, st.ng, st.accepted,
            st.rejected, med / ((double)st.nf * feval));
     fflush(stdout);
-    nde_brownian_free(&path);
-    nde_sde_solver_close(&s);
+    nde_brownian_destroy(&path);
+    nde_sde_solver_destroy(&s);
   }
-  nde_sde_solver_close(&fine);
+  nde_sde_solver_destroy(&fine);
 
   /* (b) without the layer: the training step through the `direct` sensitivity on the
      same callbacks (what the neural_sde layer drives) */
@@ -717,6 +719,6 @@ int main(int argc, char **argv) {
   nde_array_destroy(&n.pf);
   nde_model_destroy(&n.diffusion);
   nde_model_destroy(&n.drift);
-  nde_backend_close(&n.be);
+  nde_backend_destroy(&n.be);
   return 0;
 }

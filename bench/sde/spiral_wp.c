@@ -34,7 +34,7 @@ static nde_sde_solver *open_solver(const char *name, const char *json) {
   die(nde_options_parse(json, &o));
   nde_sde_solver *s = NULL;
   die(nde_sde_solver_open(NULL, name, o, "solver", &s));
-  nde_options_free(&o);
+  nde_options_destroy(&o);
   return s;
 }
 
@@ -48,7 +48,7 @@ static double solve(nde_sde_solver *s, nde_sde_rhs *rhs, nde_array *u0, nde_brow
   die(nde_array_to_doubles(&sol.u_final, fin, 2 * K));
   *stats = sol.stats;
   stats->steps = NULL;
-  nde_sde_solution_free(&sol);
+  nde_sde_solution_clear(&sol);
   return t;
 }
 
@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
                                   .stored = mi};
         nde_brownian *path = NULL;
         for (int r = 0; r < 7; ++r) {
-          nde_brownian_free(&path);
+          nde_brownian_destroy(&path);
           die(nde_brownian_create(&bc, &path)); /* a fresh path: creation is timed too */
           double t = now();
           solve(s, &rhs, &u0, path, fin, &st);
@@ -114,13 +114,13 @@ int main(int argc, char **argv) {
                solvers[si], modes[mi], tols[ti], best, err, st.nf, st.ng, st.accepted,
                st.rejected, best / (st.nf * feval));
         fflush(stdout);
-        nde_brownian_free(&path);
-        nde_sde_solver_close(&s);
+        nde_brownian_destroy(&path);
+        nde_sde_solver_destroy(&s);
       }
-  nde_sde_solver_close(&fine);
+  nde_sde_solver_destroy(&fine);
   nde_array_destroy(&out);
   nde_array_destroy(&u0);
   nde_sde_problem_destroy(&p);
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
   return 0;
 }

@@ -57,16 +57,16 @@ nde_status nde_adjoint_create(const nde_adjoint_config *config, nde_adjoint **ou
   return NDE_OK;
 }
 
-void nde_adjoint_free(nde_adjoint **adj) {
+void nde_adjoint_destroy(nde_adjoint **adj) {
   if (!adj || !*adj)
     return;
   nde_adjoint *a = *adj;
-  nde_ode_solver_close(&a->own_solver);
+  nde_ode_solver_destroy(&a->own_solver);
   nde_array_destroy(&a->u_end);
   nde_array_destroy(&a->saves);
   nde_array_destroy(&a->ck_u);
   free(a->ck_t);
-  nde_ode_trajectory_free(&a->traj);
+  nde_ode_trajectory_destroy(&a->traj);
   free(a);
   *adj = NULL;
 }
@@ -130,11 +130,11 @@ nde_status nde_adjoint_forward(nde_adjoint *a, const nde_sens_problem *p, nde_od
   nde_adjoint_method m = a->cfg.method;
   if (m != NDE_ADJOINT_BACKSOLVE) {
     if (a->traj && !nde_ode_trajectory_fits(a->traj, p->solver, u0))
-      nde_ode_trajectory_free(&a->traj);
+      nde_ode_trajectory_destroy(&a->traj);
     if (!a->traj)
       NDE_TRY(nde_ode_trajectory_create(p->solver, p->f, u0, &a->traj));
     nde_ode_trajectory_set_rhs(a->traj, p->f);
-    nde_ode_trajectory_clear(a->traj);
+    nde_ode_trajectory_reset(a->traj);
     if (m == NDE_ADJOINT_INTERPOLATING && a->cfg.checkpoints > 0) {
       size_t c = a->cfg.checkpoints;
       if (a->ck_u.size != c * a->n || a->ck_u.dtype != u0->dtype ||
@@ -313,7 +313,7 @@ static nde_status load_interval(nde_adjoint *a, const nde_sens_problem *p, doubl
   if ((long)k == a->loaded)
     return NDE_OK;
   double end = k + 1 < a->nck ? a->ck_t[k + 1] : a->t1;
-  nde_ode_trajectory_clear(a->traj);
+  nde_ode_trajectory_reset(a->traj);
   nde_ode_trajectory_set_rhs(a->traj, p->f);
   long nfe0 = nde_ode_trajectory_nfe(a->traj);
   nde_ode_options o = p->solver->solve;
@@ -328,7 +328,7 @@ static nde_status load_interval(nde_adjoint *a, const nde_sens_problem *p, doubl
   nde_ode_solution fs;
   nde_status st = nde_ode_solve(p->solver, p->f, &o, a->ck_t[k], end, &uk, &end, 1, &fs);
   stats->nfe += fs.stats.nfe + (nde_ode_trajectory_nfe(a->traj) - nfe0);
-  nde_ode_solution_free(&fs);
+  nde_ode_solution_clear(&fs);
   if (st != NDE_OK)
     return nde_error_prefix(st, "re-solving checkpoint interval [%g, %g]", a->ck_t[k], end);
   a->loaded = (long)k;
@@ -399,7 +399,7 @@ static nde_status sweep(nde_adjoint *a, const nde_sens_problem *p, const nde_arr
       st = be->copy(bc, y->data, bs.u_final.data, y->size * es);
     else
       st = nde_error_prefix(st, "adjoint solve over [%g, %g]", b[i + 1], b[i]);
-    nde_ode_solution_free(&bs);
+    nde_ode_solution_clear(&bs);
   }
   free(b);
   return st;

@@ -30,7 +30,7 @@ nde_status nde_adjoint_sens_create(nde_adjoint_method method, const nde_options 
 
 void nde_adjoint_sens_destroy(void *state) {
   nde_adjoint *adj = state;
-  nde_adjoint_free(&adj);
+  nde_adjoint_destroy(&adj);
 }
 
 nde_status nde_adjoint_sens_forward(void *state, const nde_sens_problem *problem,

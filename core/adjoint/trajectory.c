@@ -11,6 +11,7 @@
 #include <nde/adjoint.h>
 #include <nde/backend.h>
 
+#include "../util/internal.h"
 #include "adjoint_impl.h"
 
 #define MAX_STAGES 16
@@ -65,7 +66,7 @@ nde_status nde_ode_trajectory_create(const nde_ode_solver *solver, const nde_ode
   return NDE_OK;
 }
 
-void nde_ode_trajectory_free(nde_ode_trajectory **traj) {
+void nde_ode_trajectory_destroy(nde_ode_trajectory **traj) {
   if (!traj || !*traj)
     return;
   nde_ode_trajectory *tr = *traj;
@@ -78,7 +79,7 @@ void nde_ode_trajectory_free(nde_ode_trajectory **traj) {
   *traj = NULL;
 }
 
-void nde_ode_trajectory_clear(nde_ode_trajectory *traj) {
+void nde_ode_trajectory_reset(nde_ode_trajectory *traj) {
   traj->count = 0;
   traj->hint = 0;
 }
@@ -100,18 +101,10 @@ static nde_status view_state(const nde_ode_trajectory *tr, const nde_array *bloc
 static nde_status reserve(nde_ode_trajectory *tr) {
   if (tr->count == tr->cap) {
     size_t cap = tr->cap ? 2 * tr->cap : 64;
-    nde_array *b = realloc(tr->blocks, cap * sizeof *b);
-    if (!b)
+    if (nde_resize(&tr->blocks, cap, sizeof *tr->blocks) != NDE_OK ||
+        nde_resize(&tr->t, cap, sizeof *tr->t) != NDE_OK ||
+        nde_resize(&tr->dt, cap, sizeof *tr->dt) != NDE_OK)
       return nde_error(NDE_ENOMEM, "out of memory storing the dense output");
-    tr->blocks = b;
-    double *t = realloc(tr->t, cap * sizeof *t);
-    if (!t)
-      return nde_error(NDE_ENOMEM, "out of memory storing the dense output");
-    tr->t = t;
-    double *dt = realloc(tr->dt, cap * sizeof *dt);
-    if (!dt)
-      return nde_error(NDE_ENOMEM, "out of memory storing the dense output");
-    tr->dt = dt;
     tr->cap = cap;
   }
   if (tr->count == tr->allocated) {

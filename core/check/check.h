@@ -88,6 +88,20 @@ nde_status nde_check_regularizer(nde_check_run *run, const void *vtable);
 void nde_check_model_gradient(nde_check_run *run, const char *what, const char *model_json,
                               double tol, int with_aux);
 
+/*
+ * A right-hand side (or its pullback) of a small test problem, on host
+ * doubles: out = f(t, x) or, with @p w, out = (∂f/∂x)ᵀ w; n <= 16.
+ */
+typedef void (*nde_check_host_fn)(double t, size_t n, const double *x, const double *w,
+                                  double *out);
+
+/*
+ * Evaluate @p f on arrays: reads @p u (and @p w unless NULL) into doubles,
+ * writes @p out. The reverse-step checks' test problems are written this way.
+ */
+nde_status nde_check_on_host(nde_check_host_fn f, double t, size_t n, const nde_array *u,
+                             const nde_array *w, nde_array *out);
+
 /* ode_solver "reverse_step": the adjoint of one step against central differences. */
 void nde_check_ode_reverse(nde_check_run *run, const nde_ode_solver_ops *ops);
 

@@ -76,6 +76,6 @@ nde_status nde_check_backend(nde_check_run *run, const void *vtable) {
                        "host round trip, fill, axpy and dot: relative error %.2g (want <= %g)",
                        worst, tol);
   }
-  nde_backend_close(&be);
+  nde_backend_destroy(&be);
   return NDE_OK;
 }

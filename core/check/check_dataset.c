@@ -35,7 +35,7 @@ static void check_split(nde_check_run *run, const char *split) {
     st = nde_dataset_open(run->registry, name, NULL, split, 7, "check", &b);
   if (st != NDE_OK) {
     nde_check_record(run, what, NDE_CHECK_FAIL, NAN, NAN, NAN, "%s", nde_last_error());
-    nde_dataset_close(&a);
+    nde_dataset_destroy(&a);
     return;
   }
   nde_dataset_info info;
@@ -55,8 +55,8 @@ static void check_split(nde_check_run *run, const char *split) {
     }
   }
   free(x);
-  nde_dataset_close(&a);
-  nde_dataset_close(&b);
+  nde_dataset_destroy(&a);
+  nde_dataset_destroy(&b);
   nde_check_record(run, what, bad == 0 && differ == 0 ? NDE_CHECK_PASS : NDE_CHECK_FAIL,
                    (double)(bad + differ), 0, 0,
                    "%zu samples of %zu -> %zu%s: %zu invalid values, %zu differ between two "

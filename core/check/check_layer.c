@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <nde/layer.h>
+#include <nde/model.h>
 
 #include "check.h"
 

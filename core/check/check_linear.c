@@ -79,7 +79,7 @@ static nde_status solve_one(nde_registry *reg, const char *name, nde_dtype dtype
   }
   nde_array_destroy(&bx[0]);
   nde_array_destroy(&bx[1]);
-  nde_linear_solver_close(&ls);
+  nde_linear_solver_destroy(&ls);
   return st;
 }
 

@@ -102,7 +102,7 @@ static nde_status run_one(nde_registry *reg, const char *name, int root, nde_dty
   }
   nde_nonlinear_result_clear(&r);
   nde_array_destroy(&u);
-  nde_nonlinear_solver_close(&s);
+  nde_nonlinear_solver_destroy(&s);
   return st;
 }
 

@@ -58,7 +58,7 @@ static nde_status open_solver(nde_registry *reg, const char *name, const char *j
   nde_status st = nde_options_parse(json, &given);
   if (st == NDE_OK)
     st = nde_ode_solver_open(reg, name, given, "check", out);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   return st;
 }
 
@@ -93,7 +93,7 @@ static nde_status solve(nde_registry *reg, const char *name, const char *json, i
     st = nde_options_parse(LIN_A, &params);
     if (st == NDE_OK)
       st = nde_ode_problem_create("linear", params, &p);
-    nde_options_free(&params);
+    nde_options_destroy(&params);
     if (st != NDE_OK)
       return st;
     n = nde_ode_problem_dim(p);
@@ -122,8 +122,8 @@ static nde_status solve(nde_registry *reg, const char *name, const char *json, i
   if (out)
     *out = sol;
   else
-    nde_ode_solution_free(&sol);
-  nde_ode_solver_close(&s);
+    nde_ode_solution_clear(&sol);
+  nde_ode_solver_destroy(&s);
   nde_array_destroy(&a);
   nde_ode_problem_destroy(&p);
   return st;
@@ -189,7 +189,7 @@ nde_status nde_check_ode_dense(nde_registry *reg, const char *name, double *slop
   nde_status st = nde_options_parse(LIN_A, &params);
   if (st == NDE_OK)
     st = nde_ode_problem_create("linear", params, &p);
-  nde_options_free(&params);
+  nde_options_destroy(&params);
   if (st != NDE_OK)
     return st;
   double saveat[20], h[3], e[3], u0[2], u[40], ue[2];
@@ -212,7 +212,7 @@ nde_status nde_check_ode_dense(nde_registry *reg, const char *name, double *slop
       m = fmax(m, fmax(fabs(u[2 * i] - ue[0]), fabs(u[2 * i + 1] - ue[1])));
     }
     e[l] = fmax(m, 1e-300);
-    nde_ode_solution_free(&sol);
+    nde_ode_solution_clear(&sol);
   }
   nde_ode_problem_destroy(&p);
   if (st == NDE_OK)
@@ -338,8 +338,8 @@ static void check_fsal(nde_check_run *run, const char *name, const nde_ode_solve
                      sol.stats.nfe, sol.stats.accepted, sol.stats.rejected, stages - 1, steps,
                      want);
   }
-  nde_ode_solution_free(&sol);
-  nde_ode_solver_close(&s);
+  nde_ode_solution_clear(&sol);
+  nde_ode_solver_destroy(&s);
   nde_array_destroy(&a);
   nde_ode_problem_destroy(&p);
 }
@@ -360,7 +360,7 @@ static void check_stiffness(nde_check_run *run, const char *name) {
   nde_status st = nde_options_parse("{\"A\": [[-1, 0], [0, -300]]}", &params);
   if (st == NDE_OK)
     st = nde_ode_problem_create("linear", params, &p);
-  nde_options_free(&params);
+  nde_options_destroy(&params);
   if (st == NDE_OK) {
     nde_ode_problem_defaults(p, u0, NULL);
     st = make_state(run->registry, 2, u0, &a);
@@ -387,8 +387,8 @@ static void check_stiffness(nde_check_run *run, const char *name) {
                      "want >= 80%%",
                      good, counted, lambda, lambda);
   }
-  nde_ode_solution_free(&sol);
-  nde_ode_solver_close(&s);
+  nde_ode_solution_clear(&sol);
+  nde_ode_solver_destroy(&s);
   nde_array_destroy(&a);
   nde_ode_problem_destroy(&p);
 }

@@ -16,26 +16,37 @@
 #define N 3
 #define MAXS 16
 
-/* f_i = -u_i³ + sin(u_{i+1}) + 0.1·t and its pullback */
-static nde_status eval(void *ctx, double t, const nde_array *u, nde_array *du) {
-  (void)ctx;
-  double x[N], y[N];
-  nde_status st = nde_array_to_doubles(u, x, N);
-  for (int i = 0; i < N; ++i)
-    y[i] = -x[i] * x[i] * x[i] + sin(x[(i + 1) % N]) + 0.1 * t;
-  return st == NDE_OK ? nde_array_from_doubles(du, y, N) : st;
+nde_status nde_check_on_host(nde_check_host_fn f, double t, size_t n, const nde_array *u,
+                             const nde_array *w, nde_array *out) {
+  double x[16], v[16], y[16];
+  if (n > 16)
+    return nde_error(NDE_EINTERNAL, "test problem of %zu > 16 states", n);
+  NDE_TRY(nde_array_to_doubles(u, x, n));
+  if (w)
+    NDE_TRY(nde_array_to_doubles(w, v, n));
+  f(t, n, x, w ? v : NULL, y);
+  return nde_array_from_doubles(out, y, n);
 }
 
+/* f_i = -u_i³ + sin(u_{i+1}) + 0.1·t and its pullback */
+static void f_host(double t, size_t n, const double *x, const double *w, double *y) {
+  (void)w;
+  for (size_t i = 0; i < n; ++i)
+    y[i] = -x[i] * x[i] * x[i] + sin(x[(i + 1) % n]) + 0.1 * t;
+}
+static void f_vjp_host(double t, size_t n, const double *x, const double *v, double *g) {
+  (void)t;
+  for (size_t i = 0; i < n; ++i)
+    g[i] = -3 * x[i] * x[i] * v[i] + v[(i + n - 1) % n] * cos(x[i]);
+}
+static nde_status eval(void *ctx, double t, const nde_array *u, nde_array *du) {
+  (void)ctx;
+  return nde_check_on_host(f_host, t, N, u, NULL, du);
+}
 static nde_status vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
                       nde_array *w_u, void *w_p) {
-  (void)ctx, (void)t, (void)w_p;
-  double x[N], v[N], g[N];
-  nde_status st = nde_array_to_doubles(u, x, N);
-  if (st == NDE_OK)
-    st = nde_array_to_doubles(w, v, N);
-  for (int i = 0; i < N; ++i)
-    g[i] = -3 * x[i] * x[i] * v[i] + v[(i + N - 1) % N] * cos(x[i]);
-  return st == NDE_OK ? nde_array_from_doubles(w_u, g, N) : st;
+  (void)ctx, (void)w_p;
+  return nde_check_on_host(f_vjp_host, t, N, u, w, w_u);
 }
 
 typedef struct arrays {

@@ -66,7 +66,7 @@ nde_status nde_check_optimizer(nde_check_run *run, const void *vtable) {
     f = objective(x, d, m, NULL);
   nde_array_destroy(&xa);
   nde_array_destroy(&ga);
-  nde_optimizer_close(&opt);
+  nde_optimizer_destroy(&opt);
   if (st != NDE_OK) {
     nde_check_record(run, "quadratic", NDE_CHECK_FAIL, NAN, RATIO, 0, "%s", nde_last_error());
     return NDE_OK;

@@ -23,7 +23,7 @@ static nde_status open_solver(nde_registry *reg, const char *name, const char *j
   nde_status st = nde_options_parse(json, &given);
   if (st == NDE_OK)
     st = nde_sde_solver_open(reg, name, given, "check", out);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   return st;
 }
 
@@ -47,7 +47,7 @@ static nde_status gbm_error(nde_registry *reg, const char *name, double dt, doub
                         : nde_options_parse(gbm, &params);
   if (st == NDE_OK)
     st = nde_sde_problem_create("gbm", params, &p);
-  nde_options_free(&params);
+  nde_options_destroy(&params);
   if (st == NDE_OK)
     st = open_solver(reg, name, json, &s);
   size_t shape[2] = {1, NPATHS};
@@ -77,10 +77,10 @@ static nde_status gbm_error(nde_registry *reg, const char *name, double dt, doub
       e += fabs(un[i] - ex[i]);
     *err = e / NPATHS;
   }
-  nde_sde_solution_free(&sol);
-  nde_brownian_free(&path);
+  nde_sde_solution_clear(&sol);
+  nde_brownian_destroy(&path);
   nde_array_destroy(&u);
-  nde_sde_solver_close(&s);
+  nde_sde_solver_destroy(&s);
   nde_sde_problem_destroy(&p);
   free(w);
   return st;
@@ -136,43 +136,34 @@ static void check_strong(nde_check_run *run, const char *name, double order) {
 #define RN 4
 
 /* f = -u³ + u/2, g = 0.3 u + 0.1 sin u (diagonal noise), with pullbacks */
+/* The four maps pointwise on host doubles; w = NULL evaluates, else pulls w back. */
+static void drift_host(double t, size_t n, const double *x, const double *w, double *y) {
+  (void)t;
+  for (size_t i = 0; i < n; ++i)
+    y[i] = w ? (-3 * x[i] * x[i] + 0.5) * w[i] : -x[i] * x[i] * x[i] + 0.5 * x[i];
+}
+static void diffusion_host(double t, size_t n, const double *x, const double *w, double *y) {
+  (void)t;
+  for (size_t i = 0; i < n; ++i)
+    y[i] = w ? (0.3 + 0.1 * cos(x[i])) * w[i] : 0.3 * x[i] + 0.1 * sin(x[i]);
+}
 static nde_status drift(void *ctx, double t, const nde_array *u, nde_array *out) {
-  (void)ctx, (void)t;
-  double x[RN], y[RN];
-  nde_status st = nde_array_to_doubles(u, x, RN);
-  for (int i = 0; i < RN; ++i)
-    y[i] = -x[i] * x[i] * x[i] + 0.5 * x[i];
-  return st == NDE_OK ? nde_array_from_doubles(out, y, RN) : st;
+  (void)ctx;
+  return nde_check_on_host(drift_host, t, RN, u, NULL, out);
 }
 static nde_status diffusion(void *ctx, double t, const nde_array *u, nde_array *out) {
-  (void)ctx, (void)t;
-  double x[RN], y[RN];
-  nde_status st = nde_array_to_doubles(u, x, RN);
-  for (int i = 0; i < RN; ++i)
-    y[i] = 0.3 * x[i] + 0.1 * sin(x[i]);
-  return st == NDE_OK ? nde_array_from_doubles(out, y, RN) : st;
+  (void)ctx;
+  return nde_check_on_host(diffusion_host, t, RN, u, NULL, out);
 }
 static nde_status drift_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
                             nde_array *w_u, void *w_p) {
-  (void)ctx, (void)t, (void)w_p;
-  double x[RN], v[RN], g[RN];
-  nde_status st = nde_array_to_doubles(u, x, RN);
-  if (st == NDE_OK)
-    st = nde_array_to_doubles(w, v, RN);
-  for (int i = 0; i < RN; ++i)
-    g[i] = (-3 * x[i] * x[i] + 0.5) * v[i];
-  return st == NDE_OK ? nde_array_from_doubles(w_u, g, RN) : st;
+  (void)ctx, (void)w_p;
+  return nde_check_on_host(drift_host, t, RN, u, w, w_u);
 }
 static nde_status diffusion_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
                                 nde_array *w_u, void *w_p) {
-  (void)ctx, (void)t, (void)w_p;
-  double x[RN], v[RN], g[RN];
-  nde_status st = nde_array_to_doubles(u, x, RN);
-  if (st == NDE_OK)
-    st = nde_array_to_doubles(w, v, RN);
-  for (int i = 0; i < RN; ++i)
-    g[i] = (0.3 + 0.1 * cos(x[i])) * v[i];
-  return st == NDE_OK ? nde_array_from_doubles(w_u, g, RN) : st;
+  (void)ctx, (void)w_p;
+  return nde_check_on_host(diffusion_host, t, RN, u, w, w_u);
 }
 
 enum { NWORK = 96 };

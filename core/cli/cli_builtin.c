@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <nde/layer.h>
+#include <nde/model.h>
 
 #include "cli.h"
 

@@ -161,7 +161,7 @@ int nde_cmd_gradcheck(nde_cli *cli, int argc, char **argv) {
              ok ? "PASS" : "FAIL", r.max_rel_error, ok ? "<=" : "exceeds", tol);
     json_decref(root);
   }
-  nde_pipeline_free(&p);
+  nde_pipeline_destroy(&p);
   if (st != NDE_OK)
     return nde_cli_fail(st);
   return ok ? NDE_EXIT_OK : NDE_EXIT_INTERNAL;

@@ -225,7 +225,7 @@ static nde_status run_row(nde_cli *cli, const char *path, const char *const *set
     if (nde_run_write_trajectory(p, checkpoint, trajectory_dir, &written) != NDE_OK)
       fprintf(stderr, "nde: note: no fit figure for this row: %s\n", nde_last_error());
   }
-  nde_pipeline_free(&p);
+  nde_pipeline_destroy(&p);
   v[M_NFE] = s.test_nfe;
   v[M_TRAIN] = s.wall_time;
   v[M_CPU] = cpu;

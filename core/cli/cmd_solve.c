@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <nde/nonlinear.h>
+#include <nde/nonlinear_problem.h>
 #include <nde/train.h>
 
 #include "solve.h"

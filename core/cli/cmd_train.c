@@ -261,7 +261,7 @@ int nde_cmd_train(nde_cli *cli, int argc, char **argv) {
       /* the pipeline names no metrics file: one in the default run folder */
       snprintf(set, sizeof set, "train.metrics=%s/%s", dir, metrics);
       a.sets[a.n_sets++] = set;
-      nde_pipeline_free(&p);
+      nde_pipeline_destroy(&p);
       st = nde_pipeline_load(cli->registry, a.pipeline, a.sets, a.n_sets, &p);
     }
     if (st == NDE_OK)
@@ -275,7 +275,7 @@ int nde_cmd_train(nde_cli *cli, int argc, char **argv) {
       if (st == NDE_OK)
         st = finish_run(&s, a.pipeline, dir, metrics, a.json);
     }
-    nde_pipeline_free(&p);
+    nde_pipeline_destroy(&p);
     code = st == NDE_OK ? NDE_EXIT_OK : nde_cli_fail(st);
     if (st != NDE_OK && a.json)
       print_failure(st, trained ? &s : NULL);
@@ -297,7 +297,7 @@ int nde_cmd_eval(nde_cli *cli, int argc, char **argv) {
       st = nde_evaluate(p, a.checkpoint, &s);
       if (st == NDE_OK)
         print_summary(&s, a.json, 0);
-      nde_pipeline_free(&p);
+      nde_pipeline_destroy(&p);
     }
     code = st == NDE_OK ? NDE_EXIT_OK : nde_cli_fail(st);
     if (st != NDE_OK && a.json)

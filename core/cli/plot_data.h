@@ -33,7 +33,7 @@ typedef struct nde_metrics {
 nde_status nde_metrics_read(const char *path, nde_metrics *m);
 /* 1 when some training step has a forward NFE. */
 int nde_metrics_has_nfe(const nde_metrics *m);
-void nde_metrics_free(nde_metrics *m);
+void nde_metrics_clear(nde_metrics *m);
 
 /* Figure sizes (pixels). */
 enum { NDE_FIG_WIDTH = 960, NDE_FIG_HEIGHT = 600 };

@@ -79,7 +79,7 @@ nde_status nde_metrics_read(const char *path, nde_metrics *m) {
   if (st == NDE_OK && !m->n)
     st = nde_error(NDE_EINVAL, "%s: no training step recorded (an empty metrics file)", path);
   if (st != NDE_OK)
-    nde_metrics_free(m);
+    nde_metrics_clear(m);
   return st;
 }
 
@@ -90,7 +90,7 @@ int nde_metrics_has_nfe(const nde_metrics *m) {
   return 0;
 }
 
-void nde_metrics_free(nde_metrics *m) {
+void nde_metrics_clear(nde_metrics *m) {
   free(m->step);
   free(m->loss);
   free(m->nfe);

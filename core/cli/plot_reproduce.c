@@ -54,7 +54,7 @@ static nde_status read_row(const char *dir, const char *const *runs, size_t n_ru
   out->loss = m0.loss;
   out->nfe = m0.nfe;
   m0.step = m0.loss = m0.nfe = NULL;
-  nde_metrics_free(&m0);
+  nde_metrics_clear(&m0);
   double *count = calloc(out->n + 1, sizeof *count);
   if (!count)
     return nde_error(NDE_ENOMEM, "out of memory");
@@ -74,7 +74,7 @@ static nde_status read_row(const char *dir, const char *const *runs, size_t n_ru
       out->nfe[i] += m.nfe[i];
       count[i] += 1;
     }
-    nde_metrics_free(&m);
+    nde_metrics_clear(&m);
   }
   for (size_t i = 0; i < out->n; ++i) {
     out->loss[i] /= count[i];

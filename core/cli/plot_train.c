@@ -44,6 +44,6 @@ nde_status nde_plot_train_figures(const char *dir, const char *metrics_path, con
     if (st == NDE_OK)
       add(drawn, "nfe.png");
   }
-  nde_metrics_free(&m);
+  nde_metrics_clear(&m);
   return st;
 }

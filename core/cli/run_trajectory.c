@@ -47,7 +47,7 @@ nde_status nde_run_write_trajectory(nde_pipeline *pipeline, const char *checkpoi
   nde_status st = nde_predict(pipeline, checkpoint, 1, &pr);
   if (st == NDE_OK && (pr.count != 1 || pr.output_size != pr.target_size || !n ||
                        pr.output_size % (n * per))) {
-    nde_predictions_free(&pr);
+    nde_predictions_clear(&pr);
     json_decref(root);
     return NDE_OK; /* outputs that are not states at the save points */
   }
@@ -62,7 +62,7 @@ nde_status nde_run_write_trajectory(nde_pipeline *pipeline, const char *checkpoi
     st = nde_run_write_json(dir, "trajectory.json", o);
     json_decref(o);
     *written = st == NDE_OK;
-    nde_predictions_free(&pr);
+    nde_predictions_clear(&pr);
   }
   json_decref(root);
   return st;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include <nde/layer.h>
+#include <nde/model.h>
 #include <nde/ode.h>
 #include <nde/safetensors.h>
 
@@ -51,12 +52,12 @@ typedef struct layer_run {
 static void run_free(layer_run *r) {
   nde_array_destroy(&r->params);
   nde_array_destroy(&r->u0);
-  nde_safetensors_close(&r->file);
+  nde_safetensors_destroy(&r->file);
   nde_arena_destroy(&r->arena);
-  nde_ode_solver_close(&r->solver);
+  nde_ode_solver_destroy(&r->solver);
   nde_model_destroy(&r->dynamics);
   nde_model_destroy(&r->model);
-  nde_backend_close(&r->backend);
+  nde_backend_destroy(&r->backend);
   free(r->saveat);
 }
 
@@ -244,7 +245,7 @@ int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_jso
   if (st != NDE_OK)
     st = nde_error_prefix(st, "%s", file);
   if (nde_status_is_input_error(st)) { /* e.g. saveat outside tspan: nothing was solved */
-    nde_ode_solution_free(&sol);
+    nde_ode_solution_clear(&sol);
     run_free(&r);
     return nde_cli_fail(st);
   }
@@ -282,7 +283,7 @@ int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_jso
       printf("# stopped at t = %.17g: %s\n", sol.t_final, message);
   }
   free(u);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   run_free(&r);
   return nde_cli_solve_exit(st, message);
 }

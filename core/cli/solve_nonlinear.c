@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <nde/nonlinear.h>
+#include <nde/nonlinear_problem.h>
 
 #include "cli.h"
 
@@ -210,7 +211,7 @@ done:
   }
   free(host);
   nde_nl_test_problem_unbind(&p);
-  nde_backend_close(&be);
-  nde_nonlinear_solver_close(&solver);
+  nde_backend_destroy(&be);
+  nde_nonlinear_solver_destroy(&solver);
   return code;
 }

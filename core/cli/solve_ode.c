@@ -34,8 +34,8 @@ typedef struct ode_run {
 
 static void run_free(ode_run *r) {
   nde_array_destroy(&r->state);
-  nde_ode_solver_close(&r->solver);
-  nde_backend_close(&r->backend);
+  nde_ode_solver_destroy(&r->solver);
+  nde_backend_destroy(&r->backend);
   nde_ode_problem_destroy(&r->problem);
   free(r->u0);
   free(r->saveat);
@@ -47,7 +47,7 @@ static int parse_problem(json_t *root, const char *file, ode_run *r) {
   nde_status st = nde_cli_problem_spec(root, &name, &params);
   if (st == NDE_OK)
     st = nde_ode_problem_create(name, params, &r->problem);
-  nde_options_free(&params);
+  nde_options_destroy(&params);
   if (st != NDE_OK)
     return nde_cli_fail(nde_error_prefix(st, "%s", file));
   r->dim = nde_ode_problem_dim(r->problem);
@@ -185,14 +185,14 @@ int nde_cli_solve_ode(nde_cli *cli, json_t *root, const char *file, int as_json)
   if (st != NDE_OK)
     st = nde_error_prefix(st, "%s", file);
   if (nde_status_is_input_error(st)) { /* e.g. saveat outside tspan: nothing was solved */
-    nde_ode_solution_free(&sol);
+    nde_ode_solution_clear(&sol);
     run_free(&r);
     return nde_cli_fail(st);
   }
   size_t nu = sol.nsave * r.dim;
   double *u = calloc(nu + r.dim, sizeof *u);
   if (!u) {
-    nde_ode_solution_free(&sol);
+    nde_ode_solution_clear(&sol);
     run_free(&r);
     return nde_cli_fail(nde_error(NDE_ENOMEM, "out of memory"));
   }
@@ -217,7 +217,7 @@ int nde_cli_solve_ode(nde_cli *cli, json_t *root, const char *file, int as_json)
     print_table(&r, &sol, u, err, st);
   json_decref(err);
   free(u);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   run_free(&r);
   return nde_cli_solve_exit(st, message);
 }

@@ -40,10 +40,10 @@ typedef struct sde_run {
 
 static void run_free(sde_run *r) {
   nde_array_destroy(&r->state);
-  nde_brownian_free(&r->path);
-  nde_sde_solver_close(&r->solver);
+  nde_brownian_destroy(&r->path);
+  nde_sde_solver_destroy(&r->solver);
   nde_sde_problem_destroy(&r->problem); /* holds arrays of the backend */
-  nde_backend_close(&r->backend);
+  nde_backend_destroy(&r->backend);
   free(r->u0);
   free(r->saveat);
 }
@@ -68,7 +68,7 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
   nde_status st = nde_cli_problem_spec(root, &name, &params);
   if (st == NDE_OK)
     st = nde_sde_problem_create(name, params, &r->problem);
-  nde_options_free(&params);
+  nde_options_destroy(&params);
   if (st != NDE_OK)
     return nde_cli_fail(nde_error_prefix(st, "%s: problem", file));
   size_t d = nde_sde_problem_dim(r->problem);
@@ -208,7 +208,7 @@ int nde_cli_solve_sde(nde_cli *cli, json_t *root, const char *file, int as_json)
   char message[2048];
   snprintf(message, sizeof message, "%s", nde_last_error());
   if (nde_status_is_input_error(st)) {
-    nde_sde_solution_free(&sol);
+    nde_sde_solution_clear(&sol);
     run_free(&r);
     return nde_cli_fail(st);
   }
@@ -267,7 +267,7 @@ int nde_cli_solve_sde(nde_cli *cli, json_t *root, const char *file, int as_json)
   }
   json_decref(err);
   free(uf), free(mean), free(var);
-  nde_sde_solution_free(&sol);
+  nde_sde_solution_clear(&sol);
   run_free(&r);
   return nde_cli_solve_exit(st, message);
 }

@@ -116,14 +116,14 @@ int nde_cli_open_solver(nde_cli *cli, json_t *root, const char *file, const char
   int rc = nde_cli_read_plugin_spec(root, "solver", fallback, ode ? "an ode_solver" : "an sde_solver",
                                     file, name, &given);
   if (rc) {
-    nde_options_free(&given);
+    nde_options_destroy(&given);
     return rc;
   }
   char where[1100];
   snprintf(where, sizeof where, "%s: solver", file);
   nde_status st = ode ? nde_ode_solver_open(cli->registry, *name, given, where, ode)
                       : nde_sde_solver_open(cli->registry, *name, given, where, sde);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   return st == NDE_OK ? NDE_EXIT_OK : nde_cli_fail(st);
 }
 

@@ -11,7 +11,7 @@
 #include <nde/dataset.h>
 #include <nde/registry.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 struct nde_dataset {
   const nde_dataset_ops *ops;
@@ -67,18 +67,18 @@ nde_status nde_dataset_open(struct nde_registry *registry, const char *name,
   nde_options *given = NULL, *options = NULL;
   NDE_TRY(plugin_options_from(options_json, where, &given));
   st = nde_plugin_open(plugin, given, where, &vtable, &options);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   if (st != NDE_OK)
     return st;
   nde_dataset *ds = calloc(1, sizeof *ds);
   if (!ds) {
-    nde_options_free(&options);
+    nde_options_destroy(&options);
     return nde_error(NDE_ENOMEM, "out of memory");
   }
   ds->ops = vtable;
   pthread_mutex_init(&ds->lock, NULL);
   st = ds->ops->open(options, split, seed, &ds->data);
-  nde_options_free(&options);
+  nde_options_destroy(&options);
   if (st != NDE_OK) {
     pthread_mutex_destroy(&ds->lock);
     free(ds);
@@ -86,15 +86,10 @@ nde_status nde_dataset_open(struct nde_registry *registry, const char *name,
   }
   ds->ops->info(ds->data, &ds->info);
   st = check_info(&ds->info, name, split, where);
-  if (st != NDE_OK) {
-    nde_dataset_close(&ds);
-    return st;
-  }
-  *out = ds;
-  return NDE_OK;
+  return NDE_HAND_OVER(st, ds, out, nde_dataset_destroy);
 }
 
-void nde_dataset_close(nde_dataset **dataset) {
+void nde_dataset_destroy(nde_dataset **dataset) {
   if (!dataset || !*dataset)
     return;
   (*dataset)->ops->close((*dataset)->data);

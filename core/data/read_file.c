@@ -83,7 +83,7 @@ static nde_status close_file(nde_data_file *f, int report) {
   return st;
 }
 
-nde_status nde_data_file_close(nde_data_file **file) {
+nde_status nde_data_file_destroy(nde_data_file **file) {
   if (!file || !*file)
     return NDE_OK;
   nde_data_file *f = *file;

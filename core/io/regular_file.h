@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 /*
  * Open @p path read-only if it is a regular file, without blocking on a

@@ -13,7 +13,7 @@
 #include <nde/names.h>
 #include <nde/safetensors.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 #include "regular_file.h"
 
 /* The reference implementation refuses headers above 100 MB; so do we. */
@@ -289,15 +289,10 @@ nde_status nde_safetensors_read(const char *path, nde_safetensors **out) {
   nde_status st = read_whole(path, &f->file, &f->size);
   if (st == NDE_OK)
     st = parse_file(f);
-  if (st != NDE_OK) {
-    nde_safetensors_close(&f);
-    return st;
-  }
-  *out = f;
-  return NDE_OK;
+  return NDE_HAND_OVER(st, f, out, nde_safetensors_destroy);
 }
 
-void nde_safetensors_close(nde_safetensors **file) {
+void nde_safetensors_destroy(nde_safetensors **file) {
   if (!file || !*file)
     return;
   nde_safetensors *f = *file;

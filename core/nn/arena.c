@@ -40,14 +40,8 @@ static nde_status pool_grow(nde_arena *arena, pool *p, int on_device, size_t byt
   size_t size = bytes > MIN_CHUNK ? bytes : MIN_CHUNK;
   if (size < 2 * last)
     size = 2 * last;
-  if (p->n == p->cap) {
-    size_t cap = p->cap ? 2 * p->cap : 8;
-    chunk *c = realloc(p->chunks, cap * sizeof *c);
-    if (!c)
-      return nde_error(NDE_ENOMEM, "arena: out of memory");
-    p->chunks = c;
-    p->cap = cap;
-  }
+  if (nde_grow(&p->chunks, p->n, &p->cap, sizeof *p->chunks, 8) != NDE_OK)
+    return nde_error(NDE_ENOMEM, "arena: out of memory");
   void *ptr = NULL;
   if (on_device) {
     nde_status st = arena->backend->ops->alloc(arena->backend->ctx, size, &ptr);

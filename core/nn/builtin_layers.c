@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nde/model.h>
 #include <nde/names.h>
 
 #include "layer_impl.h"

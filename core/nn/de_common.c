@@ -168,9 +168,9 @@ nde_status nde_de_regs_build(nde_builder *b, const json_t *spec, const char *lay
   return NDE_OK;
 }
 
-void nde_de_regs_free(nde_de_reg *regs, size_t n) {
+void nde_de_regs_destroy(nde_de_reg *regs, size_t n) {
   for (size_t i = 0; i < n; ++i)
-    nde_options_free(&regs[i].options);
+    nde_options_destroy(&regs[i].options);
   free(regs);
 }
 
@@ -407,8 +407,8 @@ void nde_de_state_release(nde_de_state *de) {
   free(de->saveat);
   if (de->sens && de->sens_state)
     de->sens->destroy(de->sens_state);
-  nde_options_free(&de->sens_options);
-  nde_de_regs_free(de->regs, de->nregs);
+  nde_options_destroy(&de->sens_options);
+  nde_de_regs_destroy(de->regs, de->nregs);
   free(de->frozen_dt);
   free(de->hist_t);
 }

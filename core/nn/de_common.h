@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <nde/model.h>
 #include <nde/optimizer.h>
 #include <nde/regularizer.h>
 #include <nde/rng.h>
@@ -83,7 +84,7 @@ NDE_INTERNAL nde_status nde_de_parse_span(const json_t *spec, const char *layer_
  * A layer's "regularizer" value: NAME, {"plugin": NAME, "coef": SCHEDULE,
  * options...}, an array of them, or "none". For each entry @p check (may be
  * NULL) is called with its JSON path for the layer's own requirements.
- * *regs (calloc'ed, *n entries) is released with nde_de_regs_free(), also
+ * *regs (calloc'ed, *n entries) is released with nde_de_regs_destroy(), also
  * after a failure.
  */
 NDE_INTERNAL nde_status nde_de_regs_build(nde_builder *b, const json_t *spec,
@@ -92,7 +93,7 @@ NDE_INTERNAL nde_status nde_de_regs_build(nde_builder *b, const json_t *spec,
                                                               const char *path),
                                           void *user, nde_de_reg **regs, size_t *n);
 
-NDE_INTERNAL void nde_de_regs_free(nde_de_reg *regs, size_t n);
+NDE_INTERNAL void nde_de_regs_destroy(nde_de_reg *regs, size_t n);
 
 /* A stable 64-bit key of a layer path: its Philox streams. */
 NDE_INTERNAL uint64_t nde_de_layer_key(const char *path);

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nde/model.h>
 #include <nde/nonlinear.h>
 #include <nde/ode.h>
 #include <nde/registry.h>
@@ -104,11 +105,11 @@ static void deq_destroy(nde_layer *node) {
   deq_state *s = node->state;
   if (!s)
     return;
-  nde_nonlinear_solver_close(&s->nl);
-  nde_ode_solver_close(&s->ode);
+  nde_nonlinear_solver_destroy(&s->nl);
+  nde_ode_solver_destroy(&s->ode);
   if (s->sens && s->sens_state)
     s->sens->destroy(s->sens_state);
-  nde_options_free(&s->sens_options);
+  nde_options_destroy(&s->sens_options);
   free(s);
   node->state = NULL;
 }
@@ -154,7 +155,7 @@ static nde_status open_sensitivity(nde_builder *b, deq_state *s, const json_t *v
   const void *vt = NULL;
   if (st == NDE_OK)
     st = nde_plugin_open(plugin, given, where, &vt, &s->sens_options);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s", where);
   s->sens = vt;
@@ -181,7 +182,7 @@ static nde_status open_solver(nde_builder *b, const nde_layer *node, deq_state *
     free(text);
     if (st == NDE_OK)
       st = nde_ode_solver_open(nde_builder_registry(b), name, given, where, &s->ode);
-    nde_options_free(&given);
+    nde_options_destroy(&given);
     return st;
   }
   NDE_TRY(plugin_ref(v, where, DEQ_SOLVER, "{" DEQ_SOLVER_OPTIONS "}", name, sizeof name,
@@ -441,7 +442,7 @@ static nde_status solve_continuous(const deq_state *s, deq_eval *e, void *z, dou
     e->ctx->backend->ops->copy(e->ctx->backend->ctx, z, sol.u_final.data,
                                e->n * nde_dtype_size(e->ctx->dtype));
   /* e->nfe counted every evaluation already (the integrator calls ode_rhs) */
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   return st;
 }
 

@@ -32,28 +32,37 @@ nde_status nde_layer_forward(const nde_layer *layer, const nde_layer_ctx *ctx, c
   return NDE_OK;
 }
 
+/*
+ * What the vjp and jvp of one evaluation share: the context takes the
+ * record's batch, and a leaf layer gets its scratch (NULL when it needs
+ * none) from the arena.
+ */
+static nde_status pass_begin(const nde_layer *layer, const nde_layer_ctx *ctx,
+                             const nde_record *rec, nde_layer_ctx *c, void **scratch) {
+  *c = *ctx;
+  c->batch = rec->batch;
+  *scratch = NULL;
+  if (layer->ops && layer->spec.scratch_per_sample)
+    return nde_ctx_alloc(c, layer->spec.scratch_per_sample * rec->batch, scratch);
+  return NDE_OK;
+}
+
 nde_status nde_layer_vjp(const nde_layer *layer, const nde_layer_ctx *ctx, const nde_record *rec,
                          const void *dy, void *dx, void *dparams, double *dt) {
   if (rec->layer != layer)
     return nde_error(NDE_EINVAL, "%s: record belongs to layer %s", layer->path,
                      rec->layer->path);
-  nde_layer_ctx c = *ctx;
-  c.batch = rec->batch;
-  nde_status st;
+  nde_layer_ctx c;
+  void *scratch;
   nde_arena_mark mark = nde_arena_get_mark(ctx->arena);
-  if (layer->ops) {
-    void *scratch = NULL;
-    st = NDE_OK;
-    if (layer->spec.scratch_per_sample)
-      st = nde_ctx_alloc(&c, layer->spec.scratch_per_sample * rec->batch, &scratch);
+  nde_status st = pass_begin(layer, ctx, rec, &c, &scratch);
+  if (st == NDE_OK && layer->ops) {
     double dt_local = 0;
-    if (st == NDE_OK)
-      st = layer->ops->vjp(layer->self, &c, rec->x, rec->t, rec->params, rec->y, rec->saved, dy,
-                           dx, dparams, dt && layer->spec.uses_time ? &dt_local : NULL,
-                           scratch);
+    st = layer->ops->vjp(layer->self, &c, rec->x, rec->t, rec->params, rec->y, rec->saved, dy,
+                         dx, dparams, dt && layer->spec.uses_time ? &dt_local : NULL, scratch);
     if (dt && layer->spec.uses_time)
       *dt += dt_local;
-  } else {
+  } else if (st == NDE_OK) {
     st = layer->type->vjp(layer, &c, rec, dy, dx, dparams, dt);
   }
   nde_arena_rewind(ctx->arena, mark);
@@ -67,28 +76,20 @@ nde_status nde_layer_jvp(const nde_layer *layer, const nde_layer_ctx *ctx, const
   if (rec->layer != layer)
     return nde_error(NDE_EINVAL, "%s: record belongs to layer %s", layer->path,
                      rec->layer->path);
-  nde_layer_ctx c = *ctx;
-  c.batch = rec->batch;
-  nde_status st;
+  if (layer->ops ? !NDE_VTABLE_HAS(layer->ops, nde_layer_ops, jvp) : !layer->type->jvp)
+    return nde_error(NDE_EUNSUPPORTED, "%s: layer '%s' has no jvp", layer->path, layer->name);
+  nde_layer_ctx c;
+  void *scratch;
   nde_arena_mark mark = nde_arena_get_mark(ctx->arena);
-  if (layer->ops) {
-    if (!NDE_VTABLE_HAS(layer->ops, nde_layer_ops, jvp))
-      return nde_error(NDE_EUNSUPPORTED, "%s: layer '%s' has no jvp", layer->path, layer->name);
-    void *scratch = NULL;
-    st = NDE_OK;
-    if (layer->spec.scratch_per_sample)
-      st = nde_ctx_alloc(&c, layer->spec.scratch_per_sample * rec->batch, &scratch);
-    if (st == NDE_OK)
-      st = layer->ops->jvp(layer->self, &c, rec->x, rec->t, rec->params, rec->y, rec->saved, tx,
-                           tparams, tt, ty, scratch);
-    if (st != NDE_OK)
-      st = nde_error_prefix(st, "%s (%s) jvp", layer->path, layer->name);
-  } else if (!layer->type->jvp) {
-    st = nde_error(NDE_EUNSUPPORTED, "%s: layer '%s' has no jvp", layer->path, layer->name);
-  } else {
+  nde_status st = pass_begin(layer, ctx, rec, &c, &scratch);
+  if (st == NDE_OK && layer->ops)
+    st = layer->ops->jvp(layer->self, &c, rec->x, rec->t, rec->params, rec->y, rec->saved, tx,
+                         tparams, tt, ty, scratch);
+  else if (st == NDE_OK)
     st = layer->type->jvp(layer, &c, rec, tx, tparams, tt, ty);
-  }
   nde_arena_rewind(ctx->arena, mark);
+  if (st != NDE_OK && layer->ops)
+    return nde_error_prefix(st, "%s (%s) jvp", layer->path, layer->name);
   return st;
 }
 

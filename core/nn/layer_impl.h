@@ -13,9 +13,11 @@
 #include <jansson.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/registry.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 typedef struct nde_core_layer_type nde_core_layer_type;
 typedef struct nde_builder nde_builder;

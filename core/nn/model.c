@@ -63,14 +63,7 @@ nde_status nde_builder_add_block(nde_builder *b, nde_layer *node, const nde_para
   if (block->ndim < 1 || block->ndim > NDE_MAX_DIMS)
     return nde_error(NDE_EINTERNAL, "%s: parameter block '%s' has %d dimensions", node->path,
                      block->name, block->ndim);
-  if (m->n_blocks == m->cap_blocks) {
-    size_t cap = m->cap_blocks ? 2 * m->cap_blocks : 16;
-    nde_layout_entry *e = realloc(m->blocks, cap * sizeof *e);
-    if (!e)
-      return nde_error(NDE_ENOMEM, "out of memory");
-    m->blocks = e;
-    m->cap_blocks = cap;
-  }
+  NDE_TRY(nde_grow(&m->blocks, m->n_blocks, &m->cap_blocks, sizeof *m->blocks, 16));
   nde_layout_entry *e = &m->blocks[m->n_blocks];
   memset(e, 0, sizeof *e);
   size_t len = strlen(node->path) + strlen(block->name) + 2;
@@ -169,7 +162,7 @@ static nde_status build_leaf(nde_builder *b, nde_layer *node, const json_t *spec
   node->ops = vtable;
   memset(&node->spec, 0, sizeof node->spec);
   st = node->ops->create(options, &node->input, &node->spec, &node->self);
-  nde_options_free(&options);
+  nde_options_destroy(&options);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s: layer '%s'", node->path, node->name);
   node->output = node->spec.output;
@@ -250,12 +243,7 @@ nde_status nde_model_build(nde_registry *registry, const char *model_json, const
   nde_builder b = {registry ? registry : nde_registry_default(), m};
   nde_status st = build_layer(&b, spec, where, input, &m->root);
   json_decref(spec);
-  if (st != NDE_OK) {
-    nde_model_destroy(&m);
-    return st;
-  }
-  *out = m;
-  return NDE_OK;
+  return NDE_HAND_OVER(st, m, out, nde_model_destroy);
 }
 
 void nde_model_destroy(nde_model **model) {

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nde/model.h>
 #include <nde/sensitivity.h>
 
 #include "de_common.h"
@@ -103,7 +104,7 @@ static void node_destroy(nde_layer *node) {
   node_state *s = node->state;
   if (!s)
     return;
-  nde_ode_solver_close(&s->solver);
+  nde_ode_solver_destroy(&s->solver);
   nde_de_state_release(&s->de);
   free(s);
   node->state = NULL;
@@ -371,7 +372,7 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   /* biased local regularization draws from the accepted time points of this solve next time */
   if (st == NDE_OK && s->de.has_local && ctx->training && !ctx->freeze_steps)
     nde_de_keep_history(&sol.stats, &s->de.hist_t, &s->de.n_hist);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s (neural_ode)", node->path);
 }
 

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include <nde/brownian.h>
+#include <nde/model.h>
 #include <nde/sde.h>
 #include <nde/sensitivity.h>
 
@@ -131,9 +132,9 @@ static void nsde_destroy(nde_layer *node) {
   nsde_state *s = node->state;
   if (!s)
     return;
-  nde_sde_solver_close(&s->solver);
+  nde_sde_solver_destroy(&s->solver);
   nde_de_state_release(&s->de);
-  nde_brownian_free(&s->path);
+  nde_brownian_destroy(&s->path);
   free(s);
   node->state = NULL;
 }
@@ -460,7 +461,7 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   uint64_t stream = path_stream(s, ctx);
   size_t dim = nde_sde_noise_dim(s->noise, &ev->u0);
   if (ctx->freeze_steps != 2 || !s->path || s->path_key != stream || s->path_dim != dim) {
-    nde_brownian_free(&s->path);
+    nde_brownian_destroy(&s->path);
     nde_brownian_config pc = {.seed = ctx->seed, .stream = stream, .t0 = s->de.t0, .t1 = s->de.t1,
                               .dim = dim, .levy_area = s->solver->ops->needs_dz,
                               .stored = !s->tree};
@@ -555,7 +556,7 @@ static nde_status nsde_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
                      "eval_trajectories = 1)", node->path);
   nde_sde_solution sol = {0};
   nde_status st = nsde_forward_solve(node, ctx, rec, ev, &sol);
-  nde_sde_solution_free(&sol);
+  nde_sde_solution_clear(&sol);
   return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s (neural_sde)", node->path);
 }
 

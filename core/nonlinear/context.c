@@ -27,14 +27,7 @@ size_t nde_nl_batch(const nde_nl_ctx *ctx) {
 }
 
 static nde_status remember(nde_nl_ctx *ctx, void *ptr, int on_backend) {
-  if (ctx->nblocks == ctx->capblocks) {
-    size_t cap = ctx->capblocks ? 2 * ctx->capblocks : 16;
-    nl_block *b = realloc(ctx->blocks, cap * sizeof *b);
-    if (!b)
-      return nde_error(NDE_ENOMEM, "out of memory");
-    ctx->blocks = b;
-    ctx->capblocks = cap;
-  }
+  NDE_TRY(nde_grow(&ctx->blocks, ctx->nblocks, &ctx->capblocks, sizeof *ctx->blocks, 16));
   ctx->blocks[ctx->nblocks++] = (nl_block){ptr, on_backend};
   return NDE_OK;
 }
@@ -56,15 +49,8 @@ static nde_status backend_block(nde_nl_ctx *ctx, size_t bytes, int zero, void **
   nde_status st = BE(ctx)->alloc(BC(ctx), bytes ? bytes : ctx->esz, &p);
   if (st != NDE_OK || !p)
     return nde_error(NDE_ENOMEM, "cannot allocate %zu bytes of work memory", bytes);
-  if (pooling && o->npool == o->cappool) {
-    size_t cap = o->cappool ? 2 * o->cappool : 16;
-    nl_pooled *b = realloc(o->pool, cap * sizeof *b);
-    if (b) {
-      o->pool = b;
-      o->cappool = cap;
-    } else
-      pooling = 0;
-  }
+  if (pooling && nde_grow(&o->pool, o->npool, &o->cappool, sizeof *o->pool, 16) != NDE_OK)
+    pooling = 0;
   if (pooling)
     o->pool[o->npool++] = (nl_pooled){p, bytes, 1};
   else if (remember(ctx, p, 1) != NDE_OK) {
@@ -186,14 +172,8 @@ static void push_history(nde_nl_ctx *ctx, double fnorm) {
   nde_nonlinear_result *r = ctx->result;
   if (!ctx->settings.history)
     return;
-  if (r->history_len == r->history_cap) {
-    size_t cap = r->history_cap ? 2 * r->history_cap : 64;
-    double *h = realloc(r->history, cap * sizeof *h);
-    if (!h)
-      return; /* history is best effort; the solve goes on */
-    r->history = h;
-    r->history_cap = cap;
-  }
+  if (nde_grow(&r->history, r->history_len, &r->history_cap, sizeof *r->history, 64) != NDE_OK)
+    return; /* history is best effort; the solve goes on */
   r->history[r->history_len++] = fnorm;
 }
 

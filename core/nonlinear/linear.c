@@ -10,7 +10,7 @@
 #include <nde/linear.h>
 #include <nde/registry.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 struct nde_linear_solver {
   const nde_linear_solver_ops *ops;
@@ -29,11 +29,11 @@ nde_status nde_linear_solver_open(struct nde_registry *registry, const char *nam
   NDE_TRY(nde_options_parse(options_json, &given));
   nde_linear_solver *s = calloc(1, sizeof *s);
   if (!s) {
-    nde_options_free(&given);
+    nde_options_destroy(&given);
     return nde_error(NDE_ENOMEM, "out of memory");
   }
   nde_status st = nde_plugin_open(plugin, given, where, &vtable, &s->options);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   if (st != NDE_OK) {
     free(s);
     return st;
@@ -44,10 +44,10 @@ nde_status nde_linear_solver_open(struct nde_registry *registry, const char *nam
   return NDE_OK;
 }
 
-void nde_linear_solver_close(nde_linear_solver **solver) {
+void nde_linear_solver_destroy(nde_linear_solver **solver) {
   if (!solver || !*solver)
     return;
-  nde_options_free(&(*solver)->options);
+  nde_options_destroy(&(*solver)->options);
   free(*solver);
   *solver = NULL;
 }

@@ -5,7 +5,7 @@
 #include <nde/nonlinear.h>
 #include <nde/registry.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 /* A block of backend memory kept between solves (workspace reuse). */
 typedef struct nl_pooled {

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include <nde/names.h>
+#include <nde/nonlinear_problem.h>
 
 #include "nl_impl.h"
 

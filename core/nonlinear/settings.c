@@ -162,17 +162,17 @@ void nde_nonlinear_solver_reuse_workspace(nde_nonlinear_solver *solver, int reus
   solver->reuse = reuse != 0;
 }
 
-void nde_nonlinear_solver_close(nde_nonlinear_solver **solver) {
+void nde_nonlinear_solver_destroy(nde_nonlinear_solver **solver) {
   if (!solver || !*solver)
     return;
   nde_nonlinear_solver_drop_workspace(*solver);
   for (size_t i = 0; i < (*solver)->nstages; ++i) {
     free((*solver)->stages[i].name);
     free((*solver)->stages[i].options);
-    nde_nonlinear_solver_close(&(*solver)->stages[i].solver);
+    nde_nonlinear_solver_destroy(&(*solver)->stages[i].solver);
   }
   free((*solver)->stages);
-  nde_options_free(&(*solver)->options);
+  nde_options_destroy(&(*solver)->options);
   free(*solver);
   *solver = NULL;
 }

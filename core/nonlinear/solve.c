@@ -106,7 +106,7 @@ static nde_status stage_solver(nde_nl_ctx *ctx, const char *name, const char *op
       owner->stages = grown;
     free(n);
     free(o);
-    nde_nonlinear_solver_close(&sub);
+    nde_nonlinear_solver_destroy(&sub);
     return nde_error(NDE_ENOMEM, "out of memory");
   }
   owner->stages = grown;

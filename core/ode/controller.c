@@ -6,7 +6,7 @@
 #include <nde/backend.h>
 #include <nde/controller.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 double nde_fixed_step_end(double t0, double t1, double dt, size_t k, int *last) {
   double tdir = t1 >= t0 ? 1.0 : -1.0;

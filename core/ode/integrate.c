@@ -14,8 +14,8 @@
 #include <nde/backend.h>
 #include <nde/ode.h>
 
-#include "../integrator.h"
-#include "../internal.h"
+#include "../integrator/integrator.h"
+#include "../util/internal.h"
 
 /* Everything one solve allocates. */
 typedef struct ode_work {

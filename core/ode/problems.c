@@ -13,7 +13,7 @@
 #include <nde/names.h>
 #include <nde/ode_problem.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 #include "problems_impl.h"
 
 static const nde_problem_def *const defs[] = {

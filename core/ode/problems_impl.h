@@ -6,7 +6,7 @@
 
 #include <nde/ode_problem.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 #define NDE_PROBLEM_MAX_PARAMS 4
 

@@ -9,52 +9,9 @@
 #include <nde/backend.h>
 #include <nde/ode.h>
 
-#define NDE_RK_MAX_STAGES 16
+#include "../registry/tableau_plugin.h"
 
-nde_status nde_rk_tableau_validate(const nde_rk_tableau *tb, const char *name) {
-  if (!name)
-    name = "?";
-  int s = tb->stages;
-  if (s < 1 || s > NDE_RK_MAX_STAGES)
-    return nde_error(NDE_EPLUGIN, "%s: tableau has %d stages (1..%d supported)", name, s,
-                     NDE_RK_MAX_STAGES);
-  if (!tb->c || !tb->a || !tb->b || tb->order < 1)
-    return nde_error(NDE_EPLUGIN, "%s: tableau lacks c, a, b or an order", name);
-  if (tb->embedded_order > 0 && !tb->btilde)
-    return nde_error(NDE_EPLUGIN, "%s: embedded_order %d but no btilde", name, tb->embedded_order);
-  if (tb->interp_degree > 0 && !tb->interp)
-    return nde_error(NDE_EPLUGIN, "%s: interp_degree %d but no interp", name, tb->interp_degree);
-  double sb = 0, se = 0;
-  for (int i = 0; i < s; ++i) {
-    sb += tb->b[i];
-    if (tb->btilde)
-      se += tb->btilde[i];
-    double row = 0;
-    for (int j = 0; j < i; ++j)
-      row += tb->a[i * s + j];
-    if (fabs(row - tb->c[i]) > 1e-12)
-      return nde_error(NDE_EPLUGIN, "%s: row %d of a sums to %.17g, but c = %.17g", name, i + 1,
-                       row, tb->c[i]);
-  }
-  if (fabs(sb - 1.0) > 1e-12)
-    return nde_error(NDE_EPLUGIN, "%s: weights b sum to %.17g, not 1", name, sb);
-  if (tb->btilde && fabs(se) > 1e-12)
-    return nde_error(NDE_EPLUGIN, "%s: btilde sums to %.3g, not 0", name, se);
-  if (tb->fsal) {
-    if (s < 2 || tb->c[s - 1] != 1.0)
-      return nde_error(NDE_EPLUGIN, "%s: FSAL needs c_s = 1", name);
-    for (int j = 0; j < s - 1; ++j)
-      if (fabs(tb->a[(s - 1) * s + j] - tb->b[j]) > 1e-15)
-        return nde_error(NDE_EPLUGIN, "%s: FSAL needs the last row of a to equal b", name);
-    if (tb->b[s - 1] != 0.0)
-      return nde_error(NDE_EPLUGIN, "%s: FSAL needs b_s = 0", name);
-  }
-  /* Shampine's estimate compares two stages at the same time point (c_{s-1} = c_s = 1) */
-  if (tb->stability_size > 0 && (!tb->fsal || s < 3 || tb->c[s - 2] != tb->c[s - 1]))
-    return nde_error(NDE_EPLUGIN, "%s: a stiffness estimate needs an FSAL tableau whose last "
-                     "two stages share c = 1", name);
-  return NDE_OK;
-}
+#define NDE_RK_MAX_STAGES NDE_TABLEAU_MAX_STAGES
 
 /* y = x0 + dt * sum_j coef[j] k[j]  (coef over the first m stages). */
 static void combine(const nde_array *x0, double dt, const double *coef, int m,

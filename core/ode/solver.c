@@ -8,8 +8,8 @@
 #include <nde/ode.h>
 #include <nde/registry.h>
 
-#include "../integrator.h"
-#include "../plugin_kind.h"
+#include "../integrator/integrator.h"
+#include "../registry/plugin_kind.h"
 
 /* Every option of nde_ode_options in @p op; absent keys keep the values in place. */
 static void read_options(const nde_options *op, nde_ode_options *o) {
@@ -19,7 +19,7 @@ static void read_options(const nde_options *op, nde_ode_options *o) {
   o->save_everystep = nde_options_bool(op, "save_everystep", o->save_everystep);
 }
 
-/* The defaults are the ode_solver kind's common options (core/plugin_kind.c), stated once there. */
+/* The defaults are the ode_solver kind's common options (core/registry/plugin_kind.c), stated once there. */
 void nde_ode_options_default(int order, nde_ode_options *o) {
   const nde_options *d = nde_kind_option_defaults(NDE_KIND_ODE_SOLVER);
   *o = (nde_ode_options){.adaptive = 1, .maxiters = 1, .save_everystep = 1, .record_steps = 1};
@@ -51,33 +51,6 @@ static const nde_solver_type ode_solver_type = {
     NDE_KIND_ODE_SOLVER, sizeof(nde_ode_solver), offsetof(nde_ode_solver, ops),
     offsetof(nde_ode_solver, options), finish_open};
 
-nde_status nde_ode_solver_open_ops(const nde_ode_solver_ops *ops, const nde_options *options,
-                                   nde_ode_solver **out) {
-  void *s;
-  nde_status st = nde_solver_open_as(&ode_solver_type, ops, NULL, NULL, options, NULL, &s);
-  *out = s;
-  return st;
-}
-
-nde_status nde_ode_solver_open(struct nde_registry *registry, const char *name,
-                               const nde_options *given, const char *where,
-                               nde_ode_solver **out) {
-  void *s;
-  nde_status st = nde_solver_open_as(&ode_solver_type, NULL, registry, name, given, where, &s);
-  *out = s;
-  return st;
-}
-
-void nde_ode_solver_close(nde_ode_solver **s) {
-  if (!s)
-    return;
-  nde_solver_close_as(&ode_solver_type, *s);
-  *s = NULL;
-}
-
-void nde_ode_solution_free(nde_ode_solution *sol) {
-  if (!sol)
-    return;
-  nde_solution_release(sol->t, &sol->u, &sol->u_final, sol->stats.steps);
-  *sol = (nde_ode_solution){0};
-}
+NDE_SOLVER_ENTRY_POINTS(ode_solver_type, nde_ode_solver, nde_ode_solver_ops, nde_ode_solution,
+                        nde_ode_solver_open_ops, nde_ode_solver_open, nde_ode_solver_destroy,
+                        nde_ode_solution_clear)

@@ -12,7 +12,7 @@
 #include <nde/optimizer.h>
 #include <nde/registry.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 struct nde_optimizer {
   const nde_optimizer_ops *ops;
@@ -86,14 +86,14 @@ nde_status nde_optimizer_open(struct nde_registry *registry, const char *name,
   nde_optimizer *opt = calloc(1, sizeof *opt);
   if (!opt) {
     json_decref(lr);
-    nde_options_free(&given);
+    nde_options_destroy(&given);
     return nde_error(NDE_ENOMEM, "out of memory");
   }
   opt->backend = backend;
   opt->dt = dt;
   opt->n = n;
   st = nde_plugin_open(plugin, given, where, &vtable, &opt->options);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   opt->ops = vtable;
   if (st == NDE_OK)
     st = parse_lr(lr, opt->options, where, &opt->lr);
@@ -114,15 +114,10 @@ nde_status nde_optimizer_open(struct nde_registry *registry, const char *name,
         backend->ops->fill(backend->ctx, dt, n, 0.0, opt->buffers[i]);
     }
   }
-  if (st != NDE_OK) {
-    nde_optimizer_close(&opt);
-    return st;
-  }
-  *out = opt;
-  return NDE_OK;
+  return NDE_HAND_OVER(st, opt, out, nde_optimizer_destroy);
 }
 
-void nde_optimizer_close(nde_optimizer **optimizer) {
+void nde_optimizer_destroy(nde_optimizer **optimizer) {
   if (!optimizer || !*optimizer)
     return;
   nde_optimizer *opt = *optimizer;
@@ -130,7 +125,7 @@ void nde_optimizer_close(nde_optimizer **optimizer) {
     for (int i = 0; i < opt->n_buffers; ++i)
       opt->backend->ops->release(opt->backend->ctx, opt->buffers[i]);
   free(opt->buffers);
-  nde_options_free(&opt->options);
+  nde_options_destroy(&opt->options);
   free(opt);
   *optimizer = NULL;
 }

@@ -12,7 +12,7 @@
 #include <nde/names.h>
 #include <nde/optimizer.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 static const char *const schedule_names[] = {"constant", "inverse_decay", "cosine", "step",
                                              "exp_decay"};

@@ -87,7 +87,7 @@ nde_status nde_brownian_create(const nde_brownian_config *config, nde_brownian *
   b->lv = calloc(levels, sizeof *b->lv);
   b->buf = malloc((levels * 4 + 4) * n * sizeof(double));
   if (!b->lv || !b->buf) {
-    nde_brownian_free(&b);
+    nde_brownian_destroy(&b);
     return nde_error(NDE_ENOMEM, "Brownian path: out of memory for %zu components", n);
   }
   double *p = b->buf;
@@ -123,7 +123,7 @@ nde_status nde_brownian_create(const nde_brownian_config *config, nde_brownian *
     double *v0 = calloc(2 * n, sizeof *v0);
     if (!b->pt_t || !b->pt_v || !b->tmp || !v0) {
       free(v0);
-      nde_brownian_free(&b);
+      nde_brownian_destroy(&b);
       return nde_error(NDE_ENOMEM, "Brownian path: out of memory for %zu components", n);
     }
     b->pt_t[0] = config->t0;
@@ -134,7 +134,7 @@ nde_status nde_brownian_create(const nde_brownian_config *config, nde_brownian *
   return NDE_OK;
 }
 
-void nde_brownian_free(nde_brownian **path) {
+void nde_brownian_destroy(nde_brownian **path) {
   if (!path || !*path)
     return;
   free((*path)->lv);

@@ -25,8 +25,8 @@
 #include <nde/backend.h>
 #include <nde/sde.h>
 
-#include "../integrator.h"
-#include "../internal.h"
+#include "../integrator/integrator.h"
+#include "../util/internal.h"
 
 typedef struct work {
   nde_array *arrays; /* every backend array, for cleanup */

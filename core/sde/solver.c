@@ -9,8 +9,8 @@
 #include <nde/registry.h>
 #include <nde/sde.h>
 
-#include "../integrator.h"
-#include "../plugin_kind.h"
+#include "../integrator/integrator.h"
+#include "../registry/plugin_kind.h"
 
 const char *nde_sde_noise_name(nde_sde_noise noise) {
   static const char *const names[] = {"diagonal", "scalar", "general"}; /* by enum value */
@@ -36,7 +36,7 @@ static void read_options(const nde_options *op, nde_sde_options *o) {
   o->delta = nde_options_number(op, "delta", o->delta);
 }
 
-/* The defaults are the sde_solver kind's common options (core/plugin_kind.c), stated once there. */
+/* The defaults are the sde_solver kind's common options (core/registry/plugin_kind.c), stated once there. */
 void nde_sde_options_default(double p, nde_sde_options *o) {
   const nde_options *d = nde_kind_option_defaults(NDE_KIND_SDE_SOLVER);
   *o = (nde_sde_options){.delta = -1, .adaptive = 1, .maxiters = 1, .record_steps = 1};
@@ -89,33 +89,6 @@ static const nde_solver_type sde_solver_type = {
     NDE_KIND_SDE_SOLVER, sizeof(nde_sde_solver), offsetof(nde_sde_solver, ops),
     offsetof(nde_sde_solver, options), finish_open};
 
-nde_status nde_sde_solver_open_ops(const nde_sde_solver_ops *ops, const nde_options *options,
-                                   nde_sde_solver **out) {
-  void *s;
-  nde_status st = nde_solver_open_as(&sde_solver_type, ops, NULL, NULL, options, NULL, &s);
-  *out = s;
-  return st;
-}
-
-nde_status nde_sde_solver_open(struct nde_registry *registry, const char *name,
-                               const nde_options *given, const char *where,
-                               nde_sde_solver **out) {
-  void *s;
-  nde_status st = nde_solver_open_as(&sde_solver_type, NULL, registry, name, given, where, &s);
-  *out = s;
-  return st;
-}
-
-void nde_sde_solver_close(nde_sde_solver **s) {
-  if (!s)
-    return;
-  nde_solver_close_as(&sde_solver_type, *s);
-  *s = NULL;
-}
-
-void nde_sde_solution_free(nde_sde_solution *sol) {
-  if (!sol)
-    return;
-  nde_solution_release(sol->t, &sol->u, &sol->u_final, sol->stats.steps);
-  *sol = (nde_sde_solution){0};
-}
+NDE_SOLVER_ENTRY_POINTS(sde_solver_type, nde_sde_solver, nde_sde_solver_ops, nde_sde_solution,
+                        nde_sde_solver_open_ops, nde_sde_solver_open, nde_sde_solver_destroy,
+                        nde_sde_solution_clear)

@@ -12,35 +12,6 @@
 
 #include "sri_internal.h"
 
-nde_status nde_sri_tableau_validate(const nde_sri_tableau *tb, const char *name) {
-  int s = tb->stages;
-  if (s < 1 || s > NDE_SRI_MAX_STAGES)
-    return nde_error(NDE_EPLUGIN, "SRI tableau '%s': stages must be in 1..%d", name,
-                     NDE_SRI_MAX_STAGES);
-  if (!tb->c0 || !tb->c1 || !tb->a0 || !tb->a1 || !tb->b0 || !tb->b1 || !tb->alpha ||
-      !tb->beta1 || !tb->beta2 || !tb->beta3 || !tb->beta4 || !tb->e1)
-    return nde_error(NDE_EPLUGIN, "SRI tableau '%s': a coefficient array is missing", name);
-  for (int i = 0; i < s; ++i) {
-    double r0 = 0, r1 = 0;
-    for (int j = 0; j < s; ++j) {
-      if (j >= i && (tb->a0[i * s + j] != 0 || tb->a1[i * s + j] != 0 ||
-                     tb->b0[i * s + j] != 0 || tb->b1[i * s + j] != 0))
-        return nde_error(NDE_EPLUGIN, "SRI tableau '%s': not explicit (row %d, column %d)",
-                         name, i + 1, j + 1);
-      r0 += tb->a0[i * s + j];
-      r1 += tb->a1[i * s + j];
-    }
-    /* stages that are never evaluated may carry any c (SRIW1's unused drift stages) */
-    if (fabs(r0 - tb->c0[i]) > 1e-10 * (1 + fabs(r0)) ||
-        fabs(r1 - tb->c1[i]) > 1e-10 * (1 + fabs(r1)))
-      return nde_error(NDE_EPLUGIN, "SRI tableau '%s': row %d: c0/c1 differ from A0/A1 row sums",
-                       name, i + 1);
-  }
-  if (!(tb->delta >= 0))
-    return nde_error(NDE_EPLUGIN, "SRI tableau '%s': delta must be >= 0", name);
-  return NDE_OK;
-}
-
 static double dotv(int s, const double *x, const double *y) {
   double acc = 0;
   for (int i = 0; i < s; ++i)

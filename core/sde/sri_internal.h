@@ -4,8 +4,10 @@
 
 #include <nde/sde.h>
 
-/** Largest number of stages an SRI tableau may have. */
-#define NDE_SRI_MAX_STAGES 16
+#include "../registry/tableau_plugin.h"
+
+/** Largest number of stages an SRI tableau may have (the one tableau limit). */
+#define NDE_SRI_MAX_STAGES NDE_TABLEAU_MAX_STAGES
 
 /**
  * Which stages' drift (@p uf) and diffusion (@p ug) values a step uses, so

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nde/model.h>
 #include <nde/safetensors.h>
 
 #include "checkpoint.h"
@@ -281,6 +282,6 @@ nde_status nde_checkpoint_load(const char *path, const nde_model *model, void *p
     if (st == NDE_OK)
       st = be->ops->upload(be->ctx, view.data, t->data, view.size * es);
   }
-  nde_safetensors_close(&f);
+  nde_safetensors_destroy(&f);
   return st;
 }

@@ -11,10 +11,11 @@
 #define NDE_CORE_TRAIN_CHECKPOINT_H
 
 #include <nde/layer.h>
+#include <nde/model.h>
 #include <nde/optimizer.h>
 #include <nde/rng.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 /* The loop's position, besides parameters and optimizer buffers. */
 typedef struct nde_run_state {

@@ -11,6 +11,8 @@
 
 #include <nde/backend.h>
 #include <nde/dataset.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 
 #include "pipeline_impl.h"
 
@@ -31,8 +33,8 @@ static void gc_close(gc *g) {
   nde_array_destroy(&g->dy);
   nde_arena_destroy(&g->arena);
   nde_model_destroy(&g->model);
-  nde_dataset_close(&g->data);
-  nde_backend_close(&g->backend);
+  nde_dataset_destroy(&g->data);
+  nde_backend_destroy(&g->backend);
 }
 
 /* Loss at the current parameters; with want_grad the gradient into g->grads. */

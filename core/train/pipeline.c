@@ -316,15 +316,10 @@ nde_status nde_pipeline_load(nde_registry *registry, const char *path,
   p->registry = registry ? registry : nde_registry_default();
   p->text = json_dumps(root, JSON_PRESERVE_ORDER | JSON_INDENT(2) | JSON_REAL_PRECISION(17));
   nde_status st = check_pipeline(p);
-  if (st != NDE_OK) {
-    nde_pipeline_free(&p);
-    return st;
-  }
-  *out = p;
-  return NDE_OK;
+  return NDE_HAND_OVER(st, p, out, nde_pipeline_destroy);
 }
 
-void nde_pipeline_free(nde_pipeline **pipeline) {
+void nde_pipeline_destroy(nde_pipeline **pipeline) {
   if (!pipeline || !*pipeline)
     return;
   nde_pipeline *p = *pipeline;

@@ -5,10 +5,11 @@
 #include <jansson.h>
 
 #include <nde/layer.h>
+#include <nde/loss.h>
 #include <nde/registry.h>
 #include <nde/train.h>
 
-#include "../internal.h"
+#include "../util/internal.h"
 
 struct nde_pipeline {
   char *file;          /* the pipeline file, for messages */

@@ -26,6 +26,8 @@
 
 #include <nde/backend.h>
 #include <nde/dataset.h>
+#include <nde/loss.h>
+#include <nde/model.h>
 #include <nde/optimizer.h>
 
 #include "checkpoint.h"
@@ -206,11 +208,11 @@ static void trainer_close(trainer *tr) {
   nde_array_destroy(&tr->xb);
   nde_array_destroy(&tr->grads);
   nde_array_destroy(&tr->params);
-  nde_optimizer_close(&tr->optimizer);
+  nde_optimizer_destroy(&tr->optimizer);
   nde_model_destroy(&tr->model);
-  nde_dataset_close(&tr->test);
-  nde_dataset_close(&tr->train);
-  nde_backend_close(&tr->backend);
+  nde_dataset_destroy(&tr->test);
+  nde_dataset_destroy(&tr->train);
+  nde_backend_destroy(&tr->backend);
 }
 
 /* Views of the batch buffers holding @p n samples. */
@@ -593,7 +595,7 @@ nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
   return st;
 }
 
-void nde_predictions_free(nde_predictions *pr) {
+void nde_predictions_clear(nde_predictions *pr) {
   if (!pr)
     return;
   free(pr->inputs);
@@ -666,6 +668,6 @@ nde_status nde_predict(nde_pipeline *pipeline, const char *checkpoint, size_t ma
   free(idx);
   trainer_close(&tr);
   if (st != NDE_OK)
-    nde_predictions_free(out);
+    nde_predictions_clear(out);
   return st;
 }

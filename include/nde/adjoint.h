@@ -37,6 +37,10 @@
 #ifndef NDE_ADJOINT_H
 #define NDE_ADJOINT_H
 
+#ifdef NDE_PLUGIN_ABI_ONLY
+#error "nde/adjoint.h is application API, not plugin ABI (docs/headers.md)"
+#endif
+
 #include <stddef.h>
 
 #include <nde/array.h>
@@ -75,10 +79,10 @@ NDE_API nde_status nde_ode_trajectory_create(const nde_ode_solver *solver, const
                                              const nde_array *u_like, nde_ode_trajectory **out);
 
 /** Free a trajectory and NULL the pointer (safe on NULL). */
-NDE_API void nde_ode_trajectory_free(nde_ode_trajectory **traj);
+NDE_API void nde_ode_trajectory_destroy(nde_ode_trajectory **traj);
 
 /** Forget the recorded steps (their memory is kept for the next recording). */
-NDE_API void nde_ode_trajectory_clear(nde_ode_trajectory *traj);
+NDE_API void nde_ode_trajectory_reset(nde_ode_trajectory *traj);
 
 /**
  * Make the solve options @p opt record into @p traj: sets opt->on_step and
@@ -150,7 +154,7 @@ typedef struct nde_adjoint nde_adjoint;
 NDE_API nde_status nde_adjoint_create(const nde_adjoint_config *config, nde_adjoint **out);
 
 /** Free an adjoint and NULL the pointer (safe on NULL). */
-NDE_API void nde_adjoint_free(nde_adjoint **adj);
+NDE_API void nde_adjoint_destroy(nde_adjoint **adj);
 
 /**
  * Forward solve of @p problem (the problem's solver and its solve options,

@@ -64,7 +64,7 @@ struct nde_backend;
  * @var size     product of the extents (number of elements)
  * @var data     first element, in the backend's memory
  * @var backend  owner of the memory
- * @var owned    1 if nde_array_free() releases @p data, 0 for views
+ * @var owned    1 if nde_array_destroy() releases @p data, 0 for views
  */
 typedef struct nde_array {
   nde_dtype dtype;

@@ -234,7 +234,7 @@ typedef struct nde_backend_ops {
 /**
  * A backend instance: the plugin's vtable and its state. Obtain one with
  * nde_backend_open() (or nde_backend_open_ops() for a vtable in hand) and
- * release it with nde_backend_close().
+ * release it with nde_backend_destroy().
  */
 typedef struct nde_backend {
   const nde_backend_ops *ops;
@@ -256,7 +256,7 @@ NDE_API nde_status nde_backend_open_ops(const nde_backend_ops *ops, const nde_op
                                         nde_backend **out);
 
 /** Destroy a backend instance and NULL the pointer. */
-NDE_API void nde_backend_close(nde_backend **backend);
+NDE_API void nde_backend_destroy(nde_backend **backend);
 
 /**
  * 1 when the host may dereference @p backend's memory directly (its

@@ -106,7 +106,7 @@ typedef struct nde_brownian_config {
 NDE_API nde_status nde_brownian_create(const nde_brownian_config *config, nde_brownian **out);
 
 /** Free a path and NULL the pointer (safe on NULL). */
-NDE_API void nde_brownian_free(nde_brownian **path);
+NDE_API void nde_brownian_destroy(nde_brownian **path);
 
 /** The configuration the path was created with. */
 NDE_API const nde_brownian_config *nde_brownian_config_of(const nde_brownian *path);

@@ -111,7 +111,7 @@ NDE_API const char *nde_data_file_path(const nde_data_file *file);
  * close that the last read ended inside a gzip stream (after a read that
  * reached the end, nde_data_file_read() has already reported it).
  */
-NDE_API nde_status nde_data_file_close(nde_data_file **file);
+NDE_API nde_status nde_data_file_destroy(nde_data_file **file);
 
 /** An opened dataset split (plugin + data). */
 typedef struct nde_dataset nde_dataset;
@@ -130,7 +130,7 @@ NDE_API nde_status nde_dataset_open(struct nde_registry *registry, const char *n
                                     const char *where, nde_dataset **out);
 
 /** Close a dataset and NULL the pointer. */
-NDE_API void nde_dataset_close(nde_dataset **dataset);
+NDE_API void nde_dataset_destroy(nde_dataset **dataset);
 
 /** Shapes of an opened dataset. */
 NDE_API void nde_dataset_get_info(const nde_dataset *dataset, nde_dataset_info *info);

@@ -1,7 +1,9 @@
 /**
  * @file nde/layer.h
- * @brief Layers with explicit parameters (Lux style): leaf-layer plugins
- *        (kind "layer"), the model tree, evaluation records and arenas.
+ * @brief Plugin ABI of kind "layer": shapes, parameter blocks, the
+ *        evaluation context and the leaf-layer vtable. The model tree that
+ *        applications build from layers is in nde/model.h, arenas in
+ *        nde/arena.h, losses in nde/loss.h.
  *
  * A model is a tree of layer descriptors built from the pipeline's JSON
  * ("model": {"chain": [...]}). Layers hold no parameters: all parameters of
@@ -57,8 +59,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-struct nde_registry;
 
 /* ------------------------------------------------------------------------ */
 /* Shapes and parameter blocks                                               */
@@ -121,44 +121,10 @@ typedef struct nde_layer_spec {
 } nde_layer_spec;
 
 /* ------------------------------------------------------------------------ */
-/* Arenas and evaluation contexts                                            */
+/* Evaluation contexts                                                       */
 /* ------------------------------------------------------------------------ */
 
-/**
- * A bump allocator for evaluation records: host memory for bookkeeping and
- * backend memory for saved arrays, each in chunks that never move. Resetting
- * keeps the chunks, so after the first pass evaluation allocates nothing.
- */
-typedef struct nde_arena nde_arena;
-
-/** Create an empty arena on @p backend. */
-NDE_API nde_status nde_arena_create(nde_backend *backend, nde_arena **out);
-
-/** Destroy an arena and everything allocated from it; NULLs the pointer. */
-NDE_API void nde_arena_destroy(nde_arena **arena);
-
-/** Forget every allocation (O(1)); records made from the arena become invalid. */
-NDE_API void nde_arena_reset(nde_arena *arena);
-
-/** A position in an arena, to rewind to (free everything allocated after it). */
-typedef struct nde_arena_mark {
-  size_t host_chunk, host_used, device_chunk, device_used;
-} nde_arena_mark;
-
-/** The current position. */
-NDE_API nde_arena_mark nde_arena_get_mark(const nde_arena *arena);
-
-/** Free everything allocated since @p mark. */
-NDE_API void nde_arena_rewind(nde_arena *arena, nde_arena_mark mark);
-
-/** @p bytes of backend memory (64-byte aligned, not zeroed). */
-NDE_API nde_status nde_arena_alloc(nde_arena *arena, size_t bytes, void **ptr);
-
-/** @p bytes of zeroed host memory (16-byte aligned) for bookkeeping. */
-NDE_API nde_status nde_arena_alloc_host(nde_arena *arena, size_t bytes, void **ptr);
-
-/** Bytes of backend memory the arena holds (its high-water mark, for diagnostics). */
-NDE_API size_t nde_arena_capacity(const nde_arena *arena);
+struct nde_arena; /* nde/arena.h: where records and saved values live */
 
 /** Maximum number of distinct statistics one metrics sink collects. */
 #define NDE_METRICS_MAX 32
@@ -174,8 +140,6 @@ typedef struct nde_layer_metrics {
   double values[NDE_METRICS_MAX];      /**< their accumulated values */
 } nde_layer_metrics;
 
-/** Clear a metrics sink. */
-NDE_API void nde_layer_metrics_clear(nde_layer_metrics *metrics);
 
 /**
  * Everything an evaluation needs besides the data: the backend and dtype of
@@ -187,7 +151,7 @@ typedef struct nde_layer_ctx {
   nde_backend *backend;
   nde_dtype dtype;
   size_t batch;
-  nde_arena *arena;
+  struct nde_arena *arena;    /**< records and saved arrays (nde/arena.h) */
   uint64_t step;
   int training;
   uint64_t seed;               /**< the run's seed, for layers that draw random numbers */
@@ -204,7 +168,6 @@ NDE_API void nde_layer_add_loss(const nde_layer_ctx *ctx, const char *name, doub
 
 /** Add @p value to statistic @p name ("nfe_forward"); no-op without a metrics sink. */
 NDE_API void nde_layer_report(const nde_layer_ctx *ctx, const char *name, double value);
-
 /* ------------------------------------------------------------------------ */
 /* Leaf-layer plugins                                                        */
 /* ------------------------------------------------------------------------ */
@@ -262,182 +225,6 @@ typedef struct nde_layer_ops {
                     const void *tparams, double tt, void *dy, void *scratch);
 } nde_layer_ops;
 
-
-/* ------------------------------------------------------------------------ */
-/* The model tree                                                            */
-/* ------------------------------------------------------------------------ */
-
-/** A node of a model tree (leaf or core layer). Owned by its model. */
-typedef struct nde_layer nde_layer;
-
-/** A built model: the tree, its parameter layout, its backend and dtype. */
-typedef struct nde_model nde_model;
-
-/**
- * One evaluation of a layer: input, time, output and saved values, in an
- * arena. Core layers keep the records of their children's evaluations.
- */
-typedef struct nde_record nde_record;
-
-/**
- * Build a model from its JSON description (@p model_json: the value of the
- * pipeline's "model" key, as text) for per-sample inputs of shape @p input.
- * @p where is the JSON path of the description ("model"); it prefixes every
- * layout name and every message. Leaf layers are found in @p registry
- * (NULL: the default registry); their options are validated against their
- * manifests.
- */
-NDE_API nde_status nde_model_build(struct nde_registry *registry, const char *model_json,
-                                   const char *where, const nde_shape *input,
-                                   nde_backend *backend, nde_dtype dtype, nde_model **out);
-
-/** Destroy a model; NULLs the pointer. */
-NDE_API void nde_model_destroy(nde_model **model);
-
-/* ------------------------------------------------------------------------ */
-/* Built-in layers                                                           */
-/* ------------------------------------------------------------------------ */
-
-/**
- * The layer types built into libnde (chain, parallel, skip_connection,
- * neural_ode, neural_sde, deq, ...): they own child layers and have no
- * manifest. A name here wins over a layer plugin of the same name.
- */
-NDE_API size_t nde_builtin_layer_count(void);
-
-/** Name of built-in layer @p index (as the pipeline JSON names it), or NULL past the end. */
-NDE_API const char *nde_builtin_layer_name(size_t index);
-
-/** One-line summary of built-in layer @p index, or NULL past the end. */
-NDE_API const char *nde_builtin_layer_summary(size_t index);
-
-/** Index of the built-in layer named @p name, or -1. */
-NDE_API long nde_builtin_layer_find(const char *name);
-
-/**
- * The keys the JSON object of built-in layer @p index takes (besides
- * "layer"), in a manifest's "options" form: {"KEY": {"type": T, "doc":
- * DOC, "default": VALUE, "required": true, "choices": [...]}, ...} (default
- * and choices when it has them, required when it is). These are exactly
- * the keys the model builder accepts. JSON text the caller frees with
- * free(); NULL past the end or out of memory.
- */
-NDE_API char *nde_builtin_layer_keys_json(size_t index);
-
-/** The root layer. */
-NDE_API const nde_layer *nde_model_root(const nde_model *model);
-
-/** Backend and dtype the model was built for. */
-NDE_API nde_backend *nde_model_backend(const nde_model *model);
-NDE_API nde_dtype nde_model_dtype(const nde_model *model);
-
-/** Total number of parameters (length of the flat parameter array). */
-NDE_API size_t nde_model_param_count(const nde_model *model);
-
-/** Number of named parameter blocks in the layout. */
-NDE_API size_t nde_model_block_count(const nde_model *model);
-
-/** One entry of the parameter layout. */
-typedef struct nde_layout_entry {
-  const char *name;           /**< "model.chain[1].weight" (owned by the model) */
-  size_t offset;              /**< first element in the flat array */
-  size_t size;                /**< number of elements */
-  int ndim;                   /**< dimensions */
-  size_t shape[NDE_MAX_DIMS]; /**< extents */
-  nde_init init;              /**< initializer */
-} nde_layout_entry;
-
-/** Layout entry @p index (< block count), in flat-array order. */
-NDE_API const nde_layout_entry *nde_model_block(const nde_model *model, size_t index);
-
-/** Find a layout entry by its name; NULL if absent. */
-NDE_API const nde_layout_entry *nde_model_find_block(const nde_model *model, const char *name);
-
-/**
- * Initialize a flat parameter array (nde_model_param_count() elements of the
- * model's dtype on its backend) with every block's initializer, drawing from
- * Philox streams derived from @p rng (block i uses nde_rng_split(rng, i)), so
- * the result depends only on the seed and the layout.
- */
-NDE_API nde_status nde_model_init_params(const nde_model *model, const nde_rng *rng,
-                                         void *params);
-
-/** Per-sample input and output shapes of a layer. */
-NDE_API const nde_shape *nde_layer_input_shape(const nde_layer *layer);
-NDE_API const nde_shape *nde_layer_output_shape(const nde_layer *layer);
-
-/** The layer's name ("dense", "chain") and JSON path ("model.chain[1]"). */
-NDE_API const char *nde_layer_name(const nde_layer *layer);
-NDE_API const char *nde_layer_path(const nde_layer *layer);
-
-/** Offset of the layer's first parameter in the flat array and its parameter count. */
-NDE_API size_t nde_layer_param_offset(const nde_layer *layer);
-NDE_API size_t nde_layer_param_count(const nde_layer *layer);
-
-/**
- * Evaluate @p layer: y = f(x, t; params). @p params points at the layer's
- * own first parameter (for the root: the flat array). @p x must stay valid
- * and unchanged until the vjp of this evaluation (copy it into the arena
- * first if it will not). The output lives in ctx->arena:
- * nde_record_output(*rec). Nothing is allocated once the arena has grown.
- */
-NDE_API nde_status nde_layer_forward(const nde_layer *layer, const nde_layer_ctx *ctx,
-                                     const void *x, double t, const void *params,
-                                     nde_record **rec);
-
-/**
- * Pullback of one evaluation: dx overwritten (NULL: not wanted; skips work),
- * dparams accumulated (+=; the layer's own slice; NULL: not wanted), *dt
- * accumulated (NULL: not wanted). Auxiliary loss terms the layer added in
- * its forward pass contribute their gradients here too. Temporary memory
- * comes from ctx->arena and is given back before returning.
- */
-NDE_API nde_status nde_layer_vjp(const nde_layer *layer, const nde_layer_ctx *ctx,
-                                 const nde_record *rec, const void *dy, void *dx,
-                                 void *dparams, double *dt);
-
-/**
- * Pushforward at one evaluation: ty = (∂f/∂x)·tx + (∂f/∂params)·tparams +
- * (∂f/∂t)·tt, overwritten ((output features, batch)). @p tx or @p tparams
- * may be NULL (zero tangent). NDE_EUNSUPPORTED, naming the layer, when a
- * layer of the tree has no jvp. Temporary memory comes from ctx->arena and
- * is given back before returning.
- */
-NDE_API nde_status nde_layer_jvp(const nde_layer *layer, const nde_layer_ctx *ctx,
-                                 const nde_record *rec, const void *tx, const void *tparams,
-                                 double tt, void *ty);
-
-/** The output of an evaluation ((output features, batch) in the arena). */
-NDE_API void *nde_record_output(const nde_record *rec);
-
-/* ------------------------------------------------------------------------ */
-/* Losses and metrics                                                        */
-/* ------------------------------------------------------------------------ */
-
-/** A data loss between a model's output and the targets. */
-typedef enum nde_loss {
-  NDE_LOSS_MSE = 0,          /**< mean over every element of (y − target)² */
-  NDE_LOSS_CROSS_ENTROPY = 1 /**< mean over the batch of −log softmax(y)[label]; targets are class indices */
-} nde_loss;
-
-/** Parse "mse" / "cross_entropy" (alias "logitcrossentropy"); NDE_EINVAL with a suggestion otherwise. */
-NDE_API nde_status nde_loss_parse(const char *name, nde_loss *out);
-
-/** Name of a loss. */
-NDE_API const char *nde_loss_name(nde_loss loss);
-
-/**
- * Evaluate a loss on a batch: @p y is (rows, batch); targets are (rows,
- * batch) for mse and (1, batch) class indices for cross_entropy. Returns the
- * mean loss in *loss; if @p dy is not NULL it receives scale·∂loss/∂y;
- * *correct (may be NULL) receives the number of columns whose argmax is the
- * label (cross_entropy; always 0 for mse, which has no accuracy).
- * Cross-entropy is computed from log-sum-exp with the column maximum
- * subtracted, so large logits never overflow.
- */
-NDE_API nde_status nde_loss_eval(nde_backend *backend, nde_dtype dtype, nde_loss loss,
-                                 size_t rows, size_t batch, const void *y, const void *targets,
-                                 double scale, double *value, void *dy, size_t *correct);
 
 #ifdef __cplusplus
 }

@@ -81,7 +81,7 @@ NDE_API nde_status nde_linear_solver_open(struct nde_registry *registry, const c
                                           nde_linear_solver **out);
 
 /** Release a linear solver; NULLs the pointer. */
-NDE_API void nde_linear_solver_close(nde_linear_solver **solver);
+NDE_API void nde_linear_solver_destroy(nde_linear_solver **solver);
 
 /** The solver's plugin name. */
 NDE_API const char *nde_linear_solver_name(const nde_linear_solver *solver);

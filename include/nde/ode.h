@@ -257,7 +257,7 @@ typedef nde_step_record nde_ode_step_stats;
 typedef nde_solve_stats nde_ode_stats;
 
 /**
- * The result of nde_ode_solve(). Release with nde_ode_solution_free().
+ * The result of nde_ode_solve(). Release with nde_ode_solution_clear().
  *
  * @var nsave    number of saved points
  * @var t        their times (host)
@@ -275,7 +275,7 @@ typedef struct nde_ode_solution {
 } nde_ode_solution;
 
 /** Free a solution's memory (safe on a zeroed one). */
-NDE_API void nde_ode_solution_free(nde_ode_solution *sol);
+NDE_API void nde_ode_solution_clear(nde_ode_solution *sol);
 
 /** An opened solver: the plugin's vtable plus its validated options. */
 typedef struct nde_ode_solver {
@@ -298,7 +298,7 @@ NDE_API nde_status nde_ode_solver_open_ops(const nde_ode_solver_ops *ops,
                                            const nde_options *options, nde_ode_solver **out);
 
 /** Close a solver and NULL the pointer. */
-NDE_API void nde_ode_solver_close(nde_ode_solver **solver);
+NDE_API void nde_ode_solver_destroy(nde_ode_solver **solver);
 
 /**
  * Integrate du/dt = f(t, u) from (t0, u0) to t1 with @p solver's method.

@@ -22,6 +22,10 @@
 #ifndef NDE_ODE_PROBLEM_H
 #define NDE_ODE_PROBLEM_H
 
+#ifdef NDE_PLUGIN_ABI_ONLY
+#error "nde/ode_problem.h is application API, not plugin ABI (docs/headers.md)"
+#endif
+
 #include <stddef.h>
 
 #include <nde/ode.h>

@@ -154,7 +154,7 @@ NDE_API nde_status nde_optimizer_open(struct nde_registry *registry, const char 
                                       nde_optimizer **out);
 
 /** Release an optimizer and its buffers; NULLs the pointer. */
-NDE_API void nde_optimizer_close(nde_optimizer **optimizer);
+NDE_API void nde_optimizer_destroy(nde_optimizer **optimizer);
 
 /**
  * One update of @p params (n elements, backend memory) from @p grads: the

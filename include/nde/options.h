@@ -30,7 +30,7 @@ typedef struct nde_options nde_options;
 NDE_API nde_status nde_options_parse(const char *json_text, nde_options **out);
 
 /** Free options made by nde_options_parse() or returned as owned by the core; NULLs the pointer. */
-NDE_API void nde_options_free(nde_options **options);
+NDE_API void nde_options_destroy(nde_options **options);
 
 /** 1 if @p key is present (and not JSON null). NULL @p options has no keys. */
 NDE_API int nde_options_has(const nde_options *options, const char *key);
@@ -72,7 +72,7 @@ NDE_API nde_status nde_options_numbers(const nde_options *options, const char *k
 /** A nested object option (borrowed), or NULL if absent or not an object. */
 NDE_API const nde_options *nde_options_object(const nde_options *options, const char *key);
 
-/** A deep, owned copy (NULL copies as an empty object); free it with nde_options_free(). */
+/** A deep, owned copy (NULL copies as an empty object); free it with nde_options_destroy(). */
 NDE_API nde_status nde_options_copy(const nde_options *options, nde_options **out);
 
 /** Serialize to compact JSON text; the caller frees it with free(). */

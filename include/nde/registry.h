@@ -23,6 +23,10 @@
 #ifndef NDE_REGISTRY_H
 #define NDE_REGISTRY_H
 
+#ifdef NDE_PLUGIN_ABI_ONLY
+#error "nde/registry.h is application API, not plugin ABI (docs/headers.md)"
+#endif
+
 #include <stddef.h>
 
 #include <nde/options.h>
@@ -164,7 +168,7 @@ NDE_API char *nde_plugin_manifest_json(const nde_plugin *plugin);
  * types, out-of-range numbers and invalid choices are NDE_EINVAL with a
  * message naming the path, the plugin and the option (with a did-you-mean
  * for misspelled keys). On success *out is owned by the caller
- * (nde_options_free()).
+ * (nde_options_destroy()).
  */
 NDE_API nde_status nde_plugin_options(const nde_plugin *plugin, const nde_options *given,
                                       const char *where, nde_options **out);
@@ -176,7 +180,7 @@ NDE_API nde_status nde_plugin_options(const nde_plugin *plugin, const nde_option
  * kind's descriptor (nde_vtable_validate()). Bad options never dlopen
  * anything. On success *vtable is libnde's copy of the plugin's vtable
  * (slots past the plugin's size read as NULL) and *options the caller's to
- * free with nde_options_free(); on failure both are NULL. Load failures are
+ * free with nde_options_destroy(); on failure both are NULL. Load failures are
  * prefixed with @p where (option messages already name it; may be NULL).
  */
 NDE_API nde_status nde_plugin_open(const nde_plugin *plugin, const nde_options *given,

@@ -28,6 +28,10 @@
 #ifndef NDE_SAFETENSORS_H
 #define NDE_SAFETENSORS_H
 
+#ifdef NDE_PLUGIN_ABI_ONLY
+#error "nde/safetensors.h is application API, not plugin ABI (docs/headers.md)"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,7 +83,7 @@ NDE_API size_t nde_st_dtype_size(nde_st_dtype dtype);
 /**
  * One named tensor in host memory. For writing, the caller fills every
  * field but nbytes (computed); for reading, the file owns @p name and
- * @p data, which stay valid until nde_safetensors_close().
+ * @p data, which stay valid until nde_safetensors_destroy().
  *
  * @var name   unique, non-empty, not "__metadata__"
  * @var dtype  element type
@@ -123,7 +127,7 @@ typedef struct nde_safetensors nde_safetensors;
 NDE_API nde_status nde_safetensors_read(const char *path, nde_safetensors **out);
 
 /** Release a file read by nde_safetensors_read(); NULLs the pointer. */
-NDE_API void nde_safetensors_close(nde_safetensors **file);
+NDE_API void nde_safetensors_destroy(nde_safetensors **file);
 
 /** Number of tensors. */
 NDE_API size_t nde_safetensors_count(const nde_safetensors *file);

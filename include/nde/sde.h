@@ -340,7 +340,7 @@ typedef struct nde_sde_stats {
 } nde_sde_stats;
 
 /**
- * The result of nde_sde_solve(); free with nde_sde_solution_free().
+ * The result of nde_sde_solve(); free with nde_sde_solution_clear().
  *
  * @var nsave    saved points (t0 and t1 without saveat; else the saveat points)
  * @var t        their times (host)
@@ -358,7 +358,7 @@ typedef struct nde_sde_solution {
 } nde_sde_solution;
 
 /** Free a solution's memory (safe on a zeroed one). */
-NDE_API void nde_sde_solution_free(nde_sde_solution *sol);
+NDE_API void nde_sde_solution_clear(nde_sde_solution *sol);
 
 /** An opened solver: the plugin's vtable plus its validated options. */
 typedef struct nde_sde_solver {
@@ -381,7 +381,7 @@ NDE_API nde_status nde_sde_solver_open_ops(const nde_sde_solver_ops *ops,
                                            const nde_options *options, nde_sde_solver **out);
 
 /** Close a solver and NULL the pointer. */
-NDE_API void nde_sde_solver_close(nde_sde_solver **solver);
+NDE_API void nde_sde_solver_destroy(nde_sde_solver **solver);
 
 /**
  * Integrate the SDE from (t0, u0) to t1 > t0 along the Brownian @p path.

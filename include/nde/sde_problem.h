@@ -21,6 +21,10 @@
 #ifndef NDE_SDE_PROBLEM_H
 #define NDE_SDE_PROBLEM_H
 
+#ifdef NDE_PLUGIN_ABI_ONLY
+#error "nde/sde_problem.h is application API, not plugin ABI (docs/headers.md)"
+#endif
+
 #include <stddef.h>
 
 #include <nde/options.h>

@@ -25,6 +25,10 @@
 #ifndef NDE_TRAIN_H
 #define NDE_TRAIN_H
 
+#ifdef NDE_PLUGIN_ABI_ONLY
+#error "nde/train.h is application API, not plugin ABI (docs/headers.md)"
+#endif
+
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,7 +60,7 @@ NDE_API nde_status nde_pipeline_override(const char *json_text, const char *assi
                                          char **out);
 
 /** Free a pipeline; NULLs the pointer. */
-NDE_API void nde_pipeline_free(nde_pipeline **pipeline);
+NDE_API void nde_pipeline_destroy(nde_pipeline **pipeline);
 
 /** The pipeline as JSON text after overrides (borrowed). */
 NDE_API const char *nde_pipeline_json(const nde_pipeline *pipeline);
@@ -159,13 +163,13 @@ typedef struct nde_predictions {
  * first @p max_samples samples of the test split (0: all) in evaluation
  * mode (as nde_evaluate) and keep inputs, targets and outputs (the layout
  * of the model's output, e.g. time-major states for a neural_ode with
- * saveat). Free with nde_predictions_free().
+ * saveat). Free with nde_predictions_clear().
  */
 NDE_API nde_status nde_predict(nde_pipeline *pipeline, const char *checkpoint, size_t max_samples,
                                nde_predictions *out);
 
 /** Free what nde_predict() allocated; zeroes @p predictions. */
-NDE_API void nde_predictions_free(nde_predictions *predictions);
+NDE_API void nde_predictions_clear(nde_predictions *predictions);
 
 #ifdef __cplusplus
 }

@@ -63,6 +63,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   free(x);
   free(y);
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
   return 0;
 }

@@ -79,6 +79,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       nde_fuzz_fail("sample %zu has label %g of %zu classes", i, y, info.n_classes);
   }
   free(x);
-  nde_dataset_close(&ds);
+  nde_dataset_destroy(&ds);
   return 0;
 }

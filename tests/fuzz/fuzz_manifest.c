@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       char *json = nde_options_to_json(filled);
       free(json);
     }
-    nde_options_free(&filled);
+    nde_options_destroy(&filled);
   }
   nde_registry_destroy(&reg);
   return 0;

@@ -68,7 +68,7 @@ static void check_model_and_optimizer(nde_registry *reg, const char *file, json_
                           np && np < MAX_PARAMS ? np : 16, "optimizer", &o);
   free(opt_json);
   nde_fuzz_expect_message(st, "nde_optimizer_open");
-  nde_optimizer_close(&o);
+  nde_optimizer_destroy(&o);
 }
 
 static void check_dataset_options(nde_registry *reg, json_t *root) {
@@ -93,8 +93,8 @@ static void check_dataset_options(nde_registry *reg, json_t *root) {
     st = nde_plugin_options(plugin, parsed, "data", &filled);
     nde_fuzz_expect_message(st, "nde_plugin_options");
   }
-  nde_options_free(&filled);
-  nde_options_free(&parsed);
+  nde_options_destroy(&filled);
+  nde_options_destroy(&parsed);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -128,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_model_and_optimizer(reg, path, root);
     check_dataset_options(reg, root);
     json_decref(root);
-    nde_pipeline_free(&p);
+    nde_pipeline_destroy(&p);
   }
   /* the override parser on its own, over the same text */
   for (size_t i = 0; i < n_overrides; ++i) {

@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (st == NDE_OK && strcmp(none->name, "no such tensor"))
     nde_fuzz_fail("find returned another tensor");
   nde_fuzz_expect_message(st, "nde_safetensors_find");
-  nde_safetensors_close(&f);
+  nde_safetensors_destroy(&f);
   (void)sink;
   return 0;
 }

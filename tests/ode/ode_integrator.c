@@ -44,7 +44,7 @@ static nde_status solve_scalar(const char *name, const char *opts,
   nde_ode_rhs f = {.eval = eval};
   nde_status st = nde_ode_solve(s, &f, NULL, 0, t1, &a, NULL, 0, sol);
   nde_array_destroy(&a);
-  nde_ode_solver_close(&s);
+  nde_ode_solver_destroy(&s);
   return st;
 }
 
@@ -57,7 +57,7 @@ Test(ode_fail, dt_underflow_or_nonfinite_on_blowup) {
   cr_expect_gt(sol.t_final, 0.99);
   cr_expect_gt(sol.stats.accepted, 0, "statistics survive the failure");
   cr_log_info("blow-up: %s", nde_last_error());
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
 }
 
 Test(ode_fail, dtmin) {
@@ -66,7 +66,7 @@ Test(ode_fail, dtmin) {
   cr_expect_eq(st, NDE_EDTMIN, "%s", nde_last_error());
   cr_expect(strstr(nde_last_error(), "dtmin") != NULL, "%s", nde_last_error());
   cr_expect(strstr(nde_last_error(), "tsit5") != NULL, "%s", nde_last_error());
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
 }
 
 Test(ode_fail, maxiters) {
@@ -74,7 +74,7 @@ Test(ode_fail, maxiters) {
   nde_status st = solve_scalar("bs3", "{\"maxiters\": 5, \"abstol\": 1e-12, \"reltol\": 1e-12}", failing_eval, 0.2, &sol);
   cr_expect_eq(st, NDE_EMAXITERS, "%s", nde_last_error());
   cr_expect_eq(sol.stats.accepted + sol.stats.rejected, 5);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
 }
 
 Test(ode_fail, nonfinite_fixed_step) {
@@ -82,7 +82,7 @@ Test(ode_fail, nonfinite_fixed_step) {
   nde_status st = solve_scalar("heun", "{\"adaptive\": false, \"dt\": 0.1}", nan_eval, 1.0, &sol);
   cr_expect_eq(st, NDE_ENONFINITE, "%s", nde_last_error());
   cr_expect(strstr(nde_last_error(), "non-finite") != NULL);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
 }
 
 Test(ode_fail, nonfinite_adaptive) {
@@ -90,7 +90,7 @@ Test(ode_fail, nonfinite_adaptive) {
   nde_status st = solve_scalar("tsit5", "{}", nan_eval, 1.0, &sol);
   cr_expect(st == NDE_ENONFINITE || st == NDE_EDTMIN, "%s", nde_last_error());
   cr_expect_leq(sol.t_final, 0.5 + 1e-9);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
 }
 
 Test(ode_fail, rhs_error_propagates) {
@@ -98,14 +98,14 @@ Test(ode_fail, rhs_error_propagates) {
   nde_status st = solve_scalar("dopri5", "{}", failing_eval, 1.0, &sol);
   cr_expect_eq(st, NDE_EUNSUPPORTED);
   cr_expect(strstr(nde_last_error(), "rhs refused") != NULL, "%s", nde_last_error());
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
 }
 
 Test(ode_fail, fixed_step_needs_dt) {
   nde_ode_solution sol;
   cr_expect_eq(solve_scalar("euler", "{}", failing_eval, 0.2, &sol), NDE_EINVAL);
   cr_expect(strstr(nde_last_error(), "dt") != NULL);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
 }
 
 Test(ode_fail, saveat_outside_tspan) {
@@ -116,9 +116,9 @@ Test(ode_fail, saveat_outside_tspan) {
   nde_ode_solution sol;
   cr_expect_eq(nde_ode_solve(s, &f, NULL, 0, 1, &a, saveat, 2, &sol), NDE_EINVAL);
   cr_expect(strstr(nde_last_error(), "saveat[1]") != NULL, "%s", nde_last_error());
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_array_destroy(&a);
-  nde_ode_solver_close(&s);
+  nde_ode_solver_destroy(&s);
 }
 
 Test(ode_fail, bad_options_and_names) {
@@ -127,20 +127,20 @@ Test(ode_fail, bad_options_and_names) {
   nde_options_parse("{\"abstol\": -1}", &o);
   cr_expect_eq(nde_ode_solver_open(NULL, "tsit5", o, "solver", &s), NDE_EINVAL);
   cr_expect(strstr(nde_last_error(), "abstol") != NULL, "%s", nde_last_error());
-  nde_options_free(&o);
+  nde_options_destroy(&o);
   nde_options_parse("{\"reltoll\": 1e-3}", &o);
   cr_expect_eq(nde_ode_solver_open(NULL, "tsit5", o, "solver", &s), NDE_EINVAL);
   cr_expect(strstr(nde_last_error(), "reltol") != NULL, "%s", nde_last_error());
-  nde_options_free(&o);
+  nde_options_destroy(&o);
   cr_expect_eq(nde_ode_solver_open(NULL, "tsit6", NULL, "solver", &s), NDE_ENOTFOUND);
   cr_expect(strstr(nde_last_error(), "tsit5") != NULL, "%s", nde_last_error());
   nde_options_parse("{\"adaptive\": true}", &o);
   cr_expect_eq(nde_ode_solver_open(NULL, "euler", o, "solver", &s), NDE_EINVAL);
   cr_expect(strstr(nde_last_error(), "error estimate") != NULL, "%s", nde_last_error());
-  nde_options_free(&o);
+  nde_options_destroy(&o);
   nde_options_parse("{\"qmin\": 2}", &o);
   cr_expect_eq(nde_ode_solver_open(NULL, "tsit5", o, "solver", &s), NDE_EINVAL);
-  nde_options_free(&o);
+  nde_options_destroy(&o);
   cr_expect_null(s);
 }
 
@@ -168,13 +168,13 @@ Test(ode_steady, terminates_at_steady_state) {
   nde_array_to_doubles(&sol.u_final, u, 2);
   /* ||A u|| <= 1e-8 implies ||u|| is tiny */
   cr_expect_lt(fabs(u[0]) + fabs(u[1]), 1e-7);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   /* without the option it runs to t1 */
   cr_assert_eq(test_solve("tsit5", "{\"abstol\": 1e-8, \"reltol\": 1e-6}", p, 0, 1e3,
                           NDE_FLOAT64, NULL, 0, &sol, NULL), NDE_OK);
   cr_expect_eq(sol.stats.steady, 0);
   cr_expect_eq(sol.t_final, 1e3);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_ode_problem_destroy(&p);
 }
 
@@ -186,7 +186,7 @@ Test(ode_steady, fills_remaining_saveat) {
                           p, 0, 1e3, NDE_FLOAT64, saveat, 3, &sol, NULL), NDE_OK);
   cr_expect_eq(sol.nsave, 3);
   cr_expect_eq(sol.stats.steady, 1);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_ode_problem_destroy(&p);
 }
 
@@ -268,9 +268,9 @@ Test(ode_problems, batch_of_systems) {
   nde_array_to_doubles(&sol.u_final, u, 6);
   for (int i = 0; i < 3; ++i)
     cr_expect_eq(u[i], u[3 + i]);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_array_destroy(&a);
-  nde_ode_solver_close(&s);
+  nde_ode_solver_destroy(&s);
   nde_ode_problem_destroy(&p);
 }
 
@@ -282,11 +282,11 @@ Test(ode_problems, bad_names_and_parameters) {
   nde_options_parse("{\"sigmaa\": 3}", &o);
   cr_expect_eq(nde_ode_problem_create("lorenz", o, &p), NDE_EINVAL);
   cr_expect(strstr(nde_last_error(), "sigma") != NULL, "%s", nde_last_error());
-  nde_options_free(&o);
+  nde_options_destroy(&o);
   nde_options_parse("{\"A\": [[1, 2], [3]]}", &o);
   cr_expect_eq(nde_ode_problem_create("linear", o, &p), NDE_EINVAL);
   cr_expect(strstr(nde_last_error(), "A[1]") != NULL, "%s", nde_last_error());
-  nde_options_free(&o);
+  nde_options_destroy(&o);
   cr_expect_null(p);
 }
 
@@ -331,9 +331,9 @@ Test(ode_hook, sees_stages_of_accepted_steps) {
   cr_assert_eq(nde_ode_solve(s, &f, &o, 0, 1, &a, NULL, 0, &sol), NDE_OK);
   cr_expect_eq(log.calls, sol.stats.accepted);
   cr_expect_lt(log.worst, 1e-13);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_array_destroy(&a);
-  nde_ode_solver_close(&s);
+  nde_ode_solver_destroy(&s);
   nde_ode_problem_destroy(&p);
 }
 
@@ -354,9 +354,9 @@ Test(ode_hook, error_stops_the_solve) {
   nde_ode_solution sol;
   cr_expect_eq(nde_ode_solve(s, &f, &o, 0, 1, &a, NULL, 0, &sol), NDE_ENOCONV);
   cr_expect(strstr(nde_last_error(), "hook stops") != NULL, "%s", nde_last_error());
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_array_destroy(&a);
-  nde_ode_solver_close(&s);
+  nde_ode_solver_destroy(&s);
   nde_ode_problem_destroy(&p);
 }
 
@@ -377,13 +377,13 @@ Test(ode_saving, endpoints_only_and_dtmax) {
   memcpy(last, all + 3, sizeof last);
   nde_array_to_doubles(&sol.u_final, fin, 3);
   cr_expect_eq(memcmp(last, fin, sizeof fin), 0);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   /* every step saved: nsave = accepted + 1, times strictly increasing */
   cr_assert_eq(test_solve("bs3", "{}", p, 0, 1, NDE_FLOAT64, NULL, 0, &sol, NULL), NDE_OK);
   cr_expect_eq(sol.nsave, (size_t)sol.stats.accepted + 1);
   for (size_t i = 1; i < sol.nsave; ++i)
     cr_expect_gt(sol.t[i], sol.t[i - 1]);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_ode_problem_destroy(&p);
 }
 

@@ -111,9 +111,9 @@ static void backward(const char *name, const char *opts, double tol) {
   cr_expect_lt(fabs(us[2] - ue[0]), 10 * tol);
   for (size_t i = 0; i < sol.stats.nsteps; ++i)
     cr_expect_lt(sol.stats.steps[i].dt, 0.0);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_array_destroy(&a);
-  nde_ode_solver_close(&s);
+  nde_ode_solver_destroy(&s);
   nde_ode_problem_destroy(&p);
 }
 
@@ -148,7 +148,7 @@ static void stiffness(const char *name, double lambda) {
   }
   cr_log_info("%s: %zu of %zu late estimates within [0.5, 1.05]·%g", name, good, counted, lambda);
   cr_expect_gt(good, 0.8 * counted);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_ode_problem_destroy(&p);
 }
 
@@ -166,7 +166,7 @@ static void stiffness_case(const char *name, const nde_options *caps) {
                name, nde_last_error());
   cr_expect(isnan(sol.stats.steps[0].eigen_est), "%s: a stiffness estimate it does not claim",
             name);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_ode_problem_destroy(&p);
 }
 
@@ -194,7 +194,7 @@ static void fsal_case(const char *name, const nde_options *caps) {
     cr_expect_eq(s->nfe, 1 + new_per_step * (s->accepted + s->rejected), "%s: nfe %ld, %ld+%ld",
                  name, s->nfe, s->accepted, s->rejected);
     cr_expect_eq(s->nsteps, (size_t)s->accepted);
-    nde_ode_solution_free(&sol);
+    nde_ode_solution_clear(&sol);
   }
   nde_ode_problem_destroy(&p);
 }
@@ -210,18 +210,18 @@ Test(ode_nfe, fixed_step) {
   cr_expect_eq(sol.stats.accepted, 10);
   cr_expect_eq(sol.stats.nfe, 10);
   cr_expect_eq(sol.nsave, 11);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   /* Heun: two per step */
   cr_assert_eq(test_solve("heun", "{\"adaptive\": false, \"dt\": 0.1}", p, 0, 1, NDE_FLOAT64,
                           NULL, 0, &sol, NULL), NDE_OK);
   cr_expect_eq(sol.stats.nfe, 20);
   cr_expect_eq(sol.stats.rejected, 0);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   /* VCAB3: f0, two BS3 starting steps (3 each), then one per AB3 step */
   cr_assert_eq(test_solve("vcab3", "{\"adaptive\": false, \"dt\": 0.1}", p, 0, 1, NDE_FLOAT64,
                           NULL, 0, &sol, NULL), NDE_OK);
   cr_expect_eq(sol.stats.nfe, 1 + 3 * 2 + 8);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_ode_problem_destroy(&p);
 }
 

@@ -25,7 +25,7 @@ static inline nde_ode_solver *test_solver(const char *name, const char *json) {
   cr_assert_eq(nde_options_parse(json, &given), NDE_OK, "%s", nde_last_error());
   nde_ode_solver *s = NULL;
   nde_status st = nde_ode_solver_open(NULL, name, given, "solver", &s);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   cr_assert_eq(st, NDE_OK, "open %s: %s", name, nde_last_error());
   return s;
 }
@@ -35,7 +35,7 @@ static inline nde_ode_problem *test_problem(const char *name, const char *json) 
   cr_assert_eq(nde_options_parse(json, &params), NDE_OK, "%s", nde_last_error());
   nde_ode_problem *p = NULL;
   nde_status st = nde_ode_problem_create(name, params, &p);
-  nde_options_free(&params);
+  nde_options_destroy(&params);
   cr_assert_eq(st, NDE_OK, "problem %s: %s", name, nde_last_error());
   return p;
 }
@@ -79,9 +79,9 @@ static inline nde_status test_solve(const char *name, const char *json, nde_ode_
   if (out)
     *out = sol;
   else
-    nde_ode_solution_free(&sol);
+    nde_ode_solution_clear(&sol);
   nde_array_destroy(&a);
-  nde_ode_solver_close(&s);
+  nde_ode_solver_destroy(&s);
   return st;
 }
 

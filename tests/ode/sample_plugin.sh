@@ -29,13 +29,22 @@ bindir="$stage$prefix/bin"
 [ -x "$bindir/nde" ] || bad "no installed nde in $bindir"
 [ -f "$($PKG --variable=includedir nde)/nde/ode.h" ] || bad "nde/ode.h not installed"
 
-# 2. build the C sample out of tree with its own Makefile, install it into its own
-#    folder; the data-only sample is just its manifest, copied there
+# 2. build the C sample out of tree with its own Makefile (against the frozen
+#    plugin ABI only: a copy that includes an application header fails),
+#    install it into its own folder; the data-only sample is just its
+#    manifest, copied there
 cp -R "$top_srcdir/sample-plugins/ralston3_c" "$tmp/ralston3_c"
 chmod -R u+w "$tmp/ralston3_c"
 "$MAKE" -C "$tmp/ralston3_c" PKG_CONFIG="$PKG" PLUGINDIR="$tmp/myplugins" install \
   > "$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; bad "building the sample failed"; }
 grep -q -- "-I$stage" "$tmp/build.log" || bad "the sample was not built against the staged headers"
+grep -q -- "-DNDE_PLUGIN_ABI_ONLY" "$tmp/build.log" || bad "the sample was not built against the plugin ABI only"
+# the same plugin reaching for an application header does not build
+cp -R "$tmp/ralston3_c" "$tmp/stray"
+{ echo '#include <nde/registry.h>'; cat "$tmp/ralston3_c/ralston3_c.c"; } > "$tmp/stray/ralston3_c.c"
+"$MAKE" -C "$tmp/stray" PKG_CONFIG="$PKG" > "$tmp/stray.log" 2>&1 &&
+  bad "a plugin including nde/registry.h built with NDE_PLUGIN_ABI_ONLY"
+grep -q "application API, not plugin ABI" "$tmp/stray.log" || { cat "$tmp/stray.log"; bad "no ABI message"; }
 cp "$top_srcdir/sample-plugins/ralston3/ralston3.json" "$tmp/myplugins/"
 [ "$(wc -l < "$top_srcdir/sample-plugins/ralston3/ralston3.json")" -lt 30 ] ||
   bad "the data-only manifest should stay under 30 lines"

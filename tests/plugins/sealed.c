@@ -116,7 +116,7 @@ static void sealed_destroy(void *ctx) {
   sealed *s = ctx;
   if (!s)
     return;
-  nde_backend_close(&s->cpu);
+  nde_backend_destroy(&s->cpu);
   free(s);
 }
 

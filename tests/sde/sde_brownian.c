@@ -60,7 +60,7 @@ static void check_moments(int levy, int depth) {
     cr_expect(fabs(rv - t * (1 - t)) < VTOL(t * (1 - t)), "bridge variance at %g: %g, want %g",
               t, rv, t * (1 - t));
   }
-  nde_brownian_free(&b);
+  nde_brownian_destroy(&b);
 }
 
 Test(sde_brownian, moments_and_bridge_deep_tree) { check_moments(0, 0); }
@@ -77,7 +77,7 @@ static void check_levy(int depth, double s, double t) {
   cr_expect(fabs(cov(dw, dw, N) - h) < VTOL(h), "Var dW = %g, want %g", cov(dw, dw, N), h);
   cr_expect(fabs(cov(dz, dz, N) - h) < VTOL(h), "Var dZ = %g, want %g", cov(dz, dz, N), h);
   cr_expect(fabs(cov(dw, dz, N)) < 4.5 * h / sqrt(N), "Cov(dW, dZ) = %g", cov(dw, dz, N));
-  nde_brownian_free(&b);
+  nde_brownian_destroy(&b);
 }
 
 Test(sde_brownian, stored_moments_and_bridge) { check_moments(0, -1); }
@@ -96,7 +96,7 @@ Test(sde_brownian, stored_bridge_increments) {
   cr_expect(fabs(cov(dz, dz, N) - h) < VTOL(h), "Var dZ = %g", cov(dz, dz, N));
   cr_expect(fabs(cov(dw, dz, N)) < 4.5 * h / sqrt(N), "Cov(dW, dZ) = %g", cov(dw, dz, N));
   cr_expect(fabs(cov(dw, w, N) - h) < VTOL(0.8), "Cov(dW, W(0.8)) = %g", cov(dw, w, N));
-  nde_brownian_free(&b);
+  nde_brownian_destroy(&b);
 }
 
 Test(sde_brownian, stored_repeatable) {
@@ -116,8 +116,8 @@ Test(sde_brownian, stored_repeatable) {
   cr_assert_eq(nde_brownian_query(p, 0.7, again, NULL), NDE_OK);
   for (int k = 0; k < 3; ++k)
     cr_expect_eq(again[k], a[3][k]);
-  nde_brownian_free(&p);
-  nde_brownian_free(&q);
+  nde_brownian_destroy(&p);
+  nde_brownian_destroy(&q);
 }
 
 Test(sde_brownian, levy_area_dyadic) { check_levy(0, 0.25, 0.5); }
@@ -164,9 +164,9 @@ Test(sde_brownian, repeatable_and_order_independent) {
   cr_assert_eq(nde_brownian_increment(p, 0.3, 0.8, d2, NULL), NDE_OK);
   cr_assert_eq(nde_brownian_query(p, 0.8, wt, NULL), NDE_OK);
   cr_expect(fabs(d1[0] + d2[0] - wt[0]) < 1e-14);
-  nde_brownian_free(&p);
-  nde_brownian_free(&q);
-  nde_brownian_free(&r);
+  nde_brownian_destroy(&p);
+  nde_brownian_destroy(&q);
+  nde_brownian_destroy(&r);
 }
 
 Test(sde_brownian, error_paths) {
@@ -187,6 +187,6 @@ Test(sde_brownian, error_paths) {
   cr_expect_eq(nde_brownian_query(b, 1.5, &w, &y), NDE_EINVAL); /* no Lévy area */
   cr_expect_eq(nde_brownian_increment(b, 1.5, 1.2, &w, NULL), NDE_EINVAL);
   cr_expect_eq(nde_brownian_increment(b, 1.2, 1.5, &w, &y), NDE_EINVAL);
-  nde_brownian_free(&b);
-  nde_brownian_free(&b); /* safe twice */
+  nde_brownian_destroy(&b);
+  nde_brownian_destroy(&b); /* safe twice */
 }

@@ -101,10 +101,10 @@ static void rswm_bookkeeping(int stored) {
   cr_expect_null(nde_sde_noise_name((nde_sde_noise)7));
   cr_expect_eq(sol.stats.nf, 4 * (sol.stats.accepted + sol.stats.rejected));
   cr_expect_eq(sol.stats.ng, 4 * (sol.stats.accepted + sol.stats.rejected));
-  nde_sde_solution_free(&sol);
-  nde_brownian_free(&path);
+  nde_sde_solution_clear(&sol);
+  nde_brownian_destroy(&path);
   nde_array_destroy(&u);
-  nde_sde_solver_close(&s);
+  nde_sde_solver_destroy(&s);
   nde_sde_problem_destroy(&p);
 }
 
@@ -162,10 +162,10 @@ Test(sde_integrator, scalar_noise_per_column) {
       cr_expect(fabs(out[c * rows + r] - ex) < 1e-4 * ex, "column %zu row %zu: %g vs %g", c, r,
                 out[c * rows + r], ex);
     }
-  nde_sde_solution_free(&sol);
-  nde_brownian_free(&path);
+  nde_sde_solution_clear(&sol);
+  nde_brownian_destroy(&path);
   nde_array_destroy(&u);
-  nde_sde_solver_close(&s);
+  nde_sde_solver_destroy(&s);
 }
 
 /* saveat on the spiral SDE: 30 points, the first is u0; stiffness estimates from SOSRI2. */
@@ -206,10 +206,10 @@ Test(sde_integrator, spiral_saveat_and_stiffness_estimates) {
               sol.stats.rejected, sol.stats.nf);
   free(all);
   free(u0);
-  nde_sde_solution_free(&sol);
-  nde_brownian_free(&path);
+  nde_sde_solution_clear(&sol);
+  nde_brownian_destroy(&path);
   nde_array_destroy(&u);
-  nde_sde_solver_close(&s);
+  nde_sde_solver_destroy(&s);
   nde_sde_problem_destroy(&p);
 }
 
@@ -246,16 +246,16 @@ static err_case setup(const char *solver, const char *json, int levy) {
 }
 
 static void teardown(err_case *c) {
-  nde_brownian_free(&c->path);
+  nde_brownian_destroy(&c->path);
   nde_array_destroy(&c->u);
-  nde_sde_solver_close(&c->s);
+  nde_sde_solver_destroy(&c->s);
   nde_sde_problem_destroy(&c->p);
 }
 
 static nde_status run(err_case *c, nde_sde_rhs *rhs, const nde_sde_options *o, double t1) {
   nde_sde_solution sol;
   nde_status st = nde_sde_solve(c->s, rhs, o, 0, t1, &c->u, c->path, NULL, 0, &sol);
-  nde_sde_solution_free(&sol);
+  nde_sde_solution_clear(&sol);
   return st;
 }
 
@@ -309,7 +309,7 @@ Test(sde_integrator, error_bad_configuration) {
   rhs.noise = NDE_NOISE_GENERAL;
   cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EUNSUPPORTED);
   rhs.noise = NDE_NOISE_SCALAR; /* (1, 4) state: 4 columns, path dim 4: fine dimension-wise */
-  nde_sde_solver_close(&c.s);
+  nde_sde_solver_destroy(&c.s);
   c.s = sde_solver("euler_maruyama", "{}");
   cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EINVAL); /* fixed step without dt */
   cr_expect(strstr(nde_last_error(), "dt > 0") != NULL, "%s", nde_last_error());
@@ -332,7 +332,7 @@ Test(sde_integrator, error_bad_configuration) {
   nde_options *bad = NULL;
   cr_assert_eq(nde_options_parse("{\"qmax\": 0.5}", &bad), NDE_OK);
   cr_expect_neq(nde_sde_solver_open(NULL, "sosri", bad, "solver", &s), NDE_OK);
-  nde_options_free(&bad);
+  nde_options_destroy(&bad);
 }
 
 Test(sde_integrator, sde_controller_defaults) {
@@ -343,13 +343,13 @@ Test(sde_integrator, sde_controller_defaults) {
   cr_expect(fabs(s->solve.controller.qmin - 0.2) < 1e-15);
   cr_expect(fabs(s->solve.controller.gamma - 0.9) < 1e-15);
   cr_expect(s->solve.adaptive);
-  nde_sde_solver_close(&s);
+  nde_sde_solver_destroy(&s);
   s = sde_solver("sri_w1", "{}");
   cr_expect(s->solve.delta < 0 && fabs(s->ops->delta - 1.0 / 6) < 1e-15, "SRIW1 delta 1/6");
-  nde_sde_solver_close(&s);
+  nde_sde_solver_destroy(&s);
   s = sde_solver("euler_maruyama", "{\"dt\": 0.1}");
   cr_expect(!s->solve.adaptive);
-  nde_sde_solver_close(&s);
+  nde_sde_solver_destroy(&s);
 }
 
 /* nde_sde_initial_dt against the formulas of StochasticDiffEq's sde_determine_initdt,
@@ -420,11 +420,11 @@ Test(sde_integrator, first_step_option_uses_the_stochasticdiffeq_heuristic) {
             a.stats.steps[0].dt, b.stats.steps[0].dt);
   cr_expect(a.stats.accepted > b.stats.accepted, "%ld vs %ld steps", a.stats.accepted,
             b.stats.accepted);
-  nde_sde_solution_free(&a);
-  nde_sde_solution_free(&b);
-  nde_brownian_free(&path);
-  nde_sde_solver_close(&drift_first);
-  nde_sde_solver_close(&sde_first);
+  nde_sde_solution_clear(&a);
+  nde_sde_solution_clear(&b);
+  nde_brownian_destroy(&path);
+  nde_sde_solver_destroy(&drift_first);
+  nde_sde_solver_destroy(&sde_first);
   for (int i = 0; i < NDE_SDE_INITIAL_DT_WORK; ++i)
     nde_array_destroy(&work[i]);
   nde_array_destroy(&u);

@@ -247,7 +247,7 @@ static void one_step_check(const char *solver, int spiral) {
     nde_array_destroy(&work[i]);
   nde_array_destroy(&du0), nde_array_destroy(&du1), nde_array_destroy(&u0);
   free_noise(&z);
-  nde_sde_solver_close(&s);
+  nde_sde_solver_destroy(&s);
 }
 
 /* Call @p fn(name, spiral) on GBM and the spiral for every sde_solver claiming "reverse_step". */
@@ -321,8 +321,8 @@ static double solve_loss(nde_sde_solver *s, prob *q, const double *u0v, size_t r
   cr_assert_eq(nde_sde_solve(s, &rhs, &o, 0, 1, &u0, path, NULL, 0, &sol), NDE_OK, "%s",
                nde_last_error());
   double L = dot(c, sol.u_final.data, n);
-  nde_sde_solution_free(&sol);
-  nde_brownian_free(&path);
+  nde_sde_solution_clear(&sol);
+  nde_brownian_destroy(&path);
   nde_array_destroy(&u0);
   return L;
 }
@@ -364,7 +364,7 @@ static void whole_solve_check(const char *solver, int spiral) {
     }
     for (int i = 0; i < 4; ++i)
       nde_array_destroy(&e[i]);
-    nde_brownian_free(&path);
+    nde_brownian_destroy(&path);
   }
 
   /* reverse sweep: λ_N = c, then one reverse step per recorded step */
@@ -420,7 +420,7 @@ static void whole_solve_check(const char *solver, int spiral) {
   for (int i = 0; i < 4; ++i)
     nde_array_destroy(&z[i]);
   nde_array_destroy(&lam), nde_array_destroy(&lam0), nde_array_destroy(&un);
-  nde_sde_solver_close(&s);
+  nde_sde_solver_destroy(&s);
 }
 
 Test(sde_reverse, solve_every_reversible_solver) { each_reversible(whole_solve_check); }
@@ -475,7 +475,7 @@ Test(sde_reverse, refuses_bad_input) {
     nde_array_destroy(&work[i]);
   nde_array_destroy(&u0), nde_array_destroy(&du0);
   free_noise(&z);
-  nde_sde_solver_close(&s);
+  nde_sde_solver_destroy(&s);
 }
 
 /* nde_sde_noise_expand: scalar noise repeats a column's increment down the column. */

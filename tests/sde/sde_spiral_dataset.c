@@ -59,8 +59,8 @@ Test(spiral_sde, shapes_and_layouts) {
   cr_expect_eq(((double *)tg.data)[119], y[119]);
   nde_array_destroy(&in), nde_array_destroy(&tg);
   free(y);
-  nde_dataset_close(&ds);
-  nde_dataset_close(&dp);
+  nde_dataset_destroy(&ds);
+  nde_dataset_destroy(&dp);
 }
 
 Test(spiral_sde, seeded_and_reproducible) {
@@ -77,7 +77,7 @@ Test(spiral_sde, seeded_and_reproducible) {
   cr_expect(diff_seed, "another seed gives other paths");
   cr_expect(diff_split, "train and test use different noise");
   free(ya), free(yb), free(yc), free(yd);
-  nde_dataset_close(&a), nde_dataset_close(&b), nde_dataset_close(&c), nde_dataset_close(&d);
+  nde_dataset_destroy(&a), nde_dataset_destroy(&b), nde_dataset_destroy(&c), nde_dataset_destroy(&d);
 }
 
 /* Independent Monte Carlo: Euler–Maruyama on the tutorial's SDE with 64 steps per interval,
@@ -156,7 +156,7 @@ Test(spiral_sde, moments_match_an_independent_monte_carlo) {
   double *yh = series(hi, P);
   expect_matches(yh, P, mean, var, se_m, se_v, "sosri2/128");
   free(y), free(yh);
-  nde_dataset_close(&ds), nde_dataset_close(&hi);
+  nde_dataset_destroy(&ds), nde_dataset_destroy(&hi);
 }
 
 Test(spiral_sde, bad_options) {

@@ -25,7 +25,7 @@ static inline nde_sde_solver *sde_solver(const char *name, const char *json) {
   cr_assert_eq(nde_options_parse(json, &given), NDE_OK, "%s", nde_last_error());
   nde_sde_solver *s = NULL;
   nde_status st = nde_sde_solver_open(NULL, name, given, "solver", &s);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   cr_assert_eq(st, NDE_OK, "open %s: %s", name, nde_last_error());
   return s;
 }
@@ -35,7 +35,7 @@ static inline nde_sde_problem *sde_problem(const char *name, const char *json) {
   cr_assert_eq(nde_options_parse(json, &params), NDE_OK, "%s", nde_last_error());
   nde_sde_problem *p = NULL;
   nde_status st = nde_sde_problem_create(name, params, &p);
-  nde_options_free(&params);
+  nde_options_destroy(&params);
   cr_assert_eq(st, NDE_OK, "problem %s: %s", name, nde_last_error());
   return p;
 }
@@ -96,10 +96,10 @@ static inline nde_status sde_gbm_solve(const char *name, const char *json, doubl
     stats->steps = NULL;
     stats->nsteps = 0;
   }
-  nde_sde_solution_free(&sol);
-  nde_brownian_free(&path);
+  nde_sde_solution_clear(&sol);
+  nde_brownian_destroy(&path);
   nde_array_destroy(&u);
-  nde_sde_solver_close(&s);
+  nde_sde_solver_destroy(&s);
   nde_sde_problem_destroy(&p);
   return st;
 }

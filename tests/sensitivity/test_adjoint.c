@@ -38,7 +38,7 @@ static nde_ode_solver *open_solver(const char *name, const char *json) {
   nde_ode_solver *s = NULL;
   cr_assert_eq(nde_ode_solver_open(NULL, name, given, "solver", &s), NDE_OK, "%s: %s", name,
                nde_last_error());
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   return s;
 }
 
@@ -69,8 +69,8 @@ static sens sens_open(const char *name, const char *json) {
   s.ops = vt;
   cr_assert(s.ops->capabilities & NDE_SENS_ODE);
   cr_assert_eq(s.ops->create(opts, &s.state), NDE_OK, "%s", nde_last_error());
-  nde_options_free(&given);
-  nde_options_free(&opts);
+  nde_options_destroy(&given);
+  nde_options_destroy(&opts);
   return s;
 }
 
@@ -93,7 +93,7 @@ static double loss(test_ode *q, nde_ode_rhs f, const nde_ode_solver *solver, con
   const double *U = sol.u.data;
   for (size_t i = 0; i < q->n * ns; ++i)
     L += g[i] * U[i];
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_array_destroy(&u0);
   return L;
 }
@@ -154,7 +154,7 @@ static nde_sens_stats adj_grad(const char *name, const char *json, test_ode *q, 
     dp[k] = pp[k] - 1.0;
   if (strstr(name, "adjoint"))
     cr_assert(st.nvjp > 0 && st.accepted > 0 && st.nfe > 0 && st.peak_bytes > 0);
-  nde_ode_solution_free(&sol);
+  nde_ode_solution_clear(&sol);
   nde_array_destroy(&G);
   nde_array_destroy(&d0);
   nde_array_destroy(&dpar);
@@ -209,7 +209,7 @@ static void check_problem(const char *pname, const double *saveat, size_t ns) {
     cr_expect(e0 < 1e-6 && ep < 1e-6, "direct vs finite differences on %s: %.3g %.3g", pname, e0,
               ep);
   }
-  nde_ode_solver_close(&solver);
+  nde_ode_solver_destroy(&solver);
 }
 
 static const double one_point[1] = {1.0};
@@ -252,7 +252,7 @@ Test(adjoint, options_keep_the_gradient) {
     double e0 = max_rel(a0, fd0, q.n), ep = max_rel(ap, fdp, q.np);
     cr_expect(e0 < 1e-6 && ep < 1e-6, "%s %s: %.3g %.3g", cases[c].name, cases[c].json, e0, ep);
   }
-  nde_ode_solver_close(&solver);
+  nde_ode_solver_destroy(&solver);
 }
 
 /* A loose adjoint tolerance gives a visibly worse gradient: the option is used. */
@@ -268,7 +268,7 @@ Test(adjoint, adjoint_tolerance_is_used) {
                                   &q, f, solver, sv, 1, a0, ap);
   cr_expect(loose.accepted < tight.accepted, "%ld vs %ld steps", loose.accepted, tight.accepted);
   cr_expect(max_rel(ap, fdp, q.np) > 1e-8, "a loose adjoint solve cannot be this exact");
-  nde_ode_solver_close(&solver);
+  nde_ode_solver_destroy(&solver);
 }
 
 /* Table 2.1: backsolve O(n), interpolating O(n·steps), checkpointed less. */
@@ -298,8 +298,8 @@ Test(adjoint, memory_follows_table_2_1) {
   nde_sens_stats ia2 = adj_grad("interpolating_adjoint", NULL, &q, f, tight, sv, 1, a0, ap);
   cr_expect_eq(bs2.peak_bytes, bs.peak_bytes);
   cr_expect(ia2.peak_bytes > 1.5 * ia.peak_bytes, "%zu vs %zu", ia2.peak_bytes, ia.peak_bytes);
-  nde_ode_solver_close(&tight);
-  nde_ode_solver_close(&solver);
+  nde_ode_solver_destroy(&tight);
+  nde_ode_solver_destroy(&solver);
 }
 
 /* Errors: steps estimates cannot be differentiated; backward before forward. */
@@ -321,18 +321,18 @@ Test(adjoint, refuses_what_it_cannot_do) {
     double w = 1.0;
     cr_expect_eq(s.ops->backward(s.state, &prob, &G, &w, NULL, &d0, dp.data, &st), NDE_EINVAL);
     cr_expect(strstr(nde_last_error(), "\"step_estimates\": true"), "%s", nde_last_error());
-    nde_ode_solution_free(&sol);
+    nde_ode_solution_clear(&sol);
     nde_ode_rhs novjp = {f.eval, NULL, f.ctx};
     prob.f = &novjp;
     cr_expect_eq(s.ops->forward(s.state, &prob, &sol), NDE_EINVAL);
-    nde_ode_solution_free(&sol);
+    nde_ode_solution_clear(&sol);
     nde_array_destroy(&u0);
     nde_array_destroy(&G);
     nde_array_destroy(&d0);
     nde_array_destroy(&dp);
     s.ops->destroy(s.state);
   }
-  nde_ode_solver_close(&solver);
+  nde_ode_solver_destroy(&solver);
 }
 
 Test(adjoint, unknown_backward_solver_is_named) {
@@ -347,8 +347,8 @@ Test(adjoint, unknown_backward_solver_is_named) {
   void *state = NULL;
   cr_expect_eq(ops->create(opts, &state), NDE_ENOTFOUND);
   cr_expect(strstr(nde_last_error(), "tsit5"), "%s", nde_last_error());
-  nde_options_free(&given);
-  nde_options_free(&opts);
+  nde_options_destroy(&given);
+  nde_options_destroy(&opts);
 }
 
 /* ---- shared machinery ---- */
@@ -407,14 +407,14 @@ Test(adjoint_core, trajectory_dense_output_matches_exact_solution) {
       err = fmax(err, fmax(fabs(y[0] - e * cos(2 * t)), fabs(y[1] - e * sin(2 * t))));
     }
     cr_expect(err < tol[s], "%s: dense output error %.3g", solvers[s], err);
-    nde_ode_trajectory_clear(tr);
+    nde_ode_trajectory_reset(tr);
     cr_expect_eq(nde_ode_trajectory_steps(tr), 0);
     cr_expect_eq(nde_ode_trajectory_eval(tr, 1.0, &out), NDE_EINVAL);
-    nde_ode_trajectory_free(&tr);
-    nde_ode_solution_free(&sol);
+    nde_ode_trajectory_destroy(&tr);
+    nde_ode_solution_clear(&sol);
     nde_array_destroy(&u0);
     nde_array_destroy(&out);
-    nde_ode_solver_close(&solver);
+    nde_ode_solver_destroy(&solver);
   }
 }
 
@@ -484,14 +484,14 @@ Test(adjoint, float32_matches_float64) {
     cr_assert_eq(nde_array_to_doubles(&dp, ap, q.np), NDE_OK);
     double e0 = max_rel(a0, ref0, n), ep = max_rel(ap, refp, q.np);
     cr_expect(e0 < 1e-4 && ep < 1e-4, "%s float32: %.3g %.3g", methods[m], e0, ep);
-    nde_ode_solution_free(&sol);
+    nde_ode_solution_clear(&sol);
     nde_array_destroy(&u0);
     nde_array_destroy(&G);
     nde_array_destroy(&d0);
     nde_array_destroy(&dp);
     s.ops->destroy(s.state);
   }
-  nde_ode_solver_close(&solver);
+  nde_ode_solver_destroy(&solver);
 }
 
 /*
@@ -519,7 +519,7 @@ Test(adjoint, backsolve_reset_bounds_the_drift) {
     fprintf(stderr, "backsolve drift: with reset %.3g, without %.3g\n", with, without);
   cr_expect(with < 1e-6, "with reset: %.3g", with);
   cr_expect(without > 10 * with, "without reset %.3g vs with %.3g", without, with);
-  nde_ode_solver_close(&solver);
+  nde_ode_solver_destroy(&solver);
 }
 
 /* Other forward methods: bs3 and vcab3 (Hermite dense output), dopri5. */
@@ -539,7 +539,7 @@ Test(adjoint, other_forward_solvers) {
         fprintf(stderr, "%s with %s: %.3g %.3g\n", methods[m], solvers[s], e0, ep);
       cr_expect(e0 < 1e-6 && ep < 1e-6, "%s with %s: %.3g %.3g", methods[m], solvers[s], e0, ep);
     }
-    nde_ode_solver_close(&solver);
+    nde_ode_solver_destroy(&solver);
   }
 }
 
@@ -567,7 +567,7 @@ Test(adjoint, reversed_span) {
     cr_expect(e0 < 1e-6 && ep < 1e-6, "%s %s backward in time: %.3g %.3g", cases[c].name,
               cases[c].json ? cases[c].json : "", e0, ep);
   }
-  nde_ode_solver_close(&solver);
+  nde_ode_solver_destroy(&solver);
 }
 
 /* Fixed-step forward (euler, dt given): the adjoints run with the same fixed
@@ -585,11 +585,11 @@ Test(adjoint, fixed_step_solver) {
       nde_ode_solver *euler = open_solver("euler", k ? "{\"dt\": 5e-4}" : "{\"dt\": 1e-3}");
       adj_grad(methods[m], NULL, &q, f, euler, sv, 2, a0, ap);
       err[k] = fmax(max_rel(a0, fd0, q.n), max_rel(ap, fdp, q.np));
-      nde_ode_solver_close(&euler);
+      nde_ode_solver_destroy(&euler);
     }
     cr_expect(err[0] < 0.05, "%s with euler: %.3g", methods[m], err[0]);
     cr_expect(err[1] / err[0] > 0.4 && err[1] / err[0] < 0.6, "%s: first order, %.3g -> %.3g",
               methods[m], err[0], err[1]);
   }
-  nde_ode_solver_close(&exact);
+  nde_ode_solver_destroy(&exact);
 }

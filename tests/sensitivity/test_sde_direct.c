@@ -119,7 +119,7 @@ static nde_sde_solver *open_solver(const char *name, const char *json) {
   nde_sde_solver *s = NULL;
   cr_assert_eq(nde_sde_solver_open(NULL, name, given, "solver", &s), NDE_OK, "%s: %s", name,
                nde_last_error());
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   return s;
 }
 
@@ -142,8 +142,8 @@ static sens sens_open(void) {
   cr_assert(s.ops->capabilities & NDE_SENS_SDE);
   cr_assert(NDE_VTABLE_HAS(s.ops, nde_sensitivity_ops, sde_backward));
   cr_assert_eq(s.ops->create(opts, &s.state), NDE_OK, "%s", nde_last_error());
-  nde_options_free(&given);
-  nde_options_free(&opts);
+  nde_options_destroy(&given);
+  nde_options_destroy(&opts);
   return s;
 }
 
@@ -193,7 +193,7 @@ static double replay_loss(const nde_sde_solver *solver, prob *q, nde_sde_noise n
   }
   if (u_saved)
     memcpy(u_saved, U, n * NSAVE * sizeof *U);
-  nde_sde_solution_free(&sol);
+  nde_sde_solution_clear(&sol);
   nde_array_destroy(&u0);
   return L;
 }
@@ -235,7 +235,7 @@ static void check_case(sde_case c) {
   cr_expect(between >= 2, "%s: the test wants save points between steps (%d)", c.solver,
             between);
   memcpy(forward_u, sol.u.data, n * NSAVE * sizeof(double));
-  nde_sde_solution_free(&sol);
+  nde_sde_solution_clear(&sol);
 
   /* backward */
   nde_array du_save = state(n, NSAVE, wsave), du0 = state(ROWS, cols, NULL);
@@ -288,8 +288,8 @@ static void check_case(sde_case c) {
 
   s.ops->destroy(s.state);
   nde_array_destroy(&du_save), nde_array_destroy(&du0), nde_array_destroy(&u0);
-  nde_brownian_free(&path);
-  nde_sde_solver_close(&solver);
+  nde_brownian_destroy(&path);
+  nde_sde_solver_destroy(&solver);
 }
 
 #define ADAPTIVE "{\"abstol\": 0.01, \"reltol\": 0.01}"
@@ -369,14 +369,14 @@ Test(sde_direct, reuse_and_chained_hook) {
                  "%s", nde_last_error());
     if (round != 1)
       memcpy(grads[round / 2], du0.data, n * sizeof(double));
-    nde_sde_solution_free(&sol);
-    nde_brownian_free(&path);
+    nde_sde_solution_clear(&sol);
+    nde_brownian_destroy(&path);
     nde_array_destroy(&u0), nde_array_destroy(&du_save), nde_array_destroy(&du0);
   }
   for (size_t i = 0; i < 6; ++i)
     cr_expect_eq(grads[0][i], grads[1][i], "the same problem twice gives another gradient");
   s.ops->destroy(s.state);
-  nde_sde_solver_close(&solver);
+  nde_sde_solver_destroy(&solver);
 }
 
 /* ---- error paths ---- */
@@ -406,11 +406,11 @@ Test(sde_direct, refuses_bad_calls) {
   nde_sde_sens_problem nosave = pb;
   nosave.saveat = NULL;
   cr_expect_eq(s.ops->sde_forward(s.state, &nosave, &sol), NDE_EINVAL);
-  nde_sde_solution_free(&sol);
+  nde_sde_solution_clear(&sol);
 
   cr_assert_eq(s.ops->sde_forward(s.state, &pb, &sol), NDE_OK, "%s", nde_last_error());
   size_t N = sol.stats.nsteps;
-  nde_sde_solution_free(&sol);
+  nde_sde_solution_clear(&sol);
 
   /* cotangents of the wrong size */
   cr_expect_eq(s.ops->sde_backward(s.state, &pb, &short_save, NULL, NULL, &du0, dp, &st),
@@ -450,13 +450,13 @@ Test(sde_direct, refuses_bad_calls) {
   nde_sde_sens_problem pe = pb;
   pe.solver = em;
   cr_assert_eq(s.ops->sde_forward(s.state, &pe, &sol), NDE_OK, "%s", nde_last_error());
-  nde_sde_solution_free(&sol);
+  nde_sde_solution_clear(&sol);
   cr_expect_eq(s.ops->sde_backward(s.state, &pe, &du_save, ones, NULL, &du0, dp, &st),
                NDE_EINVAL, "Euler-Maruyama has no error estimate to weight");
   cr_expect(strstr(nde_last_error(), "error estimate"), "%s", nde_last_error());
   em->solve.dt = -1; /* the solve refuses: the tape is invalid afterwards */
   cr_expect_neq(s.ops->sde_forward(s.state, &pe, &sol), NDE_OK);
-  nde_sde_solution_free(&sol);
+  nde_sde_solution_clear(&sol);
   cr_expect_eq(s.ops->sde_backward(s.state, &pe, &du_save, NULL, NULL, &du0, dp, &st),
                NDE_EINVAL);
 
@@ -467,16 +467,16 @@ Test(sde_direct, refuses_bad_calls) {
   const nde_sde_solver_ops *keep = em->ops;
   em->ops = &custom;
   cr_assert_eq(s.ops->sde_forward(s.state, &pe, &sol), NDE_OK, "%s", nde_last_error());
-  nde_sde_solution_free(&sol);
+  nde_sde_solution_clear(&sol);
   cr_expect_eq(s.ops->sde_backward(s.state, &pe, &du_save, NULL, NULL, &du0, dp, &st),
                NDE_EUNSUPPORTED);
   em->ops = keep;
 
   free(ones);
   s.ops->destroy(s.state);
-  nde_sde_solver_close(&em);
+  nde_sde_solver_destroy(&em);
   nde_array_destroy(&u0), nde_array_destroy(&du_save), nde_array_destroy(&du0);
   nde_array_destroy(&short_save);
-  nde_brownian_free(&path);
-  nde_sde_solver_close(&solver);
+  nde_brownian_destroy(&path);
+  nde_sde_solver_destroy(&solver);
 }

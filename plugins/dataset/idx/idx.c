@@ -203,9 +203,9 @@ static nde_status idx_load(const char *path, int role, size_t max_items, idx_arr
     st = idx_data(f, path, items * item, items == a->dims[0], a->dims[0] * item, a);
   }
   if (st == NDE_OK)
-    st = nde_data_file_close(&f);
+    st = nde_data_file_destroy(&f);
   else
-    nde_data_file_close(&f);
+    nde_data_file_destroy(&f);
   return st;
 }
 

@@ -104,8 +104,8 @@ static nde_status solve_chunk(nde_backend *be, const nde_sde_solver *solver,
   }
   mo->n += k;
 done:
-  nde_sde_solution_free(&sol);
-  nde_brownian_free(&path);
+  nde_sde_solution_clear(&sol);
+  nde_brownian_destroy(&path);
   nde_array_destroy(&u0);
   return st;
 }
@@ -165,10 +165,10 @@ done:
   free(host);
   free(mo.mean);
   free(mo.m2);
-  nde_sde_solver_close(&solver);
+  nde_sde_solver_destroy(&solver);
   nde_sde_problem_destroy(&prob);
-  nde_options_free(&pj);
-  nde_backend_close(&be);
+  nde_options_destroy(&pj);
+  nde_backend_destroy(&be);
   return st;
 }
 

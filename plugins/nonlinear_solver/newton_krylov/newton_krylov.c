@@ -70,7 +70,7 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
     o->fill(be->ctx, dt, n, 0.0, d);
     nde_linear_result lr;
     st = nde_linear_solve(ls, &lp, rhs, d, &lr);
-    nde_linear_solver_close(&ls);
+    nde_linear_solver_destroy(&ls);
     nde_nl_result(ctx)->nlinear += lr.iterations;
     if (st != NDE_OK && st != NDE_EMAXITERS)
       return st;

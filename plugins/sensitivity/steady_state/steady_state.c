@@ -66,7 +66,7 @@ static void ss_destroy(void *state) {
   ss_state *s = state;
   if (!s)
     return;
-  nde_linear_solver_close(&s->solver);
+  nde_linear_solver_destroy(&s->solver);
   free(s);
 }
 

@@ -83,22 +83,6 @@ static int library_path_is_contained(const char *lib) {
   }
 }
 
-static int value_has_type(const char *type, const json_t *value) {
-  if (!strcmp(type, "number"))
-    return json_is_number(value);
-  if (!strcmp(type, "integer"))
-    return json_is_integer(value);
-  if (!strcmp(type, "boolean"))
-    return json_is_boolean(value);
-  if (!strcmp(type, "string"))
-    return json_is_string(value);
-  if (!strcmp(type, "array"))
-    return json_is_array(value);
-  if (!strcmp(type, "object"))
-    return json_is_object(value);
-  return 0;
-}
-
 static nde_status check_option_spec(const char *path, const char *option, const json_t *spec) {
   if (!json_is_object(spec))
     return refuse(path, "options.%s must be an object, got %s", option, nde_json_type_name(spec));
@@ -129,7 +113,7 @@ static nde_status check_option_spec(const char *path, const char *option, const 
   if (required && !json_is_boolean(required))
     return refuse(path, "options.%s: 'required' must be a boolean", option);
   const json_t *def = json_object_get(spec, "default");
-  if (def && !json_is_null(def) && !value_has_type(json_string_value(type), def))
+  if (def && !json_is_null(def) && !nde_option_type_matches(json_string_value(type), def, 0))
     return refuse(path, "options.%s: default is %s, not %s", option, nde_json_type_name(def),
                   json_string_value(type));
   const json_t *range = json_object_get(spec, "range");
@@ -157,7 +141,7 @@ static nde_status check_option_spec(const char *path, const char *option, const 
 }
 
 /*
- * The plugin's options: its kind's common options (core/plugin_kind.c)
+ * The plugin's options: its kind's common options (core/registry/plugin_kind.c)
  * with the manifest's entries merged in. An entry naming a common option
  * overrides keys of its spec (default, doc, range, ...; never its type);
  * any other entry is a complete spec of an option of the plugin's own.
@@ -372,7 +356,7 @@ nde_status nde_manifest_read(const char *path, nde_plugin **out) {
   p->manifest_path = strdup(realpath(path, resolved) ? resolved : path);
   p->message = strdup("");
   if (!p->manifest_path || !p->message) {
-    nde_plugin_free(p);
+    nde_plugin_destroy(p);
     return nde_error(NDE_ENOMEM, "out of memory");
   }
   json_t *root = NULL;
@@ -382,7 +366,7 @@ nde_status nde_manifest_read(const char *path, nde_plugin **out) {
     st = validate(path, root, p);
   }
   if (st != NDE_OK) {
-    nde_plugin_free(p);
+    nde_plugin_destroy(p);
     return st;
   }
   p->state = NDE_PLUGIN_AVAILABLE;

@@ -6,7 +6,7 @@
 
 #include <nde/registry.h>
 
-#include "internal.h"
+#include "../util/internal.h"
 
 struct nde_plugin {
   struct nde_registry *registry;
@@ -58,11 +58,19 @@ NDE_INTERNAL nde_status nde_manifest_read(const char *path, nde_plugin **out);
  * Refuse a manifest: record NDE_EPLUGIN with the message fmt, prefixed by the
  * manifest's path (and JSON path, where the caller puts it in fmt).
  */
+/*
+ * Whether JSON @p v has option type @p type ("number", "integer", "boolean",
+ * "string", "array", "object"). With @p integral_reals a real with an
+ * integral value below 9e15 counts as an integer (a pipeline's 3.0); a
+ * manifest's own defaults are held to the strict form.
+ */
+NDE_INTERNAL int nde_option_type_matches(const char *type, const json_t *v, int integral_reals);
+
 NDE_INTERNAL nde_status nde_manifest_refuse(const char *path, const char *fmt, ...)
     NDE_PRINTF(2, 3);
 
 /* Free a plugin record (closing its library if loaded). */
-NDE_INTERNAL void nde_plugin_free(nde_plugin *plugin);
+NDE_INTERNAL void nde_plugin_destroy(nde_plugin *plugin);
 
 
 #endif /* NDE_CORE_REGISTRY_IMPL_H */

@@ -26,7 +26,7 @@ nde_status nde_options_parse(const char *json_text, nde_options **out) {
   return NDE_OK;
 }
 
-void nde_options_free(nde_options **options) {
+void nde_options_destroy(nde_options **options) {
   if (options && *options) {
     json_decref((json_t *)*options);
     *options = NULL;

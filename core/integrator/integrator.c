@@ -1,4 +1,4 @@
-/* The integrator skeleton shared by the ODE and SDE solvers (core/integrator.h). */
+/* The integrator skeleton shared by the ODE and SDE solvers (core/integrator/integrator.h). */
 #include "config.h"
 
 #include <stdlib.h>
@@ -10,14 +10,8 @@
 
 nde_status nde_step_record_push(nde_step_record **steps, size_t *n, size_t *cap,
                                 nde_step_record r) {
-  if (*n == *cap) {
-    size_t nc = *cap ? 2 * *cap : 64;
-    nde_step_record *p = realloc(*steps, nc * sizeof *p);
-    if (!p)
-      return nde_error(NDE_ENOMEM, "out of memory recording step statistics");
-    *steps = p;
-    *cap = nc;
-  }
+  if (nde_grow(steps, *n, cap, sizeof **steps, 64) != NDE_OK)
+    return nde_error(NDE_ENOMEM, "out of memory recording step statistics");
   (*steps)[(*n)++] = r;
   return NDE_OK;
 }
@@ -60,7 +54,7 @@ nde_status nde_solver_open_as(const nde_solver_type *type, const void *ops,
   }
   char *s = calloc(1, type->size);
   if (!s) {
-    nde_options_free(&owned);
+    nde_options_destroy(&owned);
     return nde_error(NDE_ENOMEM, "out of memory");
   }
   memcpy(s + type->ops_at, &vtable, sizeof vtable);
@@ -79,7 +73,7 @@ void nde_solver_close_as(const nde_solver_type *type, void *solver) {
     return;
   nde_options *owned;
   memcpy(&owned, (char *)solver + type->options_at, sizeof owned);
-  nde_options_free(&owned);
+  nde_options_destroy(&owned);
   free(solver);
 }
 

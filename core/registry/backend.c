@@ -33,14 +33,14 @@ nde_status nde_backend_open(struct nde_registry *registry, const char *name,
   nde_options *given = NULL, *options = NULL;
   NDE_TRY(nde_options_parse(options_json, &given));
   nde_status st = nde_plugin_open(plugin, given, "backend", &vtable, &options);
-  nde_options_free(&given);
+  nde_options_destroy(&given);
   if (st == NDE_OK)
     st = nde_backend_open_ops(vtable, options, out);
-  nde_options_free(&options);
+  nde_options_destroy(&options);
   return st;
 }
 
-void nde_backend_close(nde_backend **backend) {
+void nde_backend_destroy(nde_backend **backend) {
   if (!backend || !*backend)
     return;
   (*backend)->ops->destroy((*backend)->ctx);

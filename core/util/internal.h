@@ -32,7 +32,7 @@ static inline const nde_options *nde_options_wrap(const json_t *object) {
 static inline const json_t *nde_options_json(const nde_options *options) {
   return (const json_t *)options;
 }
-/* Transfer ownership of a jansson object into an owned nde_options (freed by nde_options_free). */
+/* Transfer ownership of a jansson object into an owned nde_options (freed by nde_options_destroy). */
 static inline nde_options *nde_options_adopt(json_t *object) { return (nde_options *)object; }
 
 /* A message for a jansson parse error: "SOURCE:LINE:COL: invalid JSON: TEXT". */
@@ -72,5 +72,25 @@ NDE_INTERNAL const char *nde_json_type_name(const json_t *value);
  * 400, not a 401st step of 2e-14).
  */
 NDE_INTERNAL double nde_fixed_step_end(double t0, double t1, double dt, size_t k, int *last);
+
+/*
+ * The end of a maker: when @p st is NDE_OK hand @p obj to *@p out, else
+ * release it with @p destroy (called as destroy(&obj), which NULLs it).
+ * Evaluates to @p st.
+ */
+#define NDE_HAND_OVER(st, obj, out, destroy) \
+  ((st) == NDE_OK ? (*(out) = (obj), NDE_OK) : (destroy(&(obj)), (st)))
+
+/*
+ * Make room for element @p n of the growing array *items (elements of
+ * @p size bytes, capacity *cap): when n == *cap the array is reallocated to
+ * twice *cap (@p first when empty). @p items is the address of the array
+ * pointer (any element type). NDE_ENOMEM leaves array and capacity as they
+ * were.
+ */
+NDE_INTERNAL nde_status nde_grow(void *items, size_t n, size_t *cap, size_t size, size_t first);
+
+/* Reallocate *items (the address of an array pointer) to @p count elements of @p size bytes; NDE_ENOMEM leaves it as it was. */
+NDE_INTERNAL nde_status nde_resize(void *items, size_t count, size_t size);
 
 #endif /* NDE_CORE_INTERNAL_H */

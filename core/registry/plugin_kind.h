@@ -1,5 +1,5 @@
 /*
- * Private: the per-kind descriptor table (core/plugin_kind.c). Each plugin
+ * Private: the per-kind descriptor table (core/registry/plugin_kind.c). Each plugin
  * kind has one row: its vtable's baseline and current sizes, its required
  * slots and its own semantic check. docs/plugin-guide.md describes the rule.
  */
@@ -10,7 +10,7 @@
 
 #include <nde/plugin.h>
 
-#include "internal.h"
+#include "../util/internal.h"
 
 /* A required function slot: its name (for messages) and byte offset in the vtable. */
 typedef struct nde_kind_slot {

@@ -22,12 +22,12 @@ static nde_status option_error(const nde_plugin *p, const char *where, const cha
   return nde_error_prefix(NDE_EINVAL, "%s", key);
 }
 
-static int type_matches(const char *type, const json_t *v) {
+int nde_option_type_matches(const char *type, const json_t *v, int integral_reals) {
   if (!strcmp(type, "number"))
     return json_is_number(v);
   if (!strcmp(type, "integer"))
     return json_is_integer(v) ||
-           (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v) &&
+           (integral_reals && json_is_real(v) && floor(json_real_value(v)) == json_real_value(v) &&
             fabs(json_real_value(v)) < 9e15);
   if (!strcmp(type, "boolean"))
     return json_is_boolean(v);
@@ -66,7 +66,7 @@ static nde_status check_one(const nde_plugin *p, const char *where, const char *
                             const json_t *spec, json_t *value, json_t **normalized) {
   const char *type = json_string_value(json_object_get(spec, "type"));
   *normalized = NULL;
-  if (!type_matches(type, value))
+  if (!nde_option_type_matches(type, value, 1))
     return option_error(p, where, key, "expected %s, got %s", type, nde_json_type_name(value));
   const json_t *range = json_object_get(spec, "range");
   if (range && json_is_number(value)) {
@@ -165,7 +165,7 @@ nde_status nde_plugin_open(const nde_plugin *plugin, const nde_options *given, c
   nde_plugin_warn_shadowed(plugin);
   nde_status st = nde_plugin_load(plugin, vtable);
   if (st != NDE_OK) {
-    nde_options_free(options);
+    nde_options_destroy(options);
     *vtable = NULL;
     return where && *where ? nde_error_prefix(st, "%s", where) : st;
   }

@@ -15,7 +15,7 @@
 
 const char *nde_registry_installed_dir(void) { return NDE_PLUGIN_DIR; }
 
-void nde_plugin_free(nde_plugin *p) {
+void nde_plugin_destroy(nde_plugin *p) {
   if (!p)
     return;
   if (p->handle)
@@ -48,7 +48,7 @@ nde_status nde_registry_create(nde_registry **out) {
 
 static void clear_scan(nde_registry *r) {
   for (size_t i = 0; i < r->n_plugins; ++i)
-    nde_plugin_free(r->plugins[i]);
+    nde_plugin_destroy(r->plugins[i]);
   free(r->plugins);
   r->plugins = NULL;
   r->n_plugins = 0;
@@ -138,12 +138,12 @@ static nde_status consider_manifest(nde_registry *r, const char *path) {
     return add_problem(r, path, nde_last_error());
   nde_plugin *earlier = find_exact(r, p->kind, p->name);
   if (earlier && !strcmp(earlier->manifest_path, p->manifest_path)) {
-    nde_plugin_free(p); /* the same file reached twice (a folder listed twice): not a copy */
+    nde_plugin_destroy(p); /* the same file reached twice (a folder listed twice): not a copy */
     return NDE_OK;
   }
   for (size_t i = 0; earlier && i < earlier->n_shadows; ++i)
     if (!strcmp(earlier->shadows[i], p->manifest_path)) {
-      nde_plugin_free(p);
+      nde_plugin_destroy(p);
       return NDE_OK;
     }
   if (earlier) {
@@ -156,12 +156,12 @@ static nde_status consider_manifest(nde_registry *r, const char *path) {
       p->manifest_path = NULL;
       grown[earlier->n_shadows++] = shadow;
     }
-    nde_plugin_free(p);
+    nde_plugin_destroy(p);
     return shadow ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
   }
   nde_plugin **plugins = realloc(r->plugins, (r->n_plugins + 1) * sizeof *plugins);
   if (!plugins) {
-    nde_plugin_free(p);
+    nde_plugin_destroy(p);
     return nde_error(NDE_ENOMEM, "out of memory");
   }
   r->plugins = plugins;

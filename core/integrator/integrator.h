@@ -13,7 +13,7 @@
 #include <nde/plugin.h>
 #include <nde/status.h>
 
-#include "internal.h"
+#include "../util/internal.h"
 
 /*
  * Append @p r to the growing array *steps of *n records (capacity *cap,
@@ -70,5 +70,39 @@ NDE_INTERNAL void nde_solver_close_as(const nde_solver_type *type, void *solver)
 /* Free the parts a solution of either kind owns; the caller zeroes the struct. */
 NDE_INTERNAL void nde_solution_release(double *t, nde_array *u, nde_array *u_final,
                                        nde_step_record *steps);
+
+/*
+ * The public entry points of one solver kind over the skeleton above, written
+ * once for both kinds: OPEN_OPS(ops, options, out), OPEN(registry, name,
+ * given, where, out), DESTROY(&solver) and CLEAR(&solution) for the kind's
+ * SOLVER, OPS and SOLUTION types and its nde_solver_type TYPE. The names
+ * are spelled out (not pasted) so that they can be found by grep.
+ */
+#define NDE_SOLVER_ENTRY_POINTS(TYPE, SOLVER, OPS, SOLUTION, OPEN_OPS, OPEN, DESTROY, CLEAR)  \
+  nde_status OPEN_OPS(const OPS *ops, const nde_options *options, SOLVER **out) {           \
+    void *s;                                                                                \
+    nde_status st = nde_solver_open_as(&(TYPE), ops, NULL, NULL, options, NULL, &s);        \
+    *out = s;                                                                               \
+    return st;                                                                              \
+  }                                                                                         \
+  nde_status OPEN(struct nde_registry *registry, const char *name, const nde_options *given, \
+                  const char *where, SOLVER **out) {                                        \
+    void *s;                                                                                \
+    nde_status st = nde_solver_open_as(&(TYPE), NULL, registry, name, given, where, &s);    \
+    *out = s;                                                                               \
+    return st;                                                                              \
+  }                                                                                         \
+  void DESTROY(SOLVER **s) {                                                                \
+    if (!s)                                                                                 \
+      return;                                                                               \
+    nde_solver_close_as(&(TYPE), *s);                                                       \
+    *s = NULL;                                                                              \
+  }                                                                                         \
+  void CLEAR(SOLUTION *sol) {                                                               \
+    if (!sol)                                                                               \
+      return;                                                                               \
+    nde_solution_release(sol->t, &sol->u, &sol->u_final, sol->stats.steps);                 \
+    *sol = (SOLUTION){0};                                                                   \
+  }
 
 #endif /* NDE_CORE_INTEGRATOR_H */

@@ -1,13 +1,13 @@
 /*
  * Private: data-only ode_solver plugins, an explicit Runge–Kutta tableau in
- * the manifest instead of a library (core/tableau_plugin.c).
+ * the manifest instead of a library (core/registry/tableau_plugin.c).
  */
 #ifndef NDE_CORE_TABLEAU_PLUGIN_H
 #define NDE_CORE_TABLEAU_PLUGIN_H
 
-#include "internal.h"
+#include "../util/internal.h"
 
-/* Most stages of a tableau (the generic stepper's limit, core/ode/rk.c). */
+/* Most stages of a tableau, RK or SRI (the steppers' limit: core/ode/rk.c, core/sde/sri.c). */
 #define NDE_TABLEAU_MAX_STAGES 16
 
 /*
