@@ -82,10 +82,4 @@ static nde_status solve(const nde_options *options, const nde_linear_problem *p,
   return st;
 }
 
-static const nde_linear_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_LINEAR_SOLVER, "dense_lu", nde_linear_solver_ops),
-    .solve = solve,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_linear_solver_dense_lu(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_linear_solver_dense_lu(void) { return &ops; }
+NDE_PLUGIN_DEFINE(linear_solver, dense_lu, .solve = solve);

@@ -183,10 +183,4 @@ static nde_status solve(const nde_options *options, const nde_linear_problem *p,
   return st;
 }
 
-static const nde_linear_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_LINEAR_SOLVER, "gmres", nde_linear_solver_ops),
-    .solve = solve,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_linear_solver_gmres(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_linear_solver_gmres(void) { return &ops; }
+NDE_PLUGIN_DEFINE(linear_solver, gmres, .solve = solve);

@@ -163,10 +163,4 @@ out:
   return st;
 }
 
-static const nde_nonlinear_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_NONLINEAR_SOLVER, "broyden", nde_nonlinear_solver_ops),
-    .solve = solve,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_nonlinear_solver_broyden(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_nonlinear_solver_broyden(void) { return &ops; }
+NDE_PLUGIN_DEFINE(nonlinear_solver, broyden, .solve = solve);

@@ -28,12 +28,5 @@ static nde_status adabelief_step(const nde_options *options, nde_backend *be, nd
   return NDE_OK;
 }
 
-static const nde_optimizer_ops adabelief_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "adabelief", nde_optimizer_ops),
-    .n_buffers = adabelief_n_buffers,
-    .buffer_name = adabelief_buffer_name,
-    .step = adabelief_step,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adabelief(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adabelief(void) { return &adabelief_ops; }
+NDE_PLUGIN_DEFINE(optimizer, adabelief, .n_buffers = adabelief_n_buffers,
+                  .buffer_name = adabelief_buffer_name, .step = adabelief_step);

@@ -27,12 +27,5 @@ static nde_status adam_step(const nde_options *options, nde_backend *be, nde_dty
   return NDE_OK;
 }
 
-static const nde_optimizer_ops adam_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "adam", nde_optimizer_ops),
-    .n_buffers = adam_n_buffers,
-    .buffer_name = adam_buffer_name,
-    .step = adam_step,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adam(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adam(void) { return &adam_ops; }
+NDE_PLUGIN_DEFINE(optimizer, adam, .n_buffers = adam_n_buffers, .buffer_name = adam_buffer_name,
+                  .step = adam_step);

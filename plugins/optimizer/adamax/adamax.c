@@ -36,12 +36,5 @@ static nde_status adamax_step(const nde_options *options, nde_backend *be, nde_d
   return NDE_OK;
 }
 
-static const nde_optimizer_ops adamax_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "adamax", nde_optimizer_ops),
-    .n_buffers = adamax_n_buffers,
-    .buffer_name = adamax_buffer_name,
-    .step = adamax_step,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adamax(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adamax(void) { return &adamax_ops; }
+NDE_PLUGIN_DEFINE(optimizer, adamax, .n_buffers = adamax_n_buffers,
+                  .buffer_name = adamax_buffer_name, .step = adamax_step);

@@ -32,12 +32,5 @@ static nde_status adamw_step(const nde_options *options, nde_backend *be, nde_dt
   return NDE_OK;
 }
 
-static const nde_optimizer_ops adamw_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "adamw", nde_optimizer_ops),
-    .n_buffers = adamw_n_buffers,
-    .buffer_name = adamw_buffer_name,
-    .step = adamw_step,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adamw(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adamw(void) { return &adamw_ops; }
+NDE_PLUGIN_DEFINE(optimizer, adamw, .n_buffers = adamw_n_buffers, .buffer_name = adamw_buffer_name,
+                  .step = adamw_step);

@@ -51,12 +51,5 @@ static nde_status momentum_step(const nde_options *options, nde_backend *be, nde
   return NDE_OK;
 }
 
-static const nde_optimizer_ops momentum_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "momentum", nde_optimizer_ops),
-    .n_buffers = momentum_n_buffers,
-    .buffer_name = momentum_buffer_name,
-    .step = momentum_step,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_momentum(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_momentum(void) { return &momentum_ops; }
+NDE_PLUGIN_DEFINE(optimizer, momentum, .n_buffers = momentum_n_buffers,
+                  .buffer_name = momentum_buffer_name, .step = momentum_step);

@@ -29,12 +29,5 @@ static nde_status sgd_step(const nde_options *options, nde_backend *be, nde_dtyp
   return NDE_OK;
 }
 
-static const nde_optimizer_ops sgd_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "sgd", nde_optimizer_ops),
-    .n_buffers = sgd_n_buffers,
-    .buffer_name = sgd_buffer_name,
-    .step = sgd_step,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_sgd(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_sgd(void) { return &sgd_ops; }
+NDE_PLUGIN_DEFINE(optimizer, sgd, .n_buffers = sgd_n_buffers, .buffer_name = sgd_buffer_name,
+                  .step = sgd_step);
