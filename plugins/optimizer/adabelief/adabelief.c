@@ -9,16 +9,6 @@
  */
 #include <nde/optimizer.h>
 
-static int adabelief_n_buffers(const nde_options *options) {
-  (void)options;
-  return 2;
-}
-
-static const char *adabelief_buffer_name(const nde_options *options, int index) {
-  (void)options;
-  return index == 0 ? "m" : index == 1 ? "s" : NULL;
-}
-
 static nde_status adabelief_step(const nde_options *options, nde_backend *be, nde_dtype dt,
                                  size_t n, double lr, uint64_t step, void *params,
                                  const void *grads, void *const *buffers) {
@@ -28,5 +18,4 @@ static nde_status adabelief_step(const nde_options *options, nde_backend *be, nd
   return NDE_OK;
 }
 
-NDE_PLUGIN_DEFINE(optimizer, adabelief, .n_buffers = adabelief_n_buffers,
-                  .buffer_name = adabelief_buffer_name, .step = adabelief_step);
+NDE_OPTIMIZER_DEFINE(adabelief, adabelief_step, "m", "s");

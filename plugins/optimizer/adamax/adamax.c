@@ -12,16 +12,6 @@
 
 #include <nde/optimizer.h>
 
-static int adamax_n_buffers(const nde_options *options) {
-  (void)options;
-  return 2;
-}
-
-static const char *adamax_buffer_name(const nde_options *options, int index) {
-  (void)options;
-  return index == 0 ? "m" : index == 1 ? "u" : NULL;
-}
-
 static nde_status adamax_step(const nde_options *options, nde_backend *be, nde_dtype dt,
                               size_t n, double lr, uint64_t step, void *params,
                               const void *grads, void *const *buffers) {
@@ -36,5 +26,4 @@ static nde_status adamax_step(const nde_options *options, nde_backend *be, nde_d
   return NDE_OK;
 }
 
-NDE_PLUGIN_DEFINE(optimizer, adamax, .n_buffers = adamax_n_buffers,
-                  .buffer_name = adamax_buffer_name, .step = adamax_step);
+NDE_OPTIMIZER_DEFINE(adamax, adamax_step, "m", "u");

@@ -8,16 +8,6 @@
  */
 #include <nde/optimizer.h>
 
-static int momentum_n_buffers(const nde_options *options) {
-  (void)options;
-  return 1;
-}
-
-static const char *momentum_buffer_name(const nde_options *options, int index) {
-  (void)options;
-  return index == 0 ? "velocity" : NULL;
-}
-
 static nde_status momentum_step(const nde_options *options, nde_backend *be, nde_dtype dt,
                                 size_t n, double lr, uint64_t step, void *params,
                                 const void *grads, void *const *buffers) {
@@ -51,5 +41,4 @@ static nde_status momentum_step(const nde_options *options, nde_backend *be, nde
   return NDE_OK;
 }
 
-NDE_PLUGIN_DEFINE(optimizer, momentum, .n_buffers = momentum_n_buffers,
-                  .buffer_name = momentum_buffer_name, .step = momentum_step);
+NDE_OPTIMIZER_DEFINE(momentum, momentum_step, "velocity");
