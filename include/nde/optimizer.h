@@ -97,7 +97,8 @@ NDE_API nde_status nde_optimizer_check_backend(const nde_backend *backend, const
 
 /**
  * The Adam family's moments (adam, adamw, adabelief: one implementation for
- * the three plugins). @p belief = 0 is Adam's second moment of g;
+ * the three plugins; adamax reads its β₁, β₂ and ε with the same
+ * nde_adam_settings_read()). @p belief = 0 is Adam's second moment of g;
  * @p belief = 1 is AdaBelief's of g − m (the freshly updated m) with ε added
  * to it at every step.
  */
