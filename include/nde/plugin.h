@@ -164,7 +164,11 @@ typedef const void *(*nde_plugin_entry_fn)(void);
  */
 #define NDE_PLUGIN_DEFINE(kind, name, ...) NDE_PLUGIN_DEFINE_(kind, name, __VA_ARGS__)
 
-/* The kinds by their manifest spelling, for NDE_PLUGIN_DEFINE's token pasting. */
+/*
+ * The kinds by their manifest spelling, for NDE_PLUGIN_DEFINE's token
+ * pasting: one line per entry of NDE_PLUGIN_KIND_LIST (a kind missing here
+ * makes NDE_PLUGIN_DEFINE fail to compile for it, naming NDE_KIND_ID_<kind>).
+ */
 #define NDE_KIND_ID_backend NDE_KIND_BACKEND
 #define NDE_KIND_ID_layer NDE_KIND_LAYER
 #define NDE_KIND_ID_ode_solver NDE_KIND_ODE_SOLVER
