@@ -411,3 +411,25 @@ Test(backend, convert_and_views) {
   nde_array_destroy(&A);
   nde_array_destroy(&B);
 }
+
+/* Host doubles to and from raw backend memory (inside an allocation), rounded to the dtype. */
+Test(backend, doubles_to_and_from_raw_backend_memory) {
+  const double v[3] = {0.1, -2.5, 1e-3};
+  for (int d = 0; d < 2; ++d) {
+    nde_dtype dt = d ? NDE_FLOAT64 : NDE_FLOAT32;
+    nde_array A = make(dt, 5, NULL);
+    void *at1 = (char *)A.data + nde_dtype_size(dt); /* elements 1..3 */
+    cr_assert_eq(nde_backend_from_doubles(be, dt, v, 3, at1), NDE_OK);
+    double *all = fetch(&A);
+    cr_expect_eq(all[0], 0.0);
+    cr_expect_eq(all[4], 0.0);
+    for (int i = 0; i < 3; ++i)
+      cr_expect_eq(all[i + 1], as_dtype(dt, v[i]), "%s [%d]", nde_dtype_name(dt), i);
+    double back[3];
+    cr_assert_eq(nde_backend_to_doubles(be, dt, at1, 3, back), NDE_OK);
+    for (int i = 0; i < 3; ++i)
+      cr_expect_eq(back[i], as_dtype(dt, v[i]), "%s [%d]", nde_dtype_name(dt), i);
+    free(all);
+    nde_array_destroy(&A);
+  }
+}

@@ -17,6 +17,8 @@
 #include <nde/backend.h>
 #include <nde/layer.h>
 #include <nde/model.h>
+#include <nde/ode.h>
+#include <nde/optimizer.h>
 #include <nde/registry.h>
 
 static char dir[256];
@@ -153,6 +155,74 @@ Test(vtable, validate_applies_the_size_rule) {
   cr_expect_eq(nde_vtable_validate(NDE_KIND_OPTIMIZER, &ops), NDE_EPLUGIN);
   cr_expect(strstr(nde_last_error(), "implements kind layer, not optimizer") != NULL, "%s",
             nde_last_error());
+}
+
+/*
+ * NDE_PLUGIN_DEFINE, NDE_RK_PLUGIN_DEFINE and NDE_OPTIMIZER_DEFINE write the
+ * vtable a hand-written one would: the header (ABI, whole size, kind,
+ * name), the given slots and nothing else, and the entry symbol
+ * nde_plugin_<kind>_<name>; a name may come from a macro, and one source
+ * may define several plugins.
+ */
+static int two_buffers(const nde_options *options) {
+  (void)options;
+  return 2;
+}
+
+#define DEFINED_NAME named_by_macro
+NDE_PLUGIN_DEFINE(optimizer, DEFINED_NAME, .n_buffers = two_buffers);
+
+static const double rk_c[2] = {0.0, 1.0}, rk_a[4] = {0.0, 0.0, 1.0, 0.0};
+static const double rk_b[2] = {0.5, 0.5}, rk_btilde[2] = {-0.5, 0.5};
+NDE_RK_PLUGIN_DEFINE(trapezoid, 2, 2, 1, .c = rk_c, .a = rk_a, .b = rk_b, .btilde = rk_btilde);
+
+static nde_status no_step(const nde_options *options, nde_backend *backend, nde_dtype dt,
+                          size_t n, double lr, uint64_t step, void *params, const void *grads,
+                          void *const *buffers) {
+  (void)options, (void)backend, (void)dt, (void)n, (void)lr, (void)step, (void)params;
+  (void)grads, (void)buffers;
+  return NDE_OK;
+}
+
+NDE_OPTIMIZER_DEFINE(two_state, no_step, "m", "v");
+NDE_OPTIMIZER_DEFINE(stateless, no_step, NULL);
+
+Test(vtable, define_macros_write_header_slots_and_entry) {
+  const nde_optimizer_ops *o = nde_plugin_optimizer_named_by_macro();
+  cr_expect_eq(o->header.abi_version, NDE_ABI_VERSION);
+  cr_expect_eq(o->header.size, sizeof(nde_optimizer_ops));
+  cr_expect_eq(o->header.kind, NDE_KIND_OPTIMIZER);
+  cr_expect_str_eq(o->header.name, "named_by_macro");
+  cr_expect(o->n_buffers == two_buffers);
+  cr_expect(o->buffer_name == NULL && o->step == NULL, "slots not given are NULL");
+
+  const nde_ode_solver_ops *s = nde_plugin_ode_solver_trapezoid();
+  cr_expect_eq(s->header.size, sizeof(nde_ode_solver_ops));
+  cr_expect_eq(s->header.kind, NDE_KIND_ODE_SOLVER);
+  cr_expect_str_eq(s->header.name, "trapezoid");
+  cr_assert_not_null(s->tableau);
+  cr_expect_eq(s->stages, 2);
+  cr_expect_eq(s->order, 2);
+  cr_expect_eq(s->error_order, 1);
+  cr_expect_eq(s->tableau->stages, 2);
+  cr_expect_eq(s->tableau->order, 2);
+  cr_expect_eq(s->tableau->embedded_order, 1);
+  cr_expect(s->tableau->b == rk_b && s->tableau->btilde == rk_btilde && s->tableau->fsal == 0);
+  cr_expect_null(s->step);
+  cr_expect_eq(nde_vtable_validate(NDE_KIND_ODE_SOLVER, s), NDE_OK, "%s", nde_last_error());
+
+  const nde_optimizer_ops *two = nde_plugin_optimizer_two_state();
+  cr_expect_str_eq(two->header.name, "two_state");
+  cr_expect(two->step == no_step);
+  cr_expect_eq(two->n_buffers(NULL), 2);
+  cr_expect_str_eq(two->buffer_name(NULL, 0), "m");
+  cr_expect_str_eq(two->buffer_name(NULL, 1), "v");
+  cr_expect_null(two->buffer_name(NULL, 2));
+  cr_expect_null(two->buffer_name(NULL, -1));
+  const nde_optimizer_ops *none = nde_plugin_optimizer_stateless();
+  cr_expect_eq(none->n_buffers(NULL), 0);
+  cr_expect_null(none->buffer_name(NULL, 0));
+  cr_expect_eq(nde_vtable_validate(NDE_KIND_OPTIMIZER, none), NDE_OK, "%s", nde_last_error());
 }
 
 /* One open path, manifest first: bad options are refused before the library is loaded. */

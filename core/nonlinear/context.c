@@ -269,26 +269,10 @@ nde_status nde_nl_jacobian(nde_nl_ctx *ctx, const void *u, const void *Fu, doubl
   hf1 = hf0 + n;
   void *tmp = ctx->scratch;
   /* move u and F(u) to the host as doubles */
-  nde_status st;
-  if (ctx->dt == NDE_FLOAT64) {
-    if ((st = BE(ctx)->download(BC(ctx), hu, u, n * 8)) != NDE_OK ||
-        (st = BE(ctx)->download(BC(ctx), hf0, Fu, n * 8)) != NDE_OK)
-      return st;
-  } else {
-    float *f = NULL;
-    NDE_TRY(nde_nl_host(ctx, n * sizeof(float), (void **)&f));
-    NDE_TRY(BE(ctx)->download(BC(ctx), f, u, n * 4));
-    for (size_t i = 0; i < n; ++i)
-      hu[i] = f[i];
-    NDE_TRY(BE(ctx)->download(BC(ctx), f, Fu, n * 4));
-    for (size_t i = 0; i < n; ++i)
-      hf0[i] = f[i];
-  }
+  NDE_TRY(nde_backend_to_doubles(ctx->be, ctx->dt, u, n, hu));
+  NDE_TRY(nde_backend_to_doubles(ctx->be, ctx->dt, Fu, n, hf0));
   double eps = ctx->dt == NDE_FLOAT32 ? FLT_EPSILON : DBL_EPSILON;
   void *fcol = ctx->scratch2;
-  float *f32 = NULL;
-  if (ctx->dt == NDE_FLOAT32)
-    NDE_TRY(nde_nl_host(ctx, n * sizeof(float), (void **)&f32));
   for (size_t j = 0; j < n; ++j) {
     double uj = hu[j];
     double h = sqrt(eps) * fmax(fabs(uj), 1.0);
@@ -296,22 +280,12 @@ nde_status nde_nl_jacobian(nde_nl_ctx *ctx, const void *u, const void *Fu, doubl
     h = up - uj;
     /* tmp = u with u_j perturbed: upload the column's value */
     BE(ctx)->copy(BC(ctx), tmp, u, n * ctx->esz);
-    if (ctx->dt == NDE_FLOAT64) {
-      double v = uj + h;
-      NDE_TRY(BE(ctx)->upload(BC(ctx), (char *)tmp + j * 8, &v, 8));
-    } else {
-      float v = (float)(uj + h);
-      h = (double)v - (double)(float)uj;
-      NDE_TRY(BE(ctx)->upload(BC(ctx), (char *)tmp + j * 4, &v, 4));
-    }
+    double v = uj + h;
+    if (ctx->dt == NDE_FLOAT32) /* the step the rounded value really takes */
+      h = (double)(float)v - (double)(float)uj;
+    NDE_TRY(nde_backend_from_doubles(ctx->be, ctx->dt, &v, 1, (char *)tmp + j * ctx->esz));
     NDE_TRY(eval_F(ctx, tmp, fcol));
-    if (ctx->dt == NDE_FLOAT64) {
-      NDE_TRY(BE(ctx)->download(BC(ctx), hf1, fcol, n * 8));
-    } else {
-      NDE_TRY(BE(ctx)->download(BC(ctx), f32, fcol, n * 4));
-      for (size_t i = 0; i < n; ++i)
-        hf1[i] = f32[i];
-    }
+    NDE_TRY(nde_backend_to_doubles(ctx->be, ctx->dt, fcol, n, hf1));
     for (size_t i = 0; i < n; ++i)
       jac[i + j * n] = (hf1[i] - hf0[i]) / h;
   }

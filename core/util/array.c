@@ -73,33 +73,43 @@ nde_status nde_array_view(const nde_array *base, size_t offset, int ndim, const 
 
 size_t nde_array_bytes(const nde_array *a) { return a->size * nde_dtype_size(a->dtype); }
 
-nde_status nde_array_from_doubles(nde_array *a, const double *host, size_t n) {
-  if (n != a->size)
-    return nde_error(NDE_EINVAL, "nde_array_from_doubles: %zu values for %zu elements", n,
-                     a->size);
-  if (a->dtype == NDE_FLOAT64)
-    return a->backend->ops->upload(a->backend->ctx, a->data, host, n * sizeof(double));
+nde_status nde_backend_from_doubles(struct nde_backend *backend, nde_dtype dtype,
+                                   const double *host, size_t n, void *data) {
+  if (dtype == NDE_FLOAT64)
+    return backend->ops->upload(backend->ctx, data, host, n * sizeof(double));
   float *tmp = malloc(n * sizeof *tmp + 1);
   if (!tmp)
     return nde_error(NDE_ENOMEM, "out of memory");
   for (size_t i = 0; i < n; ++i)
     tmp[i] = (float)host[i];
-  nde_status st = a->backend->ops->upload(a->backend->ctx, a->data, tmp, n * sizeof *tmp);
+  nde_status st = backend->ops->upload(backend->ctx, data, tmp, n * sizeof *tmp);
   free(tmp);
   return st;
+}
+
+nde_status nde_backend_to_doubles(struct nde_backend *backend, nde_dtype dtype, const void *data,
+                                  size_t n, double *host) {
+  if (dtype == NDE_FLOAT64)
+    return backend->ops->download(backend->ctx, host, data, n * sizeof(double));
+  float *tmp = malloc(n * sizeof *tmp + 1);
+  if (!tmp)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  nde_status st = backend->ops->download(backend->ctx, tmp, data, n * sizeof *tmp);
+  for (size_t i = 0; st == NDE_OK && i < n; ++i)
+    host[i] = tmp[i];
+  free(tmp);
+  return st;
+}
+
+nde_status nde_array_from_doubles(nde_array *a, const double *host, size_t n) {
+  if (n != a->size)
+    return nde_error(NDE_EINVAL, "nde_array_from_doubles: %zu values for %zu elements", n,
+                     a->size);
+  return nde_backend_from_doubles(a->backend, a->dtype, host, n, a->data);
 }
 
 nde_status nde_array_to_doubles(const nde_array *a, double *host, size_t n) {
   if (n != a->size)
     return nde_error(NDE_EINVAL, "nde_array_to_doubles: %zu values for %zu elements", n, a->size);
-  if (a->dtype == NDE_FLOAT64)
-    return a->backend->ops->download(a->backend->ctx, host, a->data, n * sizeof(double));
-  float *tmp = malloc(n * sizeof *tmp + 1);
-  if (!tmp)
-    return nde_error(NDE_ENOMEM, "out of memory");
-  nde_status st = a->backend->ops->download(a->backend->ctx, tmp, a->data, n * sizeof *tmp);
-  for (size_t i = 0; st == NDE_OK && i < n; ++i)
-    host[i] = tmp[i];
-  free(tmp);
-  return st;
+  return nde_backend_to_doubles(a->backend, a->dtype, a->data, n, host);
 }

@@ -102,6 +102,19 @@ NDE_API nde_status nde_array_from_doubles(nde_array *array, const double *host, 
 /** Copy an array to host doubles (converting from its dtype). @p n must equal array->size. */
 NDE_API nde_status nde_array_to_doubles(const nde_array *array, double *host, size_t n);
 
+/**
+ * Copy @p n host doubles into @p backend memory at @p data as @p dtype
+ * (float32: rounded to nearest): what nde_array_from_doubles() does, for
+ * plugins that hold raw backend pointers (linear and nonlinear solvers
+ * working in double precision on the host).
+ */
+NDE_API nde_status nde_backend_from_doubles(struct nde_backend *backend, nde_dtype dtype,
+                                            const double *host, size_t n, void *data);
+
+/** Copy @p n elements of @p dtype at @p backend memory @p data to host doubles. */
+NDE_API nde_status nde_backend_to_doubles(struct nde_backend *backend, nde_dtype dtype,
+                                          const void *data, size_t n, double *host);
+
 #ifdef __cplusplus
 }
 #endif

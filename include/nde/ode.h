@@ -197,6 +197,28 @@ typedef struct nde_ode_solver_ops {
   void (*restart)(void *state);
 } nde_ode_solver_ops;
 
+/**
+ * Define a Runge–Kutta ode_solver plugin in one statement: its tableau and
+ * the vtable that steps with it, with the stage count and the orders
+ * written once for both:
+ *
+ *     NDE_RK_PLUGIN_DEFINE(ralston3_c, 3, 3, 2, .c = c, .a = a, .b = b, .btilde = btilde);
+ *
+ * @p stages, @p order and @p embedded_order are the tableau's `stages`,
+ * `order` and `embedded_order` and the vtable's `stages`, `order` and
+ * `error_order`; the further arguments are the tableau's other fields as
+ * designated initializers (fsal, c, a, b, btilde, interp_degree, interp,
+ * stability_size; what is left out is 0). @p name is a bare word; the entry
+ * point is `nde_plugin_ode_solver_<name>` (NDE_PLUGIN_DEFINE()).
+ */
+#define NDE_RK_PLUGIN_DEFINE(name, stages_, order_, embedded_order_, ...)          \
+  static const nde_rk_tableau nde_rk_plugin_tableau_##name = {                    \
+      .stages = (stages_), .order = (order_), .embedded_order = (embedded_order_), \
+      __VA_ARGS__};                                                                \
+  NDE_PLUGIN_DEFINE(ode_solver, name, .tableau = &nde_rk_plugin_tableau_##name,    \
+                    .order = (order_), .error_order = (embedded_order_),           \
+                    .stages = (stages_))
+
 
 /** Called after every accepted step with the step's data (k holds its stages). */
 typedef nde_status (*nde_ode_step_hook)(void *user, const nde_ode_step *step, double eest);

@@ -60,6 +60,35 @@ typedef struct nde_optimizer_ops {
 } nde_optimizer_ops;
 
 /**
+ * Define an optimizer plugin in one statement: its step operation and the
+ * names of its state buffers, in order (NULL when it keeps none):
+ *
+ *     NDE_OPTIMIZER_DEFINE(adam, adam_step, "m", "v");
+ *     NDE_OPTIMIZER_DEFINE(sgd, sgd_step, NULL);
+ *
+ * writes n_buffers and buffer_name from the list (they do not depend on the
+ * options) and the vtable and entry point `nde_plugin_optimizer_<name>`
+ * with NDE_PLUGIN_DEFINE(). @p name is a bare word.
+ */
+#define NDE_OPTIMIZER_DEFINE(name, step_fn, ...)                                          \
+  static const char *const nde_optimizer_buffers_##name[] = {__VA_ARGS__, NULL};          \
+  static int nde_optimizer_n_buffers_##name(const nde_options *options) {                \
+    int n = 0;                                                                            \
+    (void)options;                                                                        \
+    while (nde_optimizer_buffers_##name[n])                                               \
+      ++n;                                                                                \
+    return n;                                                                             \
+  }                                                                                       \
+  static const char *nde_optimizer_buffer_name_##name(const nde_options *options,         \
+                                                      int index) {                        \
+    return index >= 0 && index < nde_optimizer_n_buffers_##name(options)                  \
+               ? nde_optimizer_buffers_##name[index]                                      \
+               : NULL;                                                                    \
+  }                                                                                       \
+  NDE_PLUGIN_DEFINE(optimizer, name, .n_buffers = nde_optimizer_n_buffers_##name,         \
+                    .buffer_name = nde_optimizer_buffer_name_##name, .step = (step_fn))
+
+/**
  * For optimizer plugins: NDE_EUNSUPPORTED (naming @p who and the backend)
  * unless @p backend has the optional optimizer operations sq_axpby,
  * max_abs and div_axpy of nde/backend.h.
@@ -68,7 +97,8 @@ NDE_API nde_status nde_optimizer_check_backend(const nde_backend *backend, const
 
 /**
  * The Adam family's moments (adam, adamw, adabelief: one implementation for
- * the three plugins). @p belief = 0 is Adam's second moment of g;
+ * the three plugins; adamax reads its β₁, β₂ and ε with the same
+ * nde_adam_settings_read()). @p belief = 0 is Adam's second moment of g;
  * @p belief = 1 is AdaBelief's of g − m (the freshly updated m) with ε added
  * to it at every step.
  */

@@ -30,7 +30,8 @@
  *    beyond the plugin's size read as NULL (absent optional operations), so
  *    an old plugin keeps working with a newer core.
  *  - Everything in a plugin is `static` except its entry symbol, which is
- *    marked ::NDE_PLUGIN_EXPORT.
+ *    marked ::NDE_PLUGIN_EXPORT. NDE_PLUGIN_DEFINE() writes the vtable and
+ *    the entry symbol in one statement.
  */
 #ifndef NDE_PLUGIN_H
 #define NDE_PLUGIN_H
@@ -136,6 +137,63 @@ typedef const void *(*nde_plugin_entry_fn)(void);
 #else
 #define NDE_PLUGIN_EXPORT
 #endif
+
+/**
+ * Define a plugin's vtable and its entry point in one statement (nde's
+ * counterpart of GStreamer's GST_PLUGIN_DEFINE):
+ *
+ *     NDE_PLUGIN_DEFINE(layer, dense, .create = dense_create, .destroy = dense_destroy,
+ *                       .forward = dense_forward, .vjp = dense_vjp);
+ *
+ * expands to a `static const nde_layer_ops` whose header is
+ * `NDE_PLUGIN_HEADER(NDE_KIND_LAYER, "dense", nde_layer_ops)` followed by
+ * the given designated initializers (the slots; what is left out is NULL
+ * or 0), and to the exported entry point
+ * `const void *nde_plugin_layer_dense(void)` that returns it: the symbol a
+ * manifest's "entry" names, by the convention `nde_plugin_<kind>_<name>`.
+ *
+ * @p kind is the kind's manifest spelling as a bare word (`ode_solver`);
+ * the vtable type is `nde_<kind>_ops`. @p name is the plugin's name as a
+ * bare word, or a macro that expands to one (a source built once per
+ * plugin takes it from the build: `-DNDE_ACTIVATION_NAME=relu`). The
+ * vtable and the symbol are exactly those a hand-written table declares, so
+ * the ABI is the same either way; a test plugin that must lie in its header
+ * (another ABI major, a short size) still spells its table out. The
+ * vtable's own identifier is `nde_plugin_<kind>_<name>_vtable`, so one
+ * source may define several plugins.
+ */
+#define NDE_PLUGIN_DEFINE(kind, name, ...) NDE_PLUGIN_DEFINE_(kind, name, __VA_ARGS__)
+
+/*
+ * The kinds by their manifest spelling, for NDE_PLUGIN_DEFINE's token
+ * pasting: one line per entry of NDE_PLUGIN_KIND_LIST (a kind missing here
+ * makes NDE_PLUGIN_DEFINE fail to compile for it, naming NDE_KIND_ID_<kind>).
+ */
+#define NDE_KIND_ID_backend NDE_KIND_BACKEND
+#define NDE_KIND_ID_layer NDE_KIND_LAYER
+#define NDE_KIND_ID_ode_solver NDE_KIND_ODE_SOLVER
+#define NDE_KIND_ID_sde_solver NDE_KIND_SDE_SOLVER
+#define NDE_KIND_ID_nonlinear_solver NDE_KIND_NONLINEAR_SOLVER
+#define NDE_KIND_ID_linear_solver NDE_KIND_LINEAR_SOLVER
+#define NDE_KIND_ID_sensitivity NDE_KIND_SENSITIVITY
+#define NDE_KIND_ID_regularizer NDE_KIND_REGULARIZER
+#define NDE_KIND_ID_optimizer NDE_KIND_OPTIMIZER
+#define NDE_KIND_ID_dataset NDE_KIND_DATASET
+
+/*
+ * Second level of NDE_PLUGIN_DEFINE, after its arguments are macro-expanded.
+ * The vtable is declared first (a tentative definition) and initialized
+ * last, so the caller's `;` ends the initializer.
+ */
+#define NDE_PLUGIN_DEFINE_(kind, name, ...)                                      \
+  static const nde_##kind##_ops nde_plugin_##kind##_##name##_vtable;             \
+  NDE_PLUGIN_EXPORT const void *nde_plugin_##kind##_##name(void);                \
+  NDE_PLUGIN_EXPORT const void *nde_plugin_##kind##_##name(void) {              \
+    return &nde_plugin_##kind##_##name##_vtable;                                 \
+  }                                                                              \
+  static const nde_##kind##_ops nde_plugin_##kind##_##name##_vtable = {          \
+      .header = NDE_PLUGIN_HEADER(NDE_KIND_ID_##kind, #name, nde_##kind##_ops),  \
+      __VA_ARGS__}
 
 #ifdef __cplusplus
 }

@@ -26,28 +26,11 @@ static const double a[9] = {
 static const double b[3] = {2.0 / 9.0, 1.0 / 3.0, 4.0 / 9.0};
 static const double btilde[3] = {2.0 / 9.0, 1.0 / 3.0 - 1.0, 4.0 / 9.0};
 
-static const nde_rk_tableau tableau = {
-    .stages = 3,
-    .order = 3,
-    .embedded_order = 2,
-    .fsal = 0,
-    .c = c,
-    .a = a,
-    .b = b,
-    .btilde = btilde,
-    .interp_degree = 0, /* cubic Hermite dense output */
-    .interp = NULL,
-    .stability_size = 0, /* no stiffness estimate */
-};
-
-static const nde_ode_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_ODE_SOLVER, "ralston3_c", nde_ode_solver_ops),
-    .tableau = &tableau,
-    .order = 3,
-    .error_order = 2,
-    .stages = 3,
-};
-
-/* The only exported symbol; the manifest's "entry" names it. */
-NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_ralston3_c(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_ralston3_c(void) { return &ops; }
+/*
+ * The tableau and the vtable that steps with it, in one statement: 3 stages,
+ * order 3, embedded order 2, then the tableau's arrays. Left out (0): fsal,
+ * interp (dense output is cubic Hermite) and stability_size (no stiffness
+ * estimate). It also defines the only exported symbol, the entry point
+ * nde_plugin_ode_solver_ralston3_c that the manifest's "entry" names.
+ */
+NDE_RK_PLUGIN_DEFINE(ralston3_c, 3, 3, 2, .c = c, .a = a, .b = b, .btilde = btilde);

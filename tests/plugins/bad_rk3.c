@@ -18,18 +18,4 @@ static const double a[9] = {
 static const double b[3] = {2.0 / 9.0, 1.0 / 3.0, 4.0 / 9.0};
 static const double btilde[3] = {2.0 / 9.0, 1.0 / 3.0 - 1.0, 4.0 / 9.0};
 
-static const nde_rk_tableau tableau = {
-    .stages = 3, .order = 3, .embedded_order = 2, .fsal = 0, .c = c, .a = a, .b = b,
-    .btilde = btilde, .interp_degree = 0, .interp = NULL, .stability_size = 0,
-};
-
-static const nde_ode_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_ODE_SOLVER, "bad_rk3", nde_ode_solver_ops),
-    .tableau = &tableau,
-    .order = 3,
-    .error_order = 2,
-    .stages = 3,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_bad_rk3(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_bad_rk3(void) { return &ops; }
+NDE_RK_PLUGIN_DEFINE(bad_rk3, 3, 3, 2, .c = c, .a = a, .b = b, .btilde = btilde);

@@ -17,11 +17,7 @@ static const char *no_name(const nde_options *options, int index) {
 }
 
 /* step is missing */
-static const nde_optimizer_ops stepless = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "stepless", nde_optimizer_ops),
-    .n_buffers = no_buffers,
-    .buffer_name = no_name,
-};
+NDE_PLUGIN_DEFINE(optimizer, stepless, .n_buffers = no_buffers, .buffer_name = no_name);
 
 /* a header claiming a vtable that ends before its required fields */
 static const nde_dataset_ops truncated = {
@@ -29,8 +25,6 @@ static const nde_dataset_ops truncated = {
                NDE_KIND_DATASET, "truncated"},
 };
 
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_stepless(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_stepless(void) { return &stepless; }
 NDE_PLUGIN_EXPORT const void *nde_plugin_dataset_truncated(void);
 NDE_PLUGIN_EXPORT const void *nde_plugin_dataset_truncated(void) { return &truncated; }
 

@@ -26,14 +26,5 @@ static nde_status backward(void *s, const nde_sens_problem *p, const nde_array *
   return nde_error(NDE_EUNSUPPORTED, "test plugin: no backward pass");
 }
 
-static const nde_sensitivity_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_SENSITIVITY, "plain", nde_sensitivity_ops),
-    .capabilities = NDE_SENS_ODE,
-    .create = create,
-    .destroy = destroy,
-    .forward = forward,
-    .backward = backward,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_sensitivity_plain(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_sensitivity_plain(void) { return &ops; }
+NDE_PLUGIN_DEFINE(sensitivity, plain, .capabilities = NDE_SENS_ODE, .create = create,
+                  .destroy = destroy, .forward = forward, .backward = backward);

@@ -268,13 +268,5 @@ static void csv_sample(void *data, size_t index, double *x, double *y) {
     y[j] = row[s->targets[j]];
 }
 
-static const nde_dataset_ops csv_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_DATASET, "csv", nde_dataset_ops),
-    .open = csv_open,
-    .close = csv_close,
-    .info = csv_info,
-    .sample = csv_sample,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_dataset_csv(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_dataset_csv(void) { return &csv_ops; }
+NDE_PLUGIN_DEFINE(dataset, csv, .open = csv_open, .close = csv_close, .info = csv_info,
+                  .sample = csv_sample);

@@ -344,13 +344,5 @@ static void idx_sample(void *data, size_t index, double *x, double *y) {
   y[0] = s->labels.data[index];
 }
 
-static const nde_dataset_ops idx_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_DATASET, "idx", nde_dataset_ops),
-    .open = idx_open,
-    .close = idx_close,
-    .info = idx_info,
-    .sample = idx_sample,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_dataset_idx(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_dataset_idx(void) { return &idx_ops; }
+NDE_PLUGIN_DEFINE(dataset, idx, .open = idx_open, .close = idx_close, .info = idx_info,
+                  .sample = idx_sample);

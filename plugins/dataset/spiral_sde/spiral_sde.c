@@ -229,13 +229,5 @@ static void spiral_sample(void *data, size_t index, double *x, double *y) {
   }
 }
 
-static const nde_dataset_ops spiral_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_DATASET, "spiral_sde", nde_dataset_ops),
-    .open = spiral_open,
-    .close = spiral_close,
-    .info = spiral_info,
-    .sample = spiral_sample,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_dataset_spiral_sde(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_dataset_spiral_sde(void) { return &spiral_ops; }
+NDE_PLUGIN_DEFINE(dataset, spiral_sde, .open = spiral_open, .close = spiral_close,
+                  .info = spiral_info, .sample = spiral_sample);

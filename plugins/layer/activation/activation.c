@@ -1,9 +1,9 @@
 /*
  * Elementwise activation layers: one source built once per activation
  * (identity, tanh, relu, sigmoid, softplus, gelu, swish, cube), each a
- * plugin named after its function. NDE_ACTIVATION_SYMBOL (e.g. NDE_ACT_TANH),
- * NDE_ACTIVATION_NAME ("tanh") and NDE_ACTIVATION_ENTRY
- * (nde_plugin_layer_tanh) come from the build. The backend computes the
+ * plugin named after its function. NDE_ACTIVATION_SYMBOL (e.g. NDE_ACT_TANH)
+ * and NDE_ACTIVATION_NAME (tanh, a bare word: the entry point is
+ * nde_plugin_layer_tanh) come from the build. The backend computes the
  * function and its derivative; nothing is saved (x and y suffice).
  */
 #include <stdlib.h>
@@ -62,14 +62,5 @@ static nde_status act_jvp(void *self, const nde_layer_ctx *ctx, const void *x, d
   return NDE_OK;
 }
 
-static const nde_layer_ops activation_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_LAYER, NDE_ACTIVATION_NAME, nde_layer_ops),
-    .create = act_create,
-    .destroy = act_destroy,
-    .forward = act_forward,
-    .vjp = act_vjp,
-    .jvp = act_jvp,
-};
-
-NDE_PLUGIN_EXPORT const void *NDE_ACTIVATION_ENTRY(void);
-NDE_PLUGIN_EXPORT const void *NDE_ACTIVATION_ENTRY(void) { return &activation_ops; }
+NDE_PLUGIN_DEFINE(layer, NDE_ACTIVATION_NAME, .create = act_create, .destroy = act_destroy,
+                  .forward = act_forward, .vjp = act_vjp, .jvp = act_jvp);

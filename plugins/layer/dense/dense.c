@@ -129,14 +129,5 @@ static nde_status dense_jvp(void *self, const nde_layer_ctx *ctx, const void *x,
   return NDE_OK;
 }
 
-static const nde_layer_ops dense_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_LAYER, "dense", nde_layer_ops),
-    .create = dense_create,
-    .destroy = dense_destroy,
-    .forward = dense_forward,
-    .vjp = dense_vjp,
-    .jvp = dense_jvp,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_layer_dense(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_layer_dense(void) { return &dense_ops; }
+NDE_PLUGIN_DEFINE(layer, dense, .create = dense_create, .destroy = dense_destroy,
+                  .forward = dense_forward, .vjp = dense_vjp, .jvp = dense_jvp);

@@ -92,21 +92,10 @@ static nde_status rs_jvp(void *self, const nde_layer_ctx *ctx, const void *x, do
 }
 
 #ifdef NDE_RESHAPE_FLATTEN
-#define RS_NAME "flatten"
-#define RS_ENTRY nde_plugin_layer_flatten
+#define RS_NAME flatten
 #else
-#define RS_NAME "reshape"
-#define RS_ENTRY nde_plugin_layer_reshape
+#define RS_NAME reshape
 #endif
 
-static const nde_layer_ops reshape_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_LAYER, RS_NAME, nde_layer_ops),
-    .create = rs_create,
-    .destroy = rs_destroy,
-    .forward = rs_forward,
-    .vjp = rs_vjp,
-    .jvp = rs_jvp,
-};
-
-NDE_PLUGIN_EXPORT const void *RS_ENTRY(void);
-NDE_PLUGIN_EXPORT const void *RS_ENTRY(void) { return &reshape_ops; }
+NDE_PLUGIN_DEFINE(layer, RS_NAME, .create = rs_create, .destroy = rs_destroy, .forward = rs_forward,
+                  .vjp = rs_vjp, .jvp = rs_jvp);

@@ -84,14 +84,5 @@ static nde_status tc_jvp(void *self, const nde_layer_ctx *ctx, const void *x, do
   return NDE_OK;
 }
 
-static const nde_layer_ops time_concat_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_LAYER, "time_concat", nde_layer_ops),
-    .create = tc_create,
-    .destroy = tc_destroy,
-    .forward = tc_forward,
-    .vjp = tc_vjp,
-    .jvp = tc_jvp,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_layer_time_concat(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_layer_time_concat(void) { return &time_concat_ops; }
+NDE_PLUGIN_DEFINE(layer, time_concat, .create = tc_create, .destroy = tc_destroy,
+                  .forward = tc_forward, .vjp = tc_vjp, .jvp = tc_jvp);

@@ -10,26 +10,7 @@
 
 #include <nde/linear.h>
 
-static nde_status to_host(const nde_linear_problem *p, const void *x, double *h, float *f) {
-  const nde_backend_ops *o = p->backend->ops;
-  if (p->dtype == NDE_FLOAT64)
-    return o->download(p->backend->ctx, h, x, p->n * 8);
-  NDE_TRY(o->download(p->backend->ctx, f, x, p->n * 4));
-  for (size_t i = 0; i < p->n; ++i)
-    h[i] = f[i];
-  return NDE_OK;
-}
-
-static nde_status to_backend(const nde_linear_problem *p, const double *h, void *x, float *f) {
-  const nde_backend_ops *o = p->backend->ops;
-  if (p->dtype == NDE_FLOAT64)
-    return o->upload(p->backend->ctx, x, h, p->n * 8);
-  for (size_t i = 0; i < p->n; ++i)
-    f[i] = (float)h[i];
-  return o->upload(p->backend->ctx, x, f, p->n * 4);
-}
-
-static nde_status assemble(const nde_linear_problem *p, double *A, double *col, float *f,
+static nde_status assemble(const nde_linear_problem *p, double *A, double *col,
                            nde_linear_result *r) {
   const nde_backend_ops *o = p->backend->ops;
   size_t n = p->n, esz = nde_dtype_size(p->dtype);
@@ -41,12 +22,12 @@ static nde_status assemble(const nde_linear_problem *p, double *A, double *col, 
   for (size_t j = 0; st == NDE_OK && j < n; ++j) {
     memset(col, 0, n * sizeof *col);
     col[j] = 1.0;
-    if ((st = to_backend(p, col, e, f)) != NDE_OK)
+    if ((st = nde_backend_from_doubles(p->backend, p->dtype, col, n, e)) != NDE_OK)
       break;
     r->nmatvec++;
     if ((st = p->matvec(p->user, e, y)) != NDE_OK)
       break;
-    st = to_host(p, y, A + j * n, f);
+    st = nde_backend_to_doubles(p->backend, p->dtype, y, n, A + j * n);
   }
   o->release(p->backend->ctx, e);
   o->release(p->backend->ctx, y);
@@ -58,34 +39,23 @@ static nde_status solve(const nde_options *options, const nde_linear_problem *p,
   (void)options;
   size_t n = p->n;
   double *A = malloc((n * n + 2 * n) * sizeof *A);
-  float *f = malloc(n * sizeof *f);
-  if (!A || !f) {
-    free(A);
-    free(f);
+  if (!A)
     return nde_error(NDE_ENOMEM, "dense_lu: cannot allocate a %zu x %zu matrix", n, n);
-  }
   double *rhs = A + n * n, *col = rhs + n;
   nde_status st = NDE_OK;
   if (p->dense)
     memcpy(A, p->dense, n * n * sizeof *A);
   else
-    st = assemble(p, A, col, f, r);
+    st = assemble(p, A, col, r);
   if (st == NDE_OK)
-    st = to_host(p, b, rhs, f);
+    st = nde_backend_to_doubles(p->backend, p->dtype, b, n, rhs);
   if (st == NDE_OK)
     st = nde_dense_lu_solve(n, 1, A, rhs);
   if (st == NDE_OK)
-    st = to_backend(p, rhs, x, f);
+    st = nde_backend_from_doubles(p->backend, p->dtype, rhs, n, x);
   r->residual = 0; /* exact up to rounding */
   free(A);
-  free(f);
   return st;
 }
 
-static const nde_linear_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_LINEAR_SOLVER, "dense_lu", nde_linear_solver_ops),
-    .solve = solve,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_linear_solver_dense_lu(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_linear_solver_dense_lu(void) { return &ops; }
+NDE_PLUGIN_DEFINE(linear_solver, dense_lu, .solve = solve);

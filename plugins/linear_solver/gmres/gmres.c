@@ -30,35 +30,19 @@ static nde_status matvec(gm *g, const void *x, void *y) {
   /* dense matrix on the host: y = A x through host doubles */
   size_t n = g->n;
   double *hx = malloc(2 * n * sizeof *hx);
-  float *f = malloc(n * sizeof *f);
-  if (!hx || !f) {
-    free(hx);
-    free(f);
+  if (!hx)
     return nde_error(NDE_ENOMEM, "out of memory");
-  }
   double *hy = hx + n;
-  if (g->dt == NDE_FLOAT64)
-    g->o->download(g->bc, hx, x, n * 8);
-  else {
-    g->o->download(g->bc, f, x, n * 4);
+  nde_status st = nde_backend_to_doubles(g->p->backend, g->dt, x, n, hx);
+  if (st == NDE_OK) {
     for (size_t i = 0; i < n; ++i)
-      hx[i] = f[i];
-  }
-  for (size_t i = 0; i < n; ++i)
-    hy[i] = 0;
-  for (size_t j = 0; j < n; ++j)
-    for (size_t i = 0; i < n; ++i)
-      hy[i] += g->p->dense[i + j * n] * hx[j];
-  nde_status st;
-  if (g->dt == NDE_FLOAT64)
-    st = g->o->upload(g->bc, y, hy, n * 8);
-  else {
-    for (size_t i = 0; i < n; ++i)
-      f[i] = (float)hy[i];
-    st = g->o->upload(g->bc, y, f, n * 4);
+      hy[i] = 0;
+    for (size_t j = 0; j < n; ++j)
+      for (size_t i = 0; i < n; ++i)
+        hy[i] += g->p->dense[i + j * n] * hx[j];
+    st = nde_backend_from_doubles(g->p->backend, g->dt, hy, n, y);
   }
   free(hx);
-  free(f);
   return st;
 }
 
@@ -183,10 +167,4 @@ static nde_status solve(const nde_options *options, const nde_linear_problem *p,
   return st;
 }
 
-static const nde_linear_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_LINEAR_SOLVER, "gmres", nde_linear_solver_ops),
-    .solve = solve,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_linear_solver_gmres(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_linear_solver_gmres(void) { return &ops; }
+NDE_PLUGIN_DEFINE(linear_solver, gmres, .solve = solve);

@@ -64,12 +64,7 @@ static nde_status init_inverse(state *s, const void *u, const void *F, int use_j
     free(col);
   }
 upload:
-  if (s->dt == NDE_FLOAT64)
-    return s->o->upload(s->bc, s->B, s->host, n * n * 8);
-  float *f = (float *)(s->host + n * n); /* J's space is free now */
-  for (size_t i = 0; i < n * n; ++i)
-    f[i] = (float)s->host[i];
-  return s->o->upload(s->bc, s->B, f, n * n * 4);
+  return nde_backend_from_doubles(nde_nl_backend(s->ctx), s->dt, s->host, n * n, s->B);
 }
 
 /* y = op(B)·x */
@@ -163,10 +158,4 @@ out:
   return st;
 }
 
-static const nde_nonlinear_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_NONLINEAR_SOLVER, "broyden", nde_nonlinear_solver_ops),
-    .solve = solve,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_nonlinear_solver_broyden(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_nonlinear_solver_broyden(void) { return &ops; }
+NDE_PLUGIN_DEFINE(nonlinear_solver, broyden, .solve = solve);

@@ -189,10 +189,4 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
   return NDE_OK;
 }
 
-static const nde_nonlinear_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_NONLINEAR_SOLVER, "lbroyden", nde_nonlinear_solver_ops),
-    .solve = solve,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_nonlinear_solver_lbroyden(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_nonlinear_solver_lbroyden(void) { return &ops; }
+NDE_PLUGIN_DEFINE(nonlinear_solver, lbroyden, .solve = solve);

@@ -30,24 +30,14 @@ typedef struct nt {
   void *bc;
   nde_dtype dt;
   size_t n;
-  float *f32;
 } nt;
 
 static nde_status down(nt *s, const void *x, double *h) {
-  if (s->dt == NDE_FLOAT64)
-    return s->o->download(s->bc, h, x, s->n * 8);
-  NDE_TRY(s->o->download(s->bc, s->f32, x, s->n * 4));
-  for (size_t i = 0; i < s->n; ++i)
-    h[i] = s->f32[i];
-  return NDE_OK;
+  return nde_backend_to_doubles(nde_nl_backend(s->ctx), s->dt, x, s->n, h);
 }
 
 static nde_status up(nt *s, const double *h, void *x) {
-  if (s->dt == NDE_FLOAT64)
-    return s->o->upload(s->bc, x, h, s->n * 8);
-  for (size_t i = 0; i < s->n; ++i)
-    s->f32[i] = (float)h[i];
-  return s->o->upload(s->bc, x, s->f32, s->n * 4);
+  return nde_backend_from_doubles(nde_nl_backend(s->ctx), s->dt, h, s->n, x);
 }
 
 static double nrm(size_t n, const double *x) {
@@ -93,7 +83,7 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
               : !strcmp(g, "none")                ? G_NONE
                                                   : G_LINE_SEARCH;
   nde_backend *be = nde_nl_backend(ctx);
-  nt s = {ctx, be->ops, be->ctx, nde_nl_dtype(ctx), nde_nl_n(ctx), NULL};
+  nt s = {ctx, be->ops, be->ctx, nde_nl_dtype(ctx), nde_nl_n(ctx)};
   size_t n = s.n, esz = nde_dtype_size(s.dt);
   if (n > 4096)
     return nde_error(NDE_EUNSUPPORTED, "newton forms a dense %zu x %zu Jacobian; use "
@@ -109,7 +99,6 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
   q = p + n;
   g2 = q + n;
   D = g2 + n;
-  NDE_TRY(nde_nl_host(ctx, n * sizeof(float), (void **)&s.f32));
 
   double fn;
   int done, need_jac = 1;
@@ -252,10 +241,4 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
   return NDE_OK;
 }
 
-static const nde_nonlinear_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_NONLINEAR_SOLVER, "newton", nde_nonlinear_solver_ops),
-    .solve = solve,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_nonlinear_solver_newton(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_nonlinear_solver_newton(void) { return &ops; }
+NDE_PLUGIN_DEFINE(nonlinear_solver, newton, .solve = solve);

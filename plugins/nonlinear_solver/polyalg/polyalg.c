@@ -65,10 +65,4 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
   return nde_error(st, "every stage failed (last: %s)", last);
 }
 
-static const nde_nonlinear_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_NONLINEAR_SOLVER, "polyalg", nde_nonlinear_solver_ops),
-    .solve = solve,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_nonlinear_solver_polyalg(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_nonlinear_solver_polyalg(void) { return &ops; }
+NDE_PLUGIN_DEFINE(nonlinear_solver, polyalg, .solve = solve);

@@ -11,22 +11,4 @@ static const double a[4] = {0.0, 0.0, 1.0, 0.0};
 static const double b[2] = {0.5, 0.5};
 static const double btilde[2] = {-0.5, 0.5};
 
-static const nde_rk_tableau tableau = {.stages = 2,
-                                       .order = 2,
-                                       .embedded_order = 1,
-                                       .fsal = 0,
-                                       .c = c,
-                                       .a = a,
-                                       .b = b,
-                                       .btilde = btilde};
-
-static const nde_ode_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_ODE_SOLVER, "heun", nde_ode_solver_ops),
-    .tableau = &tableau,
-    .order = 2,
-    .error_order = 1,
-    .stages = 2,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_heun(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_heun(void) { return &ops; }
+NDE_RK_PLUGIN_DEFINE(heun, 2, 2, 1, .c = c, .a = a, .b = b, .btilde = btilde);

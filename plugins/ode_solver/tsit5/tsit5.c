@@ -66,25 +66,5 @@ static const double interp[28] = {
     0.0, 1.5, -4.0, 2.5,
 };
 
-static const nde_rk_tableau tableau = {.stages = 7,
-                                       .order = 5,
-                                       .embedded_order = 4,
-                                       .fsal = 1,
-                                       .c = c,
-                                       .a = a,
-                                       .b = b,
-                                       .btilde = btilde,
-                                       .interp_degree = 4,
-                                       .interp = interp,
-                                       .stability_size = 3.5068};
-
-static const nde_ode_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_ODE_SOLVER, "tsit5", nde_ode_solver_ops),
-    .tableau = &tableau,
-    .order = 5,
-    .error_order = 4,
-    .stages = 7,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_tsit5(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_tsit5(void) { return &ops; }
+NDE_RK_PLUGIN_DEFINE(tsit5, 7, 5, 4, .fsal = 1, .c = c, .a = a, .b = b, .btilde = btilde,
+                     .interp_degree = 4, .interp = interp, .stability_size = 3.5068);

@@ -128,19 +128,6 @@ static void vcab3_step_done(void *p, const nde_ode_step *st, int accepted) {
 
 static void vcab3_restart(void *p) { ((vcab3_state *)p)->nhist = 0; }
 
-static const nde_ode_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_ODE_SOLVER, "vcab3", nde_ode_solver_ops),
-    .tableau = NULL,
-    .order = 3,
-    .error_order = 2,
-    .stages = 4,
-    .create = vcab3_create,
-    .destroy = vcab3_destroy,
-    .step = vcab3_step,
-    .step_done = vcab3_step_done,
-    .dense = NULL,
-    .restart = vcab3_restart,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_vcab3(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_ode_solver_vcab3(void) { return &ops; }
+NDE_PLUGIN_DEFINE(ode_solver, vcab3, .tableau = NULL, .order = 3, .error_order = 2, .stages = 4,
+                  .create = vcab3_create, .destroy = vcab3_destroy, .step = vcab3_step,
+                  .step_done = vcab3_step_done, .dense = NULL, .restart = vcab3_restart);

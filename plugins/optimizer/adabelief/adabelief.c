@@ -9,16 +9,6 @@
  */
 #include <nde/optimizer.h>
 
-static int adabelief_n_buffers(const nde_options *options) {
-  (void)options;
-  return 2;
-}
-
-static const char *adabelief_buffer_name(const nde_options *options, int index) {
-  (void)options;
-  return index == 0 ? "m" : index == 1 ? "s" : NULL;
-}
-
 static nde_status adabelief_step(const nde_options *options, nde_backend *be, nde_dtype dt,
                                  size_t n, double lr, uint64_t step, void *params,
                                  const void *grads, void *const *buffers) {
@@ -28,12 +18,4 @@ static nde_status adabelief_step(const nde_options *options, nde_backend *be, nd
   return NDE_OK;
 }
 
-static const nde_optimizer_ops adabelief_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "adabelief", nde_optimizer_ops),
-    .n_buffers = adabelief_n_buffers,
-    .buffer_name = adabelief_buffer_name,
-    .step = adabelief_step,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adabelief(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adabelief(void) { return &adabelief_ops; }
+NDE_OPTIMIZER_DEFINE(adabelief, adabelief_step, "m", "s");

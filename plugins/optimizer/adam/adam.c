@@ -8,16 +8,6 @@
  */
 #include <nde/optimizer.h>
 
-static int adam_n_buffers(const nde_options *options) {
-  (void)options;
-  return 2;
-}
-
-static const char *adam_buffer_name(const nde_options *options, int index) {
-  (void)options;
-  return index == 0 ? "m" : index == 1 ? "v" : NULL;
-}
-
 static nde_status adam_step(const nde_options *options, nde_backend *be, nde_dtype dt, size_t n,
                             double lr, uint64_t step, void *params, const void *grads,
                             void *const *buffers) {
@@ -27,12 +17,4 @@ static nde_status adam_step(const nde_options *options, nde_backend *be, nde_dty
   return NDE_OK;
 }
 
-static const nde_optimizer_ops adam_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "adam", nde_optimizer_ops),
-    .n_buffers = adam_n_buffers,
-    .buffer_name = adam_buffer_name,
-    .step = adam_step,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adam(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adam(void) { return &adam_ops; }
+NDE_OPTIMIZER_DEFINE(adam, adam_step, "m", "v");

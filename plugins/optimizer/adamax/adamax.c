@@ -12,36 +12,17 @@
 
 #include <nde/optimizer.h>
 
-static int adamax_n_buffers(const nde_options *options) {
-  (void)options;
-  return 2;
-}
-
-static const char *adamax_buffer_name(const nde_options *options, int index) {
-  (void)options;
-  return index == 0 ? "m" : index == 1 ? "u" : NULL;
-}
-
 static nde_status adamax_step(const nde_options *options, nde_backend *be, nde_dtype dt,
                               size_t n, double lr, uint64_t step, void *params,
                               const void *grads, void *const *buffers) {
   NDE_TRY(nde_optimizer_check_backend(be, "adamax"));
-  double b1 = nde_options_number(options, "b1", 0.9);
-  double b2 = nde_options_number(options, "b2", 0.999);
-  double eps = nde_options_number(options, "eps", 1e-8);
+  nde_adam_settings s = nde_adam_settings_read(options, 1e-8, 0); /* β₂ decays u here */
   void *m = buffers[0], *u = buffers[1];
-  be->ops->axpby(be->ctx, dt, n, 1 - b1, grads, b1, m);
-  be->ops->max_abs(be->ctx, dt, n, grads, b2, u);
-  be->ops->div_axpy(be->ctx, dt, n, -lr / (1 - pow(b1, (double)step)), m, 1, u, eps, 0, params);
+  be->ops->axpby(be->ctx, dt, n, 1 - s.b1, grads, s.b1, m);
+  be->ops->max_abs(be->ctx, dt, n, grads, s.b2, u);
+  be->ops->div_axpy(be->ctx, dt, n, -lr / (1 - pow(s.b1, (double)step)), m, 1, u, s.eps, 0,
+                    params);
   return NDE_OK;
 }
 
-static const nde_optimizer_ops adamax_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "adamax", nde_optimizer_ops),
-    .n_buffers = adamax_n_buffers,
-    .buffer_name = adamax_buffer_name,
-    .step = adamax_step,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adamax(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adamax(void) { return &adamax_ops; }
+NDE_OPTIMIZER_DEFINE(adamax, adamax_step, "m", "u");

@@ -8,16 +8,6 @@
  */
 #include <nde/optimizer.h>
 
-static int adamw_n_buffers(const nde_options *options) {
-  (void)options;
-  return 2;
-}
-
-static const char *adamw_buffer_name(const nde_options *options, int index) {
-  (void)options;
-  return index == 0 ? "m" : index == 1 ? "v" : NULL;
-}
-
 static nde_status adamw_step(const nde_options *options, nde_backend *be, nde_dtype dt,
                              size_t n, double lr, uint64_t step, void *params, const void *grads,
                              void *const *buffers) {
@@ -32,12 +22,4 @@ static nde_status adamw_step(const nde_options *options, nde_backend *be, nde_dt
   return NDE_OK;
 }
 
-static const nde_optimizer_ops adamw_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "adamw", nde_optimizer_ops),
-    .n_buffers = adamw_n_buffers,
-    .buffer_name = adamw_buffer_name,
-    .step = adamw_step,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adamw(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_adamw(void) { return &adamw_ops; }
+NDE_OPTIMIZER_DEFINE(adamw, adamw_step, "m", "v");

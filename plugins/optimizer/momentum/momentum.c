@@ -8,16 +8,6 @@
  */
 #include <nde/optimizer.h>
 
-static int momentum_n_buffers(const nde_options *options) {
-  (void)options;
-  return 1;
-}
-
-static const char *momentum_buffer_name(const nde_options *options, int index) {
-  (void)options;
-  return index == 0 ? "velocity" : NULL;
-}
-
 static nde_status momentum_step(const nde_options *options, nde_backend *be, nde_dtype dt,
                                 size_t n, double lr, uint64_t step, void *params,
                                 const void *grads, void *const *buffers) {
@@ -51,12 +41,4 @@ static nde_status momentum_step(const nde_options *options, nde_backend *be, nde
   return NDE_OK;
 }
 
-static const nde_optimizer_ops momentum_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "momentum", nde_optimizer_ops),
-    .n_buffers = momentum_n_buffers,
-    .buffer_name = momentum_buffer_name,
-    .step = momentum_step,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_momentum(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_momentum(void) { return &momentum_ops; }
+NDE_OPTIMIZER_DEFINE(momentum, momentum_step, "velocity");

@@ -5,17 +5,6 @@
  */
 #include <nde/optimizer.h>
 
-static int sgd_n_buffers(const nde_options *options) {
-  (void)options;
-  return 0;
-}
-
-static const char *sgd_buffer_name(const nde_options *options, int index) {
-  (void)options;
-  (void)index;
-  return NULL;
-}
-
 static nde_status sgd_step(const nde_options *options, nde_backend *be, nde_dtype dt, size_t n,
                            double lr, uint64_t step, void *params, const void *grads,
                            void *const *buffers) {
@@ -29,12 +18,4 @@ static nde_status sgd_step(const nde_options *options, nde_backend *be, nde_dtyp
   return NDE_OK;
 }
 
-static const nde_optimizer_ops sgd_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_OPTIMIZER, "sgd", nde_optimizer_ops),
-    .n_buffers = sgd_n_buffers,
-    .buffer_name = sgd_buffer_name,
-    .step = sgd_step,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_sgd(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_optimizer_sgd(void) { return &sgd_ops; }
+NDE_OPTIMIZER_DEFINE(sgd, sgd_step, NULL);

@@ -18,13 +18,6 @@ static nde_status prepare(const nde_options *options, int training, nde_rng *rng
   return NDE_OK;
 }
 
-static const nde_regularizer_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_REGULARIZER, "error_local_unbiased", nde_regularizer_ops),
-    .needs = NDE_REG_NEEDS_LOCAL_STEP,
-    .required_sensitivity = NULL,
-    .prepare = prepare,
-    .evaluate = nde_reg_local_error_evaluate,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_regularizer_error_local_unbiased(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_regularizer_error_local_unbiased(void) { return &ops; }
+NDE_PLUGIN_DEFINE(regularizer, error_local_unbiased, .needs = NDE_REG_NEEDS_LOCAL_STEP,
+                  .required_sensitivity = NULL, .prepare = prepare,
+                  .evaluate = nde_reg_local_error_evaluate);

@@ -31,13 +31,5 @@ static nde_status evaluate(const nde_options *options, const nde_ode_stats *stat
   return NDE_OK;
 }
 
-static const nde_regularizer_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_REGULARIZER, "steer", nde_regularizer_ops),
-    .needs = NDE_REG_CHANGES_SPAN,
-    .required_sensitivity = NULL,
-    .prepare = prepare,
-    .evaluate = evaluate,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_regularizer_steer(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_regularizer_steer(void) { return &ops; }
+NDE_PLUGIN_DEFINE(regularizer, steer, .needs = NDE_REG_CHANGES_SPAN, .required_sensitivity = NULL,
+                  .prepare = prepare, .evaluate = evaluate);

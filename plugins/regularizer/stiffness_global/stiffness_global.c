@@ -18,13 +18,7 @@ static nde_status evaluate(const nde_options *options, const nde_ode_stats *stat
   return nde_reg_global_term(options, stats, NDE_REG_STEP_EIGEN, value, w_eigen);
 }
 
-static const nde_regularizer_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_REGULARIZER, "stiffness_global", nde_regularizer_ops),
-    .needs = NDE_REG_NEEDS_STEP_ESTIMATES | NDE_REG_NEEDS_STIFFNESS,
-    .required_sensitivity = "direct",
-    .prepare = nde_reg_prepare_nothing,
-    .evaluate = evaluate,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_regularizer_stiffness_global(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_regularizer_stiffness_global(void) { return &ops; }
+NDE_PLUGIN_DEFINE(regularizer, stiffness_global,
+                  .needs = NDE_REG_NEEDS_STEP_ESTIMATES | NDE_REG_NEEDS_STIFFNESS,
+                  .required_sensitivity = "direct", .prepare = nde_reg_prepare_nothing,
+                  .evaluate = evaluate);

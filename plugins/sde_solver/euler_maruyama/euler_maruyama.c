@@ -31,19 +31,6 @@ static nde_status em_step_reverse(const nde_sde_rhs *rhs, nde_sde_reverse *rev) 
   return nde_sri_step_reverse(nde_sri_tableau_euler_maruyama(), rhs, rev);
 }
 
-static const nde_sde_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_SDE_SOLVER, "euler_maruyama", nde_sde_solver_ops),
-    .tableau = NULL,
-    .strong_order = 0.5,
-    .weak_order = 1.0,
-    .needs_dz = 0,
-    .adaptive = 0,
-    .stiffness = 0,
-    .stages = 1,
-    .delta = 0,
-    .step = em_step,
-    .step_reverse = em_step_reverse,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_sde_solver_euler_maruyama(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_sde_solver_euler_maruyama(void) { return &ops; }
+NDE_PLUGIN_DEFINE(sde_solver, euler_maruyama, .tableau = NULL, .strong_order = 0.5,
+                  .weak_order = 1.0, .needs_dz = 0, .adaptive = 0, .stiffness = 0, .stages = 1,
+                  .delta = 0, .step = em_step, .step_reverse = em_step_reverse);

@@ -49,18 +49,6 @@ static const nde_sri_tableau tableau = {
     .alpha = alpha, .beta1 = beta1, .beta2 = beta2, .beta3 = beta3, .beta4 = beta4,
     .e1 = e1, .delta = 1.0, .stability_size = 10.6};
 
-static const nde_sde_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_SDE_SOLVER, "sosri2", nde_sde_solver_ops),
-    .tableau = &tableau,
-    .strong_order = 1.5,
-    .weak_order = 2.0,
-    .needs_dz = 1,
-    .adaptive = 1,
-    .stiffness = 1,
-    .stages = 4,
-    .delta = 1.0,
-    .step = NULL,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_sde_solver_sosri2(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_sde_solver_sosri2(void) { return &ops; }
+NDE_PLUGIN_DEFINE(sde_solver, sosri2, .tableau = &tableau, .strong_order = 1.5, .weak_order = 2.0,
+                  .needs_dz = 1, .adaptive = 1, .stiffness = 1, .stages = 4, .delta = 1.0,
+                  .step = NULL);

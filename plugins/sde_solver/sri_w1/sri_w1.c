@@ -33,18 +33,6 @@ static const nde_sri_tableau tableau = {
     .alpha = alpha, .beta1 = beta1, .beta2 = beta2, .beta3 = beta3, .beta4 = beta4,
     .e1 = e1, .delta = 1.0 / 6, .stability_size = 0};
 
-static const nde_sde_solver_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_SDE_SOLVER, "sri_w1", nde_sde_solver_ops),
-    .tableau = &tableau,
-    .strong_order = 1.5,
-    .weak_order = 2.0,
-    .needs_dz = 1,
-    .adaptive = 1,
-    .stiffness = 0,
-    .stages = 4,
-    .delta = 1.0 / 6,
-    .step = NULL,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_sde_solver_sri_w1(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_sde_solver_sri_w1(void) { return &ops; }
+NDE_PLUGIN_DEFINE(sde_solver, sri_w1, .tableau = &tableau, .strong_order = 1.5, .weak_order = 2.0,
+                  .needs_dz = 1, .adaptive = 1, .stiffness = 0, .stages = 4, .delta = 1.0 / 6,
+                  .step = NULL);

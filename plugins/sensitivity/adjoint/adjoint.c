@@ -1,8 +1,8 @@
 /*
  * The continuous adjoint sensitivities: one source built once per method,
  * each a plugin named after it (the layer/activation pattern).
- * NDE_ADJOINT_METHOD (an nde_adjoint_method), NDE_ADJOINT_NAME and
- * NDE_ADJOINT_ENTRY come from the plugin folder's Makemodule.am:
+ * NDE_ADJOINT_METHOD (an nde_adjoint_method) and NDE_ADJOINT_NAME (the
+ * plugin's name as a bare word) come from the plugin folder's Makemodule.am:
  *   backsolve_adjoint      [u, λ, μ] integrated backward from t1 (Chen et al. 2018)
  *   interpolating_adjoint  [λ, μ] backward, u(t) from the forward dense output
  *                          (Hindmarsh et al. 2005, CVODES)
@@ -17,14 +17,6 @@ static nde_status create(const nde_options *options, void **state) {
   return nde_adjoint_sens_create(NDE_ADJOINT_METHOD, options, state);
 }
 
-static const nde_sensitivity_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_SENSITIVITY, NDE_ADJOINT_NAME, nde_sensitivity_ops),
-    .capabilities = NDE_SENS_ODE,
-    .create = create,
-    .destroy = nde_adjoint_sens_destroy,
-    .forward = nde_adjoint_sens_forward,
-    .backward = nde_adjoint_sens_backward,
-};
-
-NDE_PLUGIN_EXPORT const void *NDE_ADJOINT_ENTRY(void);
-NDE_PLUGIN_EXPORT const void *NDE_ADJOINT_ENTRY(void) { return &ops; }
+NDE_PLUGIN_DEFINE(sensitivity, NDE_ADJOINT_NAME, .capabilities = NDE_SENS_ODE, .create = create,
+                  .destroy = nde_adjoint_sens_destroy, .forward = nde_adjoint_sens_forward,
+                  .backward = nde_adjoint_sens_backward);

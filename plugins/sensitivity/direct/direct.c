@@ -401,17 +401,9 @@ static nde_status direct_backward(void *state, const nde_sens_problem *p,
   return st;
 }
 
-static const nde_sensitivity_ops direct_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_SENSITIVITY, "direct", nde_sensitivity_ops),
-    .capabilities =
-        NDE_SENS_ODE | NDE_SENS_SDE | NDE_SENS_STEP_ESTIMATES | NDE_SENS_DISCRETE_EXACT,
-    .create = direct_create,
-    .destroy = direct_destroy,
-    .forward = direct_forward,
-    .backward = direct_backward,
-    .sde_forward = direct_sde_forward,
-    .sde_backward = direct_sde_backward,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_sensitivity_direct(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_sensitivity_direct(void) { return &direct_ops; }
+NDE_PLUGIN_DEFINE(sensitivity, direct,
+                  .capabilities = NDE_SENS_ODE | NDE_SENS_SDE | NDE_SENS_STEP_ESTIMATES |
+                                  NDE_SENS_DISCRETE_EXACT,
+                  .create = direct_create, .destroy = direct_destroy, .forward = direct_forward,
+                  .backward = direct_backward, .sde_forward = direct_sde_forward,
+                  .sde_backward = direct_sde_backward);

@@ -38,13 +38,5 @@ static nde_status jfb_backward(void *state, const nde_fp_problem *problem, const
   return st;
 }
 
-static const nde_sensitivity_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_SENSITIVITY, "jfb", nde_sensitivity_ops),
-    .capabilities = NDE_SENS_FIXED_POINT,
-    .create = jfb_create,
-    .destroy = jfb_destroy,
-    .fixed_point_backward = jfb_backward,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_sensitivity_jfb(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_sensitivity_jfb(void) { return &ops; }
+NDE_PLUGIN_DEFINE(sensitivity, jfb, .capabilities = NDE_SENS_FIXED_POINT, .create = jfb_create,
+                  .destroy = jfb_destroy, .fixed_point_backward = jfb_backward);

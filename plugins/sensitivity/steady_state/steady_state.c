@@ -149,13 +149,5 @@ done:
   return st;
 }
 
-static const nde_sensitivity_ops ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_SENSITIVITY, "steady_state", nde_sensitivity_ops),
-    .capabilities = NDE_SENS_FIXED_POINT,
-    .create = ss_create,
-    .destroy = ss_destroy,
-    .fixed_point_backward = ss_backward,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_sensitivity_steady_state(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_sensitivity_steady_state(void) { return &ops; }
+NDE_PLUGIN_DEFINE(sensitivity, steady_state, .capabilities = NDE_SENS_FIXED_POINT,
+                  .create = ss_create, .destroy = ss_destroy, .fixed_point_backward = ss_backward);
