@@ -210,44 +210,35 @@ static void cuda_release(void *vctx, void *ptr) {
   check(ctx, "release", ctx->pool ? cudaFreeAsync(ptr, ctx->stream) : cudaFree(ptr));
 }
 
-static nde_status cuda_copy(void *vctx, void *dst, const void *src, size_t bytes) {
-  cuda_ctx *ctx = vctx;
-  NDE_TRY(earlier_failure(ctx));
-  if (bytes == 0)
-    return NDE_OK;
-  use(ctx);
-  cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx->stream);
-  return e == cudaSuccess ? NDE_OK : cuda_failure("copy", e);
-}
-
 /*
- * Host → device. The caller may reuse its buffer as soon as this returns.
- * CUDA stages pageable memory before cudaMemcpyAsync returns, but a
- * page-locked buffer would still be read later, so wait: uploads happen
- * once per batch or checkpoint, not per solver step.
+ * One copy on the instance's stream: device to device stays queued; host to
+ * device and back wait for it (the host reads the bytes, or may reuse its
+ * buffer as soon as this returns: CUDA stages pageable memory before
+ * cudaMemcpyAsync returns, but a page-locked buffer would still be read
+ * later). Uploads happen once per batch or checkpoint, not per solver step.
  */
-static nde_status cuda_upload(void *vctx, void *dst, const void *src, size_t bytes) {
-  cuda_ctx *ctx = vctx;
+static nde_status transfer(cuda_ctx *ctx, const char *op, void *dst, const void *src,
+                           size_t bytes, enum cudaMemcpyKind kind) {
   NDE_TRY(earlier_failure(ctx));
   if (bytes == 0)
     return NDE_OK;
   use(ctx);
-  cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx->stream);
-  if (e == cudaSuccess)
+  cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, ctx->stream);
+  if (e == cudaSuccess && kind != cudaMemcpyDeviceToDevice)
     e = cudaStreamSynchronize(ctx->stream);
-  return e == cudaSuccess ? NDE_OK : cuda_failure("upload", e);
+  return e == cudaSuccess ? NDE_OK : cuda_failure(op, e);
 }
 
-static nde_status cuda_download(void *vctx, void *dst, const void *src, size_t bytes) {
-  cuda_ctx *ctx = vctx;
-  NDE_TRY(earlier_failure(ctx));
-  if (bytes == 0)
-    return NDE_OK;
-  use(ctx);
-  cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, ctx->stream);
-  if (e == cudaSuccess)
-    e = cudaStreamSynchronize(ctx->stream);
-  return e == cudaSuccess ? NDE_OK : cuda_failure("download", e);
+static nde_status cuda_copy(void *ctx, void *dst, const void *src, size_t bytes) {
+  return transfer(ctx, "copy", dst, src, bytes, cudaMemcpyDeviceToDevice);
+}
+
+static nde_status cuda_upload(void *ctx, void *dst, const void *src, size_t bytes) {
+  return transfer(ctx, "upload", dst, src, bytes, cudaMemcpyHostToDevice);
+}
+
+static nde_status cuda_download(void *ctx, void *dst, const void *src, size_t bytes) {
+  return transfer(ctx, "download", dst, src, bytes, cudaMemcpyDeviceToHost);
 }
 
 /* ------------------------------------------------------------ scalars back to the host */
@@ -328,25 +319,29 @@ static double cuda_softmax_cross_entropy(void *vctx, nde_dtype dt, size_t classe
 
 /* ------------------------------------------------------------ asynchronous operations */
 
+/* Queue a kernel launcher's work on the instance's stream; remember a failure. */
+#define QUEUE(vctx, op, launcher, ...)                                           \
+  do {                                                                           \
+    cuda_ctx *c_ = (vctx);                                                       \
+    use(c_);                                                                     \
+    check(c_, op, launcher(c_->stream, __VA_ARGS__));                            \
+  } while (0)
+
 static void cuda_fill(void *ctx, nde_dtype dt, size_t n, double v, void *x) {
-  use(ctx);
-  check(ctx, "fill", cu_fill(((cuda_ctx *)ctx)->stream, (int)dt, n, v, x));
+  QUEUE(ctx, "fill", cu_fill, (int)dt, n, v, x);
 }
 
 static void cuda_scale(void *ctx, nde_dtype dt, size_t n, double a, void *x) {
-  use(ctx);
-  check(ctx, "scale", cu_scale(((cuda_ctx *)ctx)->stream, (int)dt, n, a, x));
+  QUEUE(ctx, "scale", cu_scale, (int)dt, n, a, x);
 }
 
 static void cuda_axpy(void *ctx, nde_dtype dt, size_t n, double a, const void *x, void *y) {
-  use(ctx);
-  check(ctx, "axpy", cu_axpy(((cuda_ctx *)ctx)->stream, (int)dt, n, a, x, y));
+  QUEUE(ctx, "axpy", cu_axpy, (int)dt, n, a, x, y);
 }
 
 static void cuda_axpby(void *ctx, nde_dtype dt, size_t n, double a, const void *x, double b,
                        void *y) {
-  use(ctx);
-  check(ctx, "axpby", cu_axpby(((cuda_ctx *)ctx)->stream, (int)dt, n, a, x, b, y));
+  QUEUE(ctx, "axpby", cu_axpby, (int)dt, n, a, x, b, y);
 }
 
 /*
@@ -383,8 +378,7 @@ static void cuda_lincomb(void *vctx, nde_dtype dt, size_t n, int k, const double
 }
 
 static void cuda_mul(void *ctx, nde_dtype dt, size_t n, const void *x, const void *y, void *z) {
-  use(ctx);
-  check(ctx, "mul", cu_mul(((cuda_ctx *)ctx)->stream, (int)dt, n, x, y, z));
+  QUEUE(ctx, "mul", cu_mul, (int)dt, n, x, y, z);
 }
 
 static void cuda_gemm(void *vctx, nde_dtype dt, nde_transpose ta, nde_transpose tb, size_t m,
@@ -420,44 +414,34 @@ static void cuda_gemm(void *vctx, nde_dtype dt, nde_transpose ta, nde_transpose 
 
 static void cuda_add_column(void *ctx, nde_dtype dt, size_t rows, size_t cols, const void *b,
                             void *y) {
-  use(ctx);
-  check(ctx, "add_column", cu_add_column(((cuda_ctx *)ctx)->stream, (int)dt, rows, cols, b, y));
+  QUEUE(ctx, "add_column", cu_add_column, (int)dt, rows, cols, b, y);
 }
 
 static void cuda_sum_columns(void *ctx, nde_dtype dt, size_t rows, size_t cols, const void *x,
                              double beta, void *out) {
-  use(ctx);
-  check(ctx, "sum_columns",
-        cu_sum_columns(((cuda_ctx *)ctx)->stream, (int)dt, rows, cols, x, beta, out));
+  QUEUE(ctx, "sum_columns", cu_sum_columns, (int)dt, rows, cols, x, beta, out);
 }
 
 static void cuda_activation(void *ctx, nde_dtype dt, nde_activation act, size_t n, const void *x,
                             void *y) {
-  use(ctx);
-  check(ctx, "activation", cu_activation(((cuda_ctx *)ctx)->stream, (int)dt, (int)act, n, x, y));
+  QUEUE(ctx, "activation", cu_activation, (int)dt, (int)act, n, x, y);
 }
 
 static void cuda_activation_vjp(void *ctx, nde_dtype dt, nde_activation act, size_t n,
                                 const void *x, const void *y, const void *dy, void *dx) {
-  use(ctx);
-  check(ctx, "activation_vjp",
-        cu_activation_vjp(((cuda_ctx *)ctx)->stream, (int)dt, (int)act, n, x, y, dy, dx));
+  QUEUE(ctx, "activation_vjp", cu_activation_vjp, (int)dt, (int)act, n, x, y, dy, dx);
 }
 
 static void cuda_random_normal(void *ctx, nde_dtype dt, size_t n, uint64_t seed,
                                uint64_t stream, uint64_t offset, double mean, double sd,
                                void *x) {
-  use(ctx);
-  check(ctx, "random_normal", cu_random_normal(((cuda_ctx *)ctx)->stream, (int)dt, n, seed,
-                                               stream, offset, mean, sd, x));
+  QUEUE(ctx, "random_normal", cu_random_normal, (int)dt, n, seed, stream, offset, mean, sd, x);
 }
 
 static void cuda_random_uniform(void *ctx, nde_dtype dt, size_t n, uint64_t seed,
                                 uint64_t stream, uint64_t offset, double lo, double hi,
                                 void *x) {
-  use(ctx);
-  check(ctx, "random_uniform", cu_random_uniform(((cuda_ctx *)ctx)->stream, (int)dt, n, seed,
-                                                 stream, offset, lo, hi, x));
+  QUEUE(ctx, "random_uniform", cu_random_uniform, (int)dt, n, seed, stream, offset, lo, hi, x);
 }
 
 static void cuda_convert(void *vctx, nde_dtype ds, const void *src, nde_dtype dd, void *dst,
@@ -474,20 +458,16 @@ static void cuda_convert(void *vctx, nde_dtype ds, const void *src, nde_dtype dd
 
 static void cuda_sq_axpby(void *ctx, nde_dtype dt, size_t n, double a, const void *x,
                           const void *w, double b, double c, void *y) {
-  use(ctx);
-  check(ctx, "sq_axpby", cu_sq_axpby(((cuda_ctx *)ctx)->stream, (int)dt, n, a, x, w, b, c, y));
+  QUEUE(ctx, "sq_axpby", cu_sq_axpby, (int)dt, n, a, x, w, b, c, y);
 }
 
 static void cuda_max_abs(void *ctx, nde_dtype dt, size_t n, const void *x, double b, void *y) {
-  use(ctx);
-  check(ctx, "max_abs", cu_max_abs(((cuda_ctx *)ctx)->stream, (int)dt, n, x, b, y));
+  QUEUE(ctx, "max_abs", cu_max_abs, (int)dt, n, x, b, y);
 }
 
 static void cuda_div_axpy(void *ctx, nde_dtype dt, size_t n, double a, const void *x, double c,
                           const void *y, double eps, int root, void *z) {
-  use(ctx);
-  check(ctx, "div_axpy",
-        cu_div_axpy(((cuda_ctx *)ctx)->stream, (int)dt, n, a, x, c, y, eps, root, z));
+  QUEUE(ctx, "div_axpy", cu_div_axpy, (int)dt, n, a, x, c, y, eps, root, z);
 }
 
 static void cuda_copy_matrix(void *vctx, nde_dtype dt, size_t rows, size_t cols, const void *src,
@@ -506,17 +486,14 @@ static void cuda_copy_matrix(void *vctx, nde_dtype dt, size_t rows, size_t cols,
 
 static void cuda_fill_matrix(void *ctx, nde_dtype dt, size_t rows, size_t cols, double value,
                              void *dst, size_t ldd) {
-  use(ctx);
-  check(ctx, "fill_matrix",
-        cu_fill_matrix(((cuda_ctx *)ctx)->stream, (int)dt, rows, cols, value, dst, ldd));
+  QUEUE(ctx, "fill_matrix", cu_fill_matrix, (int)dt, rows, cols, value, dst, ldd);
 }
 
 static void cuda_wrms_vjp(void *ctx, nde_dtype dt, size_t n, const void *e, const void *u0,
                           const void *u1, double atol, double rtol, double norm, double w,
                           void *de, void *du0, void *du1) {
-  use(ctx);
-  check(ctx, "wrms_norm_vjp", cu_wrms_vjp(((cuda_ctx *)ctx)->stream, (int)dt, n, e, u0, u1,
-                                          atol, rtol, norm, w, de, du0, du1));
+  QUEUE(ctx, "wrms_norm_vjp", cu_wrms_vjp, (int)dt, n, e, u0, u1, atol, rtol, norm, w, de, du0,
+        du1);
 }
 
 static const nde_backend_ops cuda_ops = {

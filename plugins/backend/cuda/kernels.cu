@@ -54,18 +54,17 @@ static unsigned grid_for(size_t n, unsigned cap) {
 
 /* ------------------------------------------------------------ math per type */
 
-__device__ static inline float m_exp(float x) { return expf(x); }
-__device__ static inline double m_exp(double x) { return exp(x); }
-__device__ static inline float m_log1p(float x) { return log1pf(x); }
-__device__ static inline double m_log1p(double x) { return log1p(x); }
-__device__ static inline float m_tanh(float x) { return tanhf(x); }
-__device__ static inline double m_tanh(double x) { return tanh(x); }
-__device__ static inline float m_erfc(float x) { return erfcf(x); }
-__device__ static inline double m_erfc(double x) { return erfc(x); }
-__device__ static inline float m_sqrt(float x) { return sqrtf(x); }
-__device__ static inline double m_sqrt(double x) { return sqrt(x); }
-__device__ static inline float m_abs(float x) { return fabsf(x); }
-__device__ static inline double m_abs(double x) { return fabs(x); }
+/* m_NAME(x): the float function for float, the double one for double. */
+#define MATH_PAIR(name, f32, f64)                                                \
+  __device__ static inline float m_##name(float x) { return f32(x); }            \
+  __device__ static inline double m_##name(double x) { return f64(x); }
+MATH_PAIR(exp, expf, exp)
+MATH_PAIR(log1p, log1pf, log1p)
+MATH_PAIR(tanh, tanhf, tanh)
+MATH_PAIR(erfc, erfcf, erfc)
+MATH_PAIR(sqrt, sqrtf, sqrt)
+MATH_PAIR(abs, fabsf, fabs)
+#undef MATH_PAIR
 
 /* The logistic function without overflow for either sign of x. */
 template <class T> __device__ static inline T sigmoid(T x) {
