@@ -291,14 +291,30 @@ template <class T> __global__ void add_column_k(size_t rows, size_t cols, const 
   FOR_EACH(i, rows * cols) y[i] += b[i % rows];
 }
 
+/*
+ * Column sums (bias gradients: rows = features, cols = batch). A block of
+ * SUMCOL_ROWS × SUMCOL_SPLIT threads owns SUMCOL_ROWS consecutive rows
+ * (adjacent threads read adjacent addresses); thread (tx, ty) sums columns
+ * ty, ty + SUMCOL_SPLIT, ... of its row, then the SUMCOL_SPLIT partial sums
+ * of a row are added in a fixed order.
+ */
+#define SUMCOL_ROWS 32
+#define SUMCOL_SPLIT 16
 template <class T>
 __global__ void sum_columns_k(size_t rows, size_t cols, const T *x, double beta, T *out) {
-  T tb = (T)beta;
-  FOR_EACH(r, rows) {
-    T acc = beta == 0 ? (T)0 : tb * out[r];
-    for (size_t c = 0; c < cols; ++c)
+  __shared__ T sh[SUMCOL_SPLIT][SUMCOL_ROWS + 1];
+  size_t r = (size_t)blockIdx.x * SUMCOL_ROWS + threadIdx.x;
+  T acc = 0;
+  if (r < rows)
+    for (size_t c = threadIdx.y; c < cols; c += SUMCOL_SPLIT)
       acc += x[r + c * rows];
-    out[r] = acc;
+  sh[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && r < rows) {
+    T sum = beta == 0 ? (T)0 : (T)beta * out[r]; /* out is not read when beta == 0 */
+    for (int k = 0; k < SUMCOL_SPLIT; ++k)
+      sum += sh[k][threadIdx.x];
+    out[r] = sum;
   }
 }
 
@@ -524,7 +540,19 @@ cudaError_t cu_add_column(cudaStream_t s, int dt, size_t rows, size_t cols, cons
 
 cudaError_t cu_sum_columns(cudaStream_t s, int dt, size_t rows, size_t cols, const void *x,
                            double beta, void *out) {
-  LAUNCH_T(dt, rows, sum_columns_k, rows, cols, AS_C(T, x), beta, AS(T, out));
+  if (rows == 0)
+    return cudaSuccess;
+  size_t blocks = (rows + SUMCOL_ROWS - 1) / SUMCOL_ROWS;
+  if (blocks > 0x7fffffffu)
+    return cudaErrorInvalidValue;
+  dim3 block(SUMCOL_ROWS, SUMCOL_SPLIT);
+  if (dt == 0)
+    sum_columns_k<float><<<(unsigned)blocks, block, 0, s>>>(rows, cols, AS_C(float, x), beta,
+                                                            AS(float, out));
+  else
+    sum_columns_k<double><<<(unsigned)blocks, block, 0, s>>>(rows, cols, AS_C(double, x), beta,
+                                                             AS(double, out));
+  return cudaGetLastError();
 }
 
 cudaError_t cu_activation(cudaStream_t s, int dt, int act, size_t n, const void *x, void *y) {
