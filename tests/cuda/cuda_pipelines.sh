@@ -23,11 +23,11 @@ if ! "$NDE" plugin "$dev" > /dev/null 2> "$tmp/probe.err"; then
 fi
 
 # close FILE_A FILE_B: the same JSON documents (one, or JSON Lines) with every
-# number within a relative 1e-3 (timings, NFE, step counts and paths ignored)
+# number within a relative 1e-3 (timings, NFE, step counts, record sizes and paths ignored)
 close() {
   python3 - "$1" "$2" <<'PY'
 import json, math, sys
-IGNORED = ("time", "nfe", "steps_", "accepted", "rejected", "run_dir", "path")
+IGNORED = ("time", "nfe", "steps_", "accepted", "rejected", "bytes", "run_dir", "path")
 def docs(p):
     text = open(p).read().strip()
     try:
