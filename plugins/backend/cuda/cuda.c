@@ -111,6 +111,13 @@ static nde_status cuda_create(const nde_options *options, void **out) {
   if (device < 0 || device >= count)
     return nde_error(NDE_EINVAL, "option device = %lld, but this machine has %d CUDA device%s "
                      "(0 to %d)", (long long)device, count, count == 1 ? "" : "s", count - 1);
+  /* kernels.cu carries sm_80 and sm_90 code and compute_90 PTX: older GPUs cannot run it */
+  int major = 0, minor = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, (int)device);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, (int)device);
+  if (major < 8)
+    return nde_error(NDE_EPLUGIN, "CUDA device %lld has compute capability %d.%d; the cuda "
+                     "backend is built for 8.0 and newer", (long long)device, major, minor);
   cuda_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx)
     return nde_error(NDE_ENOMEM, "out of memory");
@@ -126,8 +133,11 @@ static nde_status cuda_create(const nde_options *options, void **out) {
        e = cudaMalloc((void **)&ctx->partials, (2 * RED_PARTIALS + 2) * sizeof(double))) ==
           cudaSuccess)
     e = cudaMallocHost((void **)&ctx->result, 2 * sizeof(double));
-  if (e != cudaSuccess)
-    st = cuda_failure(step, e);
+  if (e != cudaSuccess) /* the device exists but cannot be used (busy, prohibited, no memory) */
+    st = e == cudaErrorMemoryAllocation
+             ? cuda_failure(step, e)
+             : nde_error(NDE_EPLUGIN, "CUDA device %d is not usable: %s: %s (%s)", ctx->device,
+                         step, cudaGetErrorString(e), cudaGetErrorName(e));
   if (st == NDE_OK) {
     int pools = 0;
     if (cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, ctx->device) ==
