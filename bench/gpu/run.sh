@@ -17,7 +17,8 @@
 #
 # Usage: bench/gpu/run.sh   (from anywhere; needs nvcc, an NVIDIA GPU, python3
 # with torch + torchdiffeq and jax + diffrax; autoreconf unless ./configure
-# exists). BUILD=DIR picks the build folder (default _build/gpu), JOBS=N the
+# exists). BUILD=DIR picks the build folder (default _build/gpu, or the
+# source folder when it is configured in place), JOBS=N the
 # make parallelism, PYTHON the interpreter with the peers (default python3),
 # SKIP_PEERS=1 runs nde alone.
 set -u
@@ -25,6 +26,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 out=${OUT:-$src/bench/out/gpu}
 build=${BUILD:-$src/_build/gpu}
+# a tree configured in place refuses other build folders: build there
+[ -z "${BUILD:-}" ] && [ -f "$src/config.status" ] && build=$src
 jobs=${JOBS:-$(getconf _NPROCESSORS_ONLN)}
 python=${PYTHON:-python3}
 mkdir -p "$out" "$build"
