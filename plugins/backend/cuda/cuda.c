@@ -192,7 +192,8 @@ static nde_status cuda_alloc(void *vctx, size_t bytes, void **ptr) {
     cudaGetLastError(); /* an allocation failure is not sticky: clear it */
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
-    if (e == cudaErrorMemoryAllocation)
+    /* more than the device has is out of memory too, whatever the error's name */
+    if (e == cudaErrorMemoryAllocation || (total_b > 0 && bytes > total_b))
       return nde_error(NDE_ENOMEM,
                        "cuda backend: out of device memory allocating %zu bytes on device %d "
                        "(%zu of %zu bytes free)",
