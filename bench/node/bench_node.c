@@ -21,6 +21,10 @@
  * is what nde adds around the evaluations (solver arithmetic, controller,
  * records, the sensitivity's bookkeeping).
  *
+ * Backend: cpu, or the one NDE_BENCH_BACKEND names (cuda: bench/gpu/run.sh).
+ * Every timed batch ends with a scalar reduction, which waits for a device
+ * backend's queued work (a no-op wait on cpu), so a GPU time is complete.
+ *
  * Usage: bench_node CASE DTYPE SOLVER TOL MODE SENSITIVITY [REPEATS=5] [WARMUP=1] [DUMP]
  * Prints one JSON object. With DUMP (a folder), also writes the initial
  * parameters, the input and the cotangent as raw float64 (params.f64, x.f64,
@@ -63,6 +67,14 @@ static const char *SPIRAL_DYN =
     "{\"chain\": [\"cube\", {\"layer\": \"dense\", \"out\": 50, \"activation\": \"tanh\"},"
     " {\"layer\": \"dense\", \"out\": 2}]}";
 
+/* Wait for the work queued on the benchmark's backend (a scalar result does). */
+static nde_backend *sync_backend;
+static void *sync_buffer;
+static void wait_backend(void) {
+  if (sync_backend && sync_buffer)
+    (void)sync_backend->ops->sum(sync_backend->ctx, NDE_FLOAT64, 1, sync_buffer);
+}
+
 /* Seconds of one call of @p fn: the fastest of @p reps timed batches of @p inner calls
    (the machine is shared: the minimum is the least disturbed estimate). */
 typedef void (*bench_fn)(void *);
@@ -71,9 +83,11 @@ static double best_time(bench_fn fn, void *arg, int reps, int inner) {
   if (reps > 64)
     reps = 64;
   for (int r = 0; r < reps; ++r) {
+    wait_backend();
     double t0 = now();
     for (int i = 0; i < inner; ++i)
       fn(arg);
+    wait_backend();
     t[r] = (now() - t0) / inner;
   }
   qsort(t, (size_t)reps, sizeof *t, cmp);
@@ -142,12 +156,12 @@ static void dyn_vjp(void *a) {
   CHECK(nde_layer_vjp(d->root, &ctx, d->rec, r->x, d->dx, r->grads, NULL));
 }
 
-static void dump_f64(nde_backend *be, nde_dtype dt, const char *dir, const char *name,
-                     const void *data, size_t n) {
+static void dump_f64(const char *dir, const char *name, const nde_array *a) {
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", dir, name);
+  size_t n = a->size;
   double *h = malloc(n * sizeof *h);
-  be->ops->convert(be->ctx, dt, data, NDE_FLOAT64, h, n);
+  CHECK(nde_array_to_doubles(a, h, n)); /* through download: backend memory may be a GPU's */
   FILE *f = fopen(path, "wb");
   if (!f || fwrite(h, sizeof *h, n, f) != n) {
     fprintf(stderr, "bench_node: cannot write %s\n", path);
@@ -177,8 +191,10 @@ int main(int argc, char **argv) {
   run r;
   memset(&r, 0, sizeof r);
   r.dt = !strcmp(dtype, "float32") ? NDE_FLOAT32 : NDE_FLOAT64;
-  size_t es = r.dt == NDE_FLOAT32 ? 4 : 8;
-  CHECK(nde_backend_open(NULL, "cpu", NULL, &r.be));
+  const char *backend = getenv("NDE_BENCH_BACKEND");
+  if (!backend || !*backend)
+    backend = "cpu";
+  CHECK(nde_backend_open(NULL, backend, NULL, &r.be));
   size_t n = mnist ? 784 : 2;
   r.batch = mnist ? 512 : 1;
   char model_json[4096], saveat[1024] = "";
@@ -219,18 +235,24 @@ int main(int argc, char **argv) {
     r.be->ops->random_uniform(r.be->ctx, r.dt, x.size, 0, 9, 0, 0.0, 1.0, x.data);
     r.be->ops->random_normal(r.be->ctx, r.dt, dy.size, 0, 10, 0, 0.0, 1.0, dy.data);
   } else {
-    double u0[2] = {2.0, 0.0};
-    r.be->ops->convert(r.be->ctx, NDE_FLOAT64, u0, r.dt, x.data, 2);
+    double u0[2] = {2.0, 0.0}, targets[2 * 30];
+    CHECK(nde_array_from_doubles(&x, u0, 2));
     /* the true spiral at the 30 points is not needed for timing: the target is u0 repeated */
     for (size_t i = 0; i < 30; ++i)
-      r.be->ops->convert(r.be->ctx, NDE_FLOAT64, u0, r.dt, (char *)target.data + 2 * i * es, 2);
+      memcpy(targets + 2 * i, u0, sizeof u0);
+    CHECK(nde_array_from_doubles(&target, targets, 2 * 30));
     r.spiral_step = 1;
+  }
+  sync_backend = r.be;
+  sync_buffer = r.dt == NDE_FLOAT64 ? x.data : NULL;
+  if (!sync_buffer) { /* float32 arrays: one float64 element of its own */
+    CHECK(r.be->ops->alloc(r.be->ctx, sizeof(double), &sync_buffer));
   }
   if (argc > 9) {
     const char *dir = argv[9];
-    dump_f64(r.be, r.dt, dir, "params.f64", params.data, r.np);
-    dump_f64(r.be, r.dt, dir, "x.f64", x.data, x.size);
-    dump_f64(r.be, r.dt, dir, "dy.f64", dy.data, dy.size);
+    dump_f64(dir, "params.f64", &params);
+    dump_f64(dir, "x.f64", &x);
+    dump_f64(dir, "dy.f64", &dy);
     char path[4096];
     snprintf(path, sizeof path, "%s/layout.txt", dir);
     FILE *f = fopen(path, "w");
@@ -249,8 +271,10 @@ int main(int argc, char **argv) {
   r.target = target.data;
   r.training = backward;
   bench_fn fn = backward ? forward_backward : forward_only;
+  wait_backend();
   double t0 = now();
   fn(&r); /* time to first result: nde compiles nothing */
+  wait_backend();
   double first = now() - t0;
   for (int i = 0; i < warmup; ++i)
     fn(&r);
@@ -262,12 +286,14 @@ int main(int argc, char **argv) {
   double tf = best_time(dyn_forward, &d, 5, dinner);
   double tv = best_time(dyn_vjp, &d, 5, dinner);
   double floor_s = nfe_f * tf + nfe_b * tv;
-  printf("{\"impl\": \"nde\", \"case\": \"%s\", \"dtype\": \"%s\", \"solver\": \"%s\", \"tol\": %g,"
+  printf("{\"impl\": \"nde\", \"backend\": \"%s\", \"case\": \"%s\", \"dtype\": \"%s\", \"solver\": \"%s\", \"tol\": %g,"
          " \"mode\": \"%s\", \"sensitivity\": \"%s\", \"batch\": %zu, \"time_s\": %.6g,"
          " \"first_s\": %.6g, \"nfe_forward\": %.0f, \"nfe_backward\": %.0f, \"f_s\": %.6g,"
          " \"vjp_s\": %.6g, \"floor_s\": %.6g, \"floor_ratio\": %.3f}\n",
-         which, dtype, solver, tol, mode, backward ? sens : "-", r.batch, t, first, nfe_f, nfe_b,
+         backend, which, dtype, solver, tol, mode, backward ? sens : "-", r.batch, t, first, nfe_f, nfe_b,
          tf, tv, floor_s, floor_s > 0 ? t / floor_s : 0.0);
+  if (sync_buffer != x.data)
+    r.be->ops->release(r.be->ctx, sync_buffer);
   nde_arena_destroy(&r.arena);
   nde_array_destroy(&dx);
   nde_array_destroy(&target);

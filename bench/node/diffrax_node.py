@@ -3,9 +3,12 @@ inputs and cotangents (read from bench_node's DUMP folder). The first call
 is jit compilation + run; it is reported separately (compile_s = first call
 minus a steady call); timings are of the compiled function after warm-up.
 
-Usage: diffrax_node.py CASE DTYPE SOLVER TOL MODE SENS REPEATS WARMUP DUMP
+Usage: diffrax_node.py CASE DTYPE SOLVER TOL MODE SENS REPEATS WARMUP DUMP [DEVICE]
   SOLVER dopri5 | tsit5; MODE forward | backward; SENS direct (diffrax's
-  default RecursiveCheckpointAdjoint) | adjoint (BacksolveAdjoint).
+  default RecursiveCheckpointAdjoint) | adjoint (BacksolveAdjoint); DEVICE
+  cpu | gpu (refused unless JAX's default backend is that one; on a GPU
+  float32 matmuls run at "highest" precision, i.e. without TF32, like nde's
+  cuda backend by default). Without DEVICE, JAX's default backend.
 NFE: diffrax reports steps, not evaluations; nfe_forward is derived from
 them (FSAL methods: 6 per step (accepted or rejected) + 2 for the initial
 step-size selection + 1 at t0) and marked "derived".
@@ -22,6 +25,11 @@ import jax  # noqa: E402
 
 if DTYPE == "float64":
     jax.config.update("jax_enable_x64", True)
+DEVICE = sys.argv[10] if len(sys.argv) > 10 else jax.default_backend()
+if jax.default_backend() != DEVICE:
+    sys.exit(f"diffrax_node.py: JAX runs on {jax.default_backend()}, not {DEVICE}")
+if DEVICE == "gpu":
+    jax.config.update("jax_default_matmul_precision", "highest")
 import diffrax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
@@ -119,7 +127,7 @@ def main():
         times.append((time.perf_counter() - t0) / inner)
     steps = int(out.stats["num_steps"]) if mode == "forward" else int(out[1])
     t = min(times)
-    print(json.dumps({"impl": "diffrax", "version": diffrax.__version__, "jax": jax.__version__,
+    print(json.dumps({"impl": "diffrax", "device": DEVICE, "version": diffrax.__version__, "jax": jax.__version__,
                       "case": case, "dtype": dtype, "solver": solver, "tol": tol, "mode": mode,
                       "sensitivity": sens if mode == "backward" else "-", "batch": batch,
                       "time_s": t, "median_s": statistics.median(times), "first_s": first, "compile_s": first - t, "steps": steps,

@@ -1,10 +1,11 @@
 """torchdiffeq peer of bench_node.c: the same neural ODEs, parameters, inputs
 and cotangents (read from bench_node's DUMP folder), timed after warm-up (fastest of REPEATS).
 
-Usage: torchdiffeq_node.py CASE DTYPE METHOD TOL MODE SENS REPEATS WARMUP DUMP THREADS
+Usage: torchdiffeq_node.py CASE DTYPE METHOD TOL MODE SENS REPEATS WARMUP DUMP THREADS [DEVICE]
   MODE forward | backward; SENS direct (backprop through the solver) |
-  adjoint (odeint_adjoint). Prints one JSON object (NFE counted by the
-  dynamics module itself).
+  adjoint (odeint_adjoint); DEVICE cpu (default) | cuda (TF32 off, as nde's
+  cuda backend by default; each timed call ends with torch.cuda.synchronize()).
+  Prints one JSON object (NFE counted by the dynamics module itself).
 """
 import json
 import statistics
@@ -78,7 +79,11 @@ class Spiral(torch.nn.Module):
 def main():
     case, dtype, method, tol, mode, sens = sys.argv[1:7]
     reps, warmup, dump, threads = int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], int(sys.argv[10])
+    device = torch.device(sys.argv[11] if len(sys.argv) > 11 else "cpu")
     torch.set_num_threads(threads)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     tol = float(tol)
     dt = torch.float32 if dtype == "float32" else torch.float64
     layout = []
@@ -87,20 +92,28 @@ def main():
         layout.append((name, int(off), int(rows), int(cols)))
     flat = load(dump, "params.f64")
     mnist = case == "mnist"
-    f = (Mnist if mnist else Spiral)(flat, layout, dt)
+    f = (Mnist if mnist else Spiral)(flat, layout, dt).to(device)
     n, batch = (784, 512) if mnist else (2, 1)
-    x = torch.from_numpy(load(dump, "x.f64").reshape(batch, n)).to(dt)
+    x = torch.from_numpy(load(dump, "x.f64").reshape(batch, n)).to(dt).to(device)
     if mnist:
-        ts = torch.tensor([0.0, 1.0], dtype=dt)
-        dy = torch.from_numpy(load(dump, "dy.f64").reshape(batch, n)).to(dt)
+        ts = torch.tensor([0.0, 1.0], dtype=dt, device=device)
+        dy = torch.from_numpy(load(dump, "dy.f64").reshape(batch, n)).to(dt).to(device)
     else:
-        ts = torch.linspace(0, 1.5, 30, dtype=dt)
+        ts = torch.linspace(0, 1.5, 30, dtype=dt, device=device)
         target = x.expand(30, batch, n).clone()  # as bench_node: u0 repeated
     solve = torchdiffeq.odeint_adjoint if (mode == "backward" and sens == "adjoint") else torchdiffeq.odeint
     opt = torch.optim.SGD(f.parameters(), lr=0.0)
     stats = {}
 
+    def wait():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
     def once():
+        once_()
+        wait()
+
+    def once_():
         f.nfe = 0
         if mode == "forward":
             with torch.no_grad():
@@ -130,7 +143,7 @@ def main():
         for _ in range(inner):
             once()
         times.append((time.perf_counter() - t0) / inner)
-    print(json.dumps({"impl": "torchdiffeq", "version": torchdiffeq.__version__,
+    print(json.dumps({"impl": "torchdiffeq", "device": device.type, "version": torchdiffeq.__version__,
                       "torch": torch.__version__, "case": case, "dtype": dtype,
                       "solver": method, "tol": tol, "mode": mode,
                       "sensitivity": sens if mode == "backward" else "-", "batch": batch,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nde/backend.h>
 #include <nde/layer.h>
 #include <nde/model.h>
 
@@ -24,6 +25,32 @@ static const char *plugin_status(const nde_plugin *p, int load) {
     return "broken";
   }
   return "?";
+}
+
+/*
+ * A backend whose library loads may still be unable to run on this machine
+ * (the cuda backend without a GPU or driver): open an instance with the
+ * manifest's default options to find out. Returns NULL when it opens (or
+ * @p p is no loaded backend), else the reason, copied into @p why.
+ */
+static const char *backend_unusable(const nde_plugin *p, char *why, size_t cap) {
+  const void *vtable;
+  if (nde_plugin_kind_of(p) != NDE_KIND_BACKEND || nde_plugin_state_of(p) != NDE_PLUGIN_LOADED ||
+      nde_plugin_load(p, &vtable) != NDE_OK)
+    return NULL;
+  /* this copy's own vtable, not a registry lookup (which would warn about shadowed copies again) */
+  nde_options *defaults = NULL;
+  nde_backend *be = NULL;
+  nde_status st = nde_plugin_options(p, NULL, "backend", &defaults);
+  if (st == NDE_OK)
+    st = nde_backend_open_ops(vtable, defaults, &be);
+  nde_options_free(&defaults);
+  if (st == NDE_OK) {
+    nde_backend_close(&be);
+    return NULL;
+  }
+  snprintf(why, cap, "%s", nde_last_error());
+  return why;
 }
 
 static json_t *options_json(const nde_options *o) {
@@ -58,12 +85,17 @@ static int plugins_help(void) {
          "               layers have \"builtin\": true and null manifest and library)\n"
          "  --no-load    do not load libraries (status 'available')\n"
          "\n"
+         "A backend whose library loads is also opened once with its default options:\n"
+         "one that cannot run on this machine (the cuda backend without an NVIDIA GPU\n"
+         "or driver) has status 'unusable', and the reason follows its line\n"
+         "(\"message\" in --json).\n"
+         "\n"
          "When two folders on the search path provide the same kind and name, the\n"
          "first wins; its line ends with \"(shadows PATH)\" naming the other copies.\n");
   return NDE_EXIT_OK;
 }
 
-static json_t *plugin_json(const nde_plugin *p, const char *status) {
+static json_t *plugin_json(const nde_plugin *p, const char *status, const char *unusable) {
   json_t *o = json_object();
   json_object_set_new(o, "name", json_string(nde_plugin_name(p)));
   json_object_set_new(o, "kind", json_string(nde_plugin_kind_name(nde_plugin_kind_of(p))));
@@ -73,6 +105,8 @@ static json_t *plugin_json(const nde_plugin *p, const char *status) {
   json_object_set_new(o, "status", json_string(status));
   if (!strcmp(status, "broken"))
     json_object_set_new(o, "message", json_string(nde_plugin_message(p)));
+  else if (unusable)
+    json_object_set_new(o, "message", json_string(unusable));
   json_object_set_new(o, "manifest", json_string(nde_plugin_manifest_path(p)));
   const char *library = nde_plugin_library_path(p); /* NULL: a data-only (tableau) plugin */
   json_object_set_new(o, "library", library ? json_string(library) : json_null());
@@ -104,7 +138,7 @@ int nde_cmd_plugins(nde_cli *cli, int argc, char **argv) {
   }
   nde_registry *r = cli->registry;
   json_t *array = as_json ? json_array() : NULL;
-  size_t shown = 0, broken = 0;
+  size_t shown = 0, broken = 0, unusable_count = 0;
   static const char row_format[] = "%-24s %-16s %-9s %-10s %s\n";
   if (!as_json)
     printf(row_format, "NAME", "KIND", "VERSION", "STATUS", "SUMMARY");
@@ -113,10 +147,15 @@ int nde_cmd_plugins(nde_cli *cli, int argc, char **argv) {
     if (kind_filter >= 0 && (int)nde_plugin_kind_of(p) != kind_filter)
       continue;
     const char *status = plugin_status(p, load);
+    char why[1024];
+    const char *unusable = load ? backend_unusable(p, why, sizeof why) : NULL;
+    if (unusable)
+      status = "unusable";
     shown++;
     broken += !strcmp(status, "broken");
+    unusable_count += unusable != NULL;
     if (as_json)
-      json_array_append_new(array, plugin_json(p, status));
+      json_array_append_new(array, plugin_json(p, status, unusable));
     else {
       printf("%-24s %-16s %-9s %-10s %s", nde_plugin_name(p),
              nde_plugin_kind_name(nde_plugin_kind_of(p)), nde_plugin_version(p), status,
@@ -125,6 +164,8 @@ int nde_cmd_plugins(nde_cli *cli, int argc, char **argv) {
       for (size_t k = 0; k < nde_plugin_shadow_count(p); ++k)
         printf("%s%s", k ? ", " : " (shadows ", nde_plugin_shadow_path(p, k));
       printf("%s\n", nde_plugin_shadow_count(p) ? ")" : "");
+      if (unusable)
+        printf("%24s unusable: %s\n", "", unusable);
     }
   }
   size_t builtin = 0;
@@ -134,11 +175,13 @@ int nde_cmd_plugins(nde_cli *cli, int argc, char **argv) {
   if (as_json) {
     nde_cli_print_json(array);
   } else {
-    char also[64] = "";
+    char also[64] = "", not_here[32] = "";
     if (builtin)
       snprintf(also, sizeof also, ", %zu built-in layer%s", builtin, builtin == 1 ? "" : "s");
-    printf("\n%zu plugin%s (%zu broken)%s, %zu manifest%s refused\n", shown,
-           shown == 1 ? "" : "s", broken, also, refused, refused == 1 ? "" : "s");
+    if (unusable_count)
+      snprintf(not_here, sizeof not_here, ", %zu unusable", unusable_count);
+    printf("\n%zu plugin%s (%zu broken%s)%s, %zu manifest%s refused\n", shown,
+           shown == 1 ? "" : "s", broken, not_here, also, refused, refused == 1 ? "" : "s");
   }
   fflush(stdout);
   if (nde_registry_count(r) == 0)
@@ -180,7 +223,8 @@ static int plugin_help(void) {
          "\n"
          "Show a plugin's manifest: kind, version, ABI, library, capabilities and every\n"
          "option with its type, default, range and documentation. The library is loaded\n"
-         "to verify it; exit status 2 if the plugin is unknown or unusable. For a layer\n"
+         "to verify it (a backend is also opened once: 'unusable: REASON' when it cannot\n"
+         "run here); exit status 2 if the plugin is unknown, broken or unusable. For a layer\n"
          "built into libnde (chain, neural_ode, deq, ...) it shows the keys of its JSON\n"
          "object (\"options\" in --json), the same the pipeline builder accepts.\n"
          "\n"
@@ -260,6 +304,12 @@ int nde_cmd_plugin(nde_cli *cli, int argc, char **argv) {
   const void *vtable;
   nde_status load_status = nde_plugin_load(p, &vtable);
   const char *status = load_status == NDE_OK ? "ok" : "broken";
+  char why[1024], status_text[1100];
+  const char *unusable = backend_unusable(p, why, sizeof why);
+  if (unusable) {
+    snprintf(status_text, sizeof status_text, "unusable: %s", unusable);
+    status = "unusable";
+  }
   if (as_json) {
     char *text = nde_plugin_manifest_json(p);
     json_t *m = text ? json_loads(text, 0, NULL) : NULL;
@@ -269,14 +319,16 @@ int nde_cmd_plugin(nde_cli *cli, int argc, char **argv) {
     json_object_set_new(m, "status", json_string(status));
     if (load_status != NDE_OK)
       json_object_set_new(m, "message", json_string(nde_plugin_message(p)));
+    else if (unusable)
+      json_object_set_new(m, "message", json_string(unusable));
     json_object_set_new(m, "manifest_path", json_string(nde_plugin_manifest_path(p)));
     nde_cli_print_json(m);
   } else {
-    print_manifest_text(p, status);
+    print_manifest_text(p, unusable ? status_text : status);
   }
-  if (load_status != NDE_OK) {
+  if (load_status != NDE_OK || unusable) {
     fflush(stdout);
-    fprintf(stderr, "nde: %s\n", nde_plugin_message(p));
+    fprintf(stderr, "nde: %s\n", unusable ? unusable : nde_plugin_message(p));
     return NDE_EXIT_INPUT;
   }
   return NDE_EXIT_OK;

@@ -264,8 +264,11 @@ int nde_cmd_train(nde_cli *cli, int argc, char **argv) {
       nde_pipeline_destroy(&p);
       st = nde_pipeline_load(cli->registry, a.pipeline, a.sets, a.n_sets, &p);
     }
-    if (st == NDE_OK)
+    size_t existing = 0;
+    if (st == NDE_OK) {
+      existing = nde_run_existing_prefix(dir);
       st = nde_run_make_dirs(dir);
+    }
     if (st == NDE_OK) {
       catch_stop_signals();
       nde_train_options opt = {a.resume, nde_cli_stdout_is_tty(), a.stop_after, &stop_signal,
@@ -276,6 +279,10 @@ int nde_cmd_train(nde_cli *cli, int argc, char **argv) {
         st = finish_run(&s, a.pipeline, dir, metrics, a.json);
     }
     nde_pipeline_destroy(&p);
+    /* a run that failed before writing anything (say, its backend cannot
+       run here) leaves no empty run folder behind */
+    if (st != NDE_OK && trained)
+      nde_run_remove_empty_dirs(dir, existing);
     code = st == NDE_OK ? NDE_EXIT_OK : nde_cli_fail(st);
     if (st != NDE_OK && a.json)
       print_failure(st, trained ? &s : NULL);

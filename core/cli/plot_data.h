@@ -74,6 +74,17 @@ nde_status nde_run_write_trajectory(nde_pipeline *pipeline, const char *checkpoi
 
 /* mkdir -p (run_dir.c). */
 nde_status nde_run_make_dirs(const char *dir);
+/*
+ * How many leading characters of @p dir name a folder that exists already
+ * (0 when none does): what nde_run_make_dirs() will not create.
+ */
+size_t nde_run_existing_prefix(const char *dir);
+/*
+ * Undo nde_run_make_dirs() after a run that wrote nothing: remove @p dir and
+ * its parents, deepest first, while they are empty and longer than @p keep
+ * characters (nde_run_existing_prefix() before the folders were made).
+ */
+void nde_run_remove_empty_dirs(const char *dir, size_t keep);
 /* Write @p value as pretty JSON to DIR/NAME (run_dir.c). */
 nde_status nde_run_write_json(const char *dir, const char *name, const json_t *value);
 /* Read DIR/NAME as a JSON object (errors name the file). */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "plot.h"
 #include "plot_data.h"
@@ -29,6 +30,40 @@ nde_status nde_run_make_dirs(const char *dir) {
     buf[i] = c;
   }
   return NDE_OK;
+}
+
+size_t nde_run_existing_prefix(const char *dir) {
+  char buf[4096];
+  size_t n = strlen(dir);
+  if (n == 0 || n >= sizeof buf)
+    return 0;
+  memcpy(buf, dir, n + 1);
+  struct stat st;
+  while (n > 0 && (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))) {
+    while (n > 0 && buf[n - 1] != '/') /* drop the last component */
+      --n;
+    while (n > 1 && buf[n - 1] == '/')
+      --n;
+    buf[n] = 0;
+  }
+  return n;
+}
+
+void nde_run_remove_empty_dirs(const char *dir, size_t keep) {
+  char buf[4096];
+  size_t n = strlen(dir);
+  if (n >= sizeof buf)
+    return;
+  memcpy(buf, dir, n + 1);
+  while (n > keep) {
+    if (rmdir(buf) != 0) /* not empty (or gone): leave it and its parents */
+      return;
+    while (n > keep && buf[n - 1] != '/')
+      --n;
+    while (n > keep && buf[n - 1] == '/')
+      --n;
+    buf[n] = 0;
+  }
 }
 
 nde_status nde_run_write_json(const char *dir, const char *name, const json_t *value) {
