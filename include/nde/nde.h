@@ -13,6 +13,7 @@
 #include <nde/optimizer.h>
 #include <nde/ode.h>
 #include <nde/controller.h>
+#include <nde/conv.h>
 #include <nde/integrator.h>
 #include <nde/ode_problem.h>
 #include <nde/options.h>
