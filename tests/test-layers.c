@@ -781,3 +781,38 @@ Test(layers, conv_bad_input_names_layer_and_path) {
   expect_build_error("{\"layer\": \"avg_pool\"}", (nde_shape){3, {4, 4, 0, 0}}, "0 channels");
   expect_build_error("{\"layer\": \"max_pool\"}", nde_shape_vector(16), "model");
 }
+
+Test(layers, group_norm_vjp_jvp_and_statistics) {
+  check_vjp("{\"layer\": \"group_norm\", \"groups\": 2}", (nde_shape){3, {3, 2, 4, 0}}, 3, 91, 0.0);
+  check_vjp("{\"layer\": \"group_norm\", \"groups\": 3, \"affine\": false}", nde_shape_vector(6), 2,
+            92, 0.0);
+  check_vjp("{\"chain\": [{\"layer\": \"conv2d\", \"out\": 4, \"padding\": 1},"
+            " {\"layer\": \"group_norm\", \"groups\": 2}, \"relu\"]}",
+            (nde_shape){3, {4, 3, 2, 0}}, 2, 93, 0.0);
+  /* without the affine part every (sample, group) has mean 0 and variance var/(var + eps) */
+  fixture f;
+  const size_t S = 6, C = 4, G = 2, B = 3, L = C / G * S;
+  fixture_make(&f, "{\"layer\": \"group_norm\", \"groups\": 2, \"affine\": false, \"eps\": 1e-3}",
+               (nde_shape){3, {3, 2, C, 0}}, B, 94);
+  for (size_t i = 0; i < S * C * B; ++i)
+    f.x[i] = 3.0 + 2.0 * f.x[i];
+  const double *y = forward_once(&f);
+  for (size_t m = 0; m < G * B; ++m) {
+    double mx = 0, vx = 0, my = 0, vy = 0;
+    for (size_t i = 0; i < L; ++i)
+      mx += f.x[m * L + i] / L, my += y[m * L + i] / L;
+    for (size_t i = 0; i < L; ++i)
+      vx += pow(f.x[m * L + i] - mx, 2) / L, vy += pow(y[m * L + i] - my, 2) / L;
+    cr_expect(fabs(my) < 1e-12, "group %zu mean %g", m, my);
+    cr_expect(fabs(vy - vx / (vx + 1e-3)) < 1e-12, "group %zu variance %g vs %g", m, vy,
+              vx / (vx + 1e-3));
+  }
+  fixture_free(&f);
+  nde_shape img = {3, {4, 4, 6, 0}};
+  expect_build_error("{\"chain\": [{\"layer\": \"group_norm\", \"groups\": 4}]}", img,
+                     "model.chain[0]");
+  expect_build_error("{\"chain\": [{\"layer\": \"group_norm\", \"groups\": 4}]}", img,
+                     "groups: 4 does not divide the 6 channels");
+  expect_build_error("{\"layer\": \"group_norm\", \"groups\": 2}", (nde_shape){3, {4, 4, 0, 0}},
+                     "0 channels");
+}
