@@ -16,27 +16,29 @@
 #include <nde/layer.h>
 #include <nde/nde.h>
 
-#define CHECK(expr)                                                              \
-  do {                                                                           \
-    if ((expr) != NDE_OK) {                                                      \
-      fprintf(stderr, "bench_conv: %s\n", nde_last_error());                     \
-      exit(1);                                                                   \
-    }                                                                            \
-  } while (0)
+/* Stop on an error, with libnde's message. */
+static void ok(nde_status status) {
+  if (status == NDE_OK)
+    return;
+  fprintf(stderr, "bench_conv: %s\n", nde_last_error());
+  exit(1);
+}
+#define CHECK(expr) ok(expr)
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+/* Seconds on the monotonic clock. */
+static double seconds(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return 1e-9 * (double)now.tv_nsec + (double)now.tv_sec;
 }
 
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
+/* Median of v[0..n) (sorts v by insertion; n is small). */
 static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp);
+  for (int i = 1; i < n; ++i)
+    for (int j = i; j > 0 && v[j - 1] > v[j]; --j) {
+      double keep = v[j];
+      v[j] = v[j - 1], v[j - 1] = keep;
+    }
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
@@ -90,11 +92,11 @@ int main(int argc, char **argv) {
     for (int r = -2; r < reps; ++r) {
       nde_arena_reset(s.arena);
       nde_record *rec;
-      double t0 = now();
+      double t0 = seconds();
       CHECK(nde_layer_forward(nde_model_root(s.model), &s.ctx, s.x, 0.0, s.params, &rec));
-      double t1 = now();
+      double t1 = seconds();
       CHECK(nde_layer_vjp(nde_model_root(s.model), &s.ctx, rec, s.dy, s.dx, s.grads, NULL));
-      double t2 = now();
+      double t2 = seconds();
       if (r >= 0)
         fw[r] = 1e3 * (t1 - t0), bw[r] = 1e3 * (t2 - t1);
     }
@@ -122,10 +124,10 @@ int main(int argc, char **argv) {
       nde_arena_reset(s.arena);
       nde_layer_metrics_clear(&s.metrics);
       nde_record *rec;
-      double t0 = now();
+      double t0 = seconds();
       CHECK(nde_layer_forward(nde_model_root(s.model), &s.ctx, s.x, 0.0, s.params, &rec));
       if (r >= 0)
-        fw[r] = 1e3 * (now() - t0);
+        fw[r] = 1e3 * (seconds() - t0);
       for (int i = 0; i < s.metrics.n; ++i)
         if (!strcmp(s.metrics.names[i], "nfe_forward"))
           nfe = s.metrics.values[i];

@@ -13,6 +13,7 @@
 #include <nde/conv.h>
 
 #include <nde/array.h>
+#include <nde/layer.h>
 
 nde_status nde_conv_geom_make(size_t width, size_t height, size_t kernel, size_t stride,
                               size_t padding, size_t dilation, nde_conv_geom *g) {
@@ -35,6 +36,19 @@ nde_status nde_conv_geom_make(size_t width, size_t height, size_t kernel, size_t
                        stride,   padding,  padding,  dilation, dilation,
                        (width + 2 * padding - extent) / stride + 1,
                        (height + 2 * padding - extent) / stride + 1};
+  return NDE_OK;
+}
+
+nde_status nde_conv_image_channels(const nde_shape *input, size_t *channels) {
+  if (input->ndim != 2 && input->ndim != 3)
+    return nde_error(NDE_EINVAL,
+                     "needs images (width, height, channels) as input, got %d dimension%s; put "
+                     "{\"layer\": \"reshape\", \"shape\": [W, H, C]} before it",
+                     input->ndim, input->ndim == 1 ? "" : "s");
+  *channels = input->ndim == 3 ? input->dims[2] : 1;
+  if (*channels == 0)
+    return nde_error(NDE_EINVAL, "input has 0 channels (shape %zux%zux0)", input->dims[0],
+                     input->dims[1]);
   return NDE_OK;
 }
 

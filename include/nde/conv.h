@@ -35,6 +35,8 @@
 extern "C" {
 #endif
 
+struct nde_shape;
+
 /** Geometry of a patch extraction (fill with nde_conv_geom_make()). */
 typedef struct nde_conv_geom {
   size_t width, height;       /**< input image extents W, H */
@@ -53,6 +55,13 @@ typedef struct nde_conv_geom {
  */
 NDE_API nde_status nde_conv_geom_make(size_t width, size_t height, size_t kernel, size_t stride,
                                       size_t padding, size_t dilation, nde_conv_geom *g);
+
+/**
+ * The channels of an image layer's per-sample @p input shape: (W, H, C)
+ * gives C, (W, H) gives 1. NDE_EINVAL, saying what to put before the layer,
+ * for a shape that is not an image or has 0 channels.
+ */
+NDE_API nde_status nde_conv_image_channels(const struct nde_shape *input, size_t *channels);
 
 /** Output positions per image, OW·OH. */
 NDE_API size_t nde_conv_positions(const nde_conv_geom *g);

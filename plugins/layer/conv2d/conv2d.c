@@ -27,17 +27,9 @@ typedef struct conv2d {
 
 static nde_status conv2d_create(const nde_options *options, const nde_shape *input,
                                 nde_layer_spec *spec, void **self) {
-  if (input->ndim != 2 && input->ndim != 3)
-    return nde_error(NDE_EINVAL,
-                     "needs images (width, height, channels) as input, got %d dimension%s; put "
-                     "{\"layer\": \"reshape\", \"shape\": [W, H, C]} before it",
-                     input->ndim, input->ndim == 1 ? "" : "s");
   conv2d c;
   memset(&c, 0, sizeof c);
-  c.cin = input->ndim == 3 ? input->dims[2] : 1;
-  if (c.cin == 0)
-    return nde_error(NDE_EINVAL, "input has 0 channels (shape %zux%zux0)", input->dims[0],
-                     input->dims[1]);
+  NDE_TRY(nde_conv_image_channels(input, &c.cin));
   int64_t out = nde_options_int(options, "out", 0);
   if (out < 1)
     return nde_error(NDE_EINVAL, "out: must be >= 1 output channels");
@@ -53,11 +45,8 @@ static nde_status conv2d_create(const nde_options *options, const nde_shape *inp
   c.P = nde_conv_positions(&c.g);
   c.ckk = c.cin * nde_conv_taps(&c.g);
   nde_init winit, binit;
-  if ((st = nde_init_parse(nde_options_string(options, "weight_init", "glorot_uniform"),
-                           &winit)) != NDE_OK)
-    return nde_error_prefix(st, "weight_init");
-  if ((st = nde_init_parse(nde_options_string(options, "bias_init", "zeros"), &binit)) != NDE_OK)
-    return nde_error_prefix(st, "bias_init");
+  NDE_TRY(nde_init_option(options, "weight_init", "glorot_uniform", &winit));
+  NDE_TRY(nde_init_option(options, "bias_init", "zeros", &binit));
   double gain = nde_options_number(options, "init_gain", 1.0);
   size_t K = c.g.kw, fan_in = c.ckk, fan_out = c.cout * nde_conv_taps(&c.g);
   spec->output = (nde_shape){3, {c.g.out_w, c.g.out_h, c.cout, 0}};

@@ -117,6 +117,21 @@ static void channel_bcast(const gnorm *g, const nde_layer_ctx *ctx, const work *
                 w->ones, g->S, w->a, 1, beta, full, g->S);
 }
 
+/* out = v ⊙ (c on every element of its channel); uses f1 and a (out may be v or f1) */
+static void scale_channels(const gnorm *g, const nde_layer_ctx *ctx, const work *w, const void *c,
+                           const void *v, void *out) {
+  channel_bcast(g, ctx, w, c, 0.0, w->f1);
+  ctx->backend->ops->mul(ctx->backend->ctx, ctx->dtype, g->C * g->S * ctx->batch, v, w->f1, out);
+}
+
+/* Temporaries and the forward's saved x̂ and inverse deviations, for vjp and jvp. */
+static nde_status saved_state(const gnorm *g, const nde_layer_ctx *ctx, const void *saved,
+                              const char **xhat, const char **inv, work *w) {
+  *xhat = saved;
+  *inv = *xhat + g->C * g->S * ctx->batch * nde_dtype_size(ctx->dtype);
+  return work_get(g, ctx, w);
+}
+
 /* out[c] += Σ over samples and positions of v (S, C·B) (uses w->b) */
 static void channel_sum(const gnorm *g, const nde_layer_ctx *ctx, const work *w, const void *v,
                         void *out) {
@@ -166,8 +181,7 @@ static nde_status gn_forward(void *self, const nde_layer_ctx *ctx, const void *x
   group_bcast(g, ctx, &w, 1.0, inv, 0.0, w.f1);
   be->ops->mul(be->ctx, dt, n, xhat, w.f1, xhat);
   if (g->affine) {
-    channel_bcast(g, ctx, &w, params, 0.0, w.f1);
-    be->ops->mul(be->ctx, dt, n, xhat, w.f1, y);
+    scale_channels(g, ctx, &w, params, xhat, y);
     channel_bcast(g, ctx, &w, (const char *)params + g->C * es, 1.0, y);
   } else {
     be->ops->copy(be->ctx, y, xhat, n * es);
@@ -181,12 +195,13 @@ static nde_status gn_vjp(void *self, const nde_layer_ctx *ctx, const void *x, do
                          void *dx, void *dparams, double *dt, void *scratch) {
   (void)x, (void)t, (void)y, (void)dt, (void)scratch;
   const gnorm *g = self;
-  const nde_backend *be = ctx->backend;
-  size_t es = nde_dtype_size(ctx->dtype), n = g->C * g->S * ctx->batch;
-  const char *xhat = saved, *inv = xhat + n * es;
+  const char *xhat, *inv;
   work w;
-  NDE_TRY(work_get(g, ctx, &w));
+  NDE_TRY(saved_state(g, ctx, saved, &xhat, &inv, &w));
+  size_t es = nde_dtype_size(ctx->dtype);
   if (dparams && g->affine) {
+    const nde_backend *be = ctx->backend;
+    size_t n = g->C * g->S * ctx->batch;
     be->ops->mul(be->ctx, ctx->dtype, n, dy, xhat, w.f1);
     channel_sum(g, ctx, &w, w.f1, dparams);
     channel_sum(g, ctx, &w, dy, (char *)dparams + g->C * es);
@@ -194,8 +209,7 @@ static nde_status gn_vjp(void *self, const nde_layer_ctx *ctx, const void *x, do
   if (dx) {
     const void *gv = dy;
     if (g->affine) {
-      channel_bcast(g, ctx, &w, params, 0.0, w.f1);
-      be->ops->mul(be->ctx, ctx->dtype, n, dy, w.f1, w.f1);
+      scale_channels(g, ctx, &w, params, dy, w.f1);
       gv = w.f1;
     }
     project(g, ctx, &w, xhat, inv, gv, dx);
@@ -209,23 +223,20 @@ static nde_status gn_jvp(void *self, const nde_layer_ctx *ctx, const void *x, do
                          const void *tparams, double tt, void *dy, void *scratch) {
   (void)x, (void)t, (void)y, (void)tt, (void)scratch;
   const gnorm *g = self;
+  const char *xhat, *inv;
+  work w;
+  NDE_TRY(saved_state(g, ctx, saved, &xhat, &inv, &w));
   const nde_backend *be = ctx->backend;
   size_t es = nde_dtype_size(ctx->dtype), n = g->C * g->S * ctx->batch;
-  const char *xhat = saved, *inv = xhat + n * es;
-  work w;
-  NDE_TRY(work_get(g, ctx, &w));
   if (tx) {
     project(g, ctx, &w, xhat, inv, tx, dy);
-    if (g->affine) {
-      channel_bcast(g, ctx, &w, params, 0.0, w.f1);
-      be->ops->mul(be->ctx, ctx->dtype, n, dy, w.f1, dy);
-    }
+    if (g->affine)
+      scale_channels(g, ctx, &w, params, dy, dy);
   } else {
     be->ops->fill(be->ctx, ctx->dtype, n, 0.0, dy);
   }
   if (tparams && g->affine) {
-    channel_bcast(g, ctx, &w, tparams, 0.0, w.f1);
-    be->ops->mul(be->ctx, ctx->dtype, n, xhat, w.f1, w.f1);
+    scale_channels(g, ctx, &w, tparams, xhat, w.f1);
     be->ops->axpy(be->ctx, ctx->dtype, n, 1.0, w.f1, dy);
     channel_bcast(g, ctx, &w, (const char *)tparams + g->C * es, 1.0, dy);
   }

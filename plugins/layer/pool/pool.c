@@ -27,17 +27,8 @@ typedef struct pool {
 
 static nde_status pool_create(const nde_options *options, const nde_shape *input,
                               nde_layer_spec *spec, void **self) {
-  if (input->ndim != 2 && input->ndim != 3)
-    return nde_error(NDE_EINVAL,
-                     "needs images (width, height, channels) as input, got %d dimension%s; put "
-                     "{\"layer\": \"reshape\", \"shape\": [W, H, C]} before it",
-                     input->ndim, input->ndim == 1 ? "" : "s");
-  pool p;
-  memset(&p, 0, sizeof p);
-  p.channels = input->ndim == 3 ? input->dims[2] : 1;
-  if (p.channels == 0)
-    return nde_error(NDE_EINVAL, "input has 0 channels (shape %zux%zux0)", input->dims[0],
-                     input->dims[1]);
+  pool p = {.channels = 0};
+  NDE_TRY(nde_conv_image_channels(input, &p.channels));
   int64_t kernel = nde_options_int(options, "kernel", 2);
   int64_t stride = nde_options_int(options, "stride", 0), padding = nde_options_int(options, "padding", 0);
   if (kernel < 1)
