@@ -27,6 +27,19 @@ o = json.load(sys.stdin)
 assert o["ok"] is True and o["sensitivity"] == "interpolating_adjoint" and o["max_rel_error"] <= 1e-4, o' ||
   fail "gradcheck interpolating adjoint: $out"
 
+# bad geometry: exit 2 with the layer's JSON path, before any training
+expect_bad() { # MESSAGE --set ...
+  want=$1; shift
+  msg=$("$nde" train "$pipe" --set train.steps=1 "$@" 2>&1 >/dev/null); rc=$?
+  [ $rc -eq 2 ] || fail "$*: exit $rc, expected 2 ($msg)"
+  case $msg in *"$want"*) ;; *) fail "$*: message '$msg' lacks '$want'" ;; esac
+}
+expect_bad "model.chain[3].dynamics: maps 1568 features to 784" --set 'model.chain[3].dynamics.chain[2].out=4'
+expect_bad "model.chain[1]: layer 'conv2d': kernel 40 (dilated extent 40) is larger than the padded input" \
+  --set 'model.chain[1].kernel=40'
+expect_bad "model.chain[5]: layer 'avg_pool': needs images" --set 'model.chain[4]="flatten"' \
+  --set 'model.chain[5]={"layer": "avg_pool"}'
+
 out=$("$nde" reproduce table-6.4 --steps 2 --limit 64 --json) || fail "table-6.4: exit $?"
 python3 - "$out" <<'PY' || fail "table-6.4 JSON: $out"
 import json, math, sys
