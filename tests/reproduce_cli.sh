@@ -6,7 +6,7 @@ nde=${NDE_TEST_BUILDDIR:-.}/nde
 fail() { echo "FAIL: $*"; exit 1; }
 
 "$nde" reproduce --list | grep -q "table-4.1" || fail "listing lacks table-4.1"
-"$nde" reproduce table-4.2 >/dev/null 2>&1 && fail "unknown table accepted"
+"$nde" reproduce table-9.9 >/dev/null 2>&1 && fail "unknown table accepted"
 "$nde" reproduce table-4.1 --steps 0 >/dev/null 2>&1 && fail "--steps 0 accepted"
 "$nde" reproduce table-4.1 --rows nothing-matches --steps 1 >/dev/null 2>&1 && fail "empty row filter accepted"
 

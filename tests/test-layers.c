@@ -669,3 +669,152 @@ Test(layers, builtin_layer_keys_are_the_keys_the_builder_accepts) {
                 NDE_OK);
   cr_expect(strstr(nde_last_error(), "did you mean 'tspan'?") != NULL, "%s", nde_last_error());
 }
+
+/* ---- convolution and pooling ------------------------------------------------------------- */
+
+Test(layers, conv2d_vjp_jvp_stride_padding_dilation) {
+  nde_rng rng = nde_rng_make(61, 0);
+  for (int c = 0; c < 6; ++c) {
+    size_t w = pick(&rng, 4, 7), h = pick(&rng, 4, 6), cin = pick(&rng, 1, 3);
+    size_t k = pick(&rng, 1, 3), s = pick(&rng, 1, 2), p = pick(&rng, 0, 1), d = pick(&rng, 1, 2);
+    char json[320];
+    snprintf(json, sizeof json,
+             "{\"chain\": [{\"layer\": \"conv2d\", \"out\": %zu, \"kernel\": %zu, \"stride\": %zu,"
+             " \"padding\": %zu, \"dilation\": %zu, \"bias\": %s}, \"tanh\"]}",
+             pick(&rng, 1, 3), k, s, p, d, c % 2 ? "true" : "false");
+    check_vjp(json, (nde_shape){3, {w, h, cin, 0}}, pick(&rng, 1, 3), 600 + c, 0.0);
+  }
+}
+
+Test(layers, pooling_vjp_jvp) {
+  nde_shape img = {3, {5, 6, 2, 0}};
+  check_vjp("{\"layer\": \"avg_pool\", \"kernel\": 2}", img, 2, 71, 0.0);
+  check_vjp("{\"layer\": \"avg_pool\", \"kernel\": 3, \"stride\": 2, \"padding\": 1}", img, 2, 72, 0.0);
+  check_vjp("{\"layer\": \"max_pool\", \"kernel\": 2}", img, 2, 73, 0.0);
+  check_vjp("{\"layer\": \"max_pool\", \"kernel\": 3, \"stride\": 1, \"padding\": 1}", img, 3, 74, 0.0);
+  check_vjp("{\"chain\": [{\"layer\": \"conv2d\", \"out\": 3, \"padding\": 1}, \"relu\","
+            " {\"layer\": \"max_pool\", \"kernel\": 2}, \"flatten\", {\"layer\": \"dense\", \"out\": 2}]}",
+            img, 2, 75, 0.0);
+}
+
+/* y of one layer on img for x, params from a fixture */
+static const double *forward_once(fixture *f) {
+  nde_arena_reset(f->arena);
+  nde_record *rec;
+  cr_assert_eq(nde_layer_forward(f->root, &f->ctx, f->x, 0.0, f->params, &rec), NDE_OK, "%s",
+               nde_last_error());
+  return nde_record_output(rec);
+}
+
+/* conv2d and pooling against direct loops over the definition (NCHW, PyTorch conventions). */
+Test(layers, conv2d_and_pooling_match_direct_loops) {
+  const size_t W = 7, H = 5, C = 2, B = 2, O = 3, K = 3, S = 2, P = 1, D = 2;
+  nde_shape img = {3, {W, H, C, 0}};
+  fixture f;
+  char json[200];
+  snprintf(json, sizeof json,
+           "{\"layer\": \"conv2d\", \"out\": %zu, \"kernel\": %zu, \"stride\": %zu, \"padding\": %zu,"
+           " \"dilation\": %zu}", O, K, S, P, D);
+  fixture_make(&f, json, img, B, 81);
+  const nde_shape *os = nde_layer_output_shape(f.root);
+  size_t OW = (W + 2 * P - D * (K - 1) - 1) / S + 1, OH = (H + 2 * P - D * (K - 1) - 1) / S + 1;
+  cr_assert_eq(os->dims[0], OW);
+  cr_assert_eq(os->dims[1], OH);
+  cr_assert_eq(os->dims[2], O);
+  const double *y = forward_once(&f), *wt = f.params, *bias = f.params + K * K * C * O;
+  for (size_t b = 0; b < B; ++b)
+    for (size_t o = 0; o < O; ++o)
+      for (size_t oh = 0; oh < OH; ++oh)
+        for (size_t ow = 0; ow < OW; ++ow) {
+          double s = bias[o];
+          for (size_t c = 0; c < C; ++c)
+            for (size_t ky = 0; ky < K; ++ky)
+              for (size_t kx = 0; kx < K; ++kx) {
+                long ix = (long)(ow * S + kx * D) - (long)P, iy = (long)(oh * S + ky * D) - (long)P;
+                if (ix >= 0 && iy >= 0 && ix < (long)W && iy < (long)H)
+                  s += wt[kx + K * (ky + K * (c + C * o))] *
+                       f.x[(size_t)ix + W * ((size_t)iy + H * (c + C * b))];
+              }
+          double got = y[ow + OW * (oh + OH * (o + O * b))];
+          cr_expect(fabs(got - s) < 1e-12 * (1 + fabs(s)), "conv y[%zu,%zu,%zu,%zu] %g vs %g", ow,
+                    oh, o, b, got, s);
+        }
+  fixture_free(&f);
+  for (int mx = 0; mx < 2; ++mx) {
+    snprintf(json, sizeof json, "{\"layer\": \"%s\", \"kernel\": 3, \"stride\": 2, \"padding\": 1}",
+             mx ? "max_pool" : "avg_pool");
+    fixture_make(&f, json, img, B, 82 + mx);
+    y = forward_once(&f);
+    size_t PW = (W + 2 - 3) / 2 + 1, PH = (H + 2 - 3) / 2 + 1;
+    for (size_t n = 0; n < C * B; ++n)
+      for (size_t oh = 0; oh < PH; ++oh)
+        for (size_t ow = 0; ow < PW; ++ow) {
+          double s = mx ? -INFINITY : 0;
+          for (size_t ky = 0; ky < 3; ++ky)
+            for (size_t kx = 0; kx < 3; ++kx) {
+              long ix = (long)(ow * 2 + kx) - 1, iy = (long)(oh * 2 + ky) - 1;
+              if (ix < 0 || iy < 0 || ix >= (long)W || iy >= (long)H)
+                continue;
+              double v = f.x[(size_t)ix + W * ((size_t)iy + H * n)];
+              s = mx ? fmax(s, v) : s + v / 9;
+            }
+          double got = y[ow + PW * (oh + PH * n)];
+          cr_expect(mx ? got == s : fabs(got - s) < 1e-12, "%s y[%zu,%zu,%zu] %g vs %g",
+                    mx ? "max" : "avg", ow, oh, n, got, s);
+        }
+    fixture_free(&f);
+  }
+}
+
+Test(layers, conv_bad_input_names_layer_and_path) {
+  nde_shape img = {3, {4, 4, 2, 0}};
+  expect_build_error("{\"chain\": [\"tanh\", {\"layer\": \"conv2d\", \"out\": 2, \"kernel\": 7}]}",
+                     img, "model.chain[1]");
+  expect_build_error("{\"chain\": [\"tanh\", {\"layer\": \"conv2d\", \"out\": 2, \"kernel\": 7}]}",
+                     img, "larger than the padded input");
+  expect_build_error("{\"layer\": \"conv2d\", \"out\": 2, \"kernel\": 3, \"dilation\": 3}", img,
+                     "dilated extent 7");
+  expect_build_error("{\"layer\": \"conv2d\", \"out\": 2}", nde_shape_vector(16), "reshape");
+  expect_build_error("{\"layer\": \"conv2d\", \"out\": 2}", (nde_shape){3, {4, 4, 0, 0}},
+                     "0 channels");
+  expect_build_error("{\"layer\": \"conv2d\", \"out\": 0}", img, "model.out");
+  expect_build_error("{\"chain\": [{\"layer\": \"max_pool\", \"kernel\": 5}]}", img, "model.chain[0]");
+  expect_build_error("{\"layer\": \"avg_pool\", \"kernel\": 2, \"padding\": 2}", img, "padding");
+  expect_build_error("{\"layer\": \"avg_pool\"}", (nde_shape){3, {4, 4, 0, 0}}, "0 channels");
+  expect_build_error("{\"layer\": \"max_pool\"}", nde_shape_vector(16), "model");
+}
+
+Test(layers, group_norm_vjp_jvp_and_statistics) {
+  check_vjp("{\"layer\": \"group_norm\", \"groups\": 2}", (nde_shape){3, {3, 2, 4, 0}}, 3, 91, 0.0);
+  check_vjp("{\"layer\": \"group_norm\", \"groups\": 3, \"affine\": false}", nde_shape_vector(6), 2,
+            92, 0.0);
+  check_vjp("{\"chain\": [{\"layer\": \"conv2d\", \"out\": 4, \"padding\": 1},"
+            " {\"layer\": \"group_norm\", \"groups\": 2}, \"relu\"]}",
+            (nde_shape){3, {4, 3, 2, 0}}, 2, 93, 0.0);
+  /* without the affine part every (sample, group) has mean 0 and variance var/(var + eps) */
+  fixture f;
+  const size_t S = 6, C = 4, G = 2, B = 3, L = C / G * S;
+  fixture_make(&f, "{\"layer\": \"group_norm\", \"groups\": 2, \"affine\": false, \"eps\": 1e-3}",
+               (nde_shape){3, {3, 2, C, 0}}, B, 94);
+  for (size_t i = 0; i < S * C * B; ++i)
+    f.x[i] = 3.0 + 2.0 * f.x[i];
+  const double *y = forward_once(&f);
+  for (size_t m = 0; m < G * B; ++m) {
+    double mx = 0, vx = 0, my = 0, vy = 0;
+    for (size_t i = 0; i < L; ++i)
+      mx += f.x[m * L + i] / L, my += y[m * L + i] / L;
+    for (size_t i = 0; i < L; ++i)
+      vx += pow(f.x[m * L + i] - mx, 2) / L, vy += pow(y[m * L + i] - my, 2) / L;
+    cr_expect(fabs(my) < 1e-12, "group %zu mean %g", m, my);
+    cr_expect(fabs(vy - vx / (vx + 1e-3)) < 1e-12, "group %zu variance %g vs %g", m, vy,
+              vx / (vx + 1e-3));
+  }
+  fixture_free(&f);
+  nde_shape img = {3, {4, 4, 6, 0}};
+  expect_build_error("{\"chain\": [{\"layer\": \"group_norm\", \"groups\": 4}]}", img,
+                     "model.chain[0]");
+  expect_build_error("{\"chain\": [{\"layer\": \"group_norm\", \"groups\": 4}]}", img,
+                     "groups: 4 does not divide the 6 channels");
+  expect_build_error("{\"layer\": \"group_norm\", \"groups\": 2}", (nde_shape){3, {4, 4, 0, 0}},
+                     "0 channels");
+}

@@ -1,8 +1,9 @@
 /*
  * layer conformance, in float64 on the CPU: the layer built alone on a
- * 4-feature input with a batch of 3 (required options without a default
- * get a small value: integers 3, arrays [2, 2]), random parameters and
- * inputs, then
+ * 4-feature input (or the per-sample shape of the manifest's capability
+ * "check_input", e.g. [5, 4, 2] for images) with a batch of 3 (required
+ * options without a default get a small value: integers 3, arrays [2, 2]),
+ * random parameters and inputs, then
  *   vjp: dx and dparams of <c, f(x, t; p)> against central differences
  *        (step 1e-6·(1 + |v|), relative error ≤ 1e-6);
  *   jvp (where the manifest claims it): the pushforward of random tangents
@@ -82,18 +83,41 @@ static char *model_json(const nde_plugin *plugin, char *why, size_t nwhy) {
   return s;
 }
 
-static nde_status fx_make(nde_check_run *run, const char *json, fx *f) {
+/* The input shape: the plugin's capability "check_input" (1..NDE_MAX_DIMS extents), else 4 features. */
+static nde_status check_input(nde_check_run *run, nde_shape *in) {
+  *in = nde_shape_vector(FEATURES);
+  const nde_options *caps = run->plugin ? nde_check_caps(run) : NULL;
+  size_t n = caps && nde_options_has(caps, "check_input")
+                 ? nde_options_array_size(caps, "check_input") : 0;
+  if (n == 0)
+    return NDE_OK;
+  if (n > NDE_MAX_DIMS)
+    return nde_error(NDE_EPLUGIN, "capabilities.check_input: at most %d extents, got %zu",
+                     NDE_MAX_DIMS, n);
+  in->ndim = (int)n;
+  for (size_t i = 0; i < n; ++i) {
+    double v = nde_options_array_number(caps, "check_input", i, 0);
+    if (!(v >= 1 && v <= 64))
+      return nde_error(NDE_EPLUGIN, "capabilities.check_input[%zu]: want 1..64, got %g", i, v);
+    in->dims[i] = (size_t)v;
+  }
+  return NDE_OK;
+}
+
+static nde_status fx_make(nde_check_run *run, const char *json, fx *f, int plugin_input) {
   memset(f, 0, sizeof *f);
   nde_backend *be = nde_check_cpu_backend(run->registry);
   if (!be)
     return NDE_EPLUGIN;
   nde_shape in = nde_shape_vector(FEATURES);
+  if (plugin_input)
+    NDE_TRY(check_input(run, &in));
   nde_status st = nde_model_build(run->registry, json, "check", &in, be, NDE_FLOAT64, &f->model);
   if (st != NDE_OK)
     return st;
   f->root = nde_model_root(f->model);
   f->np = nde_model_param_count(f->model);
-  f->nin = FEATURES * BATCH;
+  f->nin = nde_shape_size(&in) * BATCH;
   f->nout = nde_shape_size(nde_layer_output_shape(f->root)) * BATCH;
   f->p = calloc(f->np + 1, sizeof *f->p);
   f->x = malloc(f->nin * sizeof *f->x);
@@ -248,7 +272,7 @@ nde_status nde_check_layer(nde_check_run *run, const void *vtable) {
     return NDE_OK;
   }
   fx f;
-  nde_status st = fx_make(run, json, &f);
+  nde_status st = fx_make(run, json, &f, 1);
   if (st != NDE_OK) {
     nde_check_record(run, "build", NDE_CHECK_FAIL, NAN, NAN, NAN, "%s: %s", json,
                      nde_last_error());
@@ -264,7 +288,7 @@ nde_status nde_check_layer(nde_check_run *run, const void *vtable) {
 void nde_check_model_gradient(nde_check_run *run, const char *what, const char *model_json,
                               double tol, int with_aux) {
   fx f;
-  nde_status st = fx_make(run, model_json, &f);
+  nde_status st = fx_make(run, model_json, &f, 0);
   if (st != NDE_OK) {
     nde_check_record(run, what, NDE_CHECK_FAIL, NAN, 0, tol, "building %s: %s", model_json,
                      nde_last_error());

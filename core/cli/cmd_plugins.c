@@ -44,9 +44,9 @@ static const char *backend_unusable(const nde_plugin *p, char *why, size_t cap) 
   nde_status st = nde_plugin_options(p, NULL, "backend", &defaults);
   if (st == NDE_OK)
     st = nde_backend_open_ops(vtable, defaults, &be);
-  nde_options_free(&defaults);
+  nde_options_destroy(&defaults);
   if (st == NDE_OK) {
-    nde_backend_close(&be);
+    nde_backend_destroy(&be);
     return NULL;
   }
   snprintf(why, cap, "%s", nde_last_error());

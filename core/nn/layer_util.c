@@ -29,6 +29,12 @@ nde_status nde_init_parse(const char *name, nde_init *out) {
   return NDE_OK;
 }
 
+nde_status nde_init_option(const nde_options *options, const char *key, const char *fallback,
+                           nde_init *out) {
+  nde_status st = nde_init_parse(nde_options_string(options, key, fallback), out);
+  return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s", key);
+}
+
 const char *nde_init_name(nde_init init) {
   if ((int)init < 0 || (size_t)init >= sizeof init_names / sizeof *init_names)
     return NULL;

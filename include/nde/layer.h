@@ -91,6 +91,13 @@ typedef enum nde_init {
 /** Parse an initializer name ("glorot_uniform", "zeros", ...); NDE_EINVAL with a suggestion otherwise. */
 NDE_API nde_status nde_init_parse(const char *name, nde_init *out);
 
+/**
+ * The initializer named by option @p key of @p options (@p fallback when the
+ * option is absent); NDE_EINVAL prefixed with the key otherwise.
+ */
+NDE_API nde_status nde_init_option(const nde_options *options, const char *key,
+                                   const char *fallback, nde_init *out);
+
 /** Name of an initializer, NULL for an invalid value. */
 NDE_API const char *nde_init_name(nde_init init);
 

@@ -24,6 +24,7 @@
 #include <nde/brownian.h>
 #include <nde/controller.h>
 #include <nde/dataset.h>
+#include <nde/conv.h>
 #include <nde/integrator.h>
 #include <nde/layer.h>
 #include <nde/linear.h>

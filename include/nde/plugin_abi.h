@@ -16,6 +16,7 @@
  * | nde/array.h         | dtypes and arrays                                       |
  * | nde/rng.h           | the counter-based generator                             |
  * | nde/backend.h       | backend vtable and the vector operations on arrays      |
+ * | nde/conv.h          | im2col/col2im for image layers                          |
  * | nde/integrator.h, nde/controller.h, nde/brownian.h | step records, controllers, Brownian paths the solvers share |
  * | nde/ode.h, nde/sde.h, nde/nonlinear.h, nde/linear.h, nde/layer.h, nde/sensitivity.h, nde/regularizer.h, nde/optimizer.h, nde/dataset.h | each kind's vtable and the helpers its plugins call |
  *
@@ -46,6 +47,7 @@
 #include <nde/nonlinear.h>
 #include <nde/linear.h>
 #include <nde/layer.h>
+#include <nde/conv.h>
 #include <nde/sensitivity.h>
 #include <nde/regularizer.h>
 #include <nde/optimizer.h>

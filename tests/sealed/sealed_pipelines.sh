@@ -110,9 +110,14 @@ done
 train node-steer table-5.1-steer $mnist --set train.steps=1
 train node-srnode table-5.1-srnode $mnist --set train.steps=1
 train deq-jfb table-4.1-discrete-vanilla $mnist --set 'model.chain[2].sensitivity="jfb"'
+# convolutional models: conv2d, pooling and group_norm run on backend operations only
+train conv-node table-6.4-local-biased $mnist --set 'model.chain[2]={"layer": "group_norm", "groups": 2}' \
+  --set 'model.chain[4]={"layer": "max_pool", "kernel": 3, "stride": 2, "padding": 1}'
+train conv-deq table-4.2-continuous-skip $mnist
 
 both gradcheck-node gradcheck "$examples/fig-5.2-regularized.json" --params 5 --json
 both gradcheck-nsde gradcheck "$examples/table-5.3-ernsde.json" --params 5 --json
+both gradcheck-conv gradcheck "$examples/table-6.4-vanilla.json" --set data.batch_size=2 --params 5 --json
 both gradcheck-deq gradcheck "$examples/table-4.1-discrete-vanilla.json" $mnist --params 5 --json
 
 exit $fail
