@@ -261,3 +261,36 @@ Test(latent_ode, builder_messages) {
                  " \"latnet\": 3}",
                  16, "latent");
 }
+
+/* steer moves the decoder's end past the grid; a window reaching into the grid is refused */
+Test(latent_ode, steer_moves_only_the_end_past_the_grid) {
+  const char *ok = "{\"layer\": \"latent_ode\", \"channels\": 2, \"tspan\": [0, 1.5], \"points\": 4,"
+                   " \"latent\": 3, \"hidden\": 4, \"units\": 5, \"decoder_end\": 1.7,"
+                   " \"decoder\": {\"regularizer\": {\"plugin\": \"steer\", \"b\": 0.2}}}";
+  fixture f;
+  make(&f, ok, 1);
+  for (uint64_t step = 0; step < 10; ++step) {
+    f.ctx.step = step;
+    probe(&f, f.x, f.p, NULL);
+  }
+  release(&f);
+  const char *cut = "{\"layer\": \"latent_ode\", \"channels\": 2, \"tspan\": [0, 1.5], \"points\": 4,"
+                    " \"latent\": 3, \"hidden\": 4, \"units\": 5, \"decoder_end\": 1.6,"
+                    " \"decoder\": {\"regularizer\": {\"plugin\": \"steer\", \"b\": 0.5}}}";
+  make(&f, cut, 1);
+  int refused = 0;
+  for (uint64_t step = 0; step < 20 && !refused; ++step) {
+    f.ctx.step = step;
+    nde_arena_reset(f.arena);
+    nde_record *rec;
+    if (nde_layer_forward(f.root, &f.ctx, f.x, 0.0, f.p, &rec) != NDE_OK) {
+      refused = 1;
+      cr_expect(strstr(nde_last_error(), "no longer holds the save points up to 1.5"), "%s",
+                nde_last_error());
+    }
+  }
+  cr_expect(refused, "an end time before the last grid time is refused");
+  release(&f);
+  expect_refused("{\"layer\": \"latent_ode\", \"channels\": 2, \"tspan\": [0, 1], \"points\": 4,"
+                 " \"decoder_end\": 0.5}", 16, "model.decoder_end");
+}

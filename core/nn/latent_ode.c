@@ -43,7 +43,9 @@
  * Decoder: a neural_ode from the first to the last grid time, saved at
  * every grid time; its JSON object ("decoder") takes every neural_ode key
  * but tspan and saveat (dynamics, solver, sensitivity, regularizer, ...),
- * so regularizers and NFE statistics are those of the neural_ode. The
+ * so regularizers and NFE statistics are those of the neural_ode; the
+ * solve ends at "decoder_end" (default: the last grid time; set it past
+ * the grid for steer, whose end-time window must leave the grid whole). The
  * observation layer maps the L latent features of each (time, sample)
  * pair to C means, evaluated once on all T·B pairs.
  *
@@ -69,6 +71,7 @@ typedef struct lode_state {
   size_t C, T, L, H, K;
   double *times;  /* T grid times, increasing */
   double obs_std, kl_anneal;
+  double decoder_end; /* the decoder's t1: the last grid time, or later (steer) */
   uint64_t kl_every, key;
 } lode_state;
 
@@ -209,7 +212,7 @@ static nde_status decoder(nde_builder *b, nde_layer *node, const json_t *spec, s
       return nde_error(NDE_EINVAL, "%s.%s: set by the latent_ode (the decoder is a neural_ode "
                        "over the grid times)", path, own[i]);
   json_t *d = given ? json_deep_copy(given) : json_object();
-  json_t *span = json_pack("[f, f]", s->times[0], s->times[s->T - 1]);
+  json_t *span = json_pack("[f, f]", s->times[0], s->decoder_end);
   json_t *save = json_array();
   nde_status st = d && span && save ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
   for (size_t j = 0; st == NDE_OK && j < s->T; ++j)
@@ -255,6 +258,11 @@ static nde_status lode_build_inner(nde_builder *b, nde_layer *node, const json_t
   NDE_TRY(get_number(spec, p, "obs_std", 0.01, 0.0, 1e6, &s->obs_std));
   NDE_TRY(get_number(spec, p, "kl_anneal", 0.99, -1e-300, 1.0, &s->kl_anneal));
   NDE_TRY(parse_times(spec, p, s));
+  NDE_TRY(get_number(spec, p, "decoder_end", s->times[s->T - 1], -INFINITY, INFINITY,
+                     &s->decoder_end));
+  if (s->decoder_end < s->times[s->T - 1])
+    return nde_error(NDE_EINVAL, "%s.decoder_end: %g is before the last grid time %g", p,
+                     s->decoder_end, s->times[s->T - 1]);
   size_t want = 2 * s->C * s->T;
   if (node->input.ndim != 1 || nde_shape_size(&node->input) != want)
     return nde_error(NDE_EINVAL, "%s: takes %zu input features per sample (values and mask of "
@@ -567,6 +575,8 @@ static const nde_core_key lode_keys[] = {
     {"decoder", "object", 0, "{}", "neural_ode keys but tspan/saveat (default dynamics: 4 dense "
      "layers of `units` with tanh)", NULL},
     {"observation", "layer", 0, NULL, "L → C observation means (default dense(C))", NULL},
+    {"decoder_end", "number", 0, NULL, "end time of the decoder's solve (default the last grid "
+     "time; later, for steer, which then moves only the end past the grid)", NULL},
     {"obs_std", "number", 0, "0.01", "observation noise σ_obs of the Gaussian likelihood", NULL},
     {"kl_anneal", "number", 0, "0.99", "KL weight 1 − kl_anneal^(epoch+1)", NULL},
     {"kl_every", "integer", 0, "1", "training steps per KL-annealing epoch", NULL},
