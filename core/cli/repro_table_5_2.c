@@ -73,7 +73,8 @@ const nde_repro_table nde_repro_table_5_2 = {
     rows_5_2,
     sizeof rows_5_2 / sizeof *rows_5_2,
     1200, /* 300 epochs of 4 batches of 512 (thesis: 300 epochs of PhysioNet's ~16) */
-    150,  /* about 3 minutes a row on a loaded 2-core machine */
+    300,  /* 6-12 minutes a row on the shared 2-core machine: the shortest run past the
+             plateau of the first ~150 steps, where vanilla's NFE starts to grow */
     0,    /* the whole synthetic set */
     NULL,
     0,
@@ -92,7 +93,7 @@ const nde_repro_table nde_repro_table_6_3 = {
     rows_6_3,
     sizeof rows_6_3 / sizeof *rows_6_3,
     3000,
-    150,
+    300,
     0,
     NULL,
     0,
