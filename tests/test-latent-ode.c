@@ -101,6 +101,20 @@ static double probe(fixture *f, const double *x, const double *p, double *y) {
   return s;
 }
 
+/* The central difference of the probe along *v (an element of f->p or f->x) against @p analytic. */
+static void expect_derivative(fixture *f, double *v, double analytic, const char *what,
+                              size_t i) {
+  const double h = 1e-6, keep = *v;
+  *v = keep + h;
+  double up = probe(f, f->x, f->p, NULL);
+  *v = keep - h;
+  double down = probe(f, f->x, f->p, NULL);
+  *v = keep;
+  double fd = (up - down) / (2 * h);
+  cr_expect(fabs(analytic - fd) <= 1e-6 * (1 + fabs(fd)), "%s[%zu]: vjp %.10g vs fd %.10g", what,
+            i, analytic, fd);
+}
+
 Test(latent_ode, vjp_matches_finite_differences_with_kl) {
   fixture f;
   make(&f, model_json, 1);
@@ -113,30 +127,12 @@ Test(latent_ode, vjp_matches_finite_differences_with_kl) {
   double *dp = calloc(f.np, sizeof(double)), *dx = malloc(2 * C * T * B * sizeof(double));
   cr_assert_eq(nde_layer_vjp(f.root, &f.ctx, rec, f.dy, dx, dp, NULL), NDE_OK, "%s",
                nde_last_error());
-  const double h = 1e-6;
-  for (size_t i = 0; i < f.np; ++i) {
-    double keep = f.p[i];
-    f.p[i] = keep + h;
-    double up = probe(&f, f.x, f.p, NULL);
-    f.p[i] = keep - h;
-    double down = probe(&f, f.x, f.p, NULL);
-    f.p[i] = keep;
-    double fd = (up - down) / (2 * h);
-    cr_expect(fabs(dp[i] - fd) <= 1e-6 * (1 + fabs(fd)), "dparams[%zu]: vjp %.10g vs fd %.10g", i,
-              dp[i], fd);
-  }
+  for (size_t i = 0; i < f.np; ++i)
+    expect_derivative(&f, &f.p[i], dp[i], "dparams", i);
   for (size_t b = 0; b < B; ++b)
     for (size_t i = 0; i < C * T; ++i) {
       size_t k = i + 2 * C * T * b;
-      double keep = f.x[k];
-      f.x[k] = keep + h;
-      double up = probe(&f, f.x, f.p, NULL);
-      f.x[k] = keep - h;
-      double down = probe(&f, f.x, f.p, NULL);
-      f.x[k] = keep;
-      double fd = (up - down) / (2 * h);
-      cr_expect(fabs(dx[k] - fd) <= 1e-6 * (1 + fabs(fd)), "dx[%zu]: vjp %.10g vs fd %.10g", k,
-                dx[k], fd);
+      expect_derivative(&f, &f.x[k], dx[k], "dx", k);
       if (f.x[C * T + i + 2 * C * T * b] == 0 && (i / C == 1 && b == 2))
         cr_expect_eq(dx[k], 0.0, "a time with no observation contributes nothing");
     }

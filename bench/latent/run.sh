@@ -29,10 +29,7 @@ out=$build/bench/out
 mkdir -p "$out"
 log=$out/latent.jsonl
 : >"$log"
-# peers: python3-torch from apt, torchdiffeq from pip (never committed)
-/usr/bin/python3 -c 'import torch' 2>/dev/null || apt-get install -y -q python3-torch >/dev/null
-/usr/bin/python3 -c 'import torchdiffeq' 2>/dev/null ||
-  /usr/bin/python3 -m pip install -q --break-system-packages --no-deps torchdiffeq
+. "$here/../torchdiffeq_peer.sh"
 echo "threads: $threads; machine: $(getconf _NPROCESSORS_ONLN) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 for shape in ${SHAPES:-thesis torchdiffeq}; do

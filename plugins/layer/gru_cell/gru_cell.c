@@ -133,6 +133,30 @@ static nde_status gru_forward(void *self, const nde_layer_ctx *ctx, const void *
   return NDE_OK;
 }
 
+/* What the pullbacks share: sizes, parameter views, the input split, saved and scratch arrays. */
+typedef struct gru_eval {
+  const nde_backend *be;
+  nde_dtype dt;
+  size_t es, H, B, n, ld;
+  gru_params p;
+  const char *h, *obs;         /* the input's hidden state and observation (leading dim ld) */
+  const char *s[SAVED_COUNT];  /* saved by forward */
+  char *c[6];                  /* scratch, (H, B) each */
+} gru_eval;
+
+static gru_eval gru_begin(const gru *g, const nde_layer_ctx *ctx, const void *x,
+                          const void *params, const void *saved, void *scratch) {
+  gru_eval e = {ctx->backend, ctx->dtype, nde_dtype_size(ctx->dtype), g->H, ctx->batch,
+                g->H * ctx->batch, g->H + g->D, {0}, x, NULL, {0}, {0}};
+  e.p = views(g, params, e.es);
+  e.obs = (const char *)x + e.H * e.es;
+  for (int k = 0; k < SAVED_COUNT; ++k)
+    e.s[k] = (const char *)saved + (size_t)k * e.n * e.es;
+  for (int k = 0; k < 6; ++k)
+    e.c[k] = (char *)scratch + (size_t)k * e.n * e.es;
+  return e;
+}
+
 static nde_status gru_vjp(void *self, const nde_layer_ctx *ctx, const void *x, double t,
                           const void *params, const void *y, const void *saved, const void *dy,
                           void *dx, void *dparams, double *dt_out, void *scratch) {
@@ -140,17 +164,13 @@ static nde_status gru_vjp(void *self, const nde_layer_ctx *ctx, const void *x, d
   (void)y;
   (void)dt_out;
   const gru *g = self;
-  const nde_backend *be = ctx->backend;
-  size_t es = nde_dtype_size(ctx->dtype), H = g->H, B = ctx->batch, n = H * B, ld = H + g->D;
-  nde_dtype dt = ctx->dtype;
-  gru_params p = views(g, params, es);
-  const char *h = x, *obs = (const char *)x + H * es;
-  const char *s[SAVED_COUNT];
-  for (int k = 0; k < SAVED_COUNT; ++k)
-    s[k] = (const char *)saved + (size_t)k * n * es;
-  char *c[6];
-  for (int k = 0; k < 6; ++k)
-    c[k] = (char *)scratch + (size_t)k * n * es;
+  gru_eval e = gru_begin(g, ctx, x, params, saved, scratch);
+  const nde_backend *be = e.be;
+  size_t es = e.es, H = e.H, B = e.B, n = e.n, ld = e.ld;
+  nde_dtype dt = e.dt;
+  gru_params p = e.p;
+  const char *h = e.h, *obs = e.obs, *const *s = e.s;
+  char *const *c = e.c;
   char *da_r = c[0], *da_z = c[1], *da_n = c[2], *dg = c[3], *dh = c[4], *tmp = c[5];
   /* dz = dy ⊙ (h − n); dn = dy − dy ⊙ z; dh (direct) = dy ⊙ z */
   be->ops->copy_matrix(be->ctx, dt, H, B, h, ld, tmp, H);
@@ -220,19 +240,15 @@ static nde_status gru_jvp(void *self, const nde_layer_ctx *ctx, const void *x, d
   (void)y;
   (void)tt;
   const gru *g = self;
-  const nde_backend *be = ctx->backend;
-  size_t es = nde_dtype_size(ctx->dtype), H = g->H, B = ctx->batch, n = H * B, ld = H + g->D;
-  nde_dtype dt = ctx->dtype;
-  gru_params p = views(g, params, es);
+  gru_eval e = gru_begin(g, ctx, x, params, saved, scratch);
+  const nde_backend *be = e.be;
+  size_t es = e.es, H = e.H, B = e.B, n = e.n, ld = e.ld;
+  nde_dtype dt = e.dt;
+  gru_params p = e.p;
   gru_params tp = tparams ? views(g, tparams, es) : (gru_params){0};
-  const char *h = x, *obs = (const char *)x + H * es;
+  const char *h = e.h, *obs = e.obs, *const *s = e.s;
   const char *th = tx, *tobs = tx ? (const char *)tx + H * es : NULL;
-  const char *s[SAVED_COUNT];
-  for (int k = 0; k < SAVED_COUNT; ++k)
-    s[k] = (const char *)saved + (size_t)k * n * es;
-  char *c[6];
-  for (int k = 0; k < 6; ++k)
-    c[k] = (char *)scratch + (size_t)k * n * es;
+  char *const *c = e.c;
   char *ta[3] = {c[0], c[1], c[2]}, *tg = c[3], *tmp = c[4], *tmp2 = c[5];
   /* pre-activation tangents: x side and h side of r and z, x side of n, and g */
   for (size_t k = 0; k < 3; ++k) {
