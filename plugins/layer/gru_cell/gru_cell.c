@@ -157,6 +157,15 @@ static gru_eval gru_begin(const gru *g, const nde_layer_ctx *ctx, const void *x,
   return e;
 }
 
+/* The fields of a gru_eval as locals of a pullback. */
+#define GRU_UNPACK(e)                                                                  \
+  const nde_backend *be = (e).be;                                                      \
+  size_t es = (e).es, H = (e).H, B = (e).B, n = (e).n, ld = (e).ld;                    \
+  nde_dtype dt = (e).dt;                                                               \
+  gru_params p = (e).p;                                                                \
+  const char *h = (e).h, *obs = (e).obs, *const *s = (e).s;                            \
+  char *const *c = (e).c
+
 static nde_status gru_vjp(void *self, const nde_layer_ctx *ctx, const void *x, double t,
                           const void *params, const void *y, const void *saved, const void *dy,
                           void *dx, void *dparams, double *dt_out, void *scratch) {
@@ -165,12 +174,7 @@ static nde_status gru_vjp(void *self, const nde_layer_ctx *ctx, const void *x, d
   (void)dt_out;
   const gru *g = self;
   gru_eval e = gru_begin(g, ctx, x, params, saved, scratch);
-  const nde_backend *be = e.be;
-  size_t es = e.es, H = e.H, B = e.B, n = e.n, ld = e.ld;
-  nde_dtype dt = e.dt;
-  gru_params p = e.p;
-  const char *h = e.h, *obs = e.obs, *const *s = e.s;
-  char *const *c = e.c;
+  GRU_UNPACK(e);
   char *da_r = c[0], *da_z = c[1], *da_n = c[2], *dg = c[3], *dh = c[4], *tmp = c[5];
   /* dz = dy ⊙ (h − n); dn = dy − dy ⊙ z; dh (direct) = dy ⊙ z */
   be->ops->copy_matrix(be->ctx, dt, H, B, h, ld, tmp, H);
@@ -241,14 +245,9 @@ static nde_status gru_jvp(void *self, const nde_layer_ctx *ctx, const void *x, d
   (void)tt;
   const gru *g = self;
   gru_eval e = gru_begin(g, ctx, x, params, saved, scratch);
-  const nde_backend *be = e.be;
-  size_t es = e.es, H = e.H, B = e.B, n = e.n, ld = e.ld;
-  nde_dtype dt = e.dt;
-  gru_params p = e.p;
+  GRU_UNPACK(e);
   gru_params tp = tparams ? views(g, tparams, es) : (gru_params){0};
-  const char *h = e.h, *obs = e.obs, *const *s = e.s;
   const char *th = tx, *tobs = tx ? (const char *)tx + H * es : NULL;
-  char *const *c = e.c;
   char *ta[3] = {c[0], c[1], c[2]}, *tg = c[3], *tmp = c[4], *tmp2 = c[5];
   /* pre-activation tangents: x side and h side of r and z, x side of n, and g */
   for (size_t k = 0; k < 3; ++k) {
