@@ -170,7 +170,8 @@ Test(cli, usage_errors_exit_2_and_help_exits_0) {
 Test(cli, builtin_layers_are_listed_and_shown_with_their_keys) {
   static const char *const builtins[] = {"chain",      "parallel", "skip_connection",
                                          "neural_ode", "neural_sde", "deq",
-                                         "skip_deq",   "skip_reg_deq", "continuous_deq"};
+                                         "skip_deq",   "skip_reg_deq", "continuous_deq",
+                                         "latent_ode"};
   char *out, *err;
   cr_expect_eq(run("plugins", &out, &err), 0);
   for (size_t i = 0; i < sizeof builtins / sizeof *builtins; ++i) {
@@ -178,7 +179,7 @@ Test(cli, builtin_layers_are_listed_and_shown_with_their_keys) {
     snprintf(row, sizeof row, "\n%-24s %-16s", builtins[i], "layer");
     cr_expect(strstr(out, row) != NULL, "%s not listed: %s", builtins[i], out);
   }
-  cr_expect(strstr(out, "9 built-in layers") != NULL, "%s", out);
+  cr_expect(strstr(out, "10 built-in layers") != NULL, "%s", out);
   free(out);
   free(err);
 

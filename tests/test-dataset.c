@@ -581,3 +581,120 @@ Test(spiral, windows_and_seeded_randomness) {
   cr_expect_neq(nde_dataset_open(NULL, "spiral_ode", "{\"t1\": 0}", "train", 0, "data", &bad), NDE_OK);
   cr_expect(strstr(nde_last_error(), "data.t1") != NULL, "%s", nde_last_error());
 }
+
+/* ------------------------------------------------------------ irregular_series */
+
+TestSuite(irregular, .init = make_dir, .fini = remove_dir);
+
+static nde_status open_series(const char *text, const char *split, nde_dataset **ds) {
+  write_file("series.csv", (const unsigned char *)text, strlen(text), 0);
+  char json[1024];
+  snprintf(json, sizeof json,
+           "{\"path\": \"%s/series.csv\", \"channels\": 2, \"tspan\": [0, 3], \"points\": 4, "
+           "\"test_fraction\": 0.5}", dir);
+  return nde_dataset_open(NULL, "irregular_series", json, split, 0, "data", ds);
+}
+
+Test(irregular, csv_series_on_the_grid) {
+  /* two series; times snap to the grid 0, 1, 2, 3; a masked row's NaN is ignored */
+  const char *text = "series,time,channel,value,mask\n"
+                     "a,0,0,0.5,1\na,0.9,1,0.25,1\na,1.2,0,nan,0\na,3,1,0.75,1\n"
+                     "# a comment\n\n"
+                     "b,2.1,0,1.5,1\n";
+  nde_dataset *ds = NULL;
+  cr_assert_eq(open_series(text, "train", &ds), NDE_OK, "%s", nde_last_error());
+  nde_dataset_info info;
+  nde_dataset_get_info(ds, &info);
+  cr_expect_eq(info.count, 1);
+  cr_expect_eq(info.input_size, 16);
+  cr_expect_eq(info.target_size, 16);
+  double x[16], y[16];
+  nde_dataset_sample(ds, 0, x, y);
+  /* values: channel c of time j at c + 2j; mask from 8 */
+  const double values[8] = {0.5, 0, 0, 0.25, 0, 0, 0, 0.75}, mask[8] = {1, 0, 0, 1, 0, 0, 0, 1};
+  for (int i = 0; i < 8; ++i) {
+    cr_expect_eq(x[i], values[i], "value %d: %g", i, x[i]);
+    cr_expect_eq(x[8 + i], mask[i], "mask %d: %g", i, x[8 + i]);
+    cr_expect_eq(y[i], x[i]);
+  }
+  nde_dataset_destroy(&ds);
+  cr_assert_eq(open_series(text, "test", &ds), NDE_OK, "%s", nde_last_error());
+  nde_dataset_sample(ds, 0, x, y);
+  cr_expect_eq(x[4], 1.5, "series b, channel 0 at time 2");
+  cr_expect_eq(x[8 + 4], 1);
+  nde_dataset_destroy(&ds);
+}
+
+static void expect_series_fails(const char *text, const char *needle) {
+  nde_dataset *ds = NULL;
+  cr_expect_neq(open_series(text, "train", &ds), NDE_OK, "accepted: %s", text);
+  cr_expect(strstr(nde_last_error(), needle) != NULL, "message '%s' lacks '%s'", nde_last_error(),
+            needle);
+  nde_dataset_destroy(&ds);
+}
+
+Test(irregular, bad_series_name_the_line_series_and_field) {
+  expect_series_fails("a,0,0,1,1\nb,0,0,1,0\nb,1,1,1,0\nc,0,0,1,1\n",
+                      "series.csv:2: series 'b' has no observations");
+  expect_series_fails("a,1,0,1,1\na,0.5,1,1,1\nb,0,0,1,1\n",
+                      "series.csv:2: series 'a': field 'time': 0.5 is before the previous");
+  expect_series_fails("a,0,0,nan,1\nb,0,0,1,1\n",
+                      "series.csv:1: series 'a': field 'value': observed value nan is not finite");
+  expect_series_fails("a,0,0,inf,1\nb,0,0,1,1\n", "field 'value'");
+  expect_series_fails("a,0,2,1,1\nb,0,0,1,1\n",
+                      "series.csv:1: series 'a': field 'channel': 2 is not an integer from 0 to 1");
+  expect_series_fails("a,0,0,1,0.5\nb,0,0,1,1\n", "field 'mask': 0.5 is not 0 or 1");
+  expect_series_fails("a,0,0,1,1\na,0.2,0,2,1\nb,0,0,1,1\n", "observed twice");
+  expect_series_fails("a,0,0,1,1\na,9,0,2,1\nb,0,0,1,1\n", "field 'time': 9 is outside the grid");
+  expect_series_fails("a,0,0,1,1\nb,0,0,1,1\na,1,0,1,1\n",
+                      "series.csv:3: series 'a': its rows start again after line 1");
+  expect_series_fails("a,0,0,x,1\nb,0,0,1,1\n", "series 'a': field 'value': 'x' is not a number");
+  expect_series_fails("a,0,0,1\n", "series.csv:1: expected 5 fields");
+  expect_series_fails("series,time,channel,value,mask\n", "no series");
+  expect_series_fails("a,0,0,1,1\n", "1 series and test_fraction 0.5 leave the train split empty");
+}
+
+Test(irregular, synthetic_physionet_shape) {
+  nde_dataset *tr = NULL, *te = NULL, *again = NULL;
+  const char *o = "{\"count\": 64, \"test_count\": 16}";
+  cr_assert_eq(nde_dataset_open(NULL, "irregular_series", o, "train", 3, "data", &tr), NDE_OK,
+               "%s", nde_last_error());
+  cr_assert_eq(nde_dataset_open(NULL, "irregular_series", o, "test", 3, "data", &te), NDE_OK);
+  cr_assert_eq(nde_dataset_open(NULL, "irregular_series", o, "train", 3, "data", &again), NDE_OK);
+  nde_dataset_info info;
+  nde_dataset_get_info(tr, &info);
+  const size_t C = 41, T = 49, n = 2 * C * T;
+  cr_expect_eq(info.count, 64);
+  cr_expect_eq(info.input_size, n);
+  double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *z = malloc(n * sizeof *z);
+  size_t observed = 0, same = 0;
+  for (size_t k = 0; k < 64; ++k) {
+    nde_dataset_sample(tr, k, x, y);
+    nde_dataset_sample(again, k, z, y);
+    same += !memcmp(x, z, n * sizeof *x);
+    size_t here = 0;
+    for (size_t i = 0; i < C * T; ++i) {
+      cr_assert(x[C * T + i] == 0 || x[C * T + i] == 1);
+      if (x[C * T + i]) {
+        here++;
+        cr_expect(x[i] > -0.1 && x[i] < 1.1, "values near [0, 1]: %g", x[i]);
+      } else {
+        cr_expect_eq(x[i], 0.0);
+      }
+    }
+    cr_expect(here > 0, "series %zu has observations", k);
+    observed += here;
+  }
+  cr_expect_eq(same, 64, "the seed fixes the set");
+  double frac = (double)observed / (64.0 * C * T);
+  cr_expect(frac > 0.1 && frac < 0.25, "observed fraction %g (most entries missing)", frac);
+  nde_dataset_sample(te, 0, z, y);
+  nde_dataset_sample(tr, 0, x, y);
+  cr_expect(memcmp(x, z, n * sizeof *x) != 0, "train and test differ");
+  free(x);
+  free(y);
+  free(z);
+  nde_dataset_destroy(&tr);
+  nde_dataset_destroy(&te);
+  nde_dataset_destroy(&again);
+}

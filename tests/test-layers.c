@@ -213,6 +213,20 @@ Test(layers, activation_layers_vjp_random_shapes) {
   }
 }
 
+Test(layers, gru_cell_vjp_random_shapes) {
+  nde_rng rng = nde_rng_make(13, 0);
+  for (int k = 0; k < 4; ++k) {
+    size_t hidden = pick(&rng, 1, 5), obs = pick(&rng, 1, 4), batch = pick(&rng, 1, 4);
+    char json[128];
+    snprintf(json, sizeof json, "{\"layer\": \"gru_cell\", \"hidden\": %zu}", hidden);
+    check_vjp(json, nde_shape_vector(hidden + obs), batch, 300 + (uint64_t)k, 0.0);
+  }
+  /* inside a chain, behind a dense layer: the cotangent of the whole input [h; x] flows back */
+  check_vjp("{\"chain\": [{\"layer\": \"dense\", \"out\": 6, \"activation\": \"tanh\"},"
+            " {\"layer\": \"gru_cell\", \"hidden\": 4}, {\"layer\": \"dense\", \"out\": 2}]}",
+            nde_shape_vector(3), 2, 310, 0.0);
+}
+
 Test(layers, time_concat_vjp_includes_time) {
   check_vjp("{\"chain\": [\"time_concat\", {\"layer\": \"dense\", \"out\": 4, \"activation\": \"tanh\"},"
             " \"time_concat\", {\"layer\": \"dense\", \"out\": 3, \"activation\": \"tanh\"}]}",
@@ -240,8 +254,8 @@ Test(layers, compositions_vjp) {
 
 /* <dy, J·v> == <Jᵀ·dy, v> for the jvp of leaf layers, through the vtable. */
 Test(layers, jvp_is_adjoint_of_vjp) {
-  const char *names[] = {"dense", "tanh", "gelu", "time_concat", "reshape"};
-  for (size_t k = 0; k < 5; ++k) {
+  const char *names[] = {"dense", "tanh", "gelu", "time_concat", "reshape", "gru_cell"};
+  for (size_t k = 0; k < 6; ++k) {
     const void *vt;
     cr_assert_eq(nde_registry_load(NULL, NDE_KIND_LAYER, names[k], &vt), NDE_OK, "%s",
                  nde_last_error());
@@ -249,7 +263,7 @@ Test(layers, jvp_is_adjoint_of_vjp) {
     cr_assert(NDE_VTABLE_HAS(ops, nde_layer_ops, jvp));
     nde_options *opt;
     const char *js = k == 0 ? "{\"out\": 3, \"activation\": \"softplus\"}"
-                     : k == 4 ? "{\"shape\": [-1]}" : "{}";
+                     : k == 4 ? "{\"shape\": [-1]}" : k == 5 ? "{\"hidden\": 3}" : "{}";
     cr_assert_eq(nde_options_parse(js, &opt), NDE_OK);
     nde_layer_spec spec;
     memset(&spec, 0, sizeof spec);

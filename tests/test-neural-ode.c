@@ -259,7 +259,13 @@ Test(neural_ode, invalid_combinations_are_refused_with_the_json_path) {
                            "\"regularizer\": \"error_global\""),
                  "needs a solver with an error estimate");
   expect_refused(reg, NODE(", \"saveat\": [0, 0.5, 1], \"regularizer\": \"steer\""),
-                 "cannot be combined with saveat");
+                 "with saveat the last save point must lie before t1");
+  /* saves before t1: steer moves only the end past them */
+  nde_model *steer_saved = NULL;
+  cr_expect_eq(build(reg, NODE(", \"saveat\": [0, 0.5], \"regularizer\": {\"plugin\": "
+                               "\"steer\", \"b\": 0.25}"), &steer_saved), NDE_OK, "%s",
+               nde_last_error());
+  nde_model_destroy(&steer_saved);
   expect_refused(reg, NODE(", \"tspam\": [0, 1]"), "model.chain[0].tspam: unknown key");
   expect_refused(reg, NODE(", \"saveat\": [0, 2]"), "model.chain[0].saveat[1]");
   expect_refused(reg, NODE(", \"sensitivity\": \"drect\""), "model.chain[0].sensitivity");

@@ -22,9 +22,7 @@ mkdir -p "$out"
 log=$out/node.jsonl
 : >"$log"
 # peers: python3-torch from apt, torchdiffeq and diffrax from pip (never committed)
-/usr/bin/python3 -c 'import torch' 2>/dev/null || apt-get install -y -q python3-torch >/dev/null
-/usr/bin/python3 -c 'import torchdiffeq' 2>/dev/null ||
-  /usr/bin/python3 -m pip install -q --break-system-packages --no-deps torchdiffeq
+. "$here/../torchdiffeq_peer.sh"
 venv=${JAX_VENV:-$out/jaxenv}
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" && "$venv/bin/pip" install -q jax diffrax || echo "diffrax: could not install; torchdiffeq only" >&2

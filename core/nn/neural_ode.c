@@ -17,6 +17,10 @@
  * steps_accepted, steps_rejected, backward_peak_bytes) and regularization
  * terms to the loss.
  *
+ * A regularizer that moves the end time (steer) combines with saveat when
+ * the last save point lies before t1: only the end past the saved times
+ * moves (a draw that would cut a save point off is an error).
+ *
  * With saveat the output holds, per sample, the states at the save points
  * one after the other (time-major within the sample: feature f of save
  * point j is element f + F·j), the layout of the spiral_ode dataset's
@@ -132,9 +136,11 @@ static nde_status check_regularizer(void *user, const nde_de_reg *out, const cha
                        "is not one", path, name, s->solver->ops->header.name);
     s->de.has_local = 1;
   }
-  if ((needs & NDE_REG_CHANGES_SPAN) && s->de.saveat)
+  if ((needs & NDE_REG_CHANGES_SPAN) && s->de.saveat &&
+      !(s->de.t1 > s->de.t0 && s->de.saveat[s->de.nsave - 1] < s->de.t1))
     return nde_error(NDE_EINVAL, "%s: regularizer '%s' changes the end time during training; "
-                     "it cannot be combined with saveat", path, name);
+                     "with saveat the last save point must lie before t1 (integrating forward), "
+                     "so that only the end past the saved times moves", path, name);
   return NDE_OK;
 }
 
@@ -288,6 +294,11 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   nde_rng at_step = nde_rng_split(&base, ctx->step);
   nde_reg_plan *plans;
   NDE_TRY(nde_de_regs_prepare(s->de.regs, s->de.nregs, ctx, &at_step, node->path, &plans, &t0, &t1));
+  if (s->de.saveat && (t0 != s->de.t0 || !(t1 >= s->de.saveat[s->de.nsave - 1])))
+    return nde_error(NDE_EINVAL, "%s (neural_ode): a regularizer moved the span to [%g, %g], "
+                     "which no longer holds the save points up to %g; keep the end-time window "
+                     "past the last save point", node->path, t0, t1,
+                     s->de.saveat[s->de.nsave - 1]);
   /* t_reg of a local regularizer (at most one) */
   size_t ilocal, ibiased;
   nde_de_local_plan(s->de.regs, s->de.nregs, plans, s->de.sens->capabilities, s->de.hist_t, s->de.n_hist, t0,

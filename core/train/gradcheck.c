@@ -69,9 +69,10 @@ static nde_status run(gc *g, nde_pipeline *p, const nde_gradcheck_options *o,
   NDE_TRY(nde_model_build(p->registry, p->model_json, "model", &in, g->backend, NDE_FLOAT64,
                           &g->model));
   g->n_out = nde_shape_size(nde_layer_output_shape(nde_model_root(g->model)));
-  if (p->loss == NDE_LOSS_MSE && g->n_out != info.target_size)
-    return nde_error(NDE_EINVAL, "model: outputs %zu features but targets have %zu (mse)",
-                     g->n_out, info.target_size);
+  if (p->loss != NDE_LOSS_CROSS_ENTROPY &&
+      nde_loss_target_rows(p->loss, g->n_out) != info.target_size)
+    return nde_error(NDE_EINVAL, "model: outputs %zu features but targets have %zu (%s)",
+                     g->n_out, info.target_size, nde_loss_name(p->loss));
   g->batch = p->batch_size < info.count ? p->batch_size : info.count;
   size_t np = nde_model_param_count(g->model);
   size_t xs[2] = {info.input_size, g->batch}, ys[2] = {info.target_size, g->batch},

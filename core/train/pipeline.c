@@ -249,7 +249,7 @@ static nde_status check_pipeline(nde_pipeline *p) {
   p->loss = NDE_LOSS_CROSS_ENTROPY;
   if (loss) {
     if (!json_is_string(loss))
-      return FAIL("loss", "expected \"cross_entropy\" or \"mse\"");
+      return FAIL("loss", "expected \"cross_entropy\", \"mse\" or \"masked_mse\"");
     nde_status st = nde_loss_parse(json_string_value(loss), &p->loss);
     if (st != NDE_OK)
       return nde_error_prefix(st, "%s: loss", p->file);

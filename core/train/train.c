@@ -179,9 +179,10 @@ static nde_status open_common(trainer *tr, nde_pipeline *p, int need_train) {
                      "%s: model: outputs %zu features but the dataset has %zu classes "
                      "(cross_entropy needs one logit per class)",
                      p->file, tr->n_out, tr->info.n_classes);
-  if (p->loss == NDE_LOSS_MSE && tr->n_out != tr->info.target_size)
-    return nde_error(NDE_EINVAL, "%s: model: outputs %zu features but targets have %zu (mse)",
-                     p->file, tr->n_out, tr->info.target_size);
+  if (p->loss != NDE_LOSS_CROSS_ENTROPY &&
+      nde_loss_target_rows(p->loss, tr->n_out) != tr->info.target_size)
+    return nde_error(NDE_EINVAL, "%s: model: outputs %zu features but targets have %zu (%s)",
+                     p->file, tr->n_out, tr->info.target_size, nde_loss_name(p->loss));
   size_t np = nde_model_param_count(tr->model);
   NDE_TRY(nde_array_create(tr->backend, p->dtype, 1, &np, &tr->params));
   NDE_TRY(nde_array_create(tr->backend, p->dtype, 1, &np, &tr->grads));

@@ -1,7 +1,8 @@
 /**
  * @file nde/arena.h
- * @brief Arenas: the bump allocators evaluation records live in (application
- *        API; a layer plugin receives one only through its context).
+ * @brief Arenas: the bump allocators evaluation records live in. Part of
+ *        the plugin ABI: a layer plugin receives one through its context
+ *        and takes scratch space from it (alloc, get_mark, rewind).
  */
 #ifndef NDE_ARENA_H
 #define NDE_ARENA_H
@@ -10,10 +11,6 @@
 
 #include <nde/backend.h>
 #include <nde/status.h>
-
-#ifdef NDE_PLUGIN_ABI_ONLY
-#error "nde/arena.h is application API, not plugin ABI (docs/headers.md)"
-#endif
 
 #ifdef __cplusplus
 extern "C" {

@@ -22,7 +22,14 @@ extern "C" {
 /** A data loss between a model's output and the targets. */
 typedef enum nde_loss {
   NDE_LOSS_MSE = 0,          /**< mean over every element of (y − target)² */
-  NDE_LOSS_CROSS_ENTROPY = 1 /**< mean over the batch of −log softmax(y)[label]; targets are class indices */
+  NDE_LOSS_CROSS_ENTROPY = 1, /**< mean over the batch of −log softmax(y)[label]; targets are class indices */
+  /**
+   * Mean of (y − v)² over the observed entries only: targets are (2·rows,
+   * batch), per sample the values v (rows) followed by the mask m (rows,
+   * 1 observed / 0 missing); the value is Σ m·(y − v)² / Σ m (0 when nothing
+   * is observed). Irregularly sampled series (the latent_ode layer).
+   */
+  NDE_LOSS_MASKED_MSE = 2
 } nde_loss;
 
 /** Parse "mse" / "cross_entropy" (alias "logitcrossentropy"); NDE_EINVAL with a suggestion otherwise. */
@@ -32,8 +39,15 @@ NDE_API nde_status nde_loss_parse(const char *name, nde_loss *out);
 NDE_API const char *nde_loss_name(nde_loss loss);
 
 /**
+ * Rows of the targets a loss takes for a model with @p outputs output
+ * features: outputs (mse), 2·outputs (masked_mse), 1 (cross_entropy).
+ */
+NDE_API size_t nde_loss_target_rows(nde_loss loss, size_t outputs);
+
+/**
  * Evaluate a loss on a batch: @p y is (rows, batch); targets are (rows,
- * batch) for mse and (1, batch) class indices for cross_entropy. Returns the
+ * batch) for mse, (2·rows, batch) values and masks for masked_mse and
+ * (1, batch) class indices for cross_entropy. Returns the
  * mean loss in *loss; if @p dy is not NULL it receives scale·∂loss/∂y;
  * *correct (may be NULL) receives the number of columns whose argmax is the
  * label (cross_entropy; always 0 for mse, which has no accuracy).

@@ -16,11 +16,12 @@
  * | nde/array.h         | dtypes and arrays                                       |
  * | nde/rng.h           | the counter-based generator                             |
  * | nde/backend.h       | backend vtable and the vector operations on arrays      |
+ * | nde/arena.h         | scratch space from a layer's arena (alloc, mark, rewind) |
  * | nde/conv.h          | im2col/col2im for image layers                          |
  * | nde/integrator.h, nde/controller.h, nde/brownian.h | step records, controllers, Brownian paths the solvers share |
  * | nde/ode.h, nde/sde.h, nde/nonlinear.h, nde/linear.h, nde/layer.h, nde/sensitivity.h, nde/regularizer.h, nde/optimizer.h, nde/dataset.h | each kind's vtable and the helpers its plugins call |
  *
- * Application headers (nde/nde.h, nde/registry.h, nde/model.h, nde/arena.h,
+ * Application headers (nde/nde.h, nde/registry.h, nde/model.h,
  * nde/loss.h, nde/train.h, nde/safetensors.h, nde/adjoint.h and the
  * test-problem libraries nde/ode_problem.h, nde/sde_problem.h,
  * nde/nonlinear_problem.h) are for programs that use nde; they may change
@@ -47,6 +48,7 @@
 #include <nde/nonlinear.h>
 #include <nde/linear.h>
 #include <nde/layer.h>
+#include <nde/arena.h>
 #include <nde/conv.h>
 #include <nde/sensitivity.h>
 #include <nde/regularizer.h>

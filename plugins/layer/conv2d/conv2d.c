@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nde/arena.h>
 #include <nde/conv.h>
 #include <nde/layer.h>
 

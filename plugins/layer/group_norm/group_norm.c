@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nde/arena.h>
 #include <nde/layer.h>
 
 typedef struct gnorm {
