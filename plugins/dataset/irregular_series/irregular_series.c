@@ -411,13 +411,5 @@ static void is_sample(void *data, size_t index, double *x, double *y) {
   memcpy(y, s->data + index * n, n * sizeof *y);
 }
 
-static const nde_dataset_ops is_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_DATASET, "irregular_series", nde_dataset_ops),
-    .open = is_open,
-    .close = is_close,
-    .info = is_info,
-    .sample = is_sample,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_dataset_irregular_series(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_dataset_irregular_series(void) { return &is_ops; }
+NDE_PLUGIN_DEFINE(dataset, irregular_series, .open = is_open, .close = is_close,
+                                             .info = is_info, .sample = is_sample);

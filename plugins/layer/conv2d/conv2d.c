@@ -221,14 +221,6 @@ static nde_status conv2d_jvp(void *self, const nde_layer_ctx *ctx, const void *x
   return st;
 }
 
-static const nde_layer_ops conv2d_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_LAYER, "conv2d", nde_layer_ops),
-    .create = conv2d_create,
-    .destroy = conv2d_destroy,
-    .forward = conv2d_forward,
-    .vjp = conv2d_vjp,
-    .jvp = conv2d_jvp,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_layer_conv2d(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_layer_conv2d(void) { return &conv2d_ops; }
+NDE_PLUGIN_DEFINE(layer, conv2d, .create = conv2d_create, .destroy = conv2d_destroy,
+                                 .forward = conv2d_forward, .vjp = conv2d_vjp,
+                                 .jvp = conv2d_jvp);

@@ -245,14 +245,5 @@ static nde_status gn_jvp(void *self, const nde_layer_ctx *ctx, const void *x, do
   return NDE_OK;
 }
 
-static const nde_layer_ops gn_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_LAYER, "group_norm", nde_layer_ops),
-    .create = gn_create,
-    .destroy = gn_destroy,
-    .forward = gn_forward,
-    .vjp = gn_vjp,
-    .jvp = gn_jvp,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_layer_group_norm(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_layer_group_norm(void) { return &gn_ops; }
+NDE_PLUGIN_DEFINE(layer, group_norm, .create = gn_create, .destroy = gn_destroy,
+                                     .forward = gn_forward, .vjp = gn_vjp, .jvp = gn_jvp);

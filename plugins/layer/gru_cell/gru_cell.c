@@ -282,14 +282,5 @@ static nde_status gru_jvp(void *self, const nde_layer_ctx *ctx, const void *x, d
   return NDE_OK;
 }
 
-static const nde_layer_ops gru_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_LAYER, "gru_cell", nde_layer_ops),
-    .create = gru_create,
-    .destroy = gru_destroy,
-    .forward = gru_forward,
-    .vjp = gru_vjp,
-    .jvp = gru_jvp,
-};
-
-NDE_PLUGIN_EXPORT const void *nde_plugin_layer_gru_cell(void);
-NDE_PLUGIN_EXPORT const void *nde_plugin_layer_gru_cell(void) { return &gru_ops; }
+NDE_PLUGIN_DEFINE(layer, gru_cell, .create = gru_create, .destroy = gru_destroy,
+                                   .forward = gru_forward, .vjp = gru_vjp, .jvp = gru_jvp);

@@ -1,6 +1,6 @@
 /*
  * avg_pool / max_pool (built twice from this file: NDE_POOL_MAX is 0 or 1,
- * NDE_POOL_NAME and NDE_POOL_ENTRY come from the build): K×K windows with a
+ * NDE_POOL_NAME, a bare word, from the build): K×K windows with a
  * stride (default K) and padding of at most K/2 over every channel of
  * (W, H, C) images. im2col (nde/conv.h) treats the C·B channel images of a
  * batch alike and lays each tap out as one contiguous (P·C·B) vector, so
@@ -190,14 +190,6 @@ static nde_status pool_jvp(void *self, const nde_layer_ctx *ctx, const void *x, 
   return st;
 }
 
-static const nde_layer_ops pool_ops = {
-    .header = NDE_PLUGIN_HEADER(NDE_KIND_LAYER, NDE_POOL_NAME, nde_layer_ops),
-    .create = pool_create,
-    .destroy = pool_destroy,
-    .forward = pool_forward,
-    .vjp = pool_vjp,
-    .jvp = pool_jvp,
-};
-
-NDE_PLUGIN_EXPORT const void *NDE_POOL_ENTRY(void);
-NDE_PLUGIN_EXPORT const void *NDE_POOL_ENTRY(void) { return &pool_ops; }
+NDE_PLUGIN_DEFINE(layer, NDE_POOL_NAME, .create = pool_create, .destroy = pool_destroy,
+                                        .forward = pool_forward, .vjp = pool_vjp,
+                                        .jvp = pool_jvp);
