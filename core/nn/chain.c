@@ -114,12 +114,6 @@ static const nde_core_key chain_keys[] = {
      NULL},
 };
 
-const nde_core_layer_type nde_core_layer_chain = {
-    .name = "chain",
-    .build = chain_build,
-    .forward = chain_forward,
-    .vjp = chain_vjp,
-    .jvp = chain_jvp,
-    .summary = "layers in sequence: y = f_n(... f_1(x))",
-    NDE_CORE_KEYS(chain_keys),
-};
+NDE_CORE_LAYER_DEFINE(chain, "layers in sequence: y = f_n(... f_1(x))", chain_keys,
+                      .build = chain_build, .forward = chain_forward, .vjp = chain_vjp,
+                      .jvp = chain_jvp);

@@ -582,13 +582,9 @@ static const nde_core_key lode_keys[] = {
     {"kl_every", "integer", 0, "1", "training steps per KL-annealing epoch", NULL},
 };
 
-const nde_core_layer_type nde_core_layer_latent_ode = {
-    .name = "latent_ode",
-    .build = lode_build,
-    .forward = lode_forward,
-    .vjp = lode_vjp,
-    .destroy = lode_destroy,
-    .summary = "latent ODE for irregular series: ODE-RNN encoder, sampled z0, neural_ode "
-               "decoder, observation layer",
-    NDE_CORE_KEYS(lode_keys),
-};
+NDE_CORE_LAYER_DEFINE(latent_ode,
+                      "latent ODE for irregular series: ODE-RNN encoder, sampled z0, "
+                      "neural_ode decoder, observation layer",
+                      lode_keys,
+                      .build = lode_build, .forward = lode_forward, .vjp = lode_vjp,
+                      .destroy = lode_destroy);

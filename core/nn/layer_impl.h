@@ -101,6 +101,16 @@ struct nde_core_layer_type {
 /* Declare a type's key table in its initializer: .keys = T, .n_keys = count. */
 #define NDE_CORE_KEYS(table) .keys = (table), .n_keys = sizeof(table) / sizeof *(table)
 
+/*
+ * Define core layer type `nde_core_layer_<name>` in one statement: its name
+ * as the pipeline JSON spells it (a bare word), its one-line summary, its key
+ * table, then its function slots as designated initializers (.build = ...,
+ * .forward = ..., ...; slots left out are NULL).
+ */
+#define NDE_CORE_LAYER_DEFINE(id, line, key_table, ...)                                    \
+  const nde_core_layer_type nde_core_layer_##id = {                                        \
+      .name = #id, .summary = line, NDE_CORE_KEYS(key_table), __VA_ARGS__}
+
 /* The table of core layer types (core_layers.def). */
 #define NDE_CORE_LAYER(sym) extern const nde_core_layer_type sym;
 #include "core_layers.def"

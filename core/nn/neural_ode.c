@@ -445,12 +445,8 @@ static const nde_core_key node_keys[] = {
     NDE_DE_KEY_MAX_STEP_GROWTH,
 };
 
-const nde_core_layer_type nde_core_layer_neural_ode = {
-    .name = "neural_ode",
-    .build = node_build,
-    .forward = node_forward,
-    .vjp = node_vjp,
-    .destroy = node_destroy,
-    .summary = "neural ODE: y = u(t1) of du/dt = f(t, u; p), u(t0) = x",
-    NDE_CORE_KEYS(node_keys),
-};
+NDE_CORE_LAYER_DEFINE(neural_ode,
+                      "neural ODE: y = u(t1) of du/dt = f(t, u; p), u(t0) = x",
+                      node_keys,
+                      .build = node_build, .forward = node_forward, .vjp = node_vjp,
+                      .destroy = node_destroy);

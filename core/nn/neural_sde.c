@@ -669,12 +669,8 @@ static const nde_core_key nsde_keys[] = {
     NDE_DE_KEY_MAX_STEP_GROWTH,
 };
 
-const nde_core_layer_type nde_core_layer_neural_sde = {
-    .name = "neural_sde",
-    .build = nsde_build,
-    .forward = nsde_forward,
-    .vjp = nsde_vjp,
-    .destroy = nsde_destroy,
-    .summary = "neural SDE: mean (and variance) over K trajectories of du = f dt + g dW",
-    NDE_CORE_KEYS(nsde_keys),
-};
+NDE_CORE_LAYER_DEFINE(neural_sde,
+                      "neural SDE: mean (and variance) over K trajectories of du = f dt + g dW",
+                      nsde_keys,
+                      .build = nsde_build, .forward = nsde_forward, .vjp = nsde_vjp,
+                      .destroy = nsde_destroy);

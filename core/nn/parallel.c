@@ -145,13 +145,8 @@ static const nde_core_key parallel_keys[] = {
      "[\"concat\", \"add\"]"},
 };
 
-const nde_core_layer_type nde_core_layer_parallel = {
-    .name = "parallel",
-    .build = parallel_build,
-    .forward = parallel_forward,
-    .vjp = parallel_vjp,
-    .destroy = parallel_destroy,
-    .jvp = parallel_jvp,
-    .summary = "branches on the same input, concatenated or added",
-    NDE_CORE_KEYS(parallel_keys),
-};
+NDE_CORE_LAYER_DEFINE(parallel,
+                      "branches on the same input, concatenated or added",
+                      parallel_keys,
+                      .build = parallel_build, .forward = parallel_forward,
+                      .vjp = parallel_vjp, .destroy = parallel_destroy, .jvp = parallel_jvp);

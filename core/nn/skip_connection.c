@@ -70,12 +70,6 @@ static const nde_core_key skip_keys[] = {
      "the wrapped layer f (keeps the number of features)", NULL},
 };
 
-const nde_core_layer_type nde_core_layer_skip_connection = {
-    .name = "skip_connection",
-    .build = skip_build,
-    .forward = skip_forward,
-    .vjp = skip_vjp,
-    .jvp = skip_jvp,
-    .summary = "a residual block: y = f(x) + x",
-    NDE_CORE_KEYS(skip_keys),
-};
+NDE_CORE_LAYER_DEFINE(skip_connection, "a residual block: y = f(x) + x", skip_keys,
+                      .build = skip_build, .forward = skip_forward, .vjp = skip_vjp,
+                      .jvp = skip_jvp);
