@@ -68,3 +68,14 @@ void nde_layer_report(const nde_layer_ctx *ctx, const char *name, double value) 
   if (ctx->metrics)
     metrics_add(ctx->metrics, name, value);
 }
+
+nde_status nde_layer_state_keep(const void *settings, size_t size, void **self) {
+  void *copy = malloc(size);
+  if (!copy)
+    return nde_error(NDE_ENOMEM, "out of memory keeping a layer's settings (%zu bytes)", size);
+  memcpy(copy, settings, size);
+  *self = copy;
+  return NDE_OK;
+}
+
+void nde_layer_state_destroy(void *self) { free(self); }

@@ -175,6 +175,17 @@ NDE_API void nde_layer_add_loss(const nde_layer_ctx *ctx, const char *name, doub
 
 /** Add @p value to statistic @p name ("nfe_forward"); no-op without a metrics sink. */
 NDE_API void nde_layer_report(const nde_layer_ctx *ctx, const char *name, double value);
+
+/**
+ * Keep a leaf layer's settings as its state: *self receives a heap copy of
+ * the @p size bytes at @p settings (the usual end of a `create`: `return
+ * nde_layer_state_keep(&settings, sizeof settings, self);`). NDE_ENOMEM when
+ * out of memory (*self untouched).
+ */
+NDE_API nde_status nde_layer_state_keep(const void *settings, size_t size, void **self);
+
+/** Free a state made by nde_layer_state_keep(); a vtable's `destroy` can be this. */
+NDE_API void nde_layer_state_destroy(void *self);
 /* ------------------------------------------------------------------------ */
 /* Leaf-layer plugins                                                        */
 /* ------------------------------------------------------------------------ */

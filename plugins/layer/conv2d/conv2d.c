@@ -57,15 +57,8 @@ static nde_status conv2d_create(const nde_options *options, const nde_shape *inp
   if (c.bias)
     spec->blocks[1] = (nde_param_block){"bias", 1, {c.cout, 0, 0, 0}, binit, gain, fan_in,
                                         fan_out};
-  conv2d *p = malloc(sizeof *p);
-  if (!p)
-    return nde_error(NDE_ENOMEM, "out of memory");
-  *p = c;
-  *self = p;
-  return NDE_OK;
+  return nde_layer_state_keep(&c, sizeof c, self);
 }
-
-static void conv2d_destroy(void *self) { free(self); }
 
 /* Temporaries of one call: patch matrices for `chunk` samples, an image scratch, a ones vector. */
 typedef struct work {
@@ -221,6 +214,6 @@ static nde_status conv2d_jvp(void *self, const nde_layer_ctx *ctx, const void *x
   return st;
 }
 
-NDE_PLUGIN_DEFINE(layer, conv2d, .create = conv2d_create, .destroy = conv2d_destroy,
+NDE_PLUGIN_DEFINE(layer, conv2d, .create = conv2d_create, .destroy = nde_layer_state_destroy,
                                  .forward = conv2d_forward, .vjp = conv2d_vjp,
                                  .jvp = conv2d_jvp);

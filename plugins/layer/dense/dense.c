@@ -46,15 +46,8 @@ static nde_status dense_create(const nde_options *options, const nde_shape *inpu
     spec->blocks[1] = (nde_param_block){"bias", 1, {d.out, 0, 0, 0}, binit, gain, d.in, d.out};
   spec->saved_per_sample = d.act == NDE_ACT_IDENTITY ? 0 : d.out; /* pre-activation Z */
   spec->scratch_per_sample = d.act == NDE_ACT_IDENTITY ? 0 : d.out; /* dZ */
-  dense *p = malloc(sizeof *p);
-  if (!p)
-    return nde_error(NDE_ENOMEM, "out of memory");
-  *p = d;
-  *self = p;
-  return NDE_OK;
+  return nde_layer_state_keep(&d, sizeof d, self);
 }
-
-static void dense_destroy(void *self) { free(self); }
 
 static nde_status dense_forward(void *self, const nde_layer_ctx *ctx, const void *x, double t,
                                 const void *params, void *y, void *saved) {
@@ -129,5 +122,5 @@ static nde_status dense_jvp(void *self, const nde_layer_ctx *ctx, const void *x,
   return NDE_OK;
 }
 
-NDE_PLUGIN_DEFINE(layer, dense, .create = dense_create, .destroy = dense_destroy,
+NDE_PLUGIN_DEFINE(layer, dense, .create = dense_create, .destroy = nde_layer_state_destroy,
                   .forward = dense_forward, .vjp = dense_vjp, .jvp = dense_jvp);

@@ -48,15 +48,8 @@ static nde_status gn_create(const nde_options *options, const nde_shape *input,
     spec->blocks[1] = (nde_param_block){"bias", 1, {g.C, 0, 0, 0}, NDE_INIT_ZEROS, 1.0, g.C, g.C};
   }
   spec->saved_per_sample = g.C * g.S + g.G; /* x̂, then the inverse deviations */
-  gnorm *p = malloc(sizeof *p);
-  if (!p)
-    return nde_error(NDE_ENOMEM, "out of memory");
-  *p = g;
-  *self = p;
-  return NDE_OK;
+  return nde_layer_state_keep(&g, sizeof g, self);
 }
-
-static void gn_destroy(void *self) { free(self); }
 
 /* Temporaries of one call: a ones vector, two full-size arrays and two per-group vectors. */
 typedef struct work {
@@ -245,5 +238,5 @@ static nde_status gn_jvp(void *self, const nde_layer_ctx *ctx, const void *x, do
   return NDE_OK;
 }
 
-NDE_PLUGIN_DEFINE(layer, group_norm, .create = gn_create, .destroy = gn_destroy,
+NDE_PLUGIN_DEFINE(layer, group_norm, .create = gn_create, .destroy = nde_layer_state_destroy,
                                      .forward = gn_forward, .vjp = gn_vjp, .jvp = gn_jvp);

@@ -57,15 +57,8 @@ static nde_status gru_create(const nde_options *options, const nde_shape *input,
   spec->blocks[3] = (nde_param_block){"bias_h", 1, {H3, 0, 0, 0}, NDE_INIT_ZEROS, 1.0, g.H, g.H};
   spec->saved_per_sample = SAVED_COUNT * g.H;
   spec->scratch_per_sample = 6 * g.H;
-  gru *p = malloc(sizeof *p);
-  if (!p)
-    return nde_error(NDE_ENOMEM, "out of memory");
-  *p = g;
-  *self = p;
-  return NDE_OK;
+  return nde_layer_state_keep(&g, sizeof g, self);
 }
-
-static void gru_destroy(void *self) { free(self); }
 
 /* Views of the parameter blocks (or of their tangents / gradients). */
 typedef struct gru_params {
@@ -282,5 +275,5 @@ static nde_status gru_jvp(void *self, const nde_layer_ctx *ctx, const void *x, d
   return NDE_OK;
 }
 
-NDE_PLUGIN_DEFINE(layer, gru_cell, .create = gru_create, .destroy = gru_destroy,
+NDE_PLUGIN_DEFINE(layer, gru_cell, .create = gru_create, .destroy = nde_layer_state_destroy,
                                    .forward = gru_forward, .vjp = gru_vjp, .jvp = gru_jvp);

@@ -45,15 +45,8 @@ static nde_status pool_create(const nde_options *options, const nde_shape *input
   spec->output = (nde_shape){3, {p.g.out_w, p.g.out_h, p.channels, 0}};
   spec->n_blocks = 0;
   spec->saved_per_sample = NDE_POOL_MAX ? p.T * p.P * p.channels : 0; /* winner indicators */
-  pool *q = malloc(sizeof *q);
-  if (!q)
-    return nde_error(NDE_ENOMEM, "out of memory");
-  *q = p;
-  *self = q;
-  return NDE_OK;
+  return nde_layer_state_keep(&p, sizeof p, self);
 }
-
-static void pool_destroy(void *self) { free(self); }
 
 /* Arena temporaries: n_vec vectors of n elements each; rewound by the caller. */
 static nde_status temps(const nde_layer_ctx *ctx, size_t n, int n_vec, void **v) {
@@ -190,6 +183,6 @@ static nde_status pool_jvp(void *self, const nde_layer_ctx *ctx, const void *x, 
   return st;
 }
 
-NDE_PLUGIN_DEFINE(layer, NDE_POOL_NAME, .create = pool_create, .destroy = pool_destroy,
+NDE_PLUGIN_DEFINE(layer, NDE_POOL_NAME, .create = pool_create, .destroy = nde_layer_state_destroy,
                                         .forward = pool_forward, .vjp = pool_vjp,
                                         .jvp = pool_jvp);
