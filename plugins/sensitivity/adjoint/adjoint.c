@@ -17,13 +17,18 @@ static nde_status create(const nde_options *options, void **state) {
   return nde_adjoint_sens_create(NDE_ADJOINT_METHOD, options, state);
 }
 
+/* backsolve and interpolating also differentiate SDE solves (nde/sde_adjoint.h) */
+#define HAS_SDE (NDE_ADJOINT_METHOD != NDE_ADJOINT_QUADRATURE)
+
 static const nde_sensitivity_ops ops = {
     .header = NDE_PLUGIN_HEADER(NDE_KIND_SENSITIVITY, NDE_ADJOINT_NAME, nde_sensitivity_ops),
-    .capabilities = NDE_SENS_ODE,
+    .capabilities = NDE_SENS_ODE | (HAS_SDE ? NDE_SENS_SDE : 0),
     .create = create,
     .destroy = nde_adjoint_sens_destroy,
     .forward = nde_adjoint_sens_forward,
     .backward = nde_adjoint_sens_backward,
+    .sde_forward = HAS_SDE ? nde_adjoint_sens_sde_forward : NULL,
+    .sde_backward = HAS_SDE ? nde_adjoint_sens_sde_backward : NULL,
 };
 
 NDE_PLUGIN_EXPORT const void *NDE_ADJOINT_ENTRY(void);
