@@ -186,7 +186,8 @@ static double replay_loss(const nde_sde_solver *solver, prob *q, nde_sde_noise n
                           double *u_saved) {
   size_t n = ROWS * cols;
   nde_array u0 = state(ROWS, cols, x);
-  nde_sde_rhs rhs = {drift, diffusion, drift_vjp, diffusion_vjp, noise, q};
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = noise, .ctx = q};
   nde_sde_solution sol;
   cr_assert_eq(nde_sde_solve(solver, &rhs, NULL, 0, 1, &u0, path, saveat, NSAVE, &sol), NDE_OK,
                "%s", nde_last_error());
@@ -221,7 +222,8 @@ static void check_sens(sde_case c, sens_case c2) {
   nde_array u0 = state(ROWS, cols, x);
   size_t dim = nde_sde_noise_dim(c.noise, &u0);
   nde_brownian *path = make_path(dim, c.stored, 77);
-  nde_sde_rhs rhs = {drift, diffusion, drift_vjp, diffusion_vjp, c.noise, &q};
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = c.noise, .ctx = &q};
   nde_sde_sens_problem pb = {.rhs = &rhs, .solver = solver, .path = path, .t0 = 0, .t1 = 1,
                              .saveat = saveat, .nsave = NSAVE, .u0 = &u0, .n_params = NP};
   const char *sname = c2.sens ? c2.sens : "direct";
@@ -414,7 +416,8 @@ static void reuse_and_chained_hook(const char *sname, const char *sjson) {
   solver->solve.user = &hooked;
   sens s = sens_open(sname, sjson);
   prob q = default_prob();
-  nde_sde_rhs rhs = {drift, diffusion, drift_vjp, diffusion_vjp, NDE_NOISE_DIAGONAL, &q};
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = NDE_NOISE_DIAGONAL, .ctx = &q};
   double grads[2][MAXN];
   for (int round = 0; round < 3; ++round) {
     size_t cols = round == 1 ? 2 : 3, n = ROWS * cols; /* the tape changes shape and back */
@@ -455,7 +458,8 @@ static void refuses_bad_calls(const char *sname, const char *sjson) {
   nde_sde_solver *solver = open_solver("sosri", ADAPTIVE);
   sens s = sens_open(sname, sjson);
   prob q = default_prob();
-  nde_sde_rhs rhs = {drift, diffusion, drift_vjp, diffusion_vjp, NDE_NOISE_DIAGONAL, &q};
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = NDE_NOISE_DIAGONAL, .ctx = &q};
   double x[4] = {0.5, 0.6, 0.7, 0.8}, w[4 * NSAVE] = {0};
   nde_array u0 = state(ROWS, 2, x), du_save = state(4, NSAVE, w), du0 = state(ROWS, 2, NULL);
   nde_array short_save = state(4, NSAVE - 1, NULL);
@@ -571,7 +575,8 @@ static size_t peak_for(const char *sname, const char *sjson, size_t steps, size_
   nde_sde_solver *solver = open_solver("euler_maruyama", json);
   sens s = sens_open(sname, sjson);
   prob q = default_prob();
-  nde_sde_rhs rhs = {drift, diffusion, drift_vjp, diffusion_vjp, NDE_NOISE_DIAGONAL, &q};
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = NDE_NOISE_DIAGONAL, .ctx = &q};
   size_t n = ROWS * cols;
   double *x = malloc(n * sizeof *x), *w = malloc(n * NSAVE * sizeof *w);
   for (size_t i = 0; i < n; ++i)
@@ -623,7 +628,8 @@ Test(sde_backsolve, inversion_limit) {
   nde_sde_solver *solver = open_solver("sosri", ADAPTIVE);
   sens s = sens_open("backsolve_adjoint", "{\"inversion_tol\": 1e-15, \"inversion_iters\": 1}");
   prob q = default_prob();
-  nde_sde_rhs rhs = {drift, diffusion, drift_vjp, diffusion_vjp, NDE_NOISE_DIAGONAL, &q};
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = NDE_NOISE_DIAGONAL, .ctx = &q};
   double x[6] = {0.5, 0.6, 0.7, 0.8, 0.9, 1.0}, w[6 * NSAVE];
   for (size_t i = 0; i < 6 * NSAVE; ++i)
     w[i] = 1;
