@@ -45,7 +45,8 @@ struct nde_sde_adjoint {
   /* BACKSOLVE: u(t1) */
   nde_array u_final;
   nde_sde_stepper *stepper; /* during backward */
-  nde_nonlinear_solver *inverter; /* BACKSOLVE: the inversion_solver, opened on first use */
+  nde_nonlinear_solver *inverter; /* BACKSOLVE: the inversion_solver */
+  char *name;                     /* the config's name (owned) */
   const nde_sde_sens_problem *problem; /* during forward / backward */
   /* what the backward pass must use as the forward did */
   int ready;
@@ -58,6 +59,8 @@ struct nde_sde_adjoint {
 };
 
 static const char *who(const nde_sde_adjoint *adj) {
+  if (adj->cfg.name)
+    return adj->cfg.name;
   return adj->cfg.method == NDE_SDE_ADJOINT_BACKSOLVE ? "backsolve_adjoint"
                                                        : "interpolating_adjoint";
 }
@@ -93,11 +96,18 @@ nde_status nde_sde_adjoint_create(const nde_sde_adjoint_config *config, nde_sde_
     return nde_error(NDE_ENOMEM, "out of memory for an SDE adjoint");
   adj->cfg = *config;
   adj->cfg.inversion_solver = NULL;
+  adj->cfg.name = NULL;
+  if (config->name && !(adj->name = strdup(config->name))) {
+    free(adj);
+    return nde_error(NDE_ENOMEM, "out of memory for an SDE adjoint");
+  }
+  adj->cfg.name = adj->name;
   if (config->method == NDE_SDE_ADJOINT_BACKSOLVE && config->inversion_solver &&
       *config->inversion_solver) {
     nde_status st = nde_nonlinear_solver_open(NULL, config->inversion_solver, NULL,
                                               "inversion_solver", &adj->inverter);
     if (st) {
+      free(adj->name);
       free(adj);
       return st;
     }
@@ -111,6 +121,7 @@ void nde_sde_adjoint_free(nde_sde_adjoint **adj) {
     return;
   drop_layout(*adj);
   nde_nonlinear_solver_close(&(*adj)->inverter);
+  free((*adj)->name);
   free((*adj)->t);
   free((*adj)->dt);
   free(*adj);
@@ -145,6 +156,8 @@ static nde_status record_checkpoint(nde_sde_adjoint *adj, size_t j, const nde_ar
     if (j % adj->stride)
       return NDE_OK;
   }
+  if (adj->cfg.tape_check)
+    NDE_TRY(adj->cfg.tape_check(adj->cfg.tape_user, adj->nckpt + 1, nde_array_bytes(u)));
   if (adj->nckpt == adj->ckpt_cap) {
     size_t cap = adj->ckpt_cap ? 2 * adj->ckpt_cap : 16;
     if (limit && cap > limit)
@@ -194,6 +207,7 @@ nde_status nde_sde_adjoint_forward(nde_sde_adjoint *adj, const nde_sde_sens_prob
   nde_sde_options o = solver->solve; /* replay_dt, when the caller set it, stays */
   adj->user_hook = o.on_step;
   adj->user = o.user;
+  o.record_steps = 1; /* the per-step records the caller reads */
   o.on_step = on_step;
   o.user = adj;
   if (adj->n != u0->size || adj->dtype != u0->dtype || adj->backend != u0->backend) {
@@ -247,6 +261,10 @@ static nde_status interpolating_state(void *user, size_t j, const nde_array *u_n
   (void)u_next;
   nde_sde_adjoint *adj = user;
   const nde_backend_ops *be = uj->backend->ops;
+  if (adj->stride == 1) /* every state kept */
+    return j < adj->nckpt ? be->copy(uj->backend->ctx, uj->data, adj->ckpt[j].data,
+                                     nde_array_bytes(uj))
+                          : nde_error(NDE_EINTERNAL, "%s: no state for step %zu", who(adj), j);
   if (!(adj->seg_len && j >= adj->seg_start && j < adj->seg_start + adj->seg_len)) {
     size_t c = j / adj->stride, start = c * adj->stride;
     size_t len = adj->nsteps - start < adj->stride ? adj->nsteps - start : adj->stride;
@@ -304,10 +322,12 @@ nde_status nde_sde_adjoint_backward(nde_sde_adjoint *adj, const nde_sde_sens_pro
     return nde_error(NDE_EINVAL, "%s: sde_backward's problem differs from the last "
                      "sde_forward's (state, span or save points)", name);
   NDE_TRY(nde_sde_sweep_check(name, p, adj->nsteps, du_save, w_eest, w_eigen, du0));
-  NDE_TRY(nde_sde_stepper_create(p->solver, p->rhs->noise, p->u0, &adj->stepper));
+  int back = adj->cfg.method == NDE_SDE_ADJOINT_BACKSOLVE;
+  /* the stepper re-solves segments and inverts steps: not needed with every state kept */
+  if (back || adj->stride > 1)
+    NDE_TRY(nde_sde_stepper_create(p->solver, p->rhs->noise, p->u0, &adj->stepper));
   adj->problem = p;
   adj->seg_len = 0;
-  int back = adj->cfg.method == NDE_SDE_ADJOINT_BACKSOLVE;
   nde_sde_sweep sw = {.problem = p,
                       .nsteps = adj->nsteps,
                       .t = adj->t,

@@ -170,6 +170,12 @@ typedef enum nde_sde_adjoint_method {
  * @var inversion_iters  BACKSOLVE: its iteration limit (0: 50)
  * @var inversion_solver BACKSOLVE: nonlinear_solver plugin for steps the fixed-point iteration
  *                       cannot invert (NULL or "": none)
+ * @var name             prefix of messages (NULL: the method's plugin name); `direct` is
+ *                       INTERPOLATING with every state kept, under its own name
+ * @var tape_check       optional: called before a state is kept with the number of states
+ *                       kept so far + 1 and the bytes of one; an error stops the solve
+ *                       (direct's max_tape_mb)
+ * @var tape_user        passed to tape_check
  */
 typedef struct nde_sde_adjoint_config {
   nde_sde_adjoint_method method;
@@ -177,6 +183,9 @@ typedef struct nde_sde_adjoint_config {
   double inversion_tol;
   int inversion_iters;
   const char *inversion_solver;
+  const char *name;
+  nde_status (*tape_check)(void *user, size_t states, size_t bytes_each);
+  void *tape_user;
 } nde_sde_adjoint_config;
 
 /** One SDE adjoint's state, reused across forward/backward pairs. */

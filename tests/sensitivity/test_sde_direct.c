@@ -569,7 +569,8 @@ Test(sde_interpolating, refuses_bad_calls) {
 /* ---- memory: what each method keeps as the number of steps grows ---- */
 
 /* peak_bytes of one forward/backward pair with @p steps fixed Euler–Maruyama steps */
-static size_t peak_for(const char *sname, const char *sjson, size_t steps, size_t cols) {
+static size_t peak_for_ex(const char *sname, const char *sjson, size_t steps, size_t cols,
+                          int expect_limit) {
   char json[128];
   snprintf(json, sizeof json, "{\"adaptive\": false, \"dt\": %.17g}", 1.0 / (double)steps);
   nde_sde_solver *solver = open_solver("euler_maruyama", json);
@@ -588,19 +589,33 @@ static size_t peak_for(const char *sname, const char *sjson, size_t steps, size_
   nde_sde_sens_problem pb = {.rhs = &rhs, .solver = solver, .path = path, .t0 = 0, .t1 = 1,
                              .saveat = saveat, .nsave = NSAVE, .u0 = &u0, .n_params = NP};
   nde_sde_solution sol;
-  cr_assert_eq(s.ops->sde_forward(s.state, &pb, &sol), NDE_OK, "%s", nde_last_error());
-  cr_assert_eq(sol.stats.nsteps, steps);
+  nde_sens_stats st = {0};
+  nde_status fs = s.ops->sde_forward(s.state, &pb, &sol);
   nde_sde_solution_free(&sol);
-  double dp[NP] = {0};
-  nde_sens_stats st;
-  cr_assert_eq(s.ops->sde_backward(s.state, &pb, &du_save, NULL, NULL, &du0, dp, &st), NDE_OK,
-               "%s: %s", sname, nde_last_error());
+  if (expect_limit) {
+    cr_expect_eq(fs, NDE_ELIMIT, "%s: a tape over max_tape_mb gives %d", sname, (int)fs);
+    cr_expect(strstr(nde_last_error(), "max_tape_mb"), "%s", nde_last_error());
+  } else {
+    cr_assert_eq(fs, NDE_OK, "%s", nde_last_error());
+    double dp[NP] = {0};
+    cr_assert_eq(s.ops->sde_backward(s.state, &pb, &du_save, NULL, NULL, &du0, dp, &st),
+                 NDE_OK, "%s: %s", sname, nde_last_error());
+  }
   s.ops->destroy(s.state);
   nde_brownian_free(&path);
   nde_array_destroy(&u0), nde_array_destroy(&du_save), nde_array_destroy(&du0);
   nde_sde_solver_close(&solver);
   free(x), free(w);
   return st.peak_bytes;
+}
+
+static size_t peak_for(const char *sname, const char *sjson, size_t steps, size_t cols) {
+  return peak_for_ex(sname, sjson, steps, cols, 0);
+}
+
+Test(sde_memory, direct_refuses_a_tape_over_max_tape_mb) {
+  /* 1024 states of 2 x 256 doubles: 4 MiB of tape against a 1 MiB limit */
+  peak_for_ex("direct", "{\"max_tape_mb\": 1}", 1024, 256, 1);
 }
 
 Test(sde_memory, backsolve_flat_direct_grows) {
