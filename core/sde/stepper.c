@@ -172,14 +172,15 @@ nde_status nde_sde_stepper_invert(nde_sde_stepper *sp, const nde_sde_rhs *rhs,
   /* the fixed-point iteration while it contracts */
   double res = INFINITY, prev = INFINITY;
   int it = 0;
-  while (it < maxiter) {
+  int fp_max = fallback ? (maxiter + 1) / 2 : maxiter; /* leave the rest to the fallback */
+  while (it < fp_max) {
     NDE_TRY(apply(sp, rhs, t, h, u0, sp->image, nf, ng));
     ++it;
     /* residual r = Φ(u0) − u1 into image; u0 ← u0 − r */
     be->axpy(bc, dtp, n, -1.0, u1->data, sp->image->data);
     res = be->wrms_norm(bc, dtp, n, sp->image->data, u0->data, u1->data, tol, tol);
-    if (!isfinite(res) || (it >= 2 && res > 0.7 * prev))
-      break; /* not contracting (fast enough) */
+    if (!isfinite(res) || (it >= 2 && res > 0.5 * prev))
+      break; /* not contracting fast enough */
     be->axpy(bc, dtp, n, -1.0, sp->image->data, u0->data);
     prev = res;
     if (res <= 1.0)

@@ -76,8 +76,9 @@ NDE_API nde_status nde_sde_stepper_step(nde_sde_stepper *stepper, const nde_sde_
  * 2u1 − Φ(u1). Its contraction factor is about h·‖∂f/∂u‖ + |ΔW|·‖∂g/∂u‖ = O(√h),
  * so for short steps a few steps of the forward method reach @p tol: it
  * stops when the residual's weighted RMS ‖(Φ(u0) − u1)/(tol·(1 + max(|u0|, |u1|)))‖ ≤ 1.
- * When it stops contracting (a residual above 0.7× the previous one) and
- * @p fallback is given, that nonlinear solver (e.g. newton_krylov) solves
+ * When it contracts too slowly (a residual above half the previous one) or
+ * has used half of @p maxiter, and @p fallback is given, that nonlinear
+ * solver (e.g. newton_krylov) solves
  * Φ(u0) − u1 = 0 from the explicit guess to abstol = reltol = @p tol (RMS
  * norm). NDE_ENOCONV after @p maxiter iterations in all, or when neither
  * converges (the step is too long, or the map is not invertible there).
