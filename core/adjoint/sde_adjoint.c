@@ -24,6 +24,7 @@
 #include "config.h"
 
 #include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,8 +43,9 @@ struct nde_sde_adjoint {
   /* ... and the segment being reversed: seg[i] = u_{seg_start + i} */
   nde_array *seg;
   size_t seg_alloc, seg_start, seg_len;
-  /* BACKSOLVE: u(t1) */
-  nde_array u_final;
+  /* BACKSOLVE: u(t1), the forward's saved states (n × nsave) to check the
+     reconstruction against, and a scratch state */
+  nde_array u_final, saved, check;
   nde_sde_stepper *stepper; /* during backward */
   nde_nonlinear_solver *inverter; /* BACKSOLVE: the inversion_solver */
   char *name;                     /* the config's name (owned) */
@@ -81,6 +83,8 @@ static void drop_layout(nde_sde_adjoint *adj) {
   adj->seg = NULL;
   adj->seg_alloc = adj->seg_len = 0;
   nde_array_destroy(&adj->u_final);
+  nde_array_destroy(&adj->saved);
+  nde_array_destroy(&adj->check);
   nde_sde_stepper_free(&adj->stepper);
 }
 
@@ -130,6 +134,9 @@ void nde_sde_adjoint_free(nde_sde_adjoint **adj) {
 
 /* Keep a copy of @p u in @p slot (created on first use). */
 static nde_status keep_state(nde_array *slot, const nde_array *u) {
+  if (slot->data && (slot->size != u->size || slot->dtype != u->dtype ||
+                     slot->backend != u->backend || slot->ndim != u->ndim))
+    nde_array_destroy(slot);
   if (!slot->data)
     NDE_TRY(nde_array_create(u->backend, u->dtype, u->ndim, u->shape, slot));
   return u->backend->ops->copy(u->backend->ctx, slot->data, u->data, nde_array_bytes(u));
@@ -222,8 +229,11 @@ nde_status nde_sde_adjoint_forward(nde_sde_adjoint *adj, const nde_sde_sens_prob
   adj->seg_len = 0;
   NDE_TRY(nde_sde_solve(solver, p->rhs, &o, p->t0, p->t1, u0, p->path, p->saveat, p->nsave,
                         sol));
-  if (adj->cfg.method == NDE_SDE_ADJOINT_BACKSOLVE)
+  if (adj->cfg.method == NDE_SDE_ADJOINT_BACKSOLVE) {
     NDE_TRY(keep_state(&adj->u_final, &sol->u_final));
+    NDE_TRY(keep_state(&adj->saved, &sol->u));
+    NDE_TRY(keep_state(&adj->check, &sol->u_final));
+  }
   adj->t0 = p->t0;
   adj->t1 = p->t1;
   adj->nsave = p->nsave;
@@ -240,6 +250,41 @@ static double step_end(const nde_sde_adjoint *adj, size_t j) {
 }
 
 /* BACKSOLVE: u_j by inverting step j from u_{j+1}. */
+/*
+ * BACKSOLVE: the reconstructed step [u_j, u_{j+1}] against the forward's saved
+ * states at the save points it interpolates, so that a reconstruction the
+ * reverse flow has carried away (an unstable backward flow amplifying the
+ * inversion error, or another preimage of a long step) is an error, not a
+ * wrong gradient. Tolerance √tol of the inversion (weighted RMS).
+ */
+static nde_status check_saved(nde_sde_adjoint *adj, size_t j, const nde_array *uj,
+                              const nde_array *u_next, double tol) {
+  const nde_sde_sens_problem *p = adj->problem;
+  const nde_backend_ops *be = uj->backend->ops;
+  void *bc = uj->backend->ctx;
+  double a = adj->t[j], b = step_end(adj, j), h = b - a, ctol = sqrt(tol);
+  for (size_t i = 0; i < p->nsave; ++i) {
+    double s = p->saveat[i];
+    if (s < a || s > b)
+      continue;
+    double th = h > 0 ? (s - a) / h : 0;
+    const void *x[2] = {uj->data, u_next->data};
+    double c[2] = {1 - th, th};
+    be->lincomb(bc, uj->dtype, uj->size, 2, c, x, 0.0, adj->check.data);
+    const void *col = (const char *)adj->saved.data + i * nde_array_bytes(uj);
+    be->axpy(bc, uj->dtype, uj->size, -1.0, col, adj->check.data);
+    double e = be->wrms_norm(bc, uj->dtype, uj->size, adj->check.data, col, col, ctol, ctol);
+    if (!(e <= 1.0))
+      return nde_error(NDE_ENOCONV, "the reconstructed solution left the forward one at save "
+                       "point t = %g (%g times the tolerance %g): the backward flow amplifies "
+                       "the inversion error (unstable reverse dynamics, or steps too long to "
+                       "invert uniquely); use interpolating_adjoint, or smaller steps", s, e,
+                       ctol);
+  }
+  return NDE_OK;
+}
+
+/* BACKSOLVE: u_j by inverting step j from u_{j+1}, checked at the save points. */
 static nde_status backsolve_state(void *user, size_t j, const nde_array *u_next, nde_array *uj,
                                   nde_sens_stats *stats) {
   nde_sde_adjoint *adj = user;
@@ -252,7 +297,7 @@ static nde_status backsolve_state(void *user, size_t j, const nde_array *u_next,
                                          adj->t[j], step_end(adj, j), u_next, uj, tol, maxiter,
                                          adj->inverter, &nf, &ng, NULL);
   stats->nfe += nf + ng;
-  return st;
+  return st ? st : check_saved(adj, j, uj, u_next, tol);
 }
 
 /* INTERPOLATING: u_j from the re-solved segment that holds it. */
@@ -303,7 +348,7 @@ static size_t stored_bytes(const nde_sde_adjoint *adj) {
   size_t state = adj->n * nde_dtype_size(adj->dtype);
   size_t b = adj->cap * 2 * sizeof(double) + (adj->ckpt_cap + adj->seg_alloc) * state;
   if (adj->u_final.data)
-    b += state;
+    b += 2 * state + nde_array_bytes(&adj->saved);
   if (adj->stepper)
     b += nde_sde_stepper_bytes(adj->stepper);
   return b;
