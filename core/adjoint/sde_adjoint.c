@@ -4,7 +4,7 @@
  * (nde_sde_reverse_sweep()) over the forward solve's accepted steps along
  * the same Brownian path; they differ in how u_j reaches it:
  *
- *  BACKSOLVE: the forward keeps u(t1) and the step sequence (t_j, h_j) only.
+ *  BACKSOLVE: the forward keeps u(t1), the saved states and the step sequence.
  *    The sweep walks back from u(t1), each u_j the solution of
  *    Φ_h(u_j; ΔW, ΔZ) = u_{j+1} for the forward method's step map Φ_h on the
  *    re-queried increments (nde_sde_stepper_invert()). The gradient is the

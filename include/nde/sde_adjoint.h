@@ -14,8 +14,9 @@
  *    the steps of one segment at a time (memory O((C + steps/C)·n));
  *  - `backsolve_adjoint` reconstructs u_j from u_{j+1} by inverting the
  *    forward step on the same Brownian increments (nde_sde_stepper_invert()),
- *    so only u(t1) is kept (memory O(n), plus two doubles per step for the
- *    step sequence).
+ *    so only u(t1) and the saved states are kept (memory O(n·nsave), plus two
+ *    doubles per step for the step sequence); the reconstruction is checked
+ *    against the saved states and an error (NDE_ENOCONV) when it drifted.
  *
  * Why the inversion and not the reversed Itô SDE: the forward solvers
  * (Euler–Maruyama, the SRI methods) are Itô schemes. Stepping the time-reversed
