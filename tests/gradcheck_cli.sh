@@ -34,4 +34,10 @@ for bad in 0 -1 x nan; do
   "$nde" gradcheck "$pipe" --tol "$bad" >/dev/null 2>&1; rc=$?
   [ $rc -eq 2 ] || fail "--tol $bad exits $rc, expected 2"
 done
+# the SDE adjoints on neural SDE pipelines (float64): the discrete gradient, tight tolerance
+for sde in "$src"/examples/sde/spiral-backsolve-adjoint.json \
+           "$src"/examples/sde/spiral-interpolating-adjoint.json; do
+  out=$("$nde" gradcheck "$sde" --params 8 --tol 1e-5) || fail "$sde: exit $? ($out)"
+  echo "$out" | grep -q "^PASS: " || fail "$sde: no PASS line: $out"
+done
 exit 0

@@ -116,6 +116,52 @@ Test(neural_sde, direct_euler_maruyama_fixed_step_and_scalar_noise) {
   expect_gradient(scalar, 1e-4, 1e-5);
 }
 
+/* The SDE adjoints on the same pipeline: the discrete gradient again (frozen steps and path). */
+Test(neural_sde, sde_adjoints_match_finite_differences) {
+#define ADAPT SOLVER("{\"plugin\": \"sosri\", \"abstol\": 1e-2, \"reltol\": 1e-2}")
+  const char *back[] = {ADAPT, L0 "sensitivity={\"plugin\": \"backsolve_adjoint\", "
+                                  "\"inversion_tol\": 1e-13}", NULL};
+  expect_gradient(back, 1e-4, 1e-5);
+  const char *back_tree[] = {ADAPT, L0 "brownian=\"tree\"", L0 "sensitivity=\"backsolve_adjoint\"",
+                             NULL};
+  expect_gradient(back_tree, 1e-4, 1e-5);
+  const char *interp[] = {ADAPT, L0 "sensitivity={\"plugin\": \"interpolating_adjoint\", "
+                                    "\"checkpoints\": 4}", NULL};
+  expect_gradient(interp, 1e-4, 1e-5);
+  const char *em[] = {SOLVER("{\"plugin\": \"euler_maruyama\", \"dt\": 0.1}"),
+                      L0 "sensitivity=\"backsolve_adjoint\"", NULL};
+  expect_gradient(em, 1e-4, 1e-6);
+#undef ADAPT
+}
+
+/* Long steps (the thesis's tolerance 0.3) on the cubic spiral: the backward reconstruction may
+   leave the forward solution; that must be an error naming it, never a wrong gradient. */
+Test(neural_sde, backsolve_never_returns_a_drifted_gradient) {
+  const char *inv[] = {"7", "12"};
+  for (int k = 0; k < 2; ++k) {
+    char sens[128];
+    snprintf(sens, sizeof sens, L0 "sensitivity={\"plugin\": \"backsolve_adjoint\", "
+             "\"inversion_tol\": 1e-%s}", inv[k]);
+    const char *sets[] = {"dtype=float64", "data.trajectories=200", "data.points=5",
+                          L0 "saveat=[0, 0.25, 0.5, 0.75, 1]", L0 "trajectories=20", sens};
+    nde_pipeline *p = NULL;
+    cr_assert_eq(nde_pipeline_load(NULL, vanilla, sets, 6, &p), NDE_OK, "%s", nde_last_error());
+    nde_gradcheck_options o = {.n_check = 100000, .eps = 1e-4, .seed = 3};
+    nde_gradcheck_result r;
+    nde_status st = nde_gradcheck(p, &o, &r);
+    if (st == NDE_OK)
+      cr_expect(r.max_rel_error < 1e-4, "1e-%s: a gradient off by %g came back", inv[k],
+                r.max_rel_error);
+    else
+      cr_expect(st == NDE_ENOCONV && (strstr(nde_last_error(), "left the forward one") ||
+                                      strstr(nde_last_error(), "inverting the SDE step")),
+                "1e-%s: %s", inv[k], nde_last_error());
+    cr_log_info("backsolve at tolerance 0.3, inversion_tol 1e-%s: %s", inv[k],
+                st == NDE_OK ? "exact" : nde_last_error());
+    nde_pipeline_destroy(&p);
+  }
+}
+
 Test(neural_sde, input_cotangent_and_mean_output_with_layers_around) {
   /* dense → neural_sde → dense: the input's cotangent sums the K trajectories' (a wrong dx
      shows in the first dense layer's parameters); every parameter is checked */
@@ -533,9 +579,9 @@ Test(neural_sde, invalid_specs_are_refused_with_the_json_path) {
   expect_refused(IN_CHAIN(", \"noise\": \"general\""), "model.chain[0].noise: expected one of");
   expect_refused(IN_CHAIN(", \"trajectories\": 0"), "model.chain[0].trajectories");
   /* suggestions come from the manifests' capabilities, not from names in the core */
-  expect_refused(IN_CHAIN(", \"sensitivity\": \"backsolve_adjoint\""),
-                 "model.chain[0].sensitivity: sensitivity 'backsolve_adjoint' does not "
-                 "differentiate SDE solves (ones that do: direct)");
+  expect_refused(IN_CHAIN(", \"sensitivity\": \"quadrature_adjoint\""),
+                 "model.chain[0].sensitivity: sensitivity 'quadrature_adjoint' does not "
+                 "differentiate SDE solves (ones that do: ");
   expect_refused(IN_CHAIN(", \"solver\": {\"plugin\": \"euler_maruyama\", \"dt\": 0.1}, "
                           "\"regularizer\": \"error_global\""),
                  "model.chain[0].regularizer: regularizer 'error_global' needs a solver with an "
@@ -549,8 +595,8 @@ Test(neural_sde, invalid_specs_are_refused_with_the_json_path) {
   expect_refused(IN_CHAIN(", \"regularizer\": [\"error_local_unbiased\", "
                           "\"error_local_biased\"]"),
                  "model.chain[0].regularizer[1]: regularizer 'error_local_biased': only one");
-  expect_refused(IN_CHAIN(", \"sensitivity\": \"backsolve_adjoint\""),
-                 "model.chain[0].sensitivity: sensitivity 'backsolve_adjoint' does not "
+  expect_refused(IN_CHAIN(", \"sensitivity\": \"quadrature_adjoint\""),
+                 "model.chain[0].sensitivity: sensitivity 'quadrature_adjoint' does not "
                  "differentiate SDE solves");
   expect_refused(IN_CHAIN(", \"regularizer\": \"steer\""),
                  "model.chain[0].regularizer: regularizer 'steer' changes the span");
@@ -611,14 +657,14 @@ Test(neural_sde, error_global_lowers_the_evaluation_nfe) {
 
 /* ---------------------------------------------------------------- the command */
 
-Test(neural_sde, gradcheck_command_names_the_sde_sensitivity) {
+static void gradcheck_command(const char *sensitivity) {
   const char *b = getenv("NDE_TEST_BUILDDIR");
   char cmd[8192];
   snprintf(cmd, sizeof cmd,
            "%s/nde gradcheck '%s' --params 10 --json --set data.trajectories=200 --set "
            "data.points=5 --set '" L0 "saveat=[0, 0.25, 0.5, 0.75, 1]' --set '" L0
-           "trajectories=4' 2>&1",
-           b ? b : NDE_TEST_BUILDDIR, vanilla);
+           "trajectories=4' --set '" L0 "sensitivity=\"%s\"' 2>&1",
+           b ? b : NDE_TEST_BUILDDIR, vanilla, sensitivity);
   FILE *f = popen(cmd, "r");
   cr_assert_not_null(f);
   char out[8192];
@@ -628,9 +674,15 @@ Test(neural_sde, gradcheck_command_names_the_sde_sensitivity) {
   json_error_t e;
   json_t *o = json_loads(out, 0, &e);
   cr_assert_not_null(o, "not JSON: %s", out);
-  cr_expect_str_eq(json_string_value(json_object_get(o, "sensitivity")), "direct");
+  cr_expect_str_eq(json_string_value(json_object_get(o, "sensitivity")), sensitivity);
   cr_expect_eq(json_integer_value(json_object_get(o, "checked")), 10);
   double rel = json_number_value(json_object_get(o, "max_rel_error"));
   cr_expect(rel >= 0 && rel < 1e-4, "max_rel_error %g", rel);
   json_decref(o);
+}
+
+Test(neural_sde, gradcheck_command_names_the_sde_sensitivity) { gradcheck_command("direct"); }
+Test(neural_sde, gradcheck_command_with_the_sde_adjoints) {
+  gradcheck_command("backsolve_adjoint");
+  gradcheck_command("interpolating_adjoint");
 }

@@ -209,7 +209,7 @@ Test(kinds, capabilities_are_checked_against_the_vtable) {
                        "capabilities.stiffness_estimate");
   expect_refused_claim("euler_maruyama", "sde_solver", "{\"strong_order\": 1.5}",
                        "capabilities.strong_order: is 1.5, but the library's is 0.5");
-  expect_refused_claim("backsolve_adjoint", "sensitivity", "{\"problems\": [\"ode\", \"sde\"]}",
+  expect_refused_claim("quadrature_adjoint", "sensitivity", "{\"problems\": [\"ode\", \"sde\"]}",
                        "lists \"sde\", but the library does not");
   expect_refused_claim("interpolating_adjoint", "sensitivity", "{\"step_estimates\": true}",
                        "capabilities.step_estimates");

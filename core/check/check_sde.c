@@ -199,7 +199,8 @@ static nde_status forward(const nde_sde_solver_ops *ops, nde_backend *be, const 
                           double t, double h, const double *u0v, double *u1v) {
   pool P = {.n = 0};
   nde_status st = NDE_OK;
-  nde_sde_rhs rhs = {drift, diffusion, drift_vjp, diffusion_vjp, NDE_NOISE_DIAGONAL, NULL};
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = NDE_NOISE_DIAGONAL, .ctx = NULL};
   int ns = ops->stages > 0 ? ops->stages : 1;
   if (ns > 16)
     return nde_error(NDE_EPLUGIN, "more than 16 stages");
@@ -250,7 +251,8 @@ static void check_reverse(nde_check_run *run, const nde_sde_solver_ops *ops) {
   double u1f[RN], u1r[RN], du0v[RN];
   if (st == NDE_OK)
     st = forward(ops, be, &z, t, h, u0v, u1f);
-  nde_sde_rhs rhs = {drift, diffusion, drift_vjp, diffusion_vjp, NDE_NOISE_DIAGONAL, NULL};
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = NDE_NOISE_DIAGONAL, .ctx = NULL};
   nde_array *u0 = mk(&P, be, &st), *u1 = mk(&P, be, &st), *du1 = mk(&P, be, &st),
             *du0 = mk(&P, be, &st);
   int nw = NDE_SDE_REVERSE_WORK(ops->stages > 0 ? ops->stages : 1);

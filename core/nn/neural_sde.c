@@ -64,7 +64,14 @@ typedef struct nsde_rhs {
   const nde_layer *node, *drift, *diffusion;
   nde_layer_ctx lctx; /* batch B·K, no metrics */
   const void *params; /* the node's parameter slice */
+  nde_arena_mark keep_mark; /* where the kept evaluations start (keep_begin) */
 } nsde_rhs;
+
+/* One evaluation kept for its pullback (arena host memory). */
+typedef struct nsde_kept {
+  const nde_layer *child;
+  nde_record *rec;
+} nsde_kept;
 
 /* What one evaluation keeps for its vjp (arena host memory). */
 typedef struct nsde_eval {
@@ -124,6 +131,57 @@ static nde_status diffusion_vjp(void *ctx, double t, const nde_array *u, const n
                                 nde_array *w_u, void *w_p) {
   nsde_rhs *r = ctx;
   return run_child(r, r->diffusion, t, u, w, w_u, w_p);
+}
+
+/*
+ * Kept evaluations (nde_sde_rhs::drift_keep ...): the child's record stays in
+ * the arena until keep_end, so the reverse step's pullback of a stage uses
+ * the evaluation that recomputed it instead of running the child again.
+ */
+static nde_status keep_begin(void *ctx) {
+  nsde_rhs *r = ctx;
+  r->keep_mark = nde_arena_get_mark(r->lctx.arena);
+  return NDE_OK;
+}
+
+static void keep_end(void *ctx) {
+  nsde_rhs *r = ctx;
+  nde_arena_rewind(r->lctx.arena, r->keep_mark);
+}
+
+static nde_status child_keep(nsde_rhs *r, const nde_layer *child, double t, const nde_array *u,
+                             nde_array *out, void **kept) {
+  nsde_kept *k;
+  NDE_TRY(nde_arena_alloc_host(r->lctx.arena, sizeof *k, (void **)&k));
+  k->child = child;
+  NDE_TRY(nde_layer_forward(child, &r->lctx, u->data, t,
+                            nde_child_params(r->node, child, r->lctx.dtype, r->params), &k->rec));
+  *kept = k;
+  return r->lctx.backend->ops->copy(r->lctx.backend->ctx, out->data, k->rec->y,
+                                    nde_array_bytes(out));
+}
+
+static nde_status drift_keep(void *ctx, double t, const nde_array *u, nde_array *out,
+                             void **kept) {
+  nsde_rhs *r = ctx;
+  return child_keep(r, r->drift, t, u, out, kept);
+}
+
+static nde_status diffusion_keep(void *ctx, double t, const nde_array *u, nde_array *out,
+                                 void **kept) {
+  nsde_rhs *r = ctx;
+  return child_keep(r, r->diffusion, t, u, out, kept);
+}
+
+static nde_status kept_vjp(void *ctx, void *kept, const nde_array *w, nde_array *w_u,
+                           void *w_p) {
+  nsde_rhs *r = ctx;
+  nsde_kept *k = kept;
+  nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
+  nde_status st = nde_layer_vjp(k->child, &r->lctx, k->rec, w->data, w_u->data,
+                                nde_child_dparams(r->node, k->child, r->lctx.dtype, w_p), NULL);
+  nde_arena_rewind(r->lctx.arena, mark);
+  return st;
 }
 
 /* ---------------------------------------------------------------- building */
@@ -452,7 +510,10 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   ev->rhs.lctx.metrics = NULL;
   ev->rhs.lctx.batch = B * K;
   ev->f = (nde_sde_rhs){.drift = drift_eval, .diffusion = diffusion_eval, .drift_vjp = drift_vjp,
-                        .diffusion_vjp = diffusion_vjp, .noise = s->noise, .ctx = &ev->rhs};
+                        .diffusion_vjp = diffusion_vjp, .noise = s->noise, .ctx = &ev->rhs,
+                        .keep_begin = keep_begin, .drift_keep = drift_keep,
+                        .diffusion_keep = diffusion_keep, .kept_vjp = kept_vjp,
+                        .keep_end = keep_end};
 
   /* the noise of this pass. A replay (freeze_steps 2) keeps the recording pass's path: a
      stored path's values depend on the order of first queries, and the recording solve's

@@ -46,7 +46,8 @@ static int any_nonzero(int s, const double *w) {
 /* Recompute the stages k, g, H0, H1 from u0 (as nde_sri_step() does) */
 static nde_status forward_stages(const nde_sri_tableau *tb, const nde_sde_rhs *rhs,
                                  nde_sde_reverse *r, const int *uf, const int *ug, nde_array *k,
-                                 nde_array *g, nde_array *h0, nde_array *h1) {
+                                 nde_array *g, nde_array *h0, nde_array *h1, void **kf,
+                                 void **kg) {
   const nde_array *u0 = r->u0;
   const nde_backend_ops *ops = u0->backend->ops;
   void *bx = u0->backend->ctx;
@@ -72,7 +73,10 @@ static nde_status forward_stages(const nde_sri_tableau *tb, const nde_sde_rhs *r
           c[ka] = h * tb->a0[i * s + j], x[ka++] = k[j].data;
       c[ka] = 1.0, x[ka++] = u0->data;
       ops->lincomb(bx, dt_, n, ka, c, x, kb ? 1.0 : 0.0, h0[i].data);
-      NDE_TRY(rhs->drift(rhs->ctx, r->t + tb->c0[i] * h, &h0[i], &k[i]));
+      if (kf)
+        NDE_TRY(rhs->drift_keep(rhs->ctx, r->t + tb->c0[i] * h, &h0[i], &k[i], &kf[i]));
+      else
+        NDE_TRY(rhs->drift(rhs->ctx, r->t + tb->c0[i] * h, &h0[i], &k[i]));
       r->nf++;
     }
     if (ug[i]) {
@@ -85,7 +89,10 @@ static nde_status forward_stages(const nde_sri_tableau *tb, const nde_sde_rhs *r
       }
       c[m] = 1.0, x[m++] = u0->data;
       ops->lincomb(bx, dt_, n, m, c, x, 0.0, h1[i].data);
-      NDE_TRY(rhs->diffusion(rhs->ctx, r->t + tb->c1[i] * h, &h1[i], &g[i]));
+      if (kg)
+        NDE_TRY(rhs->diffusion_keep(rhs->ctx, r->t + tb->c1[i] * h, &h1[i], &g[i], &kg[i]));
+      else
+        NDE_TRY(rhs->diffusion(rhs->ctx, r->t + tb->c1[i] * h, &h1[i], &g[i]));
       r->ng++;
     }
   }
@@ -105,8 +112,28 @@ static int weighted(const nde_backend_ops *ops, void *bx, nde_dtype dt_, size_t 
   return m > 0;
 }
 
+int nde_sde_rhs_keeps(const nde_sde_rhs *rhs) {
+  return rhs->keep_begin && rhs->drift_keep && rhs->diffusion_keep && rhs->kept_vjp &&
+         rhs->keep_end;
+}
+
+static nde_status step_reverse(const nde_sri_tableau *tb, const nde_sde_rhs *rhs,
+                               nde_sde_reverse *r, int keeps);
+
 nde_status nde_sri_step_reverse(const nde_sri_tableau *tb, const nde_sde_rhs *rhs,
                                 nde_sde_reverse *r) {
+  int keeps = nde_sde_rhs_keeps(rhs);
+  if (keeps)
+    NDE_TRY(rhs->keep_begin(rhs->ctx));
+  nde_status st = step_reverse(tb, rhs, r, keeps);
+  if (keeps)
+    rhs->keep_end(rhs->ctx);
+  return st;
+}
+
+/* The reverse step; with @p keeps, the stages' evaluations are kept for their pullbacks. */
+static nde_status step_reverse(const nde_sri_tableau *tb, const nde_sde_rhs *rhs,
+                               nde_sde_reverse *r, int keeps) {
   const nde_array *u0 = r->u0;
   const nde_backend_ops *ops = u0->backend->ops;
   void *bx = u0->backend->ctx;
@@ -147,7 +174,9 @@ nde_status nde_sri_step_reverse(const nde_sri_tableau *tb, const nde_sde_rhs *rh
   nde_sri_used_stages(tb, with_err, uf, ug);
   double h = r->dt, sh = sqrt(h);
 
-  NDE_TRY(forward_stages(tb, rhs, r, uf, ug, k, g, h0, h1));
+  void *kf[NDE_SRI_MAX_STAGES] = {0}, *kg[NDE_SRI_MAX_STAGES] = {0};
+  NDE_TRY(forward_stages(tb, rhs, r, uf, ug, k, g, h0, h1, keeps ? kf : NULL,
+                         keeps ? kg : NULL));
 
   /* E₂ (in err), then u₁, then err = δ·h·Σ e k + E₂ */
   if (weighted(ops, bx, dt_, n, s, tb->beta3, 1.0, g, err->data))
@@ -238,8 +267,11 @@ nde_status nde_sri_step_reverse(const nde_sri_tableau *tb, const nde_sde_rhs *rh
   /* pull back through the stages in reverse order */
   for (int i = s - 1; i >= 0; --i) {
     if (ug[i]) {
-      NDE_TRY(rhs->diffusion_vjp(rhs->ctx, r->t + tb->c1[i] * h, &h1[i], &gb[i], tmp,
-                                 r->dparams));
+      if (keeps)
+        NDE_TRY(rhs->kept_vjp(rhs->ctx, kg[i], &gb[i], tmp, r->dparams));
+      else
+        NDE_TRY(rhs->diffusion_vjp(rhs->ctx, r->t + tb->c1[i] * h, &h1[i], &gb[i], tmp,
+                                   r->dparams));
       r->ng_vjp++;
       ops->axpy(bx, dt_, n, 1.0, tmp->data, r->du0->data);
       for (int j = 0; j < i; ++j) {
@@ -250,7 +282,11 @@ nde_status nde_sri_step_reverse(const nde_sri_tableau *tb, const nde_sde_rhs *rh
       }
     }
     if (uf[i]) {
-      NDE_TRY(rhs->drift_vjp(rhs->ctx, r->t + tb->c0[i] * h, &h0[i], &kb[i], tmp, r->dparams));
+      if (keeps)
+        NDE_TRY(rhs->kept_vjp(rhs->ctx, kf[i], &kb[i], tmp, r->dparams));
+      else
+        NDE_TRY(rhs->drift_vjp(rhs->ctx, r->t + tb->c0[i] * h, &h0[i], &kb[i], tmp,
+                               r->dparams));
       r->nf_vjp++;
       if (eig_h0 && i >= s - 2) /* the stiffness estimate's direct H0 dependence */
         ops->axpy(bx, dt_, n, i == s - 1 ? 1.0 : -1.0, P[0]->data, tmp->data);

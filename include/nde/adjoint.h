@@ -211,6 +211,19 @@ NDE_API nde_status nde_adjoint_sens_backward(void *state, const nde_sens_problem
                                              const double *w_eigen, nde_array *du0,
                                              void *dparams, nde_sens_stats *stats);
 
+/**
+ * `sde_forward` and `sde_backward` of the backsolve and interpolating
+ * adjoint plugins: the SDE adjoints of nde/sde_adjoint.h (options
+ * "checkpoints", "inversion_tol", "inversion_iters"). NDE_EUNSUPPORTED for
+ * quadrature_adjoint, which has no SDE method.
+ */
+NDE_API nde_status nde_adjoint_sens_sde_forward(void *state, const nde_sde_sens_problem *problem,
+                                                nde_sde_solution *sol);
+NDE_API nde_status nde_adjoint_sens_sde_backward(void *state, const nde_sde_sens_problem *problem,
+                                                 const nde_array *du_save, const double *w_eest,
+                                                 const double *w_eigen, nde_array *du0,
+                                                 void *dparams, nde_sens_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,6 +44,7 @@
 #include <nde/rng.h>
 #include <nde/safetensors.h>
 #include <nde/sde.h>
+#include <nde/sde_adjoint.h>
 #include <nde/sde_problem.h>
 #include <nde/sensitivity.h>
 #include <nde/status.h>

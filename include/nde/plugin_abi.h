@@ -22,7 +22,7 @@
  * | nde/ode.h, nde/sde.h, nde/nonlinear.h, nde/linear.h, nde/layer.h, nde/sensitivity.h, nde/regularizer.h, nde/optimizer.h, nde/dataset.h | each kind's vtable and the helpers its plugins call |
  *
  * Application headers (nde/nde.h, nde/registry.h, nde/model.h,
- * nde/loss.h, nde/train.h, nde/safetensors.h, nde/adjoint.h and the
+ * nde/loss.h, nde/train.h, nde/safetensors.h, nde/adjoint.h, nde/sde_adjoint.h and the
  * test-problem libraries nde/ode_problem.h, nde/sde_problem.h,
  * nde/nonlinear_problem.h) are for programs that use nde; they may change
  * between minor versions. Define NDE_PLUGIN_ABI_ONLY before including

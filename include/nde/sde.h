@@ -80,7 +80,27 @@ typedef struct nde_sde_rhs {
                               nde_array *w_u, void *w_p);
   nde_sde_noise noise;
   void *ctx;
+  /* ---- appended: kept evaluations (optional; all five or none) ---- */
+  /**
+   * For reverse mode without re-evaluating inside each pullback: between
+   * keep_begin and keep_end, drift_keep / diffusion_keep evaluate like drift /
+   * diffusion and also keep what the pullback needs, returning a handle
+   * (*kept); kept_vjp(kept, w) is then the pullback at that evaluation (the
+   * semantics of drift_vjp / diffusion_vjp without recomputing). keep_end
+   * releases every kept evaluation. nde_sri_step_reverse() uses them when all
+   * five are set: each stage is then evaluated once and pulled back once in
+   * the backward pass.
+   */
+  nde_status (*keep_begin)(void *ctx);
+  nde_status (*drift_keep)(void *ctx, double t, const nde_array *u, nde_array *out, void **kept);
+  nde_status (*diffusion_keep)(void *ctx, double t, const nde_array *u, nde_array *out,
+                               void **kept);
+  nde_status (*kept_vjp)(void *ctx, void *kept, const nde_array *w, nde_array *w_u, void *w_p);
+  void (*keep_end)(void *ctx);
 } nde_sde_rhs;
+
+/** 1 when @p rhs provides all five kept-evaluation callbacks. */
+NDE_API int nde_sde_rhs_keeps(const nde_sde_rhs *rhs);
 
 /**
  * Number of Wiener processes the noise of @p rhs needs for a state shaped
@@ -425,6 +445,9 @@ NDE_API const nde_sri_tableau *nde_sri_tableau_euler_maruyama(void);
  * reverse stage order: each drift stage costs one rhs->drift_vjp and each
  * diffusion stage one rhs->diffusion_vjp (both required), with the
  * semantics of ::nde_sde_rhs (w_u = wᵀ∂/∂u overwritten, w_p += wᵀ∂/∂p).
+ * When the rhs keeps evaluations (nde_sde_rhs_keeps()), the recomputed
+ * stages are evaluated with drift_keep / diffusion_keep and pulled back with
+ * kept_vjp instead, so a pullback does not evaluate its stage again.
  *
  * The error term is EEst = wrms(δ·E₁ + E₂; u₀, u₁; abstol, reltol) of
  * ::nde_sri_tableau, the integrator's controller norm; its cotangent

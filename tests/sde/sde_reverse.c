@@ -83,7 +83,106 @@ static nde_status diffusion_vjp(void *ctx, double t, const nde_array *u, const n
 }
 
 static nde_sde_rhs rhs_of(prob *q) {
-  return (nde_sde_rhs){drift, diffusion, drift_vjp, diffusion_vjp, NDE_NOISE_DIAGONAL, q};
+  return (nde_sde_rhs){.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = NDE_NOISE_DIAGONAL, .ctx = q};
+}
+
+/* ---- the same problem with kept evaluations (nde_sde_rhs::drift_keep ...) ---- */
+
+/* A kept evaluation: which function, its t and a copy of its input. */
+typedef struct kept_eval {
+  int diffusion;
+  double t;
+  nde_array u;
+  struct kept_eval *next;
+} kept_eval;
+
+typedef struct kept_prob {
+  prob *q;
+  kept_eval *list;
+  int open;                   /* between keep_begin and keep_end */
+  long begins, ends, keeps, kept_vjps, plain_vjps;
+} kept_prob;
+
+static nde_status k_begin(void *ctx) {
+  kept_prob *k = ctx;
+  cr_expect(!k->open, "keep_begin twice");
+  k->open = 1;
+  k->begins++;
+  return NDE_OK;
+}
+
+static void k_end(void *ctx) {
+  kept_prob *k = ctx;
+  while (k->list) {
+    kept_eval *e = k->list;
+    k->list = e->next;
+    nde_array_destroy(&e->u);
+    free(e);
+  }
+  k->open = 0;
+  k->ends++;
+}
+
+static nde_status k_keep(kept_prob *k, int diff, double t, const nde_array *u, nde_array *out,
+                         void **kept) {
+  cr_assert(k->open, "an evaluation kept outside keep_begin/keep_end");
+  kept_eval *e = calloc(1, sizeof *e);
+  cr_assert_not_null(e);
+  e->diffusion = diff;
+  e->t = t;
+  e->u = sde_state(u->shape[0], u->size / u->shape[0], 0);
+  memcpy(e->u.data, u->data, u->size * sizeof(double));
+  e->next = k->list;
+  k->list = e;
+  k->keeps++;
+  *kept = e;
+  return diff ? diffusion(k->q, t, u, out) : drift(k->q, t, u, out);
+}
+
+static nde_status k_drift_keep(void *ctx, double t, const nde_array *u, nde_array *out,
+                               void **kept) {
+  return k_keep(ctx, 0, t, u, out, kept);
+}
+
+static nde_status k_diffusion_keep(void *ctx, double t, const nde_array *u, nde_array *out,
+                                   void **kept) {
+  return k_keep(ctx, 1, t, u, out, kept);
+}
+
+static nde_status k_kept_vjp(void *ctx, void *kept, const nde_array *w, nde_array *w_u,
+                             void *w_p) {
+  kept_prob *k = ctx;
+  kept_eval *e = kept;
+  cr_assert(k->open, "a kept evaluation pulled back after keep_end");
+  k->kept_vjps++;
+  return e->diffusion ? diffusion_vjp(k->q, e->t, &e->u, w, w_u, w_p)
+                      : drift_vjp(k->q, e->t, &e->u, w, w_u, w_p);
+}
+
+static nde_status k_drift(void *ctx, double t, const nde_array *u, nde_array *out) {
+  return drift(((kept_prob *)ctx)->q, t, u, out);
+}
+static nde_status k_diffusion(void *ctx, double t, const nde_array *u, nde_array *out) {
+  return diffusion(((kept_prob *)ctx)->q, t, u, out);
+}
+static nde_status k_drift_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
+                              nde_array *w_u, void *w_p) {
+  ((kept_prob *)ctx)->plain_vjps++;
+  return drift_vjp(((kept_prob *)ctx)->q, t, u, w, w_u, w_p);
+}
+static nde_status k_diffusion_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
+                                  nde_array *w_u, void *w_p) {
+  ((kept_prob *)ctx)->plain_vjps++;
+  return diffusion_vjp(((kept_prob *)ctx)->q, t, u, w, w_u, w_p);
+}
+
+static nde_sde_rhs kept_rhs_of(kept_prob *k) {
+  return (nde_sde_rhs){.drift = k_drift, .diffusion = k_diffusion, .drift_vjp = k_drift_vjp,
+                       .diffusion_vjp = k_diffusion_vjp, .noise = NDE_NOISE_DIAGONAL, .ctx = k,
+                       .keep_begin = k_begin, .drift_keep = k_drift_keep,
+                       .diffusion_keep = k_diffusion_keep, .kept_vjp = k_kept_vjp,
+                       .keep_end = k_end};
 }
 
 /* ---- one step, forward ---- */
@@ -210,6 +309,32 @@ static void one_step_check(const char *solver, int spiral) {
   cr_assert_eq(nde_sde_solver_step_reverse(ops, &rhs, &r), NDE_OK, "%s: %s", solver,
                nde_last_error());
   cr_expect(r.nf_vjp >= 1 && r.ng_vjp >= 1);
+
+  /* the same reverse step with kept evaluations: the same numbers, every stage evaluated
+     once and pulled back from that evaluation, never through drift_vjp / diffusion_vjp */
+  {
+    kept_prob kp = {.q = &q};
+    nde_sde_rhs krhs = kept_rhs_of(&kp);
+    cr_expect(nde_sde_rhs_keeps(&krhs) && !nde_sde_rhs_keeps(&rhs));
+    nde_array kdu0 = sde_state(rows, cols, 0);
+    double kdp[3] = {0};
+    nde_sde_reverse kr = r;
+    kr.du0 = &kdu0;
+    kr.dparams = kdp;
+    cr_assert_eq(nde_sde_solver_step_reverse(ops, &krhs, &kr), NDE_OK, "%s: %s", solver,
+                 nde_last_error());
+    cr_expect(memcmp(kdu0.data, du0.data, n * sizeof(double)) == 0 &&
+                  memcmp(kdp, dp, sizeof dp) == 0,
+              "%s: kept evaluations change the result", solver);
+    cr_expect(kp.begins == 1 && kp.ends == 1 && !kp.list, "%s: keep_begin/keep_end unbalanced",
+              solver);
+    cr_expect_eq(kp.plain_vjps, 0, "%s: %ld pullbacks re-evaluated their stage", solver,
+                 kp.plain_vjps);
+    cr_expect_eq(kp.kept_vjps, kr.nf_vjp + kr.ng_vjp);
+    cr_expect_eq(kp.keeps, kr.nf + kr.ng, "%s: %ld kept evaluations, %ld stage evaluations",
+                 solver, kp.keeps, kr.nf + kr.ng);
+    nde_array_destroy(&kdu0);
+  }
   if (ops->adaptive) {
     double eest, eig;
     nde_array u1 = sde_state(rows, cols, 0);

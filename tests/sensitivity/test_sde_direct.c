@@ -1,8 +1,11 @@
 /*
- * The `direct` sensitivity's SDE half (sde_forward / sde_backward) against
- * central finite differences along the same Brownian path with the step
- * sequence frozen: the adaptive solve's step sizes are replayed
- * (nde_sde_options::replay_dt) in every finite-difference solve.
+ * The SDE sensitivities (sde_forward / sde_backward of `direct`,
+ * `backsolve_adjoint` and `interpolating_adjoint`) against central finite
+ * differences along the same Brownian path with the step sequence frozen:
+ * the adaptive solve's step sizes are replayed (nde_sde_options::replay_dt)
+ * in every finite-difference solve. The adjoints are also compared with
+ * `direct`'s gradient: interpolating_adjoint re-solves the same steps and
+ * must agree to rounding, backsolve_adjoint to its inversion tolerance.
  *
  * The SDE, per component i of a (rows × cols) state with row r = i % rows:
  *   f_i = a_r·u_i + b_r·tanh(u_i),   g_i = c_r·u_i + d_r·(1 + t/2),
@@ -128,12 +131,12 @@ typedef struct sens {
   void *state;
 } sens;
 
-static sens sens_open(void) {
+static sens sens_open(const char *name, const char *json) {
   const nde_plugin *pl = NULL;
-  cr_assert_eq(nde_registry_find(NULL, NDE_KIND_SENSITIVITY, "direct", &pl), NDE_OK, "%s",
+  cr_assert_eq(nde_registry_find(NULL, NDE_KIND_SENSITIVITY, name, &pl), NDE_OK, "%s",
                nde_last_error());
   nde_options *given = NULL, *opts = NULL;
-  cr_assert_eq(nde_options_parse("{}", &given), NDE_OK);
+  cr_assert_eq(nde_options_parse(json ? json : "{}", &given), NDE_OK);
   cr_assert_eq(nde_plugin_options(pl, given, "sensitivity", &opts), NDE_OK, "%s",
                nde_last_error());
   const void *vt = NULL;
@@ -166,6 +169,13 @@ typedef struct sde_case {
   int with_eigen; /* weights on every step's stiffness estimate (SOSRI2) */
 } sde_case;
 
+/* The sensitivity under test (NULL: direct), its options, and the largest
+   relative difference from direct's gradient it may have. */
+typedef struct sens_case {
+  const char *sens, *sens_json;
+  double vs_direct;
+} sens_case;
+
 static const double saveat[] = {0.0, 0.137, 0.41, 0.77, 1.0};
 #define NSAVE (sizeof saveat / sizeof saveat[0])
 
@@ -176,7 +186,8 @@ static double replay_loss(const nde_sde_solver *solver, prob *q, nde_sde_noise n
                           double *u_saved) {
   size_t n = ROWS * cols;
   nde_array u0 = state(ROWS, cols, x);
-  nde_sde_rhs rhs = {drift, diffusion, drift_vjp, diffusion_vjp, noise, q};
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = noise, .ctx = q};
   nde_sde_solution sol;
   cr_assert_eq(nde_sde_solve(solver, &rhs, NULL, 0, 1, &u0, path, saveat, NSAVE, &sol), NDE_OK,
                "%s", nde_last_error());
@@ -198,7 +209,7 @@ static double replay_loss(const nde_sde_solver *solver, prob *q, nde_sde_noise n
   return L;
 }
 
-static void check_case(sde_case c) {
+static void check_sens(sde_case c, sens_case c2) {
   nde_sde_solver *solver = open_solver(c.solver, c.json);
   size_t cols = c.cols, n = ROWS * cols;
   cr_assert(n <= MAXN);
@@ -211,10 +222,12 @@ static void check_case(sde_case c) {
   nde_array u0 = state(ROWS, cols, x);
   size_t dim = nde_sde_noise_dim(c.noise, &u0);
   nde_brownian *path = make_path(dim, c.stored, 77);
-  nde_sde_rhs rhs = {drift, diffusion, drift_vjp, diffusion_vjp, c.noise, &q};
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = c.noise, .ctx = &q};
   nde_sde_sens_problem pb = {.rhs = &rhs, .solver = solver, .path = path, .t0 = 0, .t1 = 1,
                              .saveat = saveat, .nsave = NSAVE, .u0 = &u0, .n_params = NP};
-  sens s = sens_open();
+  const char *sname = c2.sens ? c2.sens : "direct";
+  sens s = sens_open(sname, c2.sens_json);
 
   /* forward: the adaptive (or fixed-step) solve itself */
   nde_sde_solution sol;
@@ -247,7 +260,9 @@ static void check_case(sde_case c) {
                NDE_OK, "%s: %s", c.solver, nde_last_error());
   cr_expect_eq(stats.nfe, q.nf + q.ng - nf0, "nfe %ld vs %ld", stats.nfe, q.nf + q.ng - nf0);
   cr_expect_eq(stats.nvjp, q.nfv + q.ngv - nv0);
-  cr_expect(stats.nvjp >= 2 * (long)N && stats.peak_bytes >= N * n * sizeof(double));
+  cr_expect(stats.nvjp >= 2 * (long)N);
+  if (!c2.sens)
+    cr_expect(stats.peak_bytes >= N * n * sizeof(double));
 
   /* finite differences with the step sequence frozen (and the same path) */
   solver->solve.replay_dt = dts;
@@ -264,6 +279,29 @@ static void check_case(sde_case c) {
   double grad[MAXN + NP], fd[MAXN + NP], scale = 0, maxerr = 0;
   memcpy(grad, du0.data, n * sizeof(double));
   memcpy(grad + n, dp, sizeof dp);
+  double vs_direct = 0;
+  if (c2.sens) { /* direct's gradient on the same problem */
+    solver->solve.replay_dt = NULL;
+    sens d = sens_open("direct", NULL);
+    cr_assert_eq(d.ops->sde_forward(d.state, &pb, &sol), NDE_OK, "%s", nde_last_error());
+    nde_sde_solution_clear(&sol);
+    nde_array ddu0 = state(ROWS, cols, NULL);
+    double ddp[NP] = {0}, dg[MAXN + NP], dscale = 0;
+    nde_sens_stats dstats;
+    cr_assert_eq(d.ops->sde_backward(d.state, &pb, &du_save, we, wg, &ddu0, ddp, &dstats),
+                 NDE_OK, "%s", nde_last_error());
+    memcpy(dg, ddu0.data, n * sizeof(double));
+    memcpy(dg + n, ddp, sizeof ddp);
+    for (size_t k = 0; k < n + NP; ++k)
+      dscale = fmax(dscale, fabs(dg[k]));
+    for (size_t k = 0; k < n + NP; ++k)
+      vs_direct = fmax(vs_direct, fabs(grad[k] - dg[k]) / dscale);
+    cr_expect(vs_direct <= c2.vs_direct, "%s: %g from direct's gradient (allowed %g)", sname,
+              vs_direct, c2.vs_direct);
+    d.ops->destroy(d.state);
+    nde_array_destroy(&ddu0);
+    solver->solve.replay_dt = dts;
+  }
   for (size_t k = 0; k < n + NP; ++k) {
     double *v = k < n ? &x[k] : &q.p[k - n];
     double keep = *v, e = 1e-6 * (1 + fabs(keep));
@@ -282,15 +320,18 @@ static void check_case(sde_case c) {
               nde_sde_noise_name(c.noise), k < n ? "u0" : "p", k < n ? k : k - n, grad[k],
               fd[k]);
   }
-  fprintf(stderr, "sde direct %-14s %-8s %s eest=%d eig=%d steps=%3zu: max rel FD error %.2e\n",
-          c.solver, nde_sde_noise_name(c.noise), c.stored ? "stored" : "tree  ", c.with_eest,
-          c.with_eigen, N, maxerr);
+  fprintf(stderr, "sde %-21s %-14s %-8s %s eest=%d eig=%d steps=%3zu: max rel FD error %.2e, "
+          "vs direct %.2e, backward nfe %ld\n", sname, c.solver, nde_sde_noise_name(c.noise),
+          c.stored ? "stored" : "tree  ", c.with_eest, c.with_eigen, N, maxerr, vs_direct,
+          stats.nfe);
 
   s.ops->destroy(s.state);
   nde_array_destroy(&du_save), nde_array_destroy(&du0), nde_array_destroy(&u0);
   nde_brownian_destroy(&path);
   nde_sde_solver_destroy(&solver);
 }
+
+static void check_case(sde_case c) { check_sens(c, (sens_case){NULL, NULL, 0}); }
 
 #define ADAPTIVE "{\"abstol\": 0.01, \"reltol\": 0.01}"
 #define FIXED "{\"adaptive\": false, \"dt\": 0.0625}"
@@ -329,6 +370,37 @@ Test(sde_direct, error_and_stiffness_estimates_sosri2) {
   check_case((sde_case){"sosri2", ADAPTIVE, NDE_NOISE_DIAGONAL, 3, 0, 1, 1});
 }
 
+/* ---- the SDE adjoints: the same checks, and agreement with direct ---- */
+
+#define BACKSOLVE(tol) ((sens_case){"backsolve_adjoint", "{\"inversion_tol\": 1e-14}", tol})
+#define INTERP(c) ((sens_case){"interpolating_adjoint", "{\"checkpoints\": " #c "}", 1e-13})
+
+Test(sde_backsolve, sosri_diagonal_tree) {
+  check_sens((sde_case){"sosri", ADAPTIVE, NDE_NOISE_DIAGONAL, 3, 0, 0, 0}, BACKSOLVE(1e-9));
+}
+Test(sde_backsolve, sosri2_scalar_with_estimates) {
+  check_sens((sde_case){"sosri2", ADAPTIVE, NDE_NOISE_SCALAR, 3, 1, 1, 1}, BACKSOLVE(1e-9));
+}
+Test(sde_backsolve, sri_w1_diagonal_with_estimates) {
+  check_sens((sde_case){"sri_w1", ADAPTIVE, NDE_NOISE_DIAGONAL, 3, 1, 1, 0}, BACKSOLVE(1e-9));
+}
+Test(sde_backsolve, euler_maruyama_diagonal) {
+  check_sens((sde_case){"euler_maruyama", FIXED, NDE_NOISE_DIAGONAL, 3, 0, 0, 0},
+             BACKSOLVE(1e-9));
+}
+Test(sde_interpolating, sosri_diagonal_every_state) {
+  check_sens((sde_case){"sosri", ADAPTIVE, NDE_NOISE_DIAGONAL, 3, 0, 0, 0}, INTERP(0));
+}
+Test(sde_interpolating, sosri2_diagonal_3_checkpoints) {
+  check_sens((sde_case){"sosri2", ADAPTIVE, NDE_NOISE_DIAGONAL, 3, 0, 1, 1}, INTERP(3));
+}
+Test(sde_interpolating, sri_w1_scalar_5_checkpoints) {
+  check_sens((sde_case){"sri_w1", ADAPTIVE, NDE_NOISE_SCALAR, 3, 1, 1, 0}, INTERP(5));
+}
+Test(sde_interpolating, euler_maruyama_1_checkpoint) {
+  check_sens((sde_case){"euler_maruyama", FIXED, NDE_NOISE_SCALAR, 3, 0, 0, 0}, INTERP(1));
+}
+
 /* ---- the tape: reused across calls, the caller's on_step still called ---- */
 
 static nde_status count_steps(void *user, const nde_sde_step *st, double eest) {
@@ -337,14 +409,15 @@ static nde_status count_steps(void *user, const nde_sde_step *st, double eest) {
   return NDE_OK;
 }
 
-Test(sde_direct, reuse_and_chained_hook) {
+static void reuse_and_chained_hook(const char *sname, const char *sjson) {
   nde_sde_solver *solver = open_solver("sosri", ADAPTIVE);
   long hooked = 0;
   solver->solve.on_step = count_steps;
   solver->solve.user = &hooked;
-  sens s = sens_open();
+  sens s = sens_open(sname, sjson);
   prob q = default_prob();
-  nde_sde_rhs rhs = {drift, diffusion, drift_vjp, diffusion_vjp, NDE_NOISE_DIAGONAL, &q};
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = NDE_NOISE_DIAGONAL, .ctx = &q};
   double grads[2][MAXN];
   for (int round = 0; round < 3; ++round) {
     size_t cols = round == 1 ? 2 : 3, n = ROWS * cols; /* the tape changes shape and back */
@@ -381,11 +454,12 @@ Test(sde_direct, reuse_and_chained_hook) {
 
 /* ---- error paths ---- */
 
-Test(sde_direct, refuses_bad_calls) {
+static void refuses_bad_calls(const char *sname, const char *sjson) {
   nde_sde_solver *solver = open_solver("sosri", ADAPTIVE);
-  sens s = sens_open();
+  sens s = sens_open(sname, sjson);
   prob q = default_prob();
-  nde_sde_rhs rhs = {drift, diffusion, drift_vjp, diffusion_vjp, NDE_NOISE_DIAGONAL, &q};
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = NDE_NOISE_DIAGONAL, .ctx = &q};
   double x[4] = {0.5, 0.6, 0.7, 0.8}, w[4 * NSAVE] = {0};
   nde_array u0 = state(ROWS, 2, x), du_save = state(4, NSAVE, w), du0 = state(ROWS, 2, NULL);
   nde_array short_save = state(4, NSAVE - 1, NULL);
@@ -478,5 +552,117 @@ Test(sde_direct, refuses_bad_calls) {
   nde_array_destroy(&u0), nde_array_destroy(&du_save), nde_array_destroy(&du0);
   nde_array_destroy(&short_save);
   nde_brownian_destroy(&path);
+  nde_sde_solver_destroy(&solver);
+}
+
+Test(sde_direct, reuse_and_chained_hook) { reuse_and_chained_hook("direct", NULL); }
+Test(sde_backsolve, reuse_and_chained_hook) { reuse_and_chained_hook("backsolve_adjoint", NULL); }
+Test(sde_interpolating, reuse_and_chained_hook) {
+  reuse_and_chained_hook("interpolating_adjoint", "{\"checkpoints\": 4}");
+}
+Test(sde_direct, refuses_bad_calls) { refuses_bad_calls("direct", NULL); }
+Test(sde_backsolve, refuses_bad_calls) { refuses_bad_calls("backsolve_adjoint", NULL); }
+Test(sde_interpolating, refuses_bad_calls) {
+  refuses_bad_calls("interpolating_adjoint", "{\"checkpoints\": 2}");
+}
+
+/* ---- memory: what each method keeps as the number of steps grows ---- */
+
+/* peak_bytes of one forward/backward pair with @p steps fixed Euler–Maruyama steps */
+static size_t peak_for_ex(const char *sname, const char *sjson, size_t steps, size_t cols,
+                          int expect_limit) {
+  char json[128];
+  snprintf(json, sizeof json, "{\"adaptive\": false, \"dt\": %.17g}", 1.0 / (double)steps);
+  nde_sde_solver *solver = open_solver("euler_maruyama", json);
+  sens s = sens_open(sname, sjson);
+  prob q = default_prob();
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = NDE_NOISE_DIAGONAL, .ctx = &q};
+  size_t n = ROWS * cols;
+  double *x = malloc(n * sizeof *x), *w = malloc(n * NSAVE * sizeof *w);
+  for (size_t i = 0; i < n; ++i)
+    x[i] = 0.5 + 0.01 * (double)i;
+  for (size_t i = 0; i < n * NSAVE; ++i)
+    w[i] = 1.0;
+  nde_array u0 = state(ROWS, cols, x), du_save = state(n, NSAVE, w), du0 = state(ROWS, cols, NULL);
+  nde_brownian *path = make_path(n, 0, 5);
+  nde_sde_sens_problem pb = {.rhs = &rhs, .solver = solver, .path = path, .t0 = 0, .t1 = 1,
+                             .saveat = saveat, .nsave = NSAVE, .u0 = &u0, .n_params = NP};
+  nde_sde_solution sol;
+  nde_sens_stats st = {0};
+  nde_status fs = s.ops->sde_forward(s.state, &pb, &sol);
+  nde_sde_solution_clear(&sol);
+  if (expect_limit) {
+    cr_expect_eq(fs, NDE_ELIMIT, "%s: a tape over max_tape_mb gives %d", sname, (int)fs);
+    cr_expect(strstr(nde_last_error(), "max_tape_mb"), "%s", nde_last_error());
+  } else {
+    cr_assert_eq(fs, NDE_OK, "%s", nde_last_error());
+    double dp[NP] = {0};
+    cr_assert_eq(s.ops->sde_backward(s.state, &pb, &du_save, NULL, NULL, &du0, dp, &st),
+                 NDE_OK, "%s: %s", sname, nde_last_error());
+  }
+  s.ops->destroy(s.state);
+  nde_brownian_destroy(&path);
+  nde_array_destroy(&u0), nde_array_destroy(&du_save), nde_array_destroy(&du0);
+  nde_sde_solver_destroy(&solver);
+  free(x), free(w);
+  return st.peak_bytes;
+}
+
+static size_t peak_for(const char *sname, const char *sjson, size_t steps, size_t cols) {
+  return peak_for_ex(sname, sjson, steps, cols, 0);
+}
+
+Test(sde_memory, direct_refuses_a_tape_over_max_tape_mb) {
+  /* 1024 states of 2 x 256 doubles: 4 MiB of tape against a 1 MiB limit */
+  peak_for_ex("direct", "{\"max_tape_mb\": 1}", 1024, 256, 1);
+}
+
+Test(sde_memory, backsolve_flat_direct_grows) {
+  size_t cols = 256, state_bytes = ROWS * cols * sizeof(double);
+  size_t d1 = peak_for("direct", NULL, 64, cols), d2 = peak_for("direct", NULL, 1024, cols);
+  size_t b1 = peak_for("backsolve_adjoint", NULL, 64, cols);
+  size_t b2 = peak_for("backsolve_adjoint", NULL, 1024, cols);
+  size_t i1 = peak_for("interpolating_adjoint", "{\"checkpoints\": 32}", 64, cols);
+  size_t i2 = peak_for("interpolating_adjoint", "{\"checkpoints\": 32}", 1024, cols);
+  fprintf(stderr, "peak bytes 64 -> 1024 steps: direct %zu -> %zu, backsolve %zu -> %zu, "
+          "interpolating(32) %zu -> %zu\n", d1, d2, b1, b2, i1, i2);
+  cr_expect(d2 - d1 >= 900 * state_bytes, "direct keeps every step's state");
+  /* backsolve: only the step sequence (16 bytes a step) grows, no state */
+  cr_expect(b2 - b1 <= 16 * 2048, "backsolve grew by %zu bytes", b2 - b1);
+  cr_expect(b2 < 64 * state_bytes, "backsolve holds %zu bytes (%zu states)", b2,
+            b2 / state_bytes);
+  /* interpolating: 32 checkpoints + a segment of < 2·1024/32 states + the work */
+  cr_expect(i2 <= (32 + 64 + 64) * state_bytes + 16 * 2048, "interpolating holds %zu states",
+            i2 / state_bytes);
+}
+
+/* ---- backsolve: an inversion that cannot converge is an error, not a wrong gradient ---- */
+
+Test(sde_backsolve, inversion_limit) {
+  nde_sde_solver *solver = open_solver("sosri", ADAPTIVE);
+  sens s = sens_open("backsolve_adjoint", "{\"inversion_tol\": 1e-15, \"inversion_iters\": 1}");
+  prob q = default_prob();
+  nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
+                     .diffusion_vjp = diffusion_vjp, .noise = NDE_NOISE_DIAGONAL, .ctx = &q};
+  double x[6] = {0.5, 0.6, 0.7, 0.8, 0.9, 1.0}, w[6 * NSAVE];
+  for (size_t i = 0; i < 6 * NSAVE; ++i)
+    w[i] = 1;
+  nde_array u0 = state(ROWS, 3, x), du_save = state(6, NSAVE, w), du0 = state(ROWS, 3, NULL);
+  nde_brownian *path = make_path(6, 0, 9);
+  nde_sde_sens_problem pb = {.rhs = &rhs, .solver = solver, .path = path, .t0 = 0, .t1 = 1,
+                             .saveat = saveat, .nsave = NSAVE, .u0 = &u0, .n_params = NP};
+  nde_sde_solution sol;
+  cr_assert_eq(s.ops->sde_forward(s.state, &pb, &sol), NDE_OK, "%s", nde_last_error());
+  nde_sde_solution_clear(&sol);
+  double dp[NP] = {0};
+  nde_sens_stats st;
+  cr_expect_eq(s.ops->sde_backward(s.state, &pb, &du_save, NULL, NULL, &du0, dp, &st),
+               NDE_ENOCONV);
+  cr_expect(strstr(nde_last_error(), "backsolve_adjoint") &&
+                strstr(nde_last_error(), "inverting the SDE step"), "%s", nde_last_error());
+  s.ops->destroy(s.state);
+  nde_brownian_destroy(&path);
+  nde_array_destroy(&u0), nde_array_destroy(&du_save), nde_array_destroy(&du0);
   nde_sde_solver_destroy(&solver);
 }

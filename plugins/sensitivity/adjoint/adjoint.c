@@ -17,6 +17,12 @@ static nde_status create(const nde_options *options, void **state) {
   return nde_adjoint_sens_create(NDE_ADJOINT_METHOD, options, state);
 }
 
-NDE_PLUGIN_DEFINE(sensitivity, NDE_ADJOINT_NAME, .capabilities = NDE_SENS_ODE, .create = create,
+/* backsolve and interpolating also differentiate SDE solves (nde/sde_adjoint.h) */
+#define HAS_SDE (NDE_ADJOINT_METHOD != NDE_ADJOINT_QUADRATURE)
+
+NDE_PLUGIN_DEFINE(sensitivity, NDE_ADJOINT_NAME,
+                  .capabilities = NDE_SENS_ODE | (HAS_SDE ? NDE_SENS_SDE : 0), .create = create,
                   .destroy = nde_adjoint_sens_destroy, .forward = nde_adjoint_sens_forward,
-                  .backward = nde_adjoint_sens_backward);
+                  .backward = nde_adjoint_sens_backward,
+                  .sde_forward = HAS_SDE ? nde_adjoint_sens_sde_forward : NULL,
+                  .sde_backward = HAS_SDE ? nde_adjoint_sens_sde_backward : NULL);

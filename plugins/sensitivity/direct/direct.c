@@ -61,7 +61,7 @@ static void direct_destroy(void *state) {
     nde_array_destroy(&s->steps[i].store);
   free(s->steps);
   nde_array_destroy(&s->u_final);
-  direct_sde_free(&s->sde);
+  direct_sde_free(s);
   free(s);
 }
 

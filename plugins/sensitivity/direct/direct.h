@@ -18,29 +18,6 @@ typedef struct step_rec {
   double lm_w[NDE_LM_MAX], lm_e[NDE_LM_MAX];
 } step_rec;
 
-/*
- * The tape of the last sde_forward: every accepted step's t, dt and start
- * state u_j (columns of blocks of DIRECT_SDE_BLOCK states, kept across
- * calls while the state's size, dtype and backend stay the same), and what
- * the backward pass must use exactly as the integrator did.
- */
-#define DIRECT_SDE_BLOCK 64
-
-typedef struct direct_sde {
-  nde_array *blocks;       /* each (n, DIRECT_SDE_BLOCK) */
-  size_t nblocks, blocks_cap;
-  double *t, *dt;          /* per accepted step */
-  size_t nsteps, cap;
-  size_t n;                /* state size the blocks were made for */
-  nde_dtype dtype;
-  const struct nde_backend *backend;
-  int ready;               /* 1 after a successful sde_forward */
-  double t0, t1, abstol, reltol, delta;
-  size_t nsave;
-  nde_sde_step_hook user_hook; /* the caller's own on_step, chained */
-  void *user;
-} direct_sde;
-
 /* Default of the "max_tape_mb" option: the most memory the recorded steps may take. */
 #define DIRECT_DEFAULT_MAX_TAPE_MB 4096
 
@@ -53,7 +30,7 @@ typedef struct direct_state {
   double abstol, reltol;
   double t0, t1;
   nde_status hook_status;
-  direct_sde sde;
+  struct nde_sde_adjoint *sde; /* the SDE half (direct_sde.c), created on first use */
 } direct_state;
 
 /* The SDE half (direct_sde.c); the plugin's vtable points at these. */
@@ -69,7 +46,7 @@ nde_status direct_sde_backward(void *state, const nde_sde_sens_problem *problem,
  */
 nde_status direct_tape_check(const direct_state *s, size_t steps, size_t per_step);
 
-/* Release the SDE tape (the state itself stays). */
-void direct_sde_free(direct_sde *tape);
+/* Release the SDE half (the state itself stays). */
+void direct_sde_free(direct_state *s);
 
 #endif /* NDE_PLUGIN_DIRECT_H */
