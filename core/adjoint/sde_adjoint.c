@@ -85,7 +85,7 @@ static void drop_layout(nde_sde_adjoint *adj) {
   nde_array_destroy(&adj->u_final);
   nde_array_destroy(&adj->saved);
   nde_array_destroy(&adj->check);
-  nde_sde_stepper_free(&adj->stepper);
+  nde_sde_stepper_destroy(&adj->stepper);
 }
 
 nde_status nde_sde_adjoint_create(const nde_sde_adjoint_config *config, nde_sde_adjoint **out) {
@@ -120,7 +120,7 @@ nde_status nde_sde_adjoint_create(const nde_sde_adjoint_config *config, nde_sde_
   return NDE_OK;
 }
 
-void nde_sde_adjoint_free(nde_sde_adjoint **adj) {
+void nde_sde_adjoint_destroy(nde_sde_adjoint **adj) {
   if (!adj || !*adj)
     return;
   drop_layout(*adj);
@@ -385,7 +385,7 @@ nde_status nde_sde_adjoint_backward(nde_sde_adjoint *adj, const nde_sde_sens_pro
                       .user = adj};
   nde_status st = nde_sde_reverse_sweep(&sw, du_save, w_eest, w_eigen, du0, dparams, stats);
   stats->peak_bytes += stored_bytes(adj);
-  nde_sde_stepper_free(&adj->stepper);
+  nde_sde_stepper_destroy(&adj->stepper);
   adj->problem = NULL;
   return st ? nde_error_prefix(st, "%s", name) : NDE_OK;
 }

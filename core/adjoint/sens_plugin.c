@@ -59,7 +59,7 @@ void nde_adjoint_sens_destroy(void *state) {
   if (!s)
     return;
   nde_adjoint_destroy(&s->ode);
-  nde_sde_adjoint_free(&s->sde);
+  nde_sde_adjoint_destroy(&s->sde);
   free(s);
 }
 

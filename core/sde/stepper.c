@@ -25,7 +25,7 @@ struct nde_sde_stepper {
   nde_array *dW, *chi[3], *k, *g, *h0, *scratch, *guess, *image;
 };
 
-void nde_sde_stepper_free(nde_sde_stepper **stepper) {
+void nde_sde_stepper_destroy(nde_sde_stepper **stepper) {
   if (!stepper || !*stepper)
     return;
   nde_sde_stepper *sp = *stepper;
@@ -70,7 +70,7 @@ nde_status nde_sde_stepper_create(const nde_sde_solver *solver, nde_sde_noise no
                                &sp->arrays[i])) == NDE_OK)
       sp->narrays++;
   if (st) {
-    nde_sde_stepper_free(&sp);
+    nde_sde_stepper_destroy(&sp);
     return st;
   }
   nde_array *a = sp->arrays;

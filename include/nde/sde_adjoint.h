@@ -60,7 +60,7 @@ NDE_API nde_status nde_sde_stepper_create(const nde_sde_solver *solver, nde_sde_
                                           const nde_array *like, nde_sde_stepper **out);
 
 /** Free a stepper and NULL the pointer (safe on NULL). */
-NDE_API void nde_sde_stepper_free(nde_sde_stepper **stepper);
+NDE_API void nde_sde_stepper_destroy(nde_sde_stepper **stepper);
 
 /** Bytes the stepper holds (its arrays and host buffers). */
 NDE_API size_t nde_sde_stepper_bytes(const nde_sde_stepper *stepper);
@@ -199,7 +199,7 @@ typedef struct nde_sde_adjoint nde_sde_adjoint;
 
 NDE_API nde_status nde_sde_adjoint_create(const nde_sde_adjoint_config *config,
                                           nde_sde_adjoint **out);
-NDE_API void nde_sde_adjoint_free(nde_sde_adjoint **adj);
+NDE_API void nde_sde_adjoint_destroy(nde_sde_adjoint **adj);
 
 /** sde_forward: the solve, keeping the step sequence and u(t1) or the checkpoints. */
 NDE_API nde_status nde_sde_adjoint_forward(nde_sde_adjoint *adj,

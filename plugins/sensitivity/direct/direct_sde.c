@@ -18,7 +18,7 @@
 
 #include "direct.h"
 
-void direct_sde_free(direct_state *s) { nde_sde_adjoint_free(&s->sde); }
+void direct_sde_free(direct_state *s) { nde_sde_adjoint_destroy(&s->sde); }
 
 /* max_tape_mb for the kept states (and their two step times each) */
 static nde_status tape_check(void *user, size_t states, size_t bytes_each) {
