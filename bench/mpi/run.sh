@@ -9,6 +9,8 @@
 # Run from a build tree (nde and _plugins/ in the working directory, or NDE=
 # and NDE_PLUGIN_PATH= set). Needs mpirun and /usr/share/datasets/fashion-mnist.
 # Threads: OMP_NUM_THREADS (default 1) per rank, so N ranks use N cores.
+# Communication seconds are the time inside MPI_Allreduce on rank 0, which
+# includes waiting for a slower rank (load imbalance), not only transfer.
 set -eu
 steps=${1:-6}
 [ $# -gt 0 ] && shift
