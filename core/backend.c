@@ -84,6 +84,13 @@ nde_status nde_backend_allreduce_sum(const nde_backend *backend, nde_dtype dtype
   return backend->ops->allreduce_sum(backend->ctx, dtype, n, x);
 }
 
+const nde_backend *nde_backend_local(const nde_backend *backend) {
+  const nde_backend_ops *ops = backend->ops;
+  if (ops->header.size >= NDE_VTABLE_END(nde_backend_ops, local_backend) && ops->local_backend)
+    return ops->local_backend(backend->ctx);
+  return backend;
+}
+
 size_t nde_backend_global_count(const nde_backend *backend, size_t n) {
   if (!has_comm(backend->ops))
     return n;

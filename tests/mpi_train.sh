@@ -66,9 +66,12 @@ pipeline deq 2 "$sgd" 6 '{"layer": "deq", "injection": {"layer": "dense", "out":
     "sensitivity": {"plugin": "steady_state", "linear_solver": "gmres", "abstol": 1e-8,
                     "reltol": 1e-8, "maxiters": 30},
     "skip_coef": 0.5}'
+# the DEQ again with lbroyden: one Broyden system per sample, whose reductions over one
+# column stay on the rank holding it (nde_backend_local)
+sed 's/"plugin": "anderson"/"plugin": "lbroyden", "memory": 10/' deq.json > deqb.json
 
 # every model, 2 and 3 ranks against one process
-for m in mlp node nsde deq; do
+for m in mlp node nsde deq deqb; do
   "$nde" train $m.json --set train.checkpoint=$m-1 >/dev/null 2>$m-1.err ||
     fail "$m: one process: $(cat $m-1.err)"
   for np in 2 3; do

@@ -250,6 +250,13 @@ typedef struct nde_backend_ops {
    * parameter gradients: one call a step). Collective.
    */
   nde_status (*allreduce_sum)(void *ctx, nde_dtype dt, size_t n, void *x);
+  /**
+   * The backend whose operations act on this rank's elements only (the
+   * wrapped one: same memory, reductions not combined over the ranks), for
+   * reductions over a part of an array that lies on one rank (one column
+   * of a batch). See nde_backend_local().
+   */
+  const struct nde_backend *(*local_backend)(void *ctx);
 } nde_backend_ops;
 
 /** How nde_backend_ops.allreduce_host combines the ranks' values. */
@@ -327,6 +334,14 @@ NDE_API size_t nde_backend_global_count(const nde_backend *backend, size_t n);
  */
 NDE_API nde_status nde_backend_global_offset(const nde_backend *backend, size_t n, size_t *offset,
                                              size_t *total);
+
+/**
+ * The backend to take reductions over a part of an array that lies on this
+ * rank alone — one column of a batch, as solvers that keep one system per
+ * sample do — with the same memory and pointers: the wrapped backend of a
+ * distributed one, @p backend itself otherwise. Not collective.
+ */
+NDE_API const nde_backend *nde_backend_local(const nde_backend *backend);
 
 
 #ifdef __cplusplus

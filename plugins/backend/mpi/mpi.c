@@ -330,6 +330,8 @@ static nde_status mpi_allreduce_host(void *c, int op, size_t n, double *values) 
   return NDE_OK;
 }
 
+static const nde_backend *mpi_local_backend(void *c) { return IN(c); }
+
 static nde_status mpi_allreduce_sum(void *c, nde_dtype dt, size_t n, void *x) {
   if (comm_size == 1 || n == 0)
     return NDE_OK;
@@ -362,7 +364,7 @@ static nde_status mpi_allreduce_sum(void *c, nde_dtype dt, size_t n, void *x) {
       X(axpy) X(axpby) X(lincomb) X(mul) X(dot) X(norm2) X(norm_inf) X(sum) X(wrms_norm)   \
           X(gemm) X(add_column) X(sum_columns) X(activation) X(activation_vjp)           \
               X(random_normal) X(random_uniform) X(all_finite) X(convert) OPTIONAL_OPS(X) \
-                  X(comm_info) X(allreduce_host) X(allreduce_sum)
+                  X(comm_info) X(allreduce_host) X(allreduce_sum) X(local_backend)
 
 static const nde_backend_ops mpi_template = {
     .header = NDE_PLUGIN_HEADER(NDE_KIND_BACKEND, "mpi", nde_backend_ops),
