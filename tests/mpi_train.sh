@@ -119,35 +119,38 @@ $compare node-1 k-0 || fail "one process resumed with 2 ranks differs"
 
 # a rank killed outright (kill -9) mid-run: mpirun ends the job, no hang; 3 ranks
 # resume from the last checkpoint and end where the uninterrupted one-process run does
-long="--set train.steps=60 --set train.eval_every=0 --set train.checkpoint_every=2"
+long="--set train.steps=100 --set train.eval_every=0 --set train.checkpoint_every=2"
 # shellcheck disable=SC2086
-"$nde" train node.json $long --set train.checkpoint=long-1 >/dev/null 2>&1 || fail "60 steps"
+"$nde" train node.json $long --set train.checkpoint=long-1 >/dev/null 2>&1 || fail "100 steps, one process"
 # shellcheck disable=SC2086
 run 2 train node.json $long --set train.checkpoint=kill >/dev/null 2>&1 &
 job=$!
 victim=
-for _ in $(seq 1 600); do
-  if [ -f kill/checkpoint.safetensors ] && grep -q '"step":4,' kill/metrics.jsonl 2>/dev/null; then
-    for p in /proc/[0-9]*; do # a rank of this job (not mpirun)
-      [ "$(cat $p/comm 2>/dev/null)" = nde ] && tr '\0' ' ' < $p/cmdline 2>/dev/null |
-        grep -q "train.checkpoint=kill" && victim=${p#/proc/}
-    done
-    break
-  fi
-  sleep 0.1
+for _ in $(seq 1 1200); do # the first checkpoint, then a rank of this job (not mpirun)
+  [ -f kill/checkpoint.safetensors ] && break
+  sleep 0.05
+done
+for f in $(grep -l "train.checkpoint=kill" /proc/[0-9]*/cmdline 2>/dev/null); do
+  p=${f%/cmdline}
+  [ "$(cat "$p/comm" 2>/dev/null)" = nde ] && victim=${p#/proc/}
 done
 [ -n "$victim" ] && kill -9 "$victim"
 wait $job
 rc=$?
 [ $rc -eq 124 ] && fail "mpirun hung after a rank was killed"
-if [ -n "$victim" ] && [ $rc -ne 0 ]; then
+ck_step=$(python3 -c '
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+print(json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]["step"])' kill/checkpoint.safetensors)
+if [ -n "$victim" ] && [ $rc -ne 0 ] && [ "$ck_step" != 100 ]; then
   # shellcheck disable=SC2086
   run 3 train node.json $long --set train.checkpoint=kill --resume >/dev/null 2>kill.err ||
     fail "resume after the kill with 3 ranks: $(cat kill.err)"
 else
-  echo "note: the run ended before a rank could be killed; the resume part is left out"
+  echo "note: the kill landed after the last checkpoint; the resume part is left out"
 fi
-$compare long-1 kill || fail "killed with 2 ranks, resumed with 3: differs from one process"
+# 100 Adam steps let the 1e-16 differences of the gradient sums grow to ~1e-12
+$compare long-1 kill 1e-10 || fail "killed with 2 ranks, resumed with 3: differs from one process"
 
 # a failing rank: in float32, 1e39 is not finite; the shard holding that sample fails,
 # every rank stops with its status; the checkpoint of step 2 stays whole

@@ -637,7 +637,10 @@ static nde_status step_gradient(trainer *tr, const nde_train_options *opt, doubl
 
 static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt,
                       nde_train_summary *sum) {
-  NDE_TRY(open_common(tr, p, 1, 0));
+  nde_status st = open_common(tr, p, 1, 0);
+  if (tr->backend) /* a rank that could not open its data stops the others */
+    st = agree(tr, st, NULL);
+  NDE_TRY(st);
   sum->rank = tr->rank;
   sum->ranks = tr->ranks;
   int resume = 0;
