@@ -96,6 +96,13 @@ size_t nde_cli_examples_search(const char *given, const char **dirs);
 /* True when stdout is a terminal (progress bars, colours). */
 int nde_cli_stdout_is_tty(void);
 
+/*
+ * This process's rank when a launcher (mpirun) started several nde
+ * processes for one data-parallel run, else 0. Rank 0 alone writes stdout
+ * (main() sends the others' to /dev/null) and the run folders' files.
+ */
+int nde_cli_rank(void);
+
 /* The folder default run folders go in: $NDE_RUNS_DIR when set and not empty, else "runs"
    (relative to the working directory). */
 const char *nde_cli_runs_dir(void);

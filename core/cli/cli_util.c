@@ -172,3 +172,13 @@ const char *nde_cli_runs_dir(void) {
   const char *d = getenv("NDE_RUNS_DIR");
   return d && *d ? d : "runs";
 }
+
+int nde_cli_rank(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; ++i) {
+    const char *v = getenv(vars[i]);
+    if (v && *v)
+      return atoi(v);
+  }
+  return 0;
+}

@@ -218,7 +218,7 @@ static nde_status run_row(nde_cli *cli, const char *path, const char *const *set
   if (st == NDE_OK)
     st = nde_train(p, &opt, &s);
   double cpu = cpu_seconds() - cpu0;
-  if (st == NDE_OK && trajectory_dir) {
+  if (st == NDE_OK && trajectory_dir && s.rank == 0) {
     char checkpoint[4200];
     int written;
     snprintf(checkpoint, sizeof checkpoint, "%s/checkpoint.safetensors", trajectory_dir);
@@ -353,7 +353,9 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
     return nde_cli_fail(nde_error_prefix(dir_st, "reproduce: --out"));
   char table_path[2100];
   snprintf(table_path, sizeof table_path, "%s/table.txt", run_dir);
-  table_copy = fopen(table_path, "w");
+  /* rank 0 writes the run folder of a data-parallel reproduction */
+  int writer = nde_cli_rank() == 0;
+  table_copy = fopen(writer ? table_path : "/dev/null", "w");
   if (!table_copy)
     return nde_cli_fail(nde_error(NDE_EIO, "%s: cannot write: %s", table_path, strerror(errno)));
   table_to_stdout = !as_json;
@@ -639,7 +641,7 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
                              rows_filter ? rows_filter : "");
   fclose(table_copy);
   table_copy = NULL;
-  if (rc == NDE_EXIT_OK) {
+  if (rc == NDE_EXIT_OK && writer) {
     json_t *file = json_object();
     json_object_set_new(file, "command", json_string("reproduce"));
     json_object_update(file, out);
@@ -651,7 +653,8 @@ int nde_cmd_reproduce(nde_cli *cli, int argc, char **argv) {
   if (rc == NDE_EXIT_OK) {
     fflush(stdout);
     json_t *drawn = json_array();
-    nde_run_finish(run_dir, drawn);
+    if (writer)
+      nde_run_finish(run_dir, drawn);
     json_object_set_new(out, "run_dir", json_string(run_dir));
     json_object_set_new(out, "figures", drawn);
   }

@@ -33,14 +33,19 @@ static int train_help(void) {
          "                    already at train.steps or past it\n"
          "  --json            print one final JSON object: steps, loss, accuracy,\n"
          "                    test_loss, test_accuracy (fractions), wall_time, n_params,\n"
-         "                    run_dir, figures;\n"
+         "                    run_dir, figures, ranks;\n"
          "                    on failure {ok: false, status, exit_code, message, steps}\n"
          "\n"
          "SIGINT (Ctrl-C) or SIGTERM: the current step finishes, a checkpoint is written,\n"
          "and nde exits with status 130 (a second signal stops at once). Two runs on one\n"
          "checkpoint folder: the second is refused (lock CHECKPOINT/nde-train.lock).\n"
          "Exit status: 0 done, 1 the run failed (non-finite loss, a solve exceeded a limit),\n"
-         "2 bad input, 3 a checkpoint or metrics write failed (disk full), 130 interrupted.\n");
+         "2 bad input, 3 a checkpoint or metrics write failed (disk full), 130 interrupted.\n"
+         "\n"
+         "Data parallel: mpirun -np N nde train PIPELINE.json splits every batch across N\n"
+         "ranks (the pipeline's backend wrapped in `mpi`) and ends where one process\n"
+         "would; rank 0 writes the files and stdout; --resume works with any rank count\n"
+         "(docs/distributed.md).\n");
   return NDE_EXIT_OK;
 }
 
@@ -74,6 +79,7 @@ static json_t *summary_json(const nde_train_summary *s, int training) {
   if (isfinite(s->test_nfe))
     json_object_set_new(o, "test_nfe", json_real(s->test_nfe));
   json_object_set_new(o, "test_batch_time", number(s->test_batch_time));
+  json_object_set_new(o, "ranks", json_integer(s->ranks)); /* data-parallel processes */
   return o;
 }
 
@@ -178,6 +184,8 @@ static int run_folder(const nde_pipeline *p, const char *pipeline, char *dir, si
 /* After a run: summary.json and the figures in the run folder, the summary printed. */
 static nde_status finish_run(const nde_train_summary *s, const char *pipeline, const char *dir,
                              const char *metrics, int json) {
+  if (s->rank != 0) /* rank 0 writes the run folder of a data-parallel run */
+    return NDE_OK;
   json_t *o = summary_json(s, 1);
   json_t *file = json_object();
   json_object_set_new(file, "command", json_string("train"));

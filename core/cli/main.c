@@ -59,6 +59,8 @@ static const command *find_command(const char *name) {
 
 int main(int argc, char **argv) {
   nde_cli cli = {argv[0], NULL};
+  if (nde_cli_rank() > 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 owns stdout */
+    return NDE_EXIT_INTERNAL;
   nde_status st = nde_registry_create(&cli.registry);
   if (st != NDE_OK)
     return nde_cli_fail(st);
@@ -76,6 +78,8 @@ int main(int argc, char **argv) {
         goto done;
       }
       nde_registry_add_dir(cli.registry, dir);
+      /* plugins that open others by name (the mpi backend's inner backend) use the default */
+      nde_registry_default_add_dir(dir);
     } else {
       rest[n_rest++] = argv[i];
     }

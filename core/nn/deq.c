@@ -446,6 +446,11 @@ static nde_status solve_continuous(const deq_state *s, deq_eval *e, void *z, dou
   return st;
 }
 
+/* Elements of the whole batch's state (over all ranks): the auxiliary losses are means over it. */
+static size_t global_n(const deq_state *s, const nde_layer_ctx *ctx) {
+  return nde_backend_global_count(ctx->backend, s->features * ctx->batch);
+}
+
 static nde_status deq_forward(const nde_layer *node, const nde_layer_ctx *ctx, nde_record *rec) {
   const deq_state *s = node->state;
   nde_backend *be = ctx->backend;
@@ -530,7 +535,7 @@ static nde_status deq_forward(const nde_layer *node, const nde_layer_ctx *ctx, n
     be->ops->fill(be->ctx, dt, n, 0.0, d->absdiff);
     be->ops->max_abs(be->ctx, dt, n, d->diff, 0.0, d->absdiff);
     double l1 = be->ops->sum(be->ctx, dt, n, d->absdiff);
-    nde_layer_add_loss(ctx, "skip_loss", s->skip_coef, l1 / (double)n);
+    nde_layer_add_loss(ctx, "skip_loss", s->skip_coef, l1 / (double)global_n(s, ctx));
   }
   if (s->jac_coef > 0 && ctx->training && ctx->metrics) {
     NDE_TRY(nde_ctx_alloc(ctx, n, &d->eps));
@@ -539,11 +544,14 @@ static nde_status deq_forward(const nde_layer *node, const nde_layer_ctx *ctx, n
     uint64_t stream = 1469598103934665603ull;
     for (const char *c = node->path; *c; ++c)
       stream = (stream ^ (unsigned char)*c) * 1099511628211ull;
-    be->ops->random_normal(be->ctx, dt, n, ctx->seed, stream, ctx->step * (uint64_t)n, 0.0, 1.0,
-                           d->eps);
+    /* keyed by the global element: a sample's probe does not depend on the rank holding it */
+    size_t first, total;
+    NDE_TRY(nde_backend_global_offset(be, n, &first, &total));
+    be->ops->random_normal(be->ctx, dt, n, ctx->seed, stream, ctx->step * (uint64_t)total + first,
+                           0.0, 1.0, d->eps);
     NDE_TRY(nde_layer_vjp(g, ctx, d->rec_out, d->eps, d->v, NULL, NULL));
     double vv = be->ops->dot(be->ctx, dt, n, d->v, d->v);
-    nde_layer_add_loss(ctx, "jac_loss", s->jac_coef, vv / (double)n);
+    nde_layer_add_loss(ctx, "jac_loss", s->jac_coef, vv / (double)global_n(s, ctx));
   }
   return NDE_OK;
 }
@@ -590,7 +598,7 @@ static nde_status jac_backward(const nde_layer *node, const nde_layer_ctx *ctx,
     be->ops->fill(be->ctx, dt, np, 0.0, dpp);
   }
   be->ops->fill(be->ctx, dt, n, 0.0, a);
-  be->ops->axpy(be->ctx, dt, n, 2.0 * s->jac_coef / (double)n, d->v, a);
+  be->ops->axpy(be->ctx, dt, n, 2.0 * s->jac_coef / (double)global_n(s, ctx), d->v, a);
   double amax = be->ops->norm_inf(be->ctx, dt, n, a);
   if (!(amax > 0))
     return NDE_OK;
@@ -646,7 +654,7 @@ static nde_status deq_vjp(const nde_layer *node, const nde_layer_ctx *ctx, const
   NDE_TRY(nde_ctx_alloc(ctx, n, &dh));
   NDE_TRY(nde_ctx_alloc(ctx, n, &dz));
   be->ops->copy(be->ctx, dyt, dy, n * nde_dtype_size(dt));
-  double skip_w = d->diff ? s->skip_coef / (double)n : 0.0;
+  double skip_w = d->diff ? s->skip_coef / (double)global_n(s, ctx) : 0.0;
   if (skip_w > 0)
     add_sign(be, dt, n, -skip_w, d, dyt);
   be->ops->copy(be->ctx, dh, dyt, n * nde_dtype_size(dt));

@@ -61,10 +61,11 @@ static nde_status mse(nde_backend *be, nde_dtype dt, size_t n, const void *y, co
     NDE_TRY(be->ops->alloc(be->ctx, n * nde_dtype_size(dt), &diff));
   NDE_TRY(be->ops->copy(be->ctx, diff, y, n * nde_dtype_size(dt)));
   be->ops->axpy(be->ctx, dt, n, -1.0, target, diff);
-  double ss = be->ops->dot(be->ctx, dt, n, diff, diff);
-  *value = n ? ss / (double)n : 0.0;
+  double ss = be->ops->dot(be->ctx, dt, n, diff, diff); /* over all ranks */
+  size_t total = nde_backend_global_count(be, n);
+  *value = total ? ss / (double)total : 0.0;
   if (dy)
-    be->ops->scale(be->ctx, dt, n, n ? 2.0 * scale / (double)n : 0.0, dy);
+    be->ops->scale(be->ctx, dt, n, total ? 2.0 * scale / (double)total : 0.0, dy);
   else
     be->ops->release(be->ctx, diff);
   return NDE_OK;
@@ -82,10 +83,13 @@ nde_status nde_loss_eval(nde_backend *backend, nde_dtype dtype, nde_loss loss, s
     return masked_mse(backend, dtype, rows, batch, y, targets, scale, value, dy);
   case NDE_LOSS_CROSS_ENTROPY: {
     NDE_TRY(NDE_BACKEND_NEED(backend, softmax_cross_entropy));
-    double mean_scale = batch ? scale / (double)batch : 0.0;
+    /* a distributed backend sums the total and the count over the ranks: the mean is over
+       the whole batch */
+    size_t all = nde_backend_global_count(backend, batch);
+    double mean_scale = all ? scale / (double)all : 0.0;
     double total = backend->ops->softmax_cross_entropy(backend->ctx, dtype, rows, batch, y,
                                                        targets, mean_scale, dy, correct);
-    *value = batch ? total / (double)batch : 0.0;
+    *value = all ? total / (double)all : 0.0;
     return NDE_OK;
   }
   default:

@@ -523,9 +523,14 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
   size_t dim = nde_sde_noise_dim(s->noise, &ev->u0);
   if (ctx->freeze_steps != 2 || !s->path || s->path_key != stream || s->path_dim != dim) {
     nde_brownian_destroy(&s->path);
+    /* keyed by the global column: trajectory k of the batch's sample b has the same noise
+       whichever rank holds b (columns k·B + b; q noise components per column) */
+    size_t first, all, q = dim / (B * K);
+    NDE_TRY(nde_backend_global_offset(be, B, &first, &all));
     nde_brownian_config pc = {.seed = ctx->seed, .stream = stream, .t0 = s->de.t0, .t1 = s->de.t1,
                               .dim = dim, .levy_area = s->solver->ops->needs_dz,
-                              .stored = !s->tree};
+                              .stored = !s->tree, .local_block = q * B, .global_block = q * all,
+                              .block_offset = q * first};
     NDE_TRY(nde_brownian_create(&pc, &s->path));
     s->path_key = stream;
     s->path_dim = dim;

@@ -105,8 +105,10 @@ double nde_nl_norm(nde_nl_ctx *ctx, const void *x) {
     return BE(ctx)->norm_inf(BC(ctx), ctx->dt, ctx->n, x);
   case NDE_NL_NORM_L2:
     return BE(ctx)->norm2(BC(ctx), ctx->dt, ctx->n, x);
-  case NDE_NL_NORM_RMS:
-    return BE(ctx)->norm2(BC(ctx), ctx->dt, ctx->n, x) / sqrt((double)(ctx->n ? ctx->n : 1));
+  case NDE_NL_NORM_RMS: { /* over every rank's elements on a distributed backend */
+    size_t total = nde_backend_global_count(ctx->be, ctx->n);
+    return BE(ctx)->norm2(BC(ctx), ctx->dt, ctx->n, x) / sqrt((double)(total ? total : 1));
+  }
   }
   return NAN;
 }

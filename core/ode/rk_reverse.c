@@ -105,8 +105,10 @@ nde_status nde_rk_step_reverse(const nde_rk_tableau *tb, const nde_ode_rhs *f,
     be->lincomb(bc, dtp, n, 2, pm, xg, 0.0, gbar->data); /* Δg */
     double den = be->wrms_norm(bc, dtp, n, gbar->data, gbar->data, NULL, 1.0, 0.0);
     if (num > 0 && den > 0) {
-      double ck = r->w_eigen / ((double)n * num * den);
-      double cg = -r->w_eigen * num / ((double)n * den * den * den);
+      /* the RMS norms count every rank's elements on a distributed backend */
+      double nt = (double)nde_backend_global_count(r->du0->backend, n);
+      double ck = r->w_eigen / (nt * num * den);
+      double cg = -r->w_eigen * num / (nt * den * den * den);
       be->axpy(bc, dtp, n, ck, tmp->data, dk[s - 1].data);
       be->axpy(bc, dtp, n, -ck, tmp->data, dk[s - 2].data);
       be->axpy(bc, dtp, n, cg, gbar->data, du1->data);

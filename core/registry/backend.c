@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include <nde/status.h>
+
 #include <nde/backend.h>
 #include <nde/registry.h>
 
@@ -53,4 +55,72 @@ int nde_backend_host_readable(const nde_backend *backend) {
   if (ops->header.size >= NDE_VTABLE_END(nde_backend_ops, host_readable))
     return ops->host_readable != 0;
   return ops->device == NDE_DEVICE_CPU;
+}
+
+/* The distributed operations when the vtable has them (appended fields). */
+static int has_comm(const nde_backend_ops *ops) {
+  return ops->header.size >= NDE_VTABLE_END(nde_backend_ops, allreduce_sum) && ops->comm_info &&
+         ops->allreduce_host && ops->allreduce_sum;
+}
+
+void nde_backend_comm(const nde_backend *backend, int *rank, int *size) {
+  *rank = 0;
+  *size = 1;
+  if (has_comm(backend->ops))
+    backend->ops->comm_info(backend->ctx, rank, size);
+}
+
+nde_status nde_backend_allreduce_host(const nde_backend *backend, nde_reduce_op op, size_t n,
+                                      double *values) {
+  if (!has_comm(backend->ops) || n == 0)
+    return NDE_OK;
+  return backend->ops->allreduce_host(backend->ctx, (int)op, n, values);
+}
+
+nde_status nde_backend_allreduce_sum(const nde_backend *backend, nde_dtype dtype, size_t n,
+                                     void *x) {
+  if (!has_comm(backend->ops) || n == 0)
+    return NDE_OK;
+  return backend->ops->allreduce_sum(backend->ctx, dtype, n, x);
+}
+
+const nde_backend *nde_backend_local(const nde_backend *backend) {
+  const nde_backend_ops *ops = backend->ops;
+  if (ops->header.size >= NDE_VTABLE_END(nde_backend_ops, local_backend) && ops->local_backend)
+    return ops->local_backend(backend->ctx);
+  return backend;
+}
+
+size_t nde_backend_global_count(const nde_backend *backend, size_t n) {
+  if (!has_comm(backend->ops))
+    return n;
+  double v = (double)n; /* exact below 2^53 elements */
+  if (backend->ops->allreduce_host(backend->ctx, NDE_REDUCE_SUM, 1, &v) != NDE_OK)
+    return n;
+  return (size_t)v;
+}
+
+nde_status nde_backend_global_offset(const nde_backend *backend, size_t n, size_t *offset,
+                                     size_t *total) {
+  int rank, size;
+  nde_backend_comm(backend, &rank, &size);
+  *offset = 0;
+  *total = n;
+  if (size == 1)
+    return NDE_OK;
+  double *counts = calloc((size_t)size, sizeof *counts); /* every rank's n, gathered by a sum */
+  if (!counts)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  counts[rank] = (double)n;
+  nde_status st = nde_backend_allreduce_host(backend, NDE_REDUCE_SUM, (size_t)size, counts);
+  if (st == NDE_OK) {
+    *total = 0;
+    for (int r = 0; r < size; ++r) {
+      if (r < rank)
+        *offset += (size_t)counts[r];
+      *total += (size_t)counts[r];
+    }
+  }
+  free(counts);
+  return st;
 }

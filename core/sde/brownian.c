@@ -49,6 +49,14 @@ static uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+/* The Philox stream of component @p c: its index in the whole path (see local_block). */
+static uint64_t stream_of(const nde_brownian *b, size_t c) {
+  size_t L = b->cfg.local_block;
+  if (L)
+    c = (c / L) * b->cfg.global_block + b->cfg.block_offset + c % L;
+  return b->base_stream + c;
+}
+
 /*
  * Two independent N(0, 1) draws for key @p id and component c from ONE
  * Philox block (counter offset id of stream base_stream + c): Box–Muller with
@@ -57,7 +65,7 @@ static uint64_t splitmix64(uint64_t x) {
  */
 static void node_normals(const nde_brownian *b, uint64_t id, size_t c, double *z1, double *z2) {
   uint32_t blk[4];
-  nde_philox_block(b->cfg.seed, b->base_stream + c, id, blk);
+  nde_philox_block(b->cfg.seed, stream_of(b, c), id, blk);
   double u1 = 1.0 - nde_u32x2_to_unit(blk[0], blk[1]); /* (0, 1]: log is finite */
   double u2 = nde_u32x2_to_unit(blk[2], blk[3]);
   double r = sqrt(-2.0 * log(u1)), th = 6.283185307179586476925286766559 * u2;
@@ -217,7 +225,7 @@ static void bridge_at(const nde_brownian *b, double a, double e, const double *w
   if (!b->cfg.levy_area) {
     double mean = h1 / h, sd = sqrt(h1 * h2 / h);
     for (size_t c = 0; c < n; ++c) {
-      double z = nde_philox_normal(b->cfg.seed, b->base_stream + c, off0);
+      double z = nde_philox_normal(b->cfg.seed, stream_of(b, c), off0);
       w[c] = wa[c] + mean * dwv[c] + sd * z;
     }
     return;
@@ -233,7 +241,7 @@ static void bridge_at(const nde_brownian *b, double a, double e, const double *w
   double kw1 = d[0] * (1 * i11 + m2[0] * i12), kw2 = d[0] * (1 * i12 + m2[0] * i22);
   double kj1 = d[2] * (0 * i11 + m2[2] * i12), kj2 = d[2] * (0 * i12 + m2[2] * i22);
   for (size_t c = 0; c < n; ++c) {
-    uint64_t st = b->base_stream + c;
+    uint64_t st = stream_of(b, c);
     double x0[4];
     for (int j = 0; j < 4; ++j)
       x0[j] = sqrt(d[j]) * nde_philox_normal(b->cfg.seed, st, off0 + (uint64_t)j);
@@ -350,7 +358,7 @@ static nde_status query_stored(nde_brownian *b, double t, double *w, double *y) 
     double h = t - tl, sh = sqrt(h), sh12 = sqrt(h / 12);
     for (size_t c = 0; c < n; ++c) {
       uint32_t blk[4];
-      nde_philox_block(b->cfg.seed, b->base_stream + c, off0, blk);
+      nde_philox_block(b->cfg.seed, stream_of(b, c), off0, blk);
       double u1 = 1.0 - nde_u32x2_to_unit(blk[0], blk[1]);
       double u2 = nde_u32x2_to_unit(blk[2], blk[3]);
       double r = sqrt(-2.0 * log(u1)), th = 6.283185307179586476925286766559 * u2;

@@ -9,6 +9,18 @@
  * it was before the current epoch was drawn and the position in that epoch,
  * so a resumed run redraws the same order and continues with the same
  * batches; with the same thread count the remaining metrics are identical.
+ *
+ * Data parallelism (docs/distributed.md): on a distributed backend (`mpi`,
+ * chosen automatically when the process was started by mpirun with more
+ * than one rank) every rank draws the same epoch orders and takes its
+ * contiguous share of the columns of every global batch; the backend makes
+ * every reduction global, so loss, accuracy and solver statistics are the
+ * whole batch's on every rank, and the parameter gradients (each rank's part
+ * of the sum over the batch) are summed with one allreduce a step. Every
+ * rank applies the same update; rank 0 alone writes metrics and
+ * checkpoints. Ranks agree on failures at fixed points of each step (after
+ * the gradient pass, before an evaluation, after a checkpoint), so a rank
+ * that fails makes every rank stop there with its status.
  */
 #include "config.h"
 
@@ -55,7 +67,81 @@ typedef struct trainer {
   int drew_progress; /* the progress bar left the cursor mid-line */
   double start;
   double last_progress; /* when the progress bar was last drawn */
+  int rank, ranks;      /* this process among the data-parallel ranks (0 of 1 alone) */
 } trainer;
+
+/* Columns [*first, *first + *count) of a batch of @p n columns are rank @p rank's of @p ranks. */
+static void shard(size_t n, int rank, int ranks, size_t *first, size_t *count) {
+  size_t q = n / (size_t)ranks, r = n % (size_t)ranks, k = (size_t)rank;
+  *count = q + (k < r);
+  *first = k * q + (k < r ? k : r);
+}
+
+/*
+ * Agree over the ranks on the status @p st of this rank's part of a phase
+ * (collective; a no-op alone). When a rank failed, each rank returns the
+ * lowest failed rank's status: that rank its own message with its number,
+ * the others a message naming it. *sig (may be NULL) becomes the largest
+ * signal number any rank has seen.
+ */
+static nde_status agree(trainer *tr, nde_status st, int *sig) {
+  if (tr->ranks == 1)
+    return st;
+  double v[2] = {st != NDE_OK ? (double)tr->rank * 256 + (double)st : (double)tr->ranks * 256,
+                 sig ? -(double)*sig : 0.0};
+  nde_status cst = nde_backend_allreduce_host(tr->backend, NDE_REDUCE_MIN, 2, v);
+  if (cst != NDE_OK)
+    return cst;
+  if (sig)
+    *sig = (int)-v[1];
+  if (v[0] >= (double)tr->ranks * 256)
+    return NDE_OK;
+  int bad = (int)(v[0] / 256);
+  nde_status code = (nde_status)((int)v[0] % 256);
+  if (st != NDE_OK)
+    return nde_error_prefix(st, "rank %d of %d", tr->rank, tr->ranks);
+  return nde_error(code, "rank %d of %d: stopped because rank %d failed (%s: see its message)",
+                   tr->rank, tr->ranks, bad, nde_status_describe(code));
+}
+
+/* How many ranks mpirun (or another PMI launcher) started; 1 when not launched by one. */
+static int launched_ranks(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; ++i) {
+    const char *v = getenv(vars[i]);
+    if (v && atoi(v) > 0)
+      return atoi(v);
+  }
+  return 1;
+}
+
+/*
+ * The pipeline's backend. Launched by mpirun with more than one rank (and
+ * not @p local), a backend other than `mpi` is wrapped in `mpi` (option
+ * inner): the pipeline that trains on one process trains data-parallel
+ * unchanged.
+ */
+static nde_status open_backend(const nde_pipeline *p, int local, nde_backend **out) {
+  int n = launched_ranks();
+  if (local || n == 1 || !strcmp(p->backend_name, "mpi"))
+    return nde_backend_open(p->registry, p->backend_name, p->backend_options, out);
+  const nde_plugin *mpi;
+  if (nde_registry_find(p->registry, NDE_KIND_BACKEND, "mpi", &mpi) != NDE_OK)
+    return nde_error(NDE_EUNSUPPORTED, "started by mpirun with %d ranks, but there is no `mpi` "
+                     "backend plugin (nde was built without Open MPI): run one process, or "
+                     "rebuild with Open MPI installed", n);
+  json_t *o = json_object();
+  json_object_set_new(o, "inner", json_string(p->backend_name));
+  json_t *io = p->backend_options ? json_loads(p->backend_options, 0, NULL) : NULL;
+  json_object_set_new(o, "inner_options", io ? io : json_object());
+  char *text = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  if (!text)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  nde_status st = nde_backend_open(p->registry, "mpi", text, out);
+  free(text);
+  return st;
+}
 
 static double now(void) {
   struct timespec ts;
@@ -145,13 +231,16 @@ static void remove_stale_temporaries(const char *dir) {
             "%s\n", removed, removed == 1 ? "" : "s", dir);
 }
 
-static nde_status open_common(trainer *tr, nde_pipeline *p, int need_train) {
+/* @p local: one process's computation even under mpirun (nde_predict). */
+static nde_status open_common(trainer *tr, nde_pipeline *p, int need_train, int local) {
   memset(tr, 0, sizeof *tr);
   tr->lock_fd = -1;
   tr->p = p;
-  nde_status st = nde_backend_open(p->registry, p->backend_name, p->backend_options, &tr->backend);
+  tr->ranks = 1;
+  nde_status st = open_backend(p, local, &tr->backend);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s: backend", p->file);
+  nde_backend_comm(tr->backend, &tr->rank, &tr->ranks);
   if (need_train)
     NDE_TRY(nde_dataset_open(p->registry, p->dataset_name, p->data_json, "train", p->seed, "data",
                              &tr->train));
@@ -167,6 +256,10 @@ static nde_status open_common(trainer *tr, nde_pipeline *p, int need_train) {
   if (need_train && tr->info.count < p->batch_size) /* before any buffer is sized by it */
     return nde_error(NDE_EINVAL, "%s: data.batch_size: %zu is larger than the training set (%zu)",
                      p->file, p->batch_size, tr->info.count);
+  if (need_train && p->batch_size < (size_t)tr->ranks)
+    return nde_error(NDE_EINVAL, "%s: data.batch_size: %zu is smaller than the %d ranks (each "
+                     "rank needs at least one sample of every batch)", p->file, p->batch_size,
+                     tr->ranks);
   nde_shape in = nde_shape_vector(tr->info.input_size);
   st = nde_model_build(p->registry, p->model_json, "model", &in, tr->backend, p->dtype,
                        &tr->model);
@@ -263,18 +356,20 @@ static nde_status evaluate(trainer *tr, double *loss, double *accuracy) {
   nde_status st = NDE_OK;
   nde_layer_metrics_clear(&tr->eval_metrics);
   for (size_t start = 0; start < count && st == NDE_OK; start += eb) {
-    size_t n = count - start < eb ? count - start : eb;
-    for (size_t i = 0; i < n; ++i)
-      idx[i] = start + i;
+    size_t n = count - start < eb ? count - start : eb, first, nl;
+    shard(n, tr->rank, tr->ranks, &first, &nl); /* this rank's columns of the batch */
+    for (size_t i = 0; i < nl; ++i)
+      idx[i] = start + first + i;
     nde_array x, y;
-    st = batch_views(tr, n, &x, &y);
+    st = batch_views(tr, nl, &x, &y);
     if (st == NDE_OK)
-      st = nde_dataset_batch(tr->test, idx, n, &x, &y);
+      st = nde_dataset_batch(tr->test, idx, nl, &x, &y);
+    st = agree(tr, st, NULL);
     double l = 0;
     size_t c = 0;
     double t0 = now();
-    if (st == NDE_OK)
-      st = loss_on_batch(tr, n, 0, &l, &c);
+    if (st == NDE_OK) /* loss and count: the whole batch's (a distributed backend's reductions) */
+      st = agree(tr, loss_on_batch(tr, nl, 0, &l, &c), NULL);
     batch_time += now() - t0;
     total += l * (double)n;
     right += c;
@@ -377,30 +472,56 @@ static void progress(trainer *tr, const char *label, double loss) {
   fflush(stderr);
 }
 
-static nde_status next_batch(trainer *tr) {
-  size_t B = tr->p->batch_size, count = tr->info.count;
+/* A sample of this rank's shard with a non-finite input (distributed runs name the rank). */
+static nde_status check_inputs(trainer *tr, size_t n, size_t first) {
+  if (tr->ranks == 1 || !nde_backend_host_readable(tr->backend))
+    return NDE_OK;
+  size_t F = tr->info.input_size;
+  for (size_t j = 0; j < n; ++j)
+    for (size_t i = 0; i < F; ++i) {
+      double v = tr->p->dtype == NDE_FLOAT32 ? ((const float *)tr->xb.data)[i + j * F]
+                                             : ((const double *)tr->xb.data)[i + j * F];
+      if (!isfinite(v))
+        return nde_error(NDE_ENONFINITE, "training step %llu: sample %llu of the training set "
+                         "(column %zu of the batch) has a non-finite input",
+                         (unsigned long long)tr->state.step + 1,
+                         (unsigned long long)tr->order[tr->state.epoch_pos + first + j],
+                         first + j);
+    }
+  return NDE_OK;
+}
+
+/* This rank's columns of the next global batch (all of it on one process). */
+static nde_status next_batch(trainer *tr, size_t *local) {
+  size_t B = tr->p->batch_size, count = tr->info.count, first;
   if (!tr->state.have_epoch || tr->state.epoch_pos > count - B) { /* B <= count: no wrap */
     tr->state.epoch_rng = tr->shuffle;
     nde_dataset_order(tr->train, &tr->shuffle, tr->order);
     tr->state.epoch_pos = 0;
     tr->state.have_epoch = 1;
   }
+  shard(B, tr->rank, tr->ranks, &first, local);
   nde_array x, y;
-  NDE_TRY(batch_views(tr, B, &x, &y));
-  NDE_TRY(nde_dataset_order_batch(tr->train, tr->order, tr->state.epoch_pos, B, &x, &y));
+  NDE_TRY(batch_views(tr, *local, &x, &y));
+  NDE_TRY(nde_dataset_order_batch(tr->train, tr->order, tr->state.epoch_pos + first, *local, &x,
+                                  &y));
+  NDE_TRY(check_inputs(tr, *local, first));
   tr->state.epoch_pos += B;
   return NDE_OK;
 }
 
+/* The checkpoint (rank 0 writes it; the ranks agree on the outcome). */
 static nde_status save(trainer *tr) {
   if (!tr->p->checkpoint_dir)
     return NDE_OK;
+  if (tr->rank != 0)
+    return agree(tr, NDE_OK, NULL);
   char path[4096];
   checkpoint_path(tr->p, path, sizeof path);
   tr->state.optimizer_steps = nde_optimizer_steps(tr->optimizer);
   nde_run_state s = tr->state;
   s.wall_time += now() - tr->start;
-  return nde_checkpoint_save(path, tr->model, tr->params.data, tr->optimizer, &s);
+  return agree(tr, nde_checkpoint_save(path, tr->model, tr->params.data, tr->optimizer, &s), NULL);
 }
 
 /* The run stopped on signal @p sig after a finished step (and its checkpoint). */
@@ -423,9 +544,12 @@ static nde_status interrupted(trainer *tr, int sig, nde_train_summary *sum) {
                    (unsigned long long)tr->state.step, (unsigned long long)p->steps, path);
 }
 
-static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt,
-                      nde_train_summary *sum) {
-  NDE_TRY(open_common(tr, p, 1));
+/*
+ * Everything before the first step: the optimizer, the folder (rank 0 locks
+ * it and owns the metrics file), the checkpoint of a resume (every rank
+ * reads it) or fresh parameters. Sets *resumed.
+ */
+static nde_status setup(trainer *tr, nde_pipeline *p, const nde_train_options *opt, int *resumed) {
   nde_status st = nde_optimizer_open(p->registry, p->optimizer_name, p->optimizer_json,
                                      tr->backend, p->dtype, tr->params.size, "optimizer",
                                      &tr->optimizer);
@@ -436,7 +560,8 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
     return nde_error(NDE_ENOMEM, "out of memory");
   tr->shuffle = nde_rng_make(p->seed, 2);
   memset(&tr->state, 0, sizeof tr->state);
-  if (p->checkpoint_dir) {
+  int writer = tr->rank == 0;
+  if (p->checkpoint_dir && writer) {
     NDE_TRY(make_dirs(p->checkpoint_dir));
     NDE_TRY(lock_folder(tr, p->checkpoint_dir));
     remove_stale_temporaries(p->checkpoint_dir);
@@ -450,11 +575,13 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
     checkpoint_path(p, path, sizeof path);
     struct stat sb;
     if (stat(path, &sb) != 0 && errno == ENOENT) {
-      fprintf(stderr, "nde: --resume: no checkpoint in %s yet; starting from step 0\n",
-              p->checkpoint_dir);
+      if (writer)
+        fprintf(stderr, "nde: --resume: no checkpoint in %s yet; starting from step 0\n",
+                p->checkpoint_dir);
       resume = 0;
     }
   }
+  *resumed = resume;
   if (resume) {
     char path[4096];
     checkpoint_path(p, path, sizeof path);
@@ -474,39 +601,71 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
       tr->shuffle = tr->state.epoch_rng;
       nde_dataset_order(tr->train, &tr->shuffle, tr->order);
     }
-    if (p->metrics_path)
+    if (p->metrics_path && writer)
       NDE_TRY(trim_metrics(p->metrics_path, tr->state.step));
   } else {
     nde_rng init = nde_rng_make(p->seed, 1);
     NDE_TRY(nde_model_init_params(tr->model, &init, tr->params.data));
   }
-  if (p->metrics_path) {
+  if (p->metrics_path && writer) {
     tr->metrics_file = fopen(p->metrics_path, resume ? "a" : "w");
     if (!tr->metrics_file)
       return nde_error(NDE_EWRITE, "%s: cannot write metrics: %s", p->metrics_path,
                        strerror(errno));
   }
+  return NDE_OK;
+}
+
+/*
+ * One training step's gradient: this rank's batch columns, forward and
+ * pullback, then (when every rank succeeded) the gradients summed over the
+ * ranks with one allreduce. *sig: the interrupt, agreed over the ranks.
+ */
+static nde_status step_gradient(trainer *tr, const nde_train_options *opt, double *loss,
+                                size_t *correct, int *sig) {
+  size_t local = 0;
+  nde_status st = agree(tr, next_batch(tr, &local), NULL); /* before any collective of the pass */
+  if (st != NDE_OK)
+    return st;
+  st = loss_on_batch(tr, local, 1, loss, correct);
+  if (st != NDE_OK)
+    st = nde_error_prefix(st, "training step %llu", (unsigned long long)tr->state.step + 1);
+  else if (!isfinite(*loss))
+    st = nde_error(NDE_ENONFINITE, "step %llu: training loss is not finite",
+                   (unsigned long long)tr->state.step + 1);
+  *sig = opt->interrupt ? (int)*opt->interrupt : 0; /* read once */
+  NDE_TRY(agree(tr, st, sig));
+  return nde_backend_allreduce_sum(tr->backend, tr->p->dtype, tr->grads.size, tr->grads.data);
+}
+
+static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt,
+                      nde_train_summary *sum) {
+  nde_status st = open_common(tr, p, 1, 0);
+  if (tr->backend) /* a rank that could not open its data stops the others */
+    st = agree(tr, st, NULL);
+  NDE_TRY(st);
+  sum->rank = tr->rank;
+  sum->ranks = tr->ranks;
+  int resume = 0;
+  NDE_TRY(agree(tr, setup(tr, p, opt, &resume), NULL));
+  int writer = tr->rank == 0;
   tr->start = now();
   double loss = NAN, acc = NAN;
   uint64_t this_run = 0;
+  nde_status pending = NDE_OK; /* rank 0's metrics write, agreed at the next collective point */
   while (tr->state.step < p->steps) {
     if (opt->stop_after && this_run == opt->stop_after)
       break;
-    NDE_TRY(next_batch(tr));
+    NDE_TRY(agree(tr, pending, NULL));
     size_t correct = 0;
+    int sig = 0;
     double lr = nde_optimizer_next_lr(tr->optimizer);
-    nde_status st_step = loss_on_batch(tr, p->batch_size, 1, &loss, &correct);
-    if (st_step != NDE_OK)
-      return nde_error_prefix(st_step, "training step %llu",
-                              (unsigned long long)tr->state.step + 1);
-    if (!isfinite(loss))
-      return nde_error(NDE_ENONFINITE, "step %llu: training loss is not finite",
-                       (unsigned long long)tr->state.step + 1);
+    NDE_TRY(step_gradient(tr, opt, &loss, &correct, &sig));
     NDE_TRY(nde_optimizer_update(tr->optimizer, tr->params.data, tr->grads.data));
     tr->state.step++;
     this_run++;
     acc = p->loss == NDE_LOSS_CROSS_ENTROPY ? (double)correct / (double)p->batch_size : NAN;
-    if (tr->state.step % p->log_every == 0 || tr->state.step == p->steps) {
+    if (writer && (tr->state.step % p->log_every == 0 || tr->state.step == p->steps)) {
       json_t *line = json_object();
       json_object_set_new(line, "step", json_integer((json_int_t)tr->state.step));
       put_number(line, "loss", loss);
@@ -515,36 +674,43 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
       for (int i = 0; i < tr->metrics.n; ++i)
         put_number(line, tr->metrics.names[i], tr->metrics.values[i]);
       put_number(line, "wall_time", tr->state.wall_time + now() - tr->start);
-      NDE_TRY(write_metrics(tr, line));
+      pending = write_metrics(tr, line);
     }
-    if (opt->progress)
+    if (opt->progress && writer)
       progress(tr, opt->progress_label, loss);
     int last = tr->state.step == p->steps;
     if ((p->eval_every && tr->state.step % p->eval_every == 0) || last) {
       double tl, ta;
+      NDE_TRY(agree(tr, pending, NULL));
       NDE_TRY(evaluate(tr, &tl, &ta));
-      json_t *line = json_object();
-      json_object_set_new(line, "step", json_integer((json_int_t)tr->state.step));
-      put_number(line, "test_loss", tl);
-      put_number(line, "test_accuracy", ta);
-      for (int i = 0; i < tr->eval_metrics.n; ++i) {
-        char key[128];
-        snprintf(key, sizeof key, "test_%s", tr->eval_metrics.names[i]);
-        put_number(line, key, tr->eval_metrics.values[i]);
+      if (writer) {
+        json_t *line = json_object();
+        json_object_set_new(line, "step", json_integer((json_int_t)tr->state.step));
+        put_number(line, "test_loss", tl);
+        put_number(line, "test_accuracy", ta);
+        for (int i = 0; i < tr->eval_metrics.n; ++i) {
+          char key[128];
+          snprintf(key, sizeof key, "test_%s", tr->eval_metrics.names[i]);
+          put_number(line, key, tr->eval_metrics.values[i]);
+        }
+        put_number(line, "wall_time", tr->state.wall_time + now() - tr->start);
+        pending = write_metrics(tr, line);
       }
-      put_number(line, "wall_time", tr->state.wall_time + now() - tr->start);
-      NDE_TRY(write_metrics(tr, line));
       sum->test_loss = tl;
       sum->test_accuracy = ta;
       sum->test_nfe = test_nfe(tr);
       sum->test_batch_time = tr->test_batch_time;
     }
-    int sig = opt->interrupt && !last ? (int)*opt->interrupt : 0; /* read once */
-    if (tr->state.step % p->checkpoint_every == 0 || last || sig)
+    if (last)
+      sig = 0;
+    if (tr->state.step % p->checkpoint_every == 0 || last || sig) {
+      NDE_TRY(agree(tr, pending, NULL));
       NDE_TRY(save(tr));
+    }
     if (sig)
       return interrupted(tr, sig, sum);
   }
+  NDE_TRY(agree(tr, pending, NULL));
   sum->steps = tr->state.step;
   sum->loss = loss;
   sum->accuracy = acc;
@@ -564,6 +730,8 @@ nde_status nde_train(nde_pipeline *pipeline, const nde_train_options *options,
   summary->test_nfe = summary->test_batch_time = NAN;
   summary->wall_time = 0;
   summary->n_params = 0;
+  summary->rank = 0;
+  summary->ranks = 1;
   trainer tr;
   nde_status st = run(&tr, pipeline, options, summary);
   trainer_close(&tr);
@@ -576,14 +744,20 @@ nde_status nde_evaluate(nde_pipeline *pipeline, const char *checkpoint,
   summary->steps = 0;
   summary->loss = summary->accuracy = summary->test_loss = summary->test_accuracy = NAN;
   summary->test_nfe = summary->test_batch_time = NAN;
+  summary->rank = 0;
+  summary->ranks = 1;
   double start = now();
-  nde_status st = open_common(&tr, pipeline, 0);
+  nde_status st = open_common(&tr, pipeline, 0, 0);
+  summary->rank = tr.rank;
+  summary->ranks = tr.ranks;
   if (st == NDE_OK) {
     nde_run_state s;
     memset(&s, 0, sizeof s);
     st = nde_checkpoint_load(checkpoint, tr.model, tr.params.data, NULL, NULL, &s);
     summary->steps = s.step;
   }
+  if (tr.backend)
+    st = agree(&tr, st, NULL);
   if (st == NDE_OK)
     st = evaluate(&tr, &summary->test_loss, &summary->test_accuracy);
   if (st == NDE_OK) {
@@ -616,8 +790,8 @@ static nde_status to_host(trainer *tr, const void *src, size_t n, double *dst) {
 nde_status nde_predict(nde_pipeline *pipeline, const char *checkpoint, size_t max_samples,
                        nde_predictions *out) {
   memset(out, 0, sizeof *out);
-  trainer tr;
-  nde_status st = open_common(&tr, pipeline, 0);
+  trainer tr; /* every rank runs the whole model alone (no collectives): rank 0 keeps the files */
+  nde_status st = open_common(&tr, pipeline, 0, 1);
   nde_run_state s;
   memset(&s, 0, sizeof s);
   if (st == NDE_OK)

@@ -229,7 +229,38 @@ typedef struct nde_backend_ops {
    * its device is NDE_DEVICE_CPU (see nde_backend_host_readable()).
    */
   int host_readable;
+  /* ---- Optional, appended for distributed backends (docs/distributed.md). ---- */
+  /**
+   * This process's rank and the number of ranks (processes) whose arrays
+   * together form one batch. A backend without this field is one process:
+   * rank 0 of 1. A distributed backend (`mpi`) treats every array as the
+   * local columns of a batch split across the ranks: each reduction above
+   * that returns a host scalar (dot, norm2, norm_inf, sum, wrms_norm,
+   * all_finite, the loss total and count of softmax_cross_entropy) is the
+   * reduction over the whole distributed array, the same on every rank.
+   */
+  void (*comm_info)(void *ctx, int *rank, int *size);
+  /**
+   * Combine @p n host doubles over all ranks in place (op: an nde_reduce_op),
+   * so that every rank ends with the same values. Collective: every rank calls it.
+   */
+  nde_status (*allreduce_host)(void *ctx, int op, size_t n, double *values);
+  /**
+   * Sum @p n elements of backend memory over all ranks in place (the
+   * parameter gradients: one call a step). Collective.
+   */
+  nde_status (*allreduce_sum)(void *ctx, nde_dtype dt, size_t n, void *x);
+  /**
+   * The backend whose operations act on this rank's elements only (the
+   * wrapped one: same memory, reductions not combined over the ranks), for
+   * reductions over a part of an array that lies on one rank (one column
+   * of a batch). See nde_backend_local().
+   */
+  const struct nde_backend *(*local_backend)(void *ctx);
 } nde_backend_ops;
+
+/** How nde_backend_ops.allreduce_host combines the ranks' values. */
+typedef enum nde_reduce_op { NDE_REDUCE_SUM = 0, NDE_REDUCE_MAX = 1, NDE_REDUCE_MIN = 2 } nde_reduce_op;
 
 /**
  * A backend instance: the plugin's vtable and its state. Obtain one with
@@ -267,6 +298,50 @@ NDE_API void nde_backend_destroy(nde_backend **backend);
  * otherwise.
  */
 NDE_API int nde_backend_host_readable(const nde_backend *backend);
+
+/**
+ * The rank of this process and the number of ranks of @p backend (0 and 1
+ * for a backend without comm_info: every backend but a distributed one).
+ */
+NDE_API void nde_backend_comm(const nde_backend *backend, int *rank, int *size);
+
+/**
+ * Combine @p n host doubles over the ranks of @p backend in place (a no-op
+ * on one process). Collective: on a distributed backend every rank must
+ * call it, with the same @p n and @p op.
+ */
+NDE_API nde_status nde_backend_allreduce_host(const nde_backend *backend, nde_reduce_op op,
+                                              size_t n, double *values);
+
+/** Sum @p n elements of backend memory over the ranks in place (no-op on one process). Collective. */
+NDE_API nde_status nde_backend_allreduce_sum(const nde_backend *backend, nde_dtype dtype, size_t n,
+                                             void *x);
+
+/**
+ * The number of elements of the distributed array whose local part has
+ * @p n elements: the sum of every rank's @p n (just @p n on one process).
+ * Code that normalizes a reduction by a count (a mean, an RMS norm) divides
+ * by this, so that the value is the whole batch's on every rank. Collective.
+ */
+NDE_API size_t nde_backend_global_count(const nde_backend *backend, size_t n);
+
+/**
+ * Where this rank's @p n elements sit in the distributed array: *offset
+ * receives the number of elements on lower ranks and *total the sum over
+ * all ranks (0 and @p n on one process). Random draws per element are keyed
+ * by offset + i, so an element's numbers do not depend on which rank holds
+ * it. Collective.
+ */
+NDE_API nde_status nde_backend_global_offset(const nde_backend *backend, size_t n, size_t *offset,
+                                             size_t *total);
+
+/**
+ * The backend to take reductions over a part of an array that lies on this
+ * rank alone — one column of a batch, as solvers that keep one system per
+ * sample do — with the same memory and pointers: the wrapped backend of a
+ * distributed one, @p backend itself otherwise. Not collective.
+ */
+NDE_API const nde_backend *nde_backend_local(const nde_backend *backend);
 
 
 #ifdef __cplusplus

@@ -91,6 +91,12 @@ typedef struct nde_brownian nde_brownian;
  *                    (order-1.5 methods); 0: W only (half the work)
  * @var depth         tree depth 1..50 (0 = ::NDE_BROWNIAN_DEFAULT_DEPTH); unused when stored
  * @var stored        0: virtual Brownian tree (order-independent); 1: stored mode
+ * @var local_block, global_block, block_offset
+ *                    a part of a larger path (data parallelism: one rank's columns
+ *                    of a batch): component c is component
+ *                    (c / local_block)·global_block + block_offset + c % local_block
+ *                    of the path with the same seed and stream, so its numbers do not
+ *                    depend on how the batch is split. local_block 0: the whole path.
  */
 typedef struct nde_brownian_config {
   uint64_t seed;
@@ -100,6 +106,8 @@ typedef struct nde_brownian_config {
   int levy_area;
   int depth;
   int stored;
+  /* appended */
+  size_t local_block, global_block, block_offset;
 } nde_brownian_config;
 
 /** Create a path. NDE_EINVAL for an empty interval, dim 0 or a depth out of range. */

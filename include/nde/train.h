@@ -94,6 +94,9 @@ typedef struct nde_train_summary {
   /* appended */
   double test_nfe;       /**< forward NFE per test batch at the last evaluation (NaN: no solves) */
   double test_batch_time; /**< mean seconds of one test batch's forward pass and loss (prediction time) */
+  /* appended */
+  int rank;  /**< this process among the data-parallel ranks (0 on one process) */
+  int ranks; /**< data-parallel ranks of the run (1 on one process; docs/distributed.md) */
 } nde_train_summary;
 
 /**

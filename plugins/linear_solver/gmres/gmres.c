@@ -145,8 +145,10 @@ static nde_status solve(const nde_options *options, const nde_linear_problem *p,
                         void *x, nde_linear_result *result) {
   int m = (int)nde_options_int(options, "restart", 30);
   gm g = {p, p->backend->ops, p->backend->ctx, p->dtype, p->n, nde_dtype_size(p->dtype), result};
-  if ((size_t)m > g.n)
-    m = (int)g.n; /* the Krylov space cannot grow beyond n */
+  /* the Krylov space cannot grow beyond n: all ranks' elements on a distributed backend */
+  size_t n_all = nde_backend_global_count(p->backend, g.n);
+  if ((size_t)m > n_all)
+    m = (int)n_all;
   int nz = p->precond ? m : 0;
   void **vecs = calloc((size_t)(m + 1 + nz + 1), sizeof *vecs);
   double *H = calloc((size_t)(m + 1) * m + 4 * (size_t)(m + 1), sizeof *H);

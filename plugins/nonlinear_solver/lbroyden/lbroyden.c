@@ -30,6 +30,11 @@ typedef struct lb {
   void *bc;
   nde_dtype dt;
   size_t n, esz, cols, rows; /* rows × cols = n */
+  /* per-sample systems: the whole batch's count (all ranks of a distributed backend), and
+     the operations for reductions over one column (which lies on this rank alone) */
+  size_t systems;
+  const nde_backend_ops *co;
+  void *cc;
   int m, count, head;
   double alpha;
   /*
@@ -84,10 +89,10 @@ static int update(lb *s, const void *du, const void *dF, const void *Fn, const v
   size_t r = s->rows, m = (size_t)s->m, slot = (size_t)s->head;
   for (size_t j = 0; j < s->cols; ++j) {
     void *uj = at(s, unew, j * r), *vj = at(s, v, j * r);
-    double den = s->o->dot(s->bc, s->dt, r, vj, at(s, dF, j * r));
-    double scale = s->o->norm2(s->bc, s->dt, r, vj) * s->o->norm2(s->bc, s->dt, r, at(s, dF, j * r));
+    double den = s->co->dot(s->cc, s->dt, r, vj, at(s, dF, j * r));
+    double scale = s->co->norm2(s->cc, s->dt, r, vj) * s->co->norm2(s->cc, s->dt, r, at(s, dF, j * r));
     if (!isfinite(den) || den == 0 || fabs(den) <= DBL_EPSILON * scale) {
-      if (s->cols == 1)
+      if (s->systems == 1)
         return 0;
       s->o->fill(s->bc, s->dt, r, 0.0, uj);
       s->o->fill(s->bc, s->dt, r, 0.0, vj);
@@ -96,7 +101,7 @@ static int update(lb *s, const void *du, const void *dF, const void *Fn, const v
     s->o->copy(s->bc, at(s, s->U, (j * m + slot) * r), uj, r * s->esz);
     s->o->copy(s->bc, at(s, s->V, (j * m + slot) * r), vj, r * s->esz);
     /* B_new F_new = B F_new + u (vᵀ F_new), written over u's column */
-    double c = s->o->dot(s->bc, s->dt, r, vj, at(s, Fn, j * r));
+    double c = s->co->dot(s->cc, s->dt, r, vj, at(s, Fn, j * r));
     s->o->axpby(s->bc, s->dt, r, 1.0, at(s, BFn, j * r), c, uj);
   }
   s->head = (s->head + 1) % s->m;
@@ -118,6 +123,12 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
   double divergence = nde_options_number(options, "divergence", 1e6);
   s.cols = per_sample ? nde_nl_batch(ctx) : 1;
   s.rows = s.n / s.cols;
+  /* one system: reductions over all of u (global on a distributed backend); one per
+     sample: over one column, on the rank that holds it */
+  s.systems = per_sample ? nde_backend_global_count(be, s.cols) : 1;
+  const nde_backend *cb = s.systems > 1 ? nde_backend_local(be) : be;
+  s.co = cb->ops;
+  s.cc = cb->ctx;
 
   void *v[8];
   NDE_TRY(nde_nl_vectors(ctx, 8, v));
@@ -180,7 +191,7 @@ static nde_status solve(const nde_options *options, nde_nl_ctx *ctx, void *u) {
     if (update(&s, du, dF, F, BFn, BF, d)) {
       have_bf = 1; /* BF = B_new F(u_new) */
     } else {
-      if (restarts++ >= max_restarts && s.cols == 1)
+      if (restarts++ >= max_restarts && s.systems == 1)
         return nde_error(NDE_ENOCONV, "Broyden update broke down %d times", restarts);
       s.count = s.head = 0;
       have_bf = 0;
