@@ -1,9 +1,11 @@
 /*
  * dense: y = act(W·x + b) for a batch x of shape (in, batch): one GEMM
  * Y(out, B) = W(out, in)·X(in, B), a bias broadcast and an optional fused
- * activation. Parameters: "weight" (out, in), then "bias" (out) unless
- * "bias": false. Pullbacks: dZ = dY ⊙ act'(Z); dW += dZ·Xᵀ; db += Σ_cols dZ;
- * dX = Wᵀ·dZ.
+ * activation (bias and activation in one pass, nde_backend_bias_activation).
+ * Parameters: "weight" (out, in), then "bias" (out) unless "bias": false.
+ * Pullbacks: dZ = dY ⊙ act'(Z) with db += Σ_cols dZ in the same pass
+ * (nde_backend_activation_vjp_bias); dW += dZ·Xᵀ and dX = Wᵀ·dZ by GEMMs
+ * with transpose flags (no transposed copies), dW accumulated in place.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,11 +67,9 @@ static nde_status dense_forward(void *self, const nde_layer_ctx *ctx, const void
   void *z = d->act == NDE_ACT_IDENTITY ? y : saved;
   be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_NO_TRANS, d->out, B, d->in, 1.0, params,
                 d->out, x, d->in, 0.0, z, d->out);
-  if (d->bias)
-    be->ops->add_column(be->ctx, ctx->dtype, d->out, B,
-                        (const char *)params + d->out * d->in * es, z);
-  if (d->act != NDE_ACT_IDENTITY)
-    be->ops->activation(be->ctx, ctx->dtype, d->act, d->out * B, z, y);
+  /* bias and activation in one pass over Z */
+  nde_backend_bias_activation(be, ctx->dtype, d->act, d->out, B,
+                              d->bias ? (const char *)params + d->out * d->in * es : NULL, z, y);
   return NDE_OK;
 }
 
@@ -82,17 +82,16 @@ static nde_status dense_vjp(void *self, const nde_layer_ctx *ctx, const void *x,
   const nde_backend *be = ctx->backend;
   size_t es = nde_dtype_size(ctx->dtype), B = ctx->batch;
   const void *dz = dy;
+  void *db = dparams && d->bias ? (char *)dparams + d->out * d->in * es : NULL;
   if (d->act != NDE_ACT_IDENTITY) {
-    be->ops->activation_vjp(be->ctx, ctx->dtype, d->act, d->out * B, saved, y, dy, scratch);
+    /* dZ and the bias gradient in one pass */
+    nde_backend_activation_vjp_bias(be, ctx->dtype, d->act, d->out, B, saved, y, dy, scratch, db);
     dz = scratch;
-  }
-  if (dparams) {
+  } else if (db)
+    be->ops->sum_columns(be->ctx, ctx->dtype, d->out, B, dz, 1.0, db);
+  if (dparams) /* accumulated in place (beta 1), Xᵀ by the GEMM's transpose flag */
     be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_TRANS, d->out, d->in, B, 1.0, dz, d->out,
                   x, d->in, 1.0, dparams, d->out);
-    if (d->bias)
-      be->ops->sum_columns(be->ctx, ctx->dtype, d->out, B, dz, 1.0,
-                           (char *)dparams + d->out * d->in * es);
-  }
   if (dx)
     be->ops->gemm(be->ctx, ctx->dtype, NDE_TRANS, NDE_NO_TRANS, d->in, B, d->out, 1.0, params,
                   d->out, dz, d->out, 0.0, dx, d->in);
