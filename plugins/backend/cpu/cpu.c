@@ -686,9 +686,11 @@ DEFINE_MATRIX_OPS(double, f64)
  * activation (forward) or the activation's pullback and the bias gradient
  * (reverse) while the column is in L1. The arithmetic is activation_*'s and
  * add_column/sum_columns's, in the same order, so the results equal the
- * unfused operations bit for bit. Large matrices spread columns (forward) or
+ * unfused operations bit for bit. Matrices that fit in L1 take the two
+ * unfused calls (no per-column cost). Large matrices spread columns (forward) or
  * row ranges (reverse: each thread owns its rows of db) over the threads.
  */
+#define EPILOGUE_IN_CACHE 4096 /* elements: below this the unfused pair is cheaper */
 #define DEFINE_EPILOGUE_OPS(T, S)                                                 \
   static void bias_act_col_##S(nde_activation act, size_t rows, const T *b, T *z, \
                                T *y) {                                            \
@@ -699,6 +701,13 @@ DEFINE_MATRIX_OPS(double, f64)
   }                                                                               \
   static void bias_activation_##S(nde_activation act, size_t rows, size_t cols,   \
                                   const T *b, T *z, T *y) {                       \
+    if (rows * cols <= EPILOGUE_IN_CACHE) { /* in L1: two calls, no per-column cost */ \
+      if (b)                                                                      \
+        add_column_##S(rows, cols, b, z);                                         \
+      if (act != NDE_ACT_IDENTITY || y != z)                                      \
+        activation_##S(act, rows * cols, z, y);                                   \
+      return;                                                                     \
+    }                                                                             \
     if (rows * cols < PARALLEL_THRESHOLD || rows >= PARALLEL_THRESHOLD) {         \
       for (size_t c = 0; c < cols; ++c)                                           \
         bias_act_col_##S(act, rows, b, z + c * rows, y + c * rows);               \
@@ -721,6 +730,12 @@ DEFINE_MATRIX_OPS(double, f64)
   static void activation_vjp_bias_##S(nde_activation act, size_t rows,            \
                                       size_t cols, const T *x, const T *y,        \
                                       const T *dy, T *dx, T *db) {                \
+    if (rows * cols <= EPILOGUE_IN_CACHE) { /* in L1: two calls, no per-column cost */ \
+      activation_vjp_##S(act, rows * cols, x, y, dy, dx);                         \
+      if (db)                                                                     \
+        sum_columns_##S(rows, cols, dx, 1.0, db);                                 \
+      return;                                                                     \
+    }                                                                             \
     if (rows * cols < PARALLEL_THRESHOLD || rows >= PARALLEL_THRESHOLD) {         \
       vjp_bias_rows_##S(act, 0, rows, rows, cols, x, y, dy, dx, db);              \
       return;                                                                     \

@@ -12,6 +12,11 @@
 
 #include <nde/layer.h>
 
+/* Outputs (rows × batch) up to this many elements stay in L1 between two
+   passes: there the unfused calls cost less than the fused one's dispatch
+   (small models such as the spiral's are call-bound, not memory-bound). */
+#define FUSE_ABOVE 4096
+
 typedef struct dense {
   size_t in, out;
   int bias;
@@ -67,9 +72,15 @@ static nde_status dense_forward(void *self, const nde_layer_ctx *ctx, const void
   void *z = d->act == NDE_ACT_IDENTITY ? y : saved;
   be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_NO_TRANS, d->out, B, d->in, 1.0, params,
                 d->out, x, d->in, 0.0, z, d->out);
-  /* bias and activation in one pass over Z */
-  nde_backend_bias_activation(be, ctx->dtype, d->act, d->out, B,
-                              d->bias ? (const char *)params + d->out * d->in * es : NULL, z, y);
+  const void *bias = d->bias ? (const char *)params + d->out * d->in * es : NULL;
+  if (d->out * B > FUSE_ABOVE) { /* bias and activation in one pass over Z */
+    nde_backend_bias_activation(be, ctx->dtype, d->act, d->out, B, bias, z, y);
+    return NDE_OK;
+  }
+  if (bias)
+    be->ops->add_column(be->ctx, ctx->dtype, d->out, B, bias, z);
+  if (d->act != NDE_ACT_IDENTITY)
+    be->ops->activation(be->ctx, ctx->dtype, d->act, d->out * B, z, y);
   return NDE_OK;
 }
 
