@@ -16,10 +16,17 @@
  *
  * Floor: one evaluation of the dynamics f and one VJP of f (the evaluation
  * with its records plus the pullback, as jax.vjp / torch.autograd count
- * it) at the same batch are timed in isolation; the floor of a
- * run is nfe_forward·t_f + nfe_backward·t_vjp; the ratio measured ÷ floor
- * is what nde adds around the evaluations (solver arithmetic, controller,
- * records, the sensitivity's bookkeeping).
+ * it) at the same batch are timed in isolation, once with each GEMM
+ * library the cpu backend has ("gemm": "openblas", and "onednn" when
+ * built with it), and the faster of each is kept: the best GEMM available
+ * plus the evaluation's unavoidable elementwise work (bias, activation,
+ * time column). The floor of a run is nfe_forward·t_f + nfe_backward·t_vjp;
+ * the ratio measured ÷ floor is what nde adds around the evaluations
+ * (solver arithmetic, controller, records, the sensitivity's bookkeeping)
+ * and any GEMM-library choice that is not the best.
+ * Also reported: the thread count (OMP_NUM_THREADS), the 1-minute load
+ * average when the run ended, and the process's peak resident memory
+ * (one process per sensitivity, so it is that sensitivity's peak).
  *
  * Backend: cpu, or the one NDE_BENCH_BACKEND names (cuda: bench/gpu/run.sh).
  * Every timed batch ends with a scalar reduction, which waits for a device
@@ -35,6 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sys/resource.h>
 
 #include <nde/layer.h>
 #include <nde/loss.h>
@@ -133,6 +142,7 @@ static void forward_backward(void *a) {
 /* One evaluation of f and one VJP of f alone, on the dynamics model with the same parameters. */
 typedef struct dyn_run {
   run *r;
+  nde_backend *be; /* the backend whose GEMM library is timed */
   const nde_layer *root;
   void *dx;
   nde_record *rec;
@@ -142,7 +152,7 @@ static void dyn_forward(void *a) {
   dyn_run *d = a;
   run *r = d->r;
   nde_arena_reset(r->arena);
-  nde_layer_ctx ctx = {r->be, r->dt, r->batch, r->arena, 0, 0, 0, NULL, 0};
+  nde_layer_ctx ctx = {d->be, r->dt, r->batch, r->arena, 0, 0, 0, NULL, 0};
   CHECK(nde_layer_forward(d->root, &ctx, r->x, 0.5, r->params, &d->rec));
 }
 
@@ -151,7 +161,7 @@ static void dyn_vjp(void *a) {
   dyn_run *d = a;
   run *r = d->r;
   nde_arena_reset(r->arena);
-  nde_layer_ctx ctx = {r->be, r->dt, r->batch, r->arena, 0, 1, 0, NULL, 0};
+  nde_layer_ctx ctx = {d->be, r->dt, r->batch, r->arena, 0, 1, 0, NULL, 0};
   CHECK(nde_layer_forward(d->root, &ctx, r->x, 0.5, r->params, &d->rec));
   CHECK(nde_layer_vjp(d->root, &ctx, d->rec, r->x, d->dx, r->grads, NULL));
 }
@@ -281,17 +291,40 @@ int main(int argc, char **argv) {
   int inner = mnist ? 1 : 20;
   double t = best_time(fn, &r, reps, inner);
   double nfe_f = metric(&r.metrics, "nfe_forward"), nfe_b = metric(&r.metrics, "nfe_backward");
-  dyn_run d = {&r, nde_model_root(dyn), dx.data, NULL};
   int dinner = mnist ? 20 : 2000;
-  double tf = best_time(dyn_forward, &d, 5, dinner);
-  double tv = best_time(dyn_vjp, &d, 5, dinner);
+  double tf = 0, tv = 0;
+  static const char *libs[] = {"{\"gemm\": \"openblas\"}", "{\"gemm\": \"onednn\"}"};
+  int on_cpu = !strcmp(backend, "cpu"); /* another backend's floor is its own GEMM's */
+  for (int l = 0; l < (on_cpu ? 2 : 1); ++l) {
+    nde_backend *lb = r.be;
+    if (on_cpu && nde_backend_open(NULL, "cpu", libs[l], &lb) != NDE_OK)
+      continue; /* built without oneDNN */
+    dyn_run d = {&r, lb, nde_model_root(dyn), dx.data, NULL};
+    double f = best_time(dyn_forward, &d, 5, dinner), v = best_time(dyn_vjp, &d, 5, dinner);
+    tf = tf == 0 || f < tf ? f : tf;
+    tv = tv == 0 || v < tv ? v : tv;
+    if (lb != r.be)
+      nde_backend_destroy(&lb);
+  }
   double floor_s = nfe_f * tf + nfe_b * tv;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double load = 0;
+  FILE *la = fopen("/proc/loadavg", "r");
+  if (la) {
+    if (fscanf(la, "%lf", &load) != 1)
+      load = 0;
+    fclose(la);
+  }
+  const char *threads = getenv("OMP_NUM_THREADS");
   printf("{\"impl\": \"nde\", \"backend\": \"%s\", \"case\": \"%s\", \"dtype\": \"%s\", \"solver\": \"%s\", \"tol\": %g,"
          " \"mode\": \"%s\", \"sensitivity\": \"%s\", \"batch\": %zu, \"time_s\": %.6g,"
          " \"first_s\": %.6g, \"nfe_forward\": %.0f, \"nfe_backward\": %.0f, \"f_s\": %.6g,"
-         " \"vjp_s\": %.6g, \"floor_s\": %.6g, \"floor_ratio\": %.3f}\n",
+         " \"vjp_s\": %.6g, \"floor_s\": %.6g, \"floor_ratio\": %.3f, \"threads\": %d,"
+         " \"load\": %.2f, \"peak_rss_mb\": %.1f}\n",
          backend, which, dtype, solver, tol, mode, backward ? sens : "-", r.batch, t, first, nfe_f, nfe_b,
-         tf, tv, floor_s, floor_s > 0 ? t / floor_s : 0.0);
+         tf, tv, floor_s, floor_s > 0 ? t / floor_s : 0.0, threads ? atoi(threads) : 0, load,
+         (double)ru.ru_maxrss / 1024.0);
   if (sync_buffer != x.data)
     r.be->ops->release(r.be->ctx, sync_buffer);
   nde_arena_destroy(&r.arena);

@@ -15,12 +15,12 @@ def main():
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
     groups = {}
     for r in rows:
-        key = (r["case"], r["dtype"], r["solver"], r["tol"], r["mode"])
+        key = (r.get("threads", 0), r["case"], r["dtype"], r["solver"], r["tol"], r["mode"])
         groups.setdefault(key, []).append(r)
-    print("| case | dtype | solver | tol | pass | nde sensitivity | nde time | nde NFE f/b | "
-          "floor ratio | nde first | torchdiffeq time | NFE f/b | diffrax time | NFE f (derived) | "
+    print("| threads | load | case | dtype | solver | tol | pass | nde sensitivity | nde time | "
+          "nde NFE f/b | floor ratio | nde peak MB | nde first | torchdiffeq time | NFE f/b | diffrax time | NFE f (derived) | "
           "diffrax compile | nde ÷ diffrax |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key, rs in groups.items():
         ndes = [r for r in rs if r["impl"] == "nde"]
         for peer_sens in ("-", "direct", "adjoint"):
@@ -32,10 +32,11 @@ def main():
                 td = next((r for r in rs if r["impl"] == "torchdiffeq" and r["sensitivity"] == peer_sens), None)
                 dx = next((r for r in rs if r["impl"] == "diffrax" and r["sensitivity"] == peer_sens), None)
                 ratio = f"{n['time_s'] / dx['time_s']:.2f}" if dx else "–"
-                mode = "forward" if key[4] == "forward" else ("train step" if key[0] == "spiral" else "fwd+bwd")
-                print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]:g} | {mode} | {s} | "
+                mode = "forward" if key[5] == "forward" else ("train step" if key[1] == "spiral" else "fwd+bwd")
+                print(f"| {key[0]} | {n.get('load', 0):.2f} | {key[1]} | {key[2]} | {key[3]} | "
+                      f"{key[4]:g} | {mode} | {s} | "
                       f"{fmt_t(n['time_s'])} | {n['nfe_forward']:.0f}/{n['nfe_backward']:.0f} | "
-                      f"{n['floor_ratio']:.2f} | {fmt_t(n['first_s'])} | "
+                      f"{n['floor_ratio']:.2f} | {n.get('peak_rss_mb', 0):.0f} | {fmt_t(n['first_s'])} | "
                       f"{fmt_t(td['time_s']) if td else '–'} | "
                       f"{str(td['nfe_forward']) + '/' + str(td['nfe_backward']) if td else '–'} | "
                       f"{fmt_t(dx['time_s']) if dx else '–'} | {dx['nfe_forward'] if dx else '–'} | "

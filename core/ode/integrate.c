@@ -251,7 +251,10 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
                        .nk = w->nk,
                        .f1 = &w->f1buf,
                        .scratch = w->scratch,
-                       .eigen_est = NAN};
+                       .eigen_est = NAN,
+                       .want_eest = want_err,
+                       .abstol = o->abstol,
+                       .reltol = o->reltol};
     nde_status s = do_step(w, f, &st);
     stats->nfe += st.nfe;
     if (s != NDE_OK)
@@ -270,7 +273,9 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
       continue;
     }
     double eest = 0;
-    if (want_err)
+    if (st.eest_valid)
+      eest = st.eest;
+    else if (want_err)
       eest = w->be->wrms_norm(w->bc, dtp, n, w->err.data, w->u.data, w->u1.data, o->abstol,
                               o->reltol);
     double dtnew = dt;

@@ -50,34 +50,59 @@ nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_s
     NDE_TRY(f->eval(f->ctx, t + tb->c[i] * dt, g, &k[i]));
     st->nfe++;
   }
-  /* the solution (for FSAL this is also the last stage state) */
-  combine(st->u0, dt, tb->b, tb->fsal ? s - 1 : s, k, st->u1);
+  int fused = st->want_eest && st->err && tb->btilde;
+  st->eest_valid = 0;
+  if (fused && !tb->fsal) {
+    /* the solution, the error estimate and its norm in one pass */
+    const void *x[NDE_RK_MAX_STAGES + 1];
+    double cy[NDE_RK_MAX_STAGES + 1], ce[NDE_RK_MAX_STAGES + 1];
+    x[0] = st->u0->data;
+    cy[0] = 1.0;
+    ce[0] = 0.0;
+    for (int j = 0; j < s; ++j) {
+      x[j + 1] = k[j].data;
+      cy[j + 1] = dt * tb->b[j];
+      ce[j + 1] = dt * tb->btilde[j];
+    }
+    st->eest = nde_backend_lincomb_wrms(st->u1->backend, dtp, n, s + 1, x, cy, st->u1->data, ce,
+                                        NULL, st->u0->data, st->abstol, st->reltol,
+                                        st->err->data);
+    st->eest_valid = 1;
+  } else
+    /* the solution (for FSAL this is also the last stage state) */
+    combine(st->u0, dt, tb->b, tb->fsal ? s - 1 : s, k, st->u1);
   if (tb->fsal) {
     NDE_TRY(f->eval(f->ctx, t + dt, st->u1, &k[s - 1]));
     st->nfe++;
     st->f1 = &k[s - 1];
     st->f1_valid = 1;
   }
-  if (st->err && tb->btilde) {
+  if (st->err && tb->btilde && !st->eest_valid) {
     const void *x[NDE_RK_MAX_STAGES];
     double c[NDE_RK_MAX_STAGES];
     for (int j = 0; j < s; ++j) {
       x[j] = k[j].data;
       c[j] = dt * tb->btilde[j];
     }
-    be->lincomb(bc, dtp, n, s, c, x, 0.0, st->err->data);
+    if (fused) { /* FSAL: the estimate and its norm in one pass, err not written */
+      st->eest = nde_backend_lincomb_wrms(st->u1->backend, dtp, n, s, x, NULL, st->u1->data, c,
+                                          NULL, st->u0->data, st->abstol, st->reltol,
+                                          st->err->data);
+      st->eest_valid = 1;
+    } else
+      be->lincomb(bc, dtp, n, s, c, x, 0.0, st->err->data);
   }
   if (want_eig) {
     /* Shampine's estimate ||k_s - k_{s-1}||_2 / ||u1 - g_{s-1}||_2, computed as a
-       ratio of RMS norms (wrms with abstol 1, reltol 0): the same number, and the
-       backend's wrms is cheaper than a BLAS nrm2 on small states. */
+       ratio of RMS norms (wrms with abstol 1, reltol 0): the same number; each
+       difference and its norm in one pass, no temporary written. */
     const void *x[2] = {k[s - 1].data, k[s - 2].data};
     double c[2] = {1.0, -1.0};
-    be->lincomb(bc, dtp, n, 2, c, x, 0.0, tmp->data);
-    double num = be->wrms_norm(bc, dtp, n, tmp->data, tmp->data, NULL, 1.0, 0.0);
+    double num = nde_backend_lincomb_wrms(st->u1->backend, dtp, n, 2, x, NULL, NULL, c, NULL,
+                                          NULL, 1.0, 0.0, tmp->data);
     const void *y[2] = {st->u1->data, gprev->data};
-    be->lincomb(bc, dtp, n, 2, c, y, 0.0, tmp->data);
-    double den = be->wrms_norm(bc, dtp, n, tmp->data, tmp->data, NULL, 1.0, 0.0);
+    double den = nde_backend_lincomb_wrms(st->u1->backend, dtp, n, 2, y, NULL, NULL, c, NULL,
+                                          NULL, 1.0, 0.0, tmp->data);
     st->eigen_est = den > 0 ? num / den : 0.0;
   }
   return NDE_OK;

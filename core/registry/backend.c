@@ -124,3 +124,45 @@ nde_status nde_backend_global_offset(const nde_backend *backend, size_t n, size_
   free(counts);
   return st;
 }
+
+double nde_backend_lincomb_wrms(const nde_backend *backend, nde_dtype dt, size_t n, int k,
+                                const void *const *x, const double *cy, void *y,
+                                const double *ce, void *e, const void *u0, double abstol,
+                                double reltol, void *scratch) {
+  const nde_backend_ops *ops = backend->ops;
+  if (NDE_VTABLE_HAS(ops, nde_backend_ops, lincomb_wrms))
+    return ops->lincomb_wrms(backend->ctx, dt, n, k, x, cy, y, ce, e, u0, abstol, reltol);
+  void *err = e ? e : scratch;
+  if (cy)
+    ops->lincomb(backend->ctx, dt, n, k, cy, x, 0.0, y);
+  ops->lincomb(backend->ctx, dt, n, k, ce, x, 0.0, err);
+  if (reltol == 0) /* the scale is abstol alone: nothing else is read */
+    return ops->wrms_norm(backend->ctx, dt, n, err, err, NULL, abstol, 0.0);
+  return ops->wrms_norm(backend->ctx, dt, n, err, u0, y, abstol, reltol);
+}
+
+void nde_backend_bias_activation(const nde_backend *backend, nde_dtype dt, nde_activation act,
+                                 size_t rows, size_t cols, const void *b, void *z, void *y) {
+  const nde_backend_ops *ops = backend->ops;
+  if (NDE_VTABLE_HAS(ops, nde_backend_ops, bias_activation)) {
+    ops->bias_activation(backend->ctx, dt, act, rows, cols, b, z, y);
+    return;
+  }
+  if (b)
+    ops->add_column(backend->ctx, dt, rows, cols, b, z);
+  if (act != NDE_ACT_IDENTITY || y != z)
+    ops->activation(backend->ctx, dt, act, rows * cols, z, y);
+}
+
+void nde_backend_activation_vjp_bias(const nde_backend *backend, nde_dtype dt,
+                                     nde_activation act, size_t rows, size_t cols, const void *x,
+                                     const void *y, const void *dy, void *dx, void *db) {
+  const nde_backend_ops *ops = backend->ops;
+  if (NDE_VTABLE_HAS(ops, nde_backend_ops, activation_vjp_bias)) {
+    ops->activation_vjp_bias(backend->ctx, dt, act, rows, cols, x, y, dy, dx, db);
+    return;
+  }
+  ops->activation_vjp(backend->ctx, dt, act, rows * cols, x, y, dy, dx);
+  if (db)
+    ops->sum_columns(backend->ctx, dt, rows, cols, dx, 1.0, db);
+}

@@ -130,7 +130,10 @@ typedef struct nde_backend_ops {
                double beta, void *c, size_t ldc);
   /** y[r + c·rows] += b[r] for a rows×cols matrix y: adds a column vector to every column (bias). */
   void (*add_column)(void *ctx, nde_dtype dt, size_t rows, size_t cols, const void *b, void *y);
-  /** out[r] = beta·out[r] + Σ_c x[r + c·rows]: sums the columns of a rows×cols matrix (bias gradient). */
+  /**
+   * out[r] = beta·out[r] + Σ_c x[r + c·rows]: sums the columns of a rows×cols
+   * matrix (bias gradient); out may not overlap x.
+   */
   void (*sum_columns)(void *ctx, nde_dtype dt, size_t rows, size_t cols, const void *x,
                       double beta, void *out);
   /** y[i] = act(x[i]). */
@@ -257,6 +260,45 @@ typedef struct nde_backend_ops {
    * of a batch). See nde_backend_local().
    */
   const struct nde_backend *(*local_backend)(void *ctx);
+  /* ---- Optional, appended for fused solver arithmetic (call it through
+          nde_backend_lincomb_wrms(), which composes lincomb and wrms_norm
+          for a backend that leaves it NULL). ---- */
+  /**
+   * Two linear combinations of the same k vectors and a weighted RMS norm in
+   * one pass over memory (the last stage of an embedded Runge–Kutta step):
+   *   y[i] = Σ_j cy[j]·x[j][i]   when @p cy is not NULL (y is written, not read);
+   *   e[i] = Σ_j ce[j]·x[j][i]   stored only when @p e is not NULL;
+   * and returns wrms_norm(e; u0, y) as wrms_norm() defines it, where y is the
+   * array just computed, or when @p cy is NULL the array @p y as given
+   * (read; may be NULL: then only |u0| scales). With reltol == 0 neither u0
+   * nor y is read and u0 may be NULL. A term with cy[j] == 0 (or cy NULL)
+   * and ce[j] == 0 is skipped (x[j] may then be NULL). y and e may alias an
+   * x[j] element for element. Sums are accumulated in the order of j as
+   * lincomb() does, so the results equal lincomb() followed by wrms_norm().
+   * At most 32 vectors (k ≤ 32).
+   */
+  double (*lincomb_wrms)(void *ctx, nde_dtype dt, size_t n, int k, const void *const *x,
+                         const double *cy, void *y, const double *ce, void *e, const void *u0,
+                         double abstol, double reltol);
+  /* ---- Optional, appended for dense layers (call them through
+          nde_backend_bias_activation() and nde_backend_activation_vjp_bias(),
+          which compose the older operations for a backend without them). ---- */
+  /**
+   * A dense layer's epilogue in one pass: z[r + c·rows] += b[r] (no bias
+   * when @p b is NULL), then y = act(z) for the rows×cols matrix z. y may
+   * alias z (with act identity only the bias is added).
+   */
+  void (*bias_activation)(void *ctx, nde_dtype dt, nde_activation act, size_t rows, size_t cols,
+                          const void *b, void *z, void *y);
+  /**
+   * A dense layer's pullback epilogue in one pass: dx = dy·act'(x) as
+   * activation_vjp() computes it (given x and y = act(x)), and when @p db is
+   * not NULL db[r] += Σ_c dx[r + c·rows] summed in column order, as
+   * sum_columns() with beta 1. dx may alias dy; db may not overlap the others.
+   */
+  void (*activation_vjp_bias)(void *ctx, nde_dtype dt, nde_activation act, size_t rows,
+                              size_t cols, const void *x, const void *y, const void *dy, void *dx,
+                              void *db);
 } nde_backend_ops;
 
 /** How nde_backend_ops.allreduce_host combines the ranks' values. */
@@ -343,6 +385,34 @@ NDE_API nde_status nde_backend_global_offset(const nde_backend *backend, size_t 
  */
 NDE_API const nde_backend *nde_backend_local(const nde_backend *backend);
 
+/**
+ * The backend's lincomb_wrms() (see ::nde_backend_ops), or, for a backend
+ * without it, the same result from lincomb() and wrms_norm(): then @p e, or
+ * @p scratch (n elements) when e is NULL, receives the error vector, and y
+ * may not alias an x[j] with ce[j] != 0. Returns the norm.
+ */
+NDE_API double nde_backend_lincomb_wrms(const nde_backend *backend, nde_dtype dt, size_t n, int k,
+                                        const void *const *x, const double *cy, void *y,
+                                        const double *ce, void *e, const void *u0, double abstol,
+                                        double reltol, void *scratch);
+
+
+/**
+ * The backend's bias_activation() (see ::nde_backend_ops), or add_column()
+ * then activation() for a backend without it: the same numbers either way.
+ */
+NDE_API void nde_backend_bias_activation(const nde_backend *backend, nde_dtype dt,
+                                         nde_activation act, size_t rows, size_t cols,
+                                         const void *b, void *z, void *y);
+
+/**
+ * The backend's activation_vjp_bias(), or activation_vjp() then
+ * sum_columns() (beta 1) for a backend without it.
+ */
+NDE_API void nde_backend_activation_vjp_bias(const nde_backend *backend, nde_dtype dt,
+                                             nde_activation act, size_t rows, size_t cols,
+                                             const void *x, const void *y, const void *dy,
+                                             void *dx, void *db);
 
 #ifdef __cplusplus
 }

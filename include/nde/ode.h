@@ -136,6 +136,12 @@ typedef struct nde_ode_step {
   int lm_m;                      /**< > 0: a linear multistep step (see below) */
   double lm_w[NDE_LM_MAX];       /**< u1 = u0 + Σ_{i<lm_m} lm_w[i]·f_{n−i} */
   double lm_e[NDE_LM_MAX];       /**< err = Σ_{i<lm_m} lm_e[i]·f_{n−i} */
+  /* appended: the error norm fused with the error estimate (one pass over memory) */
+  int want_eest;        /**< in: nonzero → nde_rk_step() sets eest (below) and leaves the
+                             contents of err unspecified (err is then scratch) */
+  double abstol, reltol; /**< in: the norm's tolerances when want_eest */
+  double eest;          /**< out: wrms_norm(err; u0, u1) when eest_valid */
+  int eest_valid;       /**< out: 1 when the step computed eest */
 } nde_ode_step;
 
 /**

@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include <cblas.h>
+#ifdef NDE_HAVE_ONEDNN
+#include <oneapi/dnnl/dnnl.h>
+#endif
 
 #include <nde/backend.h>
 #include <nde/rng.h>
@@ -88,13 +91,32 @@
 #define SIMD_LOOP
 #endif
 
+/* Which library computes GEMMs (the "gemm" option). */
+typedef enum gemm_lib { GEMM_AUTO, GEMM_OPENBLAS, GEMM_ONEDNN } gemm_lib;
+
+typedef struct cpu_ctx {
+  gemm_lib gemm;
+} cpu_ctx;
+
 static nde_status cpu_create(const nde_options *options, void **ctx) {
-  (void)options;
-  *ctx = NULL;
+  const char *g = nde_options_string(options, "gemm", "auto");
+  gemm_lib lib = !strcmp(g, "openblas") ? GEMM_OPENBLAS
+                 : !strcmp(g, "onednn") ? GEMM_ONEDNN
+                                        : GEMM_AUTO;
+#ifndef NDE_HAVE_ONEDNN
+  if (lib == GEMM_ONEDNN)
+    return nde_error(NDE_EUNSUPPORTED, "gemm: \"onednn\" asked for, but nde was built without "
+                     "oneDNN (install libdnnl-dev and reconfigure); use \"openblas\" or \"auto\"");
+#endif
+  cpu_ctx *c = malloc(sizeof *c);
+  if (!c)
+    return nde_error(NDE_ENOMEM, "cpu backend: out of memory");
+  c->gemm = lib;
+  *ctx = c;
   return NDE_OK;
 }
 
-static void cpu_destroy(void *ctx) { (void)ctx; }
+static void cpu_destroy(void *ctx) { free(ctx); }
 
 static nde_status cpu_alloc(void *ctx, size_t bytes, void **ptr) {
   (void)ctx;
@@ -269,6 +291,152 @@ static inline float tanh_f32(float x) {
   return ut.f;
 }
 
+/*
+ * Block-wise linear combinations: vectors are processed in blocks of
+ * COMB_BLOCK elements; within a block each term is one SIMD pass over an
+ * accumulator on the stack (in L1), so memory is read once per term and the
+ * results written once, whatever the number of terms. comb_blocks computes
+ *   y = Σ_j cy[j]·x[j] over my terms (if my > 0),
+ *   e = Σ_j ce[j]·x[j] over me terms (stored when e is not NULL),
+ * and returns Σ_i (e[i] / (atol + rtol·max(|u0[i]|, |yv[i]|)))², with yv the
+ * y just computed (or `yread` when my == 0); rtol == 0: Σ (e[i]/atol)².
+ * The squares are summed in element order (one thread: bit-identical to
+ * wrms_norm); from PARALLEL_THRESHOLD elements on, blocks are spread over
+ * the OpenMP threads.
+ */
+#define COMB_BLOCK 512
+#define COMB_TERMS 32 /* lincomb_wrms: at most this many vectors (backend.h) */
+#define DEFINE_COMB_OPS(T, S)                                                    \
+  static inline void comb_block_##S(size_t off, size_t len, int m, const T *cc,  \
+                                    const T *const *xx, T *acc) {                \
+    const T c0 = cc[0], *x0 = xx[0] + off;                                       \
+    SIMD_LOOP for (size_t i = 0; i < len; ++i)                                   \
+      acc[i] = c0 * x0[i];                                                       \
+    for (int j = 1; j < m; ++j) {                                                \
+      const T cj = cc[j], *xj = xx[j] + off;                                     \
+      SIMD_LOOP for (size_t i = 0; i < len; ++i)                                 \
+        acc[i] += cj * xj[i];                                                    \
+    }                                                                            \
+  }                                                                              \
+  static inline double comb_one_##S(size_t blk, size_t n, int my,               \
+                                    const T *cy, const T *const *xy, T *y,       \
+                                    int me, const T *ce, const T *const *xe,     \
+                                    T *e, const T *u0, const T *yread,           \
+                                    double atol, double rtol, double s) {        \
+    T ay[COMB_BLOCK], ae[COMB_BLOCK];                                            \
+    size_t off = blk * COMB_BLOCK;                                               \
+    size_t len = n - off < COMB_BLOCK ? n - off : COMB_BLOCK;                    \
+    if (my)                                                                      \
+      comb_block_##S(off, len, my, cy, xy, ay);                                  \
+    if (me)                                                                      \
+      comb_block_##S(off, len, me, ce, xe, ae);                                  \
+    if (my)                                                                      \
+      memcpy(y + off, ay, len * sizeof(T));                                      \
+    if (!me)                                                                     \
+      return s;                                                                  \
+    if (e)                                                                       \
+      memcpy(e + off, ae, len * sizeof(T));                                      \
+    if (rtol == 0) {                                                             \
+      for (size_t i = 0; i < len; ++i) {                                         \
+        double r = (double)ae[i] / atol;                                         \
+        s += r * r;                                                              \
+      }                                                                          \
+      return s;                                                                  \
+    }                                                                            \
+    const T *uu = u0 + off, *yv = my ? ay : yread ? yread + off : NULL;          \
+    if (yv) {                                                                    \
+      for (size_t i = 0; i < len; ++i) {                                         \
+        double a = fabs((double)uu[i]), b = fabs((double)yv[i]);                 \
+        double r = (double)ae[i] / (atol + rtol * (a > b ? a : b));              \
+        s += r * r;                                                              \
+      }                                                                          \
+    } else {                                                                     \
+      for (size_t i = 0; i < len; ++i) {                                         \
+        double r = (double)ae[i] / (atol + rtol * fabs((double)uu[i]));          \
+        s += r * r;                                                              \
+      }                                                                          \
+    }                                                                            \
+    return s;                                                                    \
+  }                                                                              \
+  static double comb_blocks_##S(size_t n, int my, const T *cy,                  \
+                                const T *const *xy, T *y, int me, const T *ce,   \
+                                const T *const *xe, T *e, const T *u0,           \
+                                double atol, double rtol) {                      \
+    size_t nb = (n + COMB_BLOCK - 1) / COMB_BLOCK;                               \
+    double s = 0;                                                                \
+    if (n < PARALLEL_THRESHOLD) {                                                \
+      for (size_t b = 0; b < nb; ++b)                                            \
+        s = comb_one_##S(b, n, my, cy, xy, y, me, ce, xe, e, u0, y, atol, rtol, s); \
+      return s;                                                                  \
+    }                                                                            \
+    OMP_BLOCKS                                                                   \
+    for (size_t b = 0; b < nb; ++b)                                              \
+      s = comb_one_##S(b, n, my, cy, xy, y, me, ce, xe, e, u0, y, atol, rtol, s);  \
+    return s;                                                                    \
+  }                                                                              \
+  static double comb_tiny_##S(size_t n, int my, const T *cy, const T *const *xy, \
+                              T *y, int me, const T *ce, const T *const *xe,     \
+                              T *e, const T *u0, double atol, double rtol) {     \
+    double s = 0;                                                                \
+    for (size_t i = 0; i < n; ++i) {                                             \
+      T ay = 0, ae = 0;                                                          \
+      for (int j = 0; j < my; ++j)                                               \
+        ay += cy[j] * xy[j][i];                                                  \
+      for (int j = 0; j < me; ++j)                                               \
+        ae += ce[j] * xe[j][i];                                                  \
+      double sc = atol;                                                          \
+      if (rtol != 0) {                                                           \
+        double a = fabs((double)u0[i]);                                          \
+        if (my || y) {                                                           \
+          double b = fabs((double)(my ? ay : y[i]));                             \
+          a = a > b ? a : b;                                                     \
+        }                                                                        \
+        sc += rtol * a;                                                          \
+      }                                                                          \
+      if (my)                                                                    \
+        y[i] = ay;                                                               \
+      if (e)                                                                     \
+        e[i] = ae;                                                               \
+      double r = (double)ae / sc;                                                \
+      s += r * r;                                                                \
+    }                                                                            \
+    return s;                                                                    \
+  }                                                                              \
+  static double lincomb_wrms_##S(size_t n, int k, const T *const *x,            \
+                                 const double *cy, T *y, const double *ce, T *e, \
+                                 const T *u0, double atol, double rtol) {        \
+    T ky[COMB_TERMS], ke[COMB_TERMS];                                            \
+    const T *xy[COMB_TERMS], *xe[COMB_TERMS];                                    \
+    int my = 0, me = 0;                                                          \
+    for (int j = 0; j < k && j < COMB_TERMS; ++j) {                              \
+      if (cy && cy[j] != 0) {                                                    \
+        ky[my] = (T)cy[j];                                                       \
+        xy[my++] = x[j];                                                         \
+      }                                                                          \
+      if (ce[j] != 0) {                                                          \
+        ke[me] = (T)ce[j];                                                       \
+        xe[me++] = x[j];                                                         \
+      }                                                                          \
+    }                                                                            \
+    if (n == 0)                                                                  \
+      return 0;                                                                  \
+    if (n < 16) /* tiny states: one scalar pass, no block machinery */           \
+      return sqrt(comb_tiny_##S(n, my, ky, xy, y, me, ke, xe, e, u0, atol,       \
+                                rtol) / (double)n);                              \
+    if (cy && my == 0)                                                           \
+      memset(y, 0, n * sizeof(T));                                               \
+    if (!me && e)                                                                \
+      memset(e, 0, n * sizeof(T));                                               \
+    return sqrt(comb_blocks_##S(n, my, ky, xy, y, me, ke, xe, e, u0, atol,       \
+                                rtol) / (double)n);                              \
+  }
+
+#ifdef _OPENMP
+#define OMP_BLOCKS DO_PRAGMA(omp parallel for schedule(static) reduction(+ : s))
+#else
+#define OMP_BLOCKS
+#endif
+
 /* ------------------------------------------------------------ template */
 
 #define DEFINE_OPS(T, S, BLAS)                                                   \
@@ -293,34 +461,30 @@ static inline float tanh_f32(float x) {
         PARALLEL_LOOP(n, y[i] *= tb;);                                           \
       return;                                                                    \
     }                                                                            \
-    /* Mid-sized vectors: one axpy-like pass per term (vectorizes, stays in      \
-       L1), unless y aliases a later term, which the fused pass below allows.    \
-       Tiny vectors (n < 16) are fastest in the fused pass. */                   \
-    int y_is_later_term = 0;                                                     \
-    for (int j = 1; j < m; ++j)                                                  \
-      y_is_later_term |= xx[j] == y;                                             \
-    if (n >= 16 && n <= 4096 && !y_is_later_term) {                              \
-      const T c0 = cc[0], *x0 = xx[0];                                           \
-      if (beta == 0) {                                                           \
-        SIMD_LOOP for (size_t i = 0; i < n; ++i)                                 \
-          y[i] = c0 * x0[i];                                                     \
-      } else {                                                                   \
-        SIMD_LOOP for (size_t i = 0; i < n; ++i)                                 \
-          y[i] = tb * y[i] + c0 * x0[i];                                         \
+    /* Tiny vectors (n < 16) are fastest in one scalar pass; longer ones go        \
+       block by block (comb_blocks), each term a SIMD pass over a block that      \
+       stays in L1, and y written once. */                                       \
+    if (n >= 16) {                                                               \
+      T c2[17];                                                                  \
+      const T *x2[17];                                                           \
+      int m2 = 0;                                                                \
+      if (beta != 0) {                                                           \
+        c2[m2] = tb;                                                             \
+        x2[m2++] = y;                                                            \
       }                                                                          \
-      for (int j = 1; j < m; ++j) {                                              \
-        const T cj = cc[j], *xj = xx[j];                                         \
-        SIMD_LOOP for (size_t i = 0; i < n; ++i)                                 \
-          y[i] += cj * xj[i];                                                    \
+      for (int j = 0; j < m; ++j, ++m2) {                                        \
+        c2[m2] = cc[j];                                                          \
+        x2[m2] = xx[j];                                                          \
       }                                                                          \
+      comb_blocks_##S(n, m2, c2, x2, y, 0, NULL, NULL, NULL, NULL, 0, 0);        \
       return;                                                                    \
     }                                                                            \
-    PARALLEL_LOOP(n, {                                                           \
+    for (size_t i = 0; i < n; ++i) {                                             \
       T acc = beta == 0 ? (T)0 : tb * y[i];                                      \
       for (int j = 0; j < m; ++j)                                                \
         acc += cc[j] * xx[j][i];                                                 \
       y[i] = acc;                                                                \
-    });                                                                          \
+    }                                                                            \
   }                                                                              \
   static void lincomb_##S(size_t n, int k, const double *c, const T *const *x,   \
                           double beta, T *y) {                                   \
@@ -360,33 +524,16 @@ static inline float tanh_f32(float x) {
     PARALLEL_LOOP_SUM(n, s, s += x[i];);                                         \
     return s;                                                                    \
   }                                                                              \
-  static double wrms_##S(size_t n, const T *e, const T *u0, const T *u1,         \
-                         double atol, double rtol) {                             \
-    if (n == 0)                                                                  \
-      return 0;                                                                  \
-    double s = 0;                                                                \
-    if (u1) {                                                                    \
-      PARALLEL_LOOP_SUM(n, s, {                                                  \
-        double a = fabs((double)u0[i]), b = fabs((double)u1[i]);                 \
-        double r = (double)e[i] / (atol + rtol * (a > b ? a : b));               \
-        s += r * r;                                                              \
-      });                                                                        \
-    } else {                                                                     \
-      PARALLEL_LOOP_SUM(n, s, {                                                  \
-        double r = (double)e[i] / (atol + rtol * fabs((double)u0[i]));           \
-        s += r * r;                                                              \
-      });                                                                        \
-    }                                                                            \
-    return sqrt(s / (double)n);                                                  \
-  }                                                                              \
   CPU_CLONES static void add_column_##S(size_t rows, size_t cols, const T *b,    \
                                         T *y) {                                  \
     for (size_t c = 0; c < cols; ++c)                                            \
       for (size_t r = 0; r < rows; ++r)                                          \
         y[r + c * rows] += b[r];                                                 \
   }                                                                              \
-  static void sum_columns_##S(size_t rows, size_t cols, const T *x, double beta, \
-                              T *out) {                                          \
+  /* out may not overlap x (restrict): the column sums vectorize over rows */    \
+  CPU_CLONES static void sum_columns_##S(size_t rows, size_t cols,              \
+                                         const T *restrict x, double beta,      \
+                                         T *restrict out) {                      \
     for (size_t r = 0; r < rows; ++r)                                            \
       out[r] = beta == 0 ? (T)0 : (T)beta * out[r];                              \
     for (size_t c = 0; c < cols; ++c)                                            \
@@ -527,10 +674,86 @@ static inline float tanh_f32(float x) {
     return total;                                                                  \
   }
 
+DEFINE_COMB_OPS(float, f32)
+DEFINE_COMB_OPS(double, f64)
 DEFINE_OPS(float, f32, s)
 DEFINE_OPS(double, f64, d)
 DEFINE_MATRIX_OPS(float, f32)
 DEFINE_MATRIX_OPS(double, f64)
+
+/*
+ * Dense-layer epilogues, one pass: column by column, the bias and the
+ * activation (forward) or the activation's pullback and the bias gradient
+ * (reverse) while the column is in L1. The arithmetic is activation_*'s and
+ * add_column/sum_columns's, in the same order, so the results equal the
+ * unfused operations bit for bit. Matrices that fit in L1 take the two
+ * unfused calls (no per-column cost). Large matrices spread columns (forward) or
+ * row ranges (reverse: each thread owns its rows of db) over the threads.
+ */
+#define EPILOGUE_IN_CACHE 4096 /* elements: below this the unfused pair is cheaper */
+#define DEFINE_EPILOGUE_OPS(T, S)                                                 \
+  static void bias_act_col_##S(nde_activation act, size_t rows, const T *b, T *z, \
+                               T *y) {                                            \
+    if (b)                                                                        \
+      add_column_##S(rows, 1, b, z);                                              \
+    if (act != NDE_ACT_IDENTITY || y != z)                                        \
+      activation_##S(act, rows, z, y);                                            \
+  }                                                                               \
+  static void bias_activation_##S(nde_activation act, size_t rows, size_t cols,   \
+                                  const T *b, T *z, T *y) {                       \
+    if (rows * cols <= EPILOGUE_IN_CACHE) { /* in L1: two calls, no per-column cost */ \
+      if (b)                                                                      \
+        add_column_##S(rows, cols, b, z);                                         \
+      if (act != NDE_ACT_IDENTITY || y != z)                                      \
+        activation_##S(act, rows * cols, z, y);                                   \
+      return;                                                                     \
+    }                                                                             \
+    if (rows * cols < PARALLEL_THRESHOLD || rows >= PARALLEL_THRESHOLD) {         \
+      for (size_t c = 0; c < cols; ++c)                                           \
+        bias_act_col_##S(act, rows, b, z + c * rows, y + c * rows);               \
+      return;                                                                     \
+    }                                                                             \
+    OMP_FOR                                                                       \
+    for (size_t c = 0; c < cols; ++c)                                             \
+      bias_act_col_##S(act, rows, b, z + c * rows, y + c * rows);                 \
+  }                                                                               \
+  static void vjp_bias_rows_##S(nde_activation act, size_t r0, size_t nr,         \
+                                size_t rows, size_t cols, const T *x, const T *y, \
+                                const T *dy, T *dx, T *db) {                      \
+    for (size_t c = 0; c < cols; ++c) {                                           \
+      size_t o = r0 + c * rows;                                                   \
+      activation_vjp_##S(act, nr, x + o, y + o, dy + o, dx + o);                  \
+      if (db)                                                                     \
+        add_column_##S(nr, 1, dx + o, db + r0);                                   \
+    }                                                                             \
+  }                                                                               \
+  static void activation_vjp_bias_##S(nde_activation act, size_t rows,            \
+                                      size_t cols, const T *x, const T *y,        \
+                                      const T *dy, T *dx, T *db) {                \
+    if (rows * cols <= EPILOGUE_IN_CACHE) { /* in L1: two calls, no per-column cost */ \
+      activation_vjp_##S(act, rows * cols, x, y, dy, dx);                         \
+      if (db)                                                                     \
+        sum_columns_##S(rows, cols, dx, 1.0, db);                                 \
+      return;                                                                     \
+    }                                                                             \
+    if (rows * cols < PARALLEL_THRESHOLD || rows >= PARALLEL_THRESHOLD) {         \
+      vjp_bias_rows_##S(act, 0, rows, rows, cols, x, y, dy, dx, db);              \
+      return;                                                                     \
+    }                                                                             \
+    size_t nb = (rows + 63) / 64;                                                 \
+    OMP_FOR                                                                       \
+    for (size_t b = 0; b < nb; ++b) {                                             \
+      size_t r0 = b * 64, nr = rows - r0 < 64 ? rows - r0 : 64;                   \
+      vjp_bias_rows_##S(act, r0, nr, rows, cols, x, y, dy, dx, db);               \
+    }                                                                             \
+  }
+#ifdef _OPENMP
+#define OMP_FOR DO_PRAGMA(omp parallel for schedule(static))
+#else
+#define OMP_FOR
+#endif
+DEFINE_EPILOGUE_OPS(float, f32)
+DEFINE_EPILOGUE_OPS(double, f64)
 
 /* ------------------------------------------------------------ dispatch */
 
@@ -603,11 +826,18 @@ static double cpu_sum(void *ctx, nde_dtype dt, size_t n, const void *x) {
   return sum_f64(n, x);
 }
 
+/* wrms_norm is lincomb_wrms of the one term 1·e (exact): the same blocks and,
+   on many threads, the same partial sums, so the fused operation and the
+   core's fallback (lincomb, then wrms_norm) agree bit for bit. */
 static double cpu_wrms(void *ctx, nde_dtype dt, size_t n, const void *e, const void *u0,
                        const void *u1, double atol, double rtol) {
+  static const double one = 1.0;
+  const void *x[1] = {e};
   if (dt == NDE_FLOAT32)
-    return wrms_f32(n, e, u0, u1, atol, rtol);
-  return wrms_f64(n, e, u0, u1, atol, rtol);
+    return lincomb_wrms_f32(n, 1, (const float *const *)x, NULL, (void *)u1, &one, NULL, u0,
+                            atol, rtol);
+  return lincomb_wrms_f64(n, 1, (const double *const *)x, NULL, (void *)u1, &one, NULL, u0, atol,
+                          rtol);
 }
 
 static void cpu_gemm(void *ctx, nde_dtype dt, nde_transpose ta, nde_transpose tb, size_t m,
@@ -624,6 +854,21 @@ static void cpu_gemm(void *ctx, nde_dtype dt, nde_transpose ta, nde_transpose tb
                  ((double *)c)[i + j * ldc] = beta == 0 ? 0 : beta * ((double *)c)[i + j * ldc]);
     return;
   }
+#ifdef NDE_HAVE_ONEDNN
+  /* oneDNN for float32 when asked, or (auto) for products big enough that its
+     dispatch costs nothing next to the arithmetic; it has no float64 GEMM. */
+  gemm_lib lib = ctx ? ((const cpu_ctx *)ctx)->gemm : GEMM_AUTO;
+  if (dt == NDE_FLOAT32 &&
+      (lib == GEMM_ONEDNN || (lib == GEMM_AUTO && (double)m * (double)n * (double)k >= 262144.0))) {
+    /* dnnl_sgemm is row-major: the column-major C = op(A)·op(B) is the
+       row-major Cᵀ = op(B)ᵀ·op(A)ᵀ, with the same arrays and leading dimensions */
+    if (dnnl_sgemm(tb == NDE_TRANS ? 'T' : 'N', ta == NDE_TRANS ? 'T' : 'N', (dnnl_dim_t)n,
+                   (dnnl_dim_t)m, (dnnl_dim_t)k, (float)alpha, b, (dnnl_dim_t)ldb, a,
+                   (dnnl_dim_t)lda, (float)beta, c, (dnnl_dim_t)ldc) == dnnl_success)
+      return;
+    /* a refusal (it validates its arguments) falls through to OpenBLAS */
+  }
+#endif
   DISPATCH(dt,
            cblas_sgemm(CblasColMajor, cta, ctb, (blasint)m, (blasint)n, (blasint)k, (float)alpha,
                        a, (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)ldc),
@@ -761,6 +1006,30 @@ static void cpu_wrms_vjp(void *ctx, nde_dtype dt, size_t n, const void *e, const
     wrms_vjp_f64(n, e, u0, u1, atol, rtol, norm, w, de, du0, du1);
 }
 
+static double cpu_lincomb_wrms(void *ctx, nde_dtype dt, size_t n, int k, const void *const *x,
+                               const double *cy, void *y, const double *ce, void *e,
+                               const void *u0, double atol, double rtol) {
+  (void)ctx;
+  if (dt == NDE_FLOAT32)
+    return lincomb_wrms_f32(n, k, (const float *const *)x, cy, y, ce, e, u0, atol, rtol);
+  return lincomb_wrms_f64(n, k, (const double *const *)x, cy, y, ce, e, u0, atol, rtol);
+}
+
+static void cpu_bias_activation(void *ctx, nde_dtype dt, nde_activation act, size_t rows,
+                                size_t cols, const void *b, void *z, void *y) {
+  (void)ctx;
+  DISPATCH(dt, bias_activation_f32(act, rows, cols, b, z, y),
+           bias_activation_f64(act, rows, cols, b, z, y));
+}
+
+static void cpu_activation_vjp_bias(void *ctx, nde_dtype dt, nde_activation act, size_t rows,
+                                    size_t cols, const void *x, const void *y, const void *dy,
+                                    void *dx, void *db) {
+  (void)ctx;
+  DISPATCH(dt, activation_vjp_bias_f32(act, rows, cols, x, y, dy, dx, db),
+           activation_vjp_bias_f64(act, rows, cols, x, y, dy, dx, db));
+}
+
 NDE_PLUGIN_DEFINE(backend, cpu,
                   .device = NDE_DEVICE_CPU,
                   .create = cpu_create,
@@ -797,4 +1066,7 @@ NDE_PLUGIN_DEFINE(backend, cpu,
                   .fill_matrix = cpu_fill_matrix,
                   .softmax_cross_entropy = cpu_softmax_cross_entropy,
                   .wrms_norm_vjp = cpu_wrms_vjp,
-                  .host_readable = 1);
+                  .host_readable = 1,
+                  .lincomb_wrms = cpu_lincomb_wrms,
+                  .bias_activation = cpu_bias_activation,
+                  .activation_vjp_bias = cpu_activation_vjp_bias);

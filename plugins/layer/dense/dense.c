@@ -1,14 +1,21 @@
 /*
  * dense: y = act(W·x + b) for a batch x of shape (in, batch): one GEMM
  * Y(out, B) = W(out, in)·X(in, B), a bias broadcast and an optional fused
- * activation. Parameters: "weight" (out, in), then "bias" (out) unless
- * "bias": false. Pullbacks: dZ = dY ⊙ act'(Z); dW += dZ·Xᵀ; db += Σ_cols dZ;
- * dX = Wᵀ·dZ.
+ * activation (bias and activation in one pass, nde_backend_bias_activation).
+ * Parameters: "weight" (out, in), then "bias" (out) unless "bias": false.
+ * Pullbacks: dZ = dY ⊙ act'(Z) with db += Σ_cols dZ in the same pass
+ * (nde_backend_activation_vjp_bias); dW += dZ·Xᵀ and dX = Wᵀ·dZ by GEMMs
+ * with transpose flags (no transposed copies), dW accumulated in place.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <nde/layer.h>
+
+/* Outputs (rows × batch) up to this many elements stay in L1 between two
+   passes: there the unfused calls cost less than the fused one's dispatch
+   (small models such as the spiral's are call-bound, not memory-bound). */
+#define FUSE_ABOVE 4096
 
 typedef struct dense {
   size_t in, out;
@@ -58,9 +65,13 @@ static nde_status dense_forward(void *self, const nde_layer_ctx *ctx, const void
   void *z = d->act == NDE_ACT_IDENTITY ? y : saved;
   be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_NO_TRANS, d->out, B, d->in, 1.0, params,
                 d->out, x, d->in, 0.0, z, d->out);
-  if (d->bias)
-    be->ops->add_column(be->ctx, ctx->dtype, d->out, B,
-                        (const char *)params + d->out * d->in * es, z);
+  const void *bias = d->bias ? (const char *)params + d->out * d->in * es : NULL;
+  if (d->out * B > FUSE_ABOVE) { /* bias and activation in one pass over Z */
+    nde_backend_bias_activation(be, ctx->dtype, d->act, d->out, B, bias, z, y);
+    return NDE_OK;
+  }
+  if (bias)
+    be->ops->add_column(be->ctx, ctx->dtype, d->out, B, bias, z);
   if (d->act != NDE_ACT_IDENTITY)
     be->ops->activation(be->ctx, ctx->dtype, d->act, d->out * B, z, y);
   return NDE_OK;
@@ -75,17 +86,16 @@ static nde_status dense_vjp(void *self, const nde_layer_ctx *ctx, const void *x,
   const nde_backend *be = ctx->backend;
   size_t es = nde_dtype_size(ctx->dtype), B = ctx->batch;
   const void *dz = dy;
+  void *db = dparams && d->bias ? (char *)dparams + d->out * d->in * es : NULL;
   if (d->act != NDE_ACT_IDENTITY) {
-    be->ops->activation_vjp(be->ctx, ctx->dtype, d->act, d->out * B, saved, y, dy, scratch);
+    /* dZ and the bias gradient in one pass */
+    nde_backend_activation_vjp_bias(be, ctx->dtype, d->act, d->out, B, saved, y, dy, scratch, db);
     dz = scratch;
-  }
-  if (dparams) {
+  } else if (db)
+    be->ops->sum_columns(be->ctx, ctx->dtype, d->out, B, dz, 1.0, db);
+  if (dparams) /* accumulated in place (beta 1), Xᵀ by the GEMM's transpose flag */
     be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_TRANS, d->out, d->in, B, 1.0, dz, d->out,
                   x, d->in, 1.0, dparams, d->out);
-    if (d->bias)
-      be->ops->sum_columns(be->ctx, ctx->dtype, d->out, B, dz, 1.0,
-                           (char *)dparams + d->out * d->in * es);
-  }
   if (dx)
     be->ops->gemm(be->ctx, ctx->dtype, NDE_TRANS, NDE_NO_TRANS, d->in, B, d->out, 1.0, params,
                   d->out, dz, d->out, 0.0, dx, d->in);
