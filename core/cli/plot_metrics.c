@@ -34,6 +34,15 @@ static int push(double **a, size_t n, size_t *cap, double v) {
   return 1;
 }
 
+/* Append one row (three values) to three parallel columns of length *n. */
+static nde_status push_row(double **cols[3], size_t *n, size_t cap[3], const double v[3]) {
+  for (int c = 0; c < 3; ++c)
+    if (!push(cols[c], *n, &cap[c], v[c]))
+      return nde_error(NDE_ENOMEM, "out of memory");
+  ++*n;
+  return NDE_OK;
+}
+
 nde_status nde_metrics_read(const char *path, nde_metrics *m) {
   memset(m, 0, sizeof *m);
   FILE *f = fopen(path, "r");
@@ -58,19 +67,11 @@ nde_status nde_metrics_read(const char *path, nde_metrics *m) {
     if (!isfinite(step)) {
       st = nde_error(NDE_EPARSE, "%s:%zu: no \"step\" number", path, lineno);
     } else if (json_object_get(o, "loss")) {
-      if (!push(&m->step, m->n, &cap_train[0], step) ||
-          !push(&m->loss, m->n, &cap_train[1], num(o, "loss")) ||
-          !push(&m->nfe, m->n, &cap_train[2], num(o, "nfe_forward")))
-        st = nde_error(NDE_ENOMEM, "out of memory");
-      else
-        m->n++;
+      st = push_row((double **[3]){&m->step, &m->loss, &m->nfe}, &m->n, cap_train,
+                    (double[3]){step, num(o, "loss"), num(o, "nfe_forward")});
     } else if (json_object_get(o, "test_loss")) {
-      if (!push(&m->test_step, m->n_test, &cap_test[0], step) ||
-          !push(&m->test_loss, m->n_test, &cap_test[1], num(o, "test_loss")) ||
-          !push(&m->test_nfe, m->n_test, &cap_test[2], num(o, "test_nfe_forward")))
-        st = nde_error(NDE_ENOMEM, "out of memory");
-      else
-        m->n_test++;
+      st = push_row((double **[3]){&m->test_step, &m->test_loss, &m->test_nfe}, &m->n_test,
+                    cap_test, (double[3]){step, num(o, "test_loss"), num(o, "test_nfe_forward")});
     }
     json_decref(o);
   }

@@ -84,6 +84,17 @@ static nde_status read_row(const char *dir, const char *const *runs, size_t n_ru
   return st;
 }
 
+/* Draw one single-panel figure to DIR/FILE and name it in @p drawn (may be NULL). */
+static nde_status draw_one(const char *dir, const char *file, const char *title,
+                           const nde_plot_panel *panel, json_t *drawn) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  NDE_TRY(nde_plot_figure(path, title, panel, 1, NDE_FIG_WIDTH, NDE_FIG_HEIGHT));
+  if (drawn)
+    json_array_append_new(drawn, json_string(file));
+  return NDE_OK;
+}
+
 nde_status nde_plot_reproduce_figures(const char *dir, const json_t *summary, json_t *drawn) {
   const char *name = json_string_value(json_object_get(summary, "name"));
   const json_t *rows = json_object_get(summary, "rows");
@@ -138,7 +149,7 @@ nde_status nde_plot_reproduce_figures(const char *dir, const json_t *summary, js
     if (f)
       fclose(f);
   }
-  char title[512], path[4096], sub[128];
+  char title[512], sub[128];
   snprintf(sub, sizeof sub, "%s", max_runs > 1 ? " (mean over the seeds)" : "");
   if (st == NDE_OK) {
     snprintf(title, sizeof title, "nde reproduce %s", name);
@@ -146,18 +157,12 @@ nde_status nde_plot_reproduce_figures(const char *dir, const json_t *summary, js
     snprintf(panel_title, sizeof panel_title, "Training loss%s", sub);
     nde_plot_panel lp = {panel_title, "training step",
                          "loss with regularization terms", 1, loss, n_rows};
-    snprintf(path, sizeof path, "%s/loss.png", dir);
-    st = nde_plot_figure(path, title, &lp, 1, NDE_FIG_WIDTH, NDE_FIG_HEIGHT);
-    if (st == NDE_OK && drawn)
-      json_array_append_new(drawn, json_string("loss.png"));
+    st = draw_one(dir, "loss.png", title, &lp, drawn);
     if (st == NDE_OK && any_nfe) {
       snprintf(panel_title, sizeof panel_title, "Forward-solve cost per training batch%s", sub);
       nde_plot_panel np = {panel_title, "training step",
                            "NFE (evaluations of the dynamics per batch)", 0, nfe, n_rows};
-      snprintf(path, sizeof path, "%s/nfe.png", dir);
-      st = nde_plot_figure(path, title, &np, 1, NDE_FIG_WIDTH, NDE_FIG_HEIGHT);
-      if (st == NDE_OK && drawn)
-        json_array_append_new(drawn, json_string("nfe.png"));
+      st = draw_one(dir, "nfe.png", title, &np, drawn);
     }
   }
   if (st == NDE_OK) {

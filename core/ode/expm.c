@@ -26,6 +26,23 @@ static void matmul(size_t n, const double *a, const double *b, double *c) {
     }
 }
 
+/*
+ * out = A6·(c[12] A6 + c[10] A4 + c[8] A2) + c[6] A6 + c[4] A4 + c[2] A2 + c[0] I
+ * (T: n×n scratch): with c = b the even half V of the [13/13] Padé
+ * approximant, with c = b + 1 the odd half U before its product with A.
+ */
+static void pade_half(size_t n, const double *c, const double *A2, const double *A4,
+                      const double *A6, double *T, double *out) {
+  size_t nn = n * n;
+  for (size_t i = 0; i < nn; ++i)
+    T[i] = c[12] * A6[i] + c[10] * A4[i] + c[8] * A2[i];
+  matmul(n, A6, T, out);
+  for (size_t i = 0; i < nn; ++i)
+    out[i] += c[6] * A6[i] + c[4] * A4[i] + c[2] * A2[i];
+  for (size_t i = 0; i < n; ++i)
+    out[i * n + i] += c[0];
+}
+
 static double norm1(size_t n, const double *a) {
   double m = 0;
   for (size_t j = 0; j < n; ++j) {
@@ -73,22 +90,10 @@ nde_status nde_expm(size_t n, const double *a, double *out) {
   matmul(n, A2, A2, A4);
   matmul(n, A2, A4, A6);
   /* U = A·[A6(b13 A6 + b11 A4 + b9 A2) + b7 A6 + b5 A4 + b3 A2 + b1 I] */
-  for (size_t i = 0; i < nn; ++i)
-    T[i] = b[13] * A6[i] + b[11] * A4[i] + b[9] * A2[i];
-  matmul(n, A6, T, T2);
-  for (size_t i = 0; i < nn; ++i)
-    T2[i] += b[7] * A6[i] + b[5] * A4[i] + b[3] * A2[i];
-  for (size_t i = 0; i < n; ++i)
-    T2[i * n + i] += b[1];
+  pade_half(n, b + 1, A2, A4, A6, T, T2);
   matmul(n, A, T2, U);
   /* V = A6(b12 A6 + b10 A4 + b8 A2) + b6 A6 + b4 A4 + b2 A2 + b0 I */
-  for (size_t i = 0; i < nn; ++i)
-    T[i] = b[12] * A6[i] + b[10] * A4[i] + b[8] * A2[i];
-  matmul(n, A6, T, V);
-  for (size_t i = 0; i < nn; ++i)
-    V[i] += b[6] * A6[i] + b[4] * A4[i] + b[2] * A2[i];
-  for (size_t i = 0; i < n; ++i)
-    V[i * n + i] += b[0];
+  pade_half(n, b, A2, A4, A6, T, V);
   /* (V − U) X = (V + U) */
   for (size_t i = 0; i < nn; ++i) {
     T[i] = V[i] - U[i];

@@ -55,6 +55,16 @@ static nde_status arity(const json_t *args, const char *where, const char *key, 
   return NDE_OK;
 }
 
+
+/* args[0] is the initial value, args[1] a non-negative rate named @p rate (s->decay). */
+static nde_status value_and_rate(const json_t *args, const char *where, const char *key,
+                                 const char *rate, nde_schedule *s) {
+  NDE_TRY(number_at(args, 0, where, key, "value", &s->value));
+  NDE_TRY(number_at(args, 1, where, key, rate, &s->decay));
+  if (s->decay < 0)
+    return nde_error(NDE_EINVAL, "%s.%s[1]: %s must be >= 0, got %g", where, key, rate, s->decay);
+  return NDE_OK;
+}
 static nde_status parse_value(const json_t *root, const char *where, nde_schedule *s) {
   memset(s, 0, sizeof *s);
   if (json_is_number(root)) {
@@ -94,11 +104,7 @@ static nde_status parse_value(const json_t *root, const char *where, nde_schedul
     return NDE_OK;
   case NDE_SCHEDULE_INVERSE_DECAY:
     NDE_TRY(arity(args, where, key, 2, 2, "[value, decay]"));
-    NDE_TRY(number_at(args, 0, where, key, "value", &s->value));
-    NDE_TRY(number_at(args, 1, where, key, "decay", &s->decay));
-    if (s->decay < 0)
-      return nde_error(NDE_EINVAL, "%s.%s[1]: decay must be >= 0, got %g", where, key, s->decay);
-    return NDE_OK;
+    return value_and_rate(args, where, key, "decay", s);
   case NDE_SCHEDULE_COSINE:
     NDE_TRY(arity(args, where, key, 3, 3, "[value, final, steps]"));
     NDE_TRY(number_at(args, 0, where, key, "value", &s->value));
@@ -106,10 +112,7 @@ static nde_status parse_value(const json_t *root, const char *where, nde_schedul
     return count_at(args, 2, where, key, "steps", &s->steps);
   case NDE_SCHEDULE_STEP:
     NDE_TRY(arity(args, where, key, 3, 3, "[value, factor, every]"));
-    NDE_TRY(number_at(args, 0, where, key, "value", &s->value));
-    NDE_TRY(number_at(args, 1, where, key, "factor", &s->decay));
-    if (s->decay < 0)
-      return nde_error(NDE_EINVAL, "%s.%s[1]: factor must be >= 0, got %g", where, key, s->decay);
+    NDE_TRY(value_and_rate(args, where, key, "factor", s));
     return count_at(args, 2, where, key, "every", &s->steps);
   case NDE_SCHEDULE_EXP_DECAY:
     NDE_TRY(arity(args, where, key, 2, 3, "[value, final] or [value, final, rate]"));

@@ -42,6 +42,16 @@ static nde_status make(work *w, const nde_array *like, nde_array **out) {
   return NDE_OK;
 }
 
+/* @p count arrays like @p like, contiguous in w->arrays; *first is the first of them. */
+static nde_status make_run(work *w, const nde_array *like, int count, nde_array **first) {
+  *first = &w->arrays[w->narrays];
+  for (int i = 0; i < count; ++i) {
+    nde_array *tmp;
+    NDE_TRY(make(w, like, &tmp));
+  }
+  return NDE_OK;
+}
+
 /* Save columns for every pending save time in (t, t + h] (and t itself at the start). */
 static nde_status save_points(nde_sde_solution *sol, const double *saveat, size_t nsave,
                               size_t *next, double t, double h, double tnext, const nde_array *u,
@@ -152,30 +162,9 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
       if ((st = make(&w, u0, &chi[i])))
         goto done;
   /* stage arrays contiguous per kind: k[0..s), g[0..s), h0[0..s), scratch[0..3) */
-  k = &w.arrays[w.narrays];
-  for (int i = 0; i < s; ++i) {
-    nde_array *tmp;
-    if ((st = make(&w, u0, &tmp)))
-      goto done;
-  }
-  g = &w.arrays[w.narrays];
-  for (int i = 0; i < s; ++i) {
-    nde_array *tmp;
-    if ((st = make(&w, u0, &tmp)))
-      goto done;
-  }
-  h0 = &w.arrays[w.narrays];
-  for (int i = 0; i < s; ++i) {
-    nde_array *tmp;
-    if ((st = make(&w, u0, &tmp)))
-      goto done;
-  }
-  scratch = &w.arrays[w.narrays];
-  for (int i = 0; i < 3; ++i) {
-    nde_array *tmp;
-    if ((st = make(&w, u0, &tmp)))
-      goto done;
-  }
+  if ((st = make_run(&w, u0, s, &k)) || (st = make_run(&w, u0, s, &g)) ||
+      (st = make_run(&w, u0, s, &h0)) || (st = make_run(&w, u0, 3, &scratch)))
+    goto done;
   double *hdw = w.host, *hdz = w.host + m, *ex = w.host + 2 * m; /* ex: 4 × n */
   if ((st = bops->copy(bx, u->data, u0->data, nde_array_bytes(u0))))
     goto done;
