@@ -69,6 +69,9 @@ void nde_cli_print_json(json_t *value);
 /* @p value as JSON text (malloc'ed; NULL when out of memory): compact, or pretty as above. */
 char *nde_cli_json_text(const json_t *value, int pretty);
 
+/* An option spec's "choices" line of `nde plugin` text output (nothing without choices). */
+void nde_cli_print_choices(const json_t *spec);
+
 /* @p v in the fewest significant digits (1 to 17) that read back as exactly @p v; returns buf. */
 const char *nde_cli_format_double(char *buf, size_t size, double v);
 

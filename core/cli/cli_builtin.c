@@ -51,12 +51,7 @@ static void print_key(const char *name, json_t *spec) {
   printf("  %-18s %-8s %s%s\n      %s\n", name, json_string_value(json_object_get(spec, "type")),
          def_text && !json_is_true(json_object_get(spec, "required")) ? "default " : "", shown,
          json_string_value(json_object_get(spec, "doc")));
-  json_t *choices = json_object_get(spec, "choices");
-  if (choices) {
-    char *c = nde_cli_json_text(choices, 0);
-    printf("      choices: %s\n", c ? c : "?");
-    free(c);
-  }
+  nde_cli_print_choices(spec);
   free(def_text);
 }
 

@@ -182,3 +182,12 @@ int nde_cli_rank(void) {
   }
   return 0;
 }
+
+void nde_cli_print_choices(const json_t *spec) {
+  json_t *choices = json_object_get(spec, "choices");
+  if (!choices)
+    return;
+  char *c = nde_cli_json_text(choices, 0);
+  printf("      choices: %s\n", c ? c : "?");
+  free(c);
+}

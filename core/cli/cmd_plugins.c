@@ -208,12 +208,7 @@ static void print_option_text(const char *name, json_t *spec) {
          json_string_value(json_object_get(spec, "type")), def_text ? def_text : "(none)",
          range_text ? " range " : "", range_text ? range_text : "",
          json_string_value(json_object_get(spec, "doc")));
-  json_t *choices = json_object_get(spec, "choices");
-  if (choices) {
-    char *c = nde_cli_json_text(choices, 0);
-    printf("      choices: %s\n", c ? c : "?");
-    free(c);
-  }
+  nde_cli_print_choices(spec);
   free(def_text);
   free(range_text);
 }

@@ -43,40 +43,23 @@ nde_status nde_dtype_parse(const char *name, nde_dtype *out) {
                    name ? name : "(null)");
 }
 
-static const char *const kind_names[] = {
-#define NDE_KIND_STR_(sym, str) str,
-    NDE_PLUGIN_KIND_LIST(NDE_KIND_STR_)
-#undef NDE_KIND_STR_
-};
+/*
+ * The name table of an X-macro enum list and its two functions: TYPE
+ * PREFIX_name(TYPE) (NULL out of range) and PREFIX_parse(name, TYPE *)
+ * (NDE_EINVAL with a did-you-mean, naming WHAT, for an unknown name).
+ */
+#define NDE_STR_OF_(sym, str) str,
+#define NAMED_ENUM(TYPE, PREFIX, LIST, COUNT, WHAT)                                        \
+  static const char *const PREFIX##_names[] = {LIST(NDE_STR_OF_)};                         \
+  const char *PREFIX##_name(TYPE value) {                                                  \
+    return (int)value < 0 || value >= COUNT ? NULL : PREFIX##_names[value];                \
+  }                                                                                        \
+  nde_status PREFIX##_parse(const char *name, TYPE *out) {                                 \
+    int index = 0;                                                                         \
+    NDE_TRY(nde_lookup_name(WHAT, PREFIX##_names, COUNT, name, &index));                   \
+    *out = (TYPE)index;                                                                    \
+    return NDE_OK;                                                                         \
+  }
 
-const char *nde_plugin_kind_name(nde_plugin_kind kind) {
-  if ((int)kind < 0 || kind >= NDE_KIND_COUNT)
-    return NULL;
-  return kind_names[kind];
-}
-
-nde_status nde_plugin_kind_parse(const char *name, nde_plugin_kind *out) {
-  int index = 0;
-  NDE_TRY(nde_lookup_name("plugin kind", kind_names, NDE_KIND_COUNT, name, &index));
-  *out = (nde_plugin_kind)index;
-  return NDE_OK;
-}
-
-static const char *const activation_names[] = {
-#define NDE_ACT_STR_(sym, str) str,
-    NDE_ACTIVATION_LIST(NDE_ACT_STR_)
-#undef NDE_ACT_STR_
-};
-
-const char *nde_activation_name(nde_activation act) {
-  if ((int)act < 0 || act >= NDE_ACT_COUNT)
-    return NULL;
-  return activation_names[act];
-}
-
-nde_status nde_activation_parse(const char *name, nde_activation *out) {
-  int index = 0;
-  NDE_TRY(nde_lookup_name("activation", activation_names, NDE_ACT_COUNT, name, &index));
-  *out = (nde_activation)index;
-  return NDE_OK;
-}
+NAMED_ENUM(nde_plugin_kind, nde_plugin_kind, NDE_PLUGIN_KIND_LIST, NDE_KIND_COUNT, "plugin kind")
+NAMED_ENUM(nde_activation, nde_activation, NDE_ACTIVATION_LIST, NDE_ACT_COUNT, "activation")
