@@ -209,17 +209,26 @@ nde_status nde_nl_step_done(nde_nl_ctx *ctx, const void *u, const void *F, doubl
   return NDE_OK;
 }
 
+/*
+ * The end of a problem-supplied product with the Jacobian (@p st its status,
+ * @p what "jvp" or "vjp", @p v the vector it multiplied): a fixed-point
+ * problem's g has Jacobian J_g, its residual F = g(u) − u has J_g − I, so
+ * out −= v.
+ */
+static nde_status as_residual_product(nde_nl_ctx *ctx, nde_status st, const char *what,
+                                      const void *v, void *out) {
+  if (st != NDE_OK)
+    return nde_error_prefix(st, "nonlinear %s", what);
+  if (ctx->problem->form == NDE_NL_FIXED_POINT)
+    BE(ctx)->axpy(BC(ctx), ctx->dt, ctx->n, -1.0, v, out);
+  return NDE_OK;
+}
+
 nde_status nde_nl_jvp(nde_nl_ctx *ctx, const void *u, const void *Fu, const void *v, void *out) {
   const nde_nonlinear_problem *p = ctx->problem;
   ctx->result->njvp++;
-  if (p->jvp) {
-    nde_status st = p->jvp(p->user, u, v, out);
-    if (st != NDE_OK)
-      return nde_error_prefix(st, "nonlinear jvp");
-    if (p->form == NDE_NL_FIXED_POINT)
-      BE(ctx)->axpy(BC(ctx), ctx->dt, ctx->n, -1.0, v, out);
-    return NDE_OK;
-  }
+  if (p->jvp)
+    return as_residual_product(ctx, p->jvp(p->user, u, v, out), "jvp", v, out);
   double vn = BE(ctx)->norm2(BC(ctx), ctx->dt, ctx->n, v);
   if (vn == 0) {
     BE(ctx)->fill(BC(ctx), ctx->dt, ctx->n, 0.0, out);
@@ -243,12 +252,7 @@ nde_status nde_nl_vjp(nde_nl_ctx *ctx, const void *u, const void *w, void *out) 
   if (!p->vjp)
     return nde_error(NDE_EUNSUPPORTED, "the problem provides no vector-Jacobian product");
   ctx->result->nvjp++;
-  nde_status st = p->vjp(p->user, u, w, out);
-  if (st != NDE_OK)
-    return nde_error_prefix(st, "nonlinear vjp");
-  if (p->form == NDE_NL_FIXED_POINT)
-    BE(ctx)->axpy(BC(ctx), ctx->dt, ctx->n, -1.0, w, out);
-  return NDE_OK;
+  return as_residual_product(ctx, p->vjp(p->user, u, w, out), "vjp", w, out);
 }
 
 nde_status nde_nl_jacobian(nde_nl_ctx *ctx, const void *u, const void *Fu, double *jac) {

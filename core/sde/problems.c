@@ -105,18 +105,20 @@ void nde_sde_problem_defaults(const nde_sde_problem *p, double *u0, double tspan
     tspan[0] = 0.0, tspan[1] = 1.0;
 }
 
+/* out = c·u (the linear drifts and diffusions below). */
+static nde_status scaled(const nde_array *u, double c, nde_array *out) {
+  u->backend->ops->axpby(u->backend->ctx, u->dtype, u->size, c, u->data, 0.0, out->data);
+  return NDE_OK;
+}
+
 static nde_status gbm_drift(void *ctx, double t, const nde_array *u, nde_array *out) {
   (void)t;
-  const nde_sde_problem *p = ctx;
-  u->backend->ops->axpby(u->backend->ctx, u->dtype, u->size, p->a, u->data, 0.0, out->data);
-  return NDE_OK;
+  return scaled(u, ((const nde_sde_problem *)ctx)->a, out);
 }
 
 static nde_status gbm_diffusion(void *ctx, double t, const nde_array *u, nde_array *out) {
   (void)t;
-  const nde_sde_problem *p = ctx;
-  u->backend->ops->axpby(u->backend->ctx, u->dtype, u->size, p->b, u->data, 0.0, out->data);
-  return NDE_OK;
+  return scaled(u, ((const nde_sde_problem *)ctx)->b, out);
 }
 
 /* du = M · u³ columnwise with M = [−α −β; β −α] (row-major), i.e. ((u³)ᵀA)ᵀ, A = Mᵀ. */
@@ -148,9 +150,7 @@ static nde_status spiral_drift(void *ctx, double t, const nde_array *u, nde_arra
 
 static nde_status spiral_diffusion(void *ctx, double t, const nde_array *u, nde_array *out) {
   (void)t;
-  const nde_sde_problem *p = ctx;
-  u->backend->ops->axpby(u->backend->ctx, u->dtype, u->size, p->gamma, u->data, 0.0, out->data);
-  return NDE_OK;
+  return scaled(u, ((const nde_sde_problem *)ctx)->gamma, out);
 }
 
 nde_sde_rhs nde_sde_problem_rhs(nde_sde_problem *p) {
