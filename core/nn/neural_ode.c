@@ -479,8 +479,10 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   if (s->per_sample) {
     if (dp_dyn && P)
       NDE_TRY(be->ops->copy(be->ctx, dp_dyn, dp, P * es));
-    if (dx)
-      nde_time_spans_input_cotangent(ctx, &ev->spans, dx_data, nde_elem(dp, ctx->dtype, P), dx);
+    if (dx) {
+      be->ops->copy_matrix(be->ctx, ctx->dtype, F, B, dx_data, F, dx, F + 2);
+      nde_time_spans_cotangent(ctx, B, nde_elem(dp, ctx->dtype, P), dx, F + 2, F);
+    }
   }
   nde_layer_report(ctx, "nfe_backward", (double)(stats.nfe > stats.nvjp ? stats.nfe : stats.nvjp));
   nde_layer_report(ctx, "backward_peak_bytes", (double)stats.peak_bytes);

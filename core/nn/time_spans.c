@@ -18,33 +18,49 @@ static void host_set(nde_dtype dt, void *p, size_t i, double v) {
     ((float *)p)[i] = (float)v;
 }
 
-nde_status nde_time_spans_split(const nde_layer_ctx *ctx, const void *x, size_t F,
-                                const char *path, nde_time_spans *out) {
+nde_status nde_time_spans_read(const nde_layer_ctx *ctx, const void *x, size_t ld, size_t row,
+                               const char *path, const char *layer, double **d) {
   nde_backend *be = ctx->backend;
   size_t B = ctx->batch, es = nde_dtype_size(ctx->dtype);
-  out->F = F;
-  out->B = B;
-  NDE_TRY(nde_ctx_alloc(ctx, F * B, &out->u0));
-  NDE_TRY(nde_ctx_alloc(ctx, F * B, &out->scale));
-  be->ops->copy_matrix(be->ctx, ctx->dtype, F, B, x, F + 2, out->u0, F);
-  /* the spans, 2×B, brought to the host to check them and build the scale */
-  void *dev, *host, *scale;
+  void *dev, *host;
   NDE_TRY(nde_ctx_alloc(ctx, 2 * B, &dev));
-  be->ops->copy_matrix(be->ctx, ctx->dtype, 2, B, (const char *)x + F * es, F + 2, dev, 2);
+  be->ops->copy_matrix(be->ctx, ctx->dtype, 2, B, (const char *)x + row * es, ld, dev, 2);
   NDE_TRY(nde_arena_alloc_host(ctx->arena, 2 * B * es, &host));
-  NDE_TRY(nde_arena_alloc_host(ctx->arena, F * B * es, &scale));
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, B * sizeof **d, (void **)d));
   NDE_TRY(be->ops->download(be->ctx, host, dev, 2 * B * es));
   for (size_t i = 0; i < B; ++i) {
     double t0 = host_elem(ctx->dtype, host, 2 * i), t1 = host_elem(ctx->dtype, host, 2 * i + 1);
     if (!isfinite(t0) || !isfinite(t1) || !(t1 > t0))
-      return nde_error(NDE_EINVAL, "%s (neural_ode, time_spans per_sample): batch sample %zu "
-                       "has the time span [t0, t1] = [%g, %g]; each sample's span needs finite "
-                       "t0 < t1 (input features %zu and %zu after the %zu state features)",
-                       path, i, t0, t1, F, F + 1, F);
-    for (size_t f = 0; f < F; ++f)
-      host_set(ctx->dtype, scale, f + F * i, t1 - t0);
+      return nde_error(NDE_EINVAL, "%s (%s, time_spans per_sample): batch sample %zu has the "
+                       "time span [t0, t1] = [%g, %g]; each sample's span needs finite t0 < t1 "
+                       "(input features %zu and %zu)", path, layer, i, t0, t1, row, row + 1);
+    (*d)[i] = t1 - t0;
   }
-  return be->ops->upload(be->ctx, out->scale, scale, F * B * es);
+  return NDE_OK;
+}
+
+nde_status nde_time_spans_scale(const nde_layer_ctx *ctx, const double *d, nde_time_spans *ts) {
+  size_t F = ts->F, B = ts->B, es = nde_dtype_size(ctx->dtype);
+  void *host;
+  NDE_TRY(nde_ctx_alloc(ctx, F * B, &ts->scale));
+  NDE_TRY(nde_arena_alloc_host(ctx->arena, F * B * es, &host));
+  for (size_t i = 0; i < B; ++i)
+    for (size_t f = 0; f < F; ++f)
+      host_set(ctx->dtype, host, f + F * i, d[i]);
+  return ctx->backend->ops->upload(ctx->backend->ctx, ts->scale, host, F * B * es);
+}
+
+nde_status nde_time_spans_split(const nde_layer_ctx *ctx, const void *x, size_t F,
+                                const char *path, nde_time_spans *out) {
+  nde_backend *be = ctx->backend;
+  size_t B = ctx->batch;
+  double *d;
+  out->F = F;
+  out->B = B;
+  NDE_TRY(nde_time_spans_read(ctx, x, F + 2, F, path, "neural_ode", &d));
+  NDE_TRY(nde_ctx_alloc(ctx, F * B, &out->u0));
+  be->ops->copy_matrix(be->ctx, ctx->dtype, F, B, x, F + 2, out->u0, F);
+  return nde_time_spans_scale(ctx, d, out);
 }
 
 void nde_time_spans_apply(const nde_layer_ctx *ctx, const nde_time_spans *ts, void *du) {
@@ -71,12 +87,11 @@ nde_status nde_time_spans_pullback(const nde_layer_ctx *ctx, const nde_time_span
   return NDE_OK;
 }
 
-void nde_time_spans_input_cotangent(const nde_layer_ctx *ctx, const nde_time_spans *ts,
-                                    const void *du0, void *g, void *dx) {
+void nde_time_spans_cotangent(const nde_layer_ctx *ctx, size_t B, void *g, void *dx, size_t ld,
+                              size_t row) {
   nde_backend *be = ctx->backend;
-  size_t F = ts->F, B = ts->B, es = nde_dtype_size(ctx->dtype);
-  be->ops->copy_matrix(be->ctx, ctx->dtype, F, B, du0, F, dx, F + 2);
-  be->ops->copy_matrix(be->ctx, ctx->dtype, 1, B, g, 1, (char *)dx + (F + 1) * es, F + 2);
+  size_t es = nde_dtype_size(ctx->dtype);
+  be->ops->copy_matrix(be->ctx, ctx->dtype, 1, B, g, 1, (char *)dx + (row + 1) * es, ld);
   be->ops->scale(be->ctx, ctx->dtype, B, -1.0, g);
-  be->ops->copy_matrix(be->ctx, ctx->dtype, 1, B, g, 1, (char *)dx + F * es, F + 2);
+  be->ops->copy_matrix(be->ctx, ctx->dtype, 1, B, g, 1, (char *)dx + row * es, ld);
 }

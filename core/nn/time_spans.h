@@ -23,14 +23,25 @@
 /* One forward pass's split input (arena memory of that pass). */
 typedef struct nde_time_spans {
   size_t F, B;
-  void *u0;    /* F×B initial states */
+  void *u0;    /* F×B initial states (NULL where the caller keeps its own) */
   void *scale; /* F×B: column i filled with d_i */
 } nde_time_spans;
 
 /*
- * Splits the (F + 2)×B input @p x into states and spans; NDE_EINVAL naming
- * the batch sample and @p path when t1_i <= t0_i or a bound is not finite.
+ * Reads the spans of a batch: rows @p row and @p row + 1 of the (ld)×B
+ * input @p x hold t0_i and t1_i. *d: the B durations (arena host memory).
+ * NDE_EINVAL naming the batch sample and @p path (a layer path; @p layer its
+ * type) when t1_i <= t0_i or a bound is not finite.
  */
+NDE_INTERNAL nde_status nde_time_spans_read(const nde_layer_ctx *ctx, const void *x, size_t ld,
+                                            size_t row, const char *path, const char *layer,
+                                            double **d);
+
+/* ts->scale = the F×B matrix whose column i is d_i (ts->F, ts->B set by the caller). */
+NDE_INTERNAL nde_status nde_time_spans_scale(const nde_layer_ctx *ctx, const double *d,
+                                             nde_time_spans *ts);
+
+/* Splits the (F + 2)×B input @p x of a neural_ode into states and spans. */
 NDE_INTERNAL nde_status nde_time_spans_split(const nde_layer_ctx *ctx, const void *x, size_t F,
                                              const char *path, nde_time_spans *out);
 
@@ -41,18 +52,17 @@ NDE_INTERNAL void nde_time_spans_apply(const nde_layer_ctx *ctx, const nde_time_
 /*
  * The span part of the right-hand side's pullback: g[i] += Σ_f w[f, i]·f[f, i]
  * (@p f the unscaled dynamics output, @p g the B span slots of the
- * parameter gradient) and w ⊙= scale in @p w_scaled (F×B, arena).
+ * parameter gradient, or NULL) and w ⊙ scale in *@p w_scaled (F×B, arena).
  */
 NDE_INTERNAL nde_status nde_time_spans_pullback(const nde_layer_ctx *ctx,
                                                 const nde_time_spans *ts, const void *w,
                                                 const void *f, void *g, void **w_scaled);
 
 /*
- * The layer's input cotangent from du0 (F×B) and g (B): column i of the
- * (F + 2)×B @p dx is (du0_i, −g_i, g_i). Overwrites @p g.
+ * The spans' cotangent from g = dL/dd (B): row @p row of the (ld)×B @p dx
+ * gets −g (t0), row @p row + 1 gets g (t1). Overwrites @p g.
  */
-NDE_INTERNAL void nde_time_spans_input_cotangent(const nde_layer_ctx *ctx,
-                                                 const nde_time_spans *ts, const void *du0,
-                                                 void *g, void *dx);
+NDE_INTERNAL void nde_time_spans_cotangent(const nde_layer_ctx *ctx, size_t B, void *g, void *dx,
+                                           size_t ld, size_t row);
 
 #endif
