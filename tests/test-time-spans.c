@@ -262,6 +262,17 @@ Test(time_spans, vjp_matches_finite_differences_adjoints) {
   expect_vjp("quadrature_adjoint", 1e-4);
 }
 
+/* A neural_ode with @p keys and the test dynamics is refused with @p needle in the message. */
+static void expect_refused(const char *keys, const char *needle) {
+  char j[1024];
+  snprintf(j, sizeof j, "{\"layer\": \"neural_ode\", %s, %s}", keys, dynamics);
+  nde_shape in = nde_shape_vector(F + 2);
+  nde_model *m = NULL;
+  cr_expect_neq(nde_model_build(NULL, j, "model", &in, backend, NDE_FLOAT64, &m), NDE_OK, "%s", j);
+  cr_expect(strstr(nde_last_error(), needle), "%s", nde_last_error());
+  nde_model_destroy(&m);
+}
+
 Test(time_spans, bad_spans_name_the_sample) {
   const char *json =
       "{\"layer\": \"neural_ode\", \"time_spans\": \"per_sample\", \"tspan\": [0, 1], %s}";
@@ -286,18 +297,6 @@ Test(time_spans, bad_spans_name_the_sample) {
   free(p);
   close_run(&r);
   /* the builder: the common interval is [0, 1], the option is one of two words */
-  nde_shape in = nde_shape_vector(F + 2);
-  nde_model *m = NULL;
-  snprintf(j, sizeof j,
-           "{\"layer\": \"neural_ode\", \"time_spans\": \"per_sample\", \"tspan\": [0, 2], %s}",
-           dynamics);
-  cr_expect_neq(nde_model_build(NULL, j, "model", &in, backend, NDE_FLOAT64, &m), NDE_OK);
-  cr_expect(strstr(nde_last_error(), "model.tspan"), "%s", nde_last_error());
-  nde_model_destroy(&m);
-  snprintf(j, sizeof j,
-           "{\"layer\": \"neural_ode\", \"time_spans\": \"each\", \"tspan\": [0, 1], %s}",
-           dynamics);
-  cr_expect_neq(nde_model_build(NULL, j, "model", &in, backend, NDE_FLOAT64, &m), NDE_OK);
-  cr_expect(strstr(nde_last_error(), "model.time_spans"), "%s", nde_last_error());
-  nde_model_destroy(&m);
+  expect_refused("\"time_spans\": \"per_sample\", \"tspan\": [0, 2]", "model.tspan");
+  expect_refused("\"time_spans\": \"each\", \"tspan\": [0, 1]", "model.time_spans");
 }

@@ -3,7 +3,8 @@
 # with their own spans (state, t0, t1 -> state at t1 of a rotation),
 # `nde gradcheck` on it with the direct sensitivity (plus a regularizer) and
 # an adjoint, a few training steps, and a span with t1 <= t0 refused with
-# a message naming the batch sample.
+# a message naming the batch sample; gradcheck and training of a latent_ode
+# whose series bring their own spans.
 set -u
 nde=${NDE_TEST_BUILDDIR:-.}/nde
 tmp=${TMPDIR:-/tmp}/nde-tspan-$$
@@ -63,6 +64,40 @@ assert o["ok"] is True and o["checked"] == 12 and o["max_rel_error"] <= 1e-4, o'
 done
 
 "$nde" train "$tmp/p.json" >"$tmp/out" 2>&1 || fail "training: $(cat "$tmp/out")"
+
+# the latent ODE with per-sample spans: 2 channels on the grid 0, 1/3, 2/3, 1 of s, each
+# series on its own [t0, t1]; input values, mask, t0, t1 (18 columns), target values, mask
+python3 - "$tmp/lode.csv" <<'PY'
+import math, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(24):
+        t0 = 0.2 * (i % 4)
+        t1 = t0 + 0.5 + 0.25 * (i % 5)
+        vals, mask = [], []
+        for j in range(4):
+            t = t0 + (t1 - t0) * j / 3
+            for c in range(2):
+                seen = (i + 3 * j + c) % 3 != 0
+                mask.append(1.0 if seen else 0.0)
+                vals.append(math.sin(t + c) if seen else 0.0)
+        row = vals + mask + [t0, t1] + vals + mask
+        f.write(",".join("%.12g" % v for v in row) + "\n")
+PY
+cat >"$tmp/lode.json" <<EOF
+{"seed": 2,
+ "data": {"dataset": "csv", "train": "$tmp/lode.csv", "test": "$tmp/lode.csv",
+          "target": [18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33],
+          "batch_size": 8},
+ "model": {"layer": "latent_ode", "channels": 2, "tspan": [0, 1], "points": 4,
+           "time_spans": "per_sample", "latent": 3, "hidden": 4, "units": 5, "obs_std": 0.5,
+           "decoder": {"solver": {"plugin": "tsit5", "abstol": 1e-6, "reltol": 1e-6}}},
+ "loss": "masked_mse", "optimizer": {"plugin": "adam", "lr": 0.01},
+ "train": {"steps": 4}}
+EOF
+out=$("$nde" gradcheck "$tmp/lode.json" --params 16 --tol 1e-4 --json) ||
+  fail "latent_ode gradcheck: exit $? ($out)"
+echo "latent_ode: $out"
+"$nde" train "$tmp/lode.json" >"$tmp/out" 2>&1 || fail "latent_ode training: $(cat "$tmp/out")"
 
 pipe "$tmp/bad.csv" direct >"$tmp/bad.json"
 "$nde" train "$tmp/bad.json" >"$tmp/out" 2>&1; rc=$?
