@@ -42,11 +42,16 @@ typedef struct fixture {
   nde_arena *arena;
   nde_layer_ctx ctx;
   nde_layer_metrics metrics;
+  size_t in; /* input features per sample: 2·C·T, + 2 with per-sample spans */
 } fixture;
 
-static void make(fixture *f, const char *json, int training) {
+/* per-sample spans of the three samples (time_spans per_sample) */
+static const double spans[B][2] = {{0.0, 1.5}, {0.2, 0.9}, {-1.0, 2.0}};
+
+static void make_in(fixture *f, const char *json, int training, size_t nin) {
   memset(f, 0, sizeof *f);
-  nde_shape in = nde_shape_vector(2 * C * T);
+  f->in = nin;
+  nde_shape in = nde_shape_vector(nin);
   cr_assert_eq(nde_model_build(NULL, json, "model", &in, backend, NDE_FLOAT64, &f->model), NDE_OK,
                "%s", nde_last_error());
   f->root = nde_model_root(f->model);
@@ -54,7 +59,7 @@ static void make(fixture *f, const char *json, int training) {
   f->nout = nde_shape_size(nde_layer_output_shape(f->root));
   cr_assert_eq(f->nout, C * T);
   f->p = malloc(f->np * sizeof(double));
-  f->x = malloc(2 * C * T * B * sizeof(double));
+  f->x = calloc(nin * B, sizeof(double));
   f->dy = malloc(f->nout * B * sizeof(double));
   nde_rng rng = nde_rng_make(5, 1);
   cr_assert_eq(nde_model_init_params(f->model, &rng, f->p), NDE_OK);
@@ -62,19 +67,27 @@ static void make(fixture *f, const char *json, int training) {
     f->p[i] += 0.2 * nde_rng_normal(&rng);
   for (size_t b = 0; b < B; ++b)
     for (size_t i = 0; i < C * T; ++i) {
-      f->x[i + 2 * C * T * b] = nde_rng_normal(&rng);
+      f->x[i + nin * b] = nde_rng_normal(&rng);
       /* about half observed; sample 2 has nothing at time 1 */
       int seen = nde_rng_uniform(&rng) < 0.5 || i == b;
       if (b == 2 && i / C == 1)
         seen = 0;
-      f->x[C * T + i + 2 * C * T * b] = seen;
+      f->x[C * T + i + nin * b] = seen;
     }
+  for (size_t b = 0; b < B && nin > 2 * C * T; ++b) {
+    f->x[2 * C * T + nin * b] = spans[b][0];
+    f->x[2 * C * T + 1 + nin * b] = spans[b][1];
+  }
   for (size_t i = 0; i < f->nout * B; ++i)
     f->dy[i] = nde_rng_normal(&rng);
   cr_assert_eq(nde_arena_create(backend, &f->arena), NDE_OK);
   f->ctx = (nde_layer_ctx){.backend = backend, .dtype = NDE_FLOAT64, .batch = B,
                            .arena = f->arena, .step = 3, .training = training, .seed = 9,
                            .metrics = &f->metrics};
+}
+
+static void make(fixture *f, const char *json, int training) {
+  make_in(f, json, training, 2 * C * T);
 }
 
 static void release(fixture *f) {
@@ -289,4 +302,95 @@ Test(latent_ode, steer_moves_only_the_end_past_the_grid) {
   release(&f);
   expect_refused("{\"layer\": \"latent_ode\", \"channels\": 2, \"tspan\": [0, 1], \"points\": 4,"
                  " \"decoder_end\": 0.5}", 16, "model.decoder_end");
+}
+
+/* The same model with per-sample spans: the grid 0, 1/3, 2/3, 1 in s, the decoder in s. */
+static const char *spans_json =
+    "{\"layer\": \"latent_ode\", \"channels\": 2, \"tspan\": [0, 1], \"points\": 4,"
+    " \"time_spans\": \"per_sample\","
+    " \"latent\": 3, \"hidden\": 4, \"units\": 5, \"encoder_steps\": 2, \"obs_std\": 0.5,"
+    " \"kl_anneal\": 0.5,"
+    " \"decoder\": {\"solver\": {\"plugin\": \"tsit5\", \"adaptive\": false, \"dt\": 0.125}}}";
+
+Test(latent_ode, per_sample_spans_vjp_matches_finite_differences) {
+  fixture f;
+  make_in(&f, spans_json, 1, 2 * C * T + 2);
+  nde_arena_reset(f.arena);
+  nde_layer_metrics_clear(&f.metrics);
+  nde_record *rec;
+  cr_assert_eq(nde_layer_forward(f.root, &f.ctx, f.x, 0.0, f.p, &rec), NDE_OK, "%s",
+               nde_last_error());
+  double *dp = calloc(f.np, sizeof(double)), *dx = malloc(f.in * B * sizeof(double));
+  cr_assert_eq(nde_layer_vjp(f.root, &f.ctx, rec, f.dy, dx, dp, NULL), NDE_OK, "%s",
+               nde_last_error());
+  for (size_t i = 0; i < f.np; ++i)
+    expect_derivative(&f, &f.p[i], dp[i], "dparams", i);
+  /* the values and the spans (a mask entry is a switch, not a smooth input) */
+  for (size_t k = 0; k < f.in * B; ++k)
+    if (k % f.in < C * T || k % f.in >= 2 * C * T)
+      expect_derivative(&f, &f.x[k], dx[k], "dx", k);
+  for (size_t b = 0; b < B; ++b)
+    cr_expect(fabs(dx[2 * C * T + 1 + f.in * b]) > 1e-8, "sample %zu: the span moves the loss",
+              b);
+  free(dp);
+  free(dx);
+  release(&f);
+}
+
+/* Each sample of a per-sample batch equals that sample alone on its own grid t0 + s·(t1 − t0). */
+Test(latent_ode, per_sample_spans_match_each_sample_on_its_own_grid) {
+  fixture f;
+  make_in(&f, spans_json, 0, 2 * C * T + 2);
+  double y[C * T * B];
+  probe(&f, f.x, f.p, y);
+  for (size_t b = 0; b < B; ++b) {
+    double t0 = spans[b][0], d = spans[b][1] - spans[b][0];
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"layer\": \"latent_ode\", \"channels\": 2,"
+             " \"times\": [%.17g, %.17g, %.17g, %.17g],"
+             " \"latent\": 3, \"hidden\": 4, \"units\": 5, \"encoder_steps\": 2,"
+             " \"obs_std\": 0.5, \"kl_anneal\": 0.5,"
+             " \"decoder\": {\"solver\": {\"plugin\": \"tsit5\", \"adaptive\": false,"
+             " \"dt\": %.17g}}}",
+             t0, t0 + d / 3, t0 + 2 * d / 3, t0 + d, 0.125 * d);
+    nde_shape in = nde_shape_vector(2 * C * T);
+    nde_model *m;
+    cr_assert_eq(nde_model_build(NULL, json, "model", &in, backend, NDE_FLOAT64, &m), NDE_OK,
+                 "%s", nde_last_error());
+    cr_assert_eq(nde_model_param_count(m), f.np);
+    nde_layer_ctx one = f.ctx;
+    one.batch = 1;
+    nde_arena_reset(f.arena);
+    nde_record *rec;
+    cr_assert_eq(nde_layer_forward(nde_model_root(m), &one, f.x + f.in * b, 0.0, f.p, &rec),
+                 NDE_OK, "%s", nde_last_error());
+    const double *y1 = nde_record_output(rec);
+    for (size_t i = 0; i < C * T; ++i)
+      cr_expect(fabs(y1[i] - y[i + C * T * b]) <= 1e-10 * (1 + fabs(y1[i])),
+                "sample %zu output %zu: batch %.15g alone %.15g", b, i, y[i + C * T * b], y1[i]);
+    nde_model_destroy(&m);
+  }
+  release(&f);
+}
+
+Test(latent_ode, per_sample_spans_bad_input) {
+  fixture f;
+  make_in(&f, spans_json, 0, 2 * C * T + 2);
+  f.x[2 * C * T + 1 + f.in * 1] = f.x[2 * C * T + f.in * 1] - 0.5; /* sample 1 ends first */
+  nde_arena_reset(f.arena);
+  nde_record *rec;
+  cr_expect_eq(nde_layer_forward(f.root, &f.ctx, f.x, 0.0, f.p, &rec), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "batch sample 1") && strstr(nde_last_error(), "latent_ode"),
+            "%s", nde_last_error());
+  release(&f);
+  expect_refused("{\"layer\": \"latent_ode\", \"channels\": 2, \"tspan\": [0, 2], \"points\": 4,"
+                 " \"time_spans\": \"per_sample\"}",
+                 18, "s in [0, 1]");
+  expect_refused("{\"layer\": \"latent_ode\", \"channels\": 2, \"tspan\": [0, 1], \"points\": 4,"
+                 " \"time_spans\": \"per_sample\"}",
+                 16, "then t0 and t1");
+  expect_refused("{\"layer\": \"latent_ode\", \"channels\": 2, \"tspan\": [0, 1], \"points\": 4,"
+                 " \"decoder\": {\"time_spans\": \"per_sample\"}}",
+                 16, "model.decoder.time_spans");
 }

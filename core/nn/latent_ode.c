@@ -49,6 +49,14 @@
  * observation layer maps the L latent features of each (time, sample)
  * pair to C means, evaluated once on all T·B pairs.
  *
+ * Per-sample spans ("time_spans": "per_sample"): the grid is in s ∈ [0, 1]
+ * (first time 0, last at most 1) and each sample appends its own
+ * [t0_i, t1_i] to its input (2·C·T + 2 features); sample i's grid time j is
+ * t0_i + s_j·(t1_i − t0_i). The encoder's Euler steps scale by the
+ * sample's duration, and the decoder is a neural_ode with per-sample spans
+ * (time_spans.h) over s ∈ [0, 1], so the batch still shares one step
+ * sequence. The spans get their exact gradient through both.
+ *
  * The whole layer goes through backend operations except the latent
  * sample and its KL term (2·L·B numbers, computed on the host) and the
  * per-time observation flags a_j (read from the mask once per pass).
@@ -63,6 +71,7 @@
 #include <nde/rng.h>
 
 #include "de_common.h"
+#include "time_spans.h"
 
 #define LODE_MAX_POINTS 100000
 #define LODE_SIGMA_MIN 1e-6
@@ -73,6 +82,8 @@ typedef struct lode_state {
   double obs_std, kl_anneal;
   double decoder_end; /* the decoder's t1: the last grid time, or later (steer) */
   uint64_t kl_every, key;
+  int per_sample; /* "time_spans": "per_sample" */
+  size_t in;      /* input features per sample: 2·C·T (+ 2 with per-sample spans) */
 } lode_state;
 
 enum { CH_ENC, CH_GRU, CH_HEAD, CH_DEC, CH_OBS, CH_COUNT };
@@ -88,6 +99,8 @@ typedef struct lode_eval {
   void *z0;
   double *mu, *sigma, *eps, *s; /* host, L·B each */
   double kl_coef;
+  nde_time_spans enc;           /* per-sample spans: the (H, B) duration scale, else unused */
+  void *zin;                    /* per-sample spans: the decoder's input [z0; t0; t1] */
 } lode_eval;
 
 /* ---------------------------------------------------------------- building */
@@ -206,8 +219,8 @@ static nde_status decoder(nde_builder *b, nde_layer *node, const json_t *spec, s
   if (given && !json_is_object(given))
     return nde_error(NDE_EINVAL, "%s: expected an object of neural_ode keys (dynamics, solver, "
                      "sensitivity, regularizer, ...)", path);
-  static const char *const own[] = {"layer", "tspan", "saveat"};
-  for (size_t i = 0; given && i < 3; ++i)
+  static const char *const own[] = {"layer", "tspan", "saveat", "time_spans"};
+  for (size_t i = 0; given && i < 4; ++i)
     if (json_object_get(given, own[i]))
       return nde_error(NDE_EINVAL, "%s.%s: set by the latent_ode (the decoder is a neural_ode "
                        "over the grid times)", path, own[i]);
@@ -232,7 +245,10 @@ static nde_status decoder(nde_builder *b, nde_layer *node, const json_t *spec, s
   if (st == NDE_OK && (json_object_set_new(d, "layer", json_string("neural_ode")) ||
                        json_object_set(d, "tspan", span) || json_object_set(d, "saveat", save)))
     st = nde_error(NDE_ENOMEM, "out of memory");
-  nde_shape in = nde_shape_vector(s->L);
+  if (st == NDE_OK && s->per_sample &&
+      json_object_set_new(d, "time_spans", json_string("per_sample")))
+    st = nde_error(NDE_ENOMEM, "out of memory");
+  nde_shape in = nde_shape_vector(s->L + (s->per_sample ? 2 : 0));
   if (st == NDE_OK)
     st = nde_builder_child(b, node, d, path, &in, out);
   json_decref(d);
@@ -258,16 +274,29 @@ static nde_status lode_build_inner(nde_builder *b, nde_layer *node, const json_t
   NDE_TRY(get_number(spec, p, "obs_std", 0.01, 0.0, 1e6, &s->obs_std));
   NDE_TRY(get_number(spec, p, "kl_anneal", 0.99, -1e-300, 1.0, &s->kl_anneal));
   NDE_TRY(parse_times(spec, p, s));
-  NDE_TRY(get_number(spec, p, "decoder_end", s->times[s->T - 1], -INFINITY, INFINITY,
+  const json_t *tsp0 = json_object_get(spec, "time_spans");
+  int ps = json_is_string(tsp0) && !strcmp(json_string_value(tsp0), "per_sample");
+  NDE_TRY(get_number(spec, p, "decoder_end", ps ? 1.0 : s->times[s->T - 1], -INFINITY, INFINITY,
                      &s->decoder_end));
+  const json_t *tsp = json_object_get(spec, "time_spans");
+  if (tsp && !(json_is_string(tsp) && (!strcmp(json_string_value(tsp), "grid") ||
+                                       !strcmp(json_string_value(tsp), "per_sample"))))
+    return nde_error(NDE_EINVAL, "%s.time_spans: expected \"grid\" or \"per_sample\"", p);
+  s->per_sample = tsp && !strcmp(json_string_value(tsp), "per_sample");
+  if (s->per_sample && (s->times[0] != 0.0 || s->times[s->T - 1] > 1.0 || s->decoder_end != 1.0))
+    return nde_error(NDE_EINVAL, "%s: with time_spans \"per_sample\" the grid is in s in [0, 1] "
+                     "(each sample's [t0, t1] rescaled): it starts at 0 and ends at most at 1, "
+                     "and decoder_end is 1; got [%g, %g], decoder_end %g", p, s->times[0],
+                     s->times[s->T - 1], s->decoder_end);
   if (s->decoder_end < s->times[s->T - 1])
     return nde_error(NDE_EINVAL, "%s.decoder_end: %g is before the last grid time %g", p,
                      s->decoder_end, s->times[s->T - 1]);
-  size_t want = 2 * s->C * s->T;
+  size_t want = 2 * s->C * s->T + (s->per_sample ? 2 : 0);
+  s->in = want;
   if (node->input.ndim != 1 || nde_shape_size(&node->input) != want)
     return nde_error(NDE_EINVAL, "%s: takes %zu input features per sample (values and mask of "
-                     "%zu channels at %zu times), got %zu", p, want, s->C, s->T,
-                     nde_shape_size(&node->input));
+                     "%zu channels at %zu times%s), got %zu", p, want, s->C, s->T,
+                     s->per_sample ? ", then t0 and t1" : "", nde_shape_size(&node->input));
   s->key = nde_de_layer_key(p);
   char text[512];
   nde_layer *c;
@@ -321,8 +350,8 @@ static nde_status update_flags(const lode_state *s, const nde_layer_ctx *ctx, co
   NDE_TRY(nde_ctx_alloc(ctx, CT * B, &ev->vals));
   NDE_TRY(nde_ctx_alloc(ctx, CT * B, &ev->xv));
   void *mask = ev->mask;
-  be->ops->copy_matrix(be->ctx, ctx->dtype, CT, B, (const char *)x + CT * es, 2 * CT, mask, CT);
-  be->ops->copy_matrix(be->ctx, ctx->dtype, CT, B, x, 2 * CT, ev->vals, CT);
+  be->ops->copy_matrix(be->ctx, ctx->dtype, CT, B, (const char *)x + CT * es, s->in, mask, CT);
+  be->ops->copy_matrix(be->ctx, ctx->dtype, CT, B, x, s->in, ev->vals, CT);
   be->ops->mul(be->ctx, ctx->dtype, CT * B, ev->vals, mask, ev->xv); /* missing values count as 0 */
   NDE_TRY(host_doubles(ctx, CT * B, &host));
   NDE_TRY(host_doubles(ctx, s->H * B, &flags));
@@ -413,6 +442,12 @@ static nde_status lode_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   NDE_TRY(nde_arena_alloc_host(ctx->arena, T * s->K * sizeof(nde_record *),
                                (void **)&ev->euler));
   NDE_TRY(update_flags(s, ctx, rec->x, ev));
+  if (s->per_sample) {
+    double *d;
+    NDE_TRY(nde_time_spans_read(ctx, rec->x, s->in, 2 * CT, node->path, "latent_ode", &d));
+    ev->enc = (nde_time_spans){.F = H, .B = B};
+    NDE_TRY(nde_time_spans_scale(ctx, d, &ev->enc));
+  }
   const void *p_enc = nde_child_params(node, ch[CH_ENC], dt, rec->params);
   const void *p_gru = nde_child_params(node, ch[CH_GRU], dt, rec->params);
   void *h = NULL;
@@ -431,7 +466,14 @@ static nde_status lode_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
         void *next;
         NDE_TRY(nde_ctx_alloc(ctx, nh, &next));
         NDE_TRY(be->ops->copy(be->ctx, next, h, nh * es));
-        be->ops->axpy(be->ctx, dt, nh, dtau, r->y, next);
+        const void *f = r->y;
+        if (s->per_sample) { /* each sample's step is dτ·(t1_i − t0_i) */
+          void *fs;
+          NDE_TRY(nde_ctx_alloc(ctx, nh, &fs));
+          be->ops->mul(be->ctx, dt, nh, r->y, ev->enc.scale, fs);
+          f = fs;
+        }
+        be->ops->axpy(be->ctx, dt, nh, dtau, f, next);
         h = next;
       }
     }
@@ -457,7 +499,16 @@ static nde_status lode_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   NDE_TRY(nde_layer_forward(ch[CH_HEAD], ctx, h, s->times[0],
                             nde_child_params(node, ch[CH_HEAD], dt, rec->params), &ev->head));
   NDE_TRY(latent_sample(node, ctx, ev));
-  NDE_TRY(nde_layer_forward(ch[CH_DEC], ctx, ev->z0, s->times[0],
+  const void *zin = ev->z0;
+  if (s->per_sample) { /* the decoder's input: [z0; t0; t1] */
+    size_t L = s->L;
+    NDE_TRY(nde_ctx_alloc(ctx, (L + 2) * B, &ev->zin));
+    be->ops->copy_matrix(be->ctx, dt, L, B, ev->z0, L, ev->zin, L + 2);
+    be->ops->copy_matrix(be->ctx, dt, 2, B, (const char *)rec->x + 2 * CT * es, s->in,
+                         (char *)ev->zin + L * es, L + 2);
+    zin = ev->zin;
+  }
+  NDE_TRY(nde_layer_forward(ch[CH_DEC], ctx, zin, s->times[0],
                             nde_child_params(node, ch[CH_DEC], dt, rec->params), &ev->dec));
   nde_layer_ctx wide = *ctx;
   wide.batch = T * B;
@@ -508,7 +559,16 @@ static nde_status lode_vjp(const nde_layer *node, const nde_layer_ctx *ctx, cons
   NDE_TRY(nde_ctx_alloc(ctx, nu, &du));
   NDE_TRY(nde_ctx_alloc(ctx, nh, &tmp));
   NDE_TRY(nde_layer_vjp(ch[CH_OBS], ctx, ev->obs, dy, ddec, DP(CH_OBS), NULL));
-  NDE_TRY(nde_layer_vjp(ch[CH_DEC], ctx, ev->dec, ddec, dz0, DP(CH_DEC), NULL));
+  void *dspan = NULL; /* per-sample spans: dL/d(t1_i − t0_i), (1, B) */
+  if (s->per_sample) {
+    void *dzin;
+    NDE_TRY(nde_ctx_alloc(ctx, (L + 2) * B, &dzin));
+    NDE_TRY(nde_ctx_alloc(ctx, B, &dspan));
+    NDE_TRY(nde_layer_vjp(ch[CH_DEC], ctx, ev->dec, ddec, dzin, DP(CH_DEC), NULL));
+    be->ops->copy_matrix(be->ctx, dt, L, B, dzin, L + 2, dz0, L);
+    be->ops->copy_matrix(be->ctx, dt, 1, B, (char *)dzin + (L + 1) * es, L + 2, dspan, 1);
+  } else
+    NDE_TRY(nde_layer_vjp(ch[CH_DEC], ctx, ev->dec, ddec, dz0, DP(CH_DEC), NULL));
   NDE_TRY(latent_vjp(s, ctx, ev, dz0, dhead));
   NDE_TRY(nde_layer_vjp(ch[CH_HEAD], ctx, ev->head, dhead, dh, DP(CH_HEAD), NULL));
   void *dxv = NULL, *dxm = NULL; /* cotangents of values ⊙ mask and of the mask, (C·T, B) */
@@ -537,8 +597,11 @@ static nde_status lode_vjp(const nde_layer *node, const nde_layer_ctx *ctx, cons
     for (size_t k = s->K; k-- > 0;) {
       NDE_TRY(be->ops->copy(be->ctx, dg, dh, nh * es));
       be->ops->scale(be->ctx, dt, nh, dtau, dg);
-      NDE_TRY(nde_layer_vjp(ch[CH_ENC], ctx, ev->euler[step * s->K + k], dg, tmp, DP(CH_ENC),
-                            NULL));
+      const nde_record *r = ev->euler[step * s->K + k];
+      void *w = dg;
+      if (s->per_sample) /* dspan += Σ_h dτ·dh·f; the dynamics get dτ·d_i·dh */
+        NDE_TRY(nde_time_spans_pullback(ctx, &ev->enc, dg, r->y, dspan, &w));
+      NDE_TRY(nde_layer_vjp(ch[CH_ENC], ctx, r, w, tmp, DP(CH_ENC), NULL));
       be->ops->axpy(be->ctx, dt, nh, 1.0, tmp, dh);
     }
   }
@@ -549,8 +612,10 @@ static nde_status lode_vjp(const nde_layer *node, const nde_layer_ctx *ctx, cons
     be->ops->mul(be->ctx, dt, CT * B, dxv, ev->vals, prod);
     be->ops->axpy(be->ctx, dt, CT * B, 1.0, prod, dxm);
     be->ops->mul(be->ctx, dt, CT * B, dxv, ev->mask, prod);
-    be->ops->copy_matrix(be->ctx, dt, CT, B, prod, CT, dx, 2 * CT);
-    be->ops->copy_matrix(be->ctx, dt, CT, B, dxm, CT, (char *)dx + CT * es, 2 * CT);
+    be->ops->copy_matrix(be->ctx, dt, CT, B, prod, CT, dx, s->in);
+    be->ops->copy_matrix(be->ctx, dt, CT, B, dxm, CT, (char *)dx + CT * es, s->in);
+    if (s->per_sample)
+      nde_time_spans_cotangent(ctx, B, dspan, dx, s->in, 2 * CT);
   }
   return NDE_OK;
 }
@@ -580,6 +645,9 @@ static const nde_core_key lode_keys[] = {
     {"obs_std", "number", 0, "0.01", "observation noise σ_obs of the Gaussian likelihood", NULL},
     {"kl_anneal", "number", 0, "0.99", "KL weight 1 − kl_anneal^(epoch+1)", NULL},
     {"kl_every", "integer", 0, "1", "training steps per KL-annealing epoch", NULL},
+    {"time_spans", "string", 0, "\"grid\"",
+     "grid: every sample on the grid's times; per_sample: the grid is in s in [0, 1] and each "
+     "sample appends its own [t0, t1] (time t0 + s (t1 - t0))", "[\"grid\", \"per_sample\"]"},
 };
 
 NDE_CORE_LAYER_DEFINE(latent_ode,

@@ -45,6 +45,7 @@
 #include <nde/sensitivity.h>
 
 #include "de_common.h"
+#include "time_spans.h"
 
 /* The solver without a "solver" key. */
 #define NODE_DEFAULT_SOLVER "tsit5"
@@ -52,6 +53,7 @@
 typedef struct node_state {
   nde_de_state de;
   nde_ode_solver *solver;
+  int per_sample; /* "time_spans": "per_sample" (time_spans.h) */
 } node_state;
 
 /* The right-hand side: the dynamics layer evaluated in the arena. */
@@ -60,6 +62,8 @@ typedef struct rhs_ctx {
   nde_layer_ctx lctx;
   const void *params;
   long nfe, nvjp;
+  const nde_time_spans *spans; /* per-sample spans, or NULL */
+  size_t n_dyn;                /* the dynamics' parameters (the spans' slots follow) */
 } rhs_ctx;
 
 /* What one evaluation keeps for its vjp (arena host memory). */
@@ -70,6 +74,7 @@ typedef struct node_eval {
   nde_sens_problem problem;
   nde_array u0;
   nde_de_saves saves;       /* the solve's save points: the layer's, plus t_reg */
+  nde_time_spans spans;     /* per-sample spans (when the layer has them) */
   double *w_eest, *w_eigen; /* NULL when no regularizer weights them */
   /* the extra local step (local error regularization), when saves.local */
   double dt_reg, w_local;
@@ -84,6 +89,8 @@ static nde_status rhs_eval(void *ctx, double t, const nde_array *u, nde_array *d
   nde_status st = nde_layer_forward(r->dyn, &r->lctx, u->data, t, r->params, &rec);
   if (st == NDE_OK)
     st = r->lctx.backend->ops->copy(r->lctx.backend->ctx, du->data, rec->y, nde_array_bytes(du));
+  if (st == NDE_OK && r->spans)
+    nde_time_spans_apply(&r->lctx, r->spans, du->data);
   nde_arena_rewind(r->lctx.arena, mark);
   r->nfe++;
   return st;
@@ -95,8 +102,14 @@ static nde_status rhs_vjp(void *ctx, double t, const nde_array *u, const nde_arr
   nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
   nde_record *rec;
   nde_status st = nde_layer_forward(r->dyn, &r->lctx, u->data, t, r->params, &rec);
+  const void *wd = w->data;
+  if (st == NDE_OK && r->spans) {
+    void *ws, *g = w_p ? nde_elem(w_p, r->lctx.dtype, r->n_dyn) : NULL;
+    st = nde_time_spans_pullback(&r->lctx, r->spans, w->data, rec->y, g, &ws);
+    wd = ws;
+  }
   if (st == NDE_OK)
-    st = nde_layer_vjp(r->dyn, &r->lctx, rec, w->data, w_u->data, w_p, NULL);
+    st = nde_layer_vjp(r->dyn, &r->lctx, rec, wd, w_u->data, w_p, NULL);
   nde_arena_rewind(r->lctx.arena, mark);
   r->nvjp++;
   return st;
@@ -150,21 +163,39 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
   char path[1100];
   NDE_TRY(nde_de_parse_span(spec, node->path, 0, &s->de.t0, &s->de.t1, &s->de.saveat, &s->de.nsave));
   const json_t *sa = json_object_get(spec, "saveat");
+  const json_t *tsp = json_object_get(spec, "time_spans");
+  if (tsp && !(json_is_string(tsp) && (!strcmp(json_string_value(tsp), "per_sample") ||
+                                       !strcmp(json_string_value(tsp), "shared"))))
+    return nde_error(NDE_EINVAL, "%s.time_spans: expected \"shared\" or \"per_sample\"",
+                     node->path);
+  s->per_sample = tsp && !strcmp(json_string_value(tsp), "per_sample");
+  nde_shape state = node->input;
+  if (s->per_sample) {
+    if (s->de.t0 != 0.0 || s->de.t1 != 1.0)
+      return nde_error(NDE_EINVAL, "%s.tspan: with time_spans \"per_sample\" the solve runs on "
+                       "the common interval s in [0, 1]; tspan must be [0, 1], got [%g, %g]",
+                       node->path, s->de.t0, s->de.t1);
+    if (nde_shape_size(&node->input) < 3)
+      return nde_error(NDE_EINVAL, "%s: with time_spans \"per_sample\" a sample is its state "
+                       "followed by [t0, t1]; the input has only %zu features", node->path,
+                       nde_shape_size(&node->input));
+    state = nde_shape_vector(nde_shape_size(&node->input) - 2);
+  }
   /* dynamics */
   const json_t *dyn = json_object_get(spec, "dynamics");
   if (!dyn)
     return nde_error(NDE_EINVAL, "%s.dynamics: missing (the layer giving du/dt)", node->path);
   snprintf(path, sizeof path, "%s.dynamics", node->path);
   nde_layer *child;
-  NDE_TRY(nde_builder_child(b, node, dyn, path, &node->input, &child));
-  if (nde_shape_size(&child->output) != nde_shape_size(&node->input))
+  NDE_TRY(nde_builder_child(b, node, dyn, path, &state, &child));
+  if (nde_shape_size(&child->output) != nde_shape_size(&state))
     return nde_error(NDE_EINVAL, "%s: maps %zu features to %zu; the dynamics of a neural_ode "
-                     "must keep the state size", path, nde_shape_size(&node->input),
+                     "must keep the state size", path, nde_shape_size(&state),
                      nde_shape_size(&child->output));
   if (sa)
-    node->output = nde_shape_vector(nde_shape_size(&node->input) * s->de.nsave);
+    node->output = nde_shape_vector(nde_shape_size(&state) * s->de.nsave);
   else
-    node->output = node->input;
+    node->output = state;
   /* solver */
   const char *name;
   json_t *given;
@@ -282,10 +313,15 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   const nde_layer *dyn = node->children[0];
   nde_backend *be = ctx->backend;
   NDE_TRY(NDE_BACKEND_NEED(be, copy_matrix));
-  size_t F = nde_shape_size(&node->input), B = ctx->batch;
+  size_t F = nde_shape_size(&dyn->input), B = ctx->batch;
   node_eval *ev;
   NDE_TRY(nde_arena_alloc_host(ctx->arena, sizeof *ev, (void **)&ev));
   rec->data = ev;
+  const void *x0 = rec->x;
+  if (s->per_sample) {
+    NDE_TRY(nde_time_spans_split(ctx, rec->x, F, node->path, &ev->spans));
+    x0 = ev->spans.u0;
+  }
   ev->generation = ++s->de.generation;
 
   /* the regularizers' plans (random draws replayable from seed, step and layer) */
@@ -309,12 +345,15 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   ev->rhs = (rhs_ctx){.dyn = dyn, .lctx = *ctx, .params = nde_child_params(node, dyn, ctx->dtype,
                                                                             rec->params)};
   ev->rhs.lctx.metrics = NULL;
+  ev->rhs.n_dyn = dyn->param_count;
+  ev->rhs.spans = s->per_sample ? &ev->spans : NULL;
   ev->f = (nde_ode_rhs){rhs_eval, rhs_vjp, &ev->rhs};
   ev->u0 = (nde_array){.dtype = ctx->dtype, .ndim = 2, .shape = {F, B}, .size = F * B,
-                       .data = (void *)rec->x, .backend = be, .owned = 0};
+                       .data = (void *)x0, .backend = be, .owned = 0};
+  /* per-sample spans: the durations are parameters of the right-hand side after the dynamics' */
   ev->problem = (nde_sens_problem){.f = &ev->f, .solver = s->solver, .t0 = t0, .t1 = t1,
                                    .saveat = ev->saves.t, .nsave = ev->saves.n, .u0 = &ev->u0,
-                                   .n_params = dyn->param_count};
+                                   .n_params = dyn->param_count + (s->per_sample ? B : 0)};
 
   /* frozen step sequences (finite-difference checks) */
   nde_ode_options saved_opts = s->solver->solve;
@@ -398,7 +437,7 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
     return nde_error(NDE_EINVAL, "%s: the vjp of a neural_ode must follow its latest forward "
                      "pass (the sensitivity keeps only the last solve)", node->path);
   nde_backend *be = ctx->backend;
-  size_t F = nde_shape_size(&node->input), B = ctx->batch, es = nde_dtype_size(ctx->dtype);
+  size_t F = nde_shape_size(&dyn->input), B = ctx->batch, es = nde_dtype_size(ctx->dtype);
   void *dsave;
   NDE_TRY(nde_ctx_alloc(ctx, F * B * ev->saves.n, &dsave));
   if (ev->saves.n != ev->saves.n_user)
@@ -408,14 +447,24 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
                          (char *)dsave + ev->saves.user_col[j] * F * B * es, F);
   nde_array du_save = {.dtype = ctx->dtype, .ndim = 2, .shape = {F * B, ev->saves.n},
                        .size = F * B * ev->saves.n, .data = dsave, .backend = be};
-  void *dx_data = dx;
+  void *dx_data = s->per_sample ? NULL : dx;
   if (!dx_data)
     NDE_TRY(nde_ctx_alloc(ctx, F * B, &dx_data));
   nde_array du0 = ev->u0;
   du0.data = dx_data;
+  void *dp_dyn = nde_child_dparams(node, dyn, ctx->dtype, dparams), *dp = dp_dyn;
+  size_t P = dyn->param_count;
+  if (s->per_sample) {
+    /* the dynamics' gradient followed by the B durations' (see time_spans.h) */
+    NDE_TRY(nde_ctx_alloc(ctx, P + B, &dp));
+    if (dp_dyn && P)
+      NDE_TRY(be->ops->copy(be->ctx, dp, dp_dyn, P * es));
+    else
+      be->ops->fill(be->ctx, ctx->dtype, P, 0.0, dp);
+    be->ops->fill(be->ctx, ctx->dtype, B, 0.0, nde_elem(dp, ctx->dtype, P));
+  }
   ev->rhs.lctx = *ctx; /* temporaries of this pass come from this arena position */
   ev->rhs.lctx.metrics = NULL;
-  void *dp = nde_child_dparams(node, dyn, ctx->dtype, dparams);
   if (ev->saves.local && ev->w_local != 0.0) {
     nde_status st = local_step_vjp(s, ev, ctx, (char *)dsave + ev->saves.reg_col * F * B * es, dp);
     if (st != NDE_OK)
@@ -427,6 +476,14 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
                                     ev->w_eigen, &du0, dp, &stats);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s (neural_ode) vjp", node->path);
+  if (s->per_sample) {
+    if (dp_dyn && P)
+      NDE_TRY(be->ops->copy(be->ctx, dp_dyn, dp, P * es));
+    if (dx) {
+      be->ops->copy_matrix(be->ctx, ctx->dtype, F, B, dx_data, F, dx, F + 2);
+      nde_time_spans_cotangent(ctx, B, nde_elem(dp, ctx->dtype, P), dx, F + 2, F);
+    }
+  }
   nde_layer_report(ctx, "nfe_backward", (double)(stats.nfe > stats.nvjp ? stats.nfe : stats.nvjp));
   nde_layer_report(ctx, "backward_peak_bytes", (double)stats.peak_bytes);
   return NDE_OK;
@@ -443,6 +500,10 @@ static const nde_core_key node_keys[] = {
     NDE_DE_KEY_SENSITIVITY,
     NDE_DE_KEY_REGULARIZER,
     NDE_DE_KEY_MAX_STEP_GROWTH,
+    {"time_spans", "string", 0, "\"shared\"",
+     "per_sample: each input sample is its state then [t0, t1], solved on s in [0, 1] with "
+     "du/ds = (t1 - t0) f(u); tspan must be [0, 1] and saveat is in s",
+     "[\"shared\", \"per_sample\"]"},
 };
 
 NDE_CORE_LAYER_DEFINE(neural_ode,
