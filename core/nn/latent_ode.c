@@ -318,13 +318,8 @@ static nde_status lode_build_inner(nde_builder *b, nde_layer *node, const json_t
 }
 
 static nde_status lode_build(nde_builder *b, nde_layer *node, const json_t *spec) {
-  if (!json_is_object(spec))
-    return nde_error(NDE_EINVAL, "%s: a latent_ode is an object with channels and times",
-                     node->path);
-  lode_state *s = calloc(1, sizeof *s);
-  if (!s)
-    return nde_error(NDE_ENOMEM, "out of memory");
-  node->state = s; /* freed by lode_destroy, also after a failure */
+  lode_state *s; /* freed by lode_destroy, also after a failure */
+  NDE_TRY(nde_core_state_new(node, spec, "channels and times", sizeof *s, (void **)&s));
   return lode_build_inner(b, node, spec, s);
 }
 

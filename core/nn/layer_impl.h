@@ -117,6 +117,15 @@ struct nde_core_layer_type {
 #undef NDE_CORE_LAYER
 
 /* The core layer type named @p name, or NULL. */
+/*
+ * The start of a core layer's build: @p spec must be an object (else
+ * NDE_EINVAL "PATH: a NAME is an object with @p contents"), then a zeroed
+ * state of @p size bytes becomes node->state (freed by the type's destroy,
+ * also after a failed build) and *state.
+ */
+NDE_INTERNAL nde_status nde_core_state_new(nde_layer *node, const json_t *spec,
+                                           const char *contents, size_t size, void **state);
+
 NDE_INTERNAL const nde_core_layer_type *nde_core_layer_find(const char *name);
 
 /* Number of core layer types and type @p i (for messages and listings). */

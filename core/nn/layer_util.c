@@ -79,3 +79,16 @@ nde_status nde_layer_state_keep(const void *settings, size_t size, void **self) 
 }
 
 void nde_layer_state_destroy(void *self) { free(self); }
+
+nde_status nde_core_state_new(nde_layer *node, const json_t *spec, const char *contents,
+                              size_t size, void **state) {
+  if (!json_is_object(spec))
+    return nde_error(NDE_EINVAL, "%s: a %s is an object with %s", node->path,
+                     node->type->name, contents);
+  void *s = calloc(1, size);
+  if (!s)
+    return nde_error(NDE_ENOMEM, "out of memory");
+  node->state = s;
+  *state = s;
+  return NDE_OK;
+}

@@ -215,13 +215,8 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
 }
 
 static nde_status node_build(nde_builder *b, nde_layer *node, const json_t *spec) {
-  if (!json_is_object(spec))
-    return nde_error(NDE_EINVAL, "%s: a neural_ode is an object with dynamics and tspan",
-                     node->path);
-  node_state *s = calloc(1, sizeof *s);
-  if (!s)
-    return nde_error(NDE_ENOMEM, "out of memory");
-  node->state = s; /* freed by node_destroy, also after a failure */
+  node_state *s; /* freed by node_destroy, also after a failure */
+  NDE_TRY(nde_core_state_new(node, spec, "dynamics and tspan", sizeof *s, (void **)&s));
   return node_build_inner(b, node, spec, s);
 }
 

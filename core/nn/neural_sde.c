@@ -324,13 +324,8 @@ static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t
 }
 
 static nde_status nsde_build(nde_builder *b, nde_layer *node, const json_t *spec) {
-  if (!json_is_object(spec))
-    return nde_error(NDE_EINVAL, "%s: a neural_sde is an object with drift, diffusion and tspan",
-                     node->path);
-  nsde_state *s = calloc(1, sizeof *s);
-  if (!s)
-    return nde_error(NDE_ENOMEM, "out of memory");
-  node->state = s; /* freed by nsde_destroy, also after a failure */
+  nsde_state *s; /* freed by nsde_destroy, also after a failure */
+  NDE_TRY(nde_core_state_new(node, spec, "drift, diffusion and tspan", sizeof *s, (void **)&s));
   return nsde_build_inner(b, node, spec, s);
 }
 
