@@ -9,12 +9,9 @@
 #include <nde/backend.h>
 #include <nde/ode.h>
 
-#include "../registry/tableau_plugin.h"
+#include "rk_impl.h"
 
-#define NDE_RK_MAX_STAGES NDE_TABLEAU_MAX_STAGES
-
-/* y = x0 + dt * sum_j coef[j] k[j]  (coef over the first m stages). */
-static void combine(const nde_array *x0, double dt, const double *coef, int m,
+void nde_rk_combine(const nde_array *x0, double dt, const double *coef, int m,
                     const nde_array *k, nde_array *y) {
   const nde_backend_ops *be = y->backend->ops;
   const void *x[NDE_RK_MAX_STAGES + 1];
@@ -46,7 +43,7 @@ nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_s
   int last_explicit = tb->fsal ? s - 1 : s; /* stages evaluated at intermediate states */
   for (int i = 1; i < last_explicit; ++i) {
     nde_array *g = (want_eig && i == s - 2) ? gprev : tmp;
-    combine(st->u0, dt, &tb->a[i * s], i, k, g);
+    nde_rk_combine(st->u0, dt, &tb->a[i * s], i, k, g);
     NDE_TRY(f->eval(f->ctx, t + tb->c[i] * dt, g, &k[i]));
     st->nfe++;
   }
@@ -70,7 +67,7 @@ nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_s
     st->eest_valid = 1;
   } else
     /* the solution (for FSAL this is also the last stage state) */
-    combine(st->u0, dt, tb->b, tb->fsal ? s - 1 : s, k, st->u1);
+    nde_rk_combine(st->u0, dt, tb->b, tb->fsal ? s - 1 : s, k, st->u1);
   if (tb->fsal) {
     NDE_TRY(f->eval(f->ctx, t + dt, st->u1, &k[s - 1]));
     st->nfe++;
@@ -131,6 +128,6 @@ nde_status nde_rk_dense(const nde_rk_tableau *tb, const nde_ode_step *st, double
       acc += tb->interp[i * d + j] * p;
     w[i] = acc;
   }
-  combine(st->u0, st->dt, w, s, st->k, out);
+  nde_rk_combine(st->u0, st->dt, w, s, st->k, out);
   return NDE_OK;
 }

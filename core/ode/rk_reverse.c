@@ -17,21 +17,8 @@
 #include <nde/backend.h>
 #include <nde/ode.h>
 
-#define MAX_STAGES 16
+#include "rk_impl.h"
 
-/* y = x0 + dt·Σ_{j<m} coef[j]·k[j] */
-static void combine(const nde_array *x0, double dt, const double *coef, int m,
-                    const nde_array *k, nde_array *y) {
-  const void *x[MAX_STAGES + 1];
-  double c[MAX_STAGES + 1];
-  x[0] = x0->data;
-  c[0] = 1.0;
-  for (int j = 0; j < m; ++j) {
-    x[j + 1] = k[j].data;
-    c[j + 1] = dt * coef[j];
-  }
-  y->backend->ops->lincomb(y->backend->ctx, y->dtype, y->size, m + 1, c, x, 0.0, y->data);
-}
 
 int nde_rk_dense_weights(const nde_rk_tableau *tb, double th, double *w) {
   int d = tb->interp_degree;
@@ -49,8 +36,8 @@ int nde_rk_dense_weights(const nde_rk_tableau *tb, double th, double *w) {
 nde_status nde_rk_step_reverse(const nde_rk_tableau *tb, const nde_ode_rhs *f,
                                nde_rk_reverse *r) {
   int s = tb->stages;
-  if (s > MAX_STAGES)
-    return nde_error(NDE_EINVAL, "nde_rk_step_reverse: %d stages (at most %d)", s, MAX_STAGES);
+  if (s > NDE_RK_MAX_STAGES)
+    return nde_error(NDE_EINVAL, "nde_rk_step_reverse: %d stages (at most %d)", s, NDE_RK_MAX_STAGES);
   if (!f->vjp)
     return nde_error(NDE_EUNSUPPORTED, "reverse mode through a step needs the right-hand "
                      "side's vjp");
@@ -74,8 +61,8 @@ nde_status nde_rk_step_reverse(const nde_rk_tableau *tb, const nde_ode_rhs *f,
     if (!NDE_VTABLE_HAS(be, nde_backend_ops, wrms_norm_vjp))
       return nde_error(NDE_EUNSUPPORTED, "backend '%s' lacks operation 'wrms_norm_vjp'",
                        be->header.name);
-    const void *x[MAX_STAGES];
-    double c[MAX_STAGES];
+    const void *x[NDE_RK_MAX_STAGES];
+    double c[NDE_RK_MAX_STAGES];
     for (int j = 0; j < s; ++j) {
       x[j] = k[j].data;
       c[j] = dt * tb->btilde[j];
@@ -100,7 +87,7 @@ nde_status nde_rk_step_reverse(const nde_rk_tableau *tb, const nde_ode_rhs *f,
     double pm[2] = {1.0, -1.0};
     be->lincomb(bc, dtp, n, 2, pm, xk, 0.0, tmp->data); /* Δk */
     double num = be->wrms_norm(bc, dtp, n, tmp->data, tmp->data, NULL, 1.0, 0.0);
-    combine(r->u0, dt, &tb->a[eig_stage * s], eig_stage, k, g); /* g_{s−1} */
+    nde_rk_combine(r->u0, dt, &tb->a[eig_stage * s], eig_stage, k, g); /* g_{s−1} */
     const void *xg[2] = {r->u1->data, g->data};
     be->lincomb(bc, dtp, n, 2, pm, xg, 0.0, gbar->data); /* Δg */
     double den = be->wrms_norm(bc, dtp, n, gbar->data, gbar->data, NULL, 1.0, 0.0);
@@ -129,7 +116,7 @@ nde_status nde_rk_step_reverse(const nde_rk_tableau *tb, const nde_ode_rhs *f,
   for (int i = s - 1; i >= 0; --i) {
     const nde_array *gi = r->u0;
     if (i > 0) {
-      combine(r->u0, dt, &tb->a[i * s], i, k, g);
+      nde_rk_combine(r->u0, dt, &tb->a[i * s], i, k, g);
       gi = g;
     }
     NDE_TRY(f->vjp(f->ctx, t + tb->c[i] * dt, gi, &dk[i], gbar, r->dparams));
