@@ -48,28 +48,29 @@ nde_status nde_check_sensitivity(nde_check_run *run, const void *vtable) {
   double tol = nde_options_bool(caps, "discrete_exact", 0) ? 1e-6 : 1e-4;
   char sens[256], model[1024];
   sensitivity_json(run->plugin, sens, sizeof sens);
+  /* per problem class the manifest claims: a small model, its "sensitivity" key last */
+  static const struct {
+    const char *problem, *check, *model;
+  } cases[] = {
+      {"ode", "gradient (neural_ode)",
+       "{\"layer\": \"neural_ode\", \"tspan\": [0, 1], "
+       "\"dynamics\": {\"layer\": \"dense\", \"out\": 4, \"activation\": \"tanh\"}, "
+       "\"solver\": {\"plugin\": \"tsit5\", \"abstol\": 1e-10, \"reltol\": 1e-10}, "
+       "\"sensitivity\": "},
+      {"fixed_point", "gradient (deq)",
+       "{\"layer\": \"deq\", "
+       "\"injection\": {\"layer\": \"dense\", \"out\": 4, \"activation\": \"tanh\"}, "
+       "\"dynamics\": {\"layer\": \"dense\", \"out\": 4, \"activation\": \"tanh\"}, "
+       "\"solver\": {\"plugin\": \"lbroyden\", \"abstol\": 1e-13, \"reltol\": 0, "
+       "\"maxiters\": 300, \"termination\": \"abs\"}, \"sensitivity\": "},
+  };
   int any = 0;
-  if (nde_check_cap_has(run, "problems", "ode")) {
-    snprintf(model, sizeof model,
-             "{\"layer\": \"neural_ode\", \"tspan\": [0, 1], "
-             "\"dynamics\": {\"layer\": \"dense\", \"out\": 4, \"activation\": \"tanh\"}, "
-             "\"solver\": {\"plugin\": \"tsit5\", \"abstol\": 1e-10, \"reltol\": 1e-10}, "
-             "\"sensitivity\": %s}",
-             sens);
-    nde_check_model_gradient(run, "gradient (neural_ode)", model, tol, 0);
-    any = 1;
-  }
-  if (nde_check_cap_has(run, "problems", "fixed_point")) {
-    snprintf(model, sizeof model,
-             "{\"layer\": \"deq\", "
-             "\"injection\": {\"layer\": \"dense\", \"out\": 4, \"activation\": \"tanh\"}, "
-             "\"dynamics\": {\"layer\": \"dense\", \"out\": 4, \"activation\": \"tanh\"}, "
-             "\"solver\": {\"plugin\": \"lbroyden\", \"abstol\": 1e-13, \"reltol\": 0, "
-             "\"maxiters\": 300, \"termination\": \"abs\"}, \"sensitivity\": %s}",
-             sens);
-    nde_check_model_gradient(run, "gradient (deq)", model, tol, 0);
-    any = 1;
-  }
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i)
+    if (nde_check_cap_has(run, "problems", cases[i].problem)) {
+      snprintf(model, sizeof model, "%s%s}", cases[i].model, sens);
+      nde_check_model_gradient(run, cases[i].check, model, tol, 0);
+      any = 1;
+    }
   if (!any)
     nde_check_record(run, "gradient", NDE_CHECK_SKIP, NAN, NAN, NAN,
                      "serves none of the problems nde check can build (capability \"problems\" "
