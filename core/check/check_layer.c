@@ -204,12 +204,15 @@ static void check_vjp(nde_check_run *run, fx *f, const char *what, double tol, i
   f->ctx.freeze_steps = 0;
   if (st != NDE_OK)
     nde_check_record(run, what, NDE_CHECK_FAIL, NAN, 0, tol, "%s", nde_last_error());
-  else
+  else {
+    char with[64] = "";
+    if (f->with_aux)
+      snprintf(with, sizeof with, ", loss + regularization term %.3g", aux);
     nde_check_record(run, what, worst <= tol ? NDE_CHECK_PASS : NDE_CHECK_FAIL, worst, 0, tol,
-                     "dx (%zu) and dparams (%zu) vs central differences, float64%s%.3g: "
+                     "dx (%zu) and dparams (%zu) vs central differences, float64%s: "
                      "relative error %.2g (want <= %g)",
-                     f->nin, f->np, f->with_aux ? ", loss + regularization term " : "",
-                     f->with_aux ? aux : 0.0, worst, tol);
+                     f->nin, f->np, with, worst, tol);
+  }
   free(dx);
   free(dp);
 }
