@@ -75,27 +75,32 @@ NDE_INTERNAL void nde_solution_release(double *t, nde_array *u, nde_array *u_fin
  * The public entry points of one solver kind over the skeleton above, written
  * once for both kinds: OPEN_OPS(ops, options, out), OPEN(registry, name,
  * given, where, out), DESTROY(&solver) and CLEAR(&solution) for the kind's
- * SOLVER, OPS and SOLUTION types and its nde_solver_type TYPE. The names
- * are spelled out (not pasted) so that they can be found by grep.
+ * SOLVER, OPS and SOLUTION types, with the kind's nde_solver_type (plugin
+ * KIND, the SOLVER struct's layout, FINISH as finish_open) declared here.
+ * SOLVER has members `ops` and `options`. The names are spelled out (not
+ * pasted) so that they can be found by grep.
  */
-#define NDE_SOLVER_ENTRY_POINTS(TYPE, SOLVER, OPS, SOLUTION, OPEN_OPS, OPEN, DESTROY, CLEAR)  \
+#define NDE_SOLVER_ENTRY_POINTS(KIND, FINISH, SOLVER, OPS, SOLUTION, OPEN_OPS, OPEN, DESTROY, \
+                                CLEAR)                                                      \
+  static const nde_solver_type solver_type = {KIND, sizeof(SOLVER), offsetof(SOLVER, ops),  \
+                                              offsetof(SOLVER, options), FINISH};           \
   nde_status OPEN_OPS(const OPS *ops, const nde_options *options, SOLVER **out) {           \
     void *s;                                                                                \
-    nde_status st = nde_solver_open_as(&(TYPE), ops, NULL, NULL, options, NULL, &s);        \
+    nde_status st = nde_solver_open_as(&solver_type, ops, NULL, NULL, options, NULL, &s);   \
     *out = s;                                                                               \
     return st;                                                                              \
   }                                                                                         \
   nde_status OPEN(struct nde_registry *registry, const char *name, const nde_options *given, \
                   const char *where, SOLVER **out) {                                        \
     void *s;                                                                                \
-    nde_status st = nde_solver_open_as(&(TYPE), NULL, registry, name, given, where, &s);    \
+    nde_status st = nde_solver_open_as(&solver_type, NULL, registry, name, given, where, &s); \
     *out = s;                                                                               \
     return st;                                                                              \
   }                                                                                         \
   void DESTROY(SOLVER **s) {                                                                \
     if (!s)                                                                                 \
       return;                                                                               \
-    nde_solver_close_as(&(TYPE), *s);                                                       \
+    nde_solver_close_as(&solver_type, *s);                                                  \
     *s = NULL;                                                                              \
   }                                                                                         \
   void CLEAR(SOLUTION *sol) {                                                               \

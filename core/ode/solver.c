@@ -47,10 +47,6 @@ static nde_status finish_open(void *solver) {
   return st;
 }
 
-static const nde_solver_type ode_solver_type = {
-    NDE_KIND_ODE_SOLVER, sizeof(nde_ode_solver), offsetof(nde_ode_solver, ops),
-    offsetof(nde_ode_solver, options), finish_open};
-
-NDE_SOLVER_ENTRY_POINTS(ode_solver_type, nde_ode_solver, nde_ode_solver_ops, nde_ode_solution,
-                        nde_ode_solver_open_ops, nde_ode_solver_open, nde_ode_solver_destroy,
-                        nde_ode_solution_clear)
+NDE_SOLVER_ENTRY_POINTS(NDE_KIND_ODE_SOLVER, finish_open, nde_ode_solver, nde_ode_solver_ops,
+                        nde_ode_solution, nde_ode_solver_open_ops, nde_ode_solver_open,
+                        nde_ode_solver_destroy, nde_ode_solution_clear)

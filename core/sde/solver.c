@@ -85,10 +85,6 @@ static nde_status finish_open(void *solver) {
   return st;
 }
 
-static const nde_solver_type sde_solver_type = {
-    NDE_KIND_SDE_SOLVER, sizeof(nde_sde_solver), offsetof(nde_sde_solver, ops),
-    offsetof(nde_sde_solver, options), finish_open};
-
-NDE_SOLVER_ENTRY_POINTS(sde_solver_type, nde_sde_solver, nde_sde_solver_ops, nde_sde_solution,
-                        nde_sde_solver_open_ops, nde_sde_solver_open, nde_sde_solver_destroy,
-                        nde_sde_solution_clear)
+NDE_SOLVER_ENTRY_POINTS(NDE_KIND_SDE_SOLVER, finish_open, nde_sde_solver, nde_sde_solver_ops,
+                        nde_sde_solution, nde_sde_solver_open_ops, nde_sde_solver_open,
+                        nde_sde_solver_destroy, nde_sde_solution_clear)
