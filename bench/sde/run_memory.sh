@@ -18,7 +18,7 @@
 #   sh bench/sde/run_memory.sh [BUILDDIR] > /tmp/sde-memory.md
 # and append the table to bench/RESULTS.md. MAXPOW (default 12), REPS (default 3),
 # NO_FASHION=1 skips the Fashion-MNIST rows (it needs /usr/share/datasets/fashion-mnist),
-# NO_TORCHSDE=1 skips the peers. The JSON lines are kept in BUILDDIR/bench/out/sde_memory.jsonl.
+# NO_TORCHSDE=1 skips the peers, MODELS="spiral" or "fashion" runs one model only. The JSON lines are kept in BUILDDIR/bench/out/sde_memory.jsonl.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -48,8 +48,9 @@ rows=$out/rows.jsonl
 nde_row() {
   model=$1 solver=$2 sens=$3 n=$4
   case $model in
-    spiral) pipe=$top/examples/paper/table-5.3-vanilla.json; extra="--set data.trajectories=1000" ;;
-    fashion) pipe=$top/examples/paper/table-5.4-vanilla.json; extra="" ;;
+    spiral) pipe=$top/examples/paper/table-5.3-vanilla.json; extra="--set data.trajectories=1000"
+            at=model.chain[0] ;;
+    fashion) pipe=$top/examples/paper/table-5.4-vanilla.json; extra=""; at=model.chain[2] ;;
   esac
   case $sens in
     direct) sjson='"direct"' ;;
@@ -63,8 +64,8 @@ nde_row() {
   for r in $(seq "$reps"); do
     if ! /usr/bin/time -f '%e %U %S %M' -o "$out/time" "$nde" train "$pipe" $extra \
         --set train.steps=2 --set train.eval_every=0 --set dtype='"float32"' \
-        --set "model.chain[0].solver={\"plugin\": \"$solver\", \"adaptive\": false, \"dt\": $dt}" \
-        --set "model.chain[0].sensitivity=$sjson" --set "model.chain[0].max_step_growth=0" \
+        --set "$at.solver={\"plugin\": \"$solver\", \"adaptive\": false, \"dt\": $dt}" \
+        --set "$at.sensitivity=$sjson" --set "$at.max_step_growth=0" \
         --set "train.checkpoint=\"$out/runs/$model-$solver-$sens-$n-$r\"" \
         > "$out/log" 2>&1; then
       status=$(tail -1 "$out/log" | tr '"\\' "''" | cut -c1-200)
@@ -84,6 +85,7 @@ nde_row() {
 echo "Machine: $(uname -m), $(getconf _NPROCESSORS_ONLN) cores, $(. /etc/os-release && echo "$PRETTY_NAME"); $(date -u '+%Y-%m-%d %H:%M UTC'); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 models=spiral
 if [ "${NO_FASHION:-0}" != 1 ] && [ -d /usr/share/datasets/fashion-mnist ]; then models="spiral fashion"; fi
+models=${MODELS:-$models} # e.g. MODELS=fashion
 for model in $models; do
   for p in $(seq 6 2 "$maxpow"); do
     n=$((1 << p))
