@@ -42,6 +42,22 @@ static nde_status make(work *w, const nde_array *like, nde_array **out) {
   return NDE_OK;
 }
 
+/*
+ * An array for the noise of @p rhs: the dW of a step (@p diffusion 0: u's
+ * shape, or (m, K) for general noise) or a diffusion value (@p diffusion 1:
+ * nde_sde_diffusion_shape()).
+ */
+static nde_status make_noise(work *w, const nde_sde_rhs *rhs, const nde_array *like,
+                             int diffusion, nde_array **out) {
+  if (rhs->noise != NDE_NOISE_GENERAL)
+    return make(w, like, out);
+  nde_array *a = &w->arrays[w->narrays];
+  NDE_TRY(nde_sde_noise_array(rhs, like, diffusion, a));
+  w->narrays++;
+  *out = a;
+  return NDE_OK;
+}
+
 /* Save columns for every pending save time in (t, t + h] (and t itself at the start). */
 static nde_status save_points(nde_sde_solution *sol, const double *saveat, size_t nsave,
                               size_t *next, double t, double h, double tnext, const nde_array *u,
@@ -79,13 +95,9 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
     return nde_error(NDE_EINVAL, "%s: need finite t0 < t1, got [%g, %g]", name, t0, t1);
   if (!rhs->drift || !rhs->diffusion)
     return nde_error(NDE_EINVAL, "%s: the SDE needs a drift and a diffusion", name);
-  if (rhs->noise == NDE_NOISE_GENERAL)
-    return nde_error(NDE_EUNSUPPORTED, "%s: general (matrix) noise is not supported yet; "
-                                       "use diagonal or scalar noise", name);
-  if (rhs->noise != NDE_NOISE_DIAGONAL && rhs->noise != NDE_NOISE_SCALAR)
-    return nde_error(NDE_EINVAL, "%s: unknown noise type %d", name, (int)rhs->noise);
+  NDE_TRY(nde_sde_noise_check(ops, rhs, name));
   const nde_brownian_config *pc = nde_brownian_config_of(path);
-  size_t n = u0->size, m = nde_sde_noise_dim(rhs->noise, u0);
+  size_t n = u0->size, m = nde_sde_rhs_noise_dim(rhs, u0);
   if (pc->dim != m)
     return nde_error(NDE_EINVAL, "%s: %s noise needs a Brownian path of dimension %zu, got %zu",
                      name, nde_sde_noise_name(rhs->noise), m, pc->dim);
@@ -143,7 +155,8 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
     st = nde_error(NDE_ENOMEM, "out of memory");
     goto done;
   }
-  if ((st = make(&w, u0, &u)) || (st = make(&w, u0, &u1)) || (st = make(&w, u0, &dW)))
+  if ((st = make(&w, u0, &u)) || (st = make(&w, u0, &u1)) ||
+      (st = make_noise(&w, rhs, u0, 0, &dW)))
     goto done;
   if (opt.adaptive && (st = make(&w, u0, &err)))
     goto done;
@@ -161,7 +174,7 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
   g = &w.arrays[w.narrays];
   for (int i = 0; i < s; ++i) {
     nde_array *tmp;
-    if ((st = make(&w, u0, &tmp)))
+    if ((st = make_noise(&w, rhs, u0, 1, &tmp)))
       goto done;
   }
   h0 = &w.arrays[w.narrays];
@@ -322,6 +335,11 @@ nde_status nde_sde_noise_expand(nde_sde_noise noise, const nde_array *like, doub
                                 nde_array *chi1, nde_array *chi2, nde_array *chi3,
                                 double *host) {
   size_t n = like->size, rows = like->ndim >= 2 ? like->shape[0] : n;
+  if (noise == NDE_NOISE_GENERAL && !chi1 && h > 0)
+    return nde_array_from_doubles(dW, dw, dW->size); /* (m, K): the increments as they are */
+  if (noise == NDE_NOISE_GENERAL)
+    return nde_error(NDE_EUNSUPPORTED, "noise expansion: general noise has no chi (Levy area) "
+                     "terms and needs h > 0");
   if (noise != NDE_NOISE_DIAGONAL && noise != NDE_NOISE_SCALAR)
     return nde_error(NDE_EUNSUPPORTED, "noise expansion: only diagonal and scalar noise");
   if (!(h > 0))
