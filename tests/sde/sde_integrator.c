@@ -306,8 +306,12 @@ Test(sde_integrator, error_bad_configuration) {
   nde_sde_rhs rhs = nde_sde_problem_rhs(c.p);
   cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EINVAL); /* path without Lévy area */
   cr_expect(strstr(nde_last_error(), "Levy") != NULL, "%s", nde_last_error());
-  rhs.noise = NDE_NOISE_GENERAL;
+  rhs.noise = NDE_NOISE_GENERAL; /* without brownian_dim, then with a solver without it */
+  cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "brownian_dim") != NULL, "%s", nde_last_error());
+  rhs.brownian_dim = 1;
   cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EUNSUPPORTED);
+  cr_expect(strstr(nde_last_error(), "general") != NULL, "%s", nde_last_error());
   rhs.noise = NDE_NOISE_SCALAR; /* (1, 4) state: 4 columns, path dim 4: fine dimension-wise */
   nde_sde_solver_destroy(&c.s);
   c.s = sde_solver("euler_maruyama", "{}");
