@@ -32,6 +32,16 @@ void nde_sde_general_outer(size_t n, size_t m, size_t K, const nde_array *lam,
               at(lam, n * c), n, at(dw, m * c), 1, 0.0, at(wg, n * m * c), n);
 }
 
+void nde_sde_noise_times(const nde_sde_rhs *rhs, const nde_array *u, const nde_array *g,
+                         const nde_array *dW, nde_array *out) {
+  if (rhs->noise == NDE_NOISE_GENERAL) {
+    size_t K = nde_sde_noise_dim(NDE_NOISE_SCALAR, u);
+    nde_sde_general_product(u->size / K, rhs->brownian_dim, K, g, dW, 0.0, out);
+    return;
+  }
+  u->backend->ops->mul(u->backend->ctx, u->dtype, u->size, g->data, dW->data, out->data);
+}
+
 nde_status nde_em_general_step_reverse(const nde_sde_rhs *rhs, nde_sde_reverse *rev) {
   const nde_array *u0 = rev->u0;
   const nde_backend_ops *be = u0->backend->ops;
@@ -41,8 +51,8 @@ nde_status nde_em_general_step_reverse(const nde_sde_rhs *rhs, nde_sde_reverse *
   rev->eest = 0;
   rev->eigen_est = (double)NAN;
   if (rev->w_eest != 0 || rev->w_eigen != 0)
-    return nde_error(NDE_EINVAL, "euler_maruyama: has neither an error nor a stiffness estimate "
-                     "to differentiate");
+    return nde_error(NDE_EUNSUPPORTED, "Euler-Maruyama reverse step: the error and stiffness "
+                     "estimates are not differentiated (weights must be 0)");
   if (rev->nwork < 3 || !rhs->drift_vjp || !rhs->diffusion_vjp)
     return nde_error(NDE_EINVAL, "euler_maruyama reverse: needs 3 work arrays, drift_vjp and "
                      "diffusion_vjp");

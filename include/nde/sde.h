@@ -145,6 +145,16 @@ NDE_API void nde_sde_general_product(size_t n, size_t m, size_t K, const nde_arr
                                      const nde_array *dw, double beta, nde_array *out);
 
 /**
+ * out = g·ΔW as a step adds it, for every noise type: the elementwise
+ * product (u's size) for diagonal and scalar noise, nde_sde_general_product()
+ * for general noise. @p dW is the step's noise as nde_sde_noise_expand()
+ * gives it; @p out has u's shape and may alias neither g nor dW for general
+ * noise.
+ */
+NDE_API void nde_sde_noise_times(const nde_sde_rhs *rhs, const nde_array *u, const nde_array *g,
+                                 const nde_array *dW, nde_array *out);
+
+/**
  * Its pullback in g: wg = (λ_c dw_cᵀ) per column, the n × m outer product of
  * column c of @p lam (n values) and dw_c, written in g's layout.
  */

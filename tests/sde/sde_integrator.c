@@ -442,11 +442,10 @@ Test(sde_integrator, first_step_option_uses_the_stochasticdiffeq_heuristic) {
  * u_i(1) − exact_i(1), an estimate of E[u_h(1)] − E[u(1)] whose Monte Carlo
  * noise is that of the (small) strong error, not of u(1) itself.
  */
-static void general_em(double dt, size_t K, double *strong, double weak[2]) {
+static void general_solve(const char *solver, const char *json, size_t K, double *strong,
+                          double weak[2], long *steps, long *ng, double *first) {
   nde_sde_problem *p = sde_problem("gbm_general", "{}");
-  char json[96];
-  snprintf(json, sizeof json, "{\"adaptive\": false, \"dt\": %.17g}", dt);
-  nde_sde_solver *s = sde_solver("euler_maruyama", json);
+  nde_sde_solver *s = sde_solver(solver, json);
   nde_array u = sde_state(2, K, 0.5);
   double *x = u.data;
   for (size_t c = 0; c < K; ++c)
@@ -460,11 +459,19 @@ static void general_em(double dt, size_t K, double *strong, double weak[2]) {
   nde_sde_solution sol;
   cr_assert_eq(nde_sde_solve(s, &rhs, NULL, 0, 1, &u, path, NULL, 0, &sol), NDE_OK, "%s",
                nde_last_error());
-  cr_expect_eq(sol.stats.nf, sol.stats.accepted);
-  cr_expect_eq(sol.stats.ng, sol.stats.accepted);
+  if (!s->solve.adaptive) {
+    cr_expect_eq(sol.stats.nf, sol.stats.accepted);
+    cr_expect_eq(sol.stats.ng, sol.stats.accepted);
+  }
+  if (steps)
+    *steps = sol.stats.accepted + sol.stats.rejected;
+  if (ng)
+    *ng = sol.stats.ng;
   double *w = malloc(2 * K * sizeof *w), u0[2] = {0.5, 0.8}, ex[2];
   cr_assert_eq(nde_brownian_query(path, 1, w, NULL), NDE_OK);
   const double *uf = sol.u_final.data;
+  if (first)
+    *first = uf[0];
   *strong = weak[0] = weak[1] = 0;
   for (size_t c = 0; c < K; ++c) {
     cr_assert_eq(nde_sde_problem_exact(p, 0, u0, 1, w + 2 * c, 2, ex), NDE_OK);
@@ -478,6 +485,12 @@ static void general_em(double dt, size_t K, double *strong, double weak[2]) {
   nde_array_destroy(&u);
   nde_sde_solver_destroy(&s);
   nde_sde_problem_destroy(&p);
+}
+
+static void general_em(double dt, size_t K, double *strong, double weak[2]) {
+  char json[96];
+  snprintf(json, sizeof json, "{\"adaptive\": false, \"dt\": %.17g}", dt);
+  general_solve("euler_maruyama", json, K, strong, weak, NULL, NULL, NULL);
 }
 
 /* Least-squares slope of log(err) against log(dt) for dt = dt0·2^−i. */
@@ -520,5 +533,45 @@ Test(sde_integrator, general_noise_euler_maruyama_weak_order_one) {
     fprintf(stderr, "EM general noise weak errors (component %d) %.4g %.4g %.4g: order %.3f\n",
             c, err[c][0], err[c][1], err[c][2], order);
     cr_expect(order > 0.8 && order < 1.2, "weak order %g", order);
+  }
+}
+
+/* lamba_em: fixed steps are Euler-Maruyama's to the bit; adaptive steps converge with the tolerance. */
+Test(sde_integrator, general_noise_lamba_em_adaptive) {
+  double e_em, e_l, w[2], u_em, u_l;
+  general_solve("euler_maruyama", "{\"adaptive\": false, \"dt\": 0.01}", 50, &e_em, w, NULL,
+                NULL, &u_em);
+  general_solve("lamba_em", "{\"adaptive\": false, \"dt\": 0.01}", 50, &e_l, w, NULL, NULL,
+                &u_l);
+  cr_expect_eq(u_em, u_l, "fixed-step lamba_em %.17g, euler_maruyama %.17g", u_l, u_em);
+  double prev = INFINITY;
+  long prev_steps = 0;
+  for (int i = 0; i < 3; ++i) {
+    double tol = 0.1 * pow(0.1, i), err;
+    long steps, ng;
+    char json[96];
+    snprintf(json, sizeof json, "{\"abstol\": %g, \"reltol\": %g}", tol, tol);
+    general_solve("lamba_em", json, 50, &err, w, &steps, &ng, NULL);
+    fprintf(stderr, "lamba_em general noise tol %g: error %.4g, %ld steps\n", tol, err, steps);
+    cr_expect_eq(ng, 2 * steps, "2 diffusion evaluations per attempted step");
+    cr_expect(err < prev, "error %g at tol %g not below %g", err, tol, prev);
+    cr_expect(steps > prev_steps);
+    prev = err;
+    prev_steps = steps;
+  }
+  cr_expect(prev < 0.1, "error %g at tol 1e-3", prev);
+}
+
+/* lamba_em on diagonal noise (gbm): adaptive solves converge with the tolerance too. */
+Test(sde_integrator, lamba_em_diagonal_adaptive) {
+  double prev = INFINITY;
+  for (int i = 0; i < 3; ++i) {
+    double tol = 0.1 * pow(0.1, i), err, mean;
+    char json[96];
+    snprintf(json, sizeof json, "{\"abstol\": %g, \"reltol\": %g}", tol, tol);
+    cr_assert_eq(sde_gbm_solve("lamba_em", json, 1.01, 0.87, 50, 0.5, 1, 3, 0, &err, &mean, NULL),
+                 NDE_OK, "%s", nde_last_error());
+    cr_expect(err < prev, "error %g at tol %g not below %g", err, tol, prev);
+    prev = err;
   }
 }

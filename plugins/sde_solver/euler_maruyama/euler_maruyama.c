@@ -19,17 +19,9 @@ static nde_status em_step(const nde_sde_rhs *rhs, nde_sde_step *st) {
   st->nf = 1;
   NDE_TRY(rhs->diffusion(rhs->ctx, st->t, u0, &st->g[0]));
   st->ng = 1;
-  const nde_array *noise = &st->g[0];
-  if (rhs->noise == NDE_NOISE_GENERAL) {
-    /* g(t, u)·ΔW per column (n × m times m) into scratch */
-    size_t K = nde_sde_noise_dim(NDE_NOISE_SCALAR, u0);
-    nde_sde_general_product(n / K, rhs->brownian_dim, K, &st->g[0], st->dW, 0.0,
-                            &st->scratch[0]);
-    noise = &st->scratch[0];
-  } else {
-    ops->mul(bx, u0->dtype, n, st->g[0].data, st->dW->data, st->g[0].data);
-  }
-  const void *x[3] = {u0->data, st->k[0].data, noise->data};
+  /* g(t, u)·ΔW (general noise: n × m times m per column) into scratch */
+  nde_sde_noise_times(rhs, u0, &st->g[0], st->dW, &st->scratch[0]);
+  const void *x[3] = {u0->data, st->k[0].data, st->scratch[0].data};
   double c[3] = {1.0, st->dt, 1.0};
   ops->lincomb(bx, u0->dtype, n, 3, c, x, 0.0, st->u1->data);
   st->eigen_est = (double)NAN;
