@@ -1,6 +1,7 @@
 /*
  * General (matrix) noise (nde/sde.h): the per-column product g·ΔW, its
- * pullback in g, and the reverse of an Euler–Maruyama step with it,
+ * pullback in g, g·ΔW for every noise type, the Euler–Maruyama step the
+ * euler_maruyama and lamba_em plugins share, and its reverse with general noise,
  * u₁ = u + h·f(t, u) + G(t, u)·ΔW, whose adjoint is
  * λ₀ = λ₁ + (h·λ₁)ᵀ∂f/∂u + Σ_c (λ₁_c ΔW_cᵀ) : ∂G/∂u.
  */
@@ -40,6 +41,21 @@ void nde_sde_noise_times(const nde_sde_rhs *rhs, const nde_array *u, const nde_a
     return;
   }
   u->backend->ops->mul(u->backend->ctx, u->dtype, u->size, g->data, dW->data, out->data);
+}
+
+nde_status nde_sde_em_step(const nde_sde_rhs *rhs, nde_sde_step *st) {
+  const nde_array *u0 = st->u0;
+  st->nf = st->ng = 0;
+  st->eigen_est = (double)NAN;
+  NDE_TRY(rhs->drift(rhs->ctx, st->t, u0, &st->k[0]));
+  st->nf = 1;
+  NDE_TRY(rhs->diffusion(rhs->ctx, st->t, u0, &st->g[0]));
+  st->ng = 1;
+  nde_sde_noise_times(rhs, u0, &st->g[0], st->dW, &st->scratch[0]);
+  const void *x[3] = {u0->data, st->k[0].data, st->scratch[0].data};
+  double c[3] = {1.0, st->dt, 1.0};
+  u0->backend->ops->lincomb(u0->backend->ctx, u0->dtype, u0->size, 3, c, x, 0.0, st->u1->data);
+  return NDE_OK;
 }
 
 nde_status nde_em_general_step_reverse(const nde_sde_rhs *rhs, nde_sde_reverse *rev) {

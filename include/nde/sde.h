@@ -574,6 +574,14 @@ NDE_API nde_status nde_sri_step_reverse(const nde_sri_tableau *tableau, const nd
                                         nde_sde_reverse *reverse);
 
 /**
+ * One Euler–Maruyama step for every noise type, u₁ = u + h·f(t, u) + g(t, u)·ΔW
+ * (nde_sde_noise_times()): k[0] = f, g[0] = g, scratch[0] = g·ΔW; nf = ng = 1;
+ * eigen_est NaN; err untouched. The step of the `euler_maruyama` plugin and the
+ * first half of `lamba_em`'s.
+ */
+NDE_API nde_status nde_sde_em_step(const nde_sde_rhs *rhs, nde_sde_step *step);
+
+/**
  * Reverse mode through one Euler–Maruyama step with general noise (the
  * `euler_maruyama` plugin's step_reverse for NDE_NOISE_GENERAL; see
  * ::nde_sde_reverse): one drift_vjp and one diffusion_vjp, whose cotangent

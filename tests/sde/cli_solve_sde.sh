@@ -13,6 +13,12 @@ fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 get() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
+fit_order() { # fit_order "E1 E2 ..." for dt = 2^-4, 2^-5, ...: the least-squares slope of log E
+  echo "$1" | awk '{ n = NF; sx = sy = sxx = sxy = 0;
+    for (i = 1; i <= n; i++) { x = -log(2) * (i + 3); y = log($i); sx += x; sy += y; sxx += x * x; sxy += x * y }
+    printf "%.3f", (n * sxy - sx * sy) / (n * sxx - sx * sx) }'
+}
+
 gbm() { # gbm SOLVER-OPTIONS
   cat > "$tmp/p.json" <<JSON
 {"problem": {"name": "gbm", "a": 1.01, "b": 0.87}, "u0": [0.5], "tspan": [0, 1],
@@ -28,9 +34,7 @@ for s in euler_maruyama sosri sosri2 sri_w1; do
     "$NDE" solve "$tmp/p.json" --json > "$tmp/out.json" || bad "$s dt=$dt exited $?"
     errs="$errs $(get "$tmp/out.json" "d['error']")"
   done
-  order=$(echo "$errs" | awk '{ n = NF; sx = sy = sxx = sxy = 0;
-    for (i = 1; i <= n; i++) { x = -log(2) * (i + 3); y = log($i); sx += x; sy += y; sxx += x * x; sxy += x * y }
-    printf "%.3f", (n * sxy - sx * sy) / (n * sxx - sx * sx) }')
+  order=$(fit_order "$errs")
   echo "$s: errors$errs, fitted strong order $order"
   case $s in
   euler_maruyama) awk -v o="$order" 'BEGIN { exit !(o > 0.3 && o < 0.75) }' || bad "$s order $order" ;;
@@ -89,9 +93,7 @@ for dt in 0.0625 0.03125 0.015625 0.0078125; do
   "$NDE" solve "$tmp/g.json" --json > "$tmp/out.json" || bad "general noise dt=$dt exited $?"
   errs="$errs $(get "$tmp/out.json" "d['error']")"
 done
-order=$(echo "$errs" | awk '{ n = NF; sx = sy = sxx = sxy = 0;
-  for (i = 1; i <= n; i++) { x = -log(2) * (i + 3); y = log($i); sx += x; sy += y; sxx += x * x; sxy += x * y }
-  printf "%.3f", (n * sxy - sx * sy) / (n * sxx - sx * sx) }')
+order=$(fit_order "$errs")
 echo "euler_maruyama, general noise: errors$errs, fitted strong order $order"
 awk -v o="$order" 'BEGIN { exit !(o > 0.3 && o < 0.75) }' || bad "general noise order $order"
 sed 's/"euler_maruyama", "adaptive": false,/"sosri",/' "$ex" > "$tmp/g.json"

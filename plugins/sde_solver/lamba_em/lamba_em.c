@@ -29,16 +29,7 @@ static nde_status lamba_step(const nde_sde_rhs *rhs, nde_sde_step *st) {
   void *bx = u0->backend->ctx;
   size_t n = u0->size;
   double h = st->dt;
-  st->nf = st->ng = 0;
-  st->eigen_est = (double)NAN;
-  NDE_TRY(rhs->drift(rhs->ctx, st->t, u0, &st->k[0]));
-  st->nf = 1;
-  NDE_TRY(rhs->diffusion(rhs->ctx, st->t, u0, &st->g[0]));
-  st->ng = 1;
-  nde_sde_noise_times(rhs, u0, &st->g[0], st->dW, &st->scratch[0]);
-  const void *x[3] = {u0->data, st->k[0].data, st->scratch[0].data};
-  double c[3] = {1.0, h, 1.0};
-  ops->lincomb(bx, u0->dtype, n, 3, c, x, 0.0, st->u1->data);
+  NDE_TRY(nde_sde_em_step(rhs, st));
   if (!st->err)
     return NDE_OK;
   /* the end point's f and g, and their differences from the start's */
