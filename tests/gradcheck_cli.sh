@@ -40,4 +40,13 @@ for sde in "$src"/examples/sde/spiral-backsolve-adjoint.json \
   out=$("$nde" gradcheck "$sde" --params 8 --tol 1e-5) || fail "$sde: exit $? ($out)"
   echo "$out" | grep -q "^PASS: " || fail "$sde: no PASS line: $out"
 done
+# general (matrix) noise: direct through Euler-Maruyama, the diffusion network giving the
+# 2 x 3 matrix; every parameter (drift and diffusion) checked
+sde="$src"/examples/sde/spiral-general-noise.json
+out=$("$nde" gradcheck "$sde" --params 500 --tol 1e-5) || fail "$sde: exit $? ($out)"
+echo "$out" | grep -q "^PASS: " || fail "$sde: no PASS line: $out"
+echo "$out" | grep -q "checked 40[0-9] " || fail "$sde: expected every parameter checked: $out"
+err=$("$nde" gradcheck "$sde" --set 'model.chain[0].solver=sosri' 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] || fail "general noise with sosri exits $rc, expected 2"
+echo "$err" | grep -q "general" || fail "the refusal should name general noise: $err"
 exit 0

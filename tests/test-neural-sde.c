@@ -576,7 +576,15 @@ Test(neural_sde, invalid_specs_are_refused_with_the_json_path) {
                           "\"eval_trajectories\": 1"),
                  "got eval_trajectories = 1");
   expect_refused(IN_CHAIN(", \"output\": \"variance\""), "model.chain[0].output: expected one of");
-  expect_refused(IN_CHAIN(", \"noise\": \"general\""), "model.chain[0].noise: expected one of");
+  expect_refused(IN_CHAIN(", \"noise\": \"matrix\""), "model.chain[0].noise: expected one of");
+  /* general noise: a solver that takes it, brownian_dim only with it, the matrix's size */
+  expect_refused(IN_CHAIN(", \"noise\": \"general\""),
+                 "model.chain[0].solver: sde_solver 'sosri' does not support general");
+  expect_refused(IN_CHAIN(", \"brownian_dim\": 2"), "model.chain[0].brownian_dim: only with");
+  expect_refused(IN_CHAIN(", \"noise\": \"general\", \"brownian_dim\": 2, \"solver\": "
+                          "{\"plugin\": \"euler_maruyama\", \"dt\": 0.1}"),
+                 "model.chain[0].diffusion: maps 2 features to 2; the diffusion of a neural_sde "
+                 "with general noise gives the 2 x 2 matrix g (4 values)");
   expect_refused(IN_CHAIN(", \"trajectories\": 0"), "model.chain[0].trajectories");
   /* suggestions come from the manifests' capabilities, not from names in the core */
   expect_refused(IN_CHAIN(", \"sensitivity\": \"quadrature_adjoint\""),

@@ -123,6 +123,10 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
   if (st == NDE_OK)
     st = nde_array_from_doubles(&r->state, u, n);
   free(u);
+  /* one Wiener process per component, per column, or m per column (general noise) */
+  nde_sde_rhs rhs = nde_sde_problem_rhs(r->problem);
+  if (st == NDE_OK)
+    n = nde_sde_rhs_noise_dim(&rhs, &r->state);
   nde_brownian_config bc = {.seed = r->seed, .stream = 0, .t0 = r->tspan[0], .t1 = r->tspan[1],
                             .dim = n, .levy_area = r->solver->ops->needs_dz,
                             .stored = r->stored};
@@ -137,13 +141,13 @@ static int parse_file(nde_cli *cli, json_t *root, const char *file, sde_run *r) 
 static json_t *strong_error(const sde_run *r, const double *ufinal) {
   if (!nde_sde_problem_has_exact(r->problem))
     return json_null();
-  size_t n = r->dim * r->K;
+  size_t n = nde_brownian_config_of(r->path)->dim, per = n / r->K; /* W's per trajectory */
   double *w = malloc(n * sizeof *w), *ex = malloc(r->dim * sizeof *ex);
   json_t *out = json_null();
   if (w && ex && nde_brownian_query(r->path, r->tspan[1], w, NULL) == NDE_OK) {
     double sum = 0;
     for (size_t k = 0; k < r->K; ++k) {
-      nde_sde_problem_exact(r->problem, r->tspan[0], r->u0, r->tspan[1], w + k * r->dim, r->dim,
+      nde_sde_problem_exact(r->problem, r->tspan[0], r->u0, r->tspan[1], w + k * per, r->dim,
                             ex);
       double m = 0;
       for (size_t i = 0; i < r->dim; ++i)

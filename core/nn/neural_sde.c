@@ -5,7 +5,8 @@
  *
  *   {"layer": "neural_sde", "drift": LAYER, "diffusion": LAYER,
  *    "tspan": [t0, t1], "saveat": [t, ...],           optional: a time series
- *    "noise": "diagonal" | "scalar",                  default diagonal
+ *    "noise": "diagonal" | "scalar" | "general",      default diagonal
+ *    "brownian_dim": m,           general noise: Wiener processes per trajectory
  *    "trajectories": K, "eval_trajectories": K,       default 1, = trajectories
  *    "output": "mean" | "mean_var",                   default mean
  *    "solver": "sosri" | {"plugin": "sosri", "abstol": ..., ...},
@@ -29,6 +30,11 @@
  * Solve statistics go to the metrics stream: nfe_forward (drift
  * evaluations, rejected steps included), nfe_diffusion, steps_accepted,
  * steps_rejected, nfe_backward (drift and diffusion pullbacks).
+ *
+ * General noise: the diffusion layer maps the F state features to F·m
+ * values per column, read as the F × m matrix g column-major (value j is
+ * g[j % F][j / F]); du = f dt + g dW with m independent Wiener processes per
+ * trajectory and sample. Needs a solver that supports it (euler_maruyama).
  */
 #include "config.h"
 
@@ -53,6 +59,7 @@ typedef struct nsde_state {
   int mean_var;
   int tree;
   nde_sde_noise noise;
+  size_t brownian_dim; /* m of general noise (1 otherwise) */
   nde_sde_solver *solver;
   nde_brownian *path;  /* the latest forward's noise, re-queried by its vjp */
   uint64_t path_key;   /* its stream and dimension */
@@ -287,12 +294,18 @@ static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t
   NDE_TRY(count_option(spec, "trajectories", node->path, 1, &s->k_train));
   NDE_TRY(count_option(spec, "eval_trajectories", node->path, s->k_train, &s->k_eval));
   static const char *const outputs[] = {"mean", "mean_var"}, *const noises[] = {"diagonal",
-                                                                                  "scalar"},
+                                                                                  "scalar",
+                                                                                  "general"},
                            *const paths[] = {"stored", "tree"};
   int choice;
   NDE_TRY(choice_option(spec, "output", node->path, outputs, 2, &s->mean_var));
-  NDE_TRY(choice_option(spec, "noise", node->path, noises, 2, &choice));
-  s->noise = choice ? NDE_NOISE_SCALAR : NDE_NOISE_DIAGONAL;
+  NDE_TRY(choice_option(spec, "noise", node->path, noises, 3, &choice));
+  s->noise = choice == 2 ? NDE_NOISE_GENERAL : choice ? NDE_NOISE_SCALAR : NDE_NOISE_DIAGONAL;
+  NDE_TRY(count_option(spec, "brownian_dim", node->path, 1, &s->brownian_dim));
+  if (s->noise != NDE_NOISE_GENERAL && json_object_get(spec, "brownian_dim"))
+    return nde_error(NDE_EINVAL, "%s.brownian_dim: only with \"noise\": \"general\" (%s noise "
+                     "has one Wiener process per %s)", node->path, noises[choice],
+                     choice ? "trajectory" : "state variable");
   NDE_TRY(choice_option(spec, "brownian", node->path, paths, 2, &s->tree));
   if (s->mean_var && (s->k_train < 2 || s->k_eval < 2))
     return nde_error(NDE_EINVAL, "%s.output: \"mean_var\" needs at least 2 trajectories (the "
@@ -309,7 +322,13 @@ static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t
     snprintf(path, sizeof path, "%s.%s", node->path, roles[i]);
     nde_layer *child;
     NDE_TRY(nde_builder_child(b, node, c, path, &node->input, &child));
-    if (nde_shape_size(&child->output) != nde_shape_size(&node->input))
+    size_t want = nde_shape_size(&node->input) * (i ? s->brownian_dim : 1);
+    if (i && s->noise == NDE_NOISE_GENERAL && nde_shape_size(&child->output) != want)
+      return nde_error(NDE_EINVAL, "%s: maps %zu features to %zu; the diffusion of a neural_sde "
+                       "with general noise gives the %zu x %zu matrix g (%zu values)", path,
+                       nde_shape_size(&node->input), nde_shape_size(&child->output),
+                       nde_shape_size(&node->input), s->brownian_dim, want);
+    if (nde_shape_size(&child->output) != want)
       return nde_error(NDE_EINVAL, "%s: maps %zu features to %zu; the %s of a neural_sde must "
                        "keep the state size (%s noise)", path, nde_shape_size(&node->input),
                        nde_shape_size(&child->output), roles[i], noises[choice]);
@@ -320,6 +339,10 @@ static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t
   else
     node->output = node->input;
   NDE_TRY(open_solver(b, node, s, spec));
+  nde_sde_rhs probe = {.noise = s->noise, .brownian_dim = s->brownian_dim};
+  char where[1100];
+  snprintf(where, sizeof where, "%s.solver", node->path);
+  NDE_TRY(nde_sde_noise_check(s->solver->ops, &probe, where));
   return nde_de_build_rest(b, node, spec, NDE_SENS_SDE, "SDE", check_regularizer, s, &s->de);
 }
 
@@ -342,6 +365,9 @@ static nde_array state_view(const nsde_eval *ev, void *data) {
 /* The noise of [t, t + dt] from the layer's path, expanded for the solver's step. */
 static nde_status step_noise(const nsde_state *s, const nsde_eval *ev, const nde_layer_ctx *ctx,
                              double t, double dt, nde_array *dW, nde_array chi[3]) {
+  if (s->noise == NDE_NOISE_GENERAL) /* the local step's arrays are shaped for u */
+    return nde_error(NDE_EUNSUPPORTED, "neural_sde: local error regularization supports "
+                     "diagonal and scalar noise only");
   size_t m = nde_sde_noise_dim(s->noise, &ev->u0), n = ev->u0.size;
   double *host;
   NDE_TRY(nde_arena_alloc_host(ctx->arena, (2 * m + 4 * n) * sizeof *host, (void **)&host));
@@ -508,14 +534,14 @@ static nde_status nsde_forward_solve(const nde_layer *node, const nde_layer_ctx 
                         .diffusion_vjp = diffusion_vjp, .noise = s->noise, .ctx = &ev->rhs,
                         .keep_begin = keep_begin, .drift_keep = drift_keep,
                         .diffusion_keep = diffusion_keep, .kept_vjp = kept_vjp,
-                        .keep_end = keep_end};
+                        .keep_end = keep_end, .brownian_dim = s->brownian_dim};
 
   /* the noise of this pass. A replay (freeze_steps 2) keeps the recording pass's path: a
      stored path's values depend on the order of first queries, and the recording solve's
      rejected steps drew points (then bridged inside them) that a replay never queries, so a
      new path would give the replayed steps other increments */
   uint64_t stream = path_stream(s, ctx);
-  size_t dim = nde_sde_noise_dim(s->noise, &ev->u0);
+  size_t dim = nde_sde_rhs_noise_dim(&ev->f, &ev->u0);
   if (ctx->freeze_steps != 2 || !s->path || s->path_key != stream || s->path_dim != dim) {
     nde_brownian_destroy(&s->path);
     /* keyed by the global column: trajectory k of the batch's sample b has the same noise
@@ -707,12 +733,16 @@ static nde_status nsde_vjp(const nde_layer *node, const nde_layer_ctx *ctx, cons
 static const nde_core_key nsde_keys[] = {
     {"drift", "layer", 1, NULL, "the layer giving the drift f(t, u); keeps the state size", NULL},
     {"diffusion", "layer", 1, NULL, "the layer giving the noise amplitude g(t, u); keeps the state "
-     "size", NULL},
+     "size (general noise: F x brownian_dim values)", NULL},
     {"tspan", "array", 1, NULL, "[t0, t1] with t0 < t1 (forward only)", NULL},
     NDE_DE_KEY_SAVEAT,
     {"noise", "string", 0, NDE_JSON_STR("diagonal"),
-     "diagonal: one Brownian motion per state variable; scalar: one for all",
-     "[\"diagonal\", \"scalar\"]"},
+     "diagonal: one Brownian motion per state variable; scalar: one for all; general: "
+     "brownian_dim of them through the F x brownian_dim matrix the diffusion gives",
+     "[\"diagonal\", \"scalar\", \"general\"]"},
+    {"brownian_dim", "integer", 0, "1",
+     "general noise: Wiener processes per trajectory (1 to 1000000); the diffusion layer then "
+     "gives F x brownian_dim values, the matrix column-major", NULL},
     {"trajectories", "integer", 0, "1", "trajectories per sample in training (1 to 1000000)",
      NULL},
     {"eval_trajectories", "integer", 0, NULL,

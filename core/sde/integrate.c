@@ -42,12 +42,32 @@ static nde_status make(work *w, const nde_array *like, nde_array **out) {
   return NDE_OK;
 }
 
-/* @p count arrays like @p like, contiguous in w->arrays; *first is the first of them. */
-static nde_status make_run(work *w, const nde_array *like, int count, nde_array **first) {
+/*
+ * An array for the noise of @p rhs: the dW of a step (@p diffusion 0: u's
+ * shape, or (m, K) for general noise) or a diffusion value (@p diffusion 1:
+ * nde_sde_diffusion_shape()).
+ */
+static nde_status make_noise(work *w, const nde_sde_rhs *rhs, const nde_array *like,
+                             int diffusion, nde_array **out) {
+  if (rhs->noise != NDE_NOISE_GENERAL)
+    return make(w, like, out);
+  nde_array *a = &w->arrays[w->narrays];
+  NDE_TRY(nde_sde_noise_array(rhs, like, diffusion, a));
+  w->narrays++;
+  *out = a;
+  return NDE_OK;
+}
+
+/*
+ * @p count arrays contiguous in w->arrays, *first the first of them: like
+ * @p like, or diffusion values of @p noise_rhs when it is not NULL.
+ */
+static nde_status make_run(work *w, const nde_array *like, int count,
+                           const nde_sde_rhs *noise_rhs, nde_array **first) {
   *first = &w->arrays[w->narrays];
   for (int i = 0; i < count; ++i) {
     nde_array *tmp;
-    NDE_TRY(make(w, like, &tmp));
+    NDE_TRY(noise_rhs ? make_noise(w, noise_rhs, like, 1, &tmp) : make(w, like, &tmp));
   }
   return NDE_OK;
 }
@@ -89,13 +109,9 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
     return nde_error(NDE_EINVAL, "%s: need finite t0 < t1, got [%g, %g]", name, t0, t1);
   if (!rhs->drift || !rhs->diffusion)
     return nde_error(NDE_EINVAL, "%s: the SDE needs a drift and a diffusion", name);
-  if (rhs->noise == NDE_NOISE_GENERAL)
-    return nde_error(NDE_EUNSUPPORTED, "%s: general (matrix) noise is not supported yet; "
-                                       "use diagonal or scalar noise", name);
-  if (rhs->noise != NDE_NOISE_DIAGONAL && rhs->noise != NDE_NOISE_SCALAR)
-    return nde_error(NDE_EINVAL, "%s: unknown noise type %d", name, (int)rhs->noise);
+  NDE_TRY(nde_sde_noise_check(ops, rhs, name));
   const nde_brownian_config *pc = nde_brownian_config_of(path);
-  size_t n = u0->size, m = nde_sde_noise_dim(rhs->noise, u0);
+  size_t n = u0->size, m = nde_sde_rhs_noise_dim(rhs, u0);
   if (pc->dim != m)
     return nde_error(NDE_EINVAL, "%s: %s noise needs a Brownian path of dimension %zu, got %zu",
                      name, nde_sde_noise_name(rhs->noise), m, pc->dim);
@@ -153,7 +169,8 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
     st = nde_error(NDE_ENOMEM, "out of memory");
     goto done;
   }
-  if ((st = make(&w, u0, &u)) || (st = make(&w, u0, &u1)) || (st = make(&w, u0, &dW)))
+  if ((st = make(&w, u0, &u)) || (st = make(&w, u0, &u1)) ||
+      (st = make_noise(&w, rhs, u0, 0, &dW)))
     goto done;
   if (opt.adaptive && (st = make(&w, u0, &err)))
     goto done;
@@ -162,8 +179,8 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
       if ((st = make(&w, u0, &chi[i])))
         goto done;
   /* stage arrays contiguous per kind: k[0..s), g[0..s), h0[0..s), scratch[0..3) */
-  if ((st = make_run(&w, u0, s, &k)) || (st = make_run(&w, u0, s, &g)) ||
-      (st = make_run(&w, u0, s, &h0)) || (st = make_run(&w, u0, 3, &scratch)))
+  if ((st = make_run(&w, u0, s, NULL, &k)) || (st = make_run(&w, u0, s, rhs, &g)) ||
+      (st = make_run(&w, u0, s, NULL, &h0)) || (st = make_run(&w, u0, 3, NULL, &scratch)))
     goto done;
   double *hdw = w.host, *hdz = w.host + m, *ex = w.host + 2 * m; /* ex: 4 × n */
   if ((st = bops->copy(bx, u->data, u0->data, nde_array_bytes(u0))))
@@ -311,6 +328,11 @@ nde_status nde_sde_noise_expand(nde_sde_noise noise, const nde_array *like, doub
                                 nde_array *chi1, nde_array *chi2, nde_array *chi3,
                                 double *host) {
   size_t n = like->size, rows = like->ndim >= 2 ? like->shape[0] : n;
+  if (noise == NDE_NOISE_GENERAL && !chi1 && h > 0)
+    return nde_array_from_doubles(dW, dw, dW->size); /* (m, K): the increments as they are */
+  if (noise == NDE_NOISE_GENERAL)
+    return nde_error(NDE_EUNSUPPORTED, "noise expansion: general noise has no chi (Levy area) "
+                     "terms and needs h > 0");
   if (noise != NDE_NOISE_DIAGONAL && noise != NDE_NOISE_SCALAR)
     return nde_error(NDE_EUNSUPPORTED, "noise expansion: only diagonal and scalar noise");
   if (!(h > 0))

@@ -9,17 +9,19 @@
 #include <nde/names.h>
 #include <nde/sde_problem.h>
 
-typedef enum { GBM, SPIRAL } kind;
+typedef enum { GBM, SPIRAL, GBM_GENERAL } kind;
 
-static const char *const names[] = {"gbm", "spiral_sde"};
+static const char *const names[] = {"gbm", "spiral_sde", "gbm_general"};
 #define NPROBLEMS (sizeof names / sizeof names[0])
 
 struct nde_sde_problem {
   kind kind;
-  double a, b;               /* gbm */
+  double a, b;               /* gbm (and gbm_general's a) */
+  double b1, b2;             /* gbm_general */
   double alpha, beta, gamma; /* spiral */
   nde_array mat;             /* spiral: 2×2 drift matrix on the state's backend */
   nde_array cubes;           /* spiral: u³ scratch */
+  nde_array sign;            /* gbm_general: s_i = (−1)^i over one column */
 };
 
 size_t nde_sde_problem_count(void) { return NPROBLEMS; }
@@ -51,7 +53,7 @@ nde_status nde_sde_problem_create(const char *name, const nde_options *params,
     if (near)
       return nde_error(NDE_ENOTFOUND, "no SDE problem named '%s'; did you mean '%s'?", name,
                        near);
-    return nde_error(NDE_ENOTFOUND, "no SDE problem named '%s' (have: gbm, spiral_sde)", name);
+    return nde_error(NDE_ENOTFOUND, "no SDE problem named '%s' (have: gbm, spiral_sde, gbm_general)", name);
   }
   nde_sde_problem *p = calloc(1, sizeof *p);
   if (!p)
@@ -63,6 +65,12 @@ nde_status nde_sde_problem_create(const char *name, const nde_options *params,
     st = check_keys(params, name, keys, 2);
     p->a = nde_options_number(params, "a", 1.01);
     p->b = nde_options_number(params, "b", 0.87);
+  } else if (p->kind == GBM_GENERAL) {
+    static const char *const keys[] = {"a", "b1", "b2"};
+    st = check_keys(params, name, keys, 3);
+    p->a = nde_options_number(params, "a", 1.01);
+    p->b1 = nde_options_number(params, "b1", 0.6);
+    p->b2 = nde_options_number(params, "b2", 0.5);
   } else {
     static const char *const keys[] = {"alpha", "beta", "gamma"};
     st = check_keys(params, name, keys, 3);
@@ -70,7 +78,7 @@ nde_status nde_sde_problem_create(const char *name, const nde_options *params,
     p->beta = nde_options_number(params, "beta", 2.0);
     p->gamma = nde_options_number(params, "gamma", 0.2);
   }
-  if (st == NDE_OK && !(isfinite(p->a) && isfinite(p->b) && isfinite(p->alpha) &&
+  if (st == NDE_OK && !(isfinite(p->a) && isfinite(p->b) && isfinite(p->b1) && isfinite(p->b2) && isfinite(p->alpha) &&
                         isfinite(p->beta) && isfinite(p->gamma)))
     st = nde_error(NDE_EINVAL, "problem '%s': parameters must be finite numbers", name);
   if (st != NDE_OK) {
@@ -86,17 +94,18 @@ void nde_sde_problem_destroy(nde_sde_problem **p) {
     return;
   nde_array_destroy(&(*p)->mat);
   nde_array_destroy(&(*p)->cubes);
+  nde_array_destroy(&(*p)->sign);
   free(*p);
   *p = NULL;
 }
 
 const char *nde_sde_problem_name(const nde_sde_problem *p) { return names[p->kind]; }
 
-size_t nde_sde_problem_dim(const nde_sde_problem *p) { return p->kind == GBM ? 0 : 2; }
+size_t nde_sde_problem_dim(const nde_sde_problem *p) { return p->kind == SPIRAL ? 2 : 0; }
 
 void nde_sde_problem_defaults(const nde_sde_problem *p, double *u0, double tspan[2]) {
   if (u0) {
-    if (p->kind == GBM)
+    if (p->kind != SPIRAL)
       u0[0] = 0.5;
     else
       u0[0] = 2.0, u0[1] = 0.0;
@@ -153,6 +162,40 @@ static nde_status spiral_diffusion(void *ctx, double t, const nde_array *u, nde_
   return scaled(u, ((const nde_sde_problem *)ctx)->gamma, out);
 }
 
+/*
+ * gbm_general: g(u) = [B₁u  B₂u] per column (n × 2) with B₁ = b1·I and
+ * B₂ = b2·diag(s), s_i = (−1)^i.
+ */
+static nde_status gbm_general_diffusion(void *ctx, double t, const nde_array *u,
+                                        nde_array *out) {
+  (void)t;
+  nde_sde_problem *p = ctx;
+  size_t rows = u->ndim >= 2 ? u->shape[0] : u->size, K = u->size / rows;
+  if (p->sign.size != rows || p->sign.backend != u->backend || p->sign.dtype != u->dtype) {
+    nde_array_destroy(&p->sign);
+    NDE_TRY(nde_array_create(u->backend, u->dtype, 1, &rows, &p->sign));
+    double *s = malloc(rows * sizeof *s);
+    if (!s)
+      return nde_error(NDE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < rows; ++i)
+      s[i] = i % 2 ? -1.0 : 1.0;
+    nde_status st = nde_array_from_doubles(&p->sign, s, rows);
+    free(s);
+    NDE_TRY(st);
+  }
+  const nde_backend_ops *ops = u->backend->ops;
+  void *bx = u->backend->ctx;
+  size_t es = nde_dtype_size(u->dtype);
+  for (size_t c = 0; c < K; ++c) {
+    const char *uc = (const char *)u->data + rows * c * es;
+    char *g1 = (char *)out->data + 2 * rows * c * es, *g2 = g1 + rows * es;
+    ops->axpby(bx, u->dtype, rows, p->b1, uc, 0.0, g1);
+    ops->mul(bx, u->dtype, rows, p->sign.data, uc, g2);
+    ops->axpby(bx, u->dtype, rows, 0.0, g2, p->b2, g2);
+  }
+  return NDE_OK;
+}
+
 nde_sde_rhs nde_sde_problem_rhs(nde_sde_problem *p) {
   nde_sde_rhs r = {0};
   r.noise = NDE_NOISE_DIAGONAL;
@@ -160,6 +203,11 @@ nde_sde_rhs nde_sde_problem_rhs(nde_sde_problem *p) {
   if (p->kind == GBM) {
     r.drift = gbm_drift;
     r.diffusion = gbm_diffusion;
+  } else if (p->kind == GBM_GENERAL) {
+    r.drift = gbm_drift;
+    r.diffusion = gbm_general_diffusion;
+    r.noise = NDE_NOISE_GENERAL;
+    r.brownian_dim = 2;
   } else {
     r.drift = spiral_drift;
     r.diffusion = spiral_diffusion;
@@ -167,12 +215,18 @@ nde_sde_rhs nde_sde_problem_rhs(nde_sde_problem *p) {
   return r;
 }
 
-int nde_sde_problem_has_exact(const nde_sde_problem *p) { return p->kind == GBM; }
+int nde_sde_problem_has_exact(const nde_sde_problem *p) { return p->kind != SPIRAL; }
 
 nde_status nde_sde_problem_exact(const nde_sde_problem *p, double t0, const double *u0, double t,
                                  const double *dw, size_t n, double *u) {
-  if (p->kind != GBM)
+  if (p->kind == SPIRAL)
     return nde_error(NDE_EUNSUPPORTED, "problem '%s' has no exact solution", names[p->kind]);
+  if (p->kind == GBM_GENERAL) { /* commuting B_k: exp((a − ½Σ B_k²)t + Σ B_k W_k) */
+    double drift = (p->a - 0.5 * (p->b1 * p->b1 + p->b2 * p->b2)) * (t - t0);
+    for (size_t i = 0; i < n; ++i)
+      u[i] = u0[i] * exp(drift + p->b1 * dw[0] + (i % 2 ? -p->b2 : p->b2) * dw[1]);
+    return NDE_OK;
+  }
   for (size_t i = 0; i < n; ++i)
     u[i] = u0[i] * exp((p->a - 0.5 * p->b * p->b) * (t - t0) + p->b * dw[i]);
   return NDE_OK;

@@ -29,6 +29,54 @@ size_t nde_sde_noise_dim(nde_sde_noise noise, const nde_array *u) {
   return 0;
 }
 
+size_t nde_sde_rhs_noise_dim(const nde_sde_rhs *rhs, const nde_array *u) {
+  if (rhs->noise != NDE_NOISE_GENERAL)
+    return nde_sde_noise_dim(rhs->noise, u);
+  return rhs->brownian_dim * nde_sde_noise_dim(NDE_NOISE_SCALAR, u);
+}
+
+int nde_sde_diffusion_shape(const nde_sde_rhs *rhs, const nde_array *u, size_t *shape) {
+  for (int i = 0; i < u->ndim; ++i)
+    shape[i] = u->shape[i];
+  if (rhs->noise != NDE_NOISE_GENERAL)
+    return u->ndim;
+  if (u->ndim < 2) {
+    shape[0] = u->size * rhs->brownian_dim;
+    return 1;
+  }
+  shape[0] *= rhs->brownian_dim;
+  return u->ndim;
+}
+
+nde_status nde_sde_noise_check(const nde_sde_solver_ops *ops, const nde_sde_rhs *rhs,
+                               const char *who) {
+  if (rhs->noise == NDE_NOISE_DIAGONAL || rhs->noise == NDE_NOISE_SCALAR)
+    return NDE_OK;
+  if (rhs->noise != NDE_NOISE_GENERAL)
+    return nde_error(NDE_EINVAL, "%s: unknown noise type %d", who, (int)rhs->noise);
+  if (rhs->brownian_dim < 1)
+    return nde_error(NDE_EINVAL, "%s: general noise needs brownian_dim >= 1 Wiener processes",
+                     who);
+  if (ops->tableau ||
+      ops->header.size < offsetof(nde_sde_solver_ops, general_noise) + sizeof(int) ||
+      !ops->general_noise)
+    return nde_error(NDE_EUNSUPPORTED, "%s: sde_solver '%s' does not support general (matrix) "
+                     "noise; use euler_maruyama", who, ops->header.name);
+  return NDE_OK;
+}
+
+nde_status nde_sde_noise_array(const nde_sde_rhs *rhs, const nde_array *like, int diffusion,
+                               nde_array *out) {
+  size_t shape[NDE_MAX_DIMS];
+  int nd = nde_sde_diffusion_shape(rhs, like, shape);
+  if (rhs->noise == NDE_NOISE_GENERAL && !diffusion) {
+    shape[0] = rhs->brownian_dim;
+    if (nd < 2)
+      nd = 1;
+  }
+  return nde_array_create(like->backend, like->dtype, nd, shape, out);
+}
+
 /* Every option of nde_sde_options but first_step in @p op; absent keys keep the values in place. */
 static void read_options(const nde_options *op, nde_sde_options *o) {
   nde_step_options_read(op, &o->abstol, &o->reltol, &o->dt, &o->dtmin, &o->dtmax, &o->adaptive,

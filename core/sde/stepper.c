@@ -51,6 +51,9 @@ nde_status nde_sde_stepper_create(const nde_sde_solver *solver, nde_sde_noise no
   if (!ops->tableau && !ops->step)
     return nde_error(NDE_EINVAL, "sde_solver '%s' has neither a tableau nor a step",
                      ops->header.name);
+  if (noise == NDE_NOISE_GENERAL)
+    return nde_error(NDE_EUNSUPPORTED, "sde_solver '%s': single steps for the SDE adjoints "
+                     "support diagonal and scalar noise only", ops->header.name);
   nde_sde_stepper *sp = calloc(1, sizeof *sp);
   if (!sp)
     return nde_error(NDE_ENOMEM, "out of memory for an SDE stepper");

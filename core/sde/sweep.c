@@ -28,6 +28,7 @@ nde_status nde_sde_sweep_check(const char *who, const nde_sde_sens_problem *p, s
     return nde_error(NDE_EINVAL, "%s: the SDE needs drift_vjp and diffusion_vjp for its "
                      "backward pass (%s missing)", who,
                      !p->rhs->drift_vjp ? "drift_vjp" : "diffusion_vjp");
+  NDE_TRY(nde_sde_noise_check(ops, p->rhs, who));
   if (!ops->tableau && !(NDE_VTABLE_HAS(ops, nde_sde_solver_ops, step_reverse) &&
                          ops->step_reverse))
     return nde_error(NDE_EUNSUPPORTED, "%s: sde_solver '%s' has no reverse step", who, name);
@@ -94,6 +95,16 @@ static nde_status work_alloc(sweep_work *w, const nde_array *like, nde_array **o
     return nde_error(NDE_EINTERNAL, "SDE sweep work arrays exhausted");
   NDE_TRY(nde_array_create(like->backend, like->dtype, like->ndim, like->shape,
                            &w->arrays[w->n]));
+  *out = &w->arrays[w->n++];
+  return NDE_OK;
+}
+
+/* The step's dW (u's shape; (m, K) for general noise). */
+static nde_status noise_alloc(sweep_work *w, const nde_sde_rhs *rhs, const nde_array *like,
+                              nde_array **out) {
+  if (w->n == w->cap)
+    return nde_error(NDE_EINTERNAL, "SDE sweep work arrays exhausted");
+  NDE_TRY(nde_sde_noise_array(rhs, like, 0, &w->arrays[w->n]));
   *out = &w->arrays[w->n++];
   return NDE_OK;
 }
@@ -169,7 +180,7 @@ nde_status nde_sde_reverse_sweep(const nde_sde_sweep *sweep, const nde_array *du
   const nde_backend_ops *be = u0->backend->ops;
   void *bc = u0->backend->ctx;
   nde_dtype dtp = u0->dtype;
-  size_t n = u0->size, m = nde_sde_noise_dim(p->rhs->noise, u0), nsave = p->nsave;
+  size_t n = u0->size, m = nde_sde_rhs_noise_dim(p->rhs, u0), nsave = p->nsave;
   int stages = ops->tableau && ops->tableau->stages > ops->stages ? ops->tableau->stages
                                                                   : ops->stages;
   int nwork = NDE_SDE_REVERSE_WORK(stages), needs_dz = ops->needs_dz;
@@ -188,7 +199,7 @@ nde_status nde_sde_reverse_sweep(const nde_sde_sweep *sweep, const nde_array *du
   double *theta = w.host + 2 * m + 4 * n;
   nde_array *lam, *lam0, *extra, *ucur, *unext;
   if ((st = work_alloc(&w, u0, &lam)) || (st = work_alloc(&w, u0, &lam0)) ||
-      (st = work_alloc(&w, u0, &extra)) || (st = work_alloc(&w, u0, &rv.dW)) ||
+      (st = work_alloc(&w, u0, &extra)) || (st = noise_alloc(&w, p->rhs, u0, &rv.dW)) ||
       (st = work_alloc(&w, u0, &ucur)) || (st = work_alloc(&w, u0, &unext)))
     goto done;
   for (int i = 0; needs_dz && i < 3; ++i)

@@ -11,8 +11,14 @@
  *  - scalar noise: g has u's shape and every component of one column of u
  *    (one sample of a batch (features × batch); a 1-D u is one column) is
  *    driven by the same W_c: du_ic = f_ic dt + g_ic dW_c;
- *  - general noise (g an n × m matrix): reserved in the enum; the
- *    integrator refuses it (NDE_EUNSUPPORTED) until a method for it exists.
+ *  - general noise: every column of u (n rows) is driven by its own m
+ *    independent Wiener processes W_{kc} (m = nde_sde_rhs::brownian_dim)
+ *    through an n × m matrix g: du_ic = f_ic dt + Σ_k g_ikc dW_kc. The
+ *    diffusion fills an array of n·m·K values (K columns), column c's matrix
+ *    column-major at offset n·m·c (g_ikc at i + n·k + n·m·c), and the path
+ *    has m·K components (W_kc at k + m·c). Solvers opt in with
+ *    nde_sde_solver_ops::general_noise (Euler–Maruyama does; SRI methods,
+ *    which need iterated integrals of distinct W's, do not).
  *
  * The state u is one backend array of any shape, so K independent
  * trajectories of an n-dimensional SDE are ONE system of shape (n, K): they
@@ -49,12 +55,13 @@ extern "C" {
 
 struct nde_registry;
 struct nde_sde_reverse;
+struct nde_sde_solver_ops;
 
 /** Structure of the noise term. */
 typedef enum nde_sde_noise {
   NDE_NOISE_DIAGONAL = 0, /**< one Wiener process per component of u */
   NDE_NOISE_SCALAR = 1,   /**< one Wiener process per column of u */
-  NDE_NOISE_GENERAL = 2   /**< g is n × m (reserved; not yet supported) */
+  NDE_NOISE_GENERAL = 2   /**< g is n × m per column, m = nde_sde_rhs::brownian_dim */
 } nde_sde_noise;
 
 /** "diagonal", "scalar", "general"; NULL for an invalid value. */
@@ -64,7 +71,9 @@ NDE_API const char *nde_sde_noise_name(nde_sde_noise noise);
  * Drift f and diffusion g (and, later, their pullbacks).
  *
  * @var drift      du = f(t, u); @p out has u's shape, never aliases u.
- * @var diffusion  out = g(t, u) (u's shape for diagonal and scalar noise).
+ * @var diffusion  out = g(t, u) (u's shape for diagonal and scalar noise; for
+ *                 general noise n·m·K values, see ::nde_sde_noise, shaped as
+ *                 nde_sde_diffusion_shape() says).
  * @var drift_vjp, diffusion_vjp  optional (NULL): w_u = wᵀ ∂f/∂u (resp. g) at
  *                 (t, u), and when @p w_p is non-NULL accumulate (+=) wᵀ ∂/∂p
  *                 into it (layout owned by the callback). For sensitivities.
@@ -97,6 +106,9 @@ typedef struct nde_sde_rhs {
                                void **kept);
   nde_status (*kept_vjp)(void *ctx, void *kept, const nde_array *w, nde_array *w_u, void *w_p);
   void (*keep_end)(void *ctx);
+  /* ---- appended ---- */
+  /** m, the Wiener processes per column for general noise (≥ 1); unused otherwise */
+  size_t brownian_dim;
 } nde_sde_rhs;
 
 /** 1 when @p rhs provides all five kept-evaluation callbacks. */
@@ -107,6 +119,47 @@ NDE_API int nde_sde_rhs_keeps(const nde_sde_rhs *rhs);
  * like @p u: u->size (diagonal) or its number of columns (scalar).
  */
 NDE_API size_t nde_sde_noise_dim(nde_sde_noise noise, const nde_array *u);
+
+/**
+ * Number of Wiener processes @p rhs needs for a state shaped like @p u:
+ * nde_sde_noise_dim() for diagonal and scalar noise, brownian_dim × (number
+ * of columns of u) for general noise (0 when brownian_dim is 0).
+ */
+NDE_API size_t nde_sde_rhs_noise_dim(const nde_sde_rhs *rhs, const nde_array *u);
+
+/**
+ * Shape of the diffusion's output (and of the integrator's g arrays) for a
+ * state @p u: u's shape for diagonal and scalar noise; (n·m) for a 1-D u of n
+ * elements and (n·m, K) for a (n, K) u under general noise. @p shape holds
+ * NDE_MAX_DIMS extents; returns the number of dimensions.
+ */
+NDE_API int nde_sde_diffusion_shape(const nde_sde_rhs *rhs, const nde_array *u, size_t *shape);
+
+/**
+ * The general-noise product per column: out_c = β·out_c + Σ_k g_kc·dw_kc, i.e.
+ * for each column c of the (n, K) state, out[:, c] = β·out[:, c] + G_c·dw_c
+ * with G_c the n × m matrix of @p g (layout of ::nde_sde_noise) and dw_c the
+ * m values of @p dw at m·c (one backend gemm per column).
+ */
+NDE_API void nde_sde_general_product(size_t n, size_t m, size_t K, const nde_array *g,
+                                     const nde_array *dw, double beta, nde_array *out);
+
+/**
+ * out = g·ΔW as a step adds it, for every noise type: the elementwise
+ * product (u's size) for diagonal and scalar noise, nde_sde_general_product()
+ * for general noise. @p dW is the step's noise as nde_sde_noise_expand()
+ * gives it; @p out has u's shape and may alias neither g nor dW for general
+ * noise.
+ */
+NDE_API void nde_sde_noise_times(const nde_sde_rhs *rhs, const nde_array *u, const nde_array *g,
+                                 const nde_array *dW, nde_array *out);
+
+/**
+ * Its pullback in g: wg = (λ_c dw_cᵀ) per column, the n × m outer product of
+ * column c of @p lam (n values) and dw_c, written in g's layout.
+ */
+NDE_API void nde_sde_general_outer(size_t n, size_t m, size_t K, const nde_array *lam,
+                                   const nde_array *dw, nde_array *wg);
 
 /**
  * A stochastic Runge–Kutta method of Rößler's SRI class for Itô SDEs with
@@ -173,9 +226,11 @@ NDE_API void nde_sri_order_residuals(const nde_sri_tableau *tableau,
  * every array (u's shape, dtype and backend).
  *
  * In: t, dt (> 0), u0, the noise over [t, t + dt] expanded to u's shape
- * (dW; and, for methods with needs_dz, chi1 = I₁₁/√h, chi2 = I₁₀/h,
+ * (dW; for general noise the m·K increments as they are, shaped (m, K);
+ * and, for methods with needs_dz, chi1 = I₁₁/√h, chi2 = I₁₀/h,
  * chi3 = I₁₁₁/h computed from (ΔW, ΔZ) — see ::nde_sri_tableau), delta,
- * work arrays k[nk], g[nk], h0[nk] and scratch[3].
+ * work arrays k[nk], g[nk] (shaped by nde_sde_diffusion_shape()), h0[nk] and
+ * scratch[3].
  * Out: u1; err = δ·E₁ + E₂ when err is not NULL and the method has an
  * estimate; eigen_est (NaN when the method has none); nf and ng (drift and
  * diffusion evaluations made).
@@ -204,13 +259,32 @@ typedef struct nde_sde_step {
  * chi1[i] = (ΔW_c² − h)/(2√h), chi2[i] = (ΔW_c + ΔZ_c/√3)/2,
  * chi3[i] = (ΔW_c³ − 3hΔW_c)/(6h). @p dw and @p dz hold
  * nde_sde_noise_dim() values (as nde_brownian_increment() gives them; dz is
- * read only with chi1). @p host: 4·like->size doubles of scratch, or NULL
+ * read only with chi1). General noise: dW receives the nde_sde_noise_dim()
+ * increments unexpanded (dW has that many elements, chi1 must be NULL).
+ * @p host: 4·like->size doubles of scratch, or NULL
  * (then allocated for the call). The arrays have like's size and dtype.
  */
 NDE_API nde_status nde_sde_noise_expand(nde_sde_noise noise, const nde_array *like, double h,
                                         const double *dw, const double *dz, nde_array *dW,
                                         nde_array *chi1, nde_array *chi2, nde_array *chi3,
                                         double *host);
+
+/**
+ * Whether @p ops can solve the noise of @p rhs: NDE_EINVAL for an unknown
+ * noise type or general noise with brownian_dim 0, NDE_EUNSUPPORTED for
+ * general noise with a solver that does not set general_noise (@p who
+ * prefixes the message).
+ */
+NDE_API nde_status nde_sde_noise_check(const struct nde_sde_solver_ops *ops,
+                                       const nde_sde_rhs *rhs, const char *who);
+
+/**
+ * Create the array a step's noise needs for a state like @p like: its dW
+ * (@p diffusion 0: like's shape, or (m, K) for general noise) or a diffusion
+ * value (@p diffusion 1: nde_sde_diffusion_shape()).
+ */
+NDE_API nde_status nde_sde_noise_array(const nde_sde_rhs *rhs, const nde_array *like,
+                                       int diffusion, nde_array *out);
 
 /** The generic SRI step (see ::nde_sri_tableau); skips stages whose values are never used. */
 NDE_API nde_status nde_sri_step(const nde_sri_tableau *tableau, const nde_sde_rhs *rhs,
@@ -252,6 +326,9 @@ typedef struct nde_sde_solver_ops {
    * methods without one. Call it through nde_sde_solver_step_reverse().
    */
   nde_status (*step_reverse)(const nde_sde_rhs *rhs, struct nde_sde_reverse *reverse);
+  /* ---- appended (test with NDE_VTABLE_HAS) ---- */
+  /** 1 when step (and step_reverse) handle NDE_NOISE_GENERAL; the integrator refuses it otherwise */
+  int general_noise;
 } nde_sde_solver_ops;
 
 
@@ -406,7 +483,7 @@ NDE_API void nde_sde_solver_destroy(nde_sde_solver **solver);
 /**
  * Integrate the SDE from (t0, u0) to t1 > t0 along the Brownian @p path.
  *
- * @param path    dim = nde_sde_noise_dim(rhs->noise, u0), covering [t0, t1];
+ * @param path    dim = nde_sde_rhs_noise_dim(rhs, u0), covering [t0, t1];
  *                with levy_area when the method needs_dz
  * @param opt     NULL: solver->solve
  * @param saveat  increasing times in [t0, t1] (NULL/0: save t0 and t1)
@@ -495,6 +572,23 @@ typedef struct nde_sde_reverse {
 /** Reverse mode through one SRI step (see ::nde_sde_reverse). */
 NDE_API nde_status nde_sri_step_reverse(const nde_sri_tableau *tableau, const nde_sde_rhs *rhs,
                                         nde_sde_reverse *reverse);
+
+/**
+ * One Euler–Maruyama step for every noise type, u₁ = u + h·f(t, u) + g(t, u)·ΔW
+ * (nde_sde_noise_times()): k[0] = f, g[0] = g, scratch[0] = g·ΔW; nf = ng = 1;
+ * eigen_est NaN; err untouched. The step of the `euler_maruyama` plugin and the
+ * first half of `lamba_em`'s.
+ */
+NDE_API nde_status nde_sde_em_step(const nde_sde_rhs *rhs, nde_sde_step *step);
+
+/**
+ * Reverse mode through one Euler–Maruyama step with general noise (the
+ * `euler_maruyama` plugin's step_reverse for NDE_NOISE_GENERAL; see
+ * ::nde_sde_reverse): one drift_vjp and one diffusion_vjp, whose cotangent
+ * is the per-column outer product λ₁_c ΔW_cᵀ (nde_sde_general_outer()).
+ * Needs 3 work arrays; w_eest and w_eigen must be 0.
+ */
+NDE_API nde_status nde_em_general_step_reverse(const nde_sde_rhs *rhs, nde_sde_reverse *reverse);
 
 /**
  * Reverse one step of @p ops's method: nde_sri_step_reverse() on its

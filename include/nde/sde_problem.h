@@ -7,10 +7,15 @@
  * | gbm        | any | du = a·u dt + b·u dW (per component)               | a = 1.01, b = 0.87  |
  * | spiral_sde | 2   | du₁ = (−0.1u₁³ − 2u₂³)dt + 0.2u₁ dW₁,              | alpha = 0.1,        |
  * |            |     | du₂ = (2u₁³ − 0.1u₂³)dt + 0.2u₂ dW₂                | beta = 2, gamma = 0.2 |
+ * | gbm_general| any | du = a·u dt + B₁u dW₁ + B₂u dW₂ (general noise,    | a = 1.01, b1 = 0.6, |
+ * |            |     | m = 2 per column), B₁ = b1·I, B₂ = b2·diag((−1)^i) | b2 = 0.5            |
  *
  * gbm has the exact solution along the same path
  * u(t) = u(t0)·exp((a − b²/2)(t − t0) + b·(W(t) − W(t0))); its default u0 is
  * 1/2 on [0, 1] (DifferentialEquations.jl's linear SDE test problem).
+ * gbm_general's B_k commute, so along the path
+ * u(t) = exp((a − ½(B₁² + B₂²))(t − t0) + B₁ΔW₁ + B₂ΔW₂)·u(t0) (its exact
+ * solution takes the 2 increments of the system's own W₁, W₂).
  * spiral_sde is the DiffEqFlux neural-SDE tutorial's data generator
  * (du/dt = ((u³)ᵀA)ᵀ, A = [−α β; −β −α]; u0 = (2, 0) on [0, 1]); the thesis
  * (§5.3.2.1) prints the rotation with the opposite sign, the tutorial code
@@ -73,7 +78,7 @@ NDE_API int nde_sde_problem_has_exact(const nde_sde_problem *problem);
 /**
  * Exact solution at t of @p n components started at u0 (time t0), given the
  * Brownian increments @p dw[i] = W_i(t) − W_i(t0) of their noise
- * (diagonal: one per component). NDE_EUNSUPPORTED without one.
+ * (diagonal: one per component; gbm_general: the system's two). NDE_EUNSUPPORTED without one.
  */
 NDE_API nde_status nde_sde_problem_exact(const nde_sde_problem *problem, double t0,
                                          const double *u0, double t, const double *dw, size_t n,

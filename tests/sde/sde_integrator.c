@@ -306,8 +306,12 @@ Test(sde_integrator, error_bad_configuration) {
   nde_sde_rhs rhs = nde_sde_problem_rhs(c.p);
   cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EINVAL); /* path without Lévy area */
   cr_expect(strstr(nde_last_error(), "Levy") != NULL, "%s", nde_last_error());
-  rhs.noise = NDE_NOISE_GENERAL;
+  rhs.noise = NDE_NOISE_GENERAL; /* without brownian_dim, then with a solver without it */
+  cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "brownian_dim") != NULL, "%s", nde_last_error());
+  rhs.brownian_dim = 1;
   cr_expect_eq(run(&c, &rhs, NULL, 1), NDE_EUNSUPPORTED);
+  cr_expect(strstr(nde_last_error(), "general") != NULL, "%s", nde_last_error());
   rhs.noise = NDE_NOISE_SCALAR; /* (1, 4) state: 4 columns, path dim 4: fine dimension-wise */
   nde_sde_solver_destroy(&c.s);
   c.s = sde_solver("euler_maruyama", "{}");
@@ -428,4 +432,146 @@ Test(sde_integrator, first_step_option_uses_the_stochasticdiffeq_heuristic) {
   for (int i = 0; i < NDE_SDE_INITIAL_DT_WORK; ++i)
     nde_array_destroy(&work[i]);
   nde_array_destroy(&u);
+}
+
+/*
+ * General noise: gbm_general (u0 = (0.5, 0.8), two Wiener processes per
+ * column) solved by Euler–Maruyama with fixed steps dt for K trajectories
+ * along one tree path. *strong = mean over trajectories of the max-norm error
+ * at t = 1 against the exact solution on the same path; weak[i] = the mean of
+ * u_i(1) − exact_i(1), an estimate of E[u_h(1)] − E[u(1)] whose Monte Carlo
+ * noise is that of the (small) strong error, not of u(1) itself.
+ */
+static void general_solve(const char *solver, const char *json, size_t K, double *strong,
+                          double weak[2], long *steps, long *ng, double *first) {
+  nde_sde_problem *p = sde_problem("gbm_general", "{}");
+  nde_sde_solver *s = sde_solver(solver, json);
+  nde_array u = sde_state(2, K, 0.5);
+  double *x = u.data;
+  for (size_t c = 0; c < K; ++c)
+    x[2 * c + 1] = 0.8;
+  nde_sde_rhs rhs = nde_sde_problem_rhs(p);
+  cr_assert_eq(rhs.noise, NDE_NOISE_GENERAL);
+  cr_assert_eq(nde_sde_rhs_noise_dim(&rhs, &u), 2 * K);
+  nde_brownian_config bc = {.seed = 11, .stream = 0, .t0 = 0, .t1 = 1, .dim = 2 * K};
+  nde_brownian *path = NULL;
+  cr_assert_eq(nde_brownian_create(&bc, &path), NDE_OK, "%s", nde_last_error());
+  nde_sde_solution sol;
+  cr_assert_eq(nde_sde_solve(s, &rhs, NULL, 0, 1, &u, path, NULL, 0, &sol), NDE_OK, "%s",
+               nde_last_error());
+  if (!s->solve.adaptive) {
+    cr_expect_eq(sol.stats.nf, sol.stats.accepted);
+    cr_expect_eq(sol.stats.ng, sol.stats.accepted);
+  }
+  if (steps)
+    *steps = sol.stats.accepted + sol.stats.rejected;
+  if (ng)
+    *ng = sol.stats.ng;
+  double *w = malloc(2 * K * sizeof *w), u0[2] = {0.5, 0.8}, ex[2];
+  cr_assert_eq(nde_brownian_query(path, 1, w, NULL), NDE_OK);
+  const double *uf = sol.u_final.data;
+  if (first)
+    *first = uf[0];
+  *strong = weak[0] = weak[1] = 0;
+  for (size_t c = 0; c < K; ++c) {
+    cr_assert_eq(nde_sde_problem_exact(p, 0, u0, 1, w + 2 * c, 2, ex), NDE_OK);
+    *strong += fmax(fabs(uf[2 * c] - ex[0]), fabs(uf[2 * c + 1] - ex[1])) / (double)K;
+    for (int i = 0; i < 2; ++i)
+      weak[i] += (uf[2 * c + i] - ex[i]) / (double)K;
+  }
+  free(w);
+  nde_sde_solution_clear(&sol);
+  nde_brownian_destroy(&path);
+  nde_array_destroy(&u);
+  nde_sde_solver_destroy(&s);
+  nde_sde_problem_destroy(&p);
+}
+
+static void general_em(double dt, size_t K, double *strong, double weak[2]) {
+  char json[96];
+  snprintf(json, sizeof json, "{\"adaptive\": false, \"dt\": %.17g}", dt);
+  general_solve("euler_maruyama", json, K, strong, weak, NULL, NULL, NULL);
+}
+
+/* Least-squares slope of log(err) against log(dt) for dt = dt0·2^−i. */
+static double fitted_order(const double *err, int n) {
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (int i = 0; i < n; ++i) {
+    double x = -log(2.0) * i, y = log(fabs(err[i]));
+    sx += x, sy += y, sxx += x * x, sxy += x * y;
+  }
+  return (n * sxy - sx * sy) / (n * sxx - sx * sx);
+}
+
+Test(sde_integrator, general_noise_euler_maruyama_strong_order_half) {
+  double err[5], weak[2];
+  for (int i = 0; i < 5; ++i)
+    general_em(0.125 / (1 << i), 400, &err[i], weak);
+  double order = fitted_order(err, 5);
+  fprintf(stderr, "EM general noise strong errors %.4g %.4g %.4g %.4g %.4g: order %.3f\n", err[0],
+          err[1], err[2], err[3], err[4], order);
+  cr_expect(order > 0.35 && order < 0.7, "strong order %g", order);
+  cr_expect(err[4] < 0.15, "error %g at dt = 1/128", err[4]);
+}
+
+Test(sde_integrator, general_noise_euler_maruyama_weak_order_one) {
+  /* E[u_h(1)] = u0·(1 + a·h)^(1/h) for EM on this linear SDE, E[u(1)] = u0·e^a */
+  double err[2][3], a = 1.01, u0[2] = {0.5, 0.8};
+  for (int i = 0; i < 3; ++i) {
+    double h = 0.25 / (1 << i), strong, weak[2];
+    general_em(h, 20000, &strong, weak);
+    for (int c = 0; c < 2; ++c) {
+      err[c][i] = weak[c];
+      double expect = u0[c] * (pow(1 + a * h, 1 / h) - exp(a));
+      cr_expect(fabs(weak[c] - expect) < 0.1 * fabs(expect) + 2e-3,
+                "component %d, h = %g: weak error %g, EM's expectation says %g", c, h, weak[c],
+                expect);
+    }
+  }
+  for (int c = 0; c < 2; ++c) {
+    double order = fitted_order(err[c], 3);
+    fprintf(stderr, "EM general noise weak errors (component %d) %.4g %.4g %.4g: order %.3f\n",
+            c, err[c][0], err[c][1], err[c][2], order);
+    cr_expect(order > 0.8 && order < 1.2, "weak order %g", order);
+  }
+}
+
+/* lamba_em: fixed steps are Euler-Maruyama's to the bit; adaptive steps converge with the tolerance. */
+Test(sde_integrator, general_noise_lamba_em_adaptive) {
+  double e_em, e_l, w[2], u_em, u_l;
+  general_solve("euler_maruyama", "{\"adaptive\": false, \"dt\": 0.01}", 50, &e_em, w, NULL,
+                NULL, &u_em);
+  general_solve("lamba_em", "{\"adaptive\": false, \"dt\": 0.01}", 50, &e_l, w, NULL, NULL,
+                &u_l);
+  cr_expect_eq(u_em, u_l, "fixed-step lamba_em %.17g, euler_maruyama %.17g", u_l, u_em);
+  double prev = INFINITY;
+  long prev_steps = 0;
+  for (int i = 0; i < 3; ++i) {
+    double tol = 0.1 * pow(0.1, i), err;
+    long steps, ng;
+    char json[96];
+    snprintf(json, sizeof json, "{\"abstol\": %g, \"reltol\": %g}", tol, tol);
+    general_solve("lamba_em", json, 50, &err, w, &steps, &ng, NULL);
+    fprintf(stderr, "lamba_em general noise tol %g: error %.4g, %ld steps\n", tol, err, steps);
+    cr_expect_eq(ng, 2 * steps, "2 diffusion evaluations per attempted step");
+    cr_expect(err < prev, "error %g at tol %g not below %g", err, tol, prev);
+    cr_expect(steps > prev_steps);
+    prev = err;
+    prev_steps = steps;
+  }
+  cr_expect(prev < 0.1, "error %g at tol 1e-3", prev);
+}
+
+/* lamba_em on diagonal noise (gbm): adaptive solves converge with the tolerance too. */
+Test(sde_integrator, lamba_em_diagonal_adaptive) {
+  double prev = INFINITY;
+  for (int i = 0; i < 3; ++i) {
+    double tol = 0.1 * pow(0.1, i), err, mean;
+    char json[96];
+    snprintf(json, sizeof json, "{\"abstol\": %g, \"reltol\": %g}", tol, tol);
+    cr_assert_eq(sde_gbm_solve("lamba_em", json, 1.01, 0.87, 50, 0.5, 1, 3, 0, &err, &mean, NULL),
+                 NDE_OK, "%s", nde_last_error());
+    cr_expect(err < prev, "error %g at tol %g not below %g", err, tol, prev);
+    prev = err;
+  }
 }

@@ -618,7 +618,8 @@ Test(sde_reverse, noise_expand_scalar_and_errors) {
     cr_expect(fabs(x2[i] - 0.5 * (v + z / sqrt(3.0))) < 1e-15);
     cr_expect(fabs(x3[i] - (v * v * v - 3 * h * v) / (6 * h)) < 1e-15);
   }
-  cr_expect_eq(nde_sde_noise_expand(NDE_NOISE_GENERAL, &dW, h, dw, dz, &dW, NULL, NULL, NULL,
+  /* general noise: the increments as they are, and no chi terms */
+  cr_expect_eq(nde_sde_noise_expand(NDE_NOISE_GENERAL, &dW, h, dw, dz, &c1, &c1, &c2, &c3,
                                     NULL), NDE_EUNSUPPORTED);
   cr_expect_eq(nde_sde_noise_expand(NDE_NOISE_SCALAR, &dW, 0, dw, dz, &dW, NULL, NULL, NULL,
                                     NULL), NDE_EINVAL);

@@ -10,7 +10,10 @@
  * The SDE, per component i of a (rows × cols) state with row r = i % rows:
  *   f_i = a_r·u_i + b_r·tanh(u_i),   g_i = c_r·u_i + d_r·(1 + t/2),
  * parameters p = (a_0, a_1, b_0, b_1, c_0, c_1, d_0, d_1); diagonal noise,
- * or scalar noise (one Wiener process per column).
+ * or scalar noise (one Wiener process per column), or general noise with
+ * two Wiener processes per column and the ROWS × 2 matrix per column
+ *   g_{r0} = c_r·u_r + (1 + t/2)·d_r·u_r²/4,   g_{r1} = d_r·u_{(r+1) % ROWS}
+ * (column 1 mixes the rows, so the matrix layout and its pullback matter).
  * Loss L = Σ_s ⟨w_s, u(s)⟩ over save points at t0, between steps and at t1,
  * plus Σ_j ω_j·EEst_j and Σ_j ν_j·(stiffness estimate)_j when tested.
  */
@@ -33,6 +36,7 @@
 typedef struct prob {
   double p[NP];
   long nf, ng, nfv, ngv; /* evaluations, for the statistics check */
+  int general;           /* general noise (the matrix diffusion above) */
 } prob;
 
 static nde_status drift(void *ctx, double t, const nde_array *u, nde_array *out) {
@@ -46,10 +50,41 @@ static nde_status drift(void *ctx, double t, const nde_array *u, nde_array *out)
   return NDE_OK;
 }
 
+/* General noise: the ROWS × 2 matrix per column, column-major (entry (r, k) of column c at r + ROWS·k + 2·ROWS·c). */
+static void general_diffusion(const prob *q, double t, const double *x, size_t n, double *y) {
+  for (size_t i = 0; i < n; ++i) {
+    size_t r = i % ROWS, c = i / ROWS, next = (r + 1) % ROWS + ROWS * c;
+    y[r + 2 * ROWS * c] = q->p[2 * ROWS + r] * x[i] + (1 + 0.5 * t) * q->p[3 * ROWS + r] *
+                                                     x[i] * x[i] / 4;
+    y[r + ROWS + 2 * ROWS * c] = q->p[3 * ROWS + r] * x[next];
+  }
+}
+
+static void general_diffusion_vjp(const prob *q, double t, const double *x, size_t n,
+                                  const double *v, double *g, double *gp) {
+  for (size_t i = 0; i < n; ++i)
+    g[i] = 0;
+  for (size_t i = 0; i < n; ++i) {
+    size_t r = i % ROWS, c = i / ROWS, next = (r + 1) % ROWS + ROWS * c;
+    double v0 = v[r + 2 * ROWS * c], v1 = v[r + ROWS + 2 * ROWS * c];
+    g[i] += v0 * (q->p[2 * ROWS + r] + (1 + 0.5 * t) * q->p[3 * ROWS + r] * x[i] / 2);
+    g[next] += v1 * q->p[3 * ROWS + r];
+    if (gp) {
+      gp[2 * ROWS + r] += v0 * x[i];
+      gp[3 * ROWS + r] += v0 * (1 + 0.5 * t) * x[i] * x[i] / 4 + v1 * x[next];
+    }
+  }
+}
+
 static nde_status diffusion(void *ctx, double t, const nde_array *u, nde_array *out) {
   prob *q = ctx;
   const double *x = u->data;
   double *y = out->data;
+  if (q->general) {
+    general_diffusion(q, t, x, u->size, y);
+    q->ng++;
+    return NDE_OK;
+  }
   for (size_t i = 0; i < u->size; ++i)
     y[i] = q->p[2 * ROWS + i % ROWS] * x[i] + q->p[3 * ROWS + i % ROWS] * (1 + 0.5 * t);
   q->ng++;
@@ -80,6 +115,11 @@ static nde_status diffusion_vjp(void *ctx, double t, const nde_array *u, const n
   prob *q = ctx;
   const double *x = u->data, *v = w->data;
   double *g = w_u->data, *gp = w_p;
+  if (q->general) {
+    general_diffusion_vjp(q, t, x, u->size, v, g, gp);
+    q->ngv++;
+    return NDE_OK;
+  }
   for (size_t i = 0; i < u->size; ++i) {
     size_t r = i % ROWS;
     g[i] = v[i] * q->p[2 * ROWS + r];
@@ -93,7 +133,7 @@ static nde_status diffusion_vjp(void *ctx, double t, const nde_array *u, const n
 }
 
 static prob default_prob(void) {
-  return (prob){{-0.9, 0.4, 0.7, -0.5, 0.35, 0.25, 0.2, -0.15}, 0, 0, 0, 0};
+  return (prob){{-0.9, 0.4, 0.7, -0.5, 0.35, 0.25, 0.2, -0.15}, 0, 0, 0, 0, 0};
 }
 
 /* ---- plumbing ---- */
@@ -187,7 +227,8 @@ static double replay_loss(const nde_sde_solver *solver, prob *q, nde_sde_noise n
   size_t n = ROWS * cols;
   nde_array u0 = state(ROWS, cols, x);
   nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
-                     .diffusion_vjp = diffusion_vjp, .noise = noise, .ctx = q};
+                     .diffusion_vjp = diffusion_vjp, .noise = noise, .ctx = q,
+                     .brownian_dim = 2};
   nde_sde_solution sol;
   cr_assert_eq(nde_sde_solve(solver, &rhs, NULL, 0, 1, &u0, path, saveat, NSAVE, &sol), NDE_OK,
                "%s", nde_last_error());
@@ -214,16 +255,18 @@ static void check_sens(sde_case c, sens_case c2) {
   size_t cols = c.cols, n = ROWS * cols;
   cr_assert(n <= MAXN);
   prob q = default_prob();
+  q.general = c.noise == NDE_NOISE_GENERAL;
   double x[MAXN], wsave[MAXN * NSAVE];
   for (size_t i = 0; i < n; ++i)
     x[i] = 0.8 + 0.35 * nde_philox_normal(5, 1, i);
   for (size_t i = 0; i < n * NSAVE; ++i)
     wsave[i] = cos(0.7 * (double)i + 0.3);
   nde_array u0 = state(ROWS, cols, x);
-  size_t dim = nde_sde_noise_dim(c.noise, &u0);
-  nde_brownian *path = make_path(dim, c.stored, 77);
   nde_sde_rhs rhs = {.drift = drift, .diffusion = diffusion, .drift_vjp = drift_vjp,
-                     .diffusion_vjp = diffusion_vjp, .noise = c.noise, .ctx = &q};
+                     .diffusion_vjp = diffusion_vjp, .noise = c.noise, .ctx = &q,
+                     .brownian_dim = 2};
+  size_t dim = nde_sde_rhs_noise_dim(&rhs, &u0);
+  nde_brownian *path = make_path(dim, c.stored, 77);
   nde_sde_sens_problem pb = {.rhs = &rhs, .solver = solver, .path = path, .t0 = 0, .t1 = 1,
                              .saveat = saveat, .nsave = NSAVE, .u0 = &u0, .n_params = NP};
   const char *sname = c2.sens ? c2.sens : "direct";
@@ -347,6 +390,12 @@ Test(sde_direct, sri_w1_diagonal) {
 }
 Test(sde_direct, euler_maruyama_diagonal) {
   check_case((sde_case){"euler_maruyama", FIXED, NDE_NOISE_DIAGONAL, 3, 1, 0, 0});
+}
+Test(sde_direct, euler_maruyama_general) {
+  check_case((sde_case){"euler_maruyama", FIXED, NDE_NOISE_GENERAL, 3, 0, 0, 0});
+}
+Test(sde_direct, euler_maruyama_general_stored_path) {
+  check_case((sde_case){"euler_maruyama", FIXED, NDE_NOISE_GENERAL, 2, 1, 0, 0});
 }
 Test(sde_direct, sosri_scalar) {
   check_case((sde_case){"sosri", ADAPTIVE, NDE_NOISE_SCALAR, 3, 1, 0, 0});
