@@ -290,7 +290,7 @@ Test(layers, jvp_is_adjoint_of_vjp) {
         tx[i] = nde_rng_normal(&rng);
       }
     }
-    nde_layer_ctx ctx = {backend, NDE_FLOAT64, B, NULL, 0, 1, 0, NULL, 0};
+    nde_layer_ctx ctx = {backend, NDE_FLOAT64, B, NULL, 0, 1, 0, NULL, 0, 0};
     double t = 0.25, tt = 0.5, dt = 0;
     cr_assert_eq(ops->forward(self, &ctx, x, t, p, y, saved), NDE_OK);
     cr_assert_eq(ops->jvp(self, &ctx, x, t, p, y, saved, tx, np ? tp : NULL, tt, jv, scratch),
@@ -590,7 +590,7 @@ Test(layers, loss_through_model_gradient) {
 Test(layers, auxiliary_losses_and_statistics) {
   nde_layer_metrics m;
   nde_layer_metrics_clear(&m);
-  nde_layer_ctx ctx = {backend, NDE_FLOAT64, 1, NULL, 0, 1, 0, &m, 0};
+  nde_layer_ctx ctx = {backend, NDE_FLOAT64, 1, NULL, 0, 1, 0, &m, 0, 0};
   nde_layer_add_loss(&ctx, "reg", 0.5, 4.0);
   nde_layer_add_loss(&ctx, "reg", 0.5, 2.0);
   nde_layer_report(&ctx, "nfe", 6);
@@ -831,4 +831,52 @@ Test(layers, group_norm_vjp_jvp_and_statistics) {
                      "groups: 4 does not divide the 6 channels");
   expect_build_error("{\"layer\": \"group_norm\", \"groups\": 2}", (nde_shape){3, {4, 4, 0, 0}},
                      "0 channels");
+}
+
+/*
+ * Forward-only evaluations (no_pullback): a chain skips materialising
+ * time_concat's output before a dense layer (forward_time_row folds t into
+ * the bias) and writes its last layer's output into the caller's buffer
+ * (nde_layer_forward_into). Both give the ordinary forward's values.
+ */
+static void check_forward_only(const char *json, size_t nin, size_t batch, double t) {
+  fixture f;
+  fixture_make(&f, json, nde_shape_vector(nin), batch, 83);
+  nde_arena_reset(f.arena);
+  nde_record *rec;
+  cr_assert_eq(nde_layer_forward(f.root, &f.ctx, f.x, t, f.params, &rec), NDE_OK, "%s",
+               nde_last_error());
+  const double *ref = nde_record_output(rec);
+  double *into = malloc(f.nout * batch * sizeof(double));
+  for (int fused = 0; fused < 2; ++fused) {
+    nde_layer_ctx c = f.ctx;
+    c.no_pullback = fused;
+    nde_record *r2;
+    cr_assert_eq(nde_layer_forward_into(f.root, &c, f.x, t, f.params, into, &r2), NDE_OK, "%s",
+                 nde_last_error());
+    cr_expect_eq(nde_record_output(r2), into, "%s: output not written into the caller's buffer",
+                 json);
+    for (size_t i = 0; i < f.nout * batch; ++i)
+      cr_expect(fabs(into[i] - ref[i]) <= 1e-13 * (1 + fabs(ref[i])),
+                "%s (no_pullback %d): y[%zu] = %.17g, ordinary forward %.17g", json, fused, i,
+                into[i], ref[i]);
+  }
+  free(into);
+  fixture_free(&f);
+}
+
+Test(layers, forward_only_time_row_and_output_into) {
+  check_forward_only("{\"chain\": [\"time_concat\", {\"layer\": \"dense\", \"out\": 5, \"activation\": "
+                     "\"tanh\"}, \"time_concat\", {\"layer\": \"dense\", \"out\": 4, \"activation\": "
+                     "\"tanh\"}]}", 4, 3, 0.7);
+  /* no bias, identity activation, batch large enough for the fused epilogue */
+  check_forward_only("{\"chain\": [\"time_concat\", {\"layer\": \"dense\", \"out\": 70, \"bias\": "
+                     "false}]}", 6, 80, -1.3);
+  /* time_concat last (nothing to fuse with) and a non-dense layer after it */
+  check_forward_only("{\"chain\": [{\"layer\": \"dense\", \"out\": 3}, \"time_concat\"]}", 2, 4, 2.5);
+  check_forward_only("{\"chain\": [\"time_concat\", \"tanh\", {\"layer\": \"dense\", \"out\": 2}]}", 3,
+                     2, 0.4);
+  /* a core layer as the last child: its output copied into the buffer */
+  check_forward_only("{\"chain\": [\"time_concat\", {\"skip_connection\": {\"layer\": \"dense\", "
+                     "\"out\": 4}}]}", 3, 2, 0.9);
 }

@@ -17,6 +17,7 @@
 #include "copy_file.h"
 #include <jansson.h>
 
+#include <nde/arena.h>
 #include <nde/backend.h>
 #include <nde/layer.h>
 #include <nde/model.h>
@@ -328,4 +329,75 @@ Test(neural_ode, gradcheck_command_prints_json) {
   double rel = json_number_value(json_object_get(o, "max_rel_error"));
   cr_expect(rel >= 0 && rel < 1e-3, "max_rel_error %g", rel);
   json_decref(o);
+}
+
+/* ------------------------------------------------------- forward-only solves */
+
+static double metric(const nde_layer_metrics *m, const char *name) {
+  for (int i = 0; i < m->n; ++i)
+    if (!strcmp(m->names[i], name))
+      return m->values[i];
+  return NAN;
+}
+
+/* A forward-only evaluation (no_pullback: a plain solve, no sensitivity tape; the
+   dynamics' time_concat fused into the dense layers) gives the ordinary forward's
+   output, NFE, steps and regularization loss. */
+Test(neural_ode, forward_only_matches_the_ordinary_forward) {
+  const char *sens[] = {"direct", "backsolve_adjoint", "interpolating_adjoint"};
+  for (int k = 0; k < 3; ++k) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"layer\": \"neural_ode\", \"tspan\": [0, 1], \"saveat\": [0.5, 1], "
+             "\"sensitivity\": \"%s\", %s\"solver\": {\"plugin\": \"dopri5\", \"abstol\": 1e-7, "
+             "\"reltol\": 1e-7}, \"dynamics\": {\"chain\": [\"time_concat\", {\"layer\": "
+             "\"dense\", \"out\": 16, \"activation\": \"tanh\"}, \"time_concat\", {\"layer\": "
+             "\"dense\", \"out\": 3, \"activation\": \"tanh\"}]}}",
+             sens[k],
+             k == 0 ? "\"regularizer\": {\"plugin\": \"error_global\", \"coef\": 0.1}, " : "");
+    nde_backend *be = NULL;
+    cr_assert_eq(nde_backend_open(NULL, "cpu", NULL, &be), NDE_OK, "%s", nde_last_error());
+    nde_shape in = nde_shape_vector(3);
+    nde_model *m = NULL;
+    cr_assert_eq(nde_model_build(NULL, json, "model", &in, be, NDE_FLOAT64, &m), NDE_OK, "%s",
+                 nde_last_error());
+    size_t np = nde_model_param_count(m), B = 5;
+    double *p = malloc(np * sizeof *p), x[15], y0[30];
+    nde_rng rng = nde_rng_make(3, 1);
+    cr_assert_eq(nde_model_init_params(m, &rng, p), NDE_OK);
+    for (size_t i = 0; i < 15; ++i)
+      x[i] = nde_rng_normal(&rng);
+    nde_arena *arena;
+    cr_assert_eq(nde_arena_create(be, &arena), NDE_OK);
+    double nfe[2], steps[2], loss[2];
+    for (int fwd_only = 0; fwd_only < 2; ++fwd_only) {
+      nde_layer_metrics met;
+      memset(&met, 0, sizeof met);
+      nde_layer_ctx ctx = {.backend = be, .dtype = NDE_FLOAT64, .batch = B, .arena = arena,
+                           .training = 1, .metrics = &met, .no_pullback = fwd_only};
+      nde_arena_reset(arena);
+      nde_record *rec;
+      cr_assert_eq(nde_layer_forward(nde_model_root(m), &ctx, x, 0, p, &rec), NDE_OK, "%s",
+                   nde_last_error());
+      const double *y = nde_record_output(rec);
+      for (size_t i = 0; i < 30; ++i) {
+        if (!fwd_only)
+          y0[i] = y[i];
+        else
+          cr_expect(fabs(y[i] - y0[i]) <= 1e-12 * (1 + fabs(y0[i])), "%s: y[%zu] %.17g vs %.17g",
+                    sens[k], i, y[i], y0[i]);
+      }
+      nfe[fwd_only] = metric(&met, "nfe_forward");
+      steps[fwd_only] = metric(&met, "steps_accepted");
+      loss[fwd_only] = met.aux_loss;
+    }
+    cr_expect(nfe[0] > 0 && nfe[1] == nfe[0], "%s: nfe %g vs %g", sens[k], nfe[1], nfe[0]);
+    cr_expect_eq(steps[1], steps[0], "%s: steps", sens[k]);
+    cr_expect((k > 0 || loss[0] > 0) && fabs(loss[1] - loss[0]) <= 1e-12 * loss[0],
+              "%s: loss %g vs %g", sens[k], loss[1], loss[0]);
+    free(p);
+    nde_arena_destroy(&arena);
+    nde_model_destroy(&m);
+    nde_backend_destroy(&be);
+  }
 }

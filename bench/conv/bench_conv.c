@@ -73,7 +73,7 @@ static void make(setup *s, const char *json, size_t w, size_t h, size_t c, size_
   for (size_t i = 0; i < s->nout; ++i)
     s->dy[i] = (float)nde_rng_normal(&rng);
   CHECK(nde_arena_create(s->be, &s->arena));
-  s->ctx = (nde_layer_ctx){s->be, NDE_FLOAT32, batch, s->arena, 0, 1, 1, &s->metrics, 0};
+  s->ctx = (nde_layer_ctx){s->be, NDE_FLOAT32, batch, s->arena, 0, 1, 1, &s->metrics, 0, 0};
 }
 
 int main(int argc, char **argv) {

@@ -119,14 +119,15 @@ static void forward_only(void *a) {
   run *r = a;
   nde_arena_reset(r->arena);
   nde_layer_metrics_clear(&r->metrics);
-  nde_layer_ctx ctx = {r->be, r->dt, r->batch, r->arena, 0, r->training, 0, &r->metrics, 0};
+  nde_layer_ctx ctx = {r->be, r->dt, r->batch, r->arena, 0, r->training, 0, &r->metrics, 0,
+                       !r->training};
   CHECK(nde_layer_forward(r->root, &ctx, r->x, 0.0, r->params, &r->rec));
 }
 
 static void forward_backward(void *a) {
   run *r = a;
   forward_only(a);
-  nde_layer_ctx ctx = {r->be, r->dt, r->batch, r->arena, 0, 1, 0, &r->metrics, 0};
+  nde_layer_ctx ctx = {r->be, r->dt, r->batch, r->arena, 0, 1, 0, &r->metrics, 0, 0};
   const void *dy = r->dy;
   if (r->spiral_step) {
     double loss;
@@ -152,7 +153,7 @@ static void dyn_forward(void *a) {
   dyn_run *d = a;
   run *r = d->r;
   nde_arena_reset(r->arena);
-  nde_layer_ctx ctx = {d->be, r->dt, r->batch, r->arena, 0, 0, 0, NULL, 0};
+  nde_layer_ctx ctx = {d->be, r->dt, r->batch, r->arena, 0, 0, 0, NULL, 0, 1};
   CHECK(nde_layer_forward(d->root, &ctx, r->x, 0.5, r->params, &d->rec));
 }
 
@@ -161,7 +162,7 @@ static void dyn_vjp(void *a) {
   dyn_run *d = a;
   run *r = d->r;
   nde_arena_reset(r->arena);
-  nde_layer_ctx ctx = {d->be, r->dt, r->batch, r->arena, 0, 1, 0, NULL, 0};
+  nde_layer_ctx ctx = {d->be, r->dt, r->batch, r->arena, 0, 1, 0, NULL, 0, 0};
   CHECK(nde_layer_forward(d->root, &ctx, r->x, 0.5, r->params, &d->rec));
   CHECK(nde_layer_vjp(d->root, &ctx, d->rec, r->x, d->dx, r->grads, NULL));
 }

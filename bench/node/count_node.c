@@ -106,7 +106,7 @@ int main(int argc, char **argv) {
   memset(&metrics, 0, sizeof metrics);
   int pullback = !strcmp(what, "vjp");
   piece p = {nde_model_root(model),
-             {be, dt, batch, arena, 0, pullback, 0, &metrics, 0},
+             {be, dt, batch, arena, 0, pullback, 0, &metrics, 0, !pullback},
              x.data, params.data, dy.data, dx.data, grads.data, pullback};
   run_piece(&p); /* warm-up, not counted */
   nde_layer_metrics_clear(&metrics);

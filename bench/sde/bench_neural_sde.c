@@ -165,7 +165,7 @@ typedef struct nets {
 static nde_status eval_model(nets *n, const nde_model *m, const void *p, double t,
                              const nde_array *u, nde_array *out) {
   nde_arena_mark mark = nde_arena_get_mark(n->arena);
-  nde_layer_ctx ctx = {n->be, n->dt, u->shape[1], n->arena, 0, 0, 0, NULL, 0};
+  nde_layer_ctx ctx = {n->be, n->dt, u->shape[1], n->arena, 0, 0, 0, NULL, 0, 0};
   nde_record *rec;
   nde_status st = nde_layer_forward(nde_model_root(m), &ctx, u->data, t, p, &rec);
   if (st == NDE_OK)
@@ -189,7 +189,7 @@ static nde_status diffusion_cb(void *ctx, double t, const nde_array *u, nde_arra
 static nde_status vjp_model(nets *n, const nde_model *m, const void *p, void *w_p_slice, double t,
                             const nde_array *u, const nde_array *w, nde_array *w_u) {
   nde_arena_mark mark = nde_arena_get_mark(n->arena);
-  nde_layer_ctx ctx = {n->be, n->dt, u->shape[1], n->arena, 0, 1, 0, NULL, 0};
+  nde_layer_ctx ctx = {n->be, n->dt, u->shape[1], n->arena, 0, 1, 0, NULL, 0, 0};
   nde_record *rec;
   nde_status st = nde_layer_forward(nde_model_root(m), &ctx, u->data, t, p, &rec);
   if (st == NDE_OK)
@@ -216,7 +216,7 @@ static nde_status diffusion_vjp_cb(void *ctx, double t, const nde_array *u, cons
 static void vjp_both(nets *n, const nde_array *u, const nde_array *w, nde_array *du,
                      nde_array *gf, nde_array *gg) {
   nde_arena_reset(n->arena);
-  nde_layer_ctx ctx = {n->be, n->dt, u->shape[1], n->arena, 0, 1, 0, NULL, 0};
+  nde_layer_ctx ctx = {n->be, n->dt, u->shape[1], n->arena, 0, 1, 0, NULL, 0, 0};
   nde_record *rf, *rg;
   CHECK(nde_layer_forward(nde_model_root(n->drift), &ctx, u->data, 0.0, n->pf.data, &rf));
   CHECK(nde_layer_vjp(nde_model_root(n->drift), &ctx, rf, w->data, du->data, gf->data, NULL));
@@ -318,7 +318,7 @@ static void free_layer(layer_run *r) {
 static void layer_pass(layer_run *r) {
   nde_arena_reset(r->arena);
   nde_layer_metrics_clear(&r->metrics);
-  nde_layer_ctx ctx = {r->be, r->dt, 1, r->arena, 0, r->train, r->seed, &r->metrics, 0};
+  nde_layer_ctx ctx = {r->be, r->dt, 1, r->arena, 0, r->train, r->seed, &r->metrics, 0, 0};
   nde_record *rec;
   CHECK(nde_layer_forward(nde_model_root(r->model), &ctx, r->x.data, 0.0, r->params.data, &rec));
   if (!r->train)

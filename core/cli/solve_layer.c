@@ -220,8 +220,9 @@ static nde_status dyn_eval(void *c, double t, const nde_array *u, nde_array *du)
   dyn_rhs *d = c;
   nde_arena_mark mark = nde_arena_get_mark(d->ctx.arena);
   nde_record *rec;
-  nde_status st = nde_layer_forward(d->root, &d->ctx, u->data, t, d->params, &rec);
-  if (st == NDE_OK)
+  nde_status st = nde_layer_forward_into(d->root, &d->ctx, u->data, t, d->params,
+                                         du->data != u->data ? du->data : NULL, &rec);
+  if (st == NDE_OK && nde_record_output(rec) != du->data)
     st = d->ctx.backend->ops->copy(d->ctx.backend->ctx, du->data, nde_record_output(rec),
                                    nde_array_bytes(du));
   nde_arena_rewind(d->ctx.arena, mark);
@@ -236,7 +237,7 @@ int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_jso
     return rc;
   }
   dyn_rhs d = {nde_model_root(r.dynamics),
-               {r.backend, NDE_FLOAT64, 1, r.arena, 0, 0, 0, NULL, 0},
+               {r.backend, NDE_FLOAT64, 1, r.arena, 0, 0, 0, NULL, 0, 1},
                r.params.data};
   nde_ode_rhs f = {dyn_eval, NULL, &d};
   nde_ode_solution sol;

@@ -41,8 +41,23 @@ static nde_status chain_forward(const nde_layer *node, const nde_layer_ctx *ctx,
   const void *x = rec->x;
   for (size_t i = 0; i < n; ++i) {
     const nde_layer *c = node->children[i];
-    NDE_TRY(nde_layer_forward(c, ctx, x, rec->t, nde_child_params(node, c, ctx->dtype, rec->params),
-                              &rec->children[i]));
+    void *out = i + 1 == n ? rec->out : NULL; /* the last child writes the caller's output */
+    if (ctx->no_pullback && i + 1 < n && c->ops && c->spec.appends_time_row &&
+        nde_layer_takes_time_row(node->children[i + 1])) {
+      /* forward-only: [x; t] is never materialised; the next layer reads x and t
+         (this child's record is the next one's, no pullback will read either) */
+      const nde_layer *d = node->children[i + 1];
+      out = i + 2 == n ? rec->out : NULL;
+      NDE_TRY(nde_layer_forward_time_row(d, ctx, x, rec->t,
+                                         nde_child_params(node, d, ctx->dtype, rec->params), out,
+                                         &rec->children[i + 1]));
+      rec->children[i] = rec->children[i + 1];
+      x = rec->children[++i]->y;
+      continue;
+    }
+    NDE_TRY(nde_layer_forward_into(c, ctx, x, rec->t,
+                                   nde_child_params(node, c, ctx->dtype, rec->params), out,
+                                   &rec->children[i]));
     x = rec->children[i]->y;
   }
   rec->y = rec->children[n - 1]->y;

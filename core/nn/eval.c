@@ -7,29 +7,73 @@
 
 #include "layer_impl.h"
 
-nde_status nde_layer_forward(const nde_layer *layer, const nde_layer_ctx *ctx, const void *x,
-                             double t, const void *params, nde_record **out) {
+/* A record for one evaluation of @p layer, in the arena. */
+static nde_status record_new(const nde_layer *layer, const nde_layer_ctx *ctx, const void *x,
+                             double t, const void *params, void *y, nde_record **out) {
   nde_record *rec;
   NDE_TRY(nde_arena_alloc_host(ctx->arena, sizeof *rec, (void **)&rec));
-  rec->layer = layer;
-  rec->x = x;
-  rec->t = t;
-  rec->params = params;
-  rec->batch = ctx->batch;
+  *rec = (nde_record){.layer = layer, .x = x, .t = t, .params = params, .batch = ctx->batch,
+                      .out = y};
+  *out = rec;
+  return NDE_OK;
+}
+
+/* A leaf's output (the caller's y, or arena memory) and saved values. */
+static nde_status leaf_buffers(const nde_layer *layer, const nde_layer_ctx *ctx,
+                               nde_record *rec) {
+  const nde_layer_spec *spec = &layer->spec;
+  rec->y = rec->out;
+  if (!rec->y)
+    NDE_TRY(nde_ctx_alloc(ctx, nde_shape_size(&layer->output) * ctx->batch, &rec->y));
+  if (spec->saved_per_sample)
+    NDE_TRY(nde_ctx_alloc(ctx, spec->saved_per_sample * ctx->batch, &rec->saved));
+  return NDE_OK;
+}
+
+nde_status nde_layer_forward_into(const nde_layer *layer, const nde_layer_ctx *ctx, const void *x,
+                                  double t, const void *params, void *y, nde_record **out) {
+  nde_record *rec;
+  NDE_TRY(record_new(layer, ctx, x, t, params, y, &rec));
   nde_status st;
   if (layer->ops) {
-    const nde_layer_spec *spec = &layer->spec;
-    NDE_TRY(nde_ctx_alloc(ctx, nde_shape_size(&layer->output) * ctx->batch, &rec->y));
-    if (spec->saved_per_sample)
-      NDE_TRY(nde_ctx_alloc(ctx, spec->saved_per_sample * ctx->batch, &rec->saved));
+    NDE_TRY(leaf_buffers(layer, ctx, rec));
     st = layer->ops->forward(layer->self, ctx, x, t, params, rec->y, rec->saved);
   } else {
     st = layer->type->forward(layer, ctx, rec);
+    if (st == NDE_OK && y && rec->y != y) { /* a core layer that made its own output */
+      st = ctx->backend->ops->copy(ctx->backend->ctx, y, rec->y,
+                                   nde_shape_size(&layer->output) * ctx->batch *
+                                       nde_layer_elsize(ctx));
+      rec->y = y;
+    }
   }
   if (st != NDE_OK) /* core layers' children prefix their own paths */
     return layer->ops ? nde_error_prefix(st, "%s (%s)", layer->path, layer->name) : st;
   *out = rec;
   return NDE_OK;
+}
+
+nde_status nde_layer_forward(const nde_layer *layer, const nde_layer_ctx *ctx, const void *x,
+                             double t, const void *params, nde_record **out) {
+  return nde_layer_forward_into(layer, ctx, x, t, params, NULL, out);
+}
+
+nde_status nde_layer_forward_time_row(const nde_layer *layer, const nde_layer_ctx *ctx,
+                                      const void *x, double t, const void *params, void *y,
+                                      nde_record **out) {
+  nde_record *rec;
+  NDE_TRY(record_new(layer, ctx, x, t, params, y, &rec));
+  NDE_TRY(leaf_buffers(layer, ctx, rec));
+  nde_status st = layer->ops->forward_time_row(layer->self, ctx, x, t, params, rec->y, rec->saved);
+  if (st != NDE_OK)
+    return nde_error_prefix(st, "%s (%s)", layer->path, layer->name);
+  *out = rec;
+  return NDE_OK;
+}
+
+int nde_layer_takes_time_row(const nde_layer *layer) {
+  return layer->ops && NDE_VTABLE_HAS(layer->ops, nde_layer_ops, forward_time_row) &&
+         layer->ops->forward_time_row;
 }
 
 /*

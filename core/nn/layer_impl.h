@@ -53,6 +53,7 @@ struct nde_record {
   nde_record **children; /* core: records of child evaluations, in the arena */
   size_t n_children;
   void *data;            /* core: per-evaluation private data, in the arena */
+  void *out;             /* where the caller wants the output (nde_layer_forward_into), or NULL */
 };
 
 /*
@@ -165,6 +166,17 @@ NDE_INTERNAL nde_registry *nde_builder_registry(nde_builder *b);
 static inline int nde_layer_vjp_has_work(const nde_layer *layer, int want_dparams, int want_dt) {
   return (want_dparams && layer->param_count > 0) || (want_dt && layer->uses_time);
 }
+
+/*
+ * Forward-only fusion of a time row (nde_layer_spec::appends_time_row):
+ * whether @p layer is a leaf with forward_time_row, and its evaluation on
+ * [x; t·1ᵀ] given x (output into @p y, or the arena when NULL).
+ */
+NDE_INTERNAL int nde_layer_takes_time_row(const nde_layer *layer);
+NDE_INTERNAL nde_status nde_layer_forward_time_row(const nde_layer *layer,
+                                                   const nde_layer_ctx *ctx, const void *x,
+                                                   double t, const void *params, void *y,
+                                                   nde_record **rec);
 
 /* Bytes per element of the model's dtype. */
 static inline size_t nde_layer_elsize(const nde_layer_ctx *ctx) {

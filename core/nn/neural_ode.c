@@ -82,12 +82,17 @@ typedef struct node_eval {
   nde_array lu0, lu1;       /* its start and end states */
 } node_eval;
 
+/* f(t, u) written straight into du (the solver's stage array), forward-only: the
+   records are dropped at once (rhs_vjp evaluates again with records). */
 static nde_status rhs_eval(void *ctx, double t, const nde_array *u, nde_array *du) {
   rhs_ctx *r = ctx;
   nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
   nde_record *rec;
-  nde_status st = nde_layer_forward(r->dyn, &r->lctx, u->data, t, r->params, &rec);
-  if (st == NDE_OK)
+  nde_layer_ctx lctx = r->lctx;
+  lctx.no_pullback = 1;
+  nde_status st = nde_layer_forward_into(r->dyn, &lctx, u->data, t, r->params,
+                                         du->data != u->data ? du->data : NULL, &rec);
+  if (st == NDE_OK && rec->y != du->data)
     st = r->lctx.backend->ops->copy(r->lctx.backend->ctx, du->data, rec->y, nde_array_bytes(du));
   if (st == NDE_OK && r->spans)
     nde_time_spans_apply(&r->lctx, r->spans, du->data);
@@ -340,6 +345,7 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   ev->rhs = (rhs_ctx){.dyn = dyn, .lctx = *ctx, .params = nde_child_params(node, dyn, ctx->dtype,
                                                                             rec->params)};
   ev->rhs.lctx.metrics = NULL;
+  ev->rhs.lctx.no_pullback = 0; /* rhs_vjp's evaluations keep their records */
   ev->rhs.n_dyn = dyn->param_count;
   ev->rhs.spans = s->per_sample ? &ev->spans : NULL;
   ev->f = (nde_ode_rhs){rhs_eval, rhs_vjp, &ev->rhs};
@@ -361,7 +367,14 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   s->solver->solve.maxiters =
       nde_de_step_guard_begin(&s->de.guard, saved_opts.maxiters, ctx->freeze_steps);
   nde_ode_solution sol = {0};
-  nde_status st = s->de.sens->forward(s->de.sens_state, &ev->problem, &sol);
+  /* forward-only: a plain solve, without the sensitivity's tape or checkpoints (the
+     step records stay: regularizers read them) */
+  nde_ode_options plain = s->solver->solve;
+  plain.record_steps = 1;
+  nde_status st = ctx->no_pullback
+                      ? nde_ode_solve(s->solver, &ev->f, &plain, t0, t1, &ev->u0, ev->saves.t,
+                                      ev->saves.n, &sol)
+                      : s->de.sens->forward(s->de.sens_state, &ev->problem, &sol);
   s->solver->solve = saved_opts;
   st = nde_de_step_guard_end(&s->de.guard, st, sol.stats.accepted, sol.stats.rejected,
                              ctx->freeze_steps);
@@ -460,6 +473,7 @@ static nde_status node_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   }
   ev->rhs.lctx = *ctx; /* temporaries of this pass come from this arena position */
   ev->rhs.lctx.metrics = NULL;
+  ev->rhs.lctx.no_pullback = 0; /* rhs_vjp's evaluations keep their records */
   if (ev->saves.local && ev->w_local != 0.0) {
     nde_status st = local_step_vjp(s, ev, ctx, (char *)dsave + ev->saves.reg_col * F * B * es, dp);
     if (st != NDE_OK)

@@ -322,7 +322,7 @@ static nde_status loss_on_batch(trainer *tr, size_t n, int training, double *los
   nde_arena_reset(tr->arena);
   nde_layer_metrics_clear(&tr->metrics);
   nde_layer_ctx ctx = {tr->backend, tr->p->dtype, n, tr->arena, tr->state.step, training,
-                       tr->p->seed, &tr->metrics, 0};
+                       tr->p->seed, &tr->metrics, 0, !training};
   nde_record *rec;
   NDE_TRY(nde_layer_forward(tr->root, &ctx, tr->xb.data, 0.0, tr->params.data, &rec));
   double data_loss;
@@ -828,7 +828,7 @@ nde_status nde_predict(nde_pipeline *pipeline, const char *checkpoint, size_t ma
       nde_arena_reset(tr.arena);
       nde_layer_metrics_clear(&tr.metrics);
       nde_layer_ctx ctx = {tr.backend, pipeline->dtype, n, tr.arena, s.step, 0,
-                           pipeline->seed, &tr.metrics, 0};
+                           pipeline->seed, &tr.metrics, 0, 1};
       st = nde_layer_forward(tr.root, &ctx, tr.xb.data, 0.0, tr.params.data, &rec);
     }
     if (st == NDE_OK)

@@ -125,6 +125,12 @@ typedef struct nde_layer_spec {
   size_t saved_per_sample;   /**< elements forward saves for the vjp, per sample */
   size_t scratch_per_sample; /**< temporary elements vjp/jvp need, per sample */
   int uses_time;             /**< 1 if the output depends on t (vjp then reports ∂/∂t) */
+  /* appended */
+  int appends_time_row;      /**< 1: the output is the input with one more feature, t, in
+                                  every sample (time_concat). In a forward-only evaluation
+                                  (nde_layer_ctx::no_pullback) a chain passes the input
+                                  straight to a following layer that has
+                                  forward_time_row, and this layer is not evaluated. */
 } nde_layer_spec;
 
 /* ------------------------------------------------------------------------ */
@@ -167,6 +173,11 @@ typedef struct nde_layer_ctx {
   int freeze_steps; /**< differential-equation layers: 0 normal; 1 record each solve's
                          accepted step sizes; 2 replay the recorded ones (a frozen step
                          sequence, for finite-difference checks) */
+  int no_pullback;  /**< 1: a forward-only evaluation, whose records no vjp or jvp will
+                         read (inference; the dynamics inside a solve). Layers may then
+                         skip what only a pullback needs (a differential-equation
+                         layer's tape of steps, a time_concat's materialised output).
+                         0 (the zero-initialised default): records must support vjp/jvp. */
 } nde_layer_ctx;
 
 /** Add coef·value to the loss (and record value under @p name); no-op without a metrics sink. */
@@ -241,6 +252,18 @@ typedef struct nde_layer_ops {
   nde_status (*jvp)(void *self, const nde_layer_ctx *ctx, const void *x, double t,
                     const void *params, const void *y, const void *saved, const void *tx,
                     const void *tparams, double tt, void *dy, void *scratch);
+
+  /* appended */
+  /**
+   * Optional, forward-only (ctx->no_pullback): y = f([x; t·1ᵀ]) where @p x
+   * has one feature less than the layer's input and the missing last
+   * feature of every sample is t: the output of a preceding layer with
+   * nde_layer_spec::appends_time_row, computed without materialising the
+   * concatenated input (a dense layer folds t times its last weight column
+   * into the bias). Same y (up to rounding) as forward on the concatenation.
+   */
+  nde_status (*forward_time_row)(void *self, const nde_layer_ctx *ctx, const void *x, double t,
+                                 const void *params, void *y, void *saved);
 } nde_layer_ops;
 
 

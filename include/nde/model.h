@@ -154,6 +154,17 @@ NDE_API nde_status nde_layer_forward(const nde_layer *layer, const nde_layer_ctx
                                      nde_record **rec);
 
 /**
+ * nde_layer_forward() with the output written into @p y (backend memory of
+ * the layer's output size × ctx->batch elements, not overlapping @p x)
+ * instead of the arena; nde_record_output(*rec) is then @p y. A chain hands
+ * @p y to its last layer, so the output is written once, where the caller
+ * wants it (an ODE solver's stage array). @p y NULL: nde_layer_forward().
+ */
+NDE_API nde_status nde_layer_forward_into(const nde_layer *layer, const nde_layer_ctx *ctx,
+                                          const void *x, double t, const void *params, void *y,
+                                          nde_record **rec);
+
+/**
  * Pullback of one evaluation: dx overwritten (NULL: not wanted; skips work),
  * dparams accumulated (+=; the layer's own slice; NULL: not wanted), *dt
  * accumulated (NULL: not wanted). Auxiliary loss terms the layer added in

@@ -87,8 +87,10 @@
 /* Elementwise loops (y[i] from x[i] only, aliasing allowed) may use SIMD. */
 #ifdef _OPENMP
 #define SIMD_LOOP DO_PRAGMA(omp simd)
+#define DO_SIMD_SUM(v) DO_PRAGMA(omp simd reduction(+ : v))
 #else
 #define SIMD_LOOP
+#define DO_SIMD_SUM(v)
 #endif
 
 /* Which library computes GEMMs (the "gemm" option). */
@@ -300,9 +302,11 @@ static inline float tanh_f32(float x) {
  *   e = Σ_j ce[j]·x[j] over me terms (stored when e is not NULL),
  * and returns Σ_i (e[i] / (atol + rtol·max(|u0[i]|, |yv[i]|)))², with yv the
  * y just computed (or `yread` when my == 0); rtol == 0: Σ (e[i]/atol)².
- * The squares are summed in element order (one thread: bit-identical to
- * wrms_norm); from PARALLEL_THRESHOLD elements on, blocks are spread over
- * the OpenMP threads.
+ * wrms_norm is this same kernel, so the two agree bit for bit. comb_one (one
+ * block) is compiled for several x86-64 levels (CPU_CLONES): its term passes
+ * and the squares use the machine's widest SIMD lanes with FMA (the squares
+ * are then summed in element order, as before). From
+ * PARALLEL_THRESHOLD elements on, blocks are spread over the OpenMP threads.
  */
 #define COMB_BLOCK 512
 #define COMB_TERMS 32 /* lincomb_wrms: at most this many vectors (backend.h) */
@@ -318,7 +322,7 @@ static inline float tanh_f32(float x) {
         acc[i] += cj * xj[i];                                                    \
     }                                                                            \
   }                                                                              \
-  static inline double comb_one_##S(size_t blk, size_t n, int my,               \
+  static double comb_one_##S(size_t blk, size_t n, int my,                     \
                                     const T *cy, const T *const *xy, T *y,       \
                                     int me, const T *ce, const T *const *xe,     \
                                     T *e, const T *u0, const T *yread,           \
@@ -336,26 +340,32 @@ static inline float tanh_f32(float x) {
       return s;                                                                  \
     if (e)                                                                       \
       memcpy(e + off, ae, len * sizeof(T));                                      \
+    /* the squares in SIMD lanes (q), then summed in element order: the         \
+       sum is the plain sequential one (reordering it moved adaptive step      \
+       sequences), the divisions are vectorised */                            \
+    double q[COMB_BLOCK];                                                        \
     if (rtol == 0) {                                                             \
-      for (size_t i = 0; i < len; ++i) {                                         \
+      SIMD_LOOP for (size_t i = 0; i < len; ++i) {                               \
         double r = (double)ae[i] / atol;                                         \
-        s += r * r;                                                              \
-      }                                                                          \
-      return s;                                                                  \
-    }                                                                            \
-    const T *uu = u0 + off, *yv = my ? ay : yread ? yread + off : NULL;          \
-    if (yv) {                                                                    \
-      for (size_t i = 0; i < len; ++i) {                                         \
-        double a = fabs((double)uu[i]), b = fabs((double)yv[i]);                 \
-        double r = (double)ae[i] / (atol + rtol * (a > b ? a : b));              \
-        s += r * r;                                                              \
+        q[i] = r * r;                                                            \
       }                                                                          \
     } else {                                                                     \
-      for (size_t i = 0; i < len; ++i) {                                         \
-        double r = (double)ae[i] / (atol + rtol * fabs((double)uu[i]));          \
-        s += r * r;                                                              \
+      const T *uu = u0 + off, *yv = my ? ay : yread ? yread + off : NULL;        \
+      if (yv) {                                                                  \
+        SIMD_LOOP for (size_t i = 0; i < len; ++i) {                             \
+          double a = fabs((double)uu[i]), b = fabs((double)yv[i]);               \
+          double r = (double)ae[i] / (atol + rtol * (a > b ? a : b));            \
+          q[i] = r * r;                                                          \
+        }                                                                        \
+      } else {                                                                   \
+        SIMD_LOOP for (size_t i = 0; i < len; ++i) {                             \
+          double r = (double)ae[i] / (atol + rtol * fabs((double)uu[i]));        \
+          q[i] = r * r;                                                          \
+        }                                                                        \
       }                                                                          \
     }                                                                            \
+    for (size_t i = 0; i < len; ++i)                                             \
+      s += q[i];                                                                 \
     return s;                                                                    \
   }                                                                              \
   static double comb_blocks_##S(size_t n, int my, const T *cy,                  \
@@ -621,9 +631,21 @@ static inline float tanh_f32(float x) {
           z[i] += ta * x[i] / (tc * y[i] + te););                                \
     }                                                                            \
   }                                                                              \
+  /* x·0 is ±0 for a finite x and NaN for ±inf and NaN: the block's sum of     \
+     them is 0 exactly when every element is finite, in any order (SIMD) */     \
+  CPU_CLONES static int finite_block_##S(size_t len, const T *x) {              \
+    T acc = 0;                                                                   \
+    DO_SIMD_SUM(acc) for (size_t i = 0; i < len; ++i)                            \
+      acc += x[i] * (T)0;                                                        \
+    return acc == 0;                                                             \
+  }                                                                              \
   static int all_finite_##S(size_t n, const T *x) {                              \
+    size_t nb = (n + COMB_BLOCK - 1) / COMB_BLOCK;                               \
     int bad = 0;                                                                 \
-    PARALLEL_LOOP_SUM(n, bad, bad += !isfinite(x[i]););                          \
+    PARALLEL_LOOP_SUM(nb, bad,                                                   \
+        bad += !finite_block_##S(n - i * COMB_BLOCK < COMB_BLOCK                 \
+                                     ? n - i * COMB_BLOCK : COMB_BLOCK,          \
+                                 x + i * COMB_BLOCK););                          \
     return bad == 0;                                                             \
   }
 

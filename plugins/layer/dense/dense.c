@@ -6,10 +6,13 @@
  * Pullbacks: dZ = dY ⊙ act'(Z) with db += Σ_cols dZ in the same pass
  * (nde_backend_activation_vjp_bias); dW += dZ·Xᵀ and dX = Wᵀ·dZ by GEMMs
  * with transpose flags (no transposed copies), dW accumulated in place.
+ * Forward-only after time_concat (forward_time_row): the time row's weight
+ * column times t joins the bias, and the GEMM reads the state directly.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include <nde/arena.h>
 #include <nde/layer.h>
 
 /* Outputs (rows × batch) up to this many elements stay in L1 between two
@@ -56,24 +59,48 @@ static nde_status dense_create(const nde_options *options, const nde_shape *inpu
   return nde_layer_state_keep(&d, sizeof d, self);
 }
 
-static nde_status dense_forward(void *self, const nde_layer_ctx *ctx, const void *x, double t,
-                                const void *params, void *y, void *saved) {
-  (void)t;
-  const dense *d = self;
+/* Z = W[:, 0:k]·X (X has k rows), then y = act(Z + bias) */
+static void dense_apply(const dense *d, const nde_layer_ctx *ctx, const void *x, size_t k,
+                        const void *params, const void *bias, void *y, void *saved) {
   const nde_backend *be = ctx->backend;
-  size_t es = nde_dtype_size(ctx->dtype), B = ctx->batch;
+  size_t B = ctx->batch;
   void *z = d->act == NDE_ACT_IDENTITY ? y : saved;
-  be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_NO_TRANS, d->out, B, d->in, 1.0, params,
-                d->out, x, d->in, 0.0, z, d->out);
-  const void *bias = d->bias ? (const char *)params + d->out * d->in * es : NULL;
+  be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_NO_TRANS, d->out, B, k, 1.0, params,
+                d->out, x, k, 0.0, z, d->out);
   if (d->out * B > FUSE_ABOVE) { /* bias and activation in one pass over Z */
     nde_backend_bias_activation(be, ctx->dtype, d->act, d->out, B, bias, z, y);
-    return NDE_OK;
+    return;
   }
   if (bias)
     be->ops->add_column(be->ctx, ctx->dtype, d->out, B, bias, z);
   if (d->act != NDE_ACT_IDENTITY)
     be->ops->activation(be->ctx, ctx->dtype, d->act, d->out * B, z, y);
+}
+
+static nde_status dense_forward(void *self, const nde_layer_ctx *ctx, const void *x, double t,
+                                const void *params, void *y, void *saved) {
+  (void)t;
+  const dense *d = self;
+  size_t es = nde_dtype_size(ctx->dtype);
+  dense_apply(d, ctx, x, d->in, params,
+              d->bias ? (const char *)params + d->out * d->in * es : NULL, y, saved);
+  return NDE_OK;
+}
+
+/* Forward-only on [x; t·1ᵀ]: W·[x; t] + b = W[:, 0:in-1]·x + (b + t·W[:, in-1]); the
+   concatenated input is never formed, the time column becomes part of the bias. */
+static nde_status dense_forward_time_row(void *self, const nde_layer_ctx *ctx, const void *x,
+                                         double t, const void *params, void *y, void *saved) {
+  const dense *d = self;
+  const nde_backend *be = ctx->backend;
+  size_t es = nde_dtype_size(ctx->dtype);
+  void *bias;
+  NDE_TRY(nde_arena_alloc(ctx->arena, d->out * es, &bias));
+  const void *terms[2] = {(const char *)params + d->out * (d->in - 1) * es,
+                          (const char *)params + d->out * d->in * es};
+  double coefs[2] = {t, 1.0};
+  be->ops->lincomb(be->ctx, ctx->dtype, d->out, d->bias ? 2 : 1, coefs, terms, 0.0, bias);
+  dense_apply(d, ctx, x, d->in - 1, params, bias, y, saved);
   return NDE_OK;
 }
 
@@ -133,4 +160,5 @@ static nde_status dense_jvp(void *self, const nde_layer_ctx *ctx, const void *x,
 }
 
 NDE_PLUGIN_DEFINE(layer, dense, .create = dense_create, .destroy = nde_layer_state_destroy,
-                  .forward = dense_forward, .vjp = dense_vjp, .jvp = dense_jvp);
+                  .forward = dense_forward, .vjp = dense_vjp, .jvp = dense_jvp,
+                  .forward_time_row = dense_forward_time_row);
