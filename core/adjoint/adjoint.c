@@ -436,6 +436,10 @@ nde_status nde_adjoint_backward(nde_adjoint *a, const nde_sens_problem *p,
   bo.record_steps = 1; /* the last step sizes seed the next piece (see sweep) */
   bo.save_everystep = 0;
   bo.steady_state = 0;
+  /* the seminorm: the error norm covers the leading [u, λ] (BACKSOLVE) or λ (INTERPOLATING) */
+  bo.norm_size = 0;
+  if (a->cfg.norm == NDE_ADJOINT_NORM_SEMINORM && m != NDE_ADJOINT_QUADRATURE && np)
+    bo.norm_size = m == NDE_ADJOINT_BACKSOLVE ? 2 * n : n;
 
   size_t N = m == NDE_ADJOINT_BACKSOLVE ? 2 * n + np : m == NDE_ADJOINT_INTERPOLATING ? n + np : n;
   aug_ctx c = {.a = a, .p = p, .btableau = bsolver->ops->tableau};

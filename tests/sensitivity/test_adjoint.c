@@ -593,3 +593,51 @@ Test(adjoint, fixed_step_solver) {
   }
   nde_ode_solver_destroy(&exact);
 }
+
+/*
+ * The seminorm (Kidger, Chen & Lyons 2021), the default: leaving the
+ * parameter adjoint μ out of the backward solve's error norm takes fewer
+ * backward steps on network dynamics (tanhnet: 32 → 26 evaluations), and
+ * the gradient stays as accurate as the tolerance: both norms' errors
+ * against a tight reference are of the tolerance's order. Lotka–Volterra
+ * (4 parameters whose adjoint is smooth) is the counterexample the docs
+ * name: there the full norm takes a few percent fewer steps.
+ */
+Test(adjoint, seminorm_takes_fewer_steps_at_the_same_accuracy) {
+  static const char *const pnames[] = {"tanhnet", "lotka"};
+  for (int pi = 0; pi < 2; ++pi) {
+    test_ode q;
+    nde_ode_rhs f = test_ode_make(pnames[pi], &q);
+    const double sv[1] = {q.t1};
+    nde_ode_solver *tight = open_solver("tsit5", TOL_JSON);
+    double ref0[4], refp[32];
+    adj_grad("interpolating_adjoint", NULL, &q, f, tight, sv, 1, ref0, refp);
+    nde_ode_solver_destroy(&tight);
+    const double tol = 1e-6;
+    nde_ode_solver *solver = open_solver("tsit5", "{\"abstol\": 1e-6, \"reltol\": 1e-6}");
+    for (int m = 0; m < 2; ++m) {
+      double a0[4], ap[32], b0[4], bp[32];
+      nde_sens_stats full = adj_grad(methods[m], "{\"norm\": \"full\"}", &q, f, solver, sv, 1,
+                                     a0, ap);
+      nde_sens_stats semi = adj_grad(methods[m], "{\"norm\": \"seminorm\"}", &q, f, solver, sv,
+                                     1, b0, bp);
+      double ef = fmax(max_rel(a0, ref0, q.n), max_rel(ap, refp, q.np));
+      double es = fmax(max_rel(b0, ref0, q.n), max_rel(bp, refp, q.np));
+      if (getenv("NDE_TEST_VERBOSE"))
+        fprintf(stderr, "%s on %s: full nfe %ld acc %ld rej %ld err %.3g; seminorm nfe %ld acc "
+                "%ld rej %ld err %.3g\n", methods[m], pnames[pi], full.nfe, full.accepted,
+                full.rejected, ef, semi.nfe, semi.accepted, semi.rejected, es);
+      if (pi == 0)
+        cr_expect(semi.nfe < full.nfe, "%s on %s: seminorm %ld evaluations, full %ld",
+                  methods[m], pnames[pi], semi.nfe, full.nfe);
+      /* the default is the seminorm */
+      double c0[4], cp[32];
+      nde_sens_stats dflt = adj_grad(methods[m], NULL, &q, f, solver, sv, 1, c0, cp);
+      cr_expect(dflt.nfe == semi.nfe && !memcmp(cp, bp, q.np * sizeof *cp), "%s default",
+                methods[m]);
+      cr_expect(ef < 100 * tol && es < 100 * tol, "%s on %s: errors full %.3g, seminorm %.3g",
+                methods[m], pnames[pi], ef, es);
+    }
+    nde_ode_solver_destroy(&solver);
+  }
+}
