@@ -215,7 +215,8 @@ static nde_status aug_eval(void *ctx, double t, const nde_array *y, nde_array *d
   if (m == NDE_ADJOINT_BACKSOLVE) {
     NDE_TRY(nde_array_view(y, 0, u0->ndim, u0->shape, &u));
     NDE_TRY(nde_array_view(dy, 0, u0->ndim, u0->shape, &du));
-    NDE_TRY(p->f->eval(p->f->ctx, t, &u, &du));
+    if (!p->eval_vjp)
+      NDE_TRY(p->f->eval(p->f->ctx, t, &u, &du));
     off = n;
   } else {
     NDE_TRY(nde_ode_trajectory_eval(c->a->traj, t, &c->ubuf));
@@ -230,7 +231,10 @@ static nde_status aug_eval(void *ctx, double t, const nde_array *y, nde_array *d
     be->fill(bc, u0->dtype, np, 0.0, dmu);
     nneg += np;
   }
-  NDE_TRY(p->f->vjp(p->f->ctx, t, &u, &lam, &dlam, dmu));
+  if (m == NDE_ADJOINT_BACKSOLVE && p->eval_vjp) /* f and its pullback from one pass */
+    NDE_TRY(p->eval_vjp(p->f->ctx, t, &u, &du, &lam, &dlam, dmu));
+  else
+    NDE_TRY(p->f->vjp(p->f->ctx, t, &u, &lam, &dlam, dmu));
   c->nvjp++;
   /* dλ/dt = −λᵀ∂f/∂u, dμ/dt = −λᵀ∂f/∂p: λ and μ are contiguous */
   be->scale(bc, u0->dtype, nneg, -1.0, dlam.data);

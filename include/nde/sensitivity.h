@@ -90,6 +90,11 @@ enum {
  * @var nsave     number of save points (≥ 1)
  * @var u0        initial state
  * @var n_params  length of the parameter gradient f->vjp accumulates into
+ * @var eval_vjp  optional (NULL: f->eval then f->vjp): f(t, u) into @p du and
+ *                the pullback of @p w at the same point (as f->vjp: w_u and
+ *                wᵀ∂f/∂p added to w_p when it is not NULL) from one pass of the
+ *                dynamics, its records reused; called with f->ctx. The
+ *                backsolve adjoint needs both at every backward stage.
  */
 typedef struct nde_sens_problem {
   const nde_ode_rhs *f;
@@ -99,6 +104,9 @@ typedef struct nde_sens_problem {
   size_t nsave;
   const nde_array *u0;
   size_t n_params;
+  /* appended */
+  nde_status (*eval_vjp)(void *ctx, double t, const nde_array *u, nde_array *du,
+                         const nde_array *w, nde_array *w_u, void *w_p);
 } nde_sens_problem;
 
 /**
