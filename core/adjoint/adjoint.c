@@ -263,7 +263,10 @@ static nde_status quad_step(void *user, const nde_ode_step *st, double eest) {
     NDE_TRY(nde_ode_trajectory_eval(c->a->traj, tq, &c->ubuf));
     /* the step runs from t toward t0: its share of ∫_{t0}^{t1} is −dt·Σ w_q g(t_q) */
     be->scale(bc, u0->dtype, c->lamq.size, -s.dt * c->gl_w[q], c->lamq.data);
-    NDE_TRY(p->f->vjp(p->f->ctx, tq, &c->ubuf, &c->lamq, &c->wu, c->mu.data));
+    if (p->vjp_params) /* λ's cotangent at the node is not needed: skip forming it */
+      NDE_TRY(p->vjp_params(p->f->ctx, tq, &c->ubuf, &c->lamq, c->mu.data));
+    else
+      NDE_TRY(p->f->vjp(p->f->ctx, tq, &c->ubuf, &c->lamq, &c->wu, c->mu.data));
     c->nvjp++;
   }
   return NDE_OK;

@@ -106,9 +106,10 @@ static nde_status rhs_pullback(rhs_ctx *r, const nde_record *rec, const nde_arra
     wd = ws;
   }
   r->nvjp++;
-  return nde_layer_vjp(r->dyn, &r->lctx, rec, wd, w_u->data, w_p, NULL);
+  return nde_layer_vjp(r->dyn, &r->lctx, rec, wd, w_u ? w_u->data : NULL, w_p, NULL);
 }
 
+/* w_u may be NULL here (rhs_vjp_params): the input cotangent is then not formed. */
 static nde_status rhs_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
                           nde_array *w_u, void *w_p) {
   rhs_ctx *r = ctx;
@@ -119,6 +120,12 @@ static nde_status rhs_vjp(void *ctx, double t, const nde_array *u, const nde_arr
     st = rhs_pullback(r, rec, w, w_u, w_p);
   nde_arena_rewind(r->lctx.arena, mark);
   return st;
+}
+
+/* The parameter part of the pullback alone (nde_sens_problem::vjp_params). */
+static nde_status rhs_vjp_params(void *ctx, double t, const nde_array *u, const nde_array *w,
+                                 void *w_p) {
+  return rhs_vjp(ctx, t, u, w, NULL, w_p);
 }
 
 /* f(t, u) and the pullback of w from one forward pass (nde_sens_problem::eval_vjp). */
@@ -373,7 +380,7 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   ev->problem = (nde_sens_problem){.f = &ev->f, .solver = s->solver, .t0 = t0, .t1 = t1,
                                    .saveat = ev->saves.t, .nsave = ev->saves.n, .u0 = &ev->u0,
                                    .n_params = dyn->param_count + (s->per_sample ? B : 0),
-                                   .eval_vjp = rhs_eval_vjp};
+                                   .eval_vjp = rhs_eval_vjp, .vjp_params = rhs_vjp_params};
 
   /* frozen step sequences (finite-difference checks) */
   nde_ode_options saved_opts = s->solver->solve;

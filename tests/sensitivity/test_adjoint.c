@@ -643,17 +643,25 @@ Test(adjoint, seminorm_takes_fewer_steps_at_the_same_accuracy) {
 }
 
 /* nde_sens_problem::eval_vjp: backsolve takes f and its pullback from one call when the
-   problem offers it, with the same numbers as f->eval then f->vjp. */
+   problem offers it; ::vjp_params: the quadrature adjoint's nodes take only the parameter
+   part; either way the numbers are those of f->eval and f->vjp. */
 static long fused_calls;
 static nde_ode_rhs fused_f;
+static nde_array *node_wu;
 static nde_status count_eval_vjp(void *ctx, double t, const nde_array *u, nde_array *du,
                                  const nde_array *w, nde_array *w_u, void *w_p) {
   fused_calls++;
   NDE_TRY(fused_f.eval(ctx, t, u, du));
   return fused_f.vjp(ctx, t, u, w, w_u, w_p);
 }
+static nde_status count_vjp_params(void *ctx, double t, const nde_array *u, const nde_array *w,
+                                   void *w_p) {
+  fused_calls++;
+  return fused_f.vjp(ctx, t, u, w, node_wu, w_p);
+}
 
-Test(adjoint, backsolve_uses_eval_vjp) {
+static void fused_calls_keep_the_gradient(const char *method) {
+  int quad = !strcmp(method, "quadrature_adjoint");
   test_ode q;
   fused_f = test_ode_make("tanhnet", &q);
   nde_ode_solver *solver = open_solver("tsit5", "{\"abstol\": 1e-8, \"reltol\": 1e-8}");
@@ -661,8 +669,10 @@ Test(adjoint, backsolve_uses_eval_vjp) {
   double g[64], res[2][4 + 32];
   long nvjp[2];
   weights(q.n, 2, g);
+  nde_array wu = vec(q.n, NULL);
+  node_wu = &wu;
   for (int fused = 0; fused < 2; ++fused) {
-    sens s = sens_open("backsolve_adjoint", NULL);
+    sens s = sens_open(method, NULL);
     nde_array u0 = vec(q.n, q.u0), d0 = vec(q.n, NULL), dp = vec(q.np, NULL);
     size_t shape[2] = {q.n, 2};
     nde_array G = {0};
@@ -670,14 +680,18 @@ Test(adjoint, backsolve_uses_eval_vjp) {
     cr_assert_eq(nde_array_from_doubles(&G, g, 2 * q.n), NDE_OK);
     nde_sens_problem prob = {.f = &fused_f, .solver = solver, .t0 = q.t0, .t1 = q.t1,
                              .saveat = sv, .nsave = 2, .u0 = &u0, .n_params = q.np,
-                             .eval_vjp = fused ? count_eval_vjp : NULL};
+                             .eval_vjp = fused && !quad ? count_eval_vjp : NULL,
+                             .vjp_params = fused && quad ? count_vjp_params : NULL};
     nde_ode_solution sol;
     nde_sens_stats st;
     fused_calls = 0;
     cr_assert_eq(s.ops->forward(s.state, &prob, &sol), NDE_OK, "%s", nde_last_error());
     cr_assert_eq(s.ops->backward(s.state, &prob, &G, NULL, NULL, &d0, dp.data, &st), NDE_OK,
                  "%s", nde_last_error());
-    cr_expect_eq(fused_calls, fused ? st.nvjp : 0, "every augmented evaluation fused");
+    /* backsolve: every augmented evaluation; quadrature: the nodes, m = 3 per step */
+    long want = !fused ? 0 : quad ? 3 * (st.accepted) : st.nvjp;
+    cr_expect_eq(fused_calls, want, "%s: %ld fused calls, %ld expected", method, fused_calls,
+                 want);
     nvjp[fused] = st.nvjp;
     memcpy(res[fused], d0.data, q.n * sizeof(double));
     memcpy(res[fused] + 4, dp.data, q.np * sizeof(double));
@@ -691,6 +705,12 @@ Test(adjoint, backsolve_uses_eval_vjp) {
   cr_expect_eq(nvjp[0], nvjp[1]);
   cr_expect(!memcmp(res[0], res[1], q.n * sizeof(double)) &&
                 !memcmp(res[0] + 4, res[1] + 4, q.np * sizeof(double)),
-            "the same gradient, bit for bit");
+            "%s: the same gradient, bit for bit", method);
+  nde_array_destroy(&wu);
   nde_ode_solver_destroy(&solver);
+}
+
+Test(adjoint, fused_calls_keep_the_gradient) {
+  fused_calls_keep_the_gradient("backsolve_adjoint");
+  fused_calls_keep_the_gradient("quadrature_adjoint");
 }
