@@ -256,10 +256,12 @@ static void expect_vjp(const char *sens, double tol) {
 
 Test(time_spans, vjp_matches_finite_differences_direct) { expect_vjp("direct", 1e-7); }
 
-/* the continuous adjoints accumulate the span gradient like a parameter gradient */
+/* the continuous adjoints accumulate the span gradient like a parameter gradient
+   (backsolve through the layer's fused evaluation and pullback, eval_vjp) */
 Test(time_spans, vjp_matches_finite_differences_adjoints) {
   expect_vjp("interpolating_adjoint", 1e-4);
   expect_vjp("quadrature_adjoint", 1e-4);
+  expect_vjp("backsolve_adjoint", 1e-4);
 }
 
 /* A neural_ode with @p keys and the test dynamics is refused with @p needle in the message. */

@@ -5,7 +5,8 @@
  * of one forward + backward pass, the forward and backward NFE, the VJP
  * count, the accepted/rejected backward steps, the peak memory the method
  * reports, and the gradient's distance from a reference (interpolating
- * adjoint at 1e-12).
+ * adjoint at 1e-12). The backsolve and interpolating adjoints run with
+ * their default seminorm and with "norm": "full" (docs/sensitivity.md).
  *
  * Peer, in the same process on the same right-hand side: SUNDIALS CVODES
  * (Adams–Moulton with fixed-point iteration, forward with Hermite
@@ -324,7 +325,9 @@ int main(void) {
     const char *label, *method, *opts;
   } m[] = {
       {"backsolve_adjoint", "backsolve_adjoint", "{}"},
+      {"backsolve_adjoint, norm full", "backsolve_adjoint", "{\"norm\": \"full\"}"},
       {"interpolating_adjoint", "interpolating_adjoint", "{}"},
+      {"interpolating_adjoint, norm full", "interpolating_adjoint", "{\"norm\": \"full\"}"},
       {"interpolating_adjoint, checkpoints 4", "interpolating_adjoint", "{\"checkpoints\": 4}"},
       {"quadrature_adjoint", "quadrature_adjoint", "{}"},
   };

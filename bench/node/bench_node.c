@@ -33,6 +33,9 @@
  * backend's queued work (a no-op wait on cpu), so a GPU time is complete.
  *
  * Usage: bench_node CASE DTYPE SOLVER TOL MODE SENSITIVITY [REPEATS=5] [WARMUP=1] [DUMP]
+ * NDE_BENCH_SENS_OPTIONS, when set, holds JSON members added to the
+ * sensitivity's object (e.g. '"norm": "full"'); the output repeats them
+ * as "sens_options".
  * Prints one JSON object. With DUMP (a folder), also writes the initial
  * parameters, the input and the cotangent as raw float64 (params.f64, x.f64,
  * dy.f64; column-major) and the parameter layout (layout.txt: name offset
@@ -217,12 +220,15 @@ int main(int argc, char **argv) {
                             1.5 * i / 29.0);
     snprintf(saveat + k, sizeof saveat - k, "]");
   }
+  const char *sens_opts = getenv("NDE_BENCH_SENS_OPTIONS");
+  if (!backward || !sens_opts)
+    sens_opts = "";
   snprintf(model_json, sizeof model_json,
            "{\"layer\": \"neural_ode\", \"tspan\": [0, %s]%s, \"dynamics\": %s,"
            " \"solver\": {\"plugin\": \"%s\", \"abstol\": %.17g, \"reltol\": %.17g},"
-           " \"sensitivity\": \"%s\"}",
+           " \"sensitivity\": {\"plugin\": \"%s\"%s%s}}",
            mnist ? "1" : "1.5", saveat, mnist ? MNIST_DYN : SPIRAL_DYN, solver, tol, tol,
-           backward ? sens : "direct");
+           backward ? sens : "direct", *sens_opts ? ", " : "", sens_opts);
   nde_shape in = nde_shape_vector(n);
   nde_model *model, *dyn;
   CHECK(nde_model_build(NULL, model_json, "model", &in, r.be, r.dt, &model));
@@ -322,10 +328,17 @@ int main(int argc, char **argv) {
          " \"mode\": \"%s\", \"sensitivity\": \"%s\", \"batch\": %zu, \"time_s\": %.6g,"
          " \"first_s\": %.6g, \"nfe_forward\": %.0f, \"nfe_backward\": %.0f, \"f_s\": %.6g,"
          " \"vjp_s\": %.6g, \"floor_s\": %.6g, \"floor_ratio\": %.3f, \"threads\": %d,"
-         " \"load\": %.2f, \"peak_rss_mb\": %.1f}\n",
+         " \"load\": %.2f, \"peak_rss_mb\": %.1f",
          backend, which, dtype, solver, tol, mode, backward ? sens : "-", r.batch, t, first, nfe_f, nfe_b,
          tf, tv, floor_s, floor_s > 0 ? t / floor_s : 0.0, threads ? atoi(threads) : 0, load,
          (double)ru.ru_maxrss / 1024.0);
+  if (*sens_opts) { /* as a JSON string: quotes and backslashes escaped */
+    printf(", \"sens_options\": \"");
+    for (const char *c = sens_opts; *c; ++c)
+      printf("%s%c", *c == '"' || *c == '\\' ? "\\" : "", *c);
+    printf("\"");
+  }
+  printf("}\n");
   if (sync_buffer != x.data)
     r.be->ops->release(r.be->ctx, sync_buffer);
   nde_arena_destroy(&r.arena);

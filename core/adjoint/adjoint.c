@@ -215,7 +215,8 @@ static nde_status aug_eval(void *ctx, double t, const nde_array *y, nde_array *d
   if (m == NDE_ADJOINT_BACKSOLVE) {
     NDE_TRY(nde_array_view(y, 0, u0->ndim, u0->shape, &u));
     NDE_TRY(nde_array_view(dy, 0, u0->ndim, u0->shape, &du));
-    NDE_TRY(p->f->eval(p->f->ctx, t, &u, &du));
+    if (!p->eval_vjp)
+      NDE_TRY(p->f->eval(p->f->ctx, t, &u, &du));
     off = n;
   } else {
     NDE_TRY(nde_ode_trajectory_eval(c->a->traj, t, &c->ubuf));
@@ -230,7 +231,10 @@ static nde_status aug_eval(void *ctx, double t, const nde_array *y, nde_array *d
     be->fill(bc, u0->dtype, np, 0.0, dmu);
     nneg += np;
   }
-  NDE_TRY(p->f->vjp(p->f->ctx, t, &u, &lam, &dlam, dmu));
+  if (m == NDE_ADJOINT_BACKSOLVE && p->eval_vjp) /* f and its pullback from one pass */
+    NDE_TRY(p->eval_vjp(p->f->ctx, t, &u, &du, &lam, &dlam, dmu));
+  else
+    NDE_TRY(p->f->vjp(p->f->ctx, t, &u, &lam, &dlam, dmu));
   c->nvjp++;
   /* dλ/dt = −λᵀ∂f/∂u, dμ/dt = −λᵀ∂f/∂p: λ and μ are contiguous */
   be->scale(bc, u0->dtype, nneg, -1.0, dlam.data);
@@ -259,7 +263,10 @@ static nde_status quad_step(void *user, const nde_ode_step *st, double eest) {
     NDE_TRY(nde_ode_trajectory_eval(c->a->traj, tq, &c->ubuf));
     /* the step runs from t toward t0: its share of ∫_{t0}^{t1} is −dt·Σ w_q g(t_q) */
     be->scale(bc, u0->dtype, c->lamq.size, -s.dt * c->gl_w[q], c->lamq.data);
-    NDE_TRY(p->f->vjp(p->f->ctx, tq, &c->ubuf, &c->lamq, &c->wu, c->mu.data));
+    if (p->vjp_params) /* λ's cotangent at the node is not needed: skip forming it */
+      NDE_TRY(p->vjp_params(p->f->ctx, tq, &c->ubuf, &c->lamq, c->mu.data));
+    else
+      NDE_TRY(p->f->vjp(p->f->ctx, tq, &c->ubuf, &c->lamq, &c->wu, c->mu.data));
     c->nvjp++;
   }
   return NDE_OK;
@@ -436,6 +443,10 @@ nde_status nde_adjoint_backward(nde_adjoint *a, const nde_sens_problem *p,
   bo.record_steps = 1; /* the last step sizes seed the next piece (see sweep) */
   bo.save_everystep = 0;
   bo.steady_state = 0;
+  /* the seminorm: the error norm covers the leading [u, λ] (BACKSOLVE) or λ (INTERPOLATING) */
+  bo.norm_size = 0;
+  if (a->cfg.norm == NDE_ADJOINT_NORM_SEMINORM && m != NDE_ADJOINT_QUADRATURE && np)
+    bo.norm_size = m == NDE_ADJOINT_BACKSOLVE ? 2 * n : n;
 
   size_t N = m == NDE_ADJOINT_BACKSOLVE ? 2 * n + np : m == NDE_ADJOINT_INTERPOLATING ? n + np : n;
   aug_ctx c = {.a = a, .p = p, .btableau = bsolver->ops->tableau};

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <nde/adjoint.h>
 #include <nde/sde_adjoint.h>
@@ -32,6 +33,9 @@ nde_status nde_adjoint_sens_create(nde_adjoint_method method, const nde_options 
   cfg.checkpoints = (size_t)nde_options_int(options, "checkpoints", 0);
   cfg.quadrature_points = (int)nde_options_int(options, "quadrature_points", 0);
   cfg.reset = nde_options_bool(options, "reset", 1);
+  /* "norm" is validated against the manifest's choices before this runs */
+  const char *norm = nde_options_string(options, "norm", "seminorm");
+  cfg.norm = strcmp(norm, "full") ? NDE_ADJOINT_NORM_SEMINORM : NDE_ADJOINT_NORM_FULL;
   sens_state *s = calloc(1, sizeof *s);
   if (!s)
     return nde_error(NDE_ENOMEM, "%s: out of memory", method_name(method));

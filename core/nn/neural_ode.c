@@ -101,22 +101,53 @@ static nde_status rhs_eval(void *ctx, double t, const nde_array *u, nde_array *d
   return st;
 }
 
+/* The pullback of w through the evaluation recorded in @p rec (the spans' scaling first). */
+static nde_status rhs_pullback(rhs_ctx *r, const nde_record *rec, const nde_array *w,
+                               nde_array *w_u, void *w_p) {
+  const void *wd = w->data;
+  if (r->spans) {
+    void *ws, *g = w_p ? nde_elem(w_p, r->lctx.dtype, r->n_dyn) : NULL;
+    NDE_TRY(nde_time_spans_pullback(&r->lctx, r->spans, w->data, rec->y, g, &ws));
+    wd = ws;
+  }
+  r->nvjp++;
+  return nde_layer_vjp(r->dyn, &r->lctx, rec, wd, w_u ? w_u->data : NULL, w_p, NULL);
+}
+
+/* w_u may be NULL here (rhs_vjp_params): the input cotangent is then not formed. */
 static nde_status rhs_vjp(void *ctx, double t, const nde_array *u, const nde_array *w,
                           nde_array *w_u, void *w_p) {
   rhs_ctx *r = ctx;
   nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
   nde_record *rec;
   nde_status st = nde_layer_forward(r->dyn, &r->lctx, u->data, t, r->params, &rec);
-  const void *wd = w->data;
-  if (st == NDE_OK && r->spans) {
-    void *ws, *g = w_p ? nde_elem(w_p, r->lctx.dtype, r->n_dyn) : NULL;
-    st = nde_time_spans_pullback(&r->lctx, r->spans, w->data, rec->y, g, &ws);
-    wd = ws;
-  }
   if (st == NDE_OK)
-    st = nde_layer_vjp(r->dyn, &r->lctx, rec, wd, w_u->data, w_p, NULL);
+    st = rhs_pullback(r, rec, w, w_u, w_p);
   nde_arena_rewind(r->lctx.arena, mark);
-  r->nvjp++;
+  return st;
+}
+
+/* The parameter part of the pullback alone (nde_sens_problem::vjp_params). */
+static nde_status rhs_vjp_params(void *ctx, double t, const nde_array *u, const nde_array *w,
+                                 void *w_p) {
+  return rhs_vjp(ctx, t, u, w, NULL, w_p);
+}
+
+/* f(t, u) and the pullback of w from one forward pass (nde_sens_problem::eval_vjp). */
+static nde_status rhs_eval_vjp(void *ctx, double t, const nde_array *u, nde_array *du,
+                               const nde_array *w, nde_array *w_u, void *w_p) {
+  rhs_ctx *r = ctx;
+  nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
+  nde_record *rec;
+  nde_status st = nde_layer_forward(r->dyn, &r->lctx, u->data, t, r->params, &rec);
+  if (st == NDE_OK)
+    st = r->lctx.backend->ops->copy(r->lctx.backend->ctx, du->data, rec->y, nde_array_bytes(du));
+  if (st == NDE_OK && r->spans)
+    nde_time_spans_apply(&r->lctx, r->spans, du->data);
+  r->nfe++;
+  if (st == NDE_OK)
+    st = rhs_pullback(r, rec, w, w_u, w_p);
+  nde_arena_rewind(r->lctx.arena, mark);
   return st;
 }
 
@@ -354,7 +385,8 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   /* per-sample spans: the durations are parameters of the right-hand side after the dynamics' */
   ev->problem = (nde_sens_problem){.f = &ev->f, .solver = s->solver, .t0 = t0, .t1 = t1,
                                    .saveat = ev->saves.t, .nsave = ev->saves.n, .u0 = &ev->u0,
-                                   .n_params = dyn->param_count + (s->per_sample ? B : 0)};
+                                   .n_params = dyn->param_count + (s->per_sample ? B : 0),
+                                   .eval_vjp = rhs_eval_vjp, .vjp_params = rhs_vjp_params};
 
   /* frozen step sequences (finite-difference checks) */
   nde_ode_options saved_opts = s->solver->solve;

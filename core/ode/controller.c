@@ -99,13 +99,21 @@ int nde_pi_controller_step(nde_pi_controller *c, double eest, double dt, double 
 nde_status nde_initial_dt(nde_rhs_eval_fn f, void *ctx, double t0, const nde_array *u0,
                           const nde_array *f0, double tdir, int order, double abstol,
                           double reltol, double dtmax, double *dt, long *nfe) {
+  return nde_initial_dt_seminorm(f, ctx, t0, u0, f0, tdir, order, abstol, reltol, dtmax, 0, dt,
+                                 nfe);
+}
+
+nde_status nde_initial_dt_seminorm(nde_rhs_eval_fn f, void *ctx, double t0, const nde_array *u0,
+                                   const nde_array *f0, double tdir, int order, double abstol,
+                                   double reltol, double dtmax, size_t norm_n, double *dt,
+                                   long *nfe) {
   const nde_backend_ops *be = u0->backend->ops;
   void *bc = u0->backend->ctx;
   nde_dtype dtp = u0->dtype;
-  size_t n = u0->size;
+  size_t n = u0->size, nn = norm_n > 0 && norm_n < n ? norm_n : n; /* the norms' elements */
   /* d0 = ||u0/sk||, sk = abstol + |u0| reltol: exactly wrms_norm(u0; u0). */
-  double d0 = be->wrms_norm(bc, dtp, n, u0->data, u0->data, NULL, abstol, reltol);
-  double d1 = be->wrms_norm(bc, dtp, n, f0->data, u0->data, NULL, abstol, reltol);
+  double d0 = be->wrms_norm(bc, dtp, nn, u0->data, u0->data, NULL, abstol, reltol);
+  double d1 = be->wrms_norm(bc, dtp, nn, f0->data, u0->data, NULL, abstol, reltol);
   double dt0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
   dt0 = fmin(dt0, dtmax);
   nde_array u1 = {0}, f1 = {0};
@@ -123,7 +131,7 @@ nde_status nde_initial_dt(nde_rhs_eval_fn f, void *ctx, double t0, const nde_arr
     const void *x[2] = {f1.data, f0->data};
     double cf[2] = {1.0, -1.0};
     be->lincomb(bc, dtp, n, 2, cf, x, 0.0, f1.data);
-    double d2 = be->wrms_norm(bc, dtp, n, f1.data, u0->data, NULL, abstol, reltol) / dt0;
+    double d2 = be->wrms_norm(bc, dtp, nn, f1.data, u0->data, NULL, abstol, reltol) / dt0;
     double m = fmax(d1, d2);
     double dt1 = m <= 1e-15 ? fmax(1e-6, dt0 * 1e-3) : pow(0.01 / m, 1.0 / (order > 0 ? order : 1));
     double r = fmin(fmin(100.0 * dt0, dt1), dtmax);

@@ -165,6 +165,7 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
   double dtmax = o->dtmax > 0 ? o->dtmax : span;
   int adaptive = o->adaptive && ops->error_order > 0;
   int want_err = adaptive || ops->error_order > 0;
+  size_t norm_n = o->norm_size > 0 && o->norm_size < n ? o->norm_size : n; /* seminorm */
   double t = t0;
   *t_end = t;
   size_t isave = 0;
@@ -194,8 +195,8 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
     dt = tdir * fmin(o->dt, dtmax);
   else if (adaptive) {
     double mag;
-    NDE_TRY(nde_initial_dt(f->eval, f->ctx, t0, &w->u, &w->k[0], tdir, ops->order, o->abstol,
-                           o->reltol, dtmax, &mag, &stats->nfe));
+    NDE_TRY(nde_initial_dt_seminorm(f->eval, f->ctx, t0, &w->u, &w->k[0], tdir, ops->order,
+                                    o->abstol, o->reltol, dtmax, norm_n, &mag, &stats->nfe));
     dt = tdir * mag;
   } else
     return nde_error(NDE_EINVAL, "dt: a fixed-step solve (adaptive = false) needs dt > 0");
@@ -254,7 +255,8 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
                        .eigen_est = NAN,
                        .want_eest = want_err,
                        .abstol = o->abstol,
-                       .reltol = o->reltol};
+                       .reltol = o->reltol,
+                       .norm_n = norm_n};
     nde_status s = do_step(w, f, &st);
     stats->nfe += st.nfe;
     if (s != NDE_OK)
@@ -276,8 +278,8 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
     if (st.eest_valid)
       eest = st.eest;
     else if (want_err)
-      eest = w->be->wrms_norm(w->bc, dtp, n, w->err.data, w->u.data, w->u1.data, o->abstol,
-                              o->reltol);
+      eest = w->be->wrms_norm(w->bc, dtp, norm_n, w->err.data, w->u.data, w->u1.data,
+                              o->abstol, o->reltol);
     double dtnew = dt;
     if (adaptive && !o->replay_dt && !nde_pi_controller_step(&ctl, eest, h, &dtnew)) {
       if (ops->step_done)

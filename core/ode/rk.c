@@ -25,6 +25,30 @@ void nde_rk_combine(const nde_array *x0, double dt, const double *coef, int m,
   be->lincomb(y->backend->ctx, y->dtype, y->size, m + 1, c, x, 0.0, y->data);
 }
 
+/*
+ * The fused last pass of a step (nde_backend_lincomb_wrms with e = NULL:
+ * y = Σ cy_j x_j when cy is given, and the norm of Σ ce_j x_j) under the
+ * step's seminorm: with 0 < norm_n < n the norm covers the first norm_n
+ * elements, and the rest of y is a plain lincomb (the same numbers, still
+ * one pass over memory in all).
+ */
+static double fused_norm(nde_ode_step *st, int k, const void *const *x, const double *cy,
+                         const double *ce) {
+  const nde_backend *b = st->u1->backend;
+  nde_dtype dtp = st->u1->dtype;
+  size_t n = st->u1->size, m = st->norm_n > 0 && st->norm_n < n ? st->norm_n : n;
+  double eest = nde_backend_lincomb_wrms(b, dtp, m, k, x, cy, st->u1->data, ce, NULL,
+                                         st->u0->data, st->abstol, st->reltol, st->err->data);
+  if (m < n && cy) {
+    size_t off = m * nde_dtype_size(dtp);
+    const void *xr[NDE_RK_MAX_STAGES + 1];
+    for (int j = 0; j < k; ++j)
+      xr[j] = x[j] ? (const char *)x[j] + off : NULL;
+    b->ops->lincomb(b->ctx, dtp, n - m, k, cy, xr, 0.0, (char *)st->u1->data + off);
+  }
+  return eest;
+}
+
 nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_step *st) {
   int s = tb->stages;
   double t = st->t, dt = st->dt;
@@ -61,9 +85,7 @@ nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_s
       cy[j + 1] = dt * tb->b[j];
       ce[j + 1] = dt * tb->btilde[j];
     }
-    st->eest = nde_backend_lincomb_wrms(st->u1->backend, dtp, n, s + 1, x, cy, st->u1->data, ce,
-                                        NULL, st->u0->data, st->abstol, st->reltol,
-                                        st->err->data);
+    st->eest = fused_norm(st, s + 1, x, cy, ce);
     st->eest_valid = 1;
   } else
     /* the solution (for FSAL this is also the last stage state) */
@@ -82,9 +104,7 @@ nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_s
       c[j] = dt * tb->btilde[j];
     }
     if (fused) { /* FSAL: the estimate and its norm in one pass, err not written */
-      st->eest = nde_backend_lincomb_wrms(st->u1->backend, dtp, n, s, x, NULL, st->u1->data, c,
-                                          NULL, st->u0->data, st->abstol, st->reltol,
-                                          st->err->data);
+      st->eest = fused_norm(st, s, x, NULL, c);
       st->eest_valid = 1;
     } else
       be->lincomb(bc, dtp, n, s, c, x, 0.0, st->err->data);

@@ -97,6 +97,18 @@ NDE_API nde_status nde_initial_dt(nde_rhs_eval_fn f, void *ctx, double t0, const
                                   const nde_array *f0, double tdir, int order, double abstol,
                                   double reltol, double dtmax, double *dt, long *nfe);
 
+/**
+ * nde_initial_dt() under a seminorm: d0, d1 and d2 are RMS norms over the
+ * first @p norm_n elements only (0, or ≥ the size: all of them, which is
+ * nde_initial_dt()), the same norm as the solve's error estimate
+ * (nde_ode_options::norm_size). The Euler step and the evaluation still
+ * cover the whole state.
+ */
+NDE_API nde_status nde_initial_dt_seminorm(nde_rhs_eval_fn f, void *ctx, double t0,
+                                           const nde_array *u0, const nde_array *f0, double tdir,
+                                           int order, double abstol, double reltol, double dtmax,
+                                           size_t norm_n, double *dt, long *nfe);
+
 #ifdef __cplusplus
 }
 #endif

@@ -142,6 +142,10 @@ typedef struct nde_ode_step {
   double abstol, reltol; /**< in: the norm's tolerances when want_eest */
   double eest;          /**< out: wrms_norm(err; u0, u1) when eest_valid */
   int eest_valid;       /**< out: 1 when the step computed eest */
+  /* appended: a seminorm (nde_ode_options::norm_size) */
+  size_t norm_n;        /**< in: 0, or the number of leading elements of the state the
+                             error norm covers (eest is then wrms_norm over elements
+                             [0, norm_n) only; the rest of err is not part of it) */
 } nde_ode_step;
 
 /**
@@ -246,6 +250,7 @@ typedef nde_status (*nde_ode_step_hook)(void *user, const nde_ode_step *step, do
  * @var controller      PI controller (gains from the method order unless given)
  * @var on_step, user   optional hook after every accepted step
  * @var replay_dt, n_replay  optional frozen step sequence (see the fields)
+ * @var norm_size       optional seminorm: the error norm over the first norm_size elements
  */
 typedef struct nde_ode_options {
   double abstol, reltol, dt, dtmin, dtmax;
@@ -263,6 +268,11 @@ typedef struct nde_ode_options {
                                 the controller: a frozen step sequence (finite-difference
                                 checks); the error estimates are still computed */
   size_t n_replay;         /**< number of entries of replay_dt */
+  size_t norm_size;        /**< 0: the error norm covers the whole state; k > 0: only its
+                                first k elements (a seminorm: the rest are integrated but
+                                never shorten a step). Not a JSON option: the continuous
+                                adjoints set it to leave the parameter adjoint out
+                                (nde_adjoint_config::norm) */
 } nde_ode_options;
 
 /** Defaults for a method of order @p order. */

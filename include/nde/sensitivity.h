@@ -90,6 +90,16 @@ enum {
  * @var nsave     number of save points (≥ 1)
  * @var u0        initial state
  * @var n_params  length of the parameter gradient f->vjp accumulates into
+ * @var eval_vjp  optional (NULL: f->eval then f->vjp): f(t, u) into @p du and
+ *                the pullback of @p w at the same point (as f->vjp: w_u and
+ *                wᵀ∂f/∂p added to w_p when it is not NULL) from one pass of the
+ *                dynamics, its records reused; called with f->ctx. The
+ *                backsolve adjoint needs both at every backward stage.
+ * @var vjp_params optional (NULL: f->vjp into a scratch w_u): only the parameter
+ *                part of f->vjp, wᵀ∂f/∂p added to @p w_p, without forming the
+ *                input cotangent (a chain skips its first layers' input
+ *                pullbacks); called with f->ctx. The quadrature adjoint needs
+ *                only this at its Gauss–Legendre nodes.
  */
 typedef struct nde_sens_problem {
   const nde_ode_rhs *f;
@@ -99,6 +109,11 @@ typedef struct nde_sens_problem {
   size_t nsave;
   const nde_array *u0;
   size_t n_params;
+  /* appended */
+  nde_status (*eval_vjp)(void *ctx, double t, const nde_array *u, nde_array *du,
+                         const nde_array *w, nde_array *w_u, void *w_p);
+  nde_status (*vjp_params)(void *ctx, double t, const nde_array *u, const nde_array *w,
+                           void *w_p);
 } nde_sens_problem;
 
 /**

@@ -414,3 +414,68 @@ Test(ode_controller, hairer_initial_step) {
   nde_array_destroy(&u);
   nde_array_destroy(&f);
 }
+
+/* u' = −u (the leading elements) and, after them, v' = (1 + u)·8·cos(8 t): v follows u but
+   feeds back into nothing, and it oscillates faster (its error would shorten the steps). */
+static nde_status lead_tail_eval(void *ctx, double t, const nde_array *u, nde_array *du) {
+  size_t lead = *(const size_t *)ctx, n = u->size;
+  double x[4];
+  nde_array_to_doubles(u, x, n);
+  for (size_t i = lead; i < n; ++i)
+    x[i] = (1.0 + x[i - lead]) * 8.0 * cos(8.0 * t);
+  for (size_t i = 0; i < lead; ++i)
+    x[i] = -x[i];
+  return nde_array_from_doubles(du, x, n);
+}
+
+/* nde_ode_options::norm_size: the elements past it never shorten a step. Solving [u, v]
+   under the seminorm over u takes exactly the steps of solving u alone (the same u to the
+   last bit, the initial step included), fewer than the full norm; the step functions'
+   fused norms (FSAL tsit5 and dopri5, non-FSAL heun and bs3) and the integrator's own
+   (vcab3's multistep steps) all honour it. */
+Test(ode_seminorm, tail_outside_the_norm_never_shortens_a_step) {
+  static const char *const solvers[] = {"tsit5", "dopri5", "bs3", "heun", "vcab3"};
+  for (size_t s = 0; s < sizeof solvers / sizeof *solvers; ++s) {
+    int low = !strcmp(solvers[s], "heun") || !strcmp(solvers[s], "bs3");
+    nde_ode_solver *solver =
+        test_solver(solvers[s], low ? "{\"abstol\": 1e-5, \"reltol\": 1e-5}"
+                                    : "{\"abstol\": 1e-7, \"reltol\": 1e-7}");
+    size_t lead = 2;
+    const double x0[4] = {1.0, 0.5, 0.0, 0.0};
+    nde_ode_rhs f = {.eval = lead_tail_eval, .ctx = &lead};
+    nde_ode_solution alone, semi, full;
+    nde_array u0 = test_state(NDE_FLOAT64, 2, x0), y0 = test_state(NDE_FLOAT64, 4, x0);
+    cr_assert_eq(nde_ode_solve(solver, &f, NULL, 0, 2, &u0, NULL, 0, &alone), NDE_OK, "%s",
+                 nde_last_error());
+    nde_ode_options o = solver->solve;
+    o.norm_size = 2;
+    cr_assert_eq(nde_ode_solve(solver, &f, &o, 0, 2, &y0, NULL, 0, &semi), NDE_OK, "%s",
+                 nde_last_error());
+    o.norm_size = 0;
+    cr_assert_eq(nde_ode_solve(solver, &f, &o, 0, 2, &y0, NULL, 0, &full), NDE_OK, "%s",
+                 nde_last_error());
+    cr_expect_eq(semi.stats.accepted, alone.stats.accepted, "%s", solvers[s]);
+    cr_expect_eq(semi.stats.rejected, alone.stats.rejected, "%s", solvers[s]);
+    cr_expect_eq(semi.stats.nfe, alone.stats.nfe, "%s", solvers[s]);
+    cr_expect_lt(semi.stats.nfe, full.stats.nfe, "%s: the full norm sees v's error", solvers[s]);
+    double a[2], y[4], yf[4];
+    nde_array_to_doubles(&alone.u_final, a, 2);
+    nde_array_to_doubles(&semi.u_final, y, 4);
+    nde_array_to_doubles(&full.u_final, yf, 4);
+    cr_expect(a[0] == y[0] && a[1] == y[1], "%s: u %.17g %.17g vs %.17g %.17g", solvers[s], a[0],
+              a[1], y[0], y[1]);
+    /* v is still integrated, with u's steps: as accurate as those steps allow */
+    cr_expect(fabs(y[2] - yf[2]) < 1e-2 && fabs(y[3] - yf[3]) < 1e-2, "%s: v %g %g vs %g %g",
+              solvers[s], y[2], y[3], yf[2], yf[3]);
+    if (getenv("NDE_TEST_VERBOSE"))
+      fprintf(stderr, "%s: nfe alone %ld seminorm %ld full %ld; v error %.2g\n", solvers[s],
+              alone.stats.nfe, semi.stats.nfe, full.stats.nfe,
+              fmax(fabs(y[2] - yf[2]), fabs(y[3] - yf[3])));
+    nde_ode_solution_clear(&alone);
+    nde_ode_solution_clear(&semi);
+    nde_ode_solution_clear(&full);
+    nde_array_destroy(&u0);
+    nde_array_destroy(&y0);
+    nde_ode_solver_destroy(&solver);
+  }
+}
