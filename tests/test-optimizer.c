@@ -160,6 +160,12 @@ Test(optimizer, bad_options_name_the_path) {
                NDE_EINVAL);
   cr_expect(strstr(nde_last_error(), "optimizer.lr: a learning rate must be >= 0") != NULL, "%s",
             nde_last_error());
+  /* a piecewise schedule: every knot, not only the first and last */
+  cr_expect_eq(nde_optimizer_open(NULL, "adam", "{\"lr\": {\"piecewise\": [[0, 0.1], [5, -1], "
+                                  "[10, 0.1]]}}", be, NDE_FLOAT64, 4, "optimizer", &o),
+               NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "optimizer.lr: a learning rate must be >= 0") != NULL, "%s",
+            nde_last_error());
   cr_expect_eq(nde_optimizer_open(NULL, "adma", NULL, be, NDE_FLOAT64, 4, "optimizer", &o),
                NDE_ENOTFOUND);
   cr_expect(strstr(nde_last_error(), "adam") != NULL, "%s", nde_last_error());

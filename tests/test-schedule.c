@@ -56,6 +56,30 @@ Test(schedule, exp_decay) {
   cr_expect_eq(nde_schedule_value(&r, 3), 0.125);
 }
 
+Test(schedule, piecewise) {
+  /* off, on at 0.03 from step 600, down to 0.003 at 1600, off again from 2000 */
+  nde_schedule s = parse_ok("{\"piecewise\": [[0, 0], [500, 0], [600, 0.03], [1600, 0.003], "
+                            "[2000, 0]]}");
+  cr_expect_eq(s.n_knots, 5);
+  cr_expect_eq(nde_schedule_value(&s, 0), 0);
+  cr_expect_eq(nde_schedule_value(&s, 499), 0);
+  cr_expect_float_eq(nde_schedule_value(&s, 550), 0.015, 1e-17);
+  cr_expect_eq(nde_schedule_value(&s, 600), 0.03);
+  cr_expect_float_eq(nde_schedule_value(&s, 1100), 0.0165, 1e-16);
+  cr_expect_float_eq(nde_schedule_value(&s, 1800), 0.0015, 1e-17);
+  cr_expect_eq(nde_schedule_value(&s, 2000), 0);
+  cr_expect_eq(nde_schedule_value(&s, 100000), 0); /* the last value holds after the end */
+  for (uint64_t t = 600; t <= 1600; t += 37)
+    cr_expect_float_eq(nde_schedule_value(&s, t), 0.03 - 0.027 * (double)(t - 600) / 1000, 1e-16);
+  /* before the first knot: its value; one knot: a constant */
+  nde_schedule late = parse_ok("{\"piecewise\": [[10, 2], [20, 4]]}");
+  cr_expect_eq(nde_schedule_value(&late, 3), 2);
+  cr_expect_eq(nde_schedule_value(&late, 15), 3);
+  nde_schedule one = parse_ok("{\"piecewise\": [[0, 0.5]]}");
+  cr_expect_eq(nde_schedule_value(&one, 0), 0.5);
+  cr_expect_eq(nde_schedule_value(&one, 1000), 0.5);
+}
+
 static void expect_rejected(const char *json, const char *needle) {
   nde_schedule s;
   nde_status st = nde_schedule_parse(json, "model.reg.coef", &s);
@@ -80,4 +104,14 @@ Test(schedule, bad_json_is_rejected_with_its_path) {
   expect_rejected("[1, 2]", "got array");
   expect_rejected("{\"cosine\": [1, 0, 10]", "invalid JSON");
   expect_rejected("{}", "exactly one key");
+  expect_rejected("{\"piecewise\": []}", "expected [[step, value], ...]");
+  expect_rejected("{\"piecewise\": [[0, 1], [0, 2]]}", "knot steps must increase");
+  expect_rejected("{\"piecewise\": [[10, 1], [5, 2]]}", "piecewise[1][0]");
+  expect_rejected("{\"piecewise\": [[-1, 1]]}", "non-negative integer");
+  expect_rejected("{\"piecewise\": [[2.5, 1]]}", "non-negative integer");
+  expect_rejected("{\"piecewise\": [[0, \"x\"]]}", "piecewise[0][1]");
+  expect_rejected("{\"piecewise\": [[0, 1, 2]]}", "expected [step, value]");
+  expect_rejected("{\"piecewise\": [3]}", "expected [step, value], got integer");
+  expect_rejected("{\"piecewise\": [[0,0],[1,0],[2,0],[3,0],[4,0],[5,0],[6,0],[7,0],[8,0]]}",
+                  "array of 9 elements");
 }

@@ -62,7 +62,10 @@ static nde_status parse_lr(const json_t *lr, const nde_options *options, const c
   nde_status st = nde_schedule_parse(text, path, out);
   free(text);
   int has_final = out->kind == NDE_SCHEDULE_COSINE || out->kind == NDE_SCHEDULE_EXP_DECAY;
-  if (st == NDE_OK && (out->value < 0 || (has_final && out->final < 0)))
+  int negative = out->value < 0 || (has_final && out->final < 0);
+  for (size_t i = 0; out->kind == NDE_SCHEDULE_PIECEWISE && i < out->n_knots; ++i)
+    negative |= out->knot_value[i] < 0;
+  if (st == NDE_OK && negative)
     return nde_error(NDE_EINVAL, "%s: a learning rate must be >= 0", path);
   return st;
 }

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <nde/names.h>
@@ -15,7 +16,7 @@
 #include "../util/internal.h"
 
 static const char *const schedule_names[] = {"constant", "inverse_decay", "cosine", "step",
-                                             "exp_decay"};
+                                             "exp_decay", "piecewise"};
 #define N_SCHEDULES (sizeof schedule_names / sizeof schedule_names[0])
 
 /* Element i of the argument array as a finite number. */
@@ -65,6 +66,34 @@ static nde_status value_and_rate(const json_t *args, const char *where, const ch
     return nde_error(NDE_EINVAL, "%s.%s[1]: %s must be >= 0, got %g", where, key, rate, s->decay);
   return NDE_OK;
 }
+/* {"piecewise": [[step, value], ...]}: knots at increasing steps >= 0. */
+static nde_status knots(const json_t *args, const char *where, const char *key, nde_schedule *s) {
+  NDE_TRY(arity(args, where, key, 1, NDE_SCHEDULE_MAX_KNOTS, "[[step, value], ...]"));
+  for (size_t i = 0; i < json_array_size(args); ++i) {
+    const json_t *knot = json_array_get(args, i);
+    if (!json_is_array(knot) || json_array_size(knot) != 2)
+      return nde_error(NDE_EINVAL, "%s.%s[%zu]: expected [step, value], got %s", where, key, i,
+                       json_is_array(knot) ? "an array of another length"
+                                           : nde_json_type_name(knot));
+    char at[64];
+    snprintf(at, sizeof at, "%s[%zu]", key, i);
+    double x;
+    NDE_TRY(number_at(knot, 0, where, at, "step", &x));
+    if (x < 0 || floor(x) != x || x > 9e15)
+      return nde_error(NDE_EINVAL, "%s.%s[0]: step must be a non-negative integer, got %g", where,
+                       at, x);
+    s->knot_step[i] = (uint64_t)x;
+    if (i && s->knot_step[i] <= s->knot_step[i - 1])
+      return nde_error(NDE_EINVAL, "%s.%s[0]: knot steps must increase, got %g after %llu", where,
+                       at, x, (unsigned long long)s->knot_step[i - 1]);
+    NDE_TRY(number_at(knot, 1, where, at, "value", &s->knot_value[i]));
+    s->n_knots = i + 1;
+  }
+  s->value = s->knot_value[0];
+  s->final = s->knot_value[s->n_knots - 1];
+  return NDE_OK;
+}
+
 static nde_status parse_value(const json_t *root, const char *where, nde_schedule *s) {
   memset(s, 0, sizeof *s);
   if (json_is_number(root)) {
@@ -82,7 +111,7 @@ static nde_status parse_value(const json_t *root, const char *where, nde_schedul
   if (json_object_size(root) != 1)
     return nde_error(NDE_EINVAL,
                      "%s: a schedule object has exactly one key (constant, inverse_decay, cosine, "
-                     "step, exp_decay), got %zu",
+                     "step, exp_decay, piecewise), got %zu",
                      where, json_object_size(root));
   const char *key = json_object_iter_key(json_object_iter((json_t *)root));
   const json_t *args = json_object_get(root, key);
@@ -126,6 +155,8 @@ static nde_status parse_value(const json_t *root, const char *where, nde_schedul
                          s->decay);
     }
     return NDE_OK;
+  case NDE_SCHEDULE_PIECEWISE:
+    return knots(args, where, key, s);
   }
   return nde_error(NDE_EINTERNAL, "%s: unhandled schedule kind", where);
 }
@@ -163,6 +194,20 @@ double nde_schedule_value(const nde_schedule *s, uint64_t step) {
     return s->value * pow(s->decay, (double)(step / s->steps));
   case NDE_SCHEDULE_EXP_DECAY:
     return s->final + (s->value - s->final) * pow(s->decay, t);
+  case NDE_SCHEDULE_PIECEWISE: {
+    size_t n = s->n_knots < NDE_SCHEDULE_MAX_KNOTS ? s->n_knots : NDE_SCHEDULE_MAX_KNOTS;
+    if (n == 0) /* only from a hand-made struct; parse refuses it */
+      return s->value;
+    if (step <= s->knot_step[0])
+      return s->knot_value[0];
+    for (size_t i = 1; i < n; ++i)
+      if (step < s->knot_step[i]) {
+        double a = (double)s->knot_step[i - 1], b = (double)s->knot_step[i];
+        double va = s->knot_value[i - 1], vb = s->knot_value[i];
+        return va + (vb - va) * (t - a) / (b - a);
+      }
+    return s->knot_value[n - 1];
+  }
   }
   return NAN;
 }

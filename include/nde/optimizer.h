@@ -135,8 +135,12 @@ typedef enum nde_schedule_kind {
   NDE_SCHEDULE_INVERSE_DECAY, /**< value / (1 + decay·step) */
   NDE_SCHEDULE_COSINE,        /**< final + (value − final)(1 + cos(π·min(step, steps)/steps))/2 */
   NDE_SCHEDULE_STEP,          /**< value · factor^floor(step / every) */
-  NDE_SCHEDULE_EXP_DECAY      /**< final + (value − final)·rate^step  (thesis's exp_decay) */
+  NDE_SCHEDULE_EXP_DECAY,     /**< final + (value − final)·rate^step  (thesis's exp_decay) */
+  NDE_SCHEDULE_PIECEWISE      /**< linear between (step, value) knots, constant outside them */
 } nde_schedule_kind;
+
+/** Most knots of a piecewise schedule. */
+#define NDE_SCHEDULE_MAX_KNOTS 8
 
 /** A schedule: a value as a function of the (0-based) step number. */
 typedef struct nde_schedule {
@@ -145,6 +149,9 @@ typedef struct nde_schedule {
   double decay;  /**< inverse_decay: decay; exp_decay: rate; step: factor */
   double final;  /**< cosine and exp_decay: the value approached */
   uint64_t steps; /**< cosine: steps over which to decay; step: every */
+  size_t n_knots; /**< piecewise: number of knots (1 to NDE_SCHEDULE_MAX_KNOTS) */
+  uint64_t knot_step[NDE_SCHEDULE_MAX_KNOTS]; /**< piecewise: knot steps, increasing */
+  double knot_value[NDE_SCHEDULE_MAX_KNOTS];  /**< piecewise: the value at each knot */
 } nde_schedule;
 
 /**
@@ -152,8 +159,10 @@ typedef struct nde_schedule {
  * exactly one key: {"constant": v}, {"inverse_decay": [v, decay]},
  * {"cosine": [v, final, steps]}, {"step": [v, factor, every]},
  * {"exp_decay": [v, final]} (rate 0.99 per step, as in the thesis code)
- * or {"exp_decay": [v, final, rate]}. @p where names the JSON path for
- * messages.
+ * or {"exp_decay": [v, final, rate]}, or {"piecewise": [[step, v], ...]}
+ * (1 to NDE_SCHEDULE_MAX_KNOTS knots at increasing steps >= 0: linear in
+ * between, the first value before the first knot and the last after the
+ * last). @p where names the JSON path for messages.
  */
 NDE_API nde_status nde_schedule_parse(const char *json_text, const char *where,
                                       nde_schedule *out);

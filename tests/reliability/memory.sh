@@ -41,7 +41,11 @@ rc=$?
 
 # 2. a learning rate of 1000: a later step's solve explodes
 REG="$SRC/../examples/paper/fig-5.2-regularized.json"
-limited "$tmp/lr.out" "$NDE" train "$REG" --set optimizer.lr=1000 --set train.steps=30
+# its regularizers on from step 0 (the pipeline switches them on at step 500): the
+# exploding solves below are those of the regularized gradient
+ON1='model.chain[0].regularizer[0].coef={"exp_decay": [0.1, 0.001, 0.998]}'
+ON2='model.chain[0].regularizer[1].coef={"exp_decay": [0.001, 1e-05]}'
+limited "$tmp/lr.out" "$NDE" train "$REG" --set "$ON1" --set "$ON2" --set optimizer.lr=1000 --set train.steps=30
 rc=$?
 [ "$rc" = 1 ] || bad "lr=1000: exit $rc ($(cat "$tmp/lr.out"))"
 # guard N FILE: the message says "more than L steps, over N times ... took (K)" with L = N·K
@@ -52,10 +56,10 @@ guard() {
 }
 guard 100 "$tmp/lr.out" || bad "lr=1000: $(cat "$tmp/lr.out")"
 # a larger max_step_growth moves the limit; 0 turns the guard off (maxiters applies)
-limited "$tmp/lr2.out" "$NDE" train "$REG" --set optimizer.lr=1000 --set train.steps=30 \
+limited "$tmp/lr2.out" "$NDE" train "$REG" --set "$ON1" --set "$ON2" --set optimizer.lr=1000 --set train.steps=30 \
   --set 'model.chain[0].max_step_growth=200'
 guard 200 "$tmp/lr2.out" || bad "max_step_growth=200: $(cat "$tmp/lr2.out")"
-limited "$tmp/lr0.out" "$NDE" train "$REG" --set optimizer.lr=1000 --set train.steps=30 \
+limited "$tmp/lr0.out" "$NDE" train "$REG" --set "$ON1" --set "$ON2" --set optimizer.lr=1000 --set train.steps=30 \
   --set 'model.chain[0].max_step_growth=0'
 grep -q "maxiters (100000 steps) reached" "$tmp/lr0.out" || bad "max_step_growth=0: $(cat "$tmp/lr0.out")"
 "$NDE" train "$REG" --set 'model.chain[0].max_step_growth=0.5' > "$tmp/half.out" 2>&1

@@ -97,7 +97,10 @@ train() { # NAME PIPELINE [--set ...]: train, then score the checkpoint
 }
 
 train fig52-vanilla fig-5.2-vanilla
-train fig52-regularized fig-5.2-regularized
+# fig-5.2-regularized switches its regularizers on at step 500: on from step 0 here
+reg_on="model.chain[0].regularizer[0].coef=0.03"
+srnode_on="model.chain[0].regularizer[1].coef=0.001"
+train fig52-regularized fig-5.2-regularized --set "$reg_on" --set "$srnode_on"
 train nsde-vanilla table-5.3-vanilla
 train nsde-ernsde table-5.3-ernsde
 train deq-discrete table-4.1-discrete-skip-reg $mnist
@@ -115,7 +118,8 @@ train conv-node table-6.4-local-biased $mnist --set 'model.chain[2]={"layer": "g
   --set 'model.chain[4]={"layer": "max_pool", "kernel": 3, "stride": 2, "padding": 1}'
 train conv-deq table-4.2-continuous-skip $mnist
 
-both gradcheck-node gradcheck "$examples/fig-5.2-regularized.json" --params 5 --json
+both gradcheck-node gradcheck "$examples/fig-5.2-regularized.json" --set "$reg_on" \
+  --set "$srnode_on" --params 5 --json
 both gradcheck-nsde gradcheck "$examples/table-5.3-ernsde.json" --params 5 --json
 both gradcheck-conv gradcheck "$examples/table-6.4-vanilla.json" --set data.batch_size=2 --params 5 --json
 both gradcheck-deq gradcheck "$examples/table-4.1-discrete-vanilla.json" $mnist --params 5 --json
