@@ -1,5 +1,6 @@
 /*
- * Work–precision benchmark of nde's ODE solvers against SUNDIALS ARKODE
+ * Work–precision benchmark of nde's ODE solvers (tsit5, dopri5, vern7, bs3,
+ * vcab3) against SUNDIALS ARKODE
  * (ERKStep: its default order-4 table and Dormand–Prince) and GSL odeiv2
  * (rkf45, rk8pd), all in one process on the same right-hand sides (nde's
  * problem library, host doubles).
@@ -195,6 +196,7 @@ int main(void) {
   const method methods[] = {
       {"nde tsit5", 0, "tsit5", NULL, -1},
       {"nde dopri5", 0, "dopri5", NULL, -1},
+      {"nde vern7", 0, "vern7", NULL, -1},
       {"nde bs3", 0, "bs3", NULL, -1},
       {"nde vcab3", 0, "vcab3", NULL, -1},
       {"ARKODE ERK default (order 4)", 2, NULL, NULL, -1},
