@@ -26,6 +26,8 @@ void nde_rk_combine(const nde_array *x0, double dt, const double *coef, int m,
 }
 
 nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_step *st) {
+  if (nde_rk_host_applicable(st))
+    return nde_rk_step_host(tb, f, st);
   int s = tb->stages;
   double t = st->t, dt = st->dt;
   nde_array *k = st->k;
