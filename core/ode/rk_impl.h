@@ -14,6 +14,9 @@
 NDE_INTERNAL void nde_rk_combine(const nde_array *x0, double dt, const double *coef, int m,
                                  const nde_array *k, nde_array *y);
 
+/* A step's outputs before it runs: no evaluations, no f1, no estimates yet; tableau set. */
+NDE_INTERNAL void nde_rk_step_begin(const nde_rk_tableau *tb, nde_ode_step *st);
+
 /* Tiny float64 host states (at most this many elements, one process) step in plain loops. */
 #define NDE_RK_HOST_MAX 64
 
