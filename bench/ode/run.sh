@@ -3,6 +3,8 @@
 # Run from a configured and built nde tree:  sh bench/ode/run.sh [BUILDDIR]
 # Prints Markdown tables; append them to bench/RESULTS.md by hand or with
 #   sh bench/ode/run.sh > /tmp/ode-bench.md
+# Instruction counts per step and a work-precision table in instructions
+# (independent of machine load): sh bench/ode/count.sh [BUILDDIR]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)

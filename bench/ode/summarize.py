@@ -5,7 +5,7 @@ import re
 import sys
 
 text = open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read()
-targets = [1e-3, 1e-5, 1e-7]
+targets = [1e-3, 1e-5, 1e-7, 1e-9]
 problem = None
 runs = {}
 order = []

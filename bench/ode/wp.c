@@ -1,5 +1,6 @@
 /*
- * Work–precision benchmark of nde's ODE solvers against SUNDIALS ARKODE
+ * Work–precision benchmark of nde's ODE solvers (tsit5, dopri5, vern7, bs3,
+ * vcab3) against SUNDIALS ARKODE
  * (ERKStep: its default order-4 table and Dormand–Prince) and GSL odeiv2
  * (rkf45, rk8pd), all in one process on the same right-hand sides (nde's
  * problem library, host doubles).
@@ -53,7 +54,9 @@ static int ark_rhs(realtype t, N_Vector y, N_Vector dy, void *p) {
 }
 
 /* ---- one solve with each library; returns 0 on success, fills y1 and nfe ---- */
-static int solve_gsl(const gsl_odeiv2_step_type *type, double t0, double t1, const double *u0,
+static long gsl_steps; /* steps of the last GSL solve */
+
+__attribute__((noinline)) static int solve_gsl(const gsl_odeiv2_step_type *type, double t0, double t1, const double *u0,
                      double tol, double *y1, long *nfe) {
   gsl_odeiv2_system sys = {gsl_rhs, NULL, dim, NULL};
   gsl_odeiv2_driver *d = gsl_odeiv2_driver_alloc_y_new(&sys, type, 1e-6, tol, tol);
@@ -63,6 +66,7 @@ static int solve_gsl(const gsl_odeiv2_step_type *type, double t0, double t1, con
   nfe_count = 0;
   int st = gsl_odeiv2_driver_apply(d, &t, t1, y1);
   *nfe = nfe_count;
+  gsl_steps = (long)d->n;
   gsl_odeiv2_driver_free(d);
   return st == GSL_SUCCESS ? 0 : -1;
 }
@@ -116,14 +120,17 @@ static void nde_teardown(void) {
   nde_ode_solver_destroy(&nde_solver);
 }
 
+static long nde_steps; /* steps (accepted + rejected) of the last nde solve */
+
 /* one solve: the integrator allocates its work arrays per solve, as GSL and ARKODE do */
-static int solve_nde(double t0, double t1, double *y1, long *nfe) {
+__attribute__((noinline)) static int solve_nde(double t0, double t1, double *y1, long *nfe) {
   nde_ode_rhs f = nde_ode_problem_rhs(prob);
   nde_ode_solution sol;
   nde_status st = nde_ode_solve(nde_solver, &f, NULL, t0, t1, &nde_u, NULL, 0, &sol);
   if (st == NDE_OK)
     nde_array_to_doubles(&sol.u_final, y1, dim);
   *nfe = sol.stats.nfe;
+  nde_steps = sol.stats.accepted + sol.stats.rejected;
   nde_ode_solution_clear(&sol);
   return st == NDE_OK ? 0 : -1;
 }
@@ -188,13 +195,72 @@ static double rhs_time(const double *u0) {
   return best;
 }
 
-int main(void) {
+/*
+ * `wp count SOLVER PROBLEM TOL [REPS]`: REPS solves (default 1) of one
+ * configuration, nothing timed; SOLVER is an nde ode_solver name or
+ * gsl-rk8pd / gsl-rkf45. Prints NFE, steps and the error (as in the tables)
+ * per solve, for instruction
+ * counts: run under `valgrind --tool=callgrind --collect-atstart=no
+ * --toggle-collect=solve_nde` (or solve_gsl), see count.sh.
+ */
+static int count_mode(int argc, char **argv) {
+  if (argc < 5) {
+    fprintf(stderr, "usage: wp count SOLVER PROBLEM TOL [REPS]\n");
+    return 2;
+  }
+  const char *solver = argv[2];
+  double tol = atof(argv[4]);
+  int reps = argc > 5 ? atoi(argv[5]) : 1;
+  if (nde_backend_open(NULL, "cpu", NULL, &backend) != NDE_OK ||
+      nde_ode_problem_create(argv[3], NULL, &prob) != NDE_OK) {
+    fprintf(stderr, "setup: %s\n", nde_last_error());
+    return 1;
+  }
+  gsl_set_error_handler_off();
+  dim = nde_ode_problem_dim(prob);
+  double u0[64], tspan[2], y1[64];
+  nde_ode_problem_defaults(prob, u0, tspan);
+  if (!strcmp(argv[3], "lorenz"))
+    tspan[1] = 5.0; /* as in the tables */
+  /* the reference as in the tables: exact (Arenstorf) or GSL rk8pd at tol 1e-14 */
+  double ref[64];
+  long nfe = 0, steps = 0;
+  if (!nde_ode_problem_has_exact(prob) ||
+      nde_ode_problem_exact(prob, tspan[0], u0, tspan[1], ref) != NDE_OK)
+    solve_gsl(gsl_odeiv2_step_rk8pd, tspan[0], tspan[1], u0, 1e-14, ref, &nfe);
+  int st = 0;
+  const gsl_odeiv2_step_type *type = !strcmp(solver, "gsl-rk8pd")   ? gsl_odeiv2_step_rk8pd
+                                     : !strcmp(solver, "gsl-rkf45") ? gsl_odeiv2_step_rkf45
+                                                                    : NULL;
+  if (!type)
+    nde_setup(solver, tol, u0);
+  for (int r = 0; r < reps && !st; ++r) {
+    st = type ? solve_gsl(type, tspan[0], tspan[1], u0, tol, y1, &nfe)
+              : solve_nde(tspan[0], tspan[1], y1, &nfe);
+    steps = type ? gsl_steps : nde_steps;
+  }
+  if (!type)
+    nde_teardown();
+  double err = 0;
+  for (size_t i = 0; i < dim; ++i)
+    err = fmax(err, fabs(y1[i] - ref[i]));
+  printf("%s %s tol %g: %d solves, nfe %ld, steps %ld per solve, error %.3e%s\n", solver,
+         argv[3], tol, reps, nfe, steps, err, st ? " (FAILED)" : "");
+  nde_ode_problem_destroy(&prob);
+  nde_backend_destroy(&backend);
+  return st != 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "count"))
+    return count_mode(argc, argv);
   static const gsl_odeiv2_step_type *rkf45, *rk8pd;
   rkf45 = gsl_odeiv2_step_rkf45;
   rk8pd = gsl_odeiv2_step_rk8pd;
   const method methods[] = {
       {"nde tsit5", 0, "tsit5", NULL, -1},
       {"nde dopri5", 0, "dopri5", NULL, -1},
+      {"nde vern7", 0, "vern7", NULL, -1},
       {"nde bs3", 0, "bs3", NULL, -1},
       {"nde vcab3", 0, "vcab3", NULL, -1},
       {"ARKODE ERK default (order 4)", 2, NULL, NULL, -1},

@@ -123,15 +123,16 @@ nde_backend *nde_check_cpu_backend(nde_registry *registry);
  * Fixed-step convergence of ode_solver @p name on problem @p problem
  * (NDE_CHECK_ODE_LINEAR: du/dt = A u with a rotating, decaying solution;
  * NDE_CHECK_ODE_NONLINEAR: a nonlinear, non-autonomous system with a
- * closed-form solution, see check_ode.c) over [0, 2]. dt halves from 1/2
- * until the error falls below 5e-13 (round-off) or 2^14 steps; the slope is
- * fitted over the last (up to) four levels with errors below 1e-2.
+ * closed-form solution, see check_ode.c) over [0, 2]. dt shrinks from 1/2
+ * (halving for a claimed @p order up to 4, by 2^(4/order) above) until the
+ * error falls below 5e-13 (round-off) or 2^14 steps; the slope is fitted
+ * over the last (up to) four levels with errors below 1e-2.
  * *slope is the fitted order; h and err (4 entries) and *levels receive the
  * data. NDE_OK or the solve's status.
  */
 enum { NDE_CHECK_ODE_LINEAR = 0, NDE_CHECK_ODE_NONLINEAR = 1 };
-nde_status nde_check_ode_order(nde_registry *registry, const char *name, int problem,
-                               double *slope, double *h, double *err, int *levels);
+nde_status nde_check_ode_order(nde_registry *registry, const char *name, int order,
+                               int problem, double *slope, double *h, double *err, int *levels);
 
 /*
  * Adaptive solves of the linear problem at tolerances tol[i] = tol0·ratio^i

@@ -129,16 +129,23 @@ static nde_status solve(nde_registry *reg, const char *name, const char *json, i
   return st;
 }
 
-nde_status nde_check_ode_order(nde_registry *reg, const char *name, int problem, double *slope,
-                               double *h, double *err, int *levels) {
+nde_status nde_check_ode_order(nde_registry *reg, const char *name, int order, int problem,
+                               double *slope, double *h, double *err, int *levels) {
   /*
-   * Halve dt from 1/2 until the error falls below 5e-13 (round-off would
+   * Refine dt from 1/2 until the error falls below 5e-13 (round-off would
    * bend the curve) or 2^14 steps; fit the last four levels whose error is
-   * below 1e-2, the asymptotic regime.
+   * below 1e-2, the asymptotic regime. Up to order 4 dt halves; a method of
+   * higher order p refines by 2^(4/p), so that each level still gains about
+   * a factor 16 and four levels fit between the pre-asymptotic errors and
+   * round-off (halving, a 7th-order method crosses that range in 2-3 levels).
    */
-  double hs[16], es[16];
-  int m = 0;
-  for (int n = 4; n <= 1 << 14 && m < 16; n *= 2) {
+  double ratio = order > 4 ? pow(2.0, 4.0 / order) : 2.0, hs[24], es[24];
+  int m = 0, prev = 0;
+  for (double x = 4; x <= (1 << 14) + 0.5 && m < 24; x *= ratio) {
+    int n = (int)lround(x);
+    if (n <= prev)
+      continue;
+    prev = n;
     char opts[128];
     double e = NAN, dt = 2.0 / n;
     snprintf(opts, sizeof opts, "{\"adaptive\": false, \"dt\": %.17g}", dt);
@@ -245,7 +252,7 @@ static void check_order(nde_check_run *run, const char *name, int order, int pro
   double s = NAN, h[4], e[4];
   int m = 0;
   const char *what = problem == NDE_CHECK_ODE_LINEAR ? "order (linear)" : "order (nonlinear)";
-  nde_status st = nde_check_ode_order(run->registry, name, problem, &s, h, e, &m);
+  nde_status st = nde_check_ode_order(run->registry, name, order, problem, &s, h, e, &m);
   if (st != NDE_OK) {
     nde_check_record(run, what, NDE_CHECK_FAIL, NAN, order, ORDER_TOL, "%s", nde_last_error());
     return;

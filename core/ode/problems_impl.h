@@ -20,6 +20,7 @@ struct nde_ode_problem {
   double *host_u, *host_du;
   double *conv; /* 2·nconv doubles for non-float64 arrays */
   size_t nconv;
+  const void *host_ops; /* the last backend vtable found host-readable (saves the check per call) */
 };
 
 struct nde_problem_def {

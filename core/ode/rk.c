@@ -49,7 +49,18 @@ static double fused_norm(nde_ode_step *st, int k, const void *const *x, const do
   return eest;
 }
 
+void nde_rk_step_begin(const nde_rk_tableau *tb, nde_ode_step *st) {
+  st->nfe = 0;
+  st->f1_valid = 0;
+  st->eigen_est = NAN;
+  st->tableau = tb;
+  st->lm_m = 0;
+  st->eest_valid = 0;
+}
+
 nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_step *st) {
+  if (nde_rk_host_applicable(st))
+    return nde_rk_step_host(tb, f, st);
   int s = tb->stages;
   double t = st->t, dt = st->dt;
   nde_array *k = st->k;
@@ -59,11 +70,7 @@ nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_s
   nde_dtype dtp = st->u1->dtype;
   size_t n = st->u1->size;
   int want_eig = tb->stability_size > 0;
-  st->nfe = 0;
-  st->f1_valid = 0;
-  st->eigen_est = NAN;
-  st->tableau = tb;
-  st->lm_m = 0;
+  nde_rk_step_begin(tb, st);
   int last_explicit = tb->fsal ? s - 1 : s; /* stages evaluated at intermediate states */
   for (int i = 1; i < last_explicit; ++i) {
     nde_array *g = (want_eig && i == s - 2) ? gprev : tmp;

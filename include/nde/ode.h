@@ -155,7 +155,10 @@ typedef struct nde_ode_step {
  *   eigen_est = ‖k_s − k_{s−1}‖₂ / ‖g_s − g_{s−1}‖₂
  * (g_i the stage states, g_s = u_{n+1}; Hairer & Wanner II, §IV.2, p. 22),
  * an estimate of the dominant |λ| of ∂f/∂u. Public so that multistep
- * plugins can start with a Runge–Kutta method.
+ * plugins can start with a Runge–Kutta method. A float64 state of at most
+ * 64 elements in host memory on one process is stepped in plain loops
+ * instead of backend calls (same arithmetic, same results; the backend's
+ * per-call costs would exceed the flops).
  */
 NDE_API nde_status nde_rk_step(const nde_rk_tableau *tableau, const nde_ode_rhs *f,
                                nde_ode_step *step);

@@ -1,7 +1,7 @@
 #!/bin/sh
 # `nde solve` end to end: Tsit5's error on a linear problem falls at order 5
 # with the step, the adaptive error falls with the tolerance, NFE matches the
-# step counts, and bad files exit 2 with a message naming the file and path.
+# step counts (vern7's too), and bad files exit 2 with a message naming the file and path.
 set -u
 NDE="${NDE_TEST_BUILDDIR:-.}/nde"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nde-solve.XXXXXX") || exit 99
@@ -62,6 +62,17 @@ printf '%s\n' '{"problem": "exponential", "u0": [1.3731582], "tspan": [1, 0], "d
 e=$(field error "$tmp/out.json")
 awk -v e="$e" 'BEGIN { exit !(e < 1e-5) }' || bad "float32 backward error $e"
 grep -q '"t_final": 0.0' "$tmp/out.json" || bad "backward solve did not end at t = 0"
+
+# 3c. vern7 (10 stages, not FSAL) on the Arenstorf orbit: 9 evaluations per step
+# plus f(t, u) at the start of every accepted step but the first, and tight
+# tolerances reach the periodic orbit's exact value
+printf '%s\n' '{"problem": "arenstorf", "saveat": [17.0652165601579625588917206249], "solver": {"plugin": "vern7", "abstol": 1e-12, "reltol": 1e-12}}' > "$tmp/v7.json"
+"$NDE" solve "$tmp/v7.json" --json > "$tmp/out.json" || bad "vern7 solve exited $?"
+e=$(field error "$tmp/out.json"); nfe=$(field nfe "$tmp/out.json")
+acc=$(field accepted "$tmp/out.json"); rej=$(field rejected "$tmp/out.json")
+echo "vern7 arenstorf tol 1e-12: error $e, nfe $nfe, accepted $acc, rejected $rej"
+[ "$nfe" -eq $((2 + 9 * (acc + rej) + acc - 1)) ] || bad "vern7 nfe $nfe != 2 + 9*($acc + $rej) + $acc - 1"
+awk -v e="$e" 'BEGIN { exit !(e < 1e-8) }' || bad "vern7 error $e at tol 1e-12"
 
 # 4. bad files: exit 2, message names the file and the JSON path
 expect_input_error() { # expect_input_error JSON PATTERN

@@ -479,3 +479,67 @@ Test(ode_seminorm, tail_outside_the_norm_never_shortens_a_step) {
     nde_ode_solver_destroy(&solver);
   }
 }
+
+/*
+ * Tiny float64 host states step in plain loops (core/ode/rk_host.c) instead
+ * of backend calls. The same solves through a copy of the cpu backend that
+ * does not declare host memory (so the stepper and the problem take the
+ * backend path) must take the same steps to the same solution, error norms
+ * and stiffness estimates: the two paths do the same arithmetic.
+ */
+Test(ode_host_path, same_steps_as_the_backend_path) {
+  nde_backend_ops ops = *test_backend()->ops;
+  ops.host_readable = 0;
+  ops.device = NDE_DEVICE_CUDA; /* for a vtable read as older than host_readable */
+  nde_backend *be = NULL;
+  cr_assert_eq(nde_backend_open_ops(&ops, NULL, &be), NDE_OK, "%s", nde_last_error());
+  static const char *const solvers[] = {"tsit5", "dopri5", "vern7", "bs3"};
+  static const char *const problems[] = {"lorenz", "arenstorf", "pleiades"};
+  for (size_t p = 0; p < 3; ++p) {
+    nde_ode_problem *prob = test_problem(problems[p], "{}");
+    size_t n = nde_ode_problem_dim(prob);
+    double u0[64], tspan[2], ya[64], yb[64];
+    nde_ode_problem_defaults(prob, u0, tspan);
+    nde_ode_rhs f = nde_ode_problem_rhs(prob);
+    for (size_t s = 0; s < sizeof solvers / sizeof *solvers; ++s) {
+      nde_ode_solver *sv = test_solver(solvers[s], "{\"abstol\": 1e-8, \"reltol\": 1e-8}");
+      nde_ode_solution sol[2];
+      for (int path = 0; path < 2; ++path) {
+        nde_array a = {0};
+        size_t shape[1] = {n};
+        cr_assert_eq(nde_array_create(path ? be : test_backend(), NDE_FLOAT64, 1, shape, &a),
+                     NDE_OK);
+        cr_assert_eq(nde_array_from_doubles(&a, u0, n), NDE_OK);
+        cr_assert_eq(nde_ode_solve(sv, &f, NULL, tspan[0], tspan[1], &a, NULL, 0, &sol[path]),
+                     NDE_OK, "%s %s: %s", solvers[s], problems[p], nde_last_error());
+        nde_array_destroy(&a);
+      }
+      cr_expect_eq(sol[0].stats.accepted, sol[1].stats.accepted, "%s %s", solvers[s],
+                   problems[p]);
+      cr_expect_eq(sol[0].stats.rejected, sol[1].stats.rejected, "%s %s", solvers[s],
+                   problems[p]);
+      cr_expect_eq(sol[0].stats.nfe, sol[1].stats.nfe, "%s %s", solvers[s], problems[p]);
+      nde_array_to_doubles(&sol[0].u_final, ya, n);
+      nde_array_to_doubles(&sol[1].u_final, yb, n);
+      for (size_t i = 0; i < n; ++i)
+        cr_expect_leq(fabs(ya[i] - yb[i]), 1e-12 * (1 + fabs(ya[i])), "%s %s: u[%zu] %.17g vs %.17g",
+                      solvers[s], problems[p], i, ya[i], yb[i]);
+      size_t m = sol[0].stats.nsteps < sol[1].stats.nsteps ? sol[0].stats.nsteps
+                                                            : sol[1].stats.nsteps;
+      for (size_t j = 0; j < m; ++j) {
+        const nde_step_record *r0 = &sol[0].stats.steps[j], *r1 = &sol[1].stats.steps[j];
+        cr_expect_leq(fabs(r0->eest - r1->eest), 1e-9 * (1 + r0->eest), "%s %s step %zu",
+                      solvers[s], problems[p], j);
+        if (!isnan(r0->eigen_est) || !isnan(r1->eigen_est))
+          cr_expect_leq(fabs(r0->eigen_est - r1->eigen_est), 1e-9 * (1 + r0->eigen_est),
+                        "%s %s step %zu: stiffness %g vs %g", solvers[s], problems[p], j,
+                        r0->eigen_est, r1->eigen_est);
+      }
+      nde_ode_solution_clear(&sol[0]);
+      nde_ode_solution_clear(&sol[1]);
+      nde_ode_solver_destroy(&sv);
+    }
+    nde_ode_problem_destroy(&prob);
+  }
+  nde_backend_destroy(&be);
+}

@@ -37,7 +37,7 @@ static void order_case(const char *name, const nde_options *caps) {
   for (int problem = 0; problem < 2; ++problem) {
     double s, h[4], e[4];
     int m;
-    cr_assert_eq(nde_check_ode_order(NULL, name, problem, &s, h, e, &m), NDE_OK, "%s: %s", name,
+    cr_assert_eq(nde_check_ode_order(NULL, name, order, problem, &s, h, e, &m), NDE_OK, "%s: %s", name,
                  nde_last_error());
     cr_log_info("%s (%s): observed order %.3f (errors %.3g .. %.3g)", name,
                 problem ? "nonlinear" : "linear", s, e[0], e[m - 1]);
