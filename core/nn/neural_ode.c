@@ -54,6 +54,7 @@ typedef struct node_state {
   nde_de_state de;
   nde_ode_solver *solver;
   int per_sample; /* "time_spans": "per_sample" (time_spans.h) */
+  nde_ode_workspace *ws; /* forward-only solves' arrays, kept between solves */
 } node_state;
 
 /* The right-hand side: the dynamics layer evaluated in the arena. */
@@ -158,6 +159,7 @@ static void node_destroy(nde_layer *node) {
   if (!s)
     return;
   nde_ode_solver_destroy(&s->solver);
+  nde_ode_workspace_destroy(&s->ws);
   nde_de_state_release(&s->de);
   free(s);
   node->state = NULL;
@@ -403,10 +405,14 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
      step records stay: regularizers read them) */
   nde_ode_options plain = s->solver->solve;
   plain.record_steps = 1;
-  nde_status st = ctx->no_pullback
-                      ? nde_ode_solve(s->solver, &ev->f, &plain, t0, t1, &ev->u0, ev->saves.t,
-                                      ev->saves.n, &sol)
-                      : s->de.sens->forward(s->de.sens_state, &ev->problem, &sol);
+  nde_status st = NDE_OK;
+  if (ctx->no_pullback && !s->ws)
+    st = nde_ode_workspace_create(&s->ws);
+  plain.workspace = s->ws;
+  if (st == NDE_OK)
+    st = ctx->no_pullback ? nde_ode_solve(s->solver, &ev->f, &plain, t0, t1, &ev->u0,
+                                          ev->saves.t, ev->saves.n, &sol)
+                          : s->de.sens->forward(s->de.sens_state, &ev->problem, &sol);
   s->solver->solve = saved_opts;
   st = nde_de_step_guard_end(&s->de.guard, st, sol.stats.accepted, sol.stats.rejected,
                              ctx->freeze_steps);

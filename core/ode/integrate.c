@@ -33,6 +33,98 @@ typedef struct ode_work {
   size_t step_cap;
 } ode_work;
 
+/*
+ * A workspace keeps a finished solve's state-sized arrays (all but u, which
+ * the solution takes): u1, err, f1buf, scratch[2] and the stages. A solve
+ * takes them (atomically, so two solves sharing a workspace never share
+ * arrays) when they match its state and method, and gives them back.
+ */
+#define WS_ARRAYS 5
+struct nde_ode_workspace {
+  int held; /* 1 while arrays are kept (guarded by `taken`) */
+  int taken;
+  nde_array a[WS_ARRAYS];
+  nde_array *k;
+  int nk;
+};
+
+nde_status nde_ode_workspace_create(nde_ode_workspace **out) {
+  *out = calloc(1, sizeof **out);
+  return *out ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
+}
+
+static void ws_clear(nde_ode_workspace *ws) {
+  for (int i = 0; i < WS_ARRAYS; ++i)
+    nde_array_destroy(&ws->a[i]);
+  for (int i = 0; i < ws->nk; ++i)
+    nde_array_destroy(&ws->k[i]);
+  free(ws->k);
+  ws->k = NULL;
+  ws->nk = 0;
+  ws->held = 0;
+}
+
+void nde_ode_workspace_destroy(nde_ode_workspace **ws) {
+  if (!ws || !*ws)
+    return;
+  ws_clear(*ws);
+  free(*ws);
+  *ws = NULL;
+}
+
+static int same_layout(const nde_array *a, const nde_array *u) {
+  if (a->backend != u->backend || a->dtype != u->dtype || a->ndim != u->ndim)
+    return 0;
+  for (int d = 0; d < u->ndim; ++d)
+    if (a->shape[d] != u->shape[d])
+      return 0;
+  return 1;
+}
+
+static nde_array **work_arrays(ode_work *w, nde_array *slot[WS_ARRAYS]) {
+  slot[0] = &w->u1, slot[1] = &w->err, slot[2] = &w->f1buf;
+  slot[3] = &w->scratch[0], slot[4] = &w->scratch[1];
+  return slot;
+}
+
+/* Move a matching workspace's arrays into w (1), or leave w empty (0). */
+static int ws_take(nde_ode_workspace *ws, ode_work *w, const nde_array *u0, int stages) {
+  if (!ws || __atomic_exchange_n(&ws->taken, 1, __ATOMIC_ACQUIRE))
+    return 0;
+  int ok = ws->held && ws->nk == stages && same_layout(&ws->a[0], u0);
+  if (ok) {
+    nde_array *slot[WS_ARRAYS];
+    work_arrays(w, slot);
+    for (int i = 0; i < WS_ARRAYS; ++i)
+      *slot[i] = ws->a[i];
+    w->k = ws->k;
+    w->nk = ws->nk;
+    *ws = (nde_ode_workspace){.taken = 1};
+  }
+  __atomic_store_n(&ws->taken, 0, __ATOMIC_RELEASE);
+  return ok;
+}
+
+/* Give w's arrays to the workspace (replacing what it held); 1 when taken. */
+static int ws_give(nde_ode_workspace *ws, ode_work *w) {
+  if (!ws || !w->k || w->nk == 0 || __atomic_exchange_n(&ws->taken, 1, __ATOMIC_ACQUIRE))
+    return 0;
+  ws_clear(ws);
+  nde_array *slot[WS_ARRAYS];
+  work_arrays(w, slot);
+  for (int i = 0; i < WS_ARRAYS; ++i) {
+    ws->a[i] = *slot[i];
+    *slot[i] = (nde_array){0};
+  }
+  ws->k = w->k;
+  ws->nk = w->nk;
+  ws->held = 1;
+  w->k = NULL;
+  w->nk = 0;
+  __atomic_store_n(&ws->taken, 0, __ATOMIC_RELEASE);
+  return 1;
+}
+
 static nde_status alloc_like(const nde_array *u, nde_array *out) {
   return nde_array_create(u->backend, u->dtype, u->ndim, u->shape, out);
 }
@@ -134,11 +226,17 @@ static nde_status check_saveat(double t0, double t1, const double *saveat, size_
   return NDE_OK;
 }
 
-static nde_status setup(ode_work *w, const nde_ode_solver *solver, const nde_array *u0) {
+static nde_status setup(ode_work *w, const nde_ode_solver *solver, const nde_array *u0,
+                        nde_ode_workspace *ws) {
   w->ops = solver->ops;
   w->be = u0->backend->ops;
   w->bc = u0->backend->ctx;
   NDE_TRY(alloc_like(u0, &w->u));
+  if (ws_take(ws, w, u0, w->ops->stages)) {
+    if (w->ops->create)
+      NDE_TRY(w->ops->create(solver->options, u0, &w->state));
+    return w->be->copy(w->bc, w->u.data, u0->data, nde_array_bytes(u0));
+  }
   NDE_TRY(alloc_like(u0, &w->u1));
   NDE_TRY(alloc_like(u0, &w->err));
   NDE_TRY(alloc_like(u0, &w->f1buf));
@@ -362,7 +460,7 @@ nde_status nde_ode_solve(const nde_ode_solver *solver, const nde_ode_rhs *f,
   NDE_TRY(check_saveat(t0, t1, saveat, nsave));
   nde_ode_options o = opt ? *opt : solver->solve;
   ode_work w = {0};
-  nde_status st = setup(&w, solver, u0);
+  nde_status st = setup(&w, solver, u0, o.workspace);
   double t_end = t0;
   if (st == NDE_OK) {
     st = integrate(&w, f, &o, t0, t1, saveat, nsave, &sol->stats, &t_end);
@@ -386,6 +484,8 @@ nde_status nde_ode_solve(const nde_ode_solver *solver, const nde_ode_rhs *f,
     sol->nsave = w.ncols;
     w.ts = NULL;
   }
+  if (st == NDE_OK)
+    ws_give(o.workspace, &w);
   work_free(&w);
   return st;
 }

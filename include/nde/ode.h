@@ -276,7 +276,21 @@ typedef struct nde_ode_options {
                                 never shorten a step). Not a JSON option: the continuous
                                 adjoints set it to leave the parameter adjoint out
                                 (nde_adjoint_config::norm) */
+  struct nde_ode_workspace *workspace; /**< optional: the solver's stage and scratch arrays
+                                            kept between solves of the same state shape
+                                            (nde_ode_workspace_create), so repeated solves
+                                            allocate and zero no state-sized memory; NULL:
+                                            each solve allocates its own */
 } nde_ode_options;
+
+/** Arrays nde_ode_solve() reuses between solves (see nde_ode_options::workspace). */
+typedef struct nde_ode_workspace nde_ode_workspace;
+
+/** An empty workspace (it takes arrays after the first solve that uses it). */
+NDE_API nde_status nde_ode_workspace_create(nde_ode_workspace **out);
+
+/** Free a workspace and the arrays it holds; NULL is a no-op; *ws becomes NULL. */
+NDE_API void nde_ode_workspace_destroy(nde_ode_workspace **ws);
 
 /** Defaults for a method of order @p order. */
 NDE_API void nde_ode_options_default(int order, nde_ode_options *opt);

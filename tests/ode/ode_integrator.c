@@ -543,3 +543,50 @@ Test(ode_host_path, same_steps_as_the_backend_path) {
   }
   nde_backend_destroy(&be);
 }
+
+/* Lorenz batches of @p systems from (1, 0, 0)·(1 + j/10): the final states. */
+static void solve_lorenz_batch(const char *solver, size_t systems, nde_ode_workspace *ws,
+                               double *out, long *nfe) {
+  nde_ode_problem *p = test_problem("lorenz", NULL);
+  double u0[12] = {0};
+  for (size_t j = 0; j < systems; ++j)
+    u0[3 * j] = 1 + 0.1 * (double)j;
+  nde_array a = {0};
+  size_t shape[2] = {3, systems};
+  cr_assert_eq(nde_array_create(test_backend(), NDE_FLOAT64, 2, shape, &a), NDE_OK);
+  nde_array_from_doubles(&a, u0, 3 * systems);
+  nde_ode_solver *s = test_solver(solver, "{}");
+  nde_ode_options o = s->solve;
+  o.workspace = ws;
+  nde_ode_rhs f = nde_ode_problem_rhs(p);
+  nde_ode_solution sol;
+  cr_assert_eq(nde_ode_solve(s, &f, &o, 0, 1, &a, NULL, 0, &sol), NDE_OK, "%s", nde_last_error());
+  nde_array_to_doubles(&sol.u_final, out, 3 * systems);
+  *nfe = sol.stats.nfe;
+  nde_ode_solution_clear(&sol);
+  nde_array_destroy(&a);
+  nde_ode_solver_destroy(&s);
+  nde_ode_problem_destroy(&p);
+}
+
+/* A workspace's arrays carry over between solves without changing any result, also
+   when the next solve has another state shape or another number of stages. */
+Test(ode_workspace, reused_arrays_give_the_same_solutions) {
+  nde_ode_workspace *ws = NULL;
+  cr_assert_eq(nde_ode_workspace_create(&ws), NDE_OK);
+  const char *solvers[] = {"tsit5", "tsit5", "bs3", "tsit5", "dopri5", "dopri5"};
+  size_t systems[] = {2, 2, 2, 4, 4, 4};
+  for (int i = 0; i < 6; ++i) {
+    double ref[12], got[12];
+    long nfe_ref, nfe;
+    solve_lorenz_batch(solvers[i], systems[i], NULL, ref, &nfe_ref);
+    solve_lorenz_batch(solvers[i], systems[i], ws, got, &nfe);
+    cr_expect_eq(nfe, nfe_ref, "solve %d (%s): nfe %ld vs %ld", i, solvers[i], nfe, nfe_ref);
+    for (size_t j = 0; j < 3 * systems[i]; ++j)
+      cr_expect_eq(got[j], ref[j], "solve %d (%s): u[%zu] %.17g vs %.17g", i, solvers[i], j,
+                   got[j], ref[j]);
+  }
+  nde_ode_workspace_destroy(&ws);
+  cr_expect_null(ws);
+  nde_ode_workspace_destroy(&ws); /* NULL: no-op */
+}

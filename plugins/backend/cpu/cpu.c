@@ -28,6 +28,17 @@
 #ifndef CPU_CLONES
 #define CPU_CLONES
 #endif
+/*
+ * No fused multiply-adds: the stage combinations and error norms round
+ * exactly as the baseline x86-64 build does (separate multiply and add), on
+ * every SIMD width, so adaptive step sequences (and results that depend on
+ * them, such as trained models) do not change with the machine.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CPU_NOCONTRACT __attribute__((optimize("fp-contract=off")))
+#else
+#define CPU_NOCONTRACT
+#endif
 
 /* Below this many elements OpenMP's fork/join costs more than it saves. */
 #define PARALLEL_THRESHOLD 32768
@@ -304,14 +315,16 @@ static inline float tanh_f32(float x) {
  * y just computed (or `yread` when my == 0); rtol == 0: Σ (e[i]/atol)².
  * wrms_norm is this same kernel, so the two agree bit for bit. comb_one (one
  * block) is compiled for several x86-64 levels (CPU_CLONES): its term passes
- * and the squares use the machine's widest SIMD lanes with FMA (the squares
- * are then summed in element order, as before). From
+ * and the squares use the machine's widest SIMD lanes, without FMA
+ * contraction (CPU_NOCONTRACT), and the squares are summed in element order:
+ * the results are those of the scalar baseline build, bit for bit. From
  * PARALLEL_THRESHOLD elements on, blocks are spread over the OpenMP threads.
  */
 #define COMB_BLOCK 512
 #define COMB_TERMS 32 /* lincomb_wrms: at most this many vectors (backend.h) */
 #define DEFINE_COMB_OPS(T, S)                                                    \
-  static inline void comb_block_##S(size_t off, size_t len, int m, const T *cc,  \
+  CPU_NOCONTRACT static inline void comb_block_##S(size_t off, size_t len, int m, \
+                                                   const T *cc,                  \
                                     const T *const *xx, T *acc) {                \
     const T c0 = cc[0], *x0 = xx[0] + off;                                       \
     SIMD_LOOP for (size_t i = 0; i < len; ++i)                                   \
@@ -322,7 +335,7 @@ static inline float tanh_f32(float x) {
         acc[i] += cj * xj[i];                                                    \
     }                                                                            \
   }                                                                              \
-  static double comb_one_##S(size_t blk, size_t n, int my,                     \
+  CPU_CLONES CPU_NOCONTRACT static double comb_one_##S(size_t blk, size_t n, int my, \
                                     const T *cy, const T *const *xy, T *y,       \
                                     int me, const T *ce, const T *const *xe,     \
                                     T *e, const T *u0, const T *yread,           \
