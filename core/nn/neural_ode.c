@@ -82,17 +82,24 @@ typedef struct node_eval {
   nde_array lu0, lu1;       /* its start and end states */
 } node_eval;
 
+/* f(t, u) into du through the dynamics, whose records (arena) *rec receives. */
+static nde_status rhs_forward(rhs_ctx *r, double t, const nde_array *u, nde_array *du,
+                              nde_record **rec) {
+  r->nfe++;
+  NDE_TRY(nde_layer_forward(r->dyn, &r->lctx, u->data, t, r->params, rec));
+  NDE_TRY(r->lctx.backend->ops->copy(r->lctx.backend->ctx, du->data, (*rec)->y,
+                                     nde_array_bytes(du)));
+  if (r->spans)
+    nde_time_spans_apply(&r->lctx, r->spans, du->data);
+  return NDE_OK;
+}
+
 static nde_status rhs_eval(void *ctx, double t, const nde_array *u, nde_array *du) {
   rhs_ctx *r = ctx;
   nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
   nde_record *rec;
-  nde_status st = nde_layer_forward(r->dyn, &r->lctx, u->data, t, r->params, &rec);
-  if (st == NDE_OK)
-    st = r->lctx.backend->ops->copy(r->lctx.backend->ctx, du->data, rec->y, nde_array_bytes(du));
-  if (st == NDE_OK && r->spans)
-    nde_time_spans_apply(&r->lctx, r->spans, du->data);
+  nde_status st = rhs_forward(r, t, u, du, &rec);
   nde_arena_rewind(r->lctx.arena, mark);
-  r->nfe++;
   return st;
 }
 
@@ -134,12 +141,7 @@ static nde_status rhs_eval_vjp(void *ctx, double t, const nde_array *u, nde_arra
   rhs_ctx *r = ctx;
   nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
   nde_record *rec;
-  nde_status st = nde_layer_forward(r->dyn, &r->lctx, u->data, t, r->params, &rec);
-  if (st == NDE_OK)
-    st = r->lctx.backend->ops->copy(r->lctx.backend->ctx, du->data, rec->y, nde_array_bytes(du));
-  if (st == NDE_OK && r->spans)
-    nde_time_spans_apply(&r->lctx, r->spans, du->data);
-  r->nfe++;
+  nde_status st = rhs_forward(r, t, u, du, &rec);
   if (st == NDE_OK)
     st = rhs_pullback(r, rec, w, w_u, w_p);
   nde_arena_rewind(r->lctx.arena, mark);
