@@ -83,22 +83,32 @@ typedef struct node_eval {
   nde_array lu0, lu1;       /* its start and end states */
 } node_eval;
 
-/* f(t, u) written straight into du (the solver's stage array), forward-only: the
-   records are dropped at once (rhs_vjp evaluates again with records). */
+/* f(t, u) into du through the dynamics. keep_records = 0 (a plain evaluation): a
+   forward-only pass written straight into du (the solver's stage array), *rec only
+   valid until the arena is rewound. keep_records = 1: the records a pullback reads
+   (*rec), and the output copied into du, so scaling du by the time spans leaves the
+   recorded output as the layers computed it. */
+static nde_status rhs_forward(rhs_ctx *r, double t, const nde_array *u, nde_array *du,
+                              int keep_records, nde_record **rec) {
+  r->nfe++;
+  nde_layer_ctx lctx = r->lctx;
+  lctx.no_pullback = !keep_records;
+  void *into = !keep_records && du->data != u->data ? du->data : NULL;
+  NDE_TRY(nde_layer_forward_into(r->dyn, &lctx, u->data, t, r->params, into, rec));
+  if ((*rec)->y != du->data)
+    NDE_TRY(r->lctx.backend->ops->copy(r->lctx.backend->ctx, du->data, (*rec)->y,
+                                       nde_array_bytes(du)));
+  if (r->spans)
+    nde_time_spans_apply(&r->lctx, r->spans, du->data);
+  return NDE_OK;
+}
+
 static nde_status rhs_eval(void *ctx, double t, const nde_array *u, nde_array *du) {
   rhs_ctx *r = ctx;
   nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
   nde_record *rec;
-  nde_layer_ctx lctx = r->lctx;
-  lctx.no_pullback = 1;
-  nde_status st = nde_layer_forward_into(r->dyn, &lctx, u->data, t, r->params,
-                                         du->data != u->data ? du->data : NULL, &rec);
-  if (st == NDE_OK && rec->y != du->data)
-    st = r->lctx.backend->ops->copy(r->lctx.backend->ctx, du->data, rec->y, nde_array_bytes(du));
-  if (st == NDE_OK && r->spans)
-    nde_time_spans_apply(&r->lctx, r->spans, du->data);
+  nde_status st = rhs_forward(r, t, u, du, 0, &rec);
   nde_arena_rewind(r->lctx.arena, mark);
-  r->nfe++;
   return st;
 }
 
@@ -140,12 +150,7 @@ static nde_status rhs_eval_vjp(void *ctx, double t, const nde_array *u, nde_arra
   rhs_ctx *r = ctx;
   nde_arena_mark mark = nde_arena_get_mark(r->lctx.arena);
   nde_record *rec;
-  nde_status st = nde_layer_forward(r->dyn, &r->lctx, u->data, t, r->params, &rec);
-  if (st == NDE_OK)
-    st = r->lctx.backend->ops->copy(r->lctx.backend->ctx, du->data, rec->y, nde_array_bytes(du));
-  if (st == NDE_OK && r->spans)
-    nde_time_spans_apply(&r->lctx, r->spans, du->data);
-  r->nfe++;
+  nde_status st = rhs_forward(r, t, u, du, 1, &rec);
   if (st == NDE_OK)
     st = rhs_pullback(r, rec, w, w_u, w_p);
   nde_arena_rewind(r->lctx.arena, mark);
