@@ -10,6 +10,8 @@
 #include <cblas.h>
 #ifdef NDE_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
+
+#include "gemm_onednn.h"
 #endif
 
 #include <nde/backend.h>
@@ -96,6 +98,9 @@ typedef enum gemm_lib { GEMM_AUTO, GEMM_OPENBLAS, GEMM_ONEDNN } gemm_lib;
 
 typedef struct cpu_ctx {
   gemm_lib gemm;
+#ifdef NDE_HAVE_ONEDNN
+  cpu_matmul_cache *matmul; /* oneDNN matmul primitives per shape (NULL: dnnl_sgemm) */
+#endif
 } cpu_ctx;
 
 static nde_status cpu_create(const nde_options *options, void **ctx) {
@@ -112,11 +117,20 @@ static nde_status cpu_create(const nde_options *options, void **ctx) {
   if (!c)
     return nde_error(NDE_ENOMEM, "cpu backend: out of memory");
   c->gemm = lib;
+#ifdef NDE_HAVE_ONEDNN
+  c->matmul = lib == GEMM_OPENBLAS ? NULL : cpu_matmul_cache_create();
+#endif
   *ctx = c;
   return NDE_OK;
 }
 
-static void cpu_destroy(void *ctx) { free(ctx); }
+static void cpu_destroy(void *ctx) {
+#ifdef NDE_HAVE_ONEDNN
+  if (ctx)
+    cpu_matmul_cache_destroy(((cpu_ctx *)ctx)->matmul);
+#endif
+  free(ctx);
+}
 
 static nde_status cpu_alloc(void *ctx, size_t bytes, void **ptr) {
   (void)ctx;
@@ -840,6 +854,19 @@ static double cpu_wrms(void *ctx, nde_dtype dt, size_t n, const void *e, const v
                           rtol);
 }
 
+#ifdef NDE_HAVE_ONEDNN
+/* oneDNN for float32 when asked, or (auto) for products big enough that its
+   dispatch costs nothing next to the arithmetic; it has no float64 GEMM. */
+static int use_onednn(const void *ctx, nde_dtype dt, size_t m, size_t n, size_t k) {
+  gemm_lib lib = ctx ? ((const cpu_ctx *)ctx)->gemm : GEMM_AUTO;
+  return dt == NDE_FLOAT32 &&
+         (lib == GEMM_ONEDNN || (lib == GEMM_AUTO && (double)m * (double)n * (double)k >= 262144.0));
+}
+static cpu_matmul_cache *matmul_cache(const void *ctx) {
+  return ctx ? ((const cpu_ctx *)ctx)->matmul : NULL;
+}
+#endif
+
 static void cpu_gemm(void *ctx, nde_dtype dt, nde_transpose ta, nde_transpose tb, size_t m,
                      size_t n, size_t k, double alpha, const void *a, size_t lda, const void *b,
                      size_t ldb, double beta, void *c, size_t ldc) {
@@ -855,11 +882,12 @@ static void cpu_gemm(void *ctx, nde_dtype dt, nde_transpose ta, nde_transpose tb
     return;
   }
 #ifdef NDE_HAVE_ONEDNN
-  /* oneDNN for float32 when asked, or (auto) for products big enough that its
-     dispatch costs nothing next to the arithmetic; it has no float64 GEMM. */
-  gemm_lib lib = ctx ? ((const cpu_ctx *)ctx)->gemm : GEMM_AUTO;
-  if (dt == NDE_FLOAT32 &&
-      (lib == GEMM_ONEDNN || (lib == GEMM_AUTO && (double)m * (double)n * (double)k >= 262144.0))) {
+  if (use_onednn(ctx, dt, m, n, k)) {
+    /* the matmul primitive cached for this shape (gemm_onednn.c) */
+    cpu_matmul_cache *mc = matmul_cache(ctx);
+    if (mc && cpu_matmul_f32(mc, ta == NDE_TRANS, tb == NDE_TRANS, m, n, k, (float)alpha, a, lda,
+                             b, ldb, (float)beta, c, ldc, NULL, NDE_ACT_IDENTITY) == 0)
+      return;
     /* dnnl_sgemm is row-major: the column-major C = op(A)·op(B) is the
        row-major Cᵀ = op(B)ᵀ·op(A)ᵀ, with the same arrays and leading dimensions */
     if (dnnl_sgemm(tb == NDE_TRANS ? 'T' : 'N', ta == NDE_TRANS ? 'T' : 'N', (dnnl_dim_t)n,
@@ -1022,6 +1050,37 @@ static void cpu_bias_activation(void *ctx, nde_dtype dt, nde_activation act, siz
            bias_activation_f64(act, rows, cols, b, z, y));
 }
 
+/*
+ * A dense layer's forward (backend.h): with oneDNN (float32) one matmul
+ * primitive computes W·X + b and, when the pre-activation is not wanted and
+ * oneDNN has the activation, the activation too, as post-ops while the
+ * output tile is in cache; with z wanted the primitive adds the bias and one
+ * pass computes y = act(z). Otherwise the GEMM, then the one-pass epilogue.
+ */
+static void cpu_dense_forward(void *ctx, nde_dtype dt, nde_activation act, size_t m, size_t n,
+                              size_t k, const void *w, size_t ldw, const void *x, size_t ldx,
+                              const void *b, void *z, void *y) {
+  if (m == 0 || n == 0)
+    return;
+  void *zz = z ? z : y;
+#ifdef NDE_HAVE_ONEDNN
+  cpu_matmul_cache *mc = matmul_cache(ctx);
+  if (k > 0 && mc && use_onednn(ctx, dt, m, n, k)) {
+    if (!z && cpu_matmul_has_activation(act)) {
+      if (cpu_matmul_f32(mc, 0, 0, m, n, k, 1.0f, w, ldw, x, ldx, 0.0f, y, m, b, act) == 0)
+        return;
+    } else if (cpu_matmul_f32(mc, 0, 0, m, n, k, 1.0f, w, ldw, x, ldx, 0.0f, zz, m, b,
+                              NDE_ACT_IDENTITY) == 0) {
+      if (act != NDE_ACT_IDENTITY || y != zz)
+        activation_f32(act, m * n, zz, y);
+      return;
+    }
+  }
+#endif
+  cpu_gemm(ctx, dt, NDE_NO_TRANS, NDE_NO_TRANS, m, n, k, 1.0, w, ldw, x, ldx, 0.0, zz, m);
+  cpu_bias_activation(ctx, dt, act, m, n, b, zz, y);
+}
+
 static void cpu_activation_vjp_bias(void *ctx, nde_dtype dt, nde_activation act, size_t rows,
                                     size_t cols, const void *x, const void *y, const void *dy,
                                     void *dx, void *db) {
@@ -1069,4 +1128,5 @@ NDE_PLUGIN_DEFINE(backend, cpu,
                   .host_readable = 1,
                   .lincomb_wrms = cpu_lincomb_wrms,
                   .bias_activation = cpu_bias_activation,
-                  .activation_vjp_bias = cpu_activation_vjp_bias);
+                  .activation_vjp_bias = cpu_activation_vjp_bias,
+                  .dense_forward = cpu_dense_forward);
