@@ -13,7 +13,7 @@
  * activation: every variant measures the whole of it, either the library's
  * GEMM then nde's one-pass epilogue (the cpu backend's bias_activation), or
  * oneDNN's matmul primitive with the bias and the activation fused
- * (post-op). Pullback shapes ("dX", "dW") are the GEMM alone; dW
+ * (post-op; the cpu backend's own code, gemm_onednn.c, compiled in). Pullback shapes ("dX", "dW") are the GEMM alone; dW
  * accumulates (beta 1) as nde's dense VJP does.
  *
  * One executable per library (the libraries export clashing BLAS symbols),
@@ -40,6 +40,8 @@
 #endif
 #ifdef BENCH_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
+
+#include "../../plugins/backend/cpu/gemm_onednn.h"
 #endif
 #ifdef BENCH_BLIS
 #include <blis.h>
@@ -151,14 +153,13 @@ static void epilogue(const shape *s, operands *o) {
 typedef void (*run_fn)(const shape *s, operands *o, void *state);
 
 static void report(const char *lib, const char *variant, const shape *s, int threads,
-                   double best, const char *impl) {
+                   double best) {
   double flops = 2.0 * (double)s->m * (double)s->n * (double)s->k;
   printf("{\"lib\": \"%s\", \"variant\": \"%s\", \"model\": \"%s\", \"shape\": \"%s\", "
          "\"m\": %zu, \"n\": %zu, \"k\": %zu, \"ta\": %d, \"tb\": %d, \"dtype\": \"%s\", "
-         "\"threads\": %d, \"best_s\": %.6g, \"gflops\": %.2f%s%s%s}\n",
+         "\"threads\": %d, \"best_s\": %.6g, \"gflops\": %.2f}\n",
          lib, variant, s->model, s->name, s->m, s->n, s->k, s->ta, s->tb,
-         dt == NDE_FLOAT32 ? "float32" : "float64", threads, best, flops / best / 1e9,
-         impl ? ", \"impl\": \"" : "", impl ? impl : "", impl ? "\"" : "");
+         dt == NDE_FLOAT32 ? "float32" : "float64", threads, best, flops / best / 1e9);
   fflush(stdout);
 }
 
@@ -245,96 +246,25 @@ static void set_threads(int t) {
 #endif
 }
 
-/* the matmul primitive, created once per shape: nde's column-major operands
-   as row-major matrices by strides (see the cpu backend's gemm_onednn.c) */
-typedef struct matmul {
-  dnnl_engine_t engine;
-  dnnl_stream_t stream;
-  dnnl_primitive_t prim;
-  dnnl_memory_t src, wei, bias, dst;
-  int nargs; /* 4 with the bias */
-  const char *impl;
-} matmul;
+/* the cpu backend's matmul primitives (gemm_onednn.c, compiled in), cached per shape */
+static cpu_matmul_cache *cache;
 
-static dnnl_alg_kind_t dnnl_act(nde_activation act) {
-  return act == NDE_ACT_TANH ? dnnl_eltwise_tanh : dnnl_eltwise_relu;
-}
-
-/* 0 when oneDNN has no implementation (e.g. float64 on CPUs) */
-static int matmul_make(const shape *s, operands *o, int fused, matmul *mm) {
-  memset(mm, 0, sizeof *mm);
-  if (dt != NDE_FLOAT32) /* oneDNN 2.x has no f64 data type on CPUs */
-    return 0;
-  dnnl_data_type_t ty = dnnl_f32;
-  dnnl_memory_desc_t src, wei, bias, dst;
-  dnnl_dims_t sd = {(dnnl_dim_t)s->n, (dnnl_dim_t)s->k}, wd = {(dnnl_dim_t)s->k, (dnnl_dim_t)s->m},
-              dd = {(dnnl_dim_t)s->n, (dnnl_dim_t)s->m}, bd = {1, (dnnl_dim_t)s->m};
-  /* src = op(B)ᵀ (n×k), weights = op(A)ᵀ (k×m), dst = Cᵀ (n×m) */
-  dnnl_dims_t ss = {s->tb ? 1 : (dnnl_dim_t)o->ldb, s->tb ? (dnnl_dim_t)o->ldb : 1},
-              ws = {s->ta ? 1 : (dnnl_dim_t)o->lda, s->ta ? (dnnl_dim_t)o->lda : 1},
-              ds = {(dnnl_dim_t)o->ldc, 1};
-  if (dnnl_memory_desc_init_by_strides(&src, 2, sd, ty, ss) ||
-      dnnl_memory_desc_init_by_strides(&wei, 2, wd, ty, ws) ||
-      dnnl_memory_desc_init_by_strides(&dst, 2, dd, ty, ds) ||
-      dnnl_memory_desc_init_by_tag(&bias, 2, bd, ty, dnnl_ab))
-    return 0;
-  dnnl_matmul_desc_t desc;
-  if (dnnl_matmul_desc_init(&desc, &src, &wei, fused ? &bias : NULL, &dst))
-    return 0;
-  dnnl_primitive_attr_t attr;
-  dnnl_post_ops_t po;
-  dnnl_primitive_attr_create(&attr);
-  dnnl_post_ops_create(&po);
-  if (s->beta != 0)
-    dnnl_post_ops_append_sum(po, 1.0f);
-  if (fused && s->act != NDE_ACT_IDENTITY)
-    dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_act(s->act), 0.0f, 0.0f);
-  dnnl_primitive_attr_set_post_ops(attr, po);
-  dnnl_post_ops_destroy(po);
-  dnnl_engine_create(&mm->engine, dnnl_cpu, 0);
-  dnnl_stream_create(&mm->stream, mm->engine, dnnl_stream_default_flags);
-  dnnl_primitive_desc_t pd;
-  dnnl_status_t st = dnnl_primitive_desc_create(&pd, &desc, attr, mm->engine, NULL);
-  dnnl_primitive_attr_destroy(attr);
-  if (st != dnnl_success)
-    return 0;
-  dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &mm->impl);
-  dnnl_primitive_create(&mm->prim, pd);
-  dnnl_memory_create(&mm->src, &src, mm->engine, o->b);
-  dnnl_memory_create(&mm->wei, &wei, mm->engine, o->a);
-  dnnl_memory_create(&mm->bias, &bias, mm->engine, o->bias);
-  dnnl_memory_create(&mm->dst, &dst, mm->engine, o->c);
-  mm->impl = strdup(mm->impl ? mm->impl : "?");
-  mm->nargs = fused ? 4 : 3;
-  dnnl_primitive_desc_destroy(pd);
-  return 1;
-}
-
-static void matmul_free(matmul *mm) {
-  dnnl_memory_destroy(mm->src);
-  dnnl_memory_destroy(mm->wei);
-  dnnl_memory_destroy(mm->bias);
-  dnnl_memory_destroy(mm->dst);
-  dnnl_primitive_destroy(mm->prim);
-  dnnl_stream_destroy(mm->stream);
-  dnnl_engine_destroy(mm->engine);
-  free((void *)mm->impl);
-}
-
-static void run_matmul(const shape *s, operands *o, void *state) {
-  matmul *mm = state;
-  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, mm->src}, {DNNL_ARG_WEIGHTS, mm->wei},
-                             {DNNL_ARG_DST, mm->dst}, {DNNL_ARG_BIAS, mm->bias}};
-  if (dnnl_primitive_execute(mm->prim, mm->stream, mm->nargs, args) != dnnl_success ||
-      dnnl_stream_wait(mm->stream) != dnnl_success) {
-    fprintf(stderr, "bench_gemm: oneDNN matmul failed on %s\n", s->name);
+static void run_matmul(const shape *s, operands *o, int fused) {
+  if (cpu_matmul_f32(cache, s->ta, s->tb, s->m, s->n, s->k, 1.0f, o->a, o->lda, o->b, o->ldb,
+                     (float)s->beta, o->c, o->ldc, fused ? o->bias : NULL,
+                     fused ? s->act : NDE_ACT_IDENTITY) != 0) {
+    fprintf(stderr, "bench_gemm: oneDNN has no matmul for %s\n", s->name);
     exit(1);
   }
 }
-
+static void run_matmul_fused(const shape *s, operands *o, void *state) {
+  (void)state;
+  run_matmul(s, o, 1);
+}
 /* the primitive without post-ops, then nde's epilogue */
 static void run_matmul_then_epilogue(const shape *s, operands *o, void *state) {
-  run_matmul(s, o, state);
+  (void)state;
+  run_matmul(s, o, 0);
   epilogue(s, o);
 }
 #else
@@ -362,6 +292,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_gemm: %s\n", nde_last_error());
     return 1;
   }
+#ifdef BENCH_ONEDNN
+  if (!(cache = cpu_matmul_cache_create())) {
+    fprintf(stderr, "bench_gemm: no oneDNN CPU engine\n");
+    return 1;
+  }
+#endif
   for (size_t i = 0; i < NSHAPES; ++i) {
     const shape *s = &shapes[i];
     operands o;
@@ -372,10 +308,9 @@ int main(int argc, char **argv) {
 #ifdef BENCH_ONEDNN
     if (dt == NDE_FLOAT32)
       report("onednn", s->fwd ? "sgemm+nde epilogue" : "sgemm", s, threads,
-             time_best(run_lib, s, &o, NULL, repeats), NULL);
+             time_best(run_lib, s, &o, NULL, repeats));
     for (int fused = 0; fused <= s->fwd; ++fused) {
-      matmul mm;
-      if (!matmul_make(s, &o, fused, &mm)) {
+      if (dt != NDE_FLOAT32) { /* oneDNN 2.x has no f64 data type on CPUs */
         printf("{\"lib\": \"onednn\", \"variant\": \"matmul%s\", \"model\": \"%s\", "
                "\"shape\": \"%s\", \"dtype\": \"%s\", \"threads\": %d, \"unsupported\": true}\n",
                fused ? " fused" : "", s->model, s->name, argv[1], threads);
@@ -383,15 +318,17 @@ int main(int argc, char **argv) {
       }
       report("onednn", fused ? "matmul fused bias+act" : s->fwd ? "matmul+nde epilogue" : "matmul",
              s, threads,
-             time_best(fused ? run_matmul : run_matmul_then_epilogue, s, &o, &mm, repeats), mm.impl);
-      matmul_free(&mm);
+             time_best(fused ? run_matmul_fused : run_matmul_then_epilogue, s, &o, NULL, repeats));
     }
 #else
     report(LIB, s->fwd ? "gemm+nde epilogue" : "gemm", s, threads,
-           time_best(run_lib, s, &o, NULL, repeats), NULL);
+           time_best(run_lib, s, &o, NULL, repeats));
 #endif
     operands_free(&o);
   }
   nde_backend_destroy(&be);
+#ifdef BENCH_ONEDNN
+  cpu_matmul_cache_destroy(cache);
+#endif
   return 0;
 }

@@ -1,5 +1,6 @@
 /*
- * The `cpu` backend: host memory, OpenBLAS for BLAS-shaped operations,
+ * The `cpu` backend: host memory, OpenBLAS (or oneDNN, BLIS: the "gemm"
+ * option, gemm_onednn.c, gemm_blis.c) for BLAS-shaped operations,
  * OpenMP for elementwise work on large vectors. Every operation exists in a
  * float32 and a float64 flavour generated from one template below.
  */
@@ -12,6 +13,9 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "gemm_onednn.h"
+#endif
+#ifdef NDE_HAVE_BLIS
+#include "gemm_blis.h"
 #endif
 
 #include <nde/backend.h>
@@ -94,7 +98,7 @@
 #endif
 
 /* Which library computes GEMMs (the "gemm" option). */
-typedef enum gemm_lib { GEMM_AUTO, GEMM_OPENBLAS, GEMM_ONEDNN } gemm_lib;
+typedef enum gemm_lib { GEMM_AUTO, GEMM_OPENBLAS, GEMM_ONEDNN, GEMM_BLIS } gemm_lib;
 
 typedef struct cpu_ctx {
   gemm_lib gemm;
@@ -107,11 +111,17 @@ static nde_status cpu_create(const nde_options *options, void **ctx) {
   const char *g = nde_options_string(options, "gemm", "auto");
   gemm_lib lib = !strcmp(g, "openblas") ? GEMM_OPENBLAS
                  : !strcmp(g, "onednn") ? GEMM_ONEDNN
+                 : !strcmp(g, "blis")   ? GEMM_BLIS
                                         : GEMM_AUTO;
 #ifndef NDE_HAVE_ONEDNN
   if (lib == GEMM_ONEDNN)
     return nde_error(NDE_EUNSUPPORTED, "gemm: \"onednn\" asked for, but nde was built without "
                      "oneDNN (install libdnnl-dev and reconfigure); use \"openblas\" or \"auto\"");
+#endif
+#ifndef NDE_HAVE_BLIS
+  if (lib == GEMM_BLIS)
+    return nde_error(NDE_EUNSUPPORTED, "gemm: \"blis\" asked for, but nde was built without "
+                     "BLIS (install libblis-dev and reconfigure); use \"openblas\" or \"auto\"");
 #endif
   cpu_ctx *c = malloc(sizeof *c);
   if (!c)
@@ -867,6 +877,17 @@ static cpu_matmul_cache *matmul_cache(const void *ctx) {
 }
 #endif
 
+#ifdef NDE_HAVE_BLIS
+/* BLIS for every dtype when asked, or (auto) for float64 products of the
+   size where oneDNN takes float32 ones (bench/gemm: faster than OpenBLAS at
+   the thesis's float64 shapes) */
+static int use_blis(const void *ctx, nde_dtype dt, size_t m, size_t n, size_t k) {
+  gemm_lib lib = ctx ? ((const cpu_ctx *)ctx)->gemm : GEMM_AUTO;
+  return lib == GEMM_BLIS ||
+         (lib == GEMM_AUTO && dt == NDE_FLOAT64 && (double)m * (double)n * (double)k >= 262144.0);
+}
+#endif
+
 static void cpu_gemm(void *ctx, nde_dtype dt, nde_transpose ta, nde_transpose tb, size_t m,
                      size_t n, size_t k, double alpha, const void *a, size_t lda, const void *b,
                      size_t ldb, double beta, void *c, size_t ldc) {
@@ -883,18 +904,23 @@ static void cpu_gemm(void *ctx, nde_dtype dt, nde_transpose ta, nde_transpose tb
   }
 #ifdef NDE_HAVE_ONEDNN
   if (use_onednn(ctx, dt, m, n, k)) {
-    /* the matmul primitive cached for this shape (gemm_onednn.c) */
-    cpu_matmul_cache *mc = matmul_cache(ctx);
-    if (mc && cpu_matmul_f32(mc, ta == NDE_TRANS, tb == NDE_TRANS, m, n, k, (float)alpha, a, lda,
-                             b, ldb, (float)beta, c, ldc, NULL, NDE_ACT_IDENTITY) == 0)
-      return;
-    /* dnnl_sgemm is row-major: the column-major C = op(A)·op(B) is the
+    /* A plain product goes to dnnl_sgemm: at the pullbacks' shapes it was
+       ~1.5% faster than the matmul primitive (task-clock of one MNIST-block
+       VJP); the primitive serves dense_forward, where it fuses the epilogue.
+       dnnl_sgemm is row-major: the column-major C = op(A)·op(B) is the
        row-major Cᵀ = op(B)ᵀ·op(A)ᵀ, with the same arrays and leading dimensions */
     if (dnnl_sgemm(tb == NDE_TRANS ? 'T' : 'N', ta == NDE_TRANS ? 'T' : 'N', (dnnl_dim_t)n,
                    (dnnl_dim_t)m, (dnnl_dim_t)k, (float)alpha, b, (dnnl_dim_t)ldb, a,
                    (dnnl_dim_t)lda, (float)beta, c, (dnnl_dim_t)ldc) == dnnl_success)
       return;
     /* a refusal (it validates its arguments) falls through to OpenBLAS */
+  }
+#endif
+#ifdef NDE_HAVE_BLIS
+  if (use_blis(ctx, dt, m, n, k)) {
+    cpu_blis_gemm(dt, ta == NDE_TRANS, tb == NDE_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                  ldc);
+    return;
   }
 #endif
   DISPATCH(dt,
