@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #ifdef NDE_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
 
@@ -879,12 +882,19 @@ static cpu_matmul_cache *matmul_cache(const void *ctx) {
 
 #ifdef NDE_HAVE_BLIS
 /* BLIS for every dtype when asked, or (auto) for float64 products of the
-   size where oneDNN takes float32 ones (bench/gemm: faster than OpenBLAS at
-   the thesis's float64 shapes) */
+   size where oneDNN takes float32 ones when running on one thread
+   (bench/gemm: faster than OpenBLAS at the thesis's float64 shapes on one
+   thread; on two, Debian's BLIS 0.9 stayed at one thread's speed where
+   OpenBLAS doubled, so OpenBLAS keeps multi-threaded float64) */
 static int use_blis(const void *ctx, nde_dtype dt, size_t m, size_t n, size_t k) {
   gemm_lib lib = ctx ? ((const cpu_ctx *)ctx)->gemm : GEMM_AUTO;
-  return lib == GEMM_BLIS ||
-         (lib == GEMM_AUTO && dt == NDE_FLOAT64 && (double)m * (double)n * (double)k >= 262144.0);
+  if (lib == GEMM_BLIS)
+    return 1;
+#ifdef _OPENMP
+  if (omp_get_max_threads() > 1)
+    return 0;
+#endif
+  return lib == GEMM_AUTO && dt == NDE_FLOAT64 && (double)m * (double)n * (double)k >= 262144.0;
 }
 #endif
 
