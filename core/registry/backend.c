@@ -166,3 +166,16 @@ void nde_backend_activation_vjp_bias(const nde_backend *backend, nde_dtype dt,
   if (db)
     ops->sum_columns(backend->ctx, dt, rows, cols, dx, 1.0, db);
 }
+
+void nde_backend_dense_forward(const nde_backend *backend, nde_dtype dt, nde_activation act,
+                               size_t m, size_t n, size_t k, const void *w, size_t ldw,
+                               const void *x, size_t ldx, const void *b, void *z, void *y) {
+  const nde_backend_ops *ops = backend->ops;
+  if (NDE_VTABLE_HAS(ops, nde_backend_ops, dense_forward)) {
+    ops->dense_forward(backend->ctx, dt, act, m, n, k, w, ldw, x, ldx, b, z, y);
+    return;
+  }
+  void *zz = z ? z : y;
+  ops->gemm(backend->ctx, dt, NDE_NO_TRANS, NDE_NO_TRANS, m, n, k, 1.0, w, ldw, x, ldx, 0.0, zz, m);
+  nde_backend_bias_activation(backend, dt, act, m, n, b, zz, y);
+}

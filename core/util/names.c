@@ -63,3 +63,7 @@ nde_status nde_dtype_parse(const char *name, nde_dtype *out) {
 
 NAMED_ENUM(nde_plugin_kind, nde_plugin_kind, NDE_PLUGIN_KIND_LIST, NDE_KIND_COUNT, "plugin kind")
 NAMED_ENUM(nde_activation, nde_activation, NDE_ACTIVATION_LIST, NDE_ACT_COUNT, "activation")
+
+int nde_activation_pullback_needs_input(nde_activation act) {
+  return !(act == NDE_ACT_IDENTITY || act == NDE_ACT_TANH || act == NDE_ACT_SIGMOID);
+}

@@ -59,6 +59,16 @@ NDE_API const char *nde_activation_name(nde_activation act);
 /** Parse an activation name; NDE_EINVAL listing the valid names otherwise. */
 NDE_API nde_status nde_activation_parse(const char *name, nde_activation *out);
 
+/**
+ * 1 when an activation's pullback needs its input x, 0 when act'(x) is a
+ * function of the output y = act(x) alone (identity, tanh, sigmoid): then
+ * activation_vjp() and activation_vjp_bias() do not use x's values (x must
+ * still point to readable memory), and a dense layer need not keep its
+ * pre-activation, which lets nde_backend_dense_forward() fuse the
+ * activation into the GEMM.
+ */
+NDE_API int nde_activation_pullback_needs_input(nde_activation act);
+
 /** BLAS transpose flag. */
 typedef enum nde_transpose { NDE_NO_TRANS = 0, NDE_TRANS = 1 } nde_transpose;
 
@@ -141,7 +151,9 @@ typedef struct nde_backend_ops {
                      void *y);
   /**
    * Pullback of an activation: dx[i] = dy[i]·act'(x[i]), given x and the
-   * forward output y = act(x) (backends may use either). dx may alias dy.
+   * forward output y = act(x) (backends may use either, except that where
+   * nde_activation_pullback_needs_input() is 0 only y's values may be used).
+   * dx may alias dy.
    */
   void (*activation_vjp)(void *ctx, nde_dtype dt, nde_activation act, size_t n, const void *x,
                          const void *y, const void *dy, void *dx);
@@ -299,6 +311,21 @@ typedef struct nde_backend_ops {
   void (*activation_vjp_bias)(void *ctx, nde_dtype dt, nde_activation act, size_t rows,
                               size_t cols, const void *x, const void *y, const void *dy, void *dx,
                               void *db);
+  /* ---- Optional, appended for fused dense layers (call it through
+          nde_backend_dense_forward(), which composes gemm() and
+          bias_activation() for a backend without it). ---- */
+  /**
+   * A dense layer's forward: Z = W·X + b (column-major; W is m×k with
+   * leading dimension ldw, X is k×n with ldx, b has m elements or is NULL:
+   * no bias), y = act(Z) (m×n, leading dimension m). When @p z is not NULL
+   * it receives Z (the pre-activation; y may alias z); when it is NULL the
+   * backend may apply the bias and the activation inside the GEMM, Z never
+   * stored. The result agrees with gemm() then bias_activation() to
+   * rounding (the fused activation may be the GEMM library's).
+   */
+  void (*dense_forward)(void *ctx, nde_dtype dt, nde_activation act, size_t m, size_t n, size_t k,
+                        const void *w, size_t ldw, const void *x, size_t ldx, const void *b,
+                        void *z, void *y);
 } nde_backend_ops;
 
 /** How nde_backend_ops.allreduce_host combines the ranks' values. */
@@ -413,6 +440,16 @@ NDE_API void nde_backend_activation_vjp_bias(const nde_backend *backend, nde_dty
                                              nde_activation act, size_t rows, size_t cols,
                                              const void *x, const void *y, const void *dy,
                                              void *dx, void *db);
+
+/**
+ * The backend's dense_forward() (see ::nde_backend_ops), or gemm() into @p z
+ * (into @p y when z is NULL) then nde_backend_bias_activation() for a
+ * backend without it.
+ */
+NDE_API void nde_backend_dense_forward(const nde_backend *backend, nde_dtype dt,
+                                       nde_activation act, size_t m, size_t n, size_t k,
+                                       const void *w, size_t ldw, const void *x, size_t ldx,
+                                       const void *b, void *z, void *y);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 /*
- * The `cpu` backend: host memory, OpenBLAS for BLAS-shaped operations,
+ * The `cpu` backend: host memory, OpenBLAS (or oneDNN, BLIS: the "gemm"
+ * option, gemm_onednn.c, gemm_blis.c) for BLAS-shaped operations,
  * OpenMP for elementwise work on large vectors. Every operation exists in a
  * float32 and a float64 flavour generated from one template below.
  */
@@ -8,8 +9,16 @@
 #include <string.h>
 
 #include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #ifdef NDE_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
+
+#include "gemm_onednn.h"
+#endif
+#ifdef NDE_HAVE_BLIS
+#include "gemm_blis.h"
 #endif
 
 #include <nde/backend.h>
@@ -105,31 +114,49 @@
 #endif
 
 /* Which library computes GEMMs (the "gemm" option). */
-typedef enum gemm_lib { GEMM_AUTO, GEMM_OPENBLAS, GEMM_ONEDNN } gemm_lib;
+typedef enum gemm_lib { GEMM_AUTO, GEMM_OPENBLAS, GEMM_ONEDNN, GEMM_BLIS } gemm_lib;
 
 typedef struct cpu_ctx {
   gemm_lib gemm;
+#ifdef NDE_HAVE_ONEDNN
+  cpu_matmul_cache *matmul; /* oneDNN matmul primitives per shape (NULL: dnnl_sgemm) */
+#endif
 } cpu_ctx;
 
 static nde_status cpu_create(const nde_options *options, void **ctx) {
   const char *g = nde_options_string(options, "gemm", "auto");
   gemm_lib lib = !strcmp(g, "openblas") ? GEMM_OPENBLAS
                  : !strcmp(g, "onednn") ? GEMM_ONEDNN
+                 : !strcmp(g, "blis")   ? GEMM_BLIS
                                         : GEMM_AUTO;
 #ifndef NDE_HAVE_ONEDNN
   if (lib == GEMM_ONEDNN)
     return nde_error(NDE_EUNSUPPORTED, "gemm: \"onednn\" asked for, but nde was built without "
                      "oneDNN (install libdnnl-dev and reconfigure); use \"openblas\" or \"auto\"");
 #endif
+#ifndef NDE_HAVE_BLIS
+  if (lib == GEMM_BLIS)
+    return nde_error(NDE_EUNSUPPORTED, "gemm: \"blis\" asked for, but nde was built without "
+                     "BLIS (install libblis-dev and reconfigure); use \"openblas\" or \"auto\"");
+#endif
   cpu_ctx *c = malloc(sizeof *c);
   if (!c)
     return nde_error(NDE_ENOMEM, "cpu backend: out of memory");
   c->gemm = lib;
+#ifdef NDE_HAVE_ONEDNN
+  c->matmul = lib == GEMM_OPENBLAS ? NULL : cpu_matmul_cache_create();
+#endif
   *ctx = c;
   return NDE_OK;
 }
 
-static void cpu_destroy(void *ctx) { free(ctx); }
+static void cpu_destroy(void *ctx) {
+#ifdef NDE_HAVE_ONEDNN
+  if (ctx)
+    cpu_matmul_cache_destroy(((cpu_ctx *)ctx)->matmul);
+#endif
+  free(ctx);
+}
 
 static nde_status cpu_alloc(void *ctx, size_t bytes, void **ptr) {
   (void)ctx;
@@ -875,6 +902,37 @@ static double cpu_wrms(void *ctx, nde_dtype dt, size_t n, const void *e, const v
                           rtol);
 }
 
+#ifdef NDE_HAVE_ONEDNN
+/* oneDNN for float32 when asked, or (auto) for products big enough that its
+   dispatch costs nothing next to the arithmetic; it has no float64 GEMM. */
+static int use_onednn(const void *ctx, nde_dtype dt, size_t m, size_t n, size_t k) {
+  gemm_lib lib = ctx ? ((const cpu_ctx *)ctx)->gemm : GEMM_AUTO;
+  return dt == NDE_FLOAT32 &&
+         (lib == GEMM_ONEDNN || (lib == GEMM_AUTO && (double)m * (double)n * (double)k >= 262144.0));
+}
+static cpu_matmul_cache *matmul_cache(const void *ctx) {
+  return ctx ? ((const cpu_ctx *)ctx)->matmul : NULL;
+}
+#endif
+
+#ifdef NDE_HAVE_BLIS
+/* BLIS for every dtype when asked, or (auto) for float64 products of the
+   size where oneDNN takes float32 ones when running on one thread
+   (bench/gemm: faster than OpenBLAS at the thesis's float64 shapes on one
+   thread; on two, Debian's BLIS 0.9 stayed at one thread's speed where
+   OpenBLAS doubled, so OpenBLAS keeps multi-threaded float64) */
+static int use_blis(const void *ctx, nde_dtype dt, size_t m, size_t n, size_t k) {
+  gemm_lib lib = ctx ? ((const cpu_ctx *)ctx)->gemm : GEMM_AUTO;
+  if (lib == GEMM_BLIS)
+    return 1;
+#ifdef _OPENMP
+  if (omp_get_max_threads() > 1)
+    return 0;
+#endif
+  return lib == GEMM_AUTO && dt == NDE_FLOAT64 && (double)m * (double)n * (double)k >= 262144.0;
+}
+#endif
+
 static void cpu_gemm(void *ctx, nde_dtype dt, nde_transpose ta, nde_transpose tb, size_t m,
                      size_t n, size_t k, double alpha, const void *a, size_t lda, const void *b,
                      size_t ldb, double beta, void *c, size_t ldc) {
@@ -890,18 +948,24 @@ static void cpu_gemm(void *ctx, nde_dtype dt, nde_transpose ta, nde_transpose tb
     return;
   }
 #ifdef NDE_HAVE_ONEDNN
-  /* oneDNN for float32 when asked, or (auto) for products big enough that its
-     dispatch costs nothing next to the arithmetic; it has no float64 GEMM. */
-  gemm_lib lib = ctx ? ((const cpu_ctx *)ctx)->gemm : GEMM_AUTO;
-  if (dt == NDE_FLOAT32 &&
-      (lib == GEMM_ONEDNN || (lib == GEMM_AUTO && (double)m * (double)n * (double)k >= 262144.0))) {
-    /* dnnl_sgemm is row-major: the column-major C = op(A)·op(B) is the
+  if (use_onednn(ctx, dt, m, n, k)) {
+    /* A plain product goes to dnnl_sgemm: at the pullbacks' shapes it was
+       ~1.5% faster than the matmul primitive (task-clock of one MNIST-block
+       VJP); the primitive serves dense_forward, where it fuses the epilogue.
+       dnnl_sgemm is row-major: the column-major C = op(A)·op(B) is the
        row-major Cᵀ = op(B)ᵀ·op(A)ᵀ, with the same arrays and leading dimensions */
     if (dnnl_sgemm(tb == NDE_TRANS ? 'T' : 'N', ta == NDE_TRANS ? 'T' : 'N', (dnnl_dim_t)n,
                    (dnnl_dim_t)m, (dnnl_dim_t)k, (float)alpha, b, (dnnl_dim_t)ldb, a,
                    (dnnl_dim_t)lda, (float)beta, c, (dnnl_dim_t)ldc) == dnnl_success)
       return;
     /* a refusal (it validates its arguments) falls through to OpenBLAS */
+  }
+#endif
+#ifdef NDE_HAVE_BLIS
+  if (use_blis(ctx, dt, m, n, k)) {
+    cpu_blis_gemm(dt, ta == NDE_TRANS, tb == NDE_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                  ldc);
+    return;
   }
 #endif
   DISPATCH(dt,
@@ -1057,6 +1121,37 @@ static void cpu_bias_activation(void *ctx, nde_dtype dt, nde_activation act, siz
            bias_activation_f64(act, rows, cols, b, z, y));
 }
 
+/*
+ * A dense layer's forward (backend.h): with oneDNN (float32) one matmul
+ * primitive computes W·X + b and, when the pre-activation is not wanted and
+ * oneDNN has the activation, the activation too, as post-ops while the
+ * output tile is in cache; with z wanted the primitive adds the bias and one
+ * pass computes y = act(z). Otherwise the GEMM, then the one-pass epilogue.
+ */
+static void cpu_dense_forward(void *ctx, nde_dtype dt, nde_activation act, size_t m, size_t n,
+                              size_t k, const void *w, size_t ldw, const void *x, size_t ldx,
+                              const void *b, void *z, void *y) {
+  if (m == 0 || n == 0)
+    return;
+  void *zz = z ? z : y;
+#ifdef NDE_HAVE_ONEDNN
+  cpu_matmul_cache *mc = matmul_cache(ctx);
+  if (k > 0 && mc && use_onednn(ctx, dt, m, n, k)) {
+    if (!z && cpu_matmul_has_activation(act)) {
+      if (cpu_matmul_f32(mc, 0, 0, m, n, k, 1.0f, w, ldw, x, ldx, 0.0f, y, m, b, act) == 0)
+        return;
+    } else if (cpu_matmul_f32(mc, 0, 0, m, n, k, 1.0f, w, ldw, x, ldx, 0.0f, zz, m, b,
+                              NDE_ACT_IDENTITY) == 0) {
+      if (act != NDE_ACT_IDENTITY || y != zz)
+        activation_f32(act, m * n, zz, y);
+      return;
+    }
+  }
+#endif
+  cpu_gemm(ctx, dt, NDE_NO_TRANS, NDE_NO_TRANS, m, n, k, 1.0, w, ldw, x, ldx, 0.0, zz, m);
+  cpu_bias_activation(ctx, dt, act, m, n, b, zz, y);
+}
+
 static void cpu_activation_vjp_bias(void *ctx, nde_dtype dt, nde_activation act, size_t rows,
                                     size_t cols, const void *x, const void *y, const void *dy,
                                     void *dx, void *db) {
@@ -1104,4 +1199,5 @@ NDE_PLUGIN_DEFINE(backend, cpu,
                   .host_readable = 1,
                   .lincomb_wrms = cpu_lincomb_wrms,
                   .bias_activation = cpu_bias_activation,
-                  .activation_vjp_bias = cpu_activation_vjp_bias);
+                  .activation_vjp_bias = cpu_activation_vjp_bias,
+                  .dense_forward = cpu_dense_forward);

@@ -1,7 +1,9 @@
 /*
  * dense: y = act(W·x + b) for a batch x of shape (in, batch): one GEMM
  * Y(out, B) = W(out, in)·X(in, B), a bias broadcast and an optional fused
- * activation (bias and activation in one pass, nde_backend_bias_activation).
+ * activation: above FUSE_ABOVE outputs one nde_backend_dense_forward() call
+ * (the backend may fuse bias and activation into the GEMM), below it the
+ * GEMM, the bias and the activation as separate calls.
  * Parameters: "weight" (out, in), then "bias" (out) unless "bias": false.
  * Pullbacks: dZ = dY ⊙ act'(Z) with db += Σ_cols dZ in the same pass
  * (nde_backend_activation_vjp_bias); dW += dZ·Xᵀ and dX = Wᵀ·dZ by GEMMs
@@ -65,12 +67,15 @@ static void dense_apply(const dense *d, const nde_layer_ctx *ctx, const void *x,
   const nde_backend *be = ctx->backend;
   size_t B = ctx->batch;
   void *z = d->act == NDE_ACT_IDENTITY ? y : saved;
-  be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_NO_TRANS, d->out, B, k, 1.0, params,
-                d->out, x, k, 0.0, z, d->out);
-  if (d->out * B > FUSE_ABOVE) { /* bias and activation in one pass over Z */
-    nde_backend_bias_activation(be, ctx->dtype, d->act, d->out, B, bias, z, y);
+  if (d->out * B > FUSE_ABOVE) {
+    /* GEMM, bias and activation in one call; Z is kept only when the
+       pullback needs it (saved then stays unread: tanh, sigmoid) */
+    nde_backend_dense_forward(be, ctx->dtype, d->act, d->out, B, k, params, d->out, x, k, bias,
+                              nde_activation_pullback_needs_input(d->act) ? z : NULL, y);
     return;
   }
+  be->ops->gemm(be->ctx, ctx->dtype, NDE_NO_TRANS, NDE_NO_TRANS, d->out, B, k, 1.0, params,
+                d->out, x, k, 0.0, z, d->out);
   if (bias)
     be->ops->add_column(be->ctx, ctx->dtype, d->out, B, bias, z);
   if (d->act != NDE_ACT_IDENTITY)
