@@ -916,20 +916,12 @@ static cpu_matmul_cache *matmul_cache(const void *ctx) {
 #endif
 
 #ifdef NDE_HAVE_BLIS
-/* BLIS for every dtype when asked, or (auto) for float64 products of the
-   size where oneDNN takes float32 ones when running on one thread
-   (bench/gemm: faster than OpenBLAS at the thesis's float64 shapes on one
-   thread; on two, Debian's BLIS 0.9 stayed at one thread's speed where
-   OpenBLAS doubled, so OpenBLAS keeps multi-threaded float64) */
-static int use_blis(const void *ctx, nde_dtype dt, size_t m, size_t n, size_t k) {
-  gemm_lib lib = ctx ? ((const cpu_ctx *)ctx)->gemm : GEMM_AUTO;
-  if (lib == GEMM_BLIS)
-    return 1;
-#ifdef _OPENMP
-  if (omp_get_max_threads() > 1)
-    return 0;
-#endif
-  return lib == GEMM_AUTO && dt == NDE_FLOAT64 && (double)m * (double)n * (double)k >= 262144.0;
+/* BLIS only when asked ("gemm": "blis"). auto keeps float64 on OpenBLAS: on a
+   quiet machine (bench/gemm, bench/RESULTS.md) OpenBLAS was faster than
+   Debian's BLIS 0.9 at five of the MNIST block's seven float64 shapes on one
+   thread, and BLIS does not use a second thread at these sizes. */
+static int use_blis(const void *ctx) {
+  return ctx && ((const cpu_ctx *)ctx)->gemm == GEMM_BLIS;
 }
 #endif
 
@@ -962,7 +954,7 @@ static void cpu_gemm(void *ctx, nde_dtype dt, nde_transpose ta, nde_transpose tb
   }
 #endif
 #ifdef NDE_HAVE_BLIS
-  if (use_blis(ctx, dt, m, n, k)) {
+  if (use_blis(ctx)) {
     cpu_blis_gemm(dt, ta == NDE_TRANS, tb == NDE_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c,
                   ldc);
     return;
