@@ -8,6 +8,9 @@
 # combination of float32/float64, dopri5/tsit5, tol 1e-5/1.4e-8 and every
 # sensitivity for (a); the default GRID=quick runs a subset (see below).
 # THREADS (default "1 2") lists the thread counts; every case runs at each.
+# JAX/XLA has no reliable thread-count switch, so with fewer threads than the
+# machine has cores every process (nde and both peers) is pinned to the first
+# THREADS cores with taskset: the peers then use nde's thread count.
 # OpenMP threads wait passively (OMP_WAIT_POLICY=passive): spinning threads
 # collapse on a shared machine. Run it on a quiet machine: the load average
 # is printed and recorded with every result.
@@ -36,6 +39,15 @@ have_jax=0
 "$venv/bin/python" -c 'import diffrax' 2>/dev/null && have_jax=1
 echo "threads: $thread_list; machine: $(getconf _NPROCESSORS_ONLN) cores, $(uname -m); load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
+# pinned CMD...: run CMD on the first $threads cores when that is fewer than all
+pinned() {
+  if [ "$threads" -lt "$(getconf _NPROCESSORS_ONLN)" ] && command -v taskset >/dev/null; then
+    taskset -c "0-$((threads - 1))" "$@"
+  else
+    "$@"
+  fi
+}
+
 # the peers' JSON lines get the thread count, as nde's carry it
 tag() { sed "s/^{/{\"threads\": $threads, /"; }
 
@@ -51,17 +63,17 @@ one_case() {
   first=1
   for s in $nde_sens; do
     if [ $first = 1 ]; then
-      "$build/bench/node/bench_node" "$1" "$2" "$3" "$4" "$5" "$s" "$7" 1 "$dump" | tee -a "$log"
+      pinned "$build/bench/node/bench_node" "$1" "$2" "$3" "$4" "$5" "$s" "$7" 1 "$dump" | tee -a "$log"
       first=0
     else
-      "$build/bench/node/bench_node" "$1" "$2" "$3" "$4" "$5" "$s" "$7" 1 | tee -a "$log"
+      pinned "$build/bench/node/bench_node" "$1" "$2" "$3" "$4" "$5" "$s" "$7" 1 | tee -a "$log"
     fi
   done
   if [ "$3" = dopri5 ]; then # torchdiffeq has no tsit5
-    /usr/bin/python3 "$here/torchdiffeq_node.py" "$1" "$2" "$3" "$4" "$5" "$6" "$7" 1 "$dump" "$threads" | tag | tee -a "$log"
+    pinned /usr/bin/python3 "$here/torchdiffeq_node.py" "$1" "$2" "$3" "$4" "$5" "$6" "$7" 1 "$dump" "$threads" | tag | tee -a "$log"
   fi
   if [ $have_jax = 1 ]; then
-    "$venv/bin/python" "$here/diffrax_node.py" "$1" "$2" "$3" "$4" "$5" "$6" "$7" 1 "$dump" | tag | tee -a "$log"
+    pinned "$venv/bin/python" "$here/diffrax_node.py" "$1" "$2" "$3" "$4" "$5" "$6" "$7" 1 "$dump" | tag | tee -a "$log"
   fi
 }
 
