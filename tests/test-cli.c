@@ -166,6 +166,52 @@ Test(cli, usage_errors_exit_2_and_help_exits_0) {
   free(err);
 }
 
+/* Without OMP_WAIT_POLICY the command re-executes itself with it set to
+   passive, before libgomp loads: libgomp itself must then report a spin
+   count of 0 (unset, it reports 'PASSIVE' too but spins 300000 times). A
+   policy the user set is kept. */
+Test(cli, openmp_threads_wait_passively_unless_the_user_says_otherwise) {
+  char *out, *err;
+  /* a solve opens the cpu backend, which loads libgomp */
+  char problem[4200];
+  snprintf(problem, sizeof problem, "%s.problem.json", out_path);
+  FILE *f = fopen(problem, "w");
+  cr_assert(f);
+  fputs("{\"problem\": \"exponential\", \"saveat\": [1]}\n", f);
+  fclose(f);
+  const char *build = getenv("NDE_TEST_BUILDDIR") ? getenv("NDE_TEST_BUILDDIR") : NDE_TEST_BUILDDIR;
+  char solve[5000];
+  snprintf(solve, sizeof solve, "--plugin-dir '%s/_plugins' solve '%s'", build, problem);
+  unsetenv("NDE_SET_OMP_WAIT_POLICY");
+  char *saved = getenv("OMP_WAIT_POLICY") ? strdup(getenv("OMP_WAIT_POLICY")) : NULL;
+  unsetenv("OMP_WAIT_POLICY");
+  setenv("OMP_DISPLAY_ENV", "verbose", 1);
+  cr_expect_eq(run("--version", &out, &err), 0);
+  cr_expect(strstr(out, "OpenMP wait policy: passive (nde's default)") != NULL, "%s", out);
+  free(out);
+  free(err);
+  cr_expect_eq(run(solve, &out, &err), 0);
+  cr_expect(strstr(err, "GOMP_SPINCOUNT = '0'") != NULL, "libgomp did not see it: %s", err);
+  free(out);
+  free(err);
+  setenv("OMP_WAIT_POLICY", "active", 1);
+  cr_expect_eq(run("--version", &out, &err), 0);
+  cr_expect(strstr(out, "OpenMP wait policy: active (from OMP_WAIT_POLICY)") != NULL, "%s", out);
+  free(out);
+  free(err);
+  cr_expect_eq(run(solve, &out, &err), 0);
+  cr_expect(strstr(err, "OMP_WAIT_POLICY = 'ACTIVE'") != NULL, "%s", err);
+  free(out);
+  free(err);
+  unsetenv("OMP_DISPLAY_ENV");
+  if (saved) {
+    setenv("OMP_WAIT_POLICY", saved, 1);
+    free(saved);
+  } else
+    unsetenv("OMP_WAIT_POLICY");
+  remove(problem);
+}
+
 /* The layers built into libnde: listed, shown with their keys, found by `nde plugin`. */
 Test(cli, builtin_layers_are_listed_and_shown_with_their_keys) {
   static const char *const builtins[] = {"chain",      "parallel", "skip_connection",

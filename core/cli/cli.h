@@ -106,6 +106,17 @@ int nde_cli_stdout_is_tty(void);
  */
 int nde_cli_rank(void);
 
+/*
+ * Makes OpenMP threads wait passively unless OMP_WAIT_POLICY is set: sets
+ * it and executes this program again with @p argv (libgomp reads the
+ * variable only when it loads). Call first thing in main(). Does nothing
+ * under valgrind or when the program cannot find its own executable.
+ */
+void nde_cli_default_thread_env(char **argv);
+
+/* Where this process's OpenMP wait policy came from, for --version. */
+const char *nde_cli_wait_policy_origin(void);
+
 /* The folder default run folders go in: $NDE_RUNS_DIR when set and not empty, else "runs"
    (relative to the working directory). */
 const char *nde_cli_runs_dir(void);

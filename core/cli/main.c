@@ -58,6 +58,7 @@ static const command *find_command(const char *name) {
 }
 
 int main(int argc, char **argv) {
+  nde_cli_default_thread_env(argv);
   nde_cli cli = {argv[0], NULL};
   if (nde_cli_rank() > 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 owns stdout */
     return NDE_EXIT_INTERNAL;
@@ -92,6 +93,9 @@ int main(int argc, char **argv) {
   } else if (!strcmp(rest[0], "-V") || !strcmp(rest[0], "--version")) {
     printf("nde %s (plugin ABI %d, manifest format %d)\n", nde_version(), NDE_ABI_VERSION,
            NDE_MANIFEST_FORMAT);
+    const char *policy = getenv("OMP_WAIT_POLICY");
+    printf("OpenMP wait policy: %s (%s)\n", policy ? policy : "default",
+           nde_cli_wait_policy_origin());
   } else {
     const command *cmd = find_command(rest[0]);
     if (!cmd) {
