@@ -35,7 +35,11 @@
  * Usage: bench_node CASE DTYPE SOLVER TOL MODE SENSITIVITY [REPEATS=5] [WARMUP=1] [DUMP]
  * NDE_BENCH_SENS_OPTIONS, when set, holds JSON members added to the
  * sensitivity's object (e.g. '"norm": "full"'); the output repeats them
- * as "sens_options".
+ * as "sens_options". NDE_BENCH_SOLVER_OPTIONS likewise adds members to the
+ * solver's object (e.g. '"controller": "i"', diffrax's default controller);
+ * the output names the step-size controller ("controller": the solver's
+ * default PI controller unless these options change it) and repeats them as
+ * "solver_options".
  * Prints one JSON object. With DUMP (a folder), also writes the initial
  * parameters, the input and the cotangent as raw float64 (params.f64, x.f64,
  * dy.f64; column-major) and the parameter layout (layout.txt: name offset
@@ -185,6 +189,29 @@ static void dump_f64(const char *dir, const char *name, const nde_array *a) {
   free(h);
 }
 
+/* ", "KEY": "OPTS"" with OPTS as a JSON string (quotes and backslashes escaped); nothing if empty. */
+static void print_options(const char *key, const char *opts) {
+  if (!*opts)
+    return;
+  printf(", \"%s\": \"", key);
+  for (const char *c = opts; *c; ++c)
+    printf("%s%c", *c == '"' || *c == '\\' ? "\\" : "", *c);
+  printf("\"");
+}
+
+/* The step-size controller the solver's options select: "pi" (the default) or "i". */
+static const char *controller_of(const char *solver_opts, char *buf, size_t cap) {
+  char json[4096];
+  snprintf(json, sizeof json, "{%s}", solver_opts);
+  nde_options *o = NULL;
+  snprintf(buf, cap, "pi");
+  if (nde_options_parse(json, &o) == NDE_OK) {
+    snprintf(buf, cap, "%s", nde_options_string(o, "controller", "pi"));
+    nde_options_destroy(&o);
+  }
+  return buf;
+}
+
 static double metric(const nde_layer_metrics *m, const char *name) {
   for (int i = 0; i < m->n; ++i)
     if (!strcmp(m->names[i], name))
@@ -220,14 +247,20 @@ int main(int argc, char **argv) {
                             1.5 * i / 29.0);
     snprintf(saveat + k, sizeof saveat - k, "]");
   }
+  const char *solver_opts = getenv("NDE_BENCH_SOLVER_OPTIONS");
+  if (!solver_opts)
+    solver_opts = "";
+  char controller_buf[32];
+  const char *controller = controller_of(solver_opts, controller_buf, sizeof controller_buf);
   const char *sens_opts = getenv("NDE_BENCH_SENS_OPTIONS");
   if (!backward || !sens_opts)
     sens_opts = "";
   snprintf(model_json, sizeof model_json,
            "{\"layer\": \"neural_ode\", \"tspan\": [0, %s]%s, \"dynamics\": %s,"
-           " \"solver\": {\"plugin\": \"%s\", \"abstol\": %.17g, \"reltol\": %.17g},"
+           " \"solver\": {\"plugin\": \"%s\", \"abstol\": %.17g, \"reltol\": %.17g%s%s},"
            " \"sensitivity\": {\"plugin\": \"%s\"%s%s}}",
            mnist ? "1" : "1.5", saveat, mnist ? MNIST_DYN : SPIRAL_DYN, solver, tol, tol,
+           *solver_opts ? ", " : "", solver_opts,
            backward ? sens : "direct", *sens_opts ? ", " : "", sens_opts);
   nde_shape in = nde_shape_vector(n);
   nde_model *model, *dyn;
@@ -332,12 +365,9 @@ int main(int argc, char **argv) {
          backend, which, dtype, solver, tol, mode, backward ? sens : "-", r.batch, t, first, nfe_f, nfe_b,
          tf, tv, floor_s, floor_s > 0 ? t / floor_s : 0.0, threads ? atoi(threads) : 0, load,
          (double)ru.ru_maxrss / 1024.0);
-  if (*sens_opts) { /* as a JSON string: quotes and backslashes escaped */
-    printf(", \"sens_options\": \"");
-    for (const char *c = sens_opts; *c; ++c)
-      printf("%s%c", *c == '"' || *c == '\\' ? "\\" : "", *c);
-    printf("\"");
-  }
+  printf(", \"controller\": \"%s\"", controller);
+  print_options("sens_options", sens_opts);
+  print_options("solver_options", solver_opts);
   printf("}\n");
   if (sync_buffer != x.data)
     r.be->ops->release(r.be->ctx, sync_buffer);

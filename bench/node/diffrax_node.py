@@ -10,8 +10,19 @@ Usage: diffrax_node.py CASE DTYPE SOLVER TOL MODE SENS REPEATS WARMUP DUMP [DEVI
   float32 matmuls run at "highest" precision, i.e. without TF32, like nde's
   cuda backend by default). Without DEVICE, JAX's default backend.
 NFE: diffrax reports steps, not evaluations; nfe_forward is derived from
-them (FSAL methods: 6 per step (accepted or rejected) + 2 for the initial
-step-size selection + 1 at t0) and marked "derived".
+them (FSAL methods: 6 per step (accepted or rejected) + 1 at t0) and marked
+"derived". There is no evaluation for the initial step: diffrax 0.7.2's
+diffeqsolve(dt0=None) starts an ODE at dt0 = 0.01 (it wraps the terms before
+the controller's init, whose Hairer heuristic only runs for a bare
+ODETerm); counting f's calls with a jax.debug.callback gives 6·steps + 1.
+Controller (the "controller" field): PIDController(rtol, atol) with its
+defaults, an I controller (pcoeff 0, icoeff 1: dt_new = dt·0.9·E^(-1/5),
+factor in [0.2, 10], never below 1 after an accepted step), which nde runs
+with the solver option "controller": "i"; nde's default is Hairer's PI
+controller (beta1 0.17, beta2 0.04). Dopri5's error estimate is Shampine's
+embedded pair, exactly 2/3 of the Hairer one nde's dopri5 uses, so diffrax
+at tolerance tol controls the error as nde does at 1.5·tol (docs/ode.md,
+"dopri5 against diffrax").
 """
 import json
 import statistics
@@ -131,7 +142,8 @@ def main():
                       "case": case, "dtype": dtype, "solver": solver, "tol": tol, "mode": mode,
                       "sensitivity": sens if mode == "backward" else "-", "batch": batch,
                       "time_s": t, "median_s": statistics.median(times), "first_s": first, "compile_s": first - t, "steps": steps,
-                      "nfe_forward": 6 * steps + 3, "nfe_derived": True}))
+                      "nfe_forward": 6 * steps + 1, "nfe_derived": True,
+                      "controller": "i", "dt0": 0.01}))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@
 # OpenMP threads wait passively (OMP_WAIT_POLICY=passive): spinning threads
 # collapse on a shared machine. Run it on a quiet machine: the load average
 # is printed and recorded with every result.
+# Controllers: nde runs its default PI controller (Hairer's gains); the peers
+# run an I controller (diffrax's PIDController default, torchdiffeq's). Every
+# MNIST forward case also runs nde with "controller": "i" (the same rule as
+# the peers); the table's "ctrl" columns say which row is which.
 # Output: JSON lines in bench/out/node.jsonl (with threads, load and each
 # process's peak memory, i.e. per sensitivity) and a Markdown table on stdout.
 set -e
@@ -65,6 +69,10 @@ one_case() {
     if [ $first = 1 ]; then
       pinned "$build/bench/node/bench_node" "$1" "$2" "$3" "$4" "$5" "$s" "$7" 1 "$dump" | tee -a "$log"
       first=0
+      if [ "$1" = mnist ] && [ "$5" = forward ]; then # the peers' I controller
+        NDE_BENCH_SOLVER_OPTIONS='"controller": "i"' \
+          "$build/bench/node/bench_node" "$1" "$2" "$3" "$4" "$5" "$s" "$7" 1 | tee -a "$log"
+      fi
     else
       pinned "$build/bench/node/bench_node" "$1" "$2" "$3" "$4" "$5" "$s" "$7" 1 | tee -a "$log"
     fi

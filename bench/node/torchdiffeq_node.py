@@ -6,6 +6,10 @@ Usage: torchdiffeq_node.py CASE DTYPE METHOD TOL MODE SENS REPEATS WARMUP DUMP T
   adjoint (odeint_adjoint); DEVICE cpu (default) | cuda (TF32 off, as nde's
   cuda backend by default; each timed call ends with torch.cuda.synchronize()).
   Prints one JSON object (NFE counted by the dynamics module itself).
+  Controller ("controller": "i"): torchdiffeq's, an I controller like
+  diffrax's default (safety 0.9, exponent 1/5, factor in [0.2, 10], never
+  below 1 after an accepted step) with Shampine's dopri5 error estimate;
+  nde runs it with the solver option "controller": "i".
 """
 import json
 import statistics
@@ -147,7 +151,8 @@ def main():
                       "torch": torch.__version__, "case": case, "dtype": dtype,
                       "solver": method, "tol": tol, "mode": mode,
                       "sensitivity": sens if mode == "backward" else "-", "batch": batch,
-                      "time_s": min(times), "median_s": statistics.median(times), "first_s": first, **stats}))
+                      "time_s": min(times), "median_s": statistics.median(times), "first_s": first,
+                      "controller": "i", **stats}))
 
 
 if __name__ == "__main__":

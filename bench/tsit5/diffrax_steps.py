@@ -29,6 +29,13 @@ Where the two controllers differ, nde's side is set to match diffrax
 Each case also has "diffrax_default": the counts under diffrax's own
 defaults (PIDController(rtol, atol): an I controller, exponent 1/5; dt0=None),
 as bench/node runs it, for reference only.
+Each case also has "i_controller": diffrax's Tsit5 and Dopri5 under
+PIDController(rtol, atol) with its default gains (an I controller: pcoeff 0,
+icoeff 1), started from the Hairer dt0 above (passed explicitly, "dt0"),
+which nde runs with "controller": "i". Dopri5's error estimate in diffrax is
+Shampine's embedded pair, exactly 2/3 of Hairer's that nde uses, so nde's
+dopri5 takes diffrax's steps at 1.5x the tolerance ("nde_tol_factor"); its
+dt0 is the heuristic's at that tolerance.
 Left different (small): on a rejection diffrax also applies the E_old^β2
 factor; diffrax accepts E < 1 where nde accepts E ≤ 1; nde floors the stored
 previous error at qoldinit.
@@ -76,26 +83,45 @@ PROBLEMS = [
 ]
 TOLS = [1e-4, 1e-6, 1e-8]
 PCOEFF, ICOEFF = 0.2, 0.65
+DOPRI5_TOL_FACTOR = 1.5  # Hairer's dopri5 error estimate = 1.5 x Shampine's (diffrax's)
+
+
+def hairer_dt0(term, y0, tspan, tol):
+    """diffrax's Hairer initial step (error order 5) on the bare term, as nde's."""
+    ctl = diffrax.PIDController(rtol=tol, atol=tol)
+    dt0, _ = ctl.init(term, tspan[0], tspan[1], y0, None, None,
+                      lambda terms, t, y, args: terms.vf(t, y, args), 5)
+    return float(dt0)
 
 
 def record(rhs, u0, tspan, tol):
     ctrl = PIDFromQold(rtol=tol, atol=tol, pcoeff=PCOEFF, icoeff=ICOEFF, factormin=0.2,
                        factormax=10.0, safety=0.9)
     term, y0 = diffrax.ODETerm(rhs), jnp.asarray(u0)
-    dt0, _ = ctrl.init(term, tspan[0], tspan[1], y0, None, None,
-                       lambda terms, t, y, args: terms.vf(t, y, args), 5)
+    dt0 = hairer_dt0(term, y0, tspan, tol)
     sol = diffrax.diffeqsolve(term, diffrax.Tsit5(), t0=tspan[0], t1=tspan[1],
-                              dt0=float(dt0), y0=y0, stepsize_controller=ctrl,
+                              dt0=dt0, y0=y0, stepsize_controller=ctrl,
                               saveat=diffrax.SaveAt(steps=True), max_steps=100000)
     # for reference: diffrax as bench/node runs it (default I controller, dt0=None)
     ref = diffrax.diffeqsolve(term, diffrax.Tsit5(), t0=tspan[0], t1=tspan[1], dt0=None, y0=y0,
                               stepsize_controller=diffrax.PIDController(rtol=tol, atol=tol),
                               max_steps=100000)
+    i_ctrl = {}
+    for solver, method, factor in (("tsit5", diffrax.Tsit5(), 1.0),
+                                   ("dopri5", diffrax.Dopri5(), DOPRI5_TOL_FACTOR)):
+        ctl = diffrax.PIDController(rtol=tol, atol=tol)
+        dt0_i = hairer_dt0(term, y0, tspan, tol * factor)
+        sol_i = diffrax.diffeqsolve(term, method, t0=tspan[0], t1=tspan[1], dt0=dt0_i, y0=y0,
+                                    stepsize_controller=ctl, max_steps=100000)
+        i_ctrl[solver] = {"accepted": int(sol_i.stats["num_accepted_steps"]),
+                          "rejected": int(sol_i.stats["num_rejected_steps"]), "dt0": dt0_i,
+                          "nde_tol_factor": factor}
     n = int(sol.stats["num_accepted_steps"])
     ts = [float(tspan[0])] + [float(x) for x in sol.ts[:n]]
     return {"accepted": n, "rejected": int(sol.stats["num_rejected_steps"]),
             "diffrax_default": {"accepted": int(ref.stats["num_accepted_steps"]),
                                 "rejected": int(ref.stats["num_rejected_steps"])},
+            "i_controller": i_ctrl,
             "t": ts[:-1], "dt": [b - a for a, b in zip(ts, ts[1:])]}
 
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <string.h>
 
 #include <nde/backend.h>
 #include <nde/controller.h>
@@ -61,6 +62,16 @@ nde_status nde_pi_controller_from_options(const nde_options *o, int order, nde_p
                      c->qsteady_max);
   if (!(c->qoldinit > 0))
     return nde_error(NDE_EINVAL, "qoldinit: must be > 0, got %g", c->qoldinit);
+  const char *kind = nde_options_string(o, "controller", "pi");
+  if (!strcmp(kind, "i")) {
+    /* diffrax's PIDController default (pcoeff 0, icoeff 1): dt_new = dt·γ·EEst^(-1/p),
+       no proportional term, and an accepted step never shrinks the next one */
+    c->beta1 = 1.0 / (order > 0 ? order : 1);
+    c->beta2 = 0.0;
+    c->qsteady_min = fmin(c->qsteady_min, 1.0);
+    c->qsteady_max = 1.0 / c->qmin;
+  } else if (strcmp(kind, "pi"))
+    return nde_error(NDE_EINVAL, "controller: expected \"pi\" or \"i\", got \"%s\"", kind);
   nde_pi_controller_reset(c);
   return NDE_OK;
 }

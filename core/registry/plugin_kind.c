@@ -253,7 +253,8 @@ static const char ode_solver_options[] =
     "\"qmax\": {\"type\": \"number\", \"default\": 10.0, \"range\": [1, null], \"doc\": \"largest step ratio dt_new/dt\"},"
     "\"qsteady_min\": {\"type\": \"number\", \"default\": 1.0, \"range\": [0, null], \"doc\": \"keep dt when qsteady_min <= dt/dt_new <= qsteady_max\"},"
     "\"qsteady_max\": {\"type\": \"number\", \"default\": 1.0, \"range\": [0, null], \"doc\": \"see qsteady_min\"},"
-    "\"qoldinit\": {\"type\": \"number\", \"default\": 0.0001, \"range\": [0, null], \"doc\": \"initial previous error norm of the PI controller\"}"
+    "\"qoldinit\": {\"type\": \"number\", \"default\": 0.0001, \"range\": [0, null], \"doc\": \"initial previous error norm of the PI controller\"},"
+    "\"controller\": {\"type\": \"string\", \"default\": \"pi\", \"choices\": [\"pi\", \"i\"], \"doc\": \"step-size controller: pi = the PI controller (beta1, beta2; Hairer's DOPRI5 and OrdinaryDiffEq); i = diffrax's PIDController default, an I controller (gain 1/p, beta1 and beta2 ignored) that never shrinks the step after an accepted step\"}"
     "}";
 
 static const char sde_solver_options[] =

@@ -13,6 +13,9 @@
  *                       qold = max(EEst, qoldinit); dt_new = dt / q
  *   reject (EEst > 1):  dt_new = dt / min(1/qmin, q11/γ)
  *
+ * The option "controller": "i" turns it into diffrax's default
+ * PIDController (pcoeff 0, icoeff 1), an I controller: β1 = 1/p, β2 = 0,
+ * and an accepted step never shrinks the next one (qsteady_max = 1/qmin).
  * EEst is the weighted RMS norm of the local error estimate
  * (nde_backend_ops::wrms_norm with abstol, reltol), so a step is accepted
  * when EEst ≤ 1.
@@ -55,7 +58,9 @@ NDE_API void nde_pi_controller_init(nde_pi_controller *c, int order);
 /**
  * Defaults for @p order, then override from @p options any of the keys
  * "beta1", "beta2", "gamma", "qmin", "qmax", "qsteady_min", "qsteady_max",
- * "qoldinit" that are present (a beta of 0 means "from the order").
+ * "qoldinit" that are present (a beta of 0 means "from the order"), then
+ * apply "controller" ("pi", the default, or "i": β1 = 1/order, β2 = 0,
+ * qsteady_max = 1/qmin, whatever beta1/beta2 say).
  * NDE_EINVAL when the result is inconsistent (qmin > 1, qmax < 1, gamma ∉ (0, 1], ...).
  */
 NDE_API nde_status nde_pi_controller_from_options(const nde_options *options, int order,

@@ -299,7 +299,7 @@ NDE_API void nde_ode_options_default(int order, nde_ode_options *opt);
  * Defaults, then every key of @p options that names a field above
  * (abstol, reltol, dt, adaptive, dtmin, dtmax, maxiters, steady_state,
  * save_everystep, record_steps, and the controller's beta1, beta2, gamma,
- * qmin, qmax, qsteady_min, qsteady_max, qoldinit). NDE_EINVAL for values out
+ * qmin, qmax, qsteady_min, qsteady_max, qoldinit, controller). NDE_EINVAL for values out
  * of range (messages name the option).
  */
 NDE_API nde_status nde_ode_options_parse(const nde_options *options, int order,

@@ -217,6 +217,40 @@ Test(ode_controller, pi_controller_rules) {
   cr_expect_float_eq(c.qold, 0.5, 0);
 }
 
+/* "controller": "i" is diffrax's PIDController default: dt_new = dt·γ·EEst^(-1/p), no
+   proportional term, and an accepted step never shrinks the next one. */
+Test(ode_controller, i_controller_rules) {
+  nde_options *o = NULL;
+  nde_pi_controller c;
+  cr_assert_eq(nde_options_parse("{\"controller\": \"i\", \"beta1\": 0.17, \"beta2\": 0.04}", &o),
+               NDE_OK);
+  cr_assert_eq(nde_pi_controller_from_options(o, 5, &c), NDE_OK);
+  nde_options_destroy(&o);
+  cr_expect_float_eq(c.beta1, 0.2, 1e-15);
+  cr_expect_eq(c.beta2, 0.0);
+  double dt;
+  /* the previous error plays no part: the same EEst gives the same factor every time */
+  for (int i = 0; i < 2; ++i) {
+    cr_expect(nde_pi_controller_step(&c, 0.01, 1.0, &dt));
+    cr_expect_float_eq(dt, 0.9 * pow(0.01, -0.2), 1e-12, "%.17g", dt);
+  }
+  /* accepted with 0.9·EEst^(-1/5) < 1: dt stays (the PI default shrinks it) */
+  cr_expect(nde_pi_controller_step(&c, 0.9, 1.0, &dt));
+  cr_expect_float_eq(dt, 1.0, 0);
+  nde_pi_controller pi;
+  nde_pi_controller_init(&pi, 5);
+  cr_expect(nde_pi_controller_step(&pi, 0.9, 1.0, &dt));
+  cr_expect_lt(dt, 1.0);
+  /* rejected: 0.9·EEst^(-1/5), at least qmin */
+  cr_expect(!nde_pi_controller_step(&c, 2.0, 1.0, &dt));
+  cr_expect_float_eq(dt, 0.9 * pow(2.0, -0.2), 1e-12);
+  /* an unknown controller is refused with the key's name */
+  cr_assert_eq(nde_options_parse("{\"controller\": \"pid\"}", &o), NDE_OK);
+  cr_expect_eq(nde_pi_controller_from_options(o, 5, &c), NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "controller") != NULL, "%s", nde_last_error());
+  nde_options_destroy(&o);
+}
+
 Test(ode_expm, rotation_and_scaling) {
   double w = 3.0, t = 2.5, a[4] = {0, w * t, -w * t, 0}, e[4];
   cr_assert_eq(nde_expm(2, a, e), NDE_OK);

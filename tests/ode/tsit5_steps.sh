@@ -6,7 +6,11 @@
 # the same first step, with nde's default gains (so a change of tsit5's default
 # controller fails here). Also: with every option at its default, tsit5 needs at
 # most 1.1x dopri5's NFE on each case (it needed ~1.2-1.4x with the generic
-# gains 7/(10p), 2/(5p)).
+# gains 7/(10p), 2/(5p)). And with "controller": "i", nde's tsit5 and dopri5
+# take the steps (accepted and rejected, ± 1) of diffrax's Tsit5 and Dopri5
+# under diffrax's default PIDController, the I controller bench/node's peers
+# run; dopri5 at 1.5x the tolerance, since diffrax's Dopri5 error estimate
+# (Shampine's) is exactly 2/3 of Hairer's that nde's uses.
 set -u
 NDE="${NDE_TEST_BUILDDIR:-.}/nde"
 DATA="${NDE_TEST_SRCDIR:-tests}/data/tsit5_diffrax_steps.json"
@@ -52,5 +56,18 @@ for c in ref["cases"]:
     ok = t5 <= 1.1 * dp5
     print(("ok   " if ok else "FAIL ") + f"{name}: defaults: tsit5 NFE {t5}, dopri5 NFE {dp5}")
     fails += not ok
+    # diffrax's default controller: "controller": "i"
+    for solver, want in c["i_controller"].items():
+        f = want["nde_tol_factor"]
+        s = solve(dict(c, abstol=f * c["abstol"], reltol=f * c["reltol"]),
+                  {"plugin": solver, "controller": "i"})
+        dt0 = s["steps"]["dt"][0]
+        ok = (abs(s["accepted"] - want["accepted"]) <= 1
+              and abs(s["rejected"] - want["rejected"]) <= 1
+              and abs(dt0 - want["dt0"]) <= 1e-9 * want["dt0"])
+        print(("ok   " if ok else "FAIL ") + f"{name}: controller i, {solver} at {f:g}x tol: nde "
+              f"{s['accepted']} / {s['rejected']}, diffrax {want['accepted']} / "
+              f"{want['rejected']}; first dt {dt0:.10g} vs {want['dt0']:.10g}")
+        fails += not ok
 sys.exit(1 if fails else 0)
 PY
