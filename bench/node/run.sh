@@ -71,7 +71,7 @@ one_case() {
       first=0
       if [ "$1" = mnist ] && [ "$5" = forward ]; then # the peers' I controller
         NDE_BENCH_SOLVER_OPTIONS='"controller": "i"' \
-          "$build/bench/node/bench_node" "$1" "$2" "$3" "$4" "$5" "$s" "$7" 1 | tee -a "$log"
+          pinned "$build/bench/node/bench_node" "$1" "$2" "$3" "$4" "$5" "$s" "$7" 1 | tee -a "$log"
       fi
     else
       pinned "$build/bench/node/bench_node" "$1" "$2" "$3" "$4" "$5" "$s" "$7" 1 | tee -a "$log"
