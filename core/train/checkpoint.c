@@ -73,7 +73,7 @@ nde_status nde_checkpoint_save(const char *path, const nde_model *model, const v
     x->data = hosts[k + 1];
   }
   if (st == NDE_OK) {
-    char v[9][64];
+    char v[10][64];
     snprintf(v[0], 64, "%" PRIu64, state->step);
     snprintf(v[1], 64, "%" PRIu64, state->epoch_rng.seed);
     snprintf(v[2], 64, "%" PRIu64, state->epoch_rng.stream);
@@ -83,6 +83,7 @@ nde_status nde_checkpoint_save(const char *path, const nde_model *model, const v
     snprintf(v[6], 64, "%" PRIu64, state->optimizer_steps);
     snprintf(v[7], 64, "%.17g", state->wall_time);
     snprintf(v[8], 64, "%s", nde_dtype_name(dt));
+    snprintf(v[9], 64, "%.17g", state->data_loss_average);
     const char *meta[] = {"format",         CHECKPOINT_FORMAT,
                           "step",           v[0],
                           "rng_seed",       v[1],
@@ -93,6 +94,7 @@ nde_status nde_checkpoint_save(const char *path, const nde_model *model, const v
                           "optimizer_steps", v[6],
                           "wall_time",      v[7],
                           "dtype",          v[8],
+                          "data_loss_average", v[9],
                           "optimizer",      optimizer ? nde_optimizer_name(optimizer) : ""};
     st = nde_safetensors_write(path, t, nb + (size_t)nbuf, meta, sizeof meta / sizeof *meta / 2);
   }
@@ -208,6 +210,17 @@ static nde_status read_state(const nde_safetensors *f, const char *path,
                      "%s: checkpoint metadata 'wall_time' is not a finite number of seconds >= "
                      "0: '%s'",
                      path, wt);
+  /* optional: checkpoints written before follow_loss coefficients lack it (0: none known) */
+  const char *avg = nde_safetensors_metadata(f, "data_loss_average");
+  state->data_loss_average = 0;
+  if (avg) {
+    state->data_loss_average = strtod(avg, &end);
+    if (!*avg || *end || !isfinite(state->data_loss_average) || state->data_loss_average < 0)
+      return nde_error(NDE_EPARSE,
+                       "%s: checkpoint metadata 'data_loss_average' is not a finite number >= 0: "
+                       "'%s'",
+                       path, avg);
+  }
   if (drawn > 1)
     return nde_error(NDE_EPARSE, "%s: checkpoint metadata 'epoch_drawn' must be 0 or 1, got %llu",
                      path, (unsigned long long)drawn);
