@@ -191,6 +191,22 @@ static nde_status check_contents(const nde_safetensors *f, const char *path,
   return NDE_OK;
 }
 
+/* Metadata @p key as a finite number >= 0; absent: an error when @p required, else *out kept. */
+static nde_status meta_number(const nde_safetensors *f, const char *path, const char *key,
+                              int required, double *out) {
+  const char *v = nde_safetensors_metadata(f, key);
+  if (!v && !required)
+    return NDE_OK;
+  NDE_TRY(meta_string(f, path, key, &v));
+  char *end;
+  double x = strtod(v, &end);
+  if (!*v || *end || !isfinite(x) || x < 0)
+    return nde_error(NDE_EPARSE, "%s: checkpoint metadata '%s' is not a finite number >= 0: '%s'",
+                     path, key, v);
+  *out = x;
+  return NDE_OK;
+}
+
 /* The run state, each field checked against @p expect when given. */
 static nde_status read_state(const nde_safetensors *f, const char *path,
                              const nde_checkpoint_expect *expect, nde_run_state *state) {
@@ -201,26 +217,10 @@ static nde_status read_state(const nde_safetensors *f, const char *path,
   NDE_TRY(meta_u64(f, path, "epoch_position", &state->epoch_pos));
   NDE_TRY(meta_u64(f, path, "epoch_drawn", &drawn));
   NDE_TRY(meta_u64(f, path, "optimizer_steps", &state->optimizer_steps));
-  const char *wt;
-  NDE_TRY(meta_string(f, path, "wall_time", &wt));
-  char *end;
-  state->wall_time = strtod(wt, &end);
-  if (!*wt || *end || !isfinite(state->wall_time) || state->wall_time < 0)
-    return nde_error(NDE_EPARSE,
-                     "%s: checkpoint metadata 'wall_time' is not a finite number of seconds >= "
-                     "0: '%s'",
-                     path, wt);
+  NDE_TRY(meta_number(f, path, "wall_time", 1, &state->wall_time));
   /* optional: checkpoints written before follow_loss coefficients lack it (0: none known) */
-  const char *avg = nde_safetensors_metadata(f, "data_loss_average");
   state->data_loss_average = 0;
-  if (avg) {
-    state->data_loss_average = strtod(avg, &end);
-    if (!*avg || *end || !isfinite(state->data_loss_average) || state->data_loss_average < 0)
-      return nde_error(NDE_EPARSE,
-                       "%s: checkpoint metadata 'data_loss_average' is not a finite number >= 0: "
-                       "'%s'",
-                       path, avg);
-  }
+  NDE_TRY(meta_number(f, path, "data_loss_average", 0, &state->data_loss_average));
   if (drawn > 1)
     return nde_error(NDE_EPARSE, "%s: checkpoint metadata 'epoch_drawn' must be 0 or 1, got %llu",
                      path, (unsigned long long)drawn);
