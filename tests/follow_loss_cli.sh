@@ -58,6 +58,11 @@ strip "$work/up/metrics.jsonl" >"$work/a"
 strip "$work/resumed/metrics.jsonl" >"$work/b"
 cmp -s "$work/a" "$work/b" || fail "the resumed run differs: $(diff "$work/a" "$work/b" | head -5)"
 
+# the example pipeline with gated coefficients runs (its numbers: docs/reproductions.md)
+"$nde" train "${srcdir:-.}/examples/paper/fig-5.2-regularized-gated.json" --set train.steps=2 \
+  --set train.checkpoint="\"$work/gated-example\"" >"$work/gated.out" 2>&1 ||
+  fail "fig-5.2-regularized-gated.json: $(cat "$work/gated.out")"
+
 # a learning rate refuses it, naming the path
 out=$("$nde" train "$pipe" --set 'optimizer.lr={"follow_loss": [0.01, 1]}' 2>&1) &&
   fail "a follow_loss learning rate was accepted"
