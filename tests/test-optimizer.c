@@ -166,6 +166,12 @@ Test(optimizer, bad_options_name_the_path) {
                NDE_EINVAL);
   cr_expect(strstr(nde_last_error(), "optimizer.lr: a learning rate must be >= 0") != NULL, "%s",
             nde_last_error());
+  /* a learning rate cannot follow the loss (only regularization coefficients read it) */
+  cr_expect_eq(nde_optimizer_open(NULL, "adam", "{\"lr\": {\"follow_loss\": [0.1, 1e-3]}}", be,
+                                  NDE_FLOAT64, 4, "optimizer", &o),
+               NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "optimizer.lr: follow_loss is for regularization") != NULL,
+            "%s", nde_last_error());
   cr_expect_eq(nde_optimizer_open(NULL, "adma", NULL, be, NDE_FLOAT64, 4, "optimizer", &o),
                NDE_ENOTFOUND);
   cr_expect(strstr(nde_last_error(), "adam") != NULL, "%s", nde_last_error());

@@ -80,6 +80,29 @@ Test(schedule, piecewise) {
   cr_expect_eq(nde_schedule_value(&one, 1000), 0.5);
 }
 
+Test(schedule, follow_loss) {
+  /* the inner schedule's value times min(1, (L / reference)^power) */
+  nde_schedule s = parse_ok("{\"follow_loss\": [{\"piecewise\": [[0, 0], [10, 0.5]]}, 1e-3]}");
+  cr_expect_eq(s.kind, NDE_SCHEDULE_PIECEWISE);
+  cr_expect_eq(s.loss_reference, 1e-3);
+  cr_expect_eq(s.loss_power, 1);
+  cr_expect_eq(nde_schedule_value(&s, 5), 0.25);          /* the inner value: no loss known */
+  cr_expect_eq(nde_schedule_value_at(&s, 5, 0.0), 0.25);  /* 0: none known */
+  cr_expect_eq(nde_schedule_value_at(&s, 5, NAN), 0.25);
+  cr_expect_eq(nde_schedule_value_at(&s, 10, 2e-3), 0.5); /* above the reference: capped at 1 */
+  cr_expect_float_eq(nde_schedule_value_at(&s, 10, 2.5e-4), 0.125, 1e-16);
+  cr_expect_eq(nde_schedule_value_at(&s, 0, 1e-4), 0);
+  /* a negative power weakens the coefficient while the loss is above the reference */
+  nde_schedule gate = parse_ok("{\"follow_loss\": [0.03, 4e-5, -2]}");
+  cr_expect_eq(gate.kind, NDE_SCHEDULE_CONSTANT);
+  cr_expect_eq(nde_schedule_value_at(&gate, 7, 2e-5), 0.03);
+  cr_expect_float_eq(nde_schedule_value_at(&gate, 7, 8e-5), 0.0075, 1e-17);
+  cr_expect_float_eq(nde_schedule_value_at(&gate, 7, 4e-4), 3e-4, 1e-18);
+  /* the other forms ignore the loss */
+  nde_schedule plain = parse_ok("0.5");
+  cr_expect_eq(nde_schedule_value_at(&plain, 3, 1e-9), 0.5);
+}
+
 static void expect_rejected(const char *json, const char *needle) {
   nde_schedule s;
   nde_status st = nde_schedule_parse(json, "model.reg.coef", &s);
@@ -114,4 +137,10 @@ Test(schedule, bad_json_is_rejected_with_its_path) {
   expect_rejected("{\"piecewise\": [3]}", "expected [step, value], got integer");
   expect_rejected("{\"piecewise\": [[0,0],[1,0],[2,0],[3,0],[4,0],[5,0],[6,0],[7,0],[8,0]]}",
                   "array of 9 elements");
+  expect_rejected("{\"follow_loss\": [0.1]}", "[schedule, reference]");
+  expect_rejected("{\"follow_loss\": [0.1, 0]}", "follow_loss[1]: reference must be > 0");
+  expect_rejected("{\"follow_loss\": [0.1, 1e-3, 0]}", "follow_loss[2]: power must not be 0");
+  expect_rejected("{\"follow_loss\": [{\"cosine\": [1, 0]}, 1e-3]}",
+                  "model.reg.coef.follow_loss[0].cosine");
+  expect_rejected("{\"follow_loss\": [{\"follow_loss\": [1, 1]}, 1]}", "cannot hold another");
 }

@@ -245,7 +245,7 @@ nde_status nde_de_regs_evaluate(const nde_de_reg *regs, size_t n, const nde_laye
     }
     if (!ctx->training)
       continue;
-    double coef = nde_schedule_value(&r->coef, ctx->step);
+    double coef = nde_schedule_value_at(&r->coef, ctx->step, ctx->data_loss);
     nde_layer_add_loss(ctx, r->ops->header.name, coef, value);
     if (i == ilocal)
       w->w_local += coef * w_local;

@@ -67,6 +67,9 @@ static nde_status parse_lr(const json_t *lr, const nde_options *options, const c
     negative |= out->knot_value[i] < 0;
   if (st == NDE_OK && negative)
     return nde_error(NDE_EINVAL, "%s: a learning rate must be >= 0", path);
+  if (st == NDE_OK && out->loss_reference > 0)
+    return nde_error(NDE_EINVAL, "%s: follow_loss is for regularization coefficients, not a "
+                     "learning rate", path);
   return st;
 }
 

@@ -16,8 +16,10 @@
 #include "../util/internal.h"
 
 static const char *const schedule_names[] = {"constant", "inverse_decay", "cosine", "step",
-                                             "exp_decay", "piecewise"};
+                                             "exp_decay", "piecewise", "follow_loss"};
 #define N_SCHEDULES (sizeof schedule_names / sizeof schedule_names[0])
+/* The last name is a modifier (follow_loss), not an nde_schedule_kind. */
+#define FOLLOW_LOSS ((int)N_SCHEDULES - 1)
 
 /* Element i of the argument array as a finite number. */
 static nde_status number_at(const json_t *args, size_t i, const char *where, const char *key,
@@ -94,6 +96,31 @@ static nde_status knots(const json_t *args, const char *where, const char *key, 
   return NDE_OK;
 }
 
+static nde_status parse_value(const json_t *root, const char *where, nde_schedule *s);
+
+/* {"follow_loss": [SCHEDULE, reference]} or [SCHEDULE, reference, power]. */
+static nde_status follow_loss(const json_t *args, const char *where, const char *key,
+                              nde_schedule *s) {
+  NDE_TRY(arity(args, where, key, 2, 3, "[schedule, reference] or [schedule, reference, power]"));
+  char inner[512];
+  snprintf(inner, sizeof inner, "%s.%s[0]", where, key);
+  NDE_TRY(parse_value(json_array_get(args, 0), inner, s));
+  if (s->loss_reference > 0)
+    return nde_error(NDE_EINVAL, "%s: a follow_loss schedule cannot hold another", inner);
+  double ref, power = 1;
+  NDE_TRY(number_at(args, 1, where, key, "reference", &ref));
+  if (!(ref > 0))
+    return nde_error(NDE_EINVAL, "%s.%s[1]: reference must be > 0, got %g", where, key, ref);
+  if (json_array_size(args) == 3) {
+    NDE_TRY(number_at(args, 2, where, key, "power", &power));
+    if (power == 0)
+      return nde_error(NDE_EINVAL, "%s.%s[2]: power must not be 0", where, key);
+  }
+  s->loss_reference = ref;
+  s->loss_power = power;
+  return NDE_OK;
+}
+
 static nde_status parse_value(const json_t *root, const char *where, nde_schedule *s) {
   memset(s, 0, sizeof *s);
   if (json_is_number(root)) {
@@ -111,7 +138,7 @@ static nde_status parse_value(const json_t *root, const char *where, nde_schedul
   if (json_object_size(root) != 1)
     return nde_error(NDE_EINVAL,
                      "%s: a schedule object has exactly one key (constant, inverse_decay, cosine, "
-                     "step, exp_decay, piecewise), got %zu",
+                     "step, exp_decay, piecewise, follow_loss), got %zu",
                      where, json_object_size(root));
   const char *key = json_object_iter_key(json_object_iter((json_t *)root));
   const json_t *args = json_object_get(root, key);
@@ -119,6 +146,8 @@ static nde_status parse_value(const json_t *root, const char *where, nde_schedul
   nde_status st = nde_lookup_name("schedule", schedule_names, N_SCHEDULES, key, &kind);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s", where);
+  if (kind == FOLLOW_LOSS)
+    return follow_loss(args, where, key, s);
   s->kind = (nde_schedule_kind)kind;
   switch (s->kind) {
   case NDE_SCHEDULE_CONSTANT:
@@ -210,4 +239,12 @@ double nde_schedule_value(const nde_schedule *s, uint64_t step) {
   }
   }
   return NAN;
+}
+
+double nde_schedule_value_at(const nde_schedule *s, uint64_t step, double data_loss) {
+  double v = nde_schedule_value(s, step);
+  if (!(s->loss_reference > 0) || !(data_loss > 0) || !isfinite(data_loss))
+    return v;
+  double factor = pow(data_loss / s->loss_reference, s->loss_power != 0 ? s->loss_power : 1.0);
+  return factor < 1 ? v * factor : v;
 }

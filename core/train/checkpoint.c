@@ -73,7 +73,7 @@ nde_status nde_checkpoint_save(const char *path, const nde_model *model, const v
     x->data = hosts[k + 1];
   }
   if (st == NDE_OK) {
-    char v[9][64];
+    char v[10][64];
     snprintf(v[0], 64, "%" PRIu64, state->step);
     snprintf(v[1], 64, "%" PRIu64, state->epoch_rng.seed);
     snprintf(v[2], 64, "%" PRIu64, state->epoch_rng.stream);
@@ -83,6 +83,7 @@ nde_status nde_checkpoint_save(const char *path, const nde_model *model, const v
     snprintf(v[6], 64, "%" PRIu64, state->optimizer_steps);
     snprintf(v[7], 64, "%.17g", state->wall_time);
     snprintf(v[8], 64, "%s", nde_dtype_name(dt));
+    snprintf(v[9], 64, "%.17g", state->data_loss_average);
     const char *meta[] = {"format",         CHECKPOINT_FORMAT,
                           "step",           v[0],
                           "rng_seed",       v[1],
@@ -93,6 +94,7 @@ nde_status nde_checkpoint_save(const char *path, const nde_model *model, const v
                           "optimizer_steps", v[6],
                           "wall_time",      v[7],
                           "dtype",          v[8],
+                          "data_loss_average", v[9],
                           "optimizer",      optimizer ? nde_optimizer_name(optimizer) : ""};
     st = nde_safetensors_write(path, t, nb + (size_t)nbuf, meta, sizeof meta / sizeof *meta / 2);
   }
@@ -189,6 +191,22 @@ static nde_status check_contents(const nde_safetensors *f, const char *path,
   return NDE_OK;
 }
 
+/* Metadata @p key as a finite number >= 0; absent: an error when @p required, else *out kept. */
+static nde_status meta_number(const nde_safetensors *f, const char *path, const char *key,
+                              int required, double *out) {
+  const char *v = nde_safetensors_metadata(f, key);
+  if (!v && !required)
+    return NDE_OK;
+  NDE_TRY(meta_string(f, path, key, &v));
+  char *end;
+  double x = strtod(v, &end);
+  if (!*v || *end || !isfinite(x) || x < 0)
+    return nde_error(NDE_EPARSE, "%s: checkpoint metadata '%s' is not a finite number >= 0: '%s'",
+                     path, key, v);
+  *out = x;
+  return NDE_OK;
+}
+
 /* The run state, each field checked against @p expect when given. */
 static nde_status read_state(const nde_safetensors *f, const char *path,
                              const nde_checkpoint_expect *expect, nde_run_state *state) {
@@ -199,15 +217,10 @@ static nde_status read_state(const nde_safetensors *f, const char *path,
   NDE_TRY(meta_u64(f, path, "epoch_position", &state->epoch_pos));
   NDE_TRY(meta_u64(f, path, "epoch_drawn", &drawn));
   NDE_TRY(meta_u64(f, path, "optimizer_steps", &state->optimizer_steps));
-  const char *wt;
-  NDE_TRY(meta_string(f, path, "wall_time", &wt));
-  char *end;
-  state->wall_time = strtod(wt, &end);
-  if (!*wt || *end || !isfinite(state->wall_time) || state->wall_time < 0)
-    return nde_error(NDE_EPARSE,
-                     "%s: checkpoint metadata 'wall_time' is not a finite number of seconds >= "
-                     "0: '%s'",
-                     path, wt);
+  NDE_TRY(meta_number(f, path, "wall_time", 1, &state->wall_time));
+  /* optional: checkpoints written before follow_loss coefficients lack it (0: none known) */
+  state->data_loss_average = 0;
+  NDE_TRY(meta_number(f, path, "data_loss_average", 0, &state->data_loss_average));
   if (drawn > 1)
     return nde_error(NDE_EPARSE, "%s: checkpoint metadata 'epoch_drawn' must be 0 or 1, got %llu",
                      path, (unsigned long long)drawn);

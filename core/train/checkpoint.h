@@ -25,6 +25,7 @@ typedef struct nde_run_state {
   int have_epoch;         /* 0 before the first epoch was drawn */
   uint64_t optimizer_steps;
   double wall_time;       /* seconds of training so far, over every run */
+  double data_loss_average; /* the layers' nde_layer_ctx.data_loss for the next step (0: none) */
 } nde_run_state;
 
 /* What a resumed pipeline requires of its checkpoint's run state. */

@@ -59,6 +59,7 @@ typedef struct trainer {
   nde_layer_metrics metrics;
   nde_layer_metrics eval_metrics; /* statistics of the last evaluation, averaged per batch */
   double test_batch_time; /* mean seconds of one test batch at the last evaluation */
+  double data_loss;       /* the last training pass's data loss (without the added terms) */
   uint64_t *order;
   nde_rng shuffle;
   nde_run_state state;
@@ -322,7 +323,8 @@ static nde_status loss_on_batch(trainer *tr, size_t n, int training, double *los
   nde_arena_reset(tr->arena);
   nde_layer_metrics_clear(&tr->metrics);
   nde_layer_ctx ctx = {tr->backend, tr->p->dtype, n, tr->arena, tr->state.step, training,
-                       tr->p->seed, &tr->metrics, 0, !training};
+                       tr->p->seed, &tr->metrics, 0, !training,
+                       training ? tr->state.data_loss_average : 0.0};
   nde_record *rec;
   NDE_TRY(nde_layer_forward(tr->root, &ctx, tr->xb.data, 0.0, tr->params.data, &rec));
   double data_loss;
@@ -332,6 +334,7 @@ static nde_status loss_on_batch(trainer *tr, size_t n, int training, double *los
   *loss = data_loss + tr->metrics.aux_loss;
   if (!training)
     return NDE_OK;
+  tr->data_loss = data_loss;
   tr->backend->ops->fill(tr->backend->ctx, tr->p->dtype, tr->grads.size, 0.0, tr->grads.data);
   return nde_layer_vjp(tr->root, &ctx, rec, tr->dy.data, NULL, tr->grads.data, NULL);
 }
@@ -638,6 +641,18 @@ static nde_status step_gradient(trainer *tr, const nde_train_options *opt, doubl
   return nde_backend_allreduce_sum(tr->backend, tr->p->dtype, tr->grads.size, tr->grads.data);
 }
 
+/*
+ * The moving average of the data loss that training passes give the layers
+ * (nde_layer_ctx.data_loss, for follow_loss coefficients): 0.9 of the old
+ * average and 0.1 of this step's loss, the first step's loss as the start.
+ */
+static void average_data_loss(nde_run_state *state, double data_loss) {
+  if (!isfinite(data_loss))
+    return;
+  double *avg = &state->data_loss_average;
+  *avg = *avg > 0 ? 0.9 * *avg + 0.1 * data_loss : data_loss;
+}
+
 static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt,
                       nde_train_summary *sum) {
   nde_status st = open_common(tr, p, 1, 0);
@@ -663,12 +678,14 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
     NDE_TRY(step_gradient(tr, opt, &loss, &correct, &sig));
     NDE_TRY(nde_optimizer_update(tr->optimizer, tr->params.data, tr->grads.data));
     tr->state.step++;
+    average_data_loss(&tr->state, tr->data_loss);
     this_run++;
     acc = p->loss == NDE_LOSS_CROSS_ENTROPY ? (double)correct / (double)p->batch_size : NAN;
     if (writer && (tr->state.step % p->log_every == 0 || tr->state.step == p->steps)) {
       json_t *line = json_object();
       json_object_set_new(line, "step", json_integer((json_int_t)tr->state.step));
       put_number(line, "loss", loss);
+      put_number(line, "data_loss", tr->data_loss);
       put_number(line, "accuracy", acc);
       put_number(line, "lr", lr);
       for (int i = 0; i < tr->metrics.n; ++i)
@@ -828,7 +845,7 @@ nde_status nde_predict(nde_pipeline *pipeline, const char *checkpoint, size_t ma
       nde_arena_reset(tr.arena);
       nde_layer_metrics_clear(&tr.metrics);
       nde_layer_ctx ctx = {tr.backend, pipeline->dtype, n, tr.arena, s.step, 0,
-                           pipeline->seed, &tr.metrics, 0, 1};
+                           pipeline->seed, &tr.metrics, 0, 1, 0.0};
       st = nde_layer_forward(tr.root, &ctx, tr.xb.data, 0.0, tr.params.data, &rec);
     }
     if (st == NDE_OK)

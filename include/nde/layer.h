@@ -178,6 +178,12 @@ typedef struct nde_layer_ctx {
                          skip what only a pullback needs (a differential-equation
                          layer's tape of steps, a time_concat's materialised output).
                          0 (the zero-initialised default): records must support vjp/jvp. */
+  double data_loss; /**< training passes: the moving average of the data loss (the loss
+                         without the layers' added terms) over the earlier steps, which
+                         the trainer keeps (nde_train(): L ← 0.9·L + 0.1·loss, the first
+                         step's loss as start); 0 (the default) when none is known.
+                         Regularization coefficients of the form follow_loss read it
+                         (nde_schedule_value_at()). */
 } nde_layer_ctx;
 
 /** Add coef·value to the loss (and record value under @p name); no-op without a metrics sink. */

@@ -152,6 +152,10 @@ typedef struct nde_schedule {
   size_t n_knots; /**< piecewise: number of knots (1 to NDE_SCHEDULE_MAX_KNOTS) */
   uint64_t knot_step[NDE_SCHEDULE_MAX_KNOTS]; /**< piecewise: knot steps, increasing */
   double knot_value[NDE_SCHEDULE_MAX_KNOTS];  /**< piecewise: the value at each knot */
+  /* appended */
+  double loss_reference; /**< follow_loss: > 0, the data loss at and above which the value
+                              is the inner schedule's; 0: the value does not follow the loss */
+  double loss_power;     /**< follow_loss: the exponent p of (loss / reference) */
 } nde_schedule;
 
 /**
@@ -163,12 +167,34 @@ typedef struct nde_schedule {
  * (1 to NDE_SCHEDULE_MAX_KNOTS knots at increasing steps >= 0: linear in
  * between, the first value before the first knot and the last after the
  * last). @p where names the JSON path for messages.
+ *
+ * A regularization coefficient may also follow the training's data loss:
+ * {"follow_loss": [SCHEDULE, reference]} or {"follow_loss": [SCHEDULE,
+ * reference, power]} (reference > 0, power > 0, default 1; SCHEDULE any
+ * form above) is SCHEDULE's value times min(1, (L / reference)^power),
+ * where L is the moving average of the data loss that the training loop
+ * passes to the layers (nde_layer_ctx.data_loss). It sets loss_reference
+ * and loss_power and parses SCHEDULE into the other fields. Learning rates
+ * refuse it (nde_optimizer_open()).
  */
 NDE_API nde_status nde_schedule_parse(const char *json_text, const char *where,
                                       nde_schedule *out);
 
-/** A schedule's value at @p step. */
+/**
+ * A schedule's value at @p step. A follow_loss schedule gives its inner
+ * schedule's value (as with no loss known): use nde_schedule_value_at().
+ */
 NDE_API double nde_schedule_value(const nde_schedule *schedule, uint64_t step);
+
+/**
+ * A schedule's value at @p step when the data loss (its recent average) is
+ * @p data_loss: nde_schedule_value() times min(1, (data_loss /
+ * loss_reference)^loss_power) for a follow_loss schedule; the factor is 1
+ * when @p data_loss is not a finite number > 0 (no loss known yet) and for
+ * the other forms.
+ */
+NDE_API double nde_schedule_value_at(const nde_schedule *schedule, uint64_t step,
+                                     double data_loss);
 
 /* ------------------------------------------------------------------------ */
 /* An optimizer instance: plugin + options + learning-rate schedule + state. */
