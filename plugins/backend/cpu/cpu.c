@@ -576,9 +576,12 @@ static inline float tanh_f32(float x) {
   }                                                                              \
   CPU_CLONES static void add_column_##S(size_t rows, size_t cols, const T *b,    \
                                         T *y) {                                  \
-    for (size_t c = 0; c < cols; ++c)                                            \
+    for (size_t c = 0; c < cols; ++c) { /* b is not inside y */                \
+      T *yc = y + c * rows;                                                      \
+      SIMD_LOOP                                                                  \
       for (size_t r = 0; r < rows; ++r)                                          \
-        y[r + c * rows] += b[r];                                                 \
+        yc[r] += b[r];                                                           \
+    }                                                                            \
   }                                                                              \
   /* out may not overlap x (restrict): the column sums vectorize over rows */    \
   CPU_CLONES static void sum_columns_##S(size_t rows, size_t cols,              \
@@ -620,7 +623,7 @@ static inline float tanh_f32(float x) {
         memcpy(dx, dy, n * sizeof(T));                                           \
       break;                                                                     \
     case NDE_ACT_TANH:                                                           \
-      PARALLEL_LOOP(n, dx[i] = dy[i] * (1 - y[i] * y[i]););                      \
+      PARALLEL_LOOP_SIMD(n, dx[i] = dy[i] * (1 - y[i] * y[i]););                 \
       break;                                                                     \
     case NDE_ACT_RELU:                                                           \
       PARALLEL_LOOP(n, dx[i] = x[i] > 0 ? dy[i] : 0;);                           \
