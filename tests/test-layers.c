@@ -231,6 +231,17 @@ Test(layers, time_concat_vjp_includes_time) {
   check_vjp("{\"chain\": [\"time_concat\", {\"layer\": \"dense\", \"out\": 4, \"activation\": \"tanh\"},"
             " \"time_concat\", {\"layer\": \"dense\", \"out\": 3, \"activation\": \"tanh\"}]}",
             nde_shape_vector(5), 3, 31, 0.7);
+  /* time_concat fused into the dense layers (their pullbacks give the time
+     column's gradient and ∂/∂t): shapes above the fused epilogue's threshold,
+     no bias with the identity, t < 0 */
+  check_vjp("{\"chain\": [\"time_concat\", {\"layer\": \"dense\", \"out\": 70, \"activation\": \"tanh\"},"
+            " \"time_concat\", {\"layer\": \"dense\", \"out\": 9, \"bias\": false}]}",
+            nde_shape_vector(5), 64, 32, -1.3);
+  /* not fused: time_concat last, or before a layer without a time-row form */
+  check_vjp("{\"chain\": [{\"layer\": \"dense\", \"out\": 3}, \"time_concat\"]}",
+            nde_shape_vector(4), 2, 33, 0.6);
+  check_vjp("{\"chain\": [\"time_concat\", \"tanh\", {\"layer\": \"dense\", \"out\": 2}]}",
+            nde_shape_vector(3), 2, 34, 0.4);
 }
 
 Test(layers, flatten_and_reshape_vjp) {

@@ -42,10 +42,10 @@ static nde_status chain_forward(const nde_layer *node, const nde_layer_ctx *ctx,
   for (size_t i = 0; i < n; ++i) {
     const nde_layer *c = node->children[i];
     void *out = i + 1 == n ? rec->out : NULL; /* the last child writes the caller's output */
-    if (ctx->no_pullback && i + 1 < n && c->ops && c->spec.appends_time_row &&
-        nde_layer_takes_time_row(node->children[i + 1])) {
-      /* forward-only: [x; t] is never materialised; the next layer reads x and t
-         (this child's record is the next one's, no pullback will read either) */
+    if (i + 1 < n && c->ops && c->spec.appends_time_row &&
+        nde_layer_takes_time_row(node->children[i + 1], !ctx->no_pullback)) {
+      /* [x; t] is never materialised: the next layer reads x and t, and this
+         child's record is the next one's (whose pullback gives x's cotangent) */
       const nde_layer *d = node->children[i + 1];
       out = i + 2 == n ? rec->out : NULL;
       NDE_TRY(nde_layer_forward_time_row(d, ctx, x, rec->t,
@@ -87,14 +87,16 @@ static nde_status chain_vjp(const nde_layer *node, const nde_layer_ctx *ctx,
   const void *g = dy;
   for (size_t k = n; k-- > first;) {
     const nde_layer *c = node->children[k];
-    void *gx = dx;
-    if (k > first)
-      NDE_TRY(nde_ctx_alloc(ctx, nde_shape_size(&c->input) * ctx->batch, &gx));
-    else if (k > 0)
-      gx = NULL; /* nobody before this child needs its input cotangent */
+    /* a time_concat fused into child k (one record for both): one pullback
+       from child k's output to the time_concat's input */
+    size_t lo = k > 0 && rec->children[k - 1] == rec->children[k] ? k - 1 : k;
+    void *gx = dx; /* when dx is NULL nobody before child lo needs its input cotangent */
+    if (lo > first)
+      NDE_TRY(nde_ctx_alloc(ctx, nde_shape_size(&node->children[lo]->input) * ctx->batch, &gx));
     NDE_TRY(nde_layer_vjp(c, ctx, rec->children[k], g,
                           gx, nde_child_dparams(node, c, ctx->dtype, dparams), dt));
     g = gx;
+    k = lo;
   }
   return NDE_OK;
 }
@@ -113,6 +115,8 @@ static nde_status chain_jvp(const nde_layer *node, const nde_layer_ctx *ctx,
   }
   const void *t = tx;
   for (size_t k = 0; k < n; ++k) {
+    if (k + 1 < n && rec->children[k] == rec->children[k + 1])
+      ++k; /* a time_concat fused into child k + 1: its pushforward takes x's tangent */
     const nde_layer *c = node->children[k];
     void *out = ty;
     if (k + 1 < n)

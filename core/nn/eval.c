@@ -64,6 +64,7 @@ nde_status nde_layer_forward_time_row(const nde_layer *layer, const nde_layer_ct
   nde_record *rec;
   NDE_TRY(record_new(layer, ctx, x, t, params, y, &rec));
   NDE_TRY(leaf_buffers(layer, ctx, rec));
+  rec->time_row = 1;
   nde_status st = layer->ops->forward_time_row(layer->self, ctx, x, t, params, rec->y, rec->saved);
   if (st != NDE_OK)
     return nde_error_prefix(st, "%s (%s)", layer->path, layer->name);
@@ -71,9 +72,12 @@ nde_status nde_layer_forward_time_row(const nde_layer *layer, const nde_layer_ct
   return NDE_OK;
 }
 
-int nde_layer_takes_time_row(const nde_layer *layer) {
-  return layer->ops && NDE_VTABLE_HAS(layer->ops, nde_layer_ops, forward_time_row) &&
-         layer->ops->forward_time_row;
+int nde_layer_takes_time_row(const nde_layer *layer, int with_pullback) {
+  const nde_layer_ops *ops = layer->ops;
+  if (!ops || !NDE_VTABLE_HAS(ops, nde_layer_ops, forward_time_row) || !ops->forward_time_row)
+    return 0;
+  return !with_pullback || (NDE_VTABLE_HAS(ops, nde_layer_ops, jvp_time_row) &&
+                            ops->vjp_time_row && ops->jvp_time_row);
 }
 
 /*
@@ -100,7 +104,14 @@ nde_status nde_layer_vjp(const nde_layer *layer, const nde_layer_ctx *ctx, const
   void *scratch;
   nde_arena_mark mark = nde_arena_get_mark(ctx->arena);
   nde_status st = pass_begin(layer, ctx, rec, &c, &scratch);
-  if (st == NDE_OK && layer->ops) {
+  if (st == NDE_OK && rec->time_row) {
+    /* [x; t] was not materialised: the layer's pullback gives x's cotangent and ∂/∂t */
+    double dt_local = 0;
+    st = layer->ops->vjp_time_row(layer->self, &c, rec->x, rec->t, rec->params, rec->y,
+                                  rec->saved, dy, dx, dparams, dt ? &dt_local : NULL, scratch);
+    if (dt)
+      *dt += dt_local;
+  } else if (st == NDE_OK && layer->ops) {
     double dt_local = 0;
     st = layer->ops->vjp(layer->self, &c, rec->x, rec->t, rec->params, rec->y, rec->saved, dy,
                          dx, dparams, dt && layer->spec.uses_time ? &dt_local : NULL, scratch);
@@ -126,7 +137,10 @@ nde_status nde_layer_jvp(const nde_layer *layer, const nde_layer_ctx *ctx, const
   void *scratch;
   nde_arena_mark mark = nde_arena_get_mark(ctx->arena);
   nde_status st = pass_begin(layer, ctx, rec, &c, &scratch);
-  if (st == NDE_OK && layer->ops)
+  if (st == NDE_OK && rec->time_row)
+    st = layer->ops->jvp_time_row(layer->self, &c, rec->x, rec->t, rec->params, rec->y,
+                                  rec->saved, tx, tparams, tt, ty, scratch);
+  else if (st == NDE_OK && layer->ops)
     st = layer->ops->jvp(layer->self, &c, rec->x, rec->t, rec->params, rec->y, rec->saved, tx,
                          tparams, tt, ty, scratch);
   else if (st == NDE_OK)

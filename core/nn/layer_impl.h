@@ -54,6 +54,7 @@ struct nde_record {
   size_t n_children;
   void *data;            /* core: per-evaluation private data, in the arena */
   void *out;             /* where the caller wants the output (nde_layer_forward_into), or NULL */
+  int time_row;          /* leaf: evaluated by forward_time_row (x lacks the time row) */
 };
 
 /*
@@ -168,11 +169,14 @@ static inline int nde_layer_vjp_has_work(const nde_layer *layer, int want_dparam
 }
 
 /*
- * Forward-only fusion of a time row (nde_layer_spec::appends_time_row):
- * whether @p layer is a leaf with forward_time_row, and its evaluation on
+ * Fusion of a time row (nde_layer_spec::appends_time_row): whether @p layer
+ * is a leaf with forward_time_row (@p with_pullback 0), or with
+ * forward_time_row, vjp_time_row and jvp_time_row (@p with_pullback 1: its
+ * records support nde_layer_vjp() and nde_layer_jvp(), which then take the
+ * cotangent or tangent of x without the time row); and its evaluation on
  * [x; t·1ᵀ] given x (output into @p y, or the arena when NULL).
  */
-NDE_INTERNAL int nde_layer_takes_time_row(const nde_layer *layer);
+NDE_INTERNAL int nde_layer_takes_time_row(const nde_layer *layer, int with_pullback);
 NDE_INTERNAL nde_status nde_layer_forward_time_row(const nde_layer *layer,
                                                    const nde_layer_ctx *ctx, const void *x,
                                                    double t, const void *params, void *y,

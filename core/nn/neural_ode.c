@@ -86,14 +86,16 @@ typedef struct node_eval {
 /* f(t, u) into du through the dynamics. keep_records = 0 (a plain evaluation): a
    forward-only pass written straight into du (the solver's stage array), *rec only
    valid until the arena is rewound. keep_records = 1: the records a pullback reads
-   (*rec), and the output copied into du, so scaling du by the time spans leaves the
-   recorded output as the layers computed it. */
+   (*rec), the output written straight into du too (the record's output is du,
+   which the caller leaves alone until the pullback), except with time spans:
+   then it is copied into du, so scaling du leaves the recorded output as the
+   layers computed it. */
 static nde_status rhs_forward(rhs_ctx *r, double t, const nde_array *u, nde_array *du,
                               int keep_records, nde_record **rec) {
   r->nfe++;
   nde_layer_ctx lctx = r->lctx;
   lctx.no_pullback = !keep_records;
-  void *into = !keep_records && du->data != u->data ? du->data : NULL;
+  void *into = (!keep_records || !r->spans) && du->data != u->data ? du->data : NULL;
   NDE_TRY(nde_layer_forward_into(r->dyn, &lctx, u->data, t, r->params, into, rec));
   if ((*rec)->y != du->data)
     NDE_TRY(r->lctx.backend->ops->copy(r->lctx.backend->ctx, du->data, (*rec)->y,

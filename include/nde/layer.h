@@ -130,7 +130,9 @@ typedef struct nde_layer_spec {
                                   every sample (time_concat). In a forward-only evaluation
                                   (nde_layer_ctx::no_pullback) a chain passes the input
                                   straight to a following layer that has
-                                  forward_time_row, and this layer is not evaluated. */
+                                  forward_time_row, and this layer is not evaluated; so it
+                                  does in any evaluation when the following layer also has
+                                  vjp_time_row and jvp_time_row. */
 } nde_layer_spec;
 
 /* ------------------------------------------------------------------------ */
@@ -261,15 +263,43 @@ typedef struct nde_layer_ops {
 
   /* appended */
   /**
-   * Optional, forward-only (ctx->no_pullback): y = f([x; t·1ᵀ]) where @p x
+   * Optional: y = f([x; t·1ᵀ]) where @p x
    * has one feature less than the layer's input and the missing last
    * feature of every sample is t: the output of a preceding layer with
    * nde_layer_spec::appends_time_row, computed without materialising the
    * concatenated input (a dense layer folds t times its last weight column
    * into the bias). Same y (up to rounding) as forward on the concatenation.
+   * Called forward-only (ctx->no_pullback), or in any evaluation when the
+   * layer also has vjp_time_row and jvp_time_row (then @p saved must serve
+   * them as forward's serves vjp and jvp).
    */
   nde_status (*forward_time_row)(void *self, const nde_layer_ctx *ctx, const void *x, double t,
                                  const void *params, void *y, void *saved);
+
+  /* appended */
+  /**
+   * Optional pullback at an evaluation made by forward_time_row (@p x
+   * without the time row): vjp's contract for the concatenated input
+   * [x; t·1ᵀ], except that @p dx receives the cotangent of x only (one
+   * feature less than the layer's input) and *dt (when @p dt is not NULL)
+   * is added the time row's cotangent summed over the batch. A layer with
+   * forward_time_row, vjp_time_row and jvp_time_row is evaluated on the
+   * time row also when records must support pullbacks, so the concatenated
+   * input and its cotangent are never materialised.
+   */
+  nde_status (*vjp_time_row)(void *self, const nde_layer_ctx *ctx, const void *x, double t,
+                             const void *params, const void *y, const void *saved,
+                             const void *dy, void *dx, void *dparams, double *dt, void *scratch);
+
+  /**
+   * Optional pushforward at an evaluation made by forward_time_row: jvp's
+   * contract for the concatenated input, whose tangent is [tx; tt·1ᵀ]
+   * (@p tx without the time row, NULL for a zero tangent).
+   */
+  nde_status (*jvp_time_row)(void *self, const nde_layer_ctx *ctx, const void *x, double t,
+                             const void *params, const void *y, const void *saved,
+                             const void *tx, const void *tparams, double tt, void *dy,
+                             void *scratch);
 } nde_layer_ops;
 
 

@@ -93,8 +93,10 @@ enum {
  * @var eval_vjp  optional (NULL: f->eval then f->vjp): f(t, u) into @p du and
  *                the pullback of @p w at the same point (as f->vjp: w_u and
  *                wᵀ∂f/∂p added to w_p when it is not NULL) from one pass of the
- *                dynamics, its records reused; called with f->ctx. The
- *                backsolve adjoint needs both at every backward stage.
+ *                dynamics, its records reused; called with f->ctx. @p du
+ *                may serve as the records' output during the pullback: it
+ *                must not overlap @p u, @p w or @p w_u. The backsolve
+ *                adjoint needs both at every backward stage.
  * @var vjp_params optional (NULL: f->vjp into a scratch w_u): only the parameter
  *                part of f->vjp, wᵀ∂f/∂p added to @p w_p, without forming the
  *                input cotangent (a chain skips its first layers' input

@@ -576,9 +576,12 @@ static inline float tanh_f32(float x) {
   }                                                                              \
   CPU_CLONES static void add_column_##S(size_t rows, size_t cols, const T *b,    \
                                         T *y) {                                  \
-    for (size_t c = 0; c < cols; ++c)                                            \
+    for (size_t c = 0; c < cols; ++c) { /* b is not inside y */                \
+      T *yc = y + c * rows;                                                      \
+      SIMD_LOOP                                                                  \
       for (size_t r = 0; r < rows; ++r)                                          \
-        y[r + c * rows] += b[r];                                                 \
+        yc[r] += b[r];                                                           \
+    }                                                                            \
   }                                                                              \
   /* out may not overlap x (restrict): the column sums vectorize over rows */    \
   CPU_CLONES static void sum_columns_##S(size_t rows, size_t cols,              \
@@ -620,7 +623,7 @@ static inline float tanh_f32(float x) {
         memcpy(dx, dy, n * sizeof(T));                                           \
       break;                                                                     \
     case NDE_ACT_TANH:                                                           \
-      PARALLEL_LOOP(n, dx[i] = dy[i] * (1 - y[i] * y[i]););                      \
+      PARALLEL_LOOP_SIMD(n, dx[i] = dy[i] * (1 - y[i] * y[i]););                 \
       break;                                                                     \
     case NDE_ACT_RELU:                                                           \
       PARALLEL_LOOP(n, dx[i] = x[i] > 0 ? dy[i] : 0;);                           \
@@ -779,9 +782,28 @@ DEFINE_MATRIX_OPS(double, f64)
     for (size_t c = 0; c < cols; ++c)                                             \
       bias_act_col_##S(act, rows, b, z + c * rows, y + c * rows);                 \
   }                                                                               \
+  /* tanh with a bias: dZ and db's column sums in one loop, no call per column */ \
+  CPU_CLONES static void tanh_vjp_bias_rows_##S(size_t nr, size_t rows,          \
+                                                size_t cols, const T *y,          \
+                                                const T *dy, T *dx, T *db) {      \
+    for (size_t c = 0; c < cols; ++c) {                                           \
+      const T *yc = y + c * rows, *dyc = dy + c * rows;                           \
+      T *dxc = dx + c * rows;                                                     \
+      SIMD_LOOP                                                                   \
+      for (size_t r = 0; r < nr; ++r) {                                           \
+        T g = dyc[r] * (1 - yc[r] * yc[r]);                                       \
+        dxc[r] = g;                                                               \
+        db[r] += g;                                                               \
+      }                                                                           \
+    }                                                                             \
+  }                                                                               \
   static void vjp_bias_rows_##S(nde_activation act, size_t r0, size_t nr,         \
                                 size_t rows, size_t cols, const T *x, const T *y, \
                                 const T *dy, T *dx, T *db) {                      \
+    if (act == NDE_ACT_TANH && db) {                                              \
+      tanh_vjp_bias_rows_##S(nr, rows, cols, y + r0, dy + r0, dx + r0, db + r0);  \
+      return;                                                                     \
+    }                                                                             \
     for (size_t c = 0; c < cols; ++c) {                                           \
       size_t o = r0 + c * rows;                                                   \
       activation_vjp_##S(act, nr, x + o, y + o, dy + o, dx + o);                  \

@@ -24,7 +24,7 @@ static nde_status tc_create(const nde_options *options, const nde_shape *input,
   spec->output = nde_shape_vector(tc->features + 1);
   spec->scratch_per_sample = 1;
   spec->uses_time = 1;
-  spec->appends_time_row = 1; /* forward-only: a following dense reads x and t directly */
+  spec->appends_time_row = 1; /* a following dense reads x and t directly */
   *self = tc;
   return NDE_OK;
 }
