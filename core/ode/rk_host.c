@@ -97,7 +97,7 @@ nde_status nde_rk_step_host(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_
   for (int i = 0; i < s; ++i)
     kd[i] = st->k[i].data;
   nde_array *tmp = &st->scratch[0], *gprev = &st->scratch[1];
-  int want_eig = tb->stability_size > 0;
+  int want_eig = st->want_eigen && tb->stability_size > 0;
   nde_rk_step_begin(tb, st);
   int last_explicit = tb->fsal ? s - 1 : s;
   for (int i = 1; i < last_explicit; ++i) {
