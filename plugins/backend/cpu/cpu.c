@@ -396,9 +396,11 @@ static inline float tanh_f32(float x) {
     } else {                                                                     \
       const T *uu = u0 + off, *yv = my ? ay : yread ? yread + off : NULL;        \
       if (yv) {                                                                  \
+        /* the larger magnitude taken in T (exact, and a SIMD max: the same   \
+           value as in double, where GCC left the loop scalar) */               \
         SIMD_LOOP for (size_t i = 0; i < len; ++i) {                             \
-          double a = fabs((double)uu[i]), b = fabs((double)yv[i]);               \
-          double r = (double)ae[i] / (atol + rtol * (a > b ? a : b));            \
+          T a = uu[i] < 0 ? -uu[i] : uu[i], b = yv[i] < 0 ? -yv[i] : yv[i];      \
+          double r = (double)ae[i] / (atol + rtol * (double)(a > b ? a : b));    \
           q[i] = r * r;                                                          \
         }                                                                        \
       } else {                                                                   \
