@@ -81,7 +81,7 @@ static double objective(const nde_rk_tableau *tb, const double *u0v, const doubl
   memcpy(u0->data, u0v, sizeof(double) * N);
   eval(&s, t0, u0, &k[0]);
   nde_ode_step st = {.t = t0, .dt = dt, .u0 = u0, .u1 = u1, .err = err, .k = k,
-                     .nk = tb->stages, .f1 = f1, .scratch = scratch};
+                     .nk = tb->stages, .f1 = f1, .scratch = scratch, .want_eigen = 1};
   cr_assert_eq(nde_rk_step(tb, &f, &st), NDE_OK);
   double j = 0;
   for (int i = 0; i < N; ++i)
@@ -113,7 +113,7 @@ static void check_tableau(const char *name) {
   memcpy(u0->data, u0v, sizeof u0v);
   eval(&s, t0, u0, &k[0]);
   nde_ode_step st = {.t = t0, .dt = dt, .u0 = u0, .u1 = u1, .err = err, .k = k,
-                     .nk = tb->stages, .f1 = f1, .scratch = scratch};
+                     .nk = tb->stages, .f1 = f1, .scratch = scratch, .want_eigen = 1};
   cr_assert_eq(nde_rk_step(tb, &f, &st), NDE_OK);
   nde_array *du1 = mk(), *du0 = mk(), *dk = &arr[narr];
   for (int i = 0; i < tb->stages; ++i)

@@ -375,8 +375,10 @@ static void check_stiffness(nde_check_run *run, const char *name) {
   if (st == NDE_OK)
     st = open_solver(run->registry, name, "{\"abstol\": 1e-6, \"reltol\": 1e-6}", &s);
   nde_ode_rhs f = p ? nde_ode_problem_rhs(p) : (nde_ode_rhs){0};
-  if (st == NDE_OK)
+  if (st == NDE_OK) {
+    s->solve.stiffness_estimate = 1;
     st = nde_ode_solve(s, &f, NULL, 0, 5, &a, NULL, 0, &sol);
+  }
   if (st != NDE_OK) {
     nde_check_record(run, "stiffness estimate", NDE_CHECK_FAIL, NAN, lambda, 0.8, "%s",
                      nde_last_error());

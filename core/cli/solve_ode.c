@@ -180,6 +180,8 @@ int nde_cli_solve_ode(nde_cli *cli, json_t *root, const char *file, int as_json)
   }
   nde_ode_rhs f = nde_ode_problem_rhs(r.problem);
   nde_ode_solution sol;
+  /* the step records show the stiffness estimate: only then is it computed */
+  r.solver->solve.stiffness_estimate = (as_json & NDE_SOLVE_STEP_RECORDS) != 0;
   nde_status st = nde_ode_solve(r.solver, &f, NULL, r.tspan[0], r.tspan[1], &r.state, r.saveat,
                                 r.nsave, &sol);
   if (st != NDE_OK)

@@ -205,6 +205,8 @@ int nde_cli_solve_sde(nde_cli *cli, json_t *root, const char *file, int as_json)
   }
   nde_sde_rhs rhs = nde_sde_problem_rhs(r.problem);
   nde_sde_solution sol;
+  /* the step records show the stiffness estimate: only then is it computed */
+  r.solver->solve.stiffness_estimate = (as_json & NDE_SOLVE_STEP_RECORDS) != 0;
   nde_status st = nde_sde_solve(r.solver, &rhs, NULL, r.tspan[0], r.tspan[1], &r.state, r.path,
                                 r.saveat, r.nsave, &sol);
   if (st != NDE_OK)

@@ -422,6 +422,10 @@ nde_status nde_de_build_rest(nde_builder *b, const nde_layer *node, const json_t
                                   &de->sens_options, &de->sens_state));
   NDE_TRY(nde_de_regs_build(b, json_object_get(spec, "regularizer"), node->path, check, user,
                             &de->regs, &de->nregs));
+  de->reads_stiffness = 0;
+  for (size_t i = 0; i < de->nregs; ++i)
+    if (de->regs[i].ops->needs & NDE_REG_NEEDS_STIFFNESS)
+      de->reads_stiffness = 1;
   de->key = nde_de_layer_key(node->path);
   return NDE_OK;
 }

@@ -234,6 +234,9 @@ typedef struct nde_de_state {
   nde_de_reg *regs;
   size_t nregs;
   int has_local;          /* a regularizer needs the extra local step */
+  int reads_stiffness;    /* a regularizer reads the per-step stiffness estimates
+                             (NDE_REG_NEEDS_STIFFNESS): the layer asks its solver for
+                             them (stiffness_estimate), which otherwise skips them */
   uint64_t generation;    /* counts forward solves: a vjp must belong to the latest */
   uint64_t key;           /* hash of the layer path: its random streams */
   double *frozen_dt;      /* freeze_steps: recorded step sizes */
@@ -250,7 +253,8 @@ NDE_INTERNAL void nde_de_state_release(nde_de_state *de);
 /*
  * The end of both layers' build, once the solver is open: the sensitivity
  * (needing @p capability, @p what naming the problem kind), the regularizers
- * (each checked by @p check on @p user) and the layer's stream key.
+ * (each checked by @p check on @p user; de->reads_stiffness set when one of
+ * them reads the stiffness estimates) and the layer's stream key.
  */
 NDE_INTERNAL nde_status nde_de_build_rest(nde_builder *b, const nde_layer *node, const json_t *spec,
                                           unsigned capability, const char *what,

@@ -256,7 +256,10 @@ static nde_status node_build_inner(nde_builder *b, nde_layer *node, const json_t
                                       &s->solver);
   json_decref(given);
   NDE_TRY(st);
-  return nde_de_build_rest(b, node, spec, NDE_SENS_ODE, "ODE", check_regularizer, s, &s->de);
+  NDE_TRY(nde_de_build_rest(b, node, spec, NDE_SENS_ODE, "ODE", check_regularizer, s, &s->de));
+  /* the per-step stiffness estimate costs two passes over the state: only when read */
+  s->solver->solve.stiffness_estimate = s->de.reads_stiffness;
+  return NDE_OK;
 }
 
 static nde_status node_build(nde_builder *b, nde_layer *node, const json_t *spec) {

@@ -343,7 +343,10 @@ static nde_status nsde_build_inner(nde_builder *b, nde_layer *node, const json_t
   char where[1100];
   snprintf(where, sizeof where, "%s.solver", node->path);
   NDE_TRY(nde_sde_noise_check(s->solver->ops, &probe, where));
-  return nde_de_build_rest(b, node, spec, NDE_SENS_SDE, "SDE", check_regularizer, s, &s->de);
+  NDE_TRY(nde_de_build_rest(b, node, spec, NDE_SENS_SDE, "SDE", check_regularizer, s, &s->de));
+  /* the per-step stiffness estimate costs two passes over the state: only when read */
+  s->solver->solve.stiffness_estimate = s->de.reads_stiffness;
+  return NDE_OK;
 }
 
 static nde_status nsde_build(nde_builder *b, nde_layer *node, const json_t *spec) {

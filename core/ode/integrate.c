@@ -354,7 +354,8 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
                        .want_eest = want_err,
                        .abstol = o->abstol,
                        .reltol = o->reltol,
-                       .norm_n = norm_n};
+                       .norm_n = norm_n,
+                       .want_eigen = o->stiffness_estimate};
     nde_status s = do_step(w, f, &st);
     stats->nfe += st.nfe;
     if (s != NDE_OK)

@@ -69,7 +69,7 @@ nde_status nde_rk_step(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_s
   void *bc = st->u1->backend->ctx;
   nde_dtype dtp = st->u1->dtype;
   size_t n = st->u1->size;
-  int want_eig = tb->stability_size > 0;
+  int want_eig = st->want_eigen && tb->stability_size > 0;
   nde_rk_step_begin(tb, st);
   int last_explicit = tb->fsal ? s - 1 : s; /* stages evaluated at intermediate states */
   for (int i = 1; i < last_explicit; ++i) {

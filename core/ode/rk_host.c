@@ -9,7 +9,8 @@
  * stage, the solution, the error estimate with its norm, and the stiffness
  * estimate are one plain loop each over the state. The arithmetic is the
  * cpu backend's for such states term for term (same order of the terms,
- * the same scale max(|u_n|, |u_{n+1}|) in the norm), so results do not
+ * the same scale max(|u_n|, |u_{n+1}|) in the norm, its squares summed by
+ * nde_wrms_sum() as the backend sums one block), so results do not
  * depend on which path ran (from 8 elements on, term by term over the
  * state, vectorized). Distributed backends (more than one process)
  * and larger states keep the backend path: their norms need a reduction,
@@ -23,6 +24,8 @@
 #include <nde/ode.h>
 
 #include "rk_impl.h"
+
+_Static_assert(NDE_RK_HOST_MAX <= NDE_WRMS_BLOCK, "a host state's norm is one block's sum");
 
 int nde_rk_host_applicable(const nde_ode_step *st) {
   const nde_array *u = st->u1;
@@ -80,12 +83,12 @@ static void combine(size_t n, const double *x0, double dt, const double *coef, i
 
 /* RMS of a − b (the stiffness estimate's norms) */
 static double rms_diff(size_t n, const double *a, const double *b) {
-  double s = 0;
+  double q[NDE_RK_HOST_MAX];
   for (size_t i = 0; i < n; ++i) {
     double d = a[i] - b[i];
-    s += d * d;
+    q[i] = d * d;
   }
-  return sqrt(s / (double)n);
+  return sqrt(nde_wrms_sum(q, n) / (double)n);
 }
 
 nde_status nde_rk_step_host(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_ode_step *st) {
@@ -97,7 +100,7 @@ nde_status nde_rk_step_host(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_
   for (int i = 0; i < s; ++i)
     kd[i] = st->k[i].data;
   nde_array *tmp = &st->scratch[0], *gprev = &st->scratch[1];
-  int want_eig = tb->stability_size > 0;
+  int want_eig = st->want_eigen && tb->stability_size > 0;
   nde_rk_step_begin(tb, st);
   int last_explicit = tb->fsal ? s - 1 : s;
   for (int i = 1; i < last_explicit; ++i) {
@@ -114,7 +117,7 @@ nde_status nde_rk_step_host(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_
     st->f1_valid = 1;
   }
   if (st->err && tb->btilde) {
-    double c[NDE_RK_MAX_STAGES], sum = 0, *e = st->err->data;
+    double c[NDE_RK_MAX_STAGES], q[NDE_RK_HOST_MAX], *e = st->err->data;
     const double *x[NDE_RK_MAX_STAGES];
     int nz = 0;
     for (int j = 0; j < s; ++j)
@@ -133,10 +136,11 @@ nde_status nde_rk_step_host(const nde_rk_tableau *tb, const nde_ode_rhs *f, nde_
         continue;
       double a = fabs(u0[i]), b = fabs(u1[i]);
       double r = acc / (st->abstol + st->reltol * (a > b ? a : b));
-      sum += r * r;
+      q[i] = r * r;
     }
     if (st->want_eest) {
-      st->eest = sqrt(sum / (double)m);
+      /* summed as the cpu backend sums one block (the state is shorter than one) */
+      st->eest = sqrt(nde_wrms_sum(q, m) / (double)m);
       st->eest_valid = 1;
     }
   }

@@ -222,6 +222,7 @@ nde_status nde_sde_solve(const nde_sde_solver *solver, const nde_sde_rhs *rhs,
   step.h0 = h0;
   step.nk = s;
   step.scratch = scratch;
+  step.want_eigen = opt.stiffness_estimate;
   /* a save point at t0 itself */
   if ((st = save_points(sol, saveat, nsave, &next_save, t0, 0, t0, u, u, 0)))
     goto done;

@@ -192,7 +192,7 @@ nde_status nde_sri_step(const nde_sri_tableau *tb, const nde_sde_rhs *rhs, nde_s
     c[ke] = 1.0, x[ke++] = e2->data;
     ops->lincomb(bx, dt_, n, ke, c, x, 0.0, st->err->data);
   }
-  if (tb->stability_size > 0 && s >= 2) {
+  if (st->want_eigen && tb->stability_size > 0 && s >= 2) {
     const void *kk[2] = {st->k[s - 1].data, st->k[s - 2].data};
     const void *hh[2] = {st->h0[s - 1].data, st->h0[s - 2].data};
     double pm[2] = {1.0, -1.0};

@@ -423,6 +423,35 @@ NDE_API double nde_backend_lincomb_wrms(const nde_backend *backend, nde_dtype dt
                                         const double *ce, void *e, const void *u0, double abstol,
                                         double reltol, void *scratch);
 
+/** Partial sums of nde_wrms_sum() (see there). */
+#define NDE_WRMS_LANES 16
+/** Elements per block of the cpu backend's norm kernels (see nde_wrms_sum()). */
+#define NDE_WRMS_BLOCK 512
+
+/**
+ * Σ q[0..len) in the fixed order of the cpu backend's weighted RMS norms
+ * (wrms_norm, lincomb_wrms), fast and the same bits at every SIMD width:
+ * NDE_WRMS_LANES independent partial sums, q[i] going to lane i mod
+ * NDE_WRMS_LANES, each summed in element order from +0, then folded in
+ * halves (lane l += lane l + 8, then + 4, + 2, + 1) into lane 0. The cpu
+ * backend sums the squares of a vector block by block (NDE_WRMS_BLOCK
+ * elements, the last one shorter) with this function and adds the blocks'
+ * sums in block order whatever the number of threads; a host loop that
+ * wants its bits (core/ode/rk_host.c) does the same.
+ */
+static inline double nde_wrms_sum(const double *q, size_t len) {
+  double acc[NDE_WRMS_LANES] = {0};
+  size_t i = 0;
+  for (; i + NDE_WRMS_LANES <= len; i += NDE_WRMS_LANES)
+    for (int l = 0; l < NDE_WRMS_LANES; ++l)
+      acc[l] += q[i + l];
+  for (int l = 0; i + (size_t)l < len; ++l)
+    acc[l] += q[i + (size_t)l];
+  for (int w = NDE_WRMS_LANES / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l)
+      acc[l] += acc[l + w];
+  return acc[0];
+}
 
 /**
  * The backend's bias_activation() (see ::nde_backend_ops), or add_column()

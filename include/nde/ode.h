@@ -102,7 +102,7 @@ NDE_API nde_status nde_rk_tableau_validate(const nde_rk_tableau *tableau, const 
  *
  * In: t, dt (negative backward), u0, k[0] = f(t, u0), nk ≥ stages arrays.
  * Out: u1, err (when non-NULL and the method has an estimate), f1/f1_valid,
- * eigen_est (NaN when the method has none), nfe (evaluations made), and
+ * eigen_est (NaN when the method has none or want_eigen is 0), nfe (evaluations made), and
  * k[0..stages−1] hold the stage derivatives of this step until the next step.
  *
  * @var f1        where f(t + dt, u1) is, when the step computed it (f1_valid = 1).
@@ -146,12 +146,17 @@ typedef struct nde_ode_step {
   size_t norm_n;        /**< in: 0, or the number of leading elements of the state the
                              error norm covers (eest is then wrms_norm over elements
                              [0, norm_n) only; the rest of err is not part of it) */
+  /* appended: the stiffness estimate on request (nde_ode_options::stiffness_estimate) */
+  int want_eigen;       /**< in: nonzero → a method with a stiffness estimate computes
+                             eigen_est; 0 → eigen_est is NaN (two passes over the state
+                             per step saved) */
 } nde_ode_step;
 
 /**
  * The generic explicit Runge–Kutta step: stages with backend `lincomb`, the
  * solution, the error estimate dt·Σ btilde_i k_i (if step->err), and for a
- * tableau with stability_size > 0 Shampine's stiffness estimate
+ * tableau with stability_size > 0, when step->want_eigen is set, Shampine's
+ * stiffness estimate (NaN otherwise)
  *   eigen_est = ‖k_s − k_{s−1}‖₂ / ‖g_s − g_{s−1}‖₂
  * (g_i the stage states, g_s = u_{n+1}; Hairer & Wanner II, §IV.2, p. 22),
  * an estimate of the dominant |λ| of ∂f/∂u. Public so that multistep
@@ -250,6 +255,8 @@ typedef nde_status (*nde_ode_step_hook)(void *user, const nde_ode_step *step, do
  * @var steady_state    1: stop when ‖f(t, u)‖₂ ≤ abstol + reltol·‖u‖₂ after a step
  * @var save_everystep  with no saveat points: 1 saves every accepted step, 0 only t0, t1
  * @var record_steps    1: keep per-step statistics (t, dt, EEst, eigen_est)
+ * @var stiffness_estimate 1: compute the per-step stiffness estimate (methods that
+ *                      have one); 0 (default): eigen_est is NaN
  * @var controller      PI controller (gains from the method order unless given)
  * @var on_step, user   optional hook after every accepted step
  * @var replay_dt, n_replay  optional frozen step sequence (see the fields)
@@ -281,6 +288,14 @@ typedef struct nde_ode_options {
                                             (nde_ode_workspace_create), so repeated solves
                                             allocate and zero no state-sized memory; NULL:
                                             each solve allocates its own */
+  int stiffness_estimate;  /**< 1: every step computes Shampine's stiffness estimate
+                                (nde_ode_step::eigen_est, in the step records and the
+                                on_step hook) when the method has one; 0 (default): it is
+                                NaN, and a step makes two passes over the state fewer. Not
+                                a JSON option: the neural_ode layer sets it when a
+                                regularizer reads the estimate (NDE_REG_NEEDS_STIFFNESS),
+                                `nde solve --step-records` and `nde check` when they show
+                                or test it */
 } nde_ode_options;
 
 /** Arrays nde_ode_solve() reuses between solves (see nde_ode_options::workspace). */

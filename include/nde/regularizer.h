@@ -62,7 +62,12 @@ enum {
   NDE_REG_NEEDS_LOCAL_STEP = 1u << 1,
   /** May change the integration span during training (STEER). */
   NDE_REG_CHANGES_SPAN = 1u << 2,
-  /** Reads the per-step stiffness estimates: the solver must make them (layers check it). */
+  /**
+   * Reads the per-step stiffness estimates: the solver must make them (layers
+   * check it), and the layer asks for them (nde_ode_options::stiffness_estimate,
+   * nde_sde_options::stiffness_estimate) only when a regularizer sets this flag;
+   * without it every step's eigen_est is NaN.
+   */
   NDE_REG_NEEDS_STIFFNESS = 1u << 3
 };
 

@@ -176,7 +176,8 @@ NDE_API void nde_sde_general_outer(size_t n, size_t m, size_t K, const nde_array
  *
  * and the embedded error estimate of Rackauckas & Nie (2017, 2018)
  * err = δ·E₁ + E₂ with E₁ = h·Σ e_i k_i, EEst = ‖err / (abstol + reltol·max(|u|, |u₁|))‖_RMS.
- * Stiffness estimate (when stability_size > 0): ‖k_s − k_{s−1}‖ / ‖H0_s − H0_{s−1}‖.
+ * Stiffness estimate (when stability_size > 0 and the step asks for it,
+ * nde_sde_step::want_eigen): ‖k_s − k_{s−1}‖ / ‖H0_s − H0_{s−1}‖.
  * Matrices are s·s row-major (row i = stage i), only j < i read.
  *
  * @var stages         s ≥ 1
@@ -232,8 +233,8 @@ NDE_API void nde_sri_order_residuals(const nde_sri_tableau *tableau,
  * work arrays k[nk], g[nk] (shaped by nde_sde_diffusion_shape()), h0[nk] and
  * scratch[3].
  * Out: u1; err = δ·E₁ + E₂ when err is not NULL and the method has an
- * estimate; eigen_est (NaN when the method has none); nf and ng (drift and
- * diffusion evaluations made).
+ * estimate; eigen_est (NaN when the method has none or want_eigen is 0); nf
+ * and ng (drift and diffusion evaluations made).
  */
 typedef struct nde_sde_step {
   double t, dt;
@@ -248,6 +249,9 @@ typedef struct nde_sde_step {
   nde_array *scratch;
   double eigen_est;
   long nf, ng;
+  /* appended */
+  int want_eigen; /**< in: nonzero → a tableau with stability_size > 0 computes eigen_est
+                       (nde_sde_options::stiffness_estimate); 0 → eigen_est is NaN */
 } nde_sde_step;
 
 /**
@@ -385,6 +389,12 @@ typedef struct nde_sde_options {
   const double *replay_dt;
   size_t n_replay;
   int first_step;
+  int stiffness_estimate; /**< 1: every step computes the stiffness estimate (methods with
+                               one, e.g. SOSRI2); 0 (default): eigen_est is NaN, two passes
+                               over the state per step saved. Not a JSON option: the
+                               neural_sde layer sets it when a regularizer reads the
+                               estimate (NDE_REG_NEEDS_STIFFNESS), `nde solve
+                               --step-records` when it shows it. Appended field. */
 } nde_sde_options;
 
 /** Number of work arrays nde_sde_initial_dt() needs. */

@@ -537,6 +537,7 @@ Test(ode_host_path, same_steps_as_the_backend_path) {
     nde_ode_rhs f = nde_ode_problem_rhs(prob);
     for (size_t s = 0; s < sizeof solvers / sizeof *solvers; ++s) {
       nde_ode_solver *sv = test_solver(solvers[s], "{\"abstol\": 1e-8, \"reltol\": 1e-8}");
+      sv->solve.stiffness_estimate = 1;
       nde_ode_solution sol[2];
       for (int path = 0; path < 2; ++path) {
         nde_array a = {0};

@@ -173,6 +173,7 @@ Test(sde_integrator, spiral_saveat_and_stiffness_estimates) {
   size_t K = 100;
   nde_sde_problem *p = sde_problem("spiral_sde", NULL);
   nde_sde_solver *s = sde_solver("sosri2", "{\"abstol\": 0.3, \"reltol\": 0.3}");
+  s->solve.stiffness_estimate = 1;
   nde_array u = sde_state(2, K, 0.0);
   double *u0 = calloc(2 * K, sizeof *u0);
   for (size_t i = 0; i < K; ++i)
@@ -204,6 +205,20 @@ Test(sde_integrator, spiral_saveat_and_stiffness_estimates) {
               "SOSRI2 gives a stiffness estimate every step");
   cr_log_info("spiral: %ld accepted, %ld rejected, nf %ld", sol.stats.accepted,
               sol.stats.rejected, sol.stats.nf);
+  /* not asked for: no estimate, and the same steps to the same end state */
+  nde_sde_solution plain;
+  s->solve.stiffness_estimate = 0;
+  cr_assert_eq(nde_array_from_doubles(&u, u0, 2 * K), NDE_OK);
+  cr_assert_eq(nde_sde_solve(s, &rhs, NULL, 0, 1, &u, path, ts, 30, &plain), NDE_OK, "%s",
+               nde_last_error());
+  cr_expect(plain.stats.accepted == sol.stats.accepted &&
+                plain.stats.rejected == sol.stats.rejected && plain.stats.nf == sol.stats.nf,
+            "the stiffness estimate changed the steps");
+  cr_expect(memcmp(plain.u_final.data, sol.u_final.data, nde_array_bytes(&sol.u_final)) == 0,
+            "the stiffness estimate changed the solution");
+  for (size_t i = 0; i < plain.stats.nsteps; ++i)
+    cr_expect(isnan(plain.stats.steps[i].eigen_est), "step %zu: an estimate not asked for", i);
+  nde_sde_solution_clear(&plain);
   free(all);
   free(u0);
   nde_sde_solution_clear(&sol);

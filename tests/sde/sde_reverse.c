@@ -230,7 +230,8 @@ static void forward_step(const nde_sde_solver_ops *ops, const nde_sde_rhs *rhs, 
     sc[i] = sde_state(rows, cols, 0);
   nde_sde_step st = {.t = t, .dt = h, .u0 = u0, .u1 = u1, .err = ops->adaptive ? &err : NULL,
                      .delta = ops->delta, .dW = &z->dW, .chi1 = &z->chi[0], .chi2 = &z->chi[1],
-                     .chi3 = &z->chi[2], .k = k, .g = g, .h0 = h0, .nk = 4, .scratch = sc};
+                     .chi3 = &z->chi[2], .k = k, .g = g, .h0 = h0, .nk = 4, .scratch = sc,
+                     .want_eigen = eigen != NULL};
   nde_status s = ops->tableau ? nde_sri_step(ops->tableau, rhs, &st) : ops->step(rhs, &st);
   cr_assert_eq(s, NDE_OK, "%s", nde_last_error());
   if (eest)

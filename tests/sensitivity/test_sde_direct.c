@@ -311,6 +311,7 @@ static void check_sens(sde_case c, sens_case c2) {
   solver->solve.replay_dt = dts;
   solver->solve.n_replay = N;
   solver->solve.record_steps = 1;
+  solver->solve.stiffness_estimate = c.with_eigen; /* the loss reads the estimates */
   const double *we = c.with_eest ? w_eest : NULL, *wg = c.with_eigen ? w_eig : NULL;
   double replay_u[MAXN * NSAVE];
   replay_loss(solver, &q, c.noise, path, x, cols, wsave, we, wg, N, replay_u);

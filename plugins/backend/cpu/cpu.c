@@ -343,11 +343,16 @@ static inline float tanh_f32(float x) {
  * wrms_norm is this same kernel, so the two agree bit for bit. comb_one (one
  * block) is compiled for several x86-64 levels (CPU_CLONES): its term passes
  * and the squares use the machine's widest SIMD lanes, without FMA
- * contraction (CPU_NOCONTRACT), and the squares are summed in element order:
- * the results are those of the scalar baseline build, bit for bit. From
- * PARALLEL_THRESHOLD elements on, blocks are spread over the OpenMP threads.
+ * contraction (CPU_NOCONTRACT), and the squares are summed by nde_wrms_sum()
+ * (nde/backend.h: 16 partial sums by element index, folded in a fixed order,
+ * so the adds are independent and still the same at every SIMD width); the
+ * blocks' sums are added in block order. From PARALLEL_THRESHOLD elements on,
+ * blocks are spread over the OpenMP threads, each block's sum kept apart and
+ * added in the same order: the results are those of the scalar baseline
+ * build on one thread, bit for bit, whatever the machine and thread count.
  */
-#define COMB_BLOCK 512
+#define COMB_BLOCK NDE_WRMS_BLOCK
+#define COMB_CHUNK 1024 /* blocks whose sums one parallel pass keeps (on the stack) */
 #define COMB_TERMS 32 /* lincomb_wrms: at most this many vectors (backend.h) */
 #define DEFINE_COMB_OPS(T, S)                                                    \
   CPU_NOCONTRACT static inline void comb_block_##S(size_t off, size_t len, int m, \
@@ -380,9 +385,8 @@ static inline float tanh_f32(float x) {
       return s;                                                                  \
     if (e)                                                                       \
       memcpy(e + off, ae, len * sizeof(T));                                      \
-    /* the squares in SIMD lanes (q), then summed in element order: the         \
-       sum is the plain sequential one (reordering it moved adaptive step      \
-       sequences), the divisions are vectorised */                            \
+    /* the squares in SIMD lanes (q), then summed in nde_wrms_sum()'s fixed    \
+       order (16 independent partial sums: not bound by the add latency) */     \
     double q[COMB_BLOCK];                                                        \
     if (rtol == 0) {                                                             \
       SIMD_LOOP for (size_t i = 0; i < len; ++i) {                               \
@@ -392,9 +396,11 @@ static inline float tanh_f32(float x) {
     } else {                                                                     \
       const T *uu = u0 + off, *yv = my ? ay : yread ? yread + off : NULL;        \
       if (yv) {                                                                  \
+        /* the larger magnitude taken in T (exact, and a SIMD max: the same   \
+           value as in double, where GCC left the loop scalar) */               \
         SIMD_LOOP for (size_t i = 0; i < len; ++i) {                             \
-          double a = fabs((double)uu[i]), b = fabs((double)yv[i]);               \
-          double r = (double)ae[i] / (atol + rtol * (a > b ? a : b));            \
+          T a = uu[i] < 0 ? -uu[i] : uu[i], b = yv[i] < 0 ? -yv[i] : yv[i];      \
+          double r = (double)ae[i] / (atol + rtol * (double)(a > b ? a : b));    \
           q[i] = r * r;                                                          \
         }                                                                        \
       } else {                                                                   \
@@ -404,9 +410,7 @@ static inline float tanh_f32(float x) {
         }                                                                        \
       }                                                                          \
     }                                                                            \
-    for (size_t i = 0; i < len; ++i)                                             \
-      s += q[i];                                                                 \
-    return s;                                                                    \
+    return s + nde_wrms_sum(q, len);                                             \
   }                                                                              \
   static double comb_blocks_##S(size_t n, int my, const T *cy,                  \
                                 const T *const *xy, T *y, int me, const T *ce,   \
@@ -419,15 +423,24 @@ static inline float tanh_f32(float x) {
         s = comb_one_##S(b, n, my, cy, xy, y, me, ce, xe, e, u0, y, atol, rtol, s); \
       return s;                                                                  \
     }                                                                            \
-    OMP_BLOCKS                                                                   \
-    for (size_t b = 0; b < nb; ++b)                                              \
-      s = comb_one_##S(b, n, my, cy, xy, y, me, ce, xe, e, u0, y, atol, rtol, s);  \
+    /* each block's sum apart, then added in block order: the bits of the     \
+       sequential loop above, whatever the number of threads */                \
+    double part[COMB_CHUNK];                                                     \
+    for (size_t b0 = 0; b0 < nb; b0 += COMB_CHUNK) {                             \
+      size_t nc = nb - b0 < COMB_CHUNK ? nb - b0 : COMB_CHUNK;                   \
+      OMP_BLOCKS                                                                 \
+      for (size_t j = 0; j < nc; ++j)                                            \
+        part[j] = comb_one_##S(b0 + j, n, my, cy, xy, y, me, ce, xe, e, u0, y,    \
+                               atol, rtol, 0.0);                                 \
+      for (size_t j = 0; j < nc; ++j)                                            \
+        s += part[j];                                                            \
+    }                                                                            \
     return s;                                                                    \
   }                                                                              \
   static double comb_tiny_##S(size_t n, int my, const T *cy, const T *const *xy, \
                               T *y, int me, const T *ce, const T *const *xe,     \
                               T *e, const T *u0, double atol, double rtol) {     \
-    double s = 0;                                                                \
+    double q[16];                                                                \
     for (size_t i = 0; i < n; ++i) {                                             \
       T ay = 0, ae = 0;                                                          \
       for (int j = 0; j < my; ++j)                                               \
@@ -448,9 +461,9 @@ static inline float tanh_f32(float x) {
       if (e)                                                                     \
         e[i] = ae;                                                               \
       double r = (double)ae / sc;                                                \
-      s += r * r;                                                                \
+      q[i] = r * r;                                                              \
     }                                                                            \
-    return s;                                                                    \
+    return nde_wrms_sum(q, n); /* the blocks' order: one block of n */           \
   }                                                                              \
   static double lincomb_wrms_##S(size_t n, int k, const T *const *x,            \
                                  const double *cy, T *y, const double *ce, T *e, \
@@ -482,7 +495,7 @@ static inline float tanh_f32(float x) {
   }
 
 #ifdef _OPENMP
-#define OMP_BLOCKS DO_PRAGMA(omp parallel for schedule(static) reduction(+ : s))
+#define OMP_BLOCKS DO_PRAGMA(omp parallel for schedule(static))
 #else
 #define OMP_BLOCKS
 #endif
