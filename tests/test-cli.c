@@ -166,13 +166,25 @@ Test(cli, usage_errors_exit_2_and_help_exits_0) {
   free(err);
 }
 
+/* `nde --version` names the wait policy in force, and libgomp, loaded by a
+   solve (the cpu backend), reports it in its verbose environment dump. */
+static void expect_wait_policy(const char *solve, const char *version_line, const char *libgomp) {
+  char *out, *err;
+  cr_expect_eq(run("--version", &out, &err), 0);
+  cr_expect(strstr(out, version_line) != NULL, "%s", out);
+  free(out);
+  free(err);
+  cr_expect_eq(run(solve, &out, &err), 0);
+  cr_expect(strstr(err, libgomp) != NULL, "libgomp did not see it: %s", err);
+  free(out);
+  free(err);
+}
+
 /* Without OMP_WAIT_POLICY the command re-executes itself with it set to
    passive, before libgomp loads: libgomp itself must then report a spin
    count of 0 (unset, it reports 'PASSIVE' too but spins 300000 times). A
    policy the user set is kept. */
 Test(cli, openmp_threads_wait_passively_unless_the_user_says_otherwise) {
-  char *out, *err;
-  /* a solve opens the cpu backend, which loads libgomp */
   char problem[4200];
   snprintf(problem, sizeof problem, "%s.problem.json", out_path);
   FILE *f = fopen(problem, "w");
@@ -186,23 +198,10 @@ Test(cli, openmp_threads_wait_passively_unless_the_user_says_otherwise) {
   char *saved = getenv("OMP_WAIT_POLICY") ? strdup(getenv("OMP_WAIT_POLICY")) : NULL;
   unsetenv("OMP_WAIT_POLICY");
   setenv("OMP_DISPLAY_ENV", "verbose", 1);
-  cr_expect_eq(run("--version", &out, &err), 0);
-  cr_expect(strstr(out, "OpenMP wait policy: passive (nde's default)") != NULL, "%s", out);
-  free(out);
-  free(err);
-  cr_expect_eq(run(solve, &out, &err), 0);
-  cr_expect(strstr(err, "GOMP_SPINCOUNT = '0'") != NULL, "libgomp did not see it: %s", err);
-  free(out);
-  free(err);
+  expect_wait_policy(solve, "OpenMP wait policy: passive (nde's default)", "GOMP_SPINCOUNT = '0'");
   setenv("OMP_WAIT_POLICY", "active", 1);
-  cr_expect_eq(run("--version", &out, &err), 0);
-  cr_expect(strstr(out, "OpenMP wait policy: active (from OMP_WAIT_POLICY)") != NULL, "%s", out);
-  free(out);
-  free(err);
-  cr_expect_eq(run(solve, &out, &err), 0);
-  cr_expect(strstr(err, "OMP_WAIT_POLICY = 'ACTIVE'") != NULL, "%s", err);
-  free(out);
-  free(err);
+  expect_wait_policy(solve, "OpenMP wait policy: active (from OMP_WAIT_POLICY)",
+                     "OMP_WAIT_POLICY = 'ACTIVE'");
   unsetenv("OMP_DISPLAY_ENV");
   if (saved) {
     setenv("OMP_WAIT_POLICY", saved, 1);
