@@ -245,6 +245,6 @@ double nde_schedule_value_at(const nde_schedule *s, uint64_t step, double data_l
   double v = nde_schedule_value(s, step);
   if (!(s->loss_reference > 0) || !(data_loss > 0) || !isfinite(data_loss))
     return v;
-  double factor = pow(data_loss / s->loss_reference, s->loss_power != 0 ? s->loss_power : 1.0);
+  double factor = pow(data_loss / s->loss_reference, s->loss_power); /* power != 0 (parsed) */
   return factor < 1 ? v * factor : v;
 }

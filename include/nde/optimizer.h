@@ -170,12 +170,13 @@ typedef struct nde_schedule {
  *
  * A regularization coefficient may also follow the training's data loss:
  * {"follow_loss": [SCHEDULE, reference]} or {"follow_loss": [SCHEDULE,
- * reference, power]} (reference > 0, power > 0, default 1; SCHEDULE any
+ * reference, power]} (reference > 0, power != 0, default 1; SCHEDULE any
  * form above) is SCHEDULE's value times min(1, (L / reference)^power),
  * where L is the moving average of the data loss that the training loop
- * passes to the layers (nde_layer_ctx.data_loss). It sets loss_reference
- * and loss_power and parses SCHEDULE into the other fields. Learning rates
- * refuse it (nde_optimizer_open()).
+ * passes to the layers (nde_layer_ctx.data_loss): with power > 0 the value
+ * weakens as L falls below reference, with power < 0 while L is above it.
+ * It sets loss_reference and loss_power and parses SCHEDULE into the other
+ * fields. Learning rates refuse it (nde_optimizer_open()).
  */
 NDE_API nde_status nde_schedule_parse(const char *json_text, const char *where,
                                       nde_schedule *out);
