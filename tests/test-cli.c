@@ -1,4 +1,6 @@
 /* The nde command: exit statuses, plugin listing over broken manifests, JSON output. */
+#include "config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +164,23 @@ Test(cli, usage_errors_exit_2_and_help_exits_0) {
   free(out);
   free(err);
   cr_expect_eq(run("plugins --kind nonsense", &out, &err), 2);
+  free(out);
+  free(err);
+}
+
+/* When configure chose OpenBLAS's OpenMP build (--with-openblas-openmp,
+   the default where Debian's libopenblas0-openmp is installed), the run
+   path must win over the system's pthreads build: OpenBLAS itself reports
+   its threads in `nde --version`. */
+Test(cli, version_names_the_openblas_build_configure_chose) {
+  char *out, *err;
+  cr_expect_eq(run("--version", &out, &err), 0);
+  cr_expect(strstr(out, "OpenBLAS 0.") != NULL || strstr(out, "OpenBLAS: ") != NULL, "%s", out);
+#ifdef NDE_OPENBLAS_OPENMP_DIR
+  cr_expect(strstr(out, "threads: OpenMP (libgomp's threads)") != NULL,
+            "configure chose OpenBLAS's OpenMP build from %s, but: %s", NDE_OPENBLAS_OPENMP_DIR,
+            out);
+#endif
   free(out);
   free(err);
 }

@@ -117,6 +117,11 @@ void nde_cli_default_thread_env(char **argv);
 /* Where this process's OpenMP wait policy came from, for --version. */
 const char *nde_cli_wait_policy_origin(void);
 
+/* Prints, for --version, the OpenMP wait policy and its origin, and the
+ * OpenBLAS build this process loaded (its configuration string and whether
+ * it runs on libgomp's threads or its own). */
+void nde_cli_print_thread_env(FILE *out);
+
 /* The folder default run folders go in: $NDE_RUNS_DIR when set and not empty, else "runs"
    (relative to the working directory). */
 const char *nde_cli_runs_dir(void);

@@ -93,9 +93,7 @@ int main(int argc, char **argv) {
   } else if (!strcmp(rest[0], "-V") || !strcmp(rest[0], "--version")) {
     printf("nde %s (plugin ABI %d, manifest format %d)\n", nde_version(), NDE_ABI_VERSION,
            NDE_MANIFEST_FORMAT);
-    const char *policy = getenv("OMP_WAIT_POLICY");
-    printf("OpenMP wait policy: %s (%s)\n", policy ? policy : "default",
-           nde_cli_wait_policy_origin());
+    nde_cli_print_thread_env(stdout);
   } else {
     const command *cmd = find_command(rest[0]);
     if (!cmd) {

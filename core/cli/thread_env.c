@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
 #include "cli.h"
 
 /* Under valgrind an exec would leave the tool (its default is not to follow
@@ -45,4 +47,24 @@ const char *nde_cli_wait_policy_origin(void) {
   if (!policy)
     return "libgomp's default (OMP_WAIT_POLICY unset)";
   return getenv("NDE_SET_OMP_WAIT_POLICY") ? "nde's default" : "from OMP_WAIT_POLICY";
+}
+
+/* OpenBLAS's own report: its build (kernel, threads) and which thread
+   runtime it runs on, so a bug report says which of Debian's two builds the
+   run path picked (configure's "OpenBLAS threads"). */
+static const char *openblas_threading(void) {
+  switch (openblas_get_parallel()) {
+  case 0: return "sequential";
+  case 1: return "its own pthreads";
+  case 2: return "OpenMP (libgomp's threads)";
+  default: return "unknown";
+  }
+}
+
+void nde_cli_print_thread_env(FILE *out) {
+  const char *policy = getenv("OMP_WAIT_POLICY");
+  fprintf(out, "OpenMP wait policy: %s (%s)\n", policy ? policy : "default",
+          nde_cli_wait_policy_origin());
+  char *config = openblas_get_config();
+  fprintf(out, "OpenBLAS: %s; threads: %s\n", config ? config : "?", openblas_threading());
 }
