@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,23 @@ static nde_status get_uint(const nde_pipeline *p, const json_t *obj, const char 
   return NDE_OK;
 }
 
+/* An optional number > 0 (0 when absent: off). */
+static nde_status get_positive(const nde_pipeline *p, const json_t *obj, const char *key,
+                               const char *path, double *out) {
+  const json_t *v = json_object_get(obj, key);
+  *out = 0;
+  if (!v)
+    return NDE_OK;
+  if (!json_is_number(v) || !(json_number_value(v) > 0) || !isfinite(json_number_value(v))) {
+    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    nde_status st = FAIL(path, "expected a finite number > 0, got %.80s", text ? text : "?");
+    free(text);
+    return st;
+  }
+  *out = json_number_value(v);
+  return NDE_OK;
+}
+
 /* A plugin given as "name" or {"plugin": "name", ...options}. */
 static nde_status plugin_ref(nde_pipeline *p, const json_t *v, const char *path, const char *key,
                              nde_plugin_kind kind, const char **name, char **options) {
@@ -265,7 +283,8 @@ static nde_status check_pipeline(nde_pipeline *p) {
   if (!json_is_object(train))
     return FAIL("train", train ? "expected an object" : "required field is missing");
   static const char *const tkeys[] = {"steps", "eval_every", "eval_batch_size", "checkpoint",
-                                      "checkpoint_every", "metrics", "log_every"};
+                                      "checkpoint_every", "metrics", "log_every",
+                                      "clip_grad_norm"};
   NDE_TRY(check_keys(p, train, "train", tkeys, sizeof tkeys / sizeof *tkeys));
   NDE_TRY(get_uint(p, train, "steps", "train.steps", 1, 0, 1, &p->steps));
   NDE_TRY(get_uint(p, train, "eval_every", "train.eval_every", 0, 0, 0, &p->eval_every));
@@ -275,6 +294,7 @@ static nde_status check_pipeline(nde_pipeline *p) {
   NDE_TRY(get_uint(p, train, "checkpoint_every", "train.checkpoint_every", 1,
                    p->eval_every ? p->eval_every : p->steps, 0, &p->checkpoint_every));
   NDE_TRY(get_uint(p, train, "log_every", "train.log_every", 1, 1, 0, &p->log_every));
+  NDE_TRY(get_positive(p, train, "clip_grad_norm", "train.clip_grad_norm", &p->clip_grad_norm));
   const json_t *ck = json_object_get(train, "checkpoint");
   if (ck && !json_is_string(ck))
     return FAIL("train.checkpoint", "expected a directory name");

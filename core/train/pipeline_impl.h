@@ -29,6 +29,7 @@ struct nde_pipeline {
   const char *optimizer_name;
   char *optimizer_json;  /* the optimizer object (or NULL for a bare name) */
   uint64_t steps, eval_every, checkpoint_every, log_every;
+  double clip_grad_norm;       /* > 0: the gradient's L2 norm is capped at it; 0: off */
   const char *checkpoint_dir; /* NULL: no checkpoints */
   char *metrics_path;         /* NULL: no metrics file */
 };

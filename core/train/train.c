@@ -653,6 +653,22 @@ static void average_data_loss(nde_run_state *state, double data_loss) {
   *avg = *avg > 0 ? 0.9 * *avg + 0.1 * data_loss : data_loss;
 }
 
+/*
+ * The parameter gradient's L2 norm, and the gradient scaled down to
+ * train.clip_grad_norm when it is longer (global-norm clipping: one factor
+ * for every parameter, so the direction is kept). Every rank holds the same
+ * summed gradient, so every rank scales by the same factor.
+ */
+static double clip_gradient(trainer *tr) {
+  const nde_backend *b = nde_backend_local(tr->backend); /* replicated: no reduction */
+  double norm = sqrt(b->ops->dot(b->ctx, tr->p->dtype, tr->grads.size, tr->grads.data,
+                                 tr->grads.data));
+  double cap = tr->p->clip_grad_norm;
+  if (cap > 0 && norm > cap)
+    b->ops->scale(b->ctx, tr->p->dtype, tr->grads.size, cap / norm, tr->grads.data);
+  return norm;
+}
+
 static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt,
                       nde_train_summary *sum) {
   nde_status st = open_common(tr, p, 1, 0);
@@ -676,6 +692,7 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
     int sig = 0;
     double lr = nde_optimizer_next_lr(tr->optimizer);
     NDE_TRY(step_gradient(tr, opt, &loss, &correct, &sig));
+    double grad_norm = clip_gradient(tr);
     NDE_TRY(nde_optimizer_update(tr->optimizer, tr->params.data, tr->grads.data));
     tr->state.step++;
     average_data_loss(&tr->state, tr->data_loss);
@@ -688,6 +705,7 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
       put_number(line, "data_loss", tr->data_loss);
       put_number(line, "accuracy", acc);
       put_number(line, "lr", lr);
+      put_number(line, "grad_norm", grad_norm);
       for (int i = 0; i < tr->metrics.n; ++i)
         put_number(line, tr->metrics.names[i], tr->metrics.values[i]);
       put_number(line, "wall_time", tr->state.wall_time + now() - tr->start);

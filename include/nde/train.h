@@ -17,7 +17,10 @@
  * "eval_batch_size" (default: data.batch_size), "checkpoint" (a directory
  * that receives checkpoint.safetensors and metrics.jsonl),
  * "checkpoint_every" (default: eval_every, else steps), "metrics" (a JSON
- * Lines file; default CHECKPOINT/metrics.jsonl), "log_every" (default 1).
+ * Lines file; default CHECKPOINT/metrics.jsonl), "log_every" (default 1),
+ * "clip_grad_norm" (a number > 0: before each update the parameter gradient
+ * is scaled down to this L2 norm when it is longer; default: no clipping).
+ * Every metrics line has "grad_norm", the gradient's L2 norm before clipping.
  *
  * Every field is checked before anything runs; a bad one is NDE_EINVAL with
  * a message "FILE: JSON.PATH: what is wrong".
