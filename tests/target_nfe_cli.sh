@@ -7,24 +7,12 @@
 # From metrics.jsonl (one line a step): the coefficient a step used is
 # (loss − data_loss) / error_global and its λ is nfe_multiplier; both must equal
 # the ones recomputed here from the earlier steps' nfe_forward.
-set -u
-nde=${NDE_TEST_BUILDDIR:-.}/nde
-pipe=${srcdir:-.}/examples/paper/fig-5.2-regularized.json
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-fail() { echo "FAIL: $*"; exit 1; }
-work=${NDE_TEST_BUILDDIR:-.}/tests/target-nfe.$$
-trap 'rm -rf "$work"' EXIT INT TERM
-mkdir -p "$work" || fail "cannot create $work"
+coef_test=target-nfe
+. "${NDE_TEST_SRCDIR:-$(dirname "$0")}/coef_cli_common.sh"
 
 # off for steps 0-9, then 0.01 times λ; target 150 NFE, rate 0.05
 coef='{"target_nfe": [{"piecewise": [[0, 0], [9, 0], [10, 0.01]]}, 150, 0.05]}'
-run() { # DIR STEPS [--resume]
-  dir=$1 steps=$2
-  shift 2
-  "$nde" train "$pipe" --set train.steps="$steps" --set train.checkpoint="\"$work/$dir\"" \
-    --set "model.chain[0].regularizer=[{\"plugin\": \"error_global\", \"coef\": $coef}]" \
-    "$@" >"$work/$dir.log" 2>&1 || fail "$dir: exit status $?: $(cat "$work/$dir.log")"
-}
+run() { train_coef "$1" "$2" "$coef" ${3+"$3"}; } # DIR STEPS [--resume]
 
 run full 60
 python3 - "$work/full/metrics.jsonl" <<'PY' || fail "coefficients"
@@ -54,9 +42,8 @@ run resumed 30
 grep -q '"nfe_duals"' "$work/resumed/checkpoint.safetensors" ||
   fail "the checkpoint has no nfe_duals metadata"
 run resumed 60 --resume
-strip() { grep '"data_loss"' "$1" | sed 's/,"wall_time":[^,}]*//'; }
-strip "$work/full/metrics.jsonl" >"$work/a"
-strip "$work/resumed/metrics.jsonl" >"$work/b"
+training_lines "$work/full/metrics.jsonl" >"$work/a"
+training_lines "$work/resumed/metrics.jsonl" >"$work/b"
 cmp -s "$work/a" "$work/b" || fail "the resumed run differs: $(diff "$work/a" "$work/b" | head -4)"
 
 # a malformed multiplier in a checkpoint is refused, naming the key

@@ -100,20 +100,33 @@ static nde_status knots(const json_t *args, const char *where, const char *key, 
 
 static nde_status parse_value(const json_t *root, const char *where, nde_schedule *s);
 
-/* {"follow_loss": [SCHEDULE, reference]} or [SCHEDULE, reference, power]. */
-static nde_status follow_loss(const json_t *args, const char *where, const char *key,
-                              nde_schedule *s) {
-  NDE_TRY(arity(args, where, key, 2, 3, "[schedule, reference] or [schedule, reference, power]"));
+/*
+ * A modifier's arguments (follow_loss, target_nfe): the arity, then element 0,
+ * the inner schedule, parsed into *s; a modifier may not hold its own kind
+ * (@p own: 1 follow_loss, 2 target_nfe) nor a target_nfe inside a follow_loss.
+ */
+static nde_status modifier_inner(const json_t *args, const char *where, const char *key,
+                                 size_t lo, size_t hi, const char *form, int own,
+                                 nde_schedule *s) {
+  NDE_TRY(arity(args, where, key, lo, hi, form));
   char inner[512];
   snprintf(inner, sizeof inner, "%s.%s[0]", where, key);
   NDE_TRY(parse_value(json_array_get(args, 0), inner, s));
-  if (s->loss_reference > 0)
-    return nde_error(NDE_EINVAL, "%s: a follow_loss schedule cannot hold another", inner);
-  if (s->nfe_target > 0)
+  if ((own == 1 && s->loss_reference > 0) || (own == 2 && s->nfe_target > 0))
+    return nde_error(NDE_EINVAL, "%s: a %s schedule cannot hold another", inner, key);
+  if (own == 1 && s->nfe_target > 0)
     return nde_error(NDE_EINVAL,
                      "%s: a follow_loss schedule cannot hold a target_nfe one (put target_nfe "
                      "outside: {\"target_nfe\": [{\"follow_loss\": [...]}, target, rate]})",
                      inner);
+  return NDE_OK;
+}
+
+/* {"follow_loss": [SCHEDULE, reference]} or [SCHEDULE, reference, power]. */
+static nde_status follow_loss(const json_t *args, const char *where, const char *key,
+                              nde_schedule *s) {
+  NDE_TRY(modifier_inner(args, where, key, 2, 3,
+                         "[schedule, reference] or [schedule, reference, power]", 1, s));
   double ref, power = 1;
   NDE_TRY(number_at(args, 1, where, key, "reference", &ref));
   if (!(ref > 0))
@@ -131,12 +144,7 @@ static nde_status follow_loss(const json_t *args, const char *where, const char 
 /* {"target_nfe": [SCHEDULE, target, rate]}. */
 static nde_status target_nfe(const json_t *args, const char *where, const char *key,
                              nde_schedule *s) {
-  NDE_TRY(arity(args, where, key, 3, 3, "[schedule, target, rate]"));
-  char inner[512];
-  snprintf(inner, sizeof inner, "%s.%s[0]", where, key);
-  NDE_TRY(parse_value(json_array_get(args, 0), inner, s));
-  if (s->nfe_target > 0)
-    return nde_error(NDE_EINVAL, "%s: a target_nfe schedule cannot hold another", inner);
+  NDE_TRY(modifier_inner(args, where, key, 3, 3, "[schedule, target, rate]", 2, s));
   double target, rate;
   NDE_TRY(number_at(args, 1, where, key, "target", &target));
   if (!(target > 0))
