@@ -6,22 +6,9 @@
 # From metrics.jsonl (one line a step): the coefficient a step used is
 # (loss - data_loss) / error_global; it must equal the one recomputed here
 # from the earlier steps' data_loss, for p = 1 and p = -1.
-set -u
-nde=${NDE_TEST_BUILDDIR:-.}/nde
-pipe=${srcdir:-.}/examples/paper/fig-5.2-regularized.json
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-fail() { echo "FAIL: $*"; exit 1; }
-work=${NDE_TEST_BUILDDIR:-.}/tests/follow-loss.$$
-trap 'rm -rf "$work"' EXIT INT TERM
-mkdir -p "$work" || fail "cannot create $work"
-
-train() { # DIR STEPS COEF [--resume]
-  dir=$1 steps=$2 coef=$3
-  shift 3
-  "$nde" train "$pipe" --set train.steps="$steps" --set train.checkpoint="\"$work/$dir\"" \
-    --set "model.chain[0].regularizer=[{\"plugin\": \"error_global\", \"coef\": $coef}]" \
-    "$@" >"$work/$dir.out" 2>&1 || fail "$dir: exit status $?: $(cat "$work/$dir.out")"
-}
+coef_test=follow-loss
+. "${NDE_TEST_SRCDIR:-$(dirname "$0")}/coef_cli_common.sh"
+train() { train_coef "$@"; }
 
 check() { # DIR SCALE REF POWER
   python3 - "$work/$1/metrics.jsonl" "$2" "$3" "$4" <<'PY' || fail "$1: coefficients"
@@ -53,9 +40,8 @@ check down 0.01 1e-3 -1
 # 40-step run's (the average is in the checkpoint; without it step 21 would differ)
 train resumed 20 '{"follow_loss": [0.01, 1.5]}'
 train resumed 40 '{"follow_loss": [0.01, 1.5]}' --resume
-strip() { grep '"data_loss"' "$1" | sed 's/,"wall_time":[^,}]*//'; } # training lines
-strip "$work/up/metrics.jsonl" >"$work/a"
-strip "$work/resumed/metrics.jsonl" >"$work/b"
+training_lines "$work/up/metrics.jsonl" >"$work/a"
+training_lines "$work/resumed/metrics.jsonl" >"$work/b"
 cmp -s "$work/a" "$work/b" || fail "the resumed run differs: $(diff "$work/a" "$work/b" | head -5)"
 
 # the example pipeline with gated coefficients runs (its numbers: docs/reproductions.md)

@@ -301,7 +301,7 @@ Test(layers, jvp_is_adjoint_of_vjp) {
         tx[i] = nde_rng_normal(&rng);
       }
     }
-    nde_layer_ctx ctx = {backend, NDE_FLOAT64, B, NULL, 0, 1, 0, NULL, 0, 0, 0.0};
+    nde_layer_ctx ctx = {backend, NDE_FLOAT64, B, NULL, 0, 1, 0, NULL, 0, 0, 0.0, NULL};
     double t = 0.25, tt = 0.5, dt = 0;
     cr_assert_eq(ops->forward(self, &ctx, x, t, p, y, saved), NDE_OK);
     cr_assert_eq(ops->jvp(self, &ctx, x, t, p, y, saved, tx, np ? tp : NULL, tt, jv, scratch),
@@ -601,7 +601,7 @@ Test(layers, loss_through_model_gradient) {
 Test(layers, auxiliary_losses_and_statistics) {
   nde_layer_metrics m;
   nde_layer_metrics_clear(&m);
-  nde_layer_ctx ctx = {backend, NDE_FLOAT64, 1, NULL, 0, 1, 0, &m, 0, 0, 0.0};
+  nde_layer_ctx ctx = {backend, NDE_FLOAT64, 1, NULL, 0, 1, 0, &m, 0, 0, 0.0, NULL};
   nde_layer_add_loss(&ctx, "reg", 0.5, 4.0);
   nde_layer_add_loss(&ctx, "reg", 0.5, 2.0);
   nde_layer_report(&ctx, "nfe", 6);

@@ -172,6 +172,11 @@ Test(optimizer, bad_options_name_the_path) {
                NDE_EINVAL);
   cr_expect(strstr(nde_last_error(), "optimizer.lr: follow_loss is for regularization") != NULL,
             "%s", nde_last_error());
+  cr_expect_eq(nde_optimizer_open(NULL, "adam", "{\"lr\": {\"target_nfe\": [0.1, 200, 0.1]}}",
+                                  be, NDE_FLOAT64, 4, "optimizer", &o),
+               NDE_EINVAL);
+  cr_expect(strstr(nde_last_error(), "optimizer.lr: target_nfe is for regularization") != NULL,
+            "%s", nde_last_error());
   cr_expect_eq(nde_optimizer_open(NULL, "adma", NULL, be, NDE_FLOAT64, 4, "optimizer", &o),
                NDE_ENOTFOUND);
   cr_expect(strstr(nde_last_error(), "adam") != NULL, "%s", nde_last_error());

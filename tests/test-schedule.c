@@ -103,6 +103,74 @@ Test(schedule, follow_loss) {
   cr_expect_eq(nde_schedule_value_at(&plain, 3, 1e-9), 0.5);
 }
 
+Test(schedule, target_nfe) {
+  /* the inner schedule's value times the multiplier of its (target, rate) pair */
+  nde_schedule e = parse_ok("{\"target_nfe\": [{\"piecewise\": [[0, 0], [10, 0.5]]}, 200, 0.1]}");
+  cr_expect_eq(e.kind, NDE_SCHEDULE_PIECEWISE);
+  cr_expect_eq(e.nfe_target, 200);
+  cr_expect_eq(e.nfe_rate, 0.1);
+  cr_expect_eq(nde_schedule_value(&e, 5), 0.25); /* the inner value: a multiplier of 1 */
+  double v = -1;
+  cr_expect_eq(nde_schedule_coef(&e, 5, 0.0, NULL, &v), NDE_OK); /* no trainer: 1 */
+  cr_expect_eq(v, 0.25);
+  nde_nfe_duals d = {0};
+  cr_expect_eq(nde_schedule_coef(&e, 0, 0.0, &d, &v), NDE_OK); /* created at 1; value 0 */
+  cr_expect_eq(v, 0);
+  cr_expect_eq(d.n, 1);
+  cr_expect_eq(d.multiplier[0], 1);
+  cr_expect_eq(d.active[0], 0);
+  nde_nfe_duals_update(&d, 400); /* a zero coefficient: the multiplier does not move */
+  cr_expect_eq(d.multiplier[0], 1);
+  cr_expect_eq(nde_schedule_coef(&e, 10, 0.0, &d, &v), NDE_OK);
+  cr_expect_eq(d.active[0], 1);
+  nde_nfe_duals_update(&d, 400); /* NFE twice the target: λ·e^(0.1·1) */
+  cr_expect_float_eq(d.multiplier[0], exp(0.1), 1e-15);
+  cr_expect_eq(d.active[0], 0);
+  cr_expect_eq(nde_schedule_coef(&e, 10, 0.0, &d, &v), NDE_OK);
+  cr_expect_float_eq(v, 0.5 * exp(0.1), 1e-15);
+  nde_nfe_duals_update(&d, 100); /* half the target: λ·e^(−0.05) */
+  cr_expect_float_eq(d.multiplier[0], exp(0.05), 1e-15);
+  /* a second coefficient with the same pair shares the multiplier; a follow_loss inside
+     applies first */
+  nde_schedule s = parse_ok("{\"target_nfe\": [{\"follow_loss\": [0.01, 1e-4, -1]}, 200, 0.1]}");
+  cr_expect_eq(s.loss_reference, 1e-4);
+  cr_expect_eq(nde_schedule_coef(&s, 3, 4e-4, &d, &v), NDE_OK);
+  cr_expect_eq(d.n, 1);
+  cr_expect_float_eq(v, 0.01 * 0.25 * exp(0.05), 1e-17);
+  /* another pair gets its own; a NaN NFE only clears the marks */
+  nde_schedule other = parse_ok("{\"target_nfe\": [1, 300, 0.1]}");
+  cr_expect_eq(nde_schedule_coef(&other, 3, 0.0, &d, &v), NDE_OK);
+  cr_expect_eq(d.n, 2);
+  cr_expect_eq(v, 1);
+  nde_nfe_duals_update(&d, NAN);
+  cr_expect_float_eq(d.multiplier[0], exp(0.05), 1e-15);
+  cr_expect_eq(d.multiplier[1], 1);
+  cr_expect_eq(d.active[0] + d.active[1], 0);
+  /* clamped to [NDE_NFE_MULTIPLIER_MIN, NDE_NFE_MULTIPLIER_MAX] */
+  nde_schedule fast = parse_ok("{\"target_nfe\": [1, 1, 100]}");
+  nde_nfe_duals f = {0};
+  for (int i = 0; i < 3; ++i) {
+    cr_expect_eq(nde_schedule_coef(&fast, 0, 0.0, &f, &v), NDE_OK);
+    nde_nfe_duals_update(&f, 1000);
+  }
+  cr_expect_eq(f.multiplier[0], NDE_NFE_MULTIPLIER_MAX);
+  for (int i = 0; i < 3; ++i) {
+    cr_expect_eq(nde_schedule_coef(&fast, 0, 0.0, &f, &v), NDE_OK);
+    nde_nfe_duals_update(&f, 0);
+  }
+  cr_expect_eq(f.multiplier[0], NDE_NFE_MULTIPLIER_MIN);
+  /* a full table is an error, not a silent multiplier of 1 */
+  nde_nfe_duals full = {0};
+  for (int i = 0; i <= NDE_NFE_DUALS_MAX; ++i) {
+    nde_schedule k = fast;
+    k.nfe_target = 10 + i;
+    nde_status st = nde_schedule_coef(&k, 0, 0.0, &full, &v);
+    cr_expect_eq(st, i < NDE_NFE_DUALS_MAX ? NDE_OK : NDE_ELIMIT, "pair %d", i);
+  }
+  cr_expect(strstr(nde_last_error(), "distinct (target, rate) pairs") != NULL, "%s",
+            nde_last_error());
+}
+
 static void expect_rejected(const char *json, const char *needle) {
   nde_schedule s;
   nde_status st = nde_schedule_parse(json, "model.reg.coef", &s);
@@ -143,4 +211,11 @@ Test(schedule, bad_json_is_rejected_with_its_path) {
   expect_rejected("{\"follow_loss\": [{\"cosine\": [1, 0]}, 1e-3]}",
                   "model.reg.coef.follow_loss[0].cosine");
   expect_rejected("{\"follow_loss\": [{\"follow_loss\": [1, 1]}, 1]}", "cannot hold another");
+  expect_rejected("{\"target_nfe\": [0.1, 200]}", "[schedule, target, rate]");
+  expect_rejected("{\"target_nfe\": [0.1, 0, 0.1]}", "target_nfe[1]: target must be > 0");
+  expect_rejected("{\"target_nfe\": [0.1, 200, 0]}", "target_nfe[2]: rate must be > 0");
+  expect_rejected("{\"target_nfe\": [{\"target_nfe\": [1, 1, 1]}, 1, 1]}",
+                  "target_nfe[0]: a target_nfe schedule cannot hold another");
+  expect_rejected("{\"follow_loss\": [{\"target_nfe\": [1, 1, 1]}, 1]}",
+                  "cannot hold a target_nfe one");
 }

@@ -116,7 +116,7 @@ Test(vtable, older_shorter_vtable_loads_and_works) {
                  NDE_OK, "%s", nde_last_error());
     nde_arena *arena = NULL;
     cr_assert_eq(nde_arena_create(be, &arena), NDE_OK);
-    nde_layer_ctx ctx = {be, NDE_FLOAT64, 2, arena, 0, 1, 0, NULL, 0, 0, 0.0};
+    nde_layer_ctx ctx = {be, NDE_FLOAT64, 2, arena, 0, 1, 0, NULL, 0, 0, 0.0, NULL};
     double x[6] = {1, -2, 3, 0.5, 4, -1}, dy[6] = {1, 1, 1, 2, 2, 2}, dx[6], ty[6];
     double p[1] = {0};
     nde_record *rec = NULL;

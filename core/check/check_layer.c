@@ -135,7 +135,8 @@ static nde_status fx_make(nde_check_run *run, const char *json, fx *f, int plugi
     f->c[i] = nde_rng_normal(&rng);
   if (st == NDE_OK)
     st = nde_arena_create(be, &f->arena);
-  f->ctx = (nde_layer_ctx){be, NDE_FLOAT64, BATCH, f->arena, 0, 1, 2024, &f->metrics, 0, 0, 0.0};
+  f->ctx = (nde_layer_ctx){be, NDE_FLOAT64, BATCH, f->arena, 0, 1, 2024, &f->metrics, 0, 0, 0.0,
+                           NULL};
   return st;
 }
 

@@ -237,7 +237,7 @@ int nde_cli_solve_layer(nde_cli *cli, json_t *root, const char *file, int as_jso
     return rc;
   }
   dyn_rhs d = {nde_model_root(r.dynamics),
-               {r.backend, NDE_FLOAT64, 1, r.arena, 0, 0, 0, NULL, 0, 1, 0.0},
+               {r.backend, NDE_FLOAT64, 1, r.arena, 0, 0, 0, NULL, 0, 1, 0.0, NULL},
                r.params.data};
   nde_ode_rhs f = {dyn_eval, NULL, &d};
   nde_ode_solution sol;

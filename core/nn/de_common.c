@@ -245,7 +245,12 @@ nde_status nde_de_regs_evaluate(const nde_de_reg *regs, size_t n, const nde_laye
     }
     if (!ctx->training)
       continue;
-    double coef = nde_schedule_value_at(&r->coef, ctx->step, ctx->data_loss);
+    double coef;
+    st = nde_schedule_coef(&r->coef, ctx->step, ctx->data_loss, ctx->nfe_duals, &coef);
+    if (st != NDE_OK) {
+      st = nde_error_prefix(st, "%s: regularizer '%s'", layer_path, r->ops->header.name);
+      break;
+    }
     nde_layer_add_loss(ctx, r->ops->header.name, coef, value);
     if (i == ilocal)
       w->w_local += coef * w_local;

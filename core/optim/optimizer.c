@@ -70,6 +70,9 @@ static nde_status parse_lr(const json_t *lr, const nde_options *options, const c
   if (st == NDE_OK && out->loss_reference > 0)
     return nde_error(NDE_EINVAL, "%s: follow_loss is for regularization coefficients, not a "
                      "learning rate", path);
+  if (st == NDE_OK && out->nfe_target > 0)
+    return nde_error(NDE_EINVAL, "%s: target_nfe is for regularization coefficients, not a "
+                     "learning rate", path);
   return st;
 }
 

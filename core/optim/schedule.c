@@ -16,10 +16,12 @@
 #include "../util/internal.h"
 
 static const char *const schedule_names[] = {"constant", "inverse_decay", "cosine", "step",
-                                             "exp_decay", "piecewise", "follow_loss"};
+                                             "exp_decay", "piecewise", "follow_loss",
+                                             "target_nfe"};
 #define N_SCHEDULES (sizeof schedule_names / sizeof schedule_names[0])
-/* The last name is a modifier (follow_loss), not an nde_schedule_kind. */
-#define FOLLOW_LOSS ((int)N_SCHEDULES - 1)
+/* The last two names are modifiers (follow_loss, target_nfe), not nde_schedule_kinds. */
+#define FOLLOW_LOSS ((int)N_SCHEDULES - 2)
+#define TARGET_NFE ((int)N_SCHEDULES - 1)
 
 /* Element i of the argument array as a finite number. */
 static nde_status number_at(const json_t *args, size_t i, const char *where, const char *key,
@@ -98,15 +100,33 @@ static nde_status knots(const json_t *args, const char *where, const char *key, 
 
 static nde_status parse_value(const json_t *root, const char *where, nde_schedule *s);
 
-/* {"follow_loss": [SCHEDULE, reference]} or [SCHEDULE, reference, power]. */
-static nde_status follow_loss(const json_t *args, const char *where, const char *key,
-                              nde_schedule *s) {
-  NDE_TRY(arity(args, where, key, 2, 3, "[schedule, reference] or [schedule, reference, power]"));
+/*
+ * A modifier's arguments (follow_loss, target_nfe): the arity, then element 0,
+ * the inner schedule, parsed into *s; a modifier may not hold its own kind
+ * (@p own: 1 follow_loss, 2 target_nfe) nor a target_nfe inside a follow_loss.
+ */
+static nde_status modifier_inner(const json_t *args, const char *where, const char *key,
+                                 size_t lo, size_t hi, const char *form, int own,
+                                 nde_schedule *s) {
+  NDE_TRY(arity(args, where, key, lo, hi, form));
   char inner[512];
   snprintf(inner, sizeof inner, "%s.%s[0]", where, key);
   NDE_TRY(parse_value(json_array_get(args, 0), inner, s));
-  if (s->loss_reference > 0)
-    return nde_error(NDE_EINVAL, "%s: a follow_loss schedule cannot hold another", inner);
+  if ((own == 1 && s->loss_reference > 0) || (own == 2 && s->nfe_target > 0))
+    return nde_error(NDE_EINVAL, "%s: a %s schedule cannot hold another", inner, key);
+  if (own == 1 && s->nfe_target > 0)
+    return nde_error(NDE_EINVAL,
+                     "%s: a follow_loss schedule cannot hold a target_nfe one (put target_nfe "
+                     "outside: {\"target_nfe\": [{\"follow_loss\": [...]}, target, rate]})",
+                     inner);
+  return NDE_OK;
+}
+
+/* {"follow_loss": [SCHEDULE, reference]} or [SCHEDULE, reference, power]. */
+static nde_status follow_loss(const json_t *args, const char *where, const char *key,
+                              nde_schedule *s) {
+  NDE_TRY(modifier_inner(args, where, key, 2, 3,
+                         "[schedule, reference] or [schedule, reference, power]", 1, s));
   double ref, power = 1;
   NDE_TRY(number_at(args, 1, where, key, "reference", &ref));
   if (!(ref > 0))
@@ -118,6 +138,22 @@ static nde_status follow_loss(const json_t *args, const char *where, const char 
   }
   s->loss_reference = ref;
   s->loss_power = power;
+  return NDE_OK;
+}
+
+/* {"target_nfe": [SCHEDULE, target, rate]}. */
+static nde_status target_nfe(const json_t *args, const char *where, const char *key,
+                             nde_schedule *s) {
+  NDE_TRY(modifier_inner(args, where, key, 3, 3, "[schedule, target, rate]", 2, s));
+  double target, rate;
+  NDE_TRY(number_at(args, 1, where, key, "target", &target));
+  if (!(target > 0))
+    return nde_error(NDE_EINVAL, "%s.%s[1]: target must be > 0, got %g", where, key, target);
+  NDE_TRY(number_at(args, 2, where, key, "rate", &rate));
+  if (!(rate > 0))
+    return nde_error(NDE_EINVAL, "%s.%s[2]: rate must be > 0, got %g", where, key, rate);
+  s->nfe_target = target;
+  s->nfe_rate = rate;
   return NDE_OK;
 }
 
@@ -138,7 +174,7 @@ static nde_status parse_value(const json_t *root, const char *where, nde_schedul
   if (json_object_size(root) != 1)
     return nde_error(NDE_EINVAL,
                      "%s: a schedule object has exactly one key (constant, inverse_decay, cosine, "
-                     "step, exp_decay, piecewise, follow_loss), got %zu",
+                     "step, exp_decay, piecewise, follow_loss, target_nfe), got %zu",
                      where, json_object_size(root));
   const char *key = json_object_iter_key(json_object_iter((json_t *)root));
   const json_t *args = json_object_get(root, key);
@@ -148,6 +184,8 @@ static nde_status parse_value(const json_t *root, const char *where, nde_schedul
     return nde_error_prefix(st, "%s", where);
   if (kind == FOLLOW_LOSS)
     return follow_loss(args, where, key, s);
+  if (kind == TARGET_NFE)
+    return target_nfe(args, where, key, s);
   s->kind = (nde_schedule_kind)kind;
   switch (s->kind) {
   case NDE_SCHEDULE_CONSTANT:
@@ -247,4 +285,40 @@ double nde_schedule_value_at(const nde_schedule *s, uint64_t step, double data_l
     return v;
   double factor = pow(data_loss / s->loss_reference, s->loss_power); /* power != 0 (parsed) */
   return factor < 1 ? v * factor : v;
+}
+
+nde_status nde_schedule_coef(const nde_schedule *s, uint64_t step, double data_loss,
+                             nde_nfe_duals *duals, double *value) {
+  *value = nde_schedule_value_at(s, step, data_loss);
+  if (!(s->nfe_target > 0) || !duals)
+    return NDE_OK;
+  int i = 0;
+  while (i < duals->n && !(duals->target[i] == s->nfe_target && duals->rate[i] == s->nfe_rate))
+    ++i;
+  if (i == duals->n) {
+    if (duals->n >= NDE_NFE_DUALS_MAX)
+      return nde_error(NDE_ELIMIT,
+                       "target_nfe: more than %d distinct (target, rate) pairs in one model",
+                       NDE_NFE_DUALS_MAX);
+    duals->target[i] = s->nfe_target;
+    duals->rate[i] = s->nfe_rate;
+    duals->multiplier[i] = 1;
+    duals->active[i] = 0;
+    duals->n++;
+  }
+  if (*value != 0)
+    duals->active[i] = 1;
+  *value *= duals->multiplier[i];
+  return NDE_OK;
+}
+
+void nde_nfe_duals_update(nde_nfe_duals *duals, double nfe) {
+  for (int i = 0; i < duals->n; ++i) {
+    if (duals->active[i] && isfinite(nfe) && nfe >= 0) {
+      double m = duals->multiplier[i] * exp(duals->rate[i] * (nfe / duals->target[i] - 1));
+      m = m < NDE_NFE_MULTIPLIER_MIN ? NDE_NFE_MULTIPLIER_MIN : m;
+      duals->multiplier[i] = m > NDE_NFE_MULTIPLIER_MAX ? NDE_NFE_MULTIPLIER_MAX : m;
+    }
+    duals->active[i] = 0;
+  }
 }

@@ -73,7 +73,7 @@ nde_status nde_checkpoint_save(const char *path, const nde_model *model, const v
     x->data = hosts[k + 1];
   }
   if (st == NDE_OK) {
-    char v[10][64];
+    char v[10][64], duals[NDE_NFE_DUALS_MAX * 3 * 26 + 1] = "";
     snprintf(v[0], 64, "%" PRIu64, state->step);
     snprintf(v[1], 64, "%" PRIu64, state->epoch_rng.seed);
     snprintf(v[2], 64, "%" PRIu64, state->epoch_rng.stream);
@@ -84,6 +84,12 @@ nde_status nde_checkpoint_save(const char *path, const nde_model *model, const v
     snprintf(v[7], 64, "%.17g", state->wall_time);
     snprintf(v[8], 64, "%s", nde_dtype_name(dt));
     snprintf(v[9], 64, "%.17g", state->data_loss_average);
+    for (int i = 0; i < state->nfe_duals.n && i < NDE_NFE_DUALS_MAX; ++i) {
+      size_t used = strlen(duals);
+      snprintf(duals + used, sizeof duals - used, "%s%.17g %.17g %.17g", i ? " " : "",
+               state->nfe_duals.target[i], state->nfe_duals.rate[i],
+               state->nfe_duals.multiplier[i]);
+    }
     const char *meta[] = {"format",         CHECKPOINT_FORMAT,
                           "step",           v[0],
                           "rng_seed",       v[1],
@@ -95,6 +101,7 @@ nde_status nde_checkpoint_save(const char *path, const nde_model *model, const v
                           "wall_time",      v[7],
                           "dtype",          v[8],
                           "data_loss_average", v[9],
+                          "nfe_duals",      duals,
                           "optimizer",      optimizer ? nde_optimizer_name(optimizer) : ""};
     st = nde_safetensors_write(path, t, nb + (size_t)nbuf, meta, sizeof meta / sizeof *meta / 2);
   }
@@ -207,6 +214,46 @@ static nde_status meta_number(const nde_safetensors *f, const char *path, const 
   return NDE_OK;
 }
 
+/*
+ * The target_nfe multipliers: "nfe_duals" holds "target rate multiplier"
+ * triples separated by spaces (empty: none). Optional: checkpoints written
+ * before target_nfe coefficients lack it (no multipliers yet).
+ */
+static nde_status read_duals(const nde_safetensors *f, const char *path, nde_nfe_duals *d) {
+  memset(d, 0, sizeof *d);
+  const char *v = nde_safetensors_metadata(f, "nfe_duals");
+  const char *p = v ? v : "";
+  double x[3 * NDE_NFE_DUALS_MAX];
+  int n = 0;
+  while (*p) {
+    char *end;
+    if (n == 3 * NDE_NFE_DUALS_MAX)
+      return nde_error(NDE_EPARSE, "%s: checkpoint metadata 'nfe_duals' has more than %d "
+                       "triples: '%s'", path, NDE_NFE_DUALS_MAX, v);
+    x[n] = strtod(p, &end);
+    if (end == p || !isfinite(x[n]) || (*end && *end != ' '))
+      return nde_error(NDE_EPARSE, "%s: checkpoint metadata 'nfe_duals' is not a list of "
+                       "numbers: '%s'", path, v);
+    n++;
+    p = *end ? end + 1 : end;
+  }
+  if (n % 3)
+    return nde_error(NDE_EPARSE, "%s: checkpoint metadata 'nfe_duals' is not a list of "
+                     "(target, rate, multiplier) triples: '%s'", path, v);
+  for (int i = 0; i < n / 3; ++i) {
+    double target = x[3 * i], rate = x[3 * i + 1], m = x[3 * i + 2];
+    if (!(target > 0 && rate > 0 && m >= NDE_NFE_MULTIPLIER_MIN && m <= NDE_NFE_MULTIPLIER_MAX))
+      return nde_error(NDE_EPARSE, "%s: checkpoint metadata 'nfe_duals': triple %d (%g %g %g) "
+                       "needs target > 0, rate > 0 and a multiplier in [%g, %g]", path, i + 1,
+                       target, rate, m, NDE_NFE_MULTIPLIER_MIN, NDE_NFE_MULTIPLIER_MAX);
+    d->target[i] = target;
+    d->rate[i] = rate;
+    d->multiplier[i] = m;
+  }
+  d->n = n / 3;
+  return NDE_OK;
+}
+
 /* The run state, each field checked against @p expect when given. */
 static nde_status read_state(const nde_safetensors *f, const char *path,
                              const nde_checkpoint_expect *expect, nde_run_state *state) {
@@ -221,6 +268,7 @@ static nde_status read_state(const nde_safetensors *f, const char *path,
   /* optional: checkpoints written before follow_loss coefficients lack it (0: none known) */
   state->data_loss_average = 0;
   NDE_TRY(meta_number(f, path, "data_loss_average", 0, &state->data_loss_average));
+  NDE_TRY(read_duals(f, path, &state->nfe_duals));
   if (drawn > 1)
     return nde_error(NDE_EPARSE, "%s: checkpoint metadata 'epoch_drawn' must be 0 or 1, got %llu",
                      path, (unsigned long long)drawn);

@@ -26,6 +26,8 @@ typedef struct nde_run_state {
   uint64_t optimizer_steps;
   double wall_time;       /* seconds of training so far, over every run */
   double data_loss_average; /* the layers' nde_layer_ctx.data_loss for the next step (0: none) */
+  nde_nfe_duals nfe_duals;  /* target_nfe multipliers (nde_layer_ctx.nfe_duals); active marks
+                               are not saved (they are cleared after every step) */
 } nde_run_state;
 
 /* What a resumed pipeline requires of its checkpoint's run state. */

@@ -43,7 +43,7 @@ static nde_status eval_loss(gc *g, nde_pipeline *p, int freeze, int want_grad, d
   nde_layer_metrics_clear(&metrics);
   nde_arena_reset(g->arena);
   nde_layer_ctx ctx = {g->backend, NDE_FLOAT64, g->batch, g->arena, 0, 1, p->seed, &metrics,
-                       freeze, 0, 0.0};
+                       freeze, 0, 0.0, NULL};
   const nde_layer *root = nde_model_root(g->model);
   nde_record *rec;
   NDE_TRY(nde_layer_forward(root, &ctx, g->x.data, 0.0, g->params.data, &rec));

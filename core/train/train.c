@@ -324,7 +324,8 @@ static nde_status loss_on_batch(trainer *tr, size_t n, int training, double *los
   nde_layer_metrics_clear(&tr->metrics);
   nde_layer_ctx ctx = {tr->backend, tr->p->dtype, n, tr->arena, tr->state.step, training,
                        tr->p->seed, &tr->metrics, 0, !training,
-                       training ? tr->state.data_loss_average : 0.0};
+                       training ? tr->state.data_loss_average : 0.0,
+                       training ? &tr->state.nfe_duals : NULL};
   nde_record *rec;
   NDE_TRY(nde_layer_forward(tr->root, &ctx, tr->xb.data, 0.0, tr->params.data, &rec));
   double data_loss;
@@ -696,6 +697,8 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
     NDE_TRY(nde_optimizer_update(tr->optimizer, tr->params.data, tr->grads.data));
     tr->state.step++;
     average_data_loss(&tr->state, tr->data_loss);
+    nde_nfe_duals used = tr->state.nfe_duals; /* the multipliers this step's coefficients had */
+    nde_nfe_duals_update(&tr->state.nfe_duals, metric_value(&tr->metrics, "nfe_forward"));
     this_run++;
     acc = p->loss == NDE_LOSS_CROSS_ENTROPY ? (double)correct / (double)p->batch_size : NAN;
     if (writer && (tr->state.step % p->log_every == 0 || tr->state.step == p->steps)) {
@@ -708,6 +711,12 @@ static nde_status run(trainer *tr, nde_pipeline *p, const nde_train_options *opt
       put_number(line, "grad_norm", grad_norm);
       for (int i = 0; i < tr->metrics.n; ++i)
         put_number(line, tr->metrics.names[i], tr->metrics.values[i]);
+      for (int i = 0; i < used.n; ++i) {
+        char key[32] = "nfe_multiplier";
+        if (i)
+          snprintf(key, sizeof key, "nfe_multiplier_%d", i + 1);
+        put_number(line, key, used.multiplier[i]);
+      }
       put_number(line, "wall_time", tr->state.wall_time + now() - tr->start);
       pending = write_metrics(tr, line);
     }
@@ -863,7 +872,7 @@ nde_status nde_predict(nde_pipeline *pipeline, const char *checkpoint, size_t ma
       nde_arena_reset(tr.arena);
       nde_layer_metrics_clear(&tr.metrics);
       nde_layer_ctx ctx = {tr.backend, pipeline->dtype, n, tr.arena, s.step, 0,
-                           pipeline->seed, &tr.metrics, 0, 1, 0.0};
+                           pipeline->seed, &tr.metrics, 0, 1, 0.0, NULL};
       st = nde_layer_forward(tr.root, &ctx, tr.xb.data, 0.0, tr.params.data, &rec);
     }
     if (st == NDE_OK)

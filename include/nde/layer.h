@@ -186,6 +186,11 @@ typedef struct nde_layer_ctx {
                          step's loss as start); 0 (the default) when none is known.
                          Regularization coefficients of the form follow_loss read it
                          (nde_schedule_value_at()). */
+  struct nde_nfe_duals *nfe_duals; /**< training passes of nde_train(): the multipliers of
+                         target_nfe coefficients (nde/optimizer.h), which the trainer keeps
+                         and updates after each step from the step's nfe_forward; layers
+                         evaluate coefficients with nde_schedule_coef(), which reads and
+                         marks them. NULL (the default): every multiplier is 1. */
 } nde_layer_ctx;
 
 /** Add coef·value to the loss (and record value under @p name); no-op without a metrics sink. */

@@ -156,6 +156,9 @@ typedef struct nde_schedule {
   double loss_reference; /**< follow_loss: > 0, the data loss at and above which the value
                               is the inner schedule's; 0: the value does not follow the loss */
   double loss_power;     /**< follow_loss: the exponent p of (loss / reference) */
+  double nfe_target;     /**< target_nfe: > 0, the NFE the multiplier steers the training
+                              solves to; 0: no multiplier */
+  double nfe_rate;       /**< target_nfe: > 0, the multiplier's rate */
 } nde_schedule;
 
 /**
@@ -177,13 +180,23 @@ typedef struct nde_schedule {
  * weakens as L falls below reference, with power < 0 while L is above it.
  * It sets loss_reference and loss_power and parses SCHEDULE into the other
  * fields. Learning rates refuse it (nde_optimizer_open()).
+ *
+ * Or it may steer the training solves' NFE to a target: {"target_nfe":
+ * [SCHEDULE, target, rate]} (target > 0, rate > 0; SCHEDULE any form above,
+ * follow_loss included) is SCHEDULE's value times a multiplier that the
+ * training loop raises while the NFE of the training solves is above
+ * target and lowers while below (nde_schedule_coef(),
+ * nde_nfe_duals_update()). It sets nfe_target and nfe_rate. Learning rates
+ * refuse it too.
  */
 NDE_API nde_status nde_schedule_parse(const char *json_text, const char *where,
                                       nde_schedule *out);
 
 /**
  * A schedule's value at @p step. A follow_loss schedule gives its inner
- * schedule's value (as with no loss known): use nde_schedule_value_at().
+ * schedule's value (as with no loss known): use nde_schedule_value_at();
+ * a target_nfe one its inner schedule's (a multiplier of 1):
+ * nde_schedule_coef() applies the multiplier.
  */
 NDE_API double nde_schedule_value(const nde_schedule *schedule, uint64_t step);
 
@@ -196,6 +209,50 @@ NDE_API double nde_schedule_value(const nde_schedule *schedule, uint64_t step);
  */
 NDE_API double nde_schedule_value_at(const nde_schedule *schedule, uint64_t step,
                                      double data_loss);
+
+/** Most distinct (target, rate) pairs of target_nfe coefficients in one run. */
+#define NDE_NFE_DUALS_MAX 8
+
+/**
+ * The multipliers of target_nfe coefficients, which the training loop keeps
+ * (one per distinct (target, rate) pair: coefficients that share the pair
+ * share the multiplier, the dual variable of one constraint "training NFE
+ * <= target") and passes to the layers in nde_layer_ctx.nfe_duals.
+ * Zero-initialised: no entries.
+ */
+typedef struct nde_nfe_duals {
+  int n;                                /**< entries in use */
+  double target[NDE_NFE_DUALS_MAX];     /**< the pair's target NFE */
+  double rate[NDE_NFE_DUALS_MAX];       /**< the pair's rate */
+  double multiplier[NDE_NFE_DUALS_MAX]; /**< λ, 1 at creation, in [1e-6, 1e6] */
+  int active[NDE_NFE_DUALS_MAX];        /**< a coefficient used it with a nonzero schedule
+                                             value since the last update */
+} nde_nfe_duals;
+
+/** Bounds of a target_nfe multiplier (it stays finite and positive). */
+#define NDE_NFE_MULTIPLIER_MIN 1e-6
+#define NDE_NFE_MULTIPLIER_MAX 1e6
+
+/**
+ * A regularization coefficient at @p step: nde_schedule_value_at(@p
+ * schedule, @p step, @p data_loss), times, for a target_nfe schedule, the
+ * multiplier of its (target, rate) pair in @p duals (created at 1 on first
+ * use and marked active when the value is nonzero). With @p duals NULL (no
+ * training loop: checks, gradcheck, evaluations) the multiplier is 1.
+ * NDE_ELIMIT when @p duals is full (NDE_NFE_DUALS_MAX pairs).
+ */
+NDE_API nde_status nde_schedule_coef(const nde_schedule *schedule, uint64_t step,
+                                     double data_loss, nde_nfe_duals *duals, double *value);
+
+/**
+ * After a training step whose solves took @p nfe function evaluations: every
+ * active multiplier λ ← λ·exp(rate·(nfe / target − 1)), clamped to
+ * [NDE_NFE_MULTIPLIER_MIN, NDE_NFE_MULTIPLIER_MAX] (it grows while the NFE
+ * is above the target and shrinks while below: multiplicative dual ascent),
+ * and the active marks cleared. Inactive ones (a zero schedule value) keep
+ * their value. A non-finite or negative @p nfe only clears the marks.
+ */
+NDE_API void nde_nfe_duals_update(nde_nfe_duals *duals, double nfe);
 
 /* ------------------------------------------------------------------------ */
 /* An optimizer instance: plugin + options + learning-rate schedule + state. */
