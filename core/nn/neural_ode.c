@@ -54,7 +54,8 @@ typedef struct node_state {
   nde_de_state de;
   nde_ode_solver *solver;
   int per_sample; /* "time_spans": "per_sample" (time_spans.h) */
-  nde_ode_workspace *ws; /* forward-only solves' arrays, kept between solves */
+  nde_ode_workspace *ws; /* the forward solves' arrays (with or without the sensitivity)
+                            and their solutions' (recycled), kept between solves */
 } node_state;
 
 /* The right-hand side: the dynamics layer evaluated in the arena. */
@@ -416,9 +417,10 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   nde_ode_options plain = s->solver->solve;
   plain.record_steps = 1;
   nde_status st = NDE_OK;
-  if (ctx->no_pullback && !s->ws)
+  if (!s->ws)
     st = nde_ode_workspace_create(&s->ws);
   plain.workspace = s->ws;
+  s->solver->solve.workspace = s->ws; /* the sensitivity's forward solve takes it too */
   if (st == NDE_OK)
     st = ctx->no_pullback ? nde_ode_solve(s->solver, &ev->f, &plain, t0, t1, &ev->u0,
                                           ev->saves.t, ev->saves.n, &sol)
@@ -478,7 +480,7 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   /* biased local regularization draws from the accepted time points of this solve next time */
   if (st == NDE_OK && s->de.has_local && ctx->training && !ctx->freeze_steps)
     nde_de_keep_history(&sol.stats, &s->de.hist_t, &s->de.n_hist);
-  nde_ode_solution_clear(&sol);
+  nde_ode_solution_recycle(&sol, s->ws);
   return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s (neural_ode)", node->path);
 }
 

@@ -31,21 +31,26 @@ typedef struct ode_work {
   size_t ncols, cap;
   double *ts;
   size_t step_cap;
+  struct nde_ode_workspace *ws; /* where a saves array may come from, or NULL */
 } ode_work;
 
 /*
  * A workspace keeps a finished solve's state-sized arrays (all but u, which
  * the solution takes): u1, err, f1buf, scratch[2] and the stages. A solve
  * takes them (atomically, so two solves sharing a workspace never share
- * arrays) when they match its state and method, and gives them back.
+ * arrays) when they match its state and method, and gives them back. The
+ * solution's arrays (u_final and the saved states) come back through
+ * nde_ode_solution_recycle(); a solve takes them as its u and saves.
  */
 #define WS_ARRAYS 5
 struct nde_ode_workspace {
-  int held; /* 1 while arrays are kept (guarded by `taken`) */
+  int held; /* 1 while stage arrays are kept (guarded by `taken`) */
   int taken;
   nde_array a[WS_ARRAYS];
   nde_array *k;
   int nk;
+  nde_array u;     /* a recycled u_final (data NULL: none) */
+  nde_array saves; /* recycled saved states: shape[0] rows, shape[1] columns */
 };
 
 nde_status nde_ode_workspace_create(nde_ode_workspace **out) {
@@ -53,6 +58,7 @@ nde_status nde_ode_workspace_create(nde_ode_workspace **out) {
   return *out ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
 }
 
+/* Free the stage arrays (the recycled solution arrays stay). */
 static void ws_clear(nde_ode_workspace *ws) {
   for (int i = 0; i < WS_ARRAYS; ++i)
     nde_array_destroy(&ws->a[i]);
@@ -68,9 +74,17 @@ void nde_ode_workspace_destroy(nde_ode_workspace **ws) {
   if (!ws || !*ws)
     return;
   ws_clear(*ws);
+  nde_array_destroy(&(*ws)->u);
+  nde_array_destroy(&(*ws)->saves);
   free(*ws);
   *ws = NULL;
 }
+
+static int ws_lock(nde_ode_workspace *ws) {
+  return ws && !__atomic_exchange_n(&ws->taken, 1, __ATOMIC_ACQUIRE);
+}
+
+static void ws_unlock(nde_ode_workspace *ws) { __atomic_store_n(&ws->taken, 0, __ATOMIC_RELEASE); }
 
 static int same_layout(const nde_array *a, const nde_array *u) {
   if (a->backend != u->backend || a->dtype != u->dtype || a->ndim != u->ndim)
@@ -87,27 +101,36 @@ static nde_array **work_arrays(ode_work *w, nde_array *slot[WS_ARRAYS]) {
   return slot;
 }
 
-/* Move a matching workspace's arrays into w (1), or leave w empty (0). */
+/* Move a matching workspace's stage arrays into w (1), or leave them (0); a
+   recycled u of u0's layout moves into w->u either way. */
 static int ws_take(nde_ode_workspace *ws, ode_work *w, const nde_array *u0, int stages) {
-  if (!ws || __atomic_exchange_n(&ws->taken, 1, __ATOMIC_ACQUIRE))
+  if (!ws_lock(ws))
     return 0;
+  if (ws->u.data && same_layout(&ws->u, u0)) {
+    w->u = ws->u;
+    ws->u = (nde_array){0};
+  }
   int ok = ws->held && ws->nk == stages && same_layout(&ws->a[0], u0);
   if (ok) {
     nde_array *slot[WS_ARRAYS];
     work_arrays(w, slot);
-    for (int i = 0; i < WS_ARRAYS; ++i)
+    for (int i = 0; i < WS_ARRAYS; ++i) {
       *slot[i] = ws->a[i];
+      ws->a[i] = (nde_array){0};
+    }
     w->k = ws->k;
     w->nk = ws->nk;
-    *ws = (nde_ode_workspace){.taken = 1};
+    ws->k = NULL;
+    ws->nk = 0;
+    ws->held = 0;
   }
-  __atomic_store_n(&ws->taken, 0, __ATOMIC_RELEASE);
+  ws_unlock(ws);
   return ok;
 }
 
 /* Give w's arrays to the workspace (replacing what it held); 1 when taken. */
 static int ws_give(nde_ode_workspace *ws, ode_work *w) {
-  if (!ws || !w->k || w->nk == 0 || __atomic_exchange_n(&ws->taken, 1, __ATOMIC_ACQUIRE))
+  if (!w->k || w->nk == 0 || !ws_lock(ws))
     return 0;
   ws_clear(ws);
   nde_array *slot[WS_ARRAYS];
@@ -121,8 +144,39 @@ static int ws_give(nde_ode_workspace *ws, ode_work *w) {
   ws->held = 1;
   w->k = NULL;
   w->nk = 0;
-  __atomic_store_n(&ws->taken, 0, __ATOMIC_RELEASE);
+  ws_unlock(ws);
   return 1;
+}
+
+/* A recycled saves array with rows of u's size and at least @p want columns, into w. */
+static void ws_take_saves(nde_ode_workspace *ws, ode_work *w, const nde_array *u, size_t want) {
+  if (!ws_lock(ws))
+    return;
+  nde_array *s = &ws->saves;
+  if (s->data && s->backend == u->backend && s->dtype == u->dtype && s->shape[0] == u->size &&
+      s->shape[1] >= want) {
+    w->saves = *s;
+    w->cap = s->shape[1];
+    *s = (nde_array){0};
+  }
+  ws_unlock(ws);
+}
+
+void nde_ode_solution_recycle(nde_ode_solution *sol, nde_ode_workspace *ws) {
+  if (sol && ws_lock(ws)) {
+    if (sol->u_final.data && sol->u_final.owned) {
+      nde_array_destroy(&ws->u);
+      ws->u = sol->u_final;
+      sol->u_final = (nde_array){0};
+    }
+    if (sol->u.data && sol->u.owned && sol->u.ndim == 2 && sol->u.shape[1] > 0) {
+      nde_array_destroy(&ws->saves);
+      ws->saves = sol->u;
+      sol->u = (nde_array){0};
+    }
+    ws_unlock(ws);
+  }
+  nde_ode_solution_clear(sol);
 }
 
 static nde_status alloc_like(const nde_array *u, nde_array *out) {
@@ -132,6 +186,16 @@ static nde_status alloc_like(const nde_array *u, nde_array *out) {
 static nde_status save_reserve(ode_work *w, const nde_array *u, size_t want) {
   if (want <= w->cap)
     return NDE_OK;
+  if (!w->saves.data) {
+    ws_take_saves(w->ws, w, u, want);
+    if (w->saves.data) {
+      double *ts = malloc(w->cap * sizeof *ts);
+      if (!ts)
+        return nde_error(NDE_ENOMEM, "out of memory saving the solution");
+      w->ts = ts;
+      return NDE_OK;
+    }
+  }
   /* start at what is wanted (small for a solve that saves one or two points:
      the adjoints solve many short pieces) and double from there */
   size_t cap = w->cap ? w->cap : (want > 2 ? want : 2);
@@ -231,8 +295,11 @@ static nde_status setup(ode_work *w, const nde_ode_solver *solver, const nde_arr
   w->ops = solver->ops;
   w->be = u0->backend->ops;
   w->bc = u0->backend->ctx;
-  NDE_TRY(alloc_like(u0, &w->u));
-  if (ws_take(ws, w, u0, w->ops->stages)) {
+  w->ws = ws;
+  int taken = ws_take(ws, w, u0, w->ops->stages);
+  if (!w->u.data)
+    NDE_TRY(alloc_like(u0, &w->u));
+  if (taken) {
     if (w->ops->create)
       NDE_TRY(w->ops->create(solver->options, u0, &w->state));
     return w->be->copy(w->bc, w->u.data, u0->data, nde_array_bytes(u0));
@@ -293,8 +360,10 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
     dt = tdir * fmin(o->dt, dtmax);
   else if (adaptive) {
     double mag;
-    NDE_TRY(nde_initial_dt_seminorm(f->eval, f->ctx, t0, &w->u, &w->k[0], tdir, ops->order,
-                                    o->abstol, o->reltol, dtmax, norm_n, &mag, &stats->nfe));
+    /* u1 and err are free until the first step */
+    NDE_TRY(nde_initial_dt_into(f->eval, f->ctx, t0, &w->u, &w->k[0], tdir, ops->order,
+                                o->abstol, o->reltol, dtmax, norm_n, &w->u1, &w->err, &mag,
+                                &stats->nfe));
     dt = tdir * mag;
   } else
     return nde_error(NDE_EINVAL, "dt: a fixed-step solve (adaptive = false) needs dt > 0");

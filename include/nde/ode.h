@@ -347,6 +347,17 @@ typedef struct nde_ode_solution {
 /** Free a solution's memory (safe on a zeroed one). */
 NDE_API void nde_ode_solution_clear(nde_ode_solution *sol);
 
+/**
+ * nde_ode_solution_clear(), except that the solution's state arrays
+ * (u_final and the saved states u) go to @p ws instead of being freed: the
+ * next solve with this workspace (nde_ode_options::workspace) and the same
+ * state layout takes them as its state and its saved states (when it saves
+ * at most as many points), so a program that solves repeatedly allocates no
+ * state-sized memory at all. Each replaces what @p ws held of its kind.
+ * @p ws NULL (or in use by a solve on another thread): a plain clear.
+ */
+NDE_API void nde_ode_solution_recycle(nde_ode_solution *sol, nde_ode_workspace *ws);
+
 /** An opened solver: the plugin's vtable plus its validated options. */
 typedef struct nde_ode_solver {
   const nde_ode_solver_ops *ops;
