@@ -223,8 +223,15 @@ nde_status nde_adjoint_forward(nde_adjoint *a, const nde_sens_problem *p, nde_od
   return NDE_OK;
 }
 
-/* ---- the augmented right-hand sides ---- */
-
+/* ---- the augmented right-hand sides ----
+ *
+ * The backward solves run in reversed time s = −t (from −t1 up to −t0), where
+ * the augmented system reads d[u, λ, μ]/ds = [−f, λᵀ∂f/∂u, λᵀ∂f/∂p]: the VJP's
+ * outputs are the derivatives as they come, with no pass negating λ's and μ's
+ * parts (only backsolve's u part is negated, n elements instead of n + p).
+ * Negation is exact and IEEE rounding is symmetric in sign, so every step,
+ * error norm and state is bit for bit what the solve in t would give.
+ */
 typedef struct aug_ctx {
   nde_adjoint *a;
   const nde_sens_problem *p;
@@ -239,8 +246,10 @@ typedef struct aug_ctx {
   long nvjp, nfe_extra;
 } aug_ctx;
 
-static nde_status aug_eval(void *ctx, double t, const nde_array *y, nde_array *dy) {
+/* The augmented system's derivative in reversed time: @p s = −t. */
+static nde_status aug_eval(void *ctx, double s, const nde_array *y, nde_array *dy) {
   aug_ctx *c = ctx;
+  double t = -s;
   const nde_sens_problem *p = c->p;
   const nde_array *u0 = p->u0;
   const nde_backend_ops *be = u0->backend->ops;
@@ -262,19 +271,17 @@ static nde_status aug_eval(void *ctx, double t, const nde_array *y, nde_array *d
   NDE_TRY(nde_array_view(y, off, u0->ndim, u0->shape, &lam));
   NDE_TRY(nde_array_view(dy, off, u0->ndim, u0->shape, &dlam));
   void *dmu = NULL;
-  size_t nneg = n;
-  if (m != NDE_ADJOINT_QUADRATURE && np) {
+  if (m != NDE_ADJOINT_QUADRATURE && np) { /* the VJP accumulates into dμ/ds */
     dmu = (char *)dy->data + (off + n) * elem(u0);
     be->fill(bc, u0->dtype, np, 0.0, dmu);
-    nneg += np;
   }
   if (m == NDE_ADJOINT_BACKSOLVE && p->eval_vjp) /* f and its pullback from one pass */
     NDE_TRY(p->eval_vjp(p->f->ctx, t, &u, &du, &lam, &dlam, dmu));
   else
     NDE_TRY(p->f->vjp(p->f->ctx, t, &u, &lam, &dlam, dmu));
   c->nvjp++;
-  /* dλ/dt = −λᵀ∂f/∂u, dμ/dt = −λᵀ∂f/∂p: λ and μ are contiguous */
-  be->scale(bc, u0->dtype, nneg, -1.0, dlam.data);
+  if (m == NDE_ADJOINT_BACKSOLVE) /* du/ds = −f */
+    be->scale(bc, u0->dtype, n, -1.0, du.data);
   return NDE_OK;
 }
 
@@ -294,12 +301,13 @@ static nde_status quad_step(void *user, const nde_ode_step *st, double eest) {
     s.f1 = c->fbuf;
     s.f1_valid = 1;
   }
+  /* the step runs in reversed time (s.t = −t, s.dt = −dt): λ's dense output is λ's */
   for (int q = 0; q < c->gl_m; ++q) {
-    double tq = s.t + c->gl_x[q] * s.dt;
+    double tq = -(s.t + c->gl_x[q] * s.dt);
     NDE_TRY(nde_ode_step_dense(c->btableau, &s, c->gl_x[q], c->lamq));
     NDE_TRY(nde_ode_trajectory_eval(c->a->traj, tq, c->ubuf));
     /* the step runs from t toward t0: its share of ∫_{t0}^{t1} is −dt·Σ w_q g(t_q) */
-    be->scale(bc, u0->dtype, c->lamq->size, -s.dt * c->gl_w[q], c->lamq->data);
+    be->scale(bc, u0->dtype, c->lamq->size, s.dt * c->gl_w[q], c->lamq->data);
     if (p->vjp_params) /* λ's cotangent at the node is not needed: skip forming it */
       NDE_TRY(p->vjp_params(p->f->ctx, tq, c->ubuf, c->lamq, c->mu->data));
     else
@@ -418,7 +426,8 @@ static nde_status sweep(nde_adjoint *a, const nde_sens_problem *p, const nde_arr
     if (st != NDE_OK)
       break;
     nde_ode_solution bs;
-    st = nde_ode_solve(bsolver, &c->rhs, bo, b[i], b[i + 1], y, &b[i + 1], 1, &bs);
+    double s_end = -b[i + 1]; /* reversed time (see aug_eval) */
+    st = nde_ode_solve(bsolver, &c->rhs, bo, -b[i], s_end, y, &s_end, 1, &bs);
     stats->nfe += bs.stats.nfe;
     stats->accepted += bs.stats.accepted;
     stats->rejected += bs.stats.rejected;
