@@ -34,11 +34,12 @@ struct nde_adjoint {
   nde_ode_step_hook ck_next;
   void *ck_next_user;
   long loaded; /* checkpoint interval whose dense output is in traj; −1 none */
-  /* kept between calls (grown when the problem grows), so repeated training
-     steps allocate no state-sized memory: the forward solves' arrays (when
-     the caller's options bring no workspace), the backward solves' and the
-     sweep's arrays (aug_ctx) */
-  nde_ode_workspace *fws, *bws;
+  /* kept between calls (made anew when the problem's shape changes), so
+     repeated training steps allocate no state-sized memory: the solves'
+     memory pool when the caller's solver options bring none (the forward,
+     checkpoint and backward solves share one), and the sweep's arrays
+     (aug_ctx) */
+  nde_ode_workspace *ws;
   nde_array y, ubuf, mu, lamq, wu, fbuf;
 };
 
@@ -73,8 +74,7 @@ void nde_adjoint_destroy(nde_adjoint **adj) {
   nde_array_destroy(&a->ck_u);
   free(a->ck_t);
   nde_ode_trajectory_destroy(&a->traj);
-  nde_ode_workspace_destroy(&a->fws);
-  nde_ode_workspace_destroy(&a->bws);
+  nde_ode_workspace_destroy(&a->ws);
   nde_array *kept[] = {&a->y, &a->ubuf, &a->mu, &a->lamq, &a->wu, &a->fbuf};
   for (size_t i = 0; i < sizeof kept / sizeof *kept; ++i)
     nde_array_destroy(kept[i]);
@@ -125,12 +125,13 @@ static nde_status ck_record(void *user, const nde_ode_step *st, double eest) {
 
 /* ---- memory kept between calls ---- */
 
-/* The forward (and checkpoint re-)solves' workspace: the caller's, else the adjoint's own. */
-static nde_status forward_workspace(nde_adjoint *a, nde_ode_options *o) {
+/* Every solve's memory pool: the caller's (the problem's solver options), else the adjoint's. */
+static nde_status use_workspace(nde_adjoint *a, const nde_sens_problem *p, nde_ode_options *o) {
+  o->workspace = p->solver->solve.workspace;
   if (!o->workspace) {
-    if (!a->fws)
-      NDE_TRY(nde_ode_workspace_create(&a->fws));
-    o->workspace = a->fws;
+    if (!a->ws)
+      NDE_TRY(nde_ode_workspace_create(&a->ws));
+    o->workspace = a->ws;
   }
   return NDE_OK;
 }
@@ -162,7 +163,7 @@ nde_status nde_adjoint_forward(nde_adjoint *a, const nde_sens_problem *p, nde_od
   a->traj_peak = 0;
   nde_ode_options o = p->solver->solve;
   o.record_steps = 1;
-  NDE_TRY(forward_workspace(a, &o));
+  NDE_TRY(use_workspace(a, p, &o));
   nde_adjoint_method m = a->cfg.method;
   if (m != NDE_ADJOINT_BACKSOLVE) {
     if (a->traj && !nde_ode_trajectory_fits(a->traj, p->solver, u0))
@@ -374,7 +375,7 @@ static nde_status load_interval(nde_adjoint *a, const nde_sens_problem *p, doubl
   o.record_steps = 0;
   o.save_everystep = 0;
   o.steady_state = 0;
-  NDE_TRY(forward_workspace(a, &o));
+  NDE_TRY(use_workspace(a, p, &o));
   nde_ode_trajectory_attach(a->traj, &o);
   nde_array uk;
   NDE_TRY(nde_array_view(&a->ck_u, k * a->n, p->u0->ndim, p->u0->shape, &uk));
@@ -491,10 +492,7 @@ nde_status nde_adjoint_backward(nde_adjoint *a, const nde_sens_problem *p,
   aug_ctx c = {.a = a, .p = p, .btableau = bsolver->ops->tableau, .ubuf = &a->ubuf,
                .mu = &a->mu, .lamq = &a->lamq, .wu = &a->wu, .fbuf = &a->fbuf};
   c.rhs = (nde_ode_rhs){.eval = aug_eval, .ctx = &c};
-  nde_status st = NDE_OK;
-  if (!a->bws)
-    st = nde_ode_workspace_create(&a->bws);
-  bo.workspace = a->bws;
+  nde_status st = use_workspace(a, p, &bo);
   /* y = [u(t1), 0, 0] (BACKSOLVE) or 0: λ and μ start at zero */
   size_t extra = N; /* y */
   if (st == NDE_OK)
