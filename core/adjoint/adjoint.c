@@ -34,6 +34,13 @@ struct nde_adjoint {
   nde_ode_step_hook ck_next;
   void *ck_next_user;
   long loaded; /* checkpoint interval whose dense output is in traj; −1 none */
+  /* kept between calls (made anew when the problem's shape changes), so
+     repeated training steps allocate no state-sized memory: the solves'
+     memory pool when the caller's solver options bring none (the forward,
+     checkpoint and backward solves share one), and the sweep's arrays
+     (aug_ctx) */
+  nde_ode_workspace *ws;
+  nde_array y, ubuf, mu, lamq, wu, fbuf;
 };
 
 nde_status nde_adjoint_create(const nde_adjoint_config *config, nde_adjoint **out) {
@@ -67,6 +74,10 @@ void nde_adjoint_destroy(nde_adjoint **adj) {
   nde_array_destroy(&a->ck_u);
   free(a->ck_t);
   nde_ode_trajectory_destroy(&a->traj);
+  nde_ode_workspace_destroy(&a->ws);
+  nde_array *kept[] = {&a->y, &a->ubuf, &a->mu, &a->lamq, &a->wu, &a->fbuf};
+  for (size_t i = 0; i < sizeof kept / sizeof *kept; ++i)
+    nde_array_destroy(kept[i]);
   free(a);
   *adj = NULL;
 }
@@ -112,6 +123,31 @@ static nde_status ck_record(void *user, const nde_ode_step *st, double eest) {
   return NDE_OK;
 }
 
+/* ---- memory kept between calls ---- */
+
+/* Every solve's memory pool: the caller's (the problem's solver options), else the adjoint's. */
+static nde_status use_workspace(nde_adjoint *a, const nde_sens_problem *p, nde_ode_options *o) {
+  o->workspace = p->solver->solve.workspace;
+  if (!o->workspace) {
+    if (!a->ws)
+      NDE_TRY(nde_ode_workspace_create(&a->ws));
+    o->workspace = a->ws;
+  }
+  return NDE_OK;
+}
+
+/* *arr with this layout: kept when it has it, else made (zeroed) anew. */
+static nde_status keep_array(nde_array *arr, const nde_array *like, int ndim, const size_t *shape) {
+  int same = arr->data && arr->backend == like->backend && arr->dtype == like->dtype &&
+             arr->ndim == ndim;
+  for (int d = 0; same && d < ndim; ++d)
+    same = arr->shape[d] == shape[d];
+  if (same)
+    return NDE_OK;
+  nde_array_destroy(arr);
+  return nde_array_create(like->backend, like->dtype, ndim, shape, arr);
+}
+
 /* ---- forward ---- */
 
 nde_status nde_adjoint_forward(nde_adjoint *a, const nde_sens_problem *p, nde_ode_solution *sol) {
@@ -127,6 +163,7 @@ nde_status nde_adjoint_forward(nde_adjoint *a, const nde_sens_problem *p, nde_od
   a->traj_peak = 0;
   nde_ode_options o = p->solver->solve;
   o.record_steps = 1;
+  NDE_TRY(use_workspace(a, p, &o));
   nde_adjoint_method m = a->cfg.method;
   if (m != NDE_ADJOINT_BACKSOLVE) {
     if (a->traj && !nde_ode_trajectory_fits(a->traj, p->solver, u0))
@@ -187,23 +224,33 @@ nde_status nde_adjoint_forward(nde_adjoint *a, const nde_sens_problem *p, nde_od
   return NDE_OK;
 }
 
-/* ---- the augmented right-hand sides ---- */
-
+/* ---- the augmented right-hand sides ----
+ *
+ * The backward solves run in reversed time s = −t (from −t1 up to −t0), where
+ * the augmented system reads d[u, λ, μ]/ds = [−f, λᵀ∂f/∂u, λᵀ∂f/∂p]: the VJP's
+ * outputs are the derivatives as they come, with no pass negating λ's and μ's
+ * parts (only backsolve's u part is negated, n elements instead of n + p).
+ * Negation is exact and IEEE rounding is symmetric in sign, so every step,
+ * error norm and state is bit for bit what the solve in t would give.
+ */
 typedef struct aug_ctx {
   nde_adjoint *a;
   const nde_sens_problem *p;
   const nde_rk_tableau *btableau; /* backward method's tableau (quadrature dense output) */
-  nde_array ubuf;                 /* u(t) from the dense output */
-  nde_array mu;                   /* QUADRATURE: the parameter integral */
-  nde_array lamq, wu, fbuf;       /* QUADRATURE: λ at a node, scratch, f1 for Hermite */
+  /* the adjoint's kept arrays (nde_adjoint::ubuf, ...): */
+  nde_array *ubuf;              /* u(t) from the dense output */
+  nde_array *mu;                /* QUADRATURE: the parameter integral */
+  nde_array *lamq, *wu, *fbuf;  /* QUADRATURE: λ at a node, scratch, f1 for Hermite */
   nde_ode_rhs rhs;
   double gl_x[NDE_GAUSS_LEGENDRE_MAX], gl_w[NDE_GAUSS_LEGENDRE_MAX];
   int gl_m;
   long nvjp, nfe_extra;
 } aug_ctx;
 
-static nde_status aug_eval(void *ctx, double t, const nde_array *y, nde_array *dy) {
+/* The augmented system's derivative in reversed time: @p s = −t. */
+static nde_status aug_eval(void *ctx, double s, const nde_array *y, nde_array *dy) {
   aug_ctx *c = ctx;
+  double t = -s;
   const nde_sens_problem *p = c->p;
   const nde_array *u0 = p->u0;
   const nde_backend_ops *be = u0->backend->ops;
@@ -219,25 +266,23 @@ static nde_status aug_eval(void *ctx, double t, const nde_array *y, nde_array *d
       NDE_TRY(p->f->eval(p->f->ctx, t, &u, &du));
     off = n;
   } else {
-    NDE_TRY(nde_ode_trajectory_eval(c->a->traj, t, &c->ubuf));
-    u = c->ubuf;
+    NDE_TRY(nde_ode_trajectory_eval(c->a->traj, t, c->ubuf));
+    u = *c->ubuf;
   }
   NDE_TRY(nde_array_view(y, off, u0->ndim, u0->shape, &lam));
   NDE_TRY(nde_array_view(dy, off, u0->ndim, u0->shape, &dlam));
   void *dmu = NULL;
-  size_t nneg = n;
-  if (m != NDE_ADJOINT_QUADRATURE && np) {
+  if (m != NDE_ADJOINT_QUADRATURE && np) { /* the VJP accumulates into dμ/ds */
     dmu = (char *)dy->data + (off + n) * elem(u0);
     be->fill(bc, u0->dtype, np, 0.0, dmu);
-    nneg += np;
   }
   if (m == NDE_ADJOINT_BACKSOLVE && p->eval_vjp) /* f and its pullback from one pass */
     NDE_TRY(p->eval_vjp(p->f->ctx, t, &u, &du, &lam, &dlam, dmu));
   else
     NDE_TRY(p->f->vjp(p->f->ctx, t, &u, &lam, &dlam, dmu));
   c->nvjp++;
-  /* dλ/dt = −λᵀ∂f/∂u, dμ/dt = −λᵀ∂f/∂p: λ and μ are contiguous */
-  be->scale(bc, u0->dtype, nneg, -1.0, dlam.data);
+  if (m == NDE_ADJOINT_BACKSOLVE) /* du/ds = −f */
+    be->scale(bc, u0->dtype, n, -1.0, du.data);
   return NDE_OK;
 }
 
@@ -252,21 +297,22 @@ static nde_status quad_step(void *user, const nde_ode_step *st, double eest) {
   nde_ode_step s = *st;
   int hermite = !(c->btableau && c->btableau->interp_degree > 0);
   if (hermite && !s.f1_valid) {
-    NDE_TRY(aug_eval(c, s.t + s.dt, s.u1, &c->fbuf));
+    NDE_TRY(aug_eval(c, s.t + s.dt, s.u1, c->fbuf));
     c->nfe_extra++;
-    s.f1 = &c->fbuf;
+    s.f1 = c->fbuf;
     s.f1_valid = 1;
   }
+  /* the step runs in reversed time (s.t = −t, s.dt = −dt): λ's dense output is λ's */
   for (int q = 0; q < c->gl_m; ++q) {
-    double tq = s.t + c->gl_x[q] * s.dt;
-    NDE_TRY(nde_ode_step_dense(c->btableau, &s, c->gl_x[q], &c->lamq));
-    NDE_TRY(nde_ode_trajectory_eval(c->a->traj, tq, &c->ubuf));
+    double tq = -(s.t + c->gl_x[q] * s.dt);
+    NDE_TRY(nde_ode_step_dense(c->btableau, &s, c->gl_x[q], c->lamq));
+    NDE_TRY(nde_ode_trajectory_eval(c->a->traj, tq, c->ubuf));
     /* the step runs from t toward t0: its share of ∫_{t0}^{t1} is −dt·Σ w_q g(t_q) */
-    be->scale(bc, u0->dtype, c->lamq.size, -s.dt * c->gl_w[q], c->lamq.data);
+    be->scale(bc, u0->dtype, c->lamq->size, s.dt * c->gl_w[q], c->lamq->data);
     if (p->vjp_params) /* λ's cotangent at the node is not needed: skip forming it */
-      NDE_TRY(p->vjp_params(p->f->ctx, tq, &c->ubuf, &c->lamq, c->mu.data));
+      NDE_TRY(p->vjp_params(p->f->ctx, tq, c->ubuf, c->lamq, c->mu->data));
     else
-      NDE_TRY(p->f->vjp(p->f->ctx, tq, &c->ubuf, &c->lamq, &c->wu, c->mu.data));
+      NDE_TRY(p->f->vjp(p->f->ctx, tq, c->ubuf, c->lamq, c->wu, c->mu->data));
     c->nvjp++;
   }
   return NDE_OK;
@@ -329,13 +375,14 @@ static nde_status load_interval(nde_adjoint *a, const nde_sens_problem *p, doubl
   o.record_steps = 0;
   o.save_everystep = 0;
   o.steady_state = 0;
+  NDE_TRY(use_workspace(a, p, &o));
   nde_ode_trajectory_attach(a->traj, &o);
   nde_array uk;
   NDE_TRY(nde_array_view(&a->ck_u, k * a->n, p->u0->ndim, p->u0->shape, &uk));
   nde_ode_solution fs;
   nde_status st = nde_ode_solve(p->solver, p->f, &o, a->ck_t[k], end, &uk, &end, 1, &fs);
   stats->nfe += fs.stats.nfe + (nde_ode_trajectory_nfe(a->traj) - nfe0);
-  nde_ode_solution_clear(&fs);
+  nde_ode_solution_recycle(&fs, o.workspace);
   if (st != NDE_OK)
     return nde_error_prefix(st, "re-solving checkpoint interval [%g, %g]", a->ck_t[k], end);
   a->loaded = (long)k;
@@ -343,14 +390,6 @@ static nde_status load_interval(nde_adjoint *a, const nde_sens_problem *p, doubl
   if (bytes > a->traj_peak)
     a->traj_peak = bytes;
   return NDE_OK;
-}
-
-static void aug_free(aug_ctx *c) {
-  nde_array_destroy(&c->ubuf);
-  nde_array_destroy(&c->mu);
-  nde_array_destroy(&c->lamq);
-  nde_array_destroy(&c->wu);
-  nde_array_destroy(&c->fbuf);
 }
 
 static nde_status sweep(nde_adjoint *a, const nde_sens_problem *p, const nde_array *du_save,
@@ -388,7 +427,8 @@ static nde_status sweep(nde_adjoint *a, const nde_sens_problem *p, const nde_arr
     if (st != NDE_OK)
       break;
     nde_ode_solution bs;
-    st = nde_ode_solve(bsolver, &c->rhs, bo, b[i], b[i + 1], y, &b[i + 1], 1, &bs);
+    double s_end = -b[i + 1]; /* reversed time (see aug_eval) */
+    st = nde_ode_solve(bsolver, &c->rhs, bo, -b[i], s_end, y, &s_end, 1, &bs);
     stats->nfe += bs.stats.nfe;
     stats->accepted += bs.stats.accepted;
     stats->rejected += bs.stats.rejected;
@@ -406,7 +446,7 @@ static nde_status sweep(nde_adjoint *a, const nde_sens_problem *p, const nde_arr
       st = be->copy(bc, y->data, bs.u_final.data, y->size * es);
     else
       st = nde_error_prefix(st, "adjoint solve over [%g, %g]", b[i + 1], b[i]);
-    nde_ode_solution_clear(&bs);
+    nde_ode_solution_recycle(&bs, bo->workspace);
   }
   free(b);
   return st;
@@ -449,24 +489,33 @@ nde_status nde_adjoint_backward(nde_adjoint *a, const nde_sens_problem *p,
     bo.norm_size = m == NDE_ADJOINT_BACKSOLVE ? 2 * n : n;
 
   size_t N = m == NDE_ADJOINT_BACKSOLVE ? 2 * n + np : m == NDE_ADJOINT_INTERPOLATING ? n + np : n;
-  aug_ctx c = {.a = a, .p = p, .btableau = bsolver->ops->tableau};
+  aug_ctx c = {.a = a, .p = p, .btableau = bsolver->ops->tableau, .ubuf = &a->ubuf,
+               .mu = &a->mu, .lamq = &a->lamq, .wu = &a->wu, .fbuf = &a->fbuf};
   c.rhs = (nde_ode_rhs){.eval = aug_eval, .ctx = &c};
-  nde_array y = {0};
+  nde_status st = use_workspace(a, p, &bo);
+  /* y = [u(t1), 0, 0] (BACKSOLVE) or 0: λ and μ start at zero */
   size_t extra = N; /* y */
-  nde_status st = nde_array_create(u0->backend, u0->dtype, 1, &N, &y);
+  if (st == NDE_OK)
+    st = keep_array(&a->y, u0, 1, &N);
+  if (st == NDE_OK) {
+    size_t lead = m == NDE_ADJOINT_BACKSOLVE ? n : 0;
+    be->fill(bc, u0->dtype, N - lead, 0.0, (char *)a->y.data + lead * es);
+  }
   if (st == NDE_OK && m != NDE_ADJOINT_BACKSOLVE) {
-    st = nde_array_create(u0->backend, u0->dtype, u0->ndim, u0->shape, &c.ubuf);
+    st = keep_array(&a->ubuf, u0, u0->ndim, u0->shape);
     extra += n;
   }
   if (st == NDE_OK && m == NDE_ADJOINT_QUADRATURE) {
     size_t one = np ? np : 1;
-    st = nde_array_create(u0->backend, u0->dtype, 1, &one, &c.mu);
+    st = keep_array(&a->mu, u0, 1, &one);
     if (st == NDE_OK)
-      st = nde_array_create(u0->backend, u0->dtype, u0->ndim, u0->shape, &c.lamq);
+      be->fill(bc, u0->dtype, one, 0.0, a->mu.data);
     if (st == NDE_OK)
-      st = nde_array_create(u0->backend, u0->dtype, u0->ndim, u0->shape, &c.wu);
+      st = keep_array(&a->lamq, u0, u0->ndim, u0->shape);
     if (st == NDE_OK)
-      st = nde_array_create(u0->backend, u0->dtype, u0->ndim, u0->shape, &c.fbuf);
+      st = keep_array(&a->wu, u0, u0->ndim, u0->shape);
+    if (st == NDE_OK)
+      st = keep_array(&a->fbuf, u0, u0->ndim, u0->shape);
     extra += np + 3 * n;
     c.gl_m = a->cfg.quadrature_points;
     if (c.gl_m <= 0) {
@@ -480,16 +529,16 @@ nde_status nde_adjoint_backward(nde_adjoint *a, const nde_sens_problem *p,
     bo.user = &c;
   }
   if (st == NDE_OK && m == NDE_ADJOINT_BACKSOLVE)
-    st = be->copy(bc, y.data, a->u_end.data, n * es);
+    st = be->copy(bc, a->y.data, a->u_end.data, n * es);
   if (st == NDE_OK)
-    st = sweep(a, p, du_save, &y, &c, bsolver, &bo, stats);
+    st = sweep(a, p, du_save, &a->y, &c, bsolver, &bo, stats);
   if (st == NDE_OK) {
     size_t lam_off = m == NDE_ADJOINT_BACKSOLVE ? n : 0;
     if (du0)
-      st = be->copy(bc, du0->data, (const char *)y.data + lam_off * es, n * es);
+      st = be->copy(bc, du0->data, (const char *)a->y.data + lam_off * es, n * es);
     if (np) {
-      const void *mu = m == NDE_ADJOINT_QUADRATURE ? c.mu.data
-                                                   : (const char *)y.data + (lam_off + n) * es;
+      const void *mu = m == NDE_ADJOINT_QUADRATURE ? a->mu.data
+                                                   : (const char *)a->y.data + (lam_off + n) * es;
       be->axpy(bc, u0->dtype, np, 1.0, mu, dparams);
     }
   }
@@ -504,7 +553,5 @@ nde_status nde_adjoint_backward(nde_adjoint *a, const nde_sens_problem *p,
   size_t bwork = (size_t)(bsolver->ops->stages + 8) * N * es;
   size_t fwork = a->nck ? (size_t)(p->solver->ops->stages + 8) * n * es : 0;
   stats->peak_bytes = stored + extra * es + (bwork > fwork ? bwork : fwork);
-  nde_array_destroy(&y);
-  aug_free(&c);
   return st;
 }

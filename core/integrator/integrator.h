@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include <nde/array.h>
+#include <nde/controller.h>
 #include <nde/integrator.h>
 #include <nde/options.h>
 #include <nde/plugin.h>
@@ -109,5 +110,16 @@ NDE_INTERNAL void nde_solution_release(double *t, nde_array *u, nde_array *u_fin
     nde_solution_release(sol->t, &sol->u, &sol->u_final, sol->stats.steps);                 \
     *sol = (SOLUTION){0};                                                                   \
   }
+
+/*
+ * nde_initial_dt_seminorm() with the Euler step's state and its derivative
+ * in the caller's arrays @p u1 and @p f1 (shaped like @p u0, overwritten):
+ * a solve passes two of its work arrays instead of allocating two.
+ */
+NDE_INTERNAL nde_status nde_initial_dt_into(nde_rhs_eval_fn f, void *ctx, double t0,
+                                            const nde_array *u0, const nde_array *f0,
+                                            double tdir, int order, double abstol,
+                                            double reltol, double dtmax, size_t norm_n,
+                                            nde_array *u1, nde_array *f1, double *dt, long *nfe);
 
 #endif /* NDE_CORE_INTEGRATOR_H */

@@ -54,7 +54,8 @@ typedef struct node_state {
   nde_de_state de;
   nde_ode_solver *solver;
   int per_sample; /* "time_spans": "per_sample" (time_spans.h) */
-  nde_ode_workspace *ws; /* forward-only solves' arrays, kept between solves */
+  nde_ode_workspace *ws; /* the memory pool of every solve with `solver` (its options'
+                            workspace): forward, the sensitivity's forward and backward */
 } node_state;
 
 /* The right-hand side: the dynamics layer evaluated in the arena. */
@@ -400,6 +401,14 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
                                    .n_params = dyn->param_count + (s->per_sample ? B : 0),
                                    .eval_vjp = rhs_eval_vjp, .vjp_params = rhs_vjp_params};
 
+  /* every solve of this layer's solver (forward, the sensitivity's forward and
+     backward) takes its memory from the layer's pool */
+  if (!s->ws) {
+    nde_status wst = nde_ode_workspace_create(&s->ws);
+    if (wst != NDE_OK)
+      return nde_error_prefix(wst, "%s (neural_ode)", node->path);
+    s->solver->solve.workspace = s->ws;
+  }
   /* frozen step sequences (finite-difference checks) */
   nde_ode_options saved_opts = s->solver->solve;
   if (ctx->freeze_steps == 2) {
@@ -415,14 +424,9 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
      step records stay: regularizers read them) */
   nde_ode_options plain = s->solver->solve;
   plain.record_steps = 1;
-  nde_status st = NDE_OK;
-  if (ctx->no_pullback && !s->ws)
-    st = nde_ode_workspace_create(&s->ws);
-  plain.workspace = s->ws;
-  if (st == NDE_OK)
-    st = ctx->no_pullback ? nde_ode_solve(s->solver, &ev->f, &plain, t0, t1, &ev->u0,
-                                          ev->saves.t, ev->saves.n, &sol)
-                          : s->de.sens->forward(s->de.sens_state, &ev->problem, &sol);
+  nde_status st = ctx->no_pullback ? nde_ode_solve(s->solver, &ev->f, &plain, t0, t1, &ev->u0,
+                                                   ev->saves.t, ev->saves.n, &sol)
+                                   : s->de.sens->forward(s->de.sens_state, &ev->problem, &sol);
   s->solver->solve = saved_opts;
   st = nde_de_step_guard_end(&s->de.guard, st, sol.stats.accepted, sol.stats.rejected,
                              ctx->freeze_steps);
@@ -478,7 +482,7 @@ static nde_status node_forward(const nde_layer *node, const nde_layer_ctx *ctx, 
   /* biased local regularization draws from the accepted time points of this solve next time */
   if (st == NDE_OK && s->de.has_local && ctx->training && !ctx->freeze_steps)
     nde_de_keep_history(&sol.stats, &s->de.hist_t, &s->de.n_hist);
-  nde_ode_solution_clear(&sol);
+  nde_ode_solution_recycle(&sol, s->ws);
   return st == NDE_OK ? NDE_OK : nde_error_prefix(st, "%s (neural_ode)", node->path);
 }
 

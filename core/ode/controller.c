@@ -7,6 +7,7 @@
 #include <nde/backend.h>
 #include <nde/controller.h>
 
+#include "../integrator/integrator.h"
 #include "../util/internal.h"
 
 double nde_fixed_step_end(double t0, double t1, double dt, size_t k, int *last) {
@@ -118,6 +119,22 @@ nde_status nde_initial_dt_seminorm(nde_rhs_eval_fn f, void *ctx, double t0, cons
                                    const nde_array *f0, double tdir, int order, double abstol,
                                    double reltol, double dtmax, size_t norm_n, double *dt,
                                    long *nfe) {
+  nde_array u1 = {0}, f1 = {0};
+  nde_status st = nde_array_create(u0->backend, u0->dtype, u0->ndim, u0->shape, &u1);
+  if (st == NDE_OK)
+    st = nde_array_create(u0->backend, u0->dtype, u0->ndim, u0->shape, &f1);
+  if (st == NDE_OK)
+    st = nde_initial_dt_into(f, ctx, t0, u0, f0, tdir, order, abstol, reltol, dtmax, norm_n,
+                             &u1, &f1, dt, nfe);
+  nde_array_destroy(&u1);
+  nde_array_destroy(&f1);
+  return st;
+}
+
+nde_status nde_initial_dt_into(nde_rhs_eval_fn f, void *ctx, double t0, const nde_array *u0,
+                               const nde_array *f0, double tdir, int order, double abstol,
+                               double reltol, double dtmax, size_t norm_n, nde_array *u1,
+                               nde_array *f1, double *dt, long *nfe) {
   const nde_backend_ops *be = u0->backend->ops;
   void *bc = u0->backend->ctx;
   nde_dtype dtp = u0->dtype;
@@ -127,31 +144,20 @@ nde_status nde_initial_dt_seminorm(nde_rhs_eval_fn f, void *ctx, double t0, cons
   double d1 = be->wrms_norm(bc, dtp, nn, f0->data, u0->data, NULL, abstol, reltol);
   double dt0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
   dt0 = fmin(dt0, dtmax);
-  nde_array u1 = {0}, f1 = {0};
-  nde_status st = nde_array_create(u0->backend, dtp, u0->ndim, u0->shape, &u1);
-  if (st == NDE_OK)
-    st = nde_array_create(u0->backend, dtp, u0->ndim, u0->shape, &f1);
-  if (st == NDE_OK) {
-    const void *x[2] = {u0->data, f0->data};
-    double cf[2] = {1.0, tdir * dt0};
-    be->lincomb(bc, dtp, n, 2, cf, x, 0.0, u1.data);
-    st = f(ctx, t0 + tdir * dt0, &u1, &f1);
-    ++*nfe;
-  }
-  if (st == NDE_OK) {
-    const void *x[2] = {f1.data, f0->data};
-    double cf[2] = {1.0, -1.0};
-    be->lincomb(bc, dtp, n, 2, cf, x, 0.0, f1.data);
-    double d2 = be->wrms_norm(bc, dtp, nn, f1.data, u0->data, NULL, abstol, reltol) / dt0;
-    double m = fmax(d1, d2);
-    double dt1 = m <= 1e-15 ? fmax(1e-6, dt0 * 1e-3) : pow(0.01 / m, 1.0 / (order > 0 ? order : 1));
-    double r = fmin(fmin(100.0 * dt0, dt1), dtmax);
-    if (!isfinite(r) || r <= 0)
-      st = nde_error(NDE_ENONFINITE, "initial step: non-finite derivative at t = %g", t0);
-    else
-      *dt = r;
-  }
-  nde_array_destroy(&u1);
-  nde_array_destroy(&f1);
-  return st;
+  const void *x[2] = {u0->data, f0->data};
+  double cf[2] = {1.0, tdir * dt0};
+  be->lincomb(bc, dtp, n, 2, cf, x, 0.0, u1->data);
+  NDE_TRY(f(ctx, t0 + tdir * dt0, u1, f1));
+  ++*nfe;
+  const void *y[2] = {f1->data, f0->data};
+  double cg[2] = {1.0, -1.0};
+  be->lincomb(bc, dtp, n, 2, cg, y, 0.0, f1->data);
+  double d2 = be->wrms_norm(bc, dtp, nn, f1->data, u0->data, NULL, abstol, reltol) / dt0;
+  double m = fmax(d1, d2);
+  double dt1 = m <= 1e-15 ? fmax(1e-6, dt0 * 1e-3) : pow(0.01 / m, 1.0 / (order > 0 ? order : 1));
+  double r = fmin(fmin(100.0 * dt0, dt1), dtmax);
+  if (!isfinite(r) || r <= 0)
+    return nde_error(NDE_ENONFINITE, "initial step: non-finite derivative at t = %g", t0);
+  *dt = r;
+  return NDE_OK;
 }

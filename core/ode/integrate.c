@@ -31,21 +31,37 @@ typedef struct ode_work {
   size_t ncols, cap;
   double *ts;
   size_t step_cap;
+  struct nde_ode_workspace *ws; /* where memory comes from and goes back to, or NULL */
+  /* the memory behind each array the solve took (≥ its size: a workspace's buffer
+     may be larger), by data pointer: the steps swap arrays between the slots */
+  struct ws_buf *taken;
+  size_t ntaken, taken_cap;
 } ode_work;
 
 /*
- * A workspace keeps a finished solve's state-sized arrays (all but u, which
- * the solution takes): u1, err, f1buf, scratch[2] and the stages. A solve
- * takes them (atomically, so two solves sharing a workspace never share
- * arrays) when they match its state and method, and gives them back.
+ * A workspace is a pool of backend buffers. A solve takes each state-sized
+ * array it needs (state, stages, scratch, saved states) from the pool: the
+ * smallest buffer that is large enough (on the same backend), or, when none
+ * is, a new array, dropping the smallest buffer that was too small, so the
+ * pool follows the largest state it serves. At the end the solve gives its
+ * work arrays back, and nde_ode_solution_recycle() the solution's. Taking
+ * and giving are atomic (a solve on another thread gets other buffers or
+ * allocates its own), so a forward solve and the backward solves of an
+ * adjoint, with different state sizes, share one set of buffers.
  */
-#define WS_ARRAYS 5
+typedef struct ws_buf ws_buf;
+struct ws_buf {
+  void *data;
+  size_t bytes;
+  nde_backend *backend;
+};
+
+#define WS_MAX_BUFFERS 64
+
 struct nde_ode_workspace {
-  int held; /* 1 while arrays are kept (guarded by `taken`) */
-  int taken;
-  nde_array a[WS_ARRAYS];
-  nde_array *k;
-  int nk;
+  int taken; /* the lock */
+  ws_buf *buf;
+  size_t n;
 };
 
 nde_status nde_ode_workspace_create(nde_ode_workspace **out) {
@@ -53,80 +69,145 @@ nde_status nde_ode_workspace_create(nde_ode_workspace **out) {
   return *out ? NDE_OK : nde_error(NDE_ENOMEM, "out of memory");
 }
 
-static void ws_clear(nde_ode_workspace *ws) {
-  for (int i = 0; i < WS_ARRAYS; ++i)
-    nde_array_destroy(&ws->a[i]);
-  for (int i = 0; i < ws->nk; ++i)
-    nde_array_destroy(&ws->k[i]);
-  free(ws->k);
-  ws->k = NULL;
-  ws->nk = 0;
-  ws->held = 0;
+static void buf_release(ws_buf *b) {
+  if (b->data)
+    b->backend->ops->release(b->backend->ctx, b->data);
+  *b = (ws_buf){0};
 }
 
 void nde_ode_workspace_destroy(nde_ode_workspace **ws) {
   if (!ws || !*ws)
     return;
-  ws_clear(*ws);
+  for (size_t i = 0; i < (*ws)->n; ++i)
+    buf_release(&(*ws)->buf[i]);
+  free((*ws)->buf);
   free(*ws);
   *ws = NULL;
 }
 
-static int same_layout(const nde_array *a, const nde_array *u) {
-  if (a->backend != u->backend || a->dtype != u->dtype || a->ndim != u->ndim)
-    return 0;
-  for (int d = 0; d < u->ndim; ++d)
-    if (a->shape[d] != u->shape[d])
-      return 0;
-  return 1;
+static int ws_lock(nde_ode_workspace *ws) {
+  return ws && !__atomic_exchange_n(&ws->taken, 1, __ATOMIC_ACQUIRE);
 }
 
-static nde_array **work_arrays(ode_work *w, nde_array *slot[WS_ARRAYS]) {
+static void ws_unlock(nde_ode_workspace *ws) { __atomic_store_n(&ws->taken, 0, __ATOMIC_RELEASE); }
+
+/* An array like @p like (backend, dtype) of this shape, from the pool or new; *bytes: its memory. */
+static nde_status ws_get(nde_ode_workspace *ws, const nde_array *like, int ndim,
+                         const size_t *shape, nde_array *out, size_t *bytes) {
+  size_t n = 1;
+  for (int d = 0; d < ndim; ++d)
+    n *= shape[d];
+  size_t need = n * nde_dtype_size(like->dtype);
+  ws_buf got = {0}, drop = {0};
+  if (ws_lock(ws)) {
+    size_t fit = SIZE_MAX, small = SIZE_MAX;
+    for (size_t i = 0; i < ws->n; ++i) {
+      const ws_buf *b = &ws->buf[i];
+      if (b->backend != like->backend)
+        continue;
+      if (b->bytes >= need) {
+        if (fit == SIZE_MAX || b->bytes < ws->buf[fit].bytes)
+          fit = i;
+      } else if (small == SIZE_MAX || b->bytes < ws->buf[small].bytes)
+        small = i;
+    }
+    size_t pick = fit != SIZE_MAX ? fit : small;
+    if (pick != SIZE_MAX) {
+      *(fit != SIZE_MAX ? &got : &drop) = ws->buf[pick];
+      ws->buf[pick] = ws->buf[--ws->n];
+    }
+    ws_unlock(ws);
+  }
+  buf_release(&drop);
+  if (!got.data) {
+    NDE_TRY(nde_array_create(like->backend, like->dtype, ndim, shape, out));
+    *bytes = need;
+    return NDE_OK;
+  }
+  *out = (nde_array){.dtype = like->dtype, .ndim = ndim, .size = n, .data = got.data,
+                     .backend = got.backend, .owned = 1};
+  for (int d = 0; d < ndim; ++d)
+    out->shape[d] = shape[d];
+  *bytes = got.bytes;
+  return NDE_OK;
+}
+
+/* Give *a (with @p bytes of memory) to the pool, or free it; *a becomes empty. */
+static void ws_put(nde_ode_workspace *ws, nde_array *a, size_t bytes) {
+  if (!a->data || !a->owned || !ws_lock(ws)) {
+    nde_array_destroy(a);
+    return;
+  }
+  ws_buf b = {a->data, bytes > nde_array_bytes(a) ? bytes : nde_array_bytes(a), a->backend};
+  ws_buf drop = {0};
+  if (ws->n == WS_MAX_BUFFERS) { /* full: the smallest goes */
+    size_t s = 0;
+    for (size_t i = 1; i < ws->n; ++i)
+      if (ws->buf[i].bytes < ws->buf[s].bytes)
+        s = i;
+    drop = ws->buf[s];
+    ws->buf[s] = ws->buf[--ws->n];
+  }
+  ws_buf *grown = realloc(ws->buf, (ws->n + 1) * sizeof *grown);
+  if (grown) {
+    ws->buf = grown;
+    ws->buf[ws->n++] = b;
+    *a = (nde_array){0};
+  }
+  ws_unlock(ws);
+  buf_release(&drop);
+  nde_array_destroy(a); /* only when the pool could not grow */
+}
+
+/* ws_get() for the solve @p w, which remembers the memory behind the array. */
+static nde_status work_get(ode_work *w, const nde_array *like, int ndim, const size_t *shape,
+                           nde_array *out, size_t *bytes) {
+  if (w->ntaken == w->taken_cap) {
+    size_t cap = w->taken_cap ? 2 * w->taken_cap : 16;
+    ws_buf *t = realloc(w->taken, cap * sizeof *t);
+    if (!t)
+      return nde_error(NDE_ENOMEM, "out of memory");
+    w->taken = t;
+    w->taken_cap = cap;
+  }
+  size_t b;
+  NDE_TRY(ws_get(w->ws, like, ndim, shape, out, &b));
+  w->taken[w->ntaken++] = (ws_buf){out->data, b, out->backend};
+  if (bytes)
+    *bytes = b;
+  return NDE_OK;
+}
+
+/* The memory behind an array the solve took (the latest record of its data pointer). */
+static size_t work_bytes(const ode_work *w, const nde_array *a) {
+  for (size_t i = w->ntaken; i-- > 0;)
+    if (w->taken[i].data == a->data)
+      return w->taken[i].bytes;
+  return nde_array_bytes(a);
+}
+
+static nde_array **work_arrays(ode_work *w, nde_array *slot[5]) {
   slot[0] = &w->u1, slot[1] = &w->err, slot[2] = &w->f1buf;
   slot[3] = &w->scratch[0], slot[4] = &w->scratch[1];
   return slot;
 }
 
-/* Move a matching workspace's arrays into w (1), or leave w empty (0). */
-static int ws_take(nde_ode_workspace *ws, ode_work *w, const nde_array *u0, int stages) {
-  if (!ws || __atomic_exchange_n(&ws->taken, 1, __ATOMIC_ACQUIRE))
-    return 0;
-  int ok = ws->held && ws->nk == stages && same_layout(&ws->a[0], u0);
-  if (ok) {
-    nde_array *slot[WS_ARRAYS];
-    work_arrays(w, slot);
-    for (int i = 0; i < WS_ARRAYS; ++i)
-      *slot[i] = ws->a[i];
-    w->k = ws->k;
-    w->nk = ws->nk;
-    *ws = (nde_ode_workspace){.taken = 1};
-  }
-  __atomic_store_n(&ws->taken, 0, __ATOMIC_RELEASE);
-  return ok;
-}
-
-/* Give w's arrays to the workspace (replacing what it held); 1 when taken. */
-static int ws_give(nde_ode_workspace *ws, ode_work *w) {
-  if (!ws || !w->k || w->nk == 0 || __atomic_exchange_n(&ws->taken, 1, __ATOMIC_ACQUIRE))
-    return 0;
-  ws_clear(ws);
-  nde_array *slot[WS_ARRAYS];
+/* The solve's work arrays (all but u and saves, which the solution takes) back to the pool. */
+static void ws_give(nde_ode_workspace *ws, ode_work *w) {
+  nde_array *slot[5];
   work_arrays(w, slot);
-  for (int i = 0; i < WS_ARRAYS; ++i) {
-    ws->a[i] = *slot[i];
-    *slot[i] = (nde_array){0};
-  }
-  ws->k = w->k;
-  ws->nk = w->nk;
-  ws->held = 1;
-  w->k = NULL;
-  w->nk = 0;
-  __atomic_store_n(&ws->taken, 0, __ATOMIC_RELEASE);
-  return 1;
+  for (int i = 0; i < 5; ++i)
+    ws_put(ws, slot[i], work_bytes(w, slot[i]));
+  for (int i = 0; i < w->nk; ++i)
+    ws_put(ws, &w->k[i], work_bytes(w, &w->k[i]));
 }
 
-static nde_status alloc_like(const nde_array *u, nde_array *out) {
-  return nde_array_create(u->backend, u->dtype, u->ndim, u->shape, out);
+void nde_ode_solution_recycle(nde_ode_solution *sol, nde_ode_workspace *ws) {
+  if (!sol)
+    return;
+  ws_put(ws, &sol->u_final, sol->u_final_bytes);
+  ws_put(ws, &sol->u, sol->u_bytes);
+  nde_ode_solution_clear(sol);
 }
 
 static nde_status save_reserve(ode_work *w, const nde_array *u, size_t want) {
@@ -138,17 +219,24 @@ static nde_status save_reserve(ode_work *w, const nde_array *u, size_t want) {
   while (cap < want)
     cap *= 2;
   nde_array bigger = {0};
-  size_t shape[2] = {u->size, cap};
-  NDE_TRY(nde_array_create(u->backend, u->dtype, 2, shape, &bigger));
+  size_t shape[2] = {u->size, cap}, bytes;
+  NDE_TRY(work_get(w, u, 2, shape, &bigger, &bytes));
+  /* a larger buffer holds more columns */
+  size_t col = nde_array_bytes(u);
+  if (col && bytes / col > cap) {
+    cap = bytes / col;
+    bigger.shape[1] = cap;
+    bigger.size = u->size * cap;
+  }
   if (w->ncols)
     w->be->copy(w->bc, bigger.data, w->saves.data, w->ncols * nde_array_bytes(u));
   double *ts = realloc(w->ts, cap * sizeof *ts);
   if (!ts) {
-    nde_array_destroy(&bigger);
+    ws_put(w->ws, &bigger, bytes);
     return nde_error(NDE_ENOMEM, "out of memory saving the solution");
   }
   w->ts = ts;
-  nde_array_destroy(&w->saves);
+  ws_put(w->ws, &w->saves, work_bytes(w, &w->saves));
   w->saves = bigger;
   w->cap = cap;
   return NDE_OK;
@@ -211,6 +299,7 @@ static void work_free(ode_work *w) {
   free(w->k);
   nde_array_destroy(&w->saves);
   free(w->ts);
+  free(w->taken);
 }
 
 static nde_status check_saveat(double t0, double t1, const double *saveat, size_t n) {
@@ -231,22 +320,18 @@ static nde_status setup(ode_work *w, const nde_ode_solver *solver, const nde_arr
   w->ops = solver->ops;
   w->be = u0->backend->ops;
   w->bc = u0->backend->ctx;
-  NDE_TRY(alloc_like(u0, &w->u));
-  if (ws_take(ws, w, u0, w->ops->stages)) {
-    if (w->ops->create)
-      NDE_TRY(w->ops->create(solver->options, u0, &w->state));
-    return w->be->copy(w->bc, w->u.data, u0->data, nde_array_bytes(u0));
-  }
-  NDE_TRY(alloc_like(u0, &w->u1));
-  NDE_TRY(alloc_like(u0, &w->err));
-  NDE_TRY(alloc_like(u0, &w->f1buf));
-  NDE_TRY(alloc_like(u0, &w->scratch[0]));
-  NDE_TRY(alloc_like(u0, &w->scratch[1]));
-  w->k = calloc((size_t)w->ops->stages, sizeof *w->k);
+  w->ws = ws;
+  int stages = w->ops->stages;
+  w->k = calloc((size_t)stages, sizeof *w->k);
   if (!w->k)
     return nde_error(NDE_ENOMEM, "out of memory");
-  for (; w->nk < w->ops->stages; ++w->nk)
-    NDE_TRY(alloc_like(u0, &w->k[w->nk]));
+  NDE_TRY(work_get(w, u0, u0->ndim, u0->shape, &w->u, NULL));
+  nde_array *slot[5];
+  work_arrays(w, slot);
+  for (int i = 0; i < 5; ++i)
+    NDE_TRY(work_get(w, u0, u0->ndim, u0->shape, slot[i], NULL));
+  for (; w->nk < stages; ++w->nk)
+    NDE_TRY(work_get(w, u0, u0->ndim, u0->shape, &w->k[w->nk], NULL));
   if (w->ops->create)
     NDE_TRY(w->ops->create(solver->options, u0, &w->state));
   return w->be->copy(w->bc, w->u.data, u0->data, nde_array_bytes(u0));
@@ -293,8 +378,10 @@ static nde_status integrate(ode_work *w, const nde_ode_rhs *f, nde_ode_options *
     dt = tdir * fmin(o->dt, dtmax);
   else if (adaptive) {
     double mag;
-    NDE_TRY(nde_initial_dt_seminorm(f->eval, f->ctx, t0, &w->u, &w->k[0], tdir, ops->order,
-                                    o->abstol, o->reltol, dtmax, norm_n, &mag, &stats->nfe));
+    /* u1 and err are free until the first step */
+    NDE_TRY(nde_initial_dt_into(f->eval, f->ctx, t0, &w->u, &w->k[0], tdir, ops->order,
+                                o->abstol, o->reltol, dtmax, norm_n, &w->u1, &w->err, &mag,
+                                &stats->nfe));
     dt = tdir * mag;
   } else
     return nde_error(NDE_EINVAL, "dt: a fixed-step solve (adaptive = false) needs dt > 0");
@@ -472,6 +559,7 @@ nde_status nde_ode_solve(const nde_ode_solver *solver, const nde_ode_rhs *f,
   if (w.u.data) {
     sol->t_final = t_end;
     sol->u_final = w.u;
+    sol->u_final_bytes = work_bytes(&w, &w.u);
     w.u = (nde_array){0};
   }
   if (w.saves.data) {
@@ -479,6 +567,7 @@ nde_status nde_ode_solve(const nde_ode_solver *solver, const nde_ode_rhs *f,
     sol->u.ndim = 2;
     sol->u.shape[0] = u0->size;
     sol->u.shape[1] = w.ncols;
+    sol->u_bytes = work_bytes(&w, &w.saves);
     sol->u.size = u0->size * w.ncols;
     w.saves = (nde_array){0};
     sol->t = w.ts;

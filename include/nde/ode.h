@@ -283,11 +283,15 @@ typedef struct nde_ode_options {
                                 never shorten a step). Not a JSON option: the continuous
                                 adjoints set it to leave the parameter adjoint out
                                 (nde_adjoint_config::norm) */
-  struct nde_ode_workspace *workspace; /**< optional: the solver's stage and scratch arrays
-                                            kept between solves of the same state shape
-                                            (nde_ode_workspace_create), so repeated solves
-                                            allocate and zero no state-sized memory; NULL:
-                                            each solve allocates its own */
+  struct nde_ode_workspace *workspace; /**< optional: a pool of memory the solve takes its
+                                            state, stage and scratch arrays from and gives
+                                            the work arrays back to (nde_ode_workspace_create;
+                                            the solution's with nde_ode_solution_recycle), so
+                                            repeated solves allocate and zero no state-sized
+                                            memory; solves of different state sizes share
+                                            it (each takes the smallest buffers that fit,
+                                            the pool grows to the largest); NULL: each solve
+                                            allocates its own */
   int stiffness_estimate;  /**< 1: every step computes Shampine's stiffness estimate
                                 (nde_ode_step::eigen_est, in the step records and the
                                 on_step hook) when the method has one; 0 (default): it is
@@ -342,10 +346,24 @@ typedef struct nde_ode_solution {
   nde_array u_final;
   double t_final;
   nde_ode_stats stats;
+  /* appended */
+  size_t u_bytes, u_final_bytes; /**< the memory behind u and u_final (at least their
+                                      sizes: a workspace's buffers may be larger), which
+                                      nde_ode_solution_recycle() keeps whole */
 } nde_ode_solution;
 
 /** Free a solution's memory (safe on a zeroed one). */
 NDE_API void nde_ode_solution_clear(nde_ode_solution *sol);
+
+/**
+ * nde_ode_solution_clear(), except that the solution's state arrays
+ * (u_final and the saved states u, as nde_ode_solve() left them) go to
+ * @p ws instead of being freed: later solves with this workspace
+ * (nde_ode_options::workspace) take them as any state-sized array, so a
+ * program that solves repeatedly allocates no state-sized memory at all.
+ * @p ws NULL (or in use by a solve on another thread): a plain clear.
+ */
+NDE_API void nde_ode_solution_recycle(nde_ode_solution *sol, nde_ode_workspace *ws);
 
 /** An opened solver: the plugin's vtable plus its validated options. */
 typedef struct nde_ode_solver {

@@ -598,20 +598,30 @@ static void solve_lorenz_batch(const char *solver, size_t systems, nde_ode_works
   cr_assert_eq(nde_ode_solve(s, &f, &o, 0, 1, &a, NULL, 0, &sol), NDE_OK, "%s", nde_last_error());
   nde_array_to_doubles(&sol.u_final, out, 3 * systems);
   *nfe = sol.stats.nfe;
-  nde_ode_solution_clear(&sol);
+  cr_assert(sol.nsave >= 2);
+  double first[12];
+  nde_array col; /* the saved t0 column: u0 */
+  cr_assert_eq(nde_array_view(&sol.u, 0, 2, shape, &col), NDE_OK);
+  cr_assert_eq(nde_array_to_doubles(&col, first, 3 * systems), NDE_OK);
+  for (size_t j = 0; j < 3 * systems; ++j)
+    cr_expect_eq(first[j], u0[j], "%s, %zu systems, ws %d: u(t0)[%zu] %.17g vs %.17g", solver,
+                 systems, ws != NULL, j, first[j], u0[j]);
+  nde_ode_solution_recycle(&sol, ws); /* NULL ws: a plain clear */
   nde_array_destroy(&a);
   nde_ode_solver_destroy(&s);
   nde_ode_problem_destroy(&p);
 }
 
-/* A workspace's arrays carry over between solves without changing any result, also
-   when the next solve has another state shape or another number of stages. */
+/* A workspace's arrays, and the solutions' arrays recycled into it, carry over between
+   solves without changing any result, also when the next solve has another state
+   shape or another number of stages. */
 Test(ode_workspace, reused_arrays_give_the_same_solutions) {
   nde_ode_workspace *ws = NULL;
   cr_assert_eq(nde_ode_workspace_create(&ws), NDE_OK);
-  const char *solvers[] = {"tsit5", "tsit5", "bs3", "tsit5", "dopri5", "dopri5"};
-  size_t systems[] = {2, 2, 2, 4, 4, 4};
-  for (int i = 0; i < 6; ++i) {
+  /* up and down in size: a pool of buffers serves smaller states with larger buffers */
+  const char *solvers[] = {"tsit5", "tsit5", "bs3", "tsit5", "dopri5", "dopri5", "bs3", "tsit5"};
+  size_t systems[] = {2, 2, 2, 4, 4, 4, 1, 4};
+  for (int i = 0; i < 8; ++i) {
     double ref[12], got[12];
     long nfe_ref, nfe;
     solve_lorenz_batch(solvers[i], systems[i], NULL, ref, &nfe_ref);
